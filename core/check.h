@@ -1,0 +1,37 @@
+// core/check.h — the one error path of facefield.
+//
+// FF_CHECK(cond, parts...) throws ff::Error("file:line: <parts...> [check: cond]") when cond is false.
+// The parts are streamed with operator<<, so messages carry values and shapes:
+//     FF_CHECK(a.dim() == 2, "matmul: expected a 2-D tensor, got shape ", a.shape());
+// FF_THROW(parts...) throws unconditionally. Inside the library every check throws (doctest tests the
+// messages with CHECK_THROWS_WITH_AS); the C runtime API catches and returns codes; apps print and exit 1.
+// CUDA_CHECK / CUBLAS_CHECK / CUDNN_CHECK live in core/cuda_check.h (CUDA builds only).
+#pragma once
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace ff {
+
+struct Error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+namespace detail {
+template <class... Parts>
+std::string concat(const Parts&... parts) {
+  std::ostringstream s;
+  (s << ... << parts);
+  return s.str();
+}
+[[noreturn]] void throw_error(const char* file, int line, const char* cond, const std::string& msg);
+}  // namespace detail
+
+}  // namespace ff
+
+#define FF_CHECK(cond, ...)                                                                   \
+  do {                                                                                        \
+    if (!(cond)) ::ff::detail::throw_error(__FILE__, __LINE__, #cond, ::ff::detail::concat(__VA_ARGS__)); \
+  } while (0)
+
+#define FF_THROW(...) ::ff::detail::throw_error(__FILE__, __LINE__, nullptr, ::ff::detail::concat(__VA_ARGS__))

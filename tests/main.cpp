@@ -1,0 +1,3 @@
+// The only doctest main of facefield's test executables.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
