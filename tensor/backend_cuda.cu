@@ -195,8 +195,8 @@ __device__ __forceinline__ float binary_op(Binary op, float a, float b) {
     case Binary::Mul: return a * b;
     case Binary::Div: return a / b;
     case Binary::Pow: return powf(a, b);
-    case Binary::Maximum: return (a > b || a != a) ? a : b;  // NaN propagates
-    case Binary::Minimum: return (a < b || a != a) ? a : b;
+    case Binary::Maximum: return a >= b ? a : b;  // as the CPU twin (a NaN in a yields b)
+    case Binary::Minimum: return a <= b ? a : b;
   }
   return 0.f;
 }
@@ -222,24 +222,24 @@ __device__ __forceinline__ float unary_op(Unary op, float x, float a, float b) {
   return 0.f;
 }
 
-// d_x = d_y · f'(x), with y = f(x)
-__device__ __forceinline__ float unary_grad(Unary op, float x, float y, float dy, float a, float b) {
+// f'(x), with y = f(x); am1 = a − 1 rounded once from double (PowScalar), as the CPU twin
+__device__ __forceinline__ float unary_grad(Unary op, float x, float y, float a, float b, float am1) {
   switch (op) {
-    case Unary::Neg: return -dy;
-    case Unary::Exp: return dy * y;
-    case Unary::Log: return dy / x;
-    case Unary::Sqrt: return dy * 0.5f / y;
-    case Unary::Rsqrt: return dy * -0.5f * y * y * y;
-    case Unary::Abs: return x > 0.f ? dy : (x < 0.f ? -dy : 0.f);
-    case Unary::Sigmoid: return dy * y * (1.f - y);
-    case Unary::Relu: return x > 0.f ? dy : 0.f;
-    case Unary::LeakyRelu: return x > 0.f ? dy : dy * a;
-    case Unary::Tanh: return dy * (1.f - y * y);
-    case Unary::Clamp: return (x >= a && x <= b) ? dy : 0.f;
-    case Unary::PowScalar: return dy * a * powf(x, a - 1.f);
-    case Unary::AddScalar: return dy;
-    case Unary::MulScalar: return dy * a;
-    case Unary::Square: return dy * 2.f * x;
+    case Unary::Neg: return -1.f;
+    case Unary::Exp: return y;
+    case Unary::Log: return 1.f / x;
+    case Unary::Sqrt: return 0.5f / y;
+    case Unary::Rsqrt: return -0.5f * y * y * y;
+    case Unary::Abs: return x > 0.f ? 1.f : (x < 0.f ? -1.f : 0.f);
+    case Unary::Sigmoid: return y * (1.f - y);
+    case Unary::Relu: return x > 0.f ? 1.f : 0.f;
+    case Unary::LeakyRelu: return x > 0.f ? 1.f : a;
+    case Unary::Tanh: return 1.f - y * y;
+    case Unary::Clamp: return (x >= a && x <= b) ? 1.f : 0.f;
+    case Unary::PowScalar: return a * powf(x, am1);
+    case Unary::AddScalar: return 1.f;
+    case Unary::MulScalar: return a;
+    case Unary::Square: return 2.f * x;
   }
   return 0.f;
 }
@@ -262,9 +262,9 @@ __global__ void unary_kernel(Unary op, float pa, float pb, const float* x, float
   }
 }
 
-__global__ void unary_backward_kernel(Unary op, float pa, float pb, const float* x, const float* y,
+__global__ void unary_backward_kernel(Unary op, float pa, float pb, float pam1, const float* x, const float* y,
                                       const float* d_y, float* d_x, int64_t n) {
-  FF_GRID_STRIDE(i, n) { d_x[i] = unary_grad(op, x[i], y[i], d_y[i], pa, pb); }
+  FF_GRID_STRIDE(i, n) { d_x[i] = d_y[i] * unary_grad(op, x[i], y[i], pa, pb, pam1); }
 }
 
 // ---- random -------------------------------------------------------------------------------------------
@@ -281,13 +281,14 @@ __global__ void random_fill_kernel(float* out, int64_t n, uint64_t seed, uint64_
 // ---- row reductions -----------------------------------------------------------------------------------
 // A "segment" is a row or a chunk of a row; one warp or one block reduces a segment. Long rows with few
 // outers are split into chunks (pass 1 → partials in the workspace) and the partials are reduced by a
-// second pass. Sum accumulates in float per thread then tree-reduces: fixed order → deterministic.
+// second pass. Sums accumulate in double (as the CPU twin; free for a memory-bound kernel) per thread, then
+// tree-reduce in a fixed order: deterministic run to run.
 struct ValIdx {
   float v;
   int64_t i;
 };
 
-// max with NaN propagation (a NaN beats any number) and the first index on ties
+// as the CPU twin: larger wins, a NaN beats any number, the first index wins ties (and among NaNs)
 __device__ __forceinline__ ValIdx max_combine(ValIdx a, ValIdx b) {
   bool an = a.v != a.v, bn = b.v != b.v;
   if (an != bn) return an ? a : b;
@@ -296,7 +297,7 @@ __device__ __forceinline__ ValIdx max_combine(ValIdx a, ValIdx b) {
   return a.i <= b.i ? a : b;
 }
 
-__device__ __forceinline__ float warp_sum(float v) {
+__device__ __forceinline__ double warp_sum(double v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
   return v;
@@ -313,51 +314,55 @@ __device__ __forceinline__ ValIdx warp_max(ValIdx p) {
   return p;
 }
 
-struct RowReduceParams {
-  const float* x;        // [rows, len] values
-  const int64_t* x_idx;  // [rows, len] argmax candidates (pass 2 of a max), or null: index = position
-  int64_t rows, len;     // rows of x and their length
-  int64_t chunks;        // each row is split into `chunks` segments of chunk_len
-  int64_t chunk_len;
-  float divisor;         // final sum is divided by this (mean: the full row length; else 1)
-  float* out;            // [rows, chunks]
-  int64_t* out_idx;      // [rows, chunks] (max only)
-};
-
 constexpr int64_t kNoIndex = std::numeric_limits<int64_t>::max();
 
-template <bool IsMax>
+struct RowReduceParams {
+  // inputs: exactly one of x / xd
+  const float* x;        // [rows, len] values
+  const double* xd;      // [rows, len] partial sums (pass 2 of a split sum)
+  const int64_t* x_idx;  // [rows, len] argmax candidates (pass 2 of a split max), or null: index = position
+  int64_t rows, len;     // rows of the input and their length
+  int64_t chunks;        // each row is split into `chunks` segments of chunk_len
+  int64_t chunk_len;
+  double divisor;        // final sums are divided by this (mean: the full row length; else 1)
+  // outputs [rows, chunks]: exactly one of out / out_d
+  float* out;            // final values (sum / mean / max)
+  double* out_d;         // partial sums
+  int64_t* out_idx;      // argmax (max only)
+};
+
 __device__ __forceinline__ void segment_range(const RowReduceParams& p, int64_t seg, int64_t& row, int64_t& lo,
                                               int64_t& hi) {
   row = seg / p.chunks;
-  int64_t c = seg % p.chunks;
-  lo = c * p.chunk_len;
+  lo = (seg % p.chunks) * p.chunk_len;
   hi = min(p.len, lo + p.chunk_len);
 }
 
 template <bool IsMax>
 __device__ __forceinline__ void thread_accumulate(const RowReduceParams& p, int64_t row, int64_t lo, int64_t hi,
-                                                  int64_t start, int64_t step, float& sum, ValIdx& best) {
-  const float* xr = p.x + row * p.len;
-  const int64_t* ir = p.x_idx ? p.x_idx + row * p.len : nullptr;
-  for (int64_t j = lo + start; j < hi; j += step) {
-    float v = xr[j];
-    if (IsMax) {
-      ValIdx c{v, ir ? ir[j] : j};
-      best = max_combine(best, c);
-    } else {
-      sum += v;
-    }
+                                                  int64_t start, int64_t step, double& sum, ValIdx& best) {
+  if (IsMax) {
+    const float* xr = p.x + row * p.len;
+    const int64_t* ir = p.x_idx ? p.x_idx + row * p.len : nullptr;
+    for (int64_t j = lo + start; j < hi; j += step) best = max_combine(best, ValIdx{xr[j], ir ? ir[j] : j});
+  } else if (p.xd) {
+    const double* xr = p.xd + row * p.len;
+    for (int64_t j = lo + start; j < hi; j += step) sum += xr[j];
+  } else {
+    const float* xr = p.x + row * p.len;
+    for (int64_t j = lo + start; j < hi; j += step) sum += double(xr[j]);
   }
 }
 
 template <bool IsMax>
-__device__ __forceinline__ void write_segment(const RowReduceParams& p, int64_t seg, float sum, ValIdx best) {
+__device__ __forceinline__ void write_segment(const RowReduceParams& p, int64_t seg, double sum, ValIdx best) {
   if (IsMax) {
     p.out[seg] = best.i == kNoIndex ? -INFINITY : best.v;
-    p.out_idx[seg] = best.i == kNoIndex ? 0 : best.i;
+    if (p.out_idx) p.out_idx[seg] = best.i == kNoIndex ? 0 : best.i;
+  } else if (p.out_d) {
+    p.out_d[seg] = sum;
   } else {
-    p.out[seg] = sum / p.divisor;
+    p.out[seg] = float(sum / p.divisor);
   }
 }
 
@@ -367,10 +372,11 @@ __global__ void reduce_warp_kernel(RowReduceParams p) {
   const int lane = threadIdx.x & 31;
   const int64_t warps = int64_t(gridDim.x) * (blockDim.x >> 5);
   const int64_t nseg = p.rows * p.chunks;
+  // the loop bound is uniform per warp, so the shuffles are convergent
   for (int64_t seg = int64_t(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5); seg < nseg; seg += warps) {
     int64_t row, lo, hi;
-    segment_range<IsMax>(p, seg, row, lo, hi);
-    float sum = 0.f;
+    segment_range(p, seg, row, lo, hi);
+    double sum = 0;
     ValIdx best{-INFINITY, kNoIndex};
     thread_accumulate<IsMax>(p, row, lo, hi, lane, 32, sum, best);
     if (IsMax) best = warp_max(best);
@@ -382,36 +388,35 @@ __global__ void reduce_warp_kernel(RowReduceParams p) {
 // one block (kThreads) per segment
 template <bool IsMax>
 __global__ void __launch_bounds__(kThreads) reduce_block_kernel(RowReduceParams p) {
-  __shared__ float s_v[kThreads / 32];
-  __shared__ int64_t s_i[kThreads / 32];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __shared__ double s_sum[kThreads / 32];
+  __shared__ ValIdx s_best[kThreads / 32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
   const int64_t nseg = p.rows * p.chunks;
   for (int64_t seg = blockIdx.x; seg < nseg; seg += gridDim.x) {
     int64_t row, lo, hi;
-    segment_range<IsMax>(p, seg, row, lo, hi);
-    float sum = 0.f;
+    segment_range(p, seg, row, lo, hi);
+    double sum = 0;
     ValIdx best{-INFINITY, kNoIndex};
     thread_accumulate<IsMax>(p, row, lo, hi, threadIdx.x, blockDim.x, sum, best);
     if (IsMax) best = warp_max(best);
     else sum = warp_sum(sum);
     if (lane == 0) {
-      s_v[warp] = IsMax ? best.v : sum;
-      s_i[warp] = best.i;
+      s_sum[warp] = sum;
+      s_best[warp] = best;
     }
     __syncthreads();
     if (warp == 0) {
-      const int nw = blockDim.x >> 5;
       if (IsMax) {
-        ValIdx b = lane < nw ? ValIdx{s_v[lane], s_i[lane]} : ValIdx{-INFINITY, kNoIndex};
+        ValIdx b = lane < nw ? s_best[lane] : ValIdx{-INFINITY, kNoIndex};
         b = warp_max(b);
-        if (lane == 0) write_segment<IsMax>(p, seg, 0.f, b);
+        if (lane == 0) write_segment<IsMax>(p, seg, 0.0, b);
       } else {
-        float s = lane < nw ? s_v[lane] : 0.f;
-        s = warp_sum(s);
-        if (lane == 0) write_segment<IsMax>(p, seg, s, best);
+        double t = lane < nw ? s_sum[lane] : 0.0;
+        t = warp_sum(t);
+        if (lane == 0) write_segment<IsMax>(p, seg, t, best);
       }
     }
-    __syncthreads();  // s_v / s_i are reused by the next segment
+    __syncthreads();  // the shared slots are reused by the next segment
   }
 }
 
@@ -437,8 +442,9 @@ __global__ void fill_rows_kernel(float* out, int64_t* idx, float v, int64_t n) {
 }
 
 // ---- indexing -----------------------------------------------------------------------------------------
-__global__ void index_select_kernel(const float* x, const int64_t* index, float* out, int64_t D, int64_t K,
-                                    int64_t B, int64_t n) {
+template <class T>
+__global__ void index_select_kernel(const T* x, const int64_t* index, T* out, int64_t D, int64_t K, int64_t B,
+                                    int64_t n) {
   FF_GRID_STRIDE(i, n) {
     int64_t b = i % B, t = i / B;
     int64_t k = t % K, a = t / K;
@@ -643,7 +649,8 @@ struct AdamArgs {
   const int64_t* rows; // [R] or null (all elements)
   int64_t n;           // elements to update: numel, or R·row_len
   int64_t row_len;
-  float lr, beta1, beta2, eps, wd, bc1, bc2;
+  // p −= step_size·m / (sqrt(v)·inv_sqrt_bc2 + eps): the CPU twin's arrangement, constants rounded from double
+  float beta1, beta2, eps, wd, step_size, inv_sqrt_bc2;
 };
 
 __global__ void adam_kernel(AdamArgs a) {
@@ -655,8 +662,7 @@ __global__ void adam_kernel(AdamArgs a) {
     float v = a.beta2 * a.v[j] + (1.f - a.beta2) * g * g;
     a.m[j] = m;
     a.v[j] = v;
-    float mhat = m / a.bc1, vhat = v / a.bc2;
-    a.param[j] = p - a.lr * mhat / (sqrtf(vhat) + a.eps);
+    a.param[j] = p - a.step_size * m / (sqrtf(v) * a.inv_sqrt_bc2 + a.eps);
   }
 }
 
@@ -741,7 +747,8 @@ void unary_backward(kernels::Unary op, const Tensor& x, const Tensor& y, const T
   for (const Tensor* t : {&x, &y, &d_y, &d_x}) check_f32(*t, "unary_backward");
   int64_t n = d_x.numel();
   if (n == 0) return;
-  unary_backward_kernel<<<blocks_for(n), kThreads, 0, stream_of(d_x)>>>(op, float(p.a), float(p.b), x.data<float>(),
+  unary_backward_kernel<<<blocks_for(n), kThreads, 0, stream_of(d_x)>>>(op, float(p.a), float(p.b), float(p.a - 1),
+                                                                        x.data<float>(),
                                                                         y.data<float>(), d_y.data<float>(),
                                                                         d_x.data<float>(), n);
   CUDA_CHECK_LAUNCH();
@@ -752,11 +759,10 @@ void reduce_rows(kernels::Reduce op, const Tensor& x, int64_t outer, int64_t inn
   check_f32(x, "reduce_rows");
   check_f32(out, "reduce_rows");
   const bool is_max = op == kernels::Reduce::Max;
-  FF_CHECK(!is_max || (argmax.defined() && argmax.dtype() == DType::I64), "cuda::reduce_rows: max needs an i64 argmax");
   if (outer == 0) return;
   cudaStream_t s = stream_of(x);
   float* o = out.data<float>();
-  int64_t* oi = is_max ? argmax.data<int64_t>() : nullptr;
+  int64_t* oi = is_max && argmax.defined() ? argmax.data<int64_t>() : nullptr;  // argmax is optional
   if (inner == 0) {  // empty rows: sum 0, mean NaN (0/0), max −inf with index 0
     float v = is_max ? -INFINITY : (op == kernels::Reduce::Mean ? NAN : 0.f);
     fill_rows_kernel<<<blocks_for(outer), kThreads, 0, s>>>(o, oi, v, outer);
@@ -765,23 +771,14 @@ void reduce_rows(kernels::Reduce op, const Tensor& x, int64_t outer, int64_t inn
   }
   RowReduceParams p{};
   p.x = x.data<float>();
-  p.x_idx = nullptr;
   p.rows = outer;
   p.len = inner;
-  p.divisor = op == kernels::Reduce::Mean ? float(inner) : 1.f;
+  p.divisor = op == kernels::Reduce::Mean ? double(inner) : 1.0;
 
   constexpr int64_t kWarpRowMax = 512;     // rows up to this length: one warp per row
   constexpr int64_t kSplitMinLen = 32768;  // rows at least this long are split when there are few of them
   constexpr int64_t kChunkLen = 8192;      // target elements per chunk
   constexpr int64_t kTargetBlocks = 1024;  // enough blocks to fill a big GPU
-  if (inner <= kWarpRowMax) {
-    p.chunks = 1;
-    p.chunk_len = inner;
-    p.out = o;
-    p.out_idx = oi;
-    is_max ? launch_reduce<true>(p, true, s) : launch_reduce<false>(p, true, s);
-    return;
-  }
   int64_t chunks = 1;
   if (inner >= kSplitMinLen && outer < kTargetBlocks / 4)
     chunks = std::max<int64_t>(1, std::min<int64_t>((inner + kChunkLen - 1) / kChunkLen, kTargetBlocks / outer));
@@ -790,43 +787,56 @@ void reduce_rows(kernels::Reduce op, const Tensor& x, int64_t outer, int64_t inn
     p.chunk_len = inner;
     p.out = o;
     p.out_idx = oi;
-    is_max ? launch_reduce<true>(p, false, s) : launch_reduce<false>(p, false, s);
+    bool warp = inner <= kWarpRowMax;
+    is_max ? launch_reduce<true>(p, warp, s) : launch_reduce<false>(p, warp, s);
     return;
   }
-  // pass 1: partials [outer, chunks] in the workspace (value floats, then 8-byte aligned indices)
-  int64_t np = outer * chunks;
-  size_t val_bytes = (size_t(np) * sizeof(float) + 255) / 256 * 256;
+  // pass 1: partials [outer, chunks] in the workspace: sums as doubles, or max values then their indices
+  const int64_t np = outer * chunks;
+  const size_t val_bytes = (size_t(np) * (is_max ? sizeof(float) : sizeof(double)) + 255) / 256 * 256;
   char* ws = static_cast<char*>(x.ctx().cuda_workspace(val_bytes + (is_max ? size_t(np) * sizeof(int64_t) : 0)));
-  float* pv = reinterpret_cast<float*>(ws);
-  int64_t* pi = is_max ? reinterpret_cast<int64_t*>(ws + val_bytes) : nullptr;
   p.chunks = chunks;
   p.chunk_len = (inner + chunks - 1) / chunks;
-  p.divisor = 1.f;
-  p.out = pv;
-  p.out_idx = pi;
-  is_max ? launch_reduce<true>(p, false, s) : launch_reduce<false>(p, false, s);
-  // pass 2: reduce the partials of each row
-  RowReduceParams q{};
-  q.x = pv;
-  q.x_idx = pi;
+  RowReduceParams q{};  // pass 2 reads the partials
   q.rows = outer;
   q.len = chunks;
   q.chunks = 1;
   q.chunk_len = chunks;
-  q.divisor = op == kernels::Reduce::Mean ? float(inner) : 1.f;
+  q.divisor = p.divisor;
   q.out = o;
   q.out_idx = oi;
+  if (is_max) {
+    p.out = reinterpret_cast<float*>(ws);
+    p.out_idx = reinterpret_cast<int64_t*>(ws + val_bytes);
+    q.x = p.out;
+    q.x_idx = p.out_idx;
+  } else {
+    p.out_d = reinterpret_cast<double*>(ws);
+    q.xd = p.out_d;
+  }
+  is_max ? launch_reduce<true>(p, false, s) : launch_reduce<false>(p, false, s);
   bool warp = chunks <= kWarpRowMax;
   is_max ? launch_reduce<true>(q, warp, s) : launch_reduce<false>(q, warp, s);
 }
 
+template <class T>
+static void launch_index_select(const Tensor& x, const Tensor& index, int64_t D, int64_t K, int64_t B, int64_t n,
+                                const Tensor& out) {
+  index_select_kernel<T><<<blocks_for(n), kThreads, 0, stream_of(out)>>>(x.data<T>(), index.data<int64_t>(),
+                                                                         out.data<T>(), D, K, B, n);
+  CUDA_CHECK_LAUNCH();
+}
+
 void index_select(const Tensor& x, const Tensor& index, int64_t A, int64_t D, int64_t B, const Tensor& out) {
-  check_f32(x, "index_select");
   int64_t K = index.numel(), n = A * K * B;
   if (n == 0) return;
-  index_select_kernel<<<blocks_for(n), kThreads, 0, stream_of(out)>>>(x.data<float>(), index.data<int64_t>(),
-                                                                      out.data<float>(), D, K, B, n);
-  CUDA_CHECK_LAUNCH();
+  switch (x.dtype()) {  // any dtype, as the CPU twin (f64 is CPU-only)
+    case DType::F32: return launch_index_select<float>(x, index, D, K, B, n, out);
+    case DType::I32: return launch_index_select<int32_t>(x, index, D, K, B, n, out);
+    case DType::I64: return launch_index_select<int64_t>(x, index, D, K, B, n, out);
+    case DType::U8: return launch_index_select<uint8_t>(x, index, D, K, B, n, out);
+    default: FF_THROW("cuda::index_select: unsupported dtype ", dtype_name(x.dtype()), " (f64 is CPU-only)");
+  }
 }
 
 void index_add(const Tensor& src, const Tensor& index, int64_t A, int64_t D, int64_t B, const Tensor& out) {
@@ -924,13 +934,13 @@ void adam_step(const Tensor& param, const Tensor& grad, const Tensor& m, const T
     a.n = param.numel();
   }
   if (a.n == 0) return;
-  a.lr = float(p.lr);
+  const double bc1 = 1.0 - std::pow(p.beta1, double(p.step)), bc2 = 1.0 - std::pow(p.beta2, double(p.step));
   a.beta1 = float(p.beta1);
   a.beta2 = float(p.beta2);
   a.eps = float(p.eps);
   a.wd = float(p.weight_decay);
-  a.bc1 = float(1.0 - std::pow(p.beta1, double(p.step)));
-  a.bc2 = float(1.0 - std::pow(p.beta2, double(p.step)));
+  a.step_size = float(p.lr / bc1);
+  a.inv_sqrt_bc2 = float(1.0 / std::sqrt(bc2));
   adam_kernel<<<blocks_for(a.n), kThreads, 0, stream_of(param)>>>(a);
   CUDA_CHECK_LAUNCH();
 }
