@@ -9,7 +9,9 @@
 #pragma once
 #include <sstream>
 #include <stdexcept>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace ff {
 
@@ -18,6 +20,12 @@ struct Error : std::runtime_error {
 };
 
 namespace detail {
+// shapes print as [2,3] inside messages (declared before concat so its lookup finds it)
+inline std::ostream& operator<<(std::ostream& os, const std::vector<int64_t>& v) {
+  os << '[';
+  for (size_t i = 0; i < v.size(); ++i) os << (i ? "," : "") << v[i];
+  return os << ']';
+}
 template <class... Parts>
 std::string concat(const Parts&... parts) {
   std::ostringstream s;

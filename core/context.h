@@ -54,6 +54,10 @@ class Context {
   // returns the first counter of a fresh range of `count` numbers
   uint64_t rng_advance(uint64_t count);
 
+  // ---- autograd recording (see autograd/graph.h; NoGrad is the scoped switch) ----
+  bool grad_enabled() const { return grad_enabled_; }
+  void set_grad_enabled(bool on) { grad_enabled_ = on; }
+
   // ---- CPU threads ----
   int threads() const { return threads_; }
   void set_threads(int n);
@@ -80,6 +84,7 @@ class Context {
   uint64_t seed_;
   uint64_t rng_counter_ = 0;
   int threads_ = 1;
+  bool grad_enabled_ = true;
   int cuda_device_ = 0;
   void* stream_ = nullptr;
   void* cublas_ = nullptr;
