@@ -1,0 +1,453 @@
+// splat/render_cpu.cpp — the CPU rasterizer: project → bin → sort → blend, tile-parallel, deterministic.
+//
+// Layout: per (camera, Gaussian) SoA arrays; each (camera, tile) holds a depth-sorted list of entries.
+// Blending runs one 16-pixel tile row at a time as 16 SIMD lanes (one lane per pixel) over a row list:
+// the tile's Gaussians whose opacity-aware extent reaches the row (culling them is exact: outside the
+// extent α < 1/255). Backward walks each row's list back to front, reconstructing T by division (α ≤ 0.99
+// keeps that stable), reduces the 16 lanes' contributions per Gaussian, and accumulates them per entry;
+// entries are then summed per Gaussian in entry order, and camera gradients are summed from fixed-size
+// chunk partials in chunk order — so results are bitwise identical for any thread count.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "core/check.h"
+#include "splat/internal.h"
+#include "splat/math.h"
+
+namespace ff::splat {
+namespace {
+
+using namespace ff::splat::math;
+constexpr int LW = kTile;        // lanes per row = tile width
+constexpr int64_t kChunk = 1024;  // Gaussians per preprocessing chunk (fixed: determinism)
+constexpr int kG = 10;           // per-entry gradient slots: u, v, A, B, C, opacity, r, g, b, depth
+
+// exp for the blending loops: a Cephes-style polynomial (≈1 ulp) that vectorises; double uses std::exp.
+inline float vexp(float x) {
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float y = ((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + 4.1665795894e-2f) * r +
+             1.6666665459e-1f) * r + 5.0000001201e-1f;
+  y = y * (r * r) + r + 1.0f;
+  int32_t e = (int32_t(n) + 127) << 23;
+  float s;
+  std::memcpy(&s, &e, sizeof s);
+  return y * s;
+}
+inline double vexp(double x) { return std::exp(x); }
+
+template <class T>
+struct TileScratch {
+  std::vector<T> gx, gy, A, B, Cc, o, r, g, b, z, ey, acc;
+  std::vector<int> rl;
+  void resize(int L) {
+    if (int(gx.size()) >= L) return;
+    for (auto* v : {&gx, &gy, &A, &B, &Cc, &o, &r, &g, &b, &z, &ey}) v->resize(L);
+  }
+};
+
+template <class T>
+void gather_tile(const CpuState<T>& s, int c, int64_t b0, int L, TileScratch<T>& ts) {
+  ts.resize(L);
+  const int64_t base = int64_t(c) * s.N;
+  for (int k = 0; k < L; ++k) {
+    int64_t i = base + s.ids[b0 + k];
+    ts.gx[k] = s.u[i];
+    ts.gy[k] = s.v[i];
+    ts.A[k] = s.ca[i];
+    ts.B[k] = s.cb[i];
+    ts.Cc[k] = s.cc[i];
+    ts.o[k] = s.op[i];
+    ts.r[k] = s.cr[i];
+    ts.g[k] = s.cg[i];
+    ts.b[k] = s.cbl[i];
+    ts.z[k] = s.z[i];
+    ts.ey[k] = s.ext_y[i];
+  }
+}
+
+// Entries of the tile whose extent reaches the row centred at pyc (kept in depth order).
+template <class T>
+void build_row_list(const TileScratch<T>& ts, int L, T pyc, int limit, std::vector<int>& rl) {
+  rl.clear();
+  int n = std::min(L, limit);
+  for (int k = 0; k < n; ++k)
+    if (std::abs(pyc - ts.gy[k]) <= ts.ey[k]) rl.push_back(k);
+}
+
+template <class T>
+void fwd_tile(const RenderParamsT<T>& p, CpuState<T>& s, int c, int tile, TileScratch<T>& ts) {
+  const int TT = s.tiles_x * s.tiles_y;
+  const int64_t b0 = s.tile_off[int64_t(c) * TT + tile], b1 = s.tile_off[int64_t(c) * TT + tile + 1];
+  const int L = int(b1 - b0);
+  gather_tile(s, c, b0, L, ts);
+  const int W = s.W, H = s.H;
+  const int x0 = (tile % s.tiles_x) * kTile, y0 = (tile / s.tiles_x) * kTile;
+  const int nx = std::min(kTile, W - x0);
+  T bg[3] = {T(0), T(0), T(0)};
+  if (p.background)
+    for (int k = 0; k < 3; ++k) bg[k] = p.background[3 * c + k];
+  const T a_min = T(kAlphaMin), a_max = T(kAlphaMax), t_min = T(kTransmittanceMin);
+  for (int ry = 0; ry < kTile; ++ry) {
+    const int py = y0 + ry;
+    if (py >= H) break;
+    alignas(64) T Tr[LW], Cr[LW], Cg[LW], Cb[LW], Dz[LW], act[LW], px[LW];
+    alignas(64) int32_t last[LW];
+    for (int l = 0; l < LW; ++l) {
+      Tr[l] = T(1);
+      Cr[l] = Cg[l] = Cb[l] = Dz[l] = T(0);
+      act[l] = l < nx ? T(1) : T(0);
+      px[l] = T(x0 + l) + T(0.5);
+      last[l] = 0;
+    }
+    const T pyc = T(py) + T(0.5);
+    build_row_list(ts, L, pyc, L, ts.rl);
+    const int nrl = int(ts.rl.size());
+    for (int ii = 0; ii < nrl; ++ii) {
+      const int k = ts.rl[ii];
+      const T gx = ts.gx[k], dy = ts.gy[k] - pyc, A = ts.A[k], Bdy = ts.B[k] * dy;
+      const T cterm = T(-0.5) * ts.Cc[k] * dy * dy, o = ts.o[k];
+      const T cr = ts.r[k], cg = ts.g[k], cb = ts.b[k], cz = ts.z[k];
+      const int32_t kk = k + 1;
+#pragma omp simd
+      for (int l = 0; l < LW; ++l) {
+        T dx = gx - px[l];
+        T power = T(-0.5) * A * dx * dx - Bdy * dx + cterm;
+        T a = std::min(a_max, o * vexp(power));
+        T tT = Tr[l] * (T(1) - a);
+        bool ok = (act[l] > T(0)) & (power <= T(0)) & (a >= a_min);
+        bool stop = ok & (tT < t_min);
+        bool use = ok & !stop;
+        act[l] = stop ? T(0) : act[l];
+        T w = use ? a * Tr[l] : T(0);
+        Cr[l] += w * cr;
+        Cg[l] += w * cg;
+        Cb[l] += w * cb;
+        Dz[l] += w * cz;
+        Tr[l] = use ? tT : Tr[l];
+        last[l] = use ? kk : last[l];
+      }
+      if ((ii & 7) == 7) {
+        T any = T(0);
+        for (int l = 0; l < LW; ++l) any += act[l];
+        if (any == T(0)) break;
+      }
+    }
+    const int64_t HW = int64_t(W) * H;
+    const int64_t row = int64_t(c) * HW + int64_t(py) * W + x0;
+    for (int l = 0; l < nx; ++l) {
+      p.image[(int64_t(c) * 3 + 0) * HW + int64_t(py) * W + x0 + l] = Cr[l] + Tr[l] * bg[0];
+      p.image[(int64_t(c) * 3 + 1) * HW + int64_t(py) * W + x0 + l] = Cg[l] + Tr[l] * bg[1];
+      p.image[(int64_t(c) * 3 + 2) * HW + int64_t(py) * W + x0 + l] = Cb[l] + Tr[l] * bg[2];
+      if (p.alpha) p.alpha[row + l] = T(1) - Tr[l];
+      if (p.depth) p.depth[row + l] = Dz[l];
+      s.final_T[row + l] = Tr[l];
+      s.n_contrib[row + l] = last[l];
+    }
+  }
+}
+
+template <class T>
+void bwd_tile(const RenderParamsT<T>& p, const RenderGradsT<T>& g, CpuState<T>& s, int c, int tile,
+              TileScratch<T>& ts) {
+  const int TT = s.tiles_x * s.tiles_y;
+  const int64_t b0 = s.tile_off[int64_t(c) * TT + tile], b1 = s.tile_off[int64_t(c) * TT + tile + 1];
+  const int L = int(b1 - b0);
+  if (L == 0) return;
+  gather_tile(s, c, b0, L, ts);
+  ts.acc.assign(size_t(L) * kG, T(0));
+  const int W = s.W, H = s.H;
+  const int64_t HW = int64_t(W) * H;
+  const int x0 = (tile % s.tiles_x) * kTile, y0 = (tile / s.tiles_x) * kTile;
+  const int nx = std::min(kTile, W - x0);
+  T bg[3] = {T(0), T(0), T(0)};
+  if (p.background)
+    for (int k = 0; k < 3; ++k) bg[k] = p.background[3 * c + k];
+  const T a_min = T(kAlphaMin), a_max = T(kAlphaMax);
+  for (int ry = 0; ry < kTile; ++ry) {
+    const int py = y0 + ry;
+    if (py >= H) break;
+    alignas(64) T Tc[LW], Sr[LW], Sg[LW], Sb[LW], Sz[LW], dr[LW], dg[LW], db[LW], dD[LW], bgt[LW], px[LW];
+    alignas(64) int32_t last[LW];
+    int maxlast = 0;
+    const int64_t row = int64_t(c) * HW + int64_t(py) * W + x0;
+    for (int l = 0; l < LW; ++l) {
+      px[l] = T(x0 + l) + T(0.5);
+      Sr[l] = Sg[l] = Sb[l] = Sz[l] = T(0);
+      if (l < nx) {
+        const int64_t pix = int64_t(py) * W + x0 + l;
+        Tc[l] = s.final_T[row + l];
+        last[l] = s.n_contrib[row + l];
+        dr[l] = g.d_image ? g.d_image[(int64_t(c) * 3 + 0) * HW + pix] : T(0);
+        dg[l] = g.d_image ? g.d_image[(int64_t(c) * 3 + 1) * HW + pix] : T(0);
+        db[l] = g.d_image ? g.d_image[(int64_t(c) * 3 + 2) * HW + pix] : T(0);
+        dD[l] = g.d_depth ? g.d_depth[row + l] : T(0);
+        T dA = g.d_alpha ? g.d_alpha[row + l] : T(0);
+        bgt[l] = Tc[l] * (dA - (bg[0] * dr[l] + bg[1] * dg[l] + bg[2] * db[l]));
+      } else {
+        Tc[l] = T(1);
+        last[l] = 0;
+        dr[l] = dg[l] = db[l] = dD[l] = bgt[l] = T(0);
+      }
+      maxlast = std::max(maxlast, int(last[l]));
+    }
+    if (maxlast == 0) continue;
+    const T pyc = T(py) + T(0.5);
+    build_row_list(ts, L, pyc, maxlast, ts.rl);
+    for (int ii = int(ts.rl.size()) - 1; ii >= 0; --ii) {
+      const int k = ts.rl[ii];
+      const T gx = ts.gx[k], dy = ts.gy[k] - pyc, A = ts.A[k], B = ts.B[k], Cq = ts.Cc[k];
+      const T Bdy = B * dy, cterm = T(-0.5) * Cq * dy * dy, o = ts.o[k];
+      const T cr = ts.r[k], cg = ts.g[k], cb = ts.b[k], cz = ts.z[k];
+      T su = 0, sv = 0, sA = 0, sB = 0, sC = 0, so = 0, sr = 0, sg = 0, sb = 0, sz = 0;
+#pragma omp simd reduction(+ : su, sv, sA, sB, sC, so, sr, sg, sb, sz)
+      for (int l = 0; l < LW; ++l) {
+        T dx = gx - px[l];
+        T power = T(-0.5) * A * dx * dx - Bdy * dx + cterm;
+        T G = vexp(power);
+        T oG = o * G;
+        T a = std::min(a_max, oG);
+        bool use = (k < last[l]) & (power <= T(0)) & (a >= a_min);
+        T rinv = T(1) / (T(1) - a);
+        T Tk = Tc[l] * rinv;
+        T w = a * Tk;
+        T dal = dr[l] * (Tk * cr - Sr[l] * rinv) + dg[l] * (Tk * cg - Sg[l] * rinv) +
+                db[l] * (Tk * cb - Sb[l] * rinv) + dD[l] * (Tk * cz - Sz[l] * rinv) + bgt[l] * rinv;
+        T um = use ? T(1) : T(0);
+        T wu = um * w;
+        Sr[l] += wu * cr;
+        Sg[l] += wu * cg;
+        Sb[l] += wu * cb;
+        Sz[l] += wu * cz;
+        Tc[l] = use ? Tk : Tc[l];
+        sr += wu * dr[l];
+        sg += wu * dg[l];
+        sb += wu * db[l];
+        sz += wu * dD[l];
+        T dalg = (use & (oG <= a_max)) ? dal : T(0);
+        so += dalg * G;
+        T dpow = dalg * oG;
+        su += dpow * (-A * dx - Bdy);
+        sv += dpow * (-Cq * dy - B * dx);
+        sA += dpow * T(-0.5) * dx * dx;
+        sB -= dpow * dx * dy;
+        sC += dpow * T(-0.5) * dy * dy;
+      }
+      T* a = &ts.acc[size_t(k) * kG];
+      a[0] += su;
+      a[1] += sv;
+      a[2] += sA;
+      a[3] += sB;
+      a[4] += sC;
+      a[5] += so;
+      a[6] += sr;
+      a[7] += sg;
+      a[8] += sb;
+      a[9] += sz;
+    }
+  }
+  std::copy(ts.acc.begin(), ts.acc.begin() + size_t(L) * kG, s.entry_grad.begin() + b0 * kG);
+}
+
+template <class T>
+void project_all(const RenderParamsT<T>& p, int threads, CpuState<T>& s, const std::vector<Camera<T>>& cams) {
+  const int N = s.N, C = s.C;
+  const int64_t nchunks = (N + kChunk - 1) / kChunk;
+  const int K = p.sh_coeffs;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (int64_t ch = 0; ch < nchunks; ++ch) {
+    const int n1 = int(std::min<int64_t>(N, (ch + 1) * kChunk));
+    for (int n = int(ch * kChunk); n < n1; ++n) {
+      for (int c = 0; c < C; ++c) {
+        const int64_t i = int64_t(c) * N + n;
+        Projected<T> pr;
+        bool vis = project_gaussian(cams[c], p.means + 3 * n, p.scales + 3 * n, p.rotations + 4 * n, p.opacities[n],
+                                    p.near_cull, pr);
+        s.radius[i] = pr.radius;
+        if (p.radii) p.radii[i] = pr.radius;
+        for (int k = 0; k < 4; ++k) s.rect[4 * i + k] = pr.rect[k];
+        if (!vis) continue;
+        s.u[i] = pr.u;
+        s.v[i] = pr.v;
+        s.ca[i] = pr.conic.a;
+        s.cb[i] = pr.conic.b;
+        s.cc[i] = pr.conic.c;
+        s.op[i] = p.opacities[n];
+        s.z[i] = pr.depth;
+        s.ext_y[i] = pr.ext_y;
+        T rgb[3];
+        s.clamp_mask[i] = eval_color<T, T>(cams[c], p.means + 3 * n, p.colors ? p.colors + 3 * n : nullptr,
+                                           p.sh ? p.sh + int64_t(K) * 3 * n : nullptr, p.sh_degree, rgb);
+        s.cr[i] = rgb[0];
+        s.cg[i] = rgb[1];
+        s.cbl[i] = rgb[2];
+      }
+    }
+  }
+}
+
+template <class T>
+void bin_and_sort(int threads, CpuState<T>& s) {
+  const int N = s.N, C = s.C, TX = s.tiles_x, TT = s.tiles_x * s.tiles_y;
+  std::vector<int64_t>& off = s.tile_off;
+  off.assign(size_t(C) * TT + 1, 0);
+  for (int c = 0; c < C; ++c)
+    for (int n = 0; n < N; ++n) {
+      const int32_t* r = &s.rect[4 * (int64_t(c) * N + n)];
+      for (int ty = r[1]; ty < r[3]; ++ty)
+        for (int tx = r[0]; tx < r[2]; ++tx) off[int64_t(c) * TT + ty * TX + tx + 1]++;
+    }
+  for (size_t t = 1; t < off.size(); ++t) off[t] += off[t - 1];
+  s.ids.resize(size_t(off.back()));
+  std::vector<int64_t> cur(off.begin(), off.end() - 1);
+  for (int c = 0; c < C; ++c)
+    for (int n = 0; n < N; ++n) {
+      const int32_t* r = &s.rect[4 * (int64_t(c) * N + n)];
+      for (int ty = r[1]; ty < r[3]; ++ty)
+        for (int tx = r[0]; tx < r[2]; ++tx) s.ids[size_t(cur[int64_t(c) * TT + ty * TX + tx]++)] = n;
+    }
+  const int64_t ntiles = int64_t(C) * TT;
+#pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
+  for (int64_t t = 0; t < ntiles; ++t) {
+    const int c = int(t / TT);
+    const T* z = s.z.data() + int64_t(c) * N;
+    std::sort(s.ids.begin() + off[t], s.ids.begin() + off[t + 1],
+              [z](int32_t a, int32_t b) { return z[a] < z[b] || (z[a] == z[b] && a < b); });
+  }
+}
+
+}  // namespace
+
+template <class T>
+void render_fwd_cpu(const RenderParamsT<T>& p, int threads, CpuState<T>& s) {
+  s.C = p.num_cameras;
+  s.N = p.num_gaussians;
+  s.W = p.width;
+  s.H = p.height;
+  std::vector<Camera<T>> cams(s.C);
+  for (int c = 0; c < s.C; ++c) cams[c] = make_camera<T, T>(p.viewmats + 16 * c, p.intrinsics + 4 * c, s.W, s.H);
+  s.tiles_x = cams.empty() ? 1 : cams[0].tiles_x;
+  s.tiles_y = cams.empty() ? 1 : cams[0].tiles_y;
+  const size_t CN = size_t(s.C) * s.N;
+  for (auto* v : {&s.u, &s.v, &s.ca, &s.cb, &s.cc, &s.op, &s.cr, &s.cg, &s.cbl, &s.z, &s.ext_y}) v->resize(CN);
+  s.clamp_mask.resize(CN);
+  s.radius.resize(CN);
+  s.rect.resize(CN * 4);
+  project_all(p, threads, s, cams);
+  bin_and_sort(threads, s);
+  const size_t CHW = size_t(s.C) * s.H * s.W;
+  s.final_T.resize(CHW);
+  s.n_contrib.resize(CHW);
+  const int TT = s.tiles_x * s.tiles_y;
+  const int64_t ntiles = int64_t(s.C) * TT;
+#pragma omp parallel num_threads(threads)
+  {
+    TileScratch<T> ts;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t t = 0; t < ntiles; ++t) fwd_tile(p, s, int(t / TT), int(t % TT), ts);
+  }
+}
+
+template <class T>
+void render_bwd_cpu(const RenderParamsT<T>& p, const RenderGradsT<T>& g, int threads, CpuState<T>& s) {
+  const int C = s.C, N = s.N, TT = s.tiles_x * s.tiles_y;
+  const int64_t E = int64_t(s.ids.size());
+  s.entry_grad.resize(size_t(E) * kG);
+  const int64_t ntiles = int64_t(C) * TT;
+#pragma omp parallel num_threads(threads)
+  {
+    TileScratch<T> ts;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t t = 0; t < ntiles; ++t) {
+      const int64_t b0 = s.tile_off[t], b1 = s.tile_off[t + 1];
+      if (b1 > b0) bwd_tile(p, g, s, int(t / TT), int(t % TT), ts);
+    }
+  }
+  // entries → per (camera, Gaussian), in entry order
+  s.g2d.assign(size_t(C) * N * kG, T(0));
+#pragma omp parallel for schedule(static, 1) num_threads(std::min(threads, std::max(C, 1)))
+  for (int c = 0; c < C; ++c) {
+    for (int64_t e = s.tile_off[int64_t(c) * TT]; e < s.tile_off[int64_t(c + 1) * TT]; ++e) {
+      T* dst = &s.g2d[(size_t(c) * N + s.ids[e]) * kG];
+      const T* src = &s.entry_grad[size_t(e) * kG];
+      for (int j = 0; j < kG; ++j) dst[j] += src[j];
+    }
+  }
+  // per-Gaussian preprocessing backward; camera gradients from fixed-size chunk partials
+  std::vector<Camera<T>> cams(C);
+  for (int c = 0; c < C; ++c) cams[c] = make_camera<T, T>(p.viewmats + 16 * c, p.intrinsics + 4 * c, s.W, s.H);
+  const int64_t nchunks = (N + kChunk - 1) / kChunk;
+  std::vector<T> cam_part(size_t(nchunks) * C * 12, T(0));
+  const int K = p.sh_coeffs;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (int64_t ch = 0; ch < nchunks; ++ch) {
+    T* part = &cam_part[size_t(ch) * C * 12];
+    const int n1 = int(std::min<int64_t>(N, (ch + 1) * kChunk));
+    for (int n = int(ch * kChunk); n < n1; ++n) {
+      T dm[3] = {0, 0, 0}, ds[3] = {0, 0, 0}, dq[4] = {0, 0, 0, 0}, dop = 0;
+      bool any = false;
+      for (int c = 0; c < C; ++c) {
+        const size_t i = size_t(c) * N + n;
+        if (s.radius[i] <= 0) continue;
+        const T* gg = &s.g2d[i * kG];
+        bool nz = false;
+        for (int j = 0; j < kG; ++j) nz |= gg[j] != T(0);
+        if (!nz) continue;
+        any = true;
+        T dR[3][3] = {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}}, dt[3] = {0, 0, 0};
+        const T duv[2] = {gg[0], gg[1]};
+        project_gaussian_vjp(cams[c], p.means + 3 * n, p.scales + 3 * n, p.rotations + 4 * n, duv,
+                             Sym2<T>{gg[2], gg[3], gg[4]}, gg[9], dm, ds, dq, dR, dt);
+        const T drgb[3] = {gg[6], gg[7], gg[8]};
+        eval_color_vjp<T, T>(cams[c], p.means + 3 * n, p.colors ? p.colors + 3 * n : nullptr,
+                             p.sh ? p.sh + int64_t(K) * 3 * n : nullptr, p.sh_degree, s.clamp_mask[i], drgb,
+                             g.d_colors ? g.d_colors + 3 * n : nullptr, g.d_sh ? g.d_sh + int64_t(K) * 3 * n : nullptr,
+                             dm, dR, dt);
+        dop += gg[5];
+        if (g.d_means2d) {
+          g.d_means2d[2 * i] += gg[0];
+          g.d_means2d[2 * i + 1] += gg[1];
+        }
+        T* pc = part + c * 12;
+        for (int a = 0; a < 3; ++a) {
+          for (int b = 0; b < 3; ++b) pc[3 * a + b] += dR[a][b];
+          pc[9 + a] += dt[a];
+        }
+      }
+      if (!any) continue;
+      if (g.d_means)
+        for (int k = 0; k < 3; ++k) g.d_means[3 * n + k] += dm[k];
+      if (g.d_scales)
+        for (int k = 0; k < 3; ++k) g.d_scales[3 * n + k] += ds[k];
+      if (g.d_rotations)
+        for (int k = 0; k < 4; ++k) g.d_rotations[4 * n + k] += dq[k];
+      if (g.d_opacities) g.d_opacities[n] += dop;
+    }
+  }
+  if (g.d_viewmats) {
+    for (int c = 0; c < C; ++c) {
+      T acc[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+      for (int64_t ch = 0; ch < nchunks; ++ch)
+        for (int j = 0; j < 12; ++j) acc[j] += cam_part[(size_t(ch) * C + c) * 12 + j];
+      T* dv = g.d_viewmats + 16 * c;
+      for (int a = 0; a < 3; ++a) {
+        for (int b = 0; b < 3; ++b) dv[4 * a + b] += acc[3 * a + b];
+        dv[4 * a + 3] += acc[9 + a];
+      }
+    }
+  }
+}
+
+template void render_fwd_cpu<float>(const RenderParamsT<float>&, int, CpuState<float>&);
+template void render_fwd_cpu<double>(const RenderParamsT<double>&, int, CpuState<double>&);
+template void render_bwd_cpu<float>(const RenderParamsT<float>&, const RenderGradsT<float>&, int, CpuState<float>&);
+template void render_bwd_cpu<double>(const RenderParamsT<double>&, const RenderGradsT<double>&, int,
+                                     CpuState<double>&);
+
+}  // namespace ff::splat
