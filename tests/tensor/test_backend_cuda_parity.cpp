@@ -3,8 +3,10 @@
 // the per-op tolerances of the ONE table below. Inputs cover odd sizes, non-contiguous views, broadcasting
 // and the conv shapes of StyleGAN2 (grouped conv with groups = batch). Without a GPU every case prints
 // why it skips and passes.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -25,20 +27,22 @@ struct Tol {
   const char* op;
   double atol, rtol;
 };
+// Measured on an H200 (cuDNN 9, FMA math), 2025-11: the worst |err| / allowed ratio of each row is in brackets.
 const Tol kTolerances[] = {
-    {"copy", 0, 0},                 // pure data movement and integer/float casts: exact
-    {"random", 0, 1e-6},            // same double expression; CUDA vs glibc log/cos may differ by 1 double ulp
-    {"binary", 1e-6, 1e-6},         // + − × ÷ are exact; powf differs by ≤ 2 float ulps between libms
-    {"unary", 1e-6, 2e-6},          // expf/logf/tanhf/powf: ≤ 2 float ulps
-    {"unary_backward", 1e-6, 2e-6}, // same functions, one extra multiply
-    {"reduce", 1e-6, 1e-6},         // both accumulate in double; only the summation order differs
-    {"gemm", 2e-4, 1e-4},           // fp32 with different blocking; k ≤ 300 → error ≲ k·eps·|a||b|
-    {"conv", 5e-4, 2e-4},           // cuDNN fp32 (FMA math) vs im2col+Eigen; reductions up to 64·9·256 terms
-    {"index", 0, 0},                // index_select / gather: exact copies
-    {"index_add", 1e-5, 1e-6},      // float atomics accumulate in a different order than the CPU loop
-    {"grid_sample", 1e-5, 1e-5},    // same bilinear maths, float rounding of the weights
-    {"grid_sample_bwd", 2e-4, 1e-4},// atomics order for d_input; d_grid sums C channels and scales by W/2
-    {"adam", 1e-6, 1e-5},           // same arrangement; sqrtf and float rounding of the constants
+    {"copy", 0, 0},                   // data movement and integer/float casts: exact [0]
+    {"random", 0, 1e-6},              // same double expression, rounded once; bit-identical so far [0]
+    {"binary", 1e-6, 1e-6},           // + − × ÷ exact; powf within a float ulp [max err 9.5e-7]
+    {"unary", 1e-6, 2e-6},            // expf/logf/tanhf/powf within 2 float ulps [0.01]
+    {"unary_backward", 1e-6, 2e-6},   // the same functions and one multiply [0.32, tanh]
+    {"reduce", 1e-6, 1e-6},           // both accumulate in double, only the order differs [0: identical]
+    {"gemm", 2e-4, 1e-4},             // fp32, different blocking, k ≤ 300 [0.07; max err 5e-5]
+    {"conv", 2e-3, 2e-4},             // cuDNN fp32 vs im2col+Eigen; d_w sums 1024 positions × values ~30
+                                      // [6.6e-4 abs on the 64-ch 32×32 grouped backward weight]
+    {"index", 0, 0},                  // index_select / gather / argmax: exact [0]
+    {"index_add", 1e-4, 1e-5},        // float atomics reorder the sums; 315 terms of N(0,1) [3e-5 abs]
+    {"grid_sample", 1e-5, 1e-5},      // same bilinear maths, float rounding of the weights [0.009]
+    {"grid_sample_bwd", 2e-4, 1e-4},  // atomics order for d_input; d_grid sums 64 channels × W/2 [0.39; 6e-4 abs]
+    {"adam", 1e-6, 1e-5},             // same arrangement; sqrtf and rounding of the constants [0.02]
 };
 
 Tol tol(const std::string& op) {
@@ -60,18 +64,26 @@ void expect_close(const Tensor& got_cuda, const Tensor& want_cpu, const std::str
   CHECK(got_cuda.dtype() == want_cpu.dtype());
   const Tol t = tol(op);
   std::vector<double> g = got_cuda.to_vector<double>(), w = want_cpu.to_vector<double>();
-  double worst = 0, worst_abs = 0;
+  double worst = 0, worst_abs = 0;  // worst = largest (error − allowed), negative when all pass
   size_t at = 0;
+  bool any = false;
+  double max_abs = 0, max_rel = 0;
   for (size_t i = 0; i < g.size(); ++i) {
     if (std::isnan(g[i]) && std::isnan(w[i])) continue;
     double err = std::abs(g[i] - w[i]);
+    max_abs = std::max(max_abs, err);
+    if (w[i] != 0) max_rel = std::max(max_rel, err / std::abs(w[i]));
     double excess = std::isnan(err) ? INFINITY : err - (t.atol + t.rtol * std::abs(w[i]));
-    if (excess > worst || (i == 0 && excess > 0)) {
+    if (!any || excess > worst) {
+      any = true;
       worst = excess;
       worst_abs = err;
       at = i;
     }
   }
+  if (std::getenv("FF_PARITY_REPORT"))  // measured envelopes for the comments in the table
+    std::printf("[parity] %-16s %-50s max abs err %.3g, max rel err %.3g, worst/allowed %.3g\n", op.c_str(),
+                what.c_str(), max_abs, max_rel, worst_abs / std::max(1e-300, t.atol + t.rtol * std::abs(g.empty() ? 0.0 : w[at])));
   INFO("worst error ", worst_abs, " at flat index ", at, " (cuda ", (g.empty() ? 0.0 : g[at]), ", cpu ",
        (w.empty() ? 0.0 : w[at]), "), tolerance atol ", t.atol, " rtol ", t.rtol);
   CHECK(worst <= 0);
