@@ -49,9 +49,16 @@ Tensor max_backward(const Tensor& d_out, const Tensor& argmax, const Shape& x_sh
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
 
 // ---- convolution (NCHW; weight [O, C/groups, kh, kw]) --------------------------------------------
+}  // namespace ff::kernels
+namespace ff {
+// defined in ff (not ff::kernels) so argument-dependent lookup of conv2d(x, w, b, params) finds only the
+// differentiable ff::conv2d
 struct Conv2dParams {
   int stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, groups = 1;
 };
+}  // namespace ff
+namespace ff::kernels {
+using ff::Conv2dParams;
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias /*[O] or undefined*/, Conv2dParams p);
 Tensor conv2d_backward_input(const Tensor& d_y, const Tensor& w, const Shape& x_shape, Conv2dParams p);
 Tensor conv2d_backward_weight(const Tensor& d_y, const Tensor& x, const Shape& w_shape, Conv2dParams p);

@@ -1,0 +1,37 @@
+#!/usr/bin/env python3
+"""Joins a facefield bench JSON with its PyTorch peer JSON and prints/writes the speed-ratio table
+(ratio = torch median / facefield median: > 1 means facefield is faster).
+Usage: compare.py FF.json TORCH.json OUT.md [--bars NAME=MIN ...]"""
+import json, platform, subprocess, sys
+
+ff, th, out = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+bars = {}
+for a in sys.argv[4:]:
+    if "=" in a:
+        k, v = a.rsplit("=", 1)
+        bars[k] = float(v)
+cpu = "unknown"
+try:
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip(); break
+except OSError:
+    pass
+lines = [f"# {ff['suite']} bench: facefield vs PyTorch {th['torch']} (CPU)", "",
+         f"Machine: {cpu}, {subprocess.getoutput('nproc')} cores; {ff['threads']} threads for both; "
+         f"torch with OpenBLAS (OPENBLAS_CORETYPE unset), best of its configurations per kernel.", "",
+         "| kernel | facefield ms | torch ms (best config) | ratio torch/facefield | bar | ok |", "|---|---|---|---|---|---|"]
+worst_ok = True
+for r in ff["results"]:
+    b = th["best"].get(r["name"])
+    if not b:
+        continue
+    ratio = b["median_ms"] / r["median_ms"]
+    bar = next((v for k, v in bars.items() if r["name"].startswith(k)), None)
+    ok = "" if bar is None else ("yes" if ratio >= bar else "NO")
+    worst_ok &= ok != "NO"
+    lines.append(f"| {r['name']} | {r['median_ms']:.3f} | {b['median_ms']:.3f} ({b['config']}) | {ratio:.2f}× | "
+                 f"{'' if bar is None else f'≥{bar}×'} | {ok} |")
+text = "\n".join(lines) + "\n"
+print(text)
+open(out, "w").write(text)

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# gpu_check.sh [OUTDIR] [TARGETS...] — on a GPU machine: configure a CUDA build (sm_90 only, to save
+# time), build the given targets (default: everything), run the CUDA-enabled tests and the CUDA benches,
+# and copy logs/JSON into OUTDIR. Third-party headers may come from .carry/include (a copy of the Debian
+# include trees) when the machine lacks the -dev packages; cuDNN from a pip nvidia-cudnn install.
+set -uo pipefail
+out=${1:-gpu-out}; shift || true
+mkdir -p "$out"
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+if [ -z "${FF_CUDNN_ROOT:-}" ]; then
+  FF_CUDNN_ROOT=$(python3 -c "import nvidia.cudnn as m; print(list(m.__path__)[0])" 2>/dev/null || true)
+  export FF_CUDNN_ROOT
+fi
+[ -n "$FF_CUDNN_ROOT" ] && export LD_LIBRARY_PATH="$FF_CUDNN_ROOT/lib:${LD_LIBRARY_PATH:-}"
+extra=()
+if [ -d .carry/include ]; then
+  extra+=(-DCMAKE_INCLUDE_PATH="$root/.carry/include" -DCMAKE_PREFIX_PATH="$root/.carry")
+  [ -f /usr/include/zlib.h ] || extra+=(-DZLIB_INCLUDE_DIR="$root/.carry/include" -DZLIB_LIBRARY=$(ls /usr/lib/x86_64-linux-gnu/libz.so* | head -1))
+fi
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/gpu.txt"
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DFF_CUDA=ON -DFF_CUDA_ARCH=90 "${extra[@]}" > "$out/configure.log" 2>&1 \
+  || { tail -30 "$out/configure.log"; exit 1; }
+tgt=()
+for t in "$@"; do tgt+=(--target "$t"); done
+cmake --build build-gpu -j "$(nproc)" "${tgt[@]}" > "$out/build.log" 2>&1 || { grep -E "error|Error" "$out/build.log" | head -40; exit 1; }
+echo "build ok"
+(cd build-gpu && ctest --output-on-failure -j 4 2>&1 | tee "$out/ctest.log" | tail -25)
