@@ -158,9 +158,15 @@ struct FlameGrads {
   std::vector<T> d_static_offset;  // [V, 3]  (only when in.static_offset is set)
 };
 
+template <class T>
+struct NonDeduced {  // keeps `nullptr` usable for the cache argument
+  using type = T;
+};
+
 // threads = 0: all hardware threads.
 template <class T>
-void flame_fwd(const FlameModel& m, const FlameInput<T>& in, FlameOutput<T>& out, FlameCache<T>* cache = nullptr,
+void flame_fwd(const FlameModel& m, const FlameInput<T>& in, FlameOutput<T>& out,
+               typename NonDeduced<FlameCache<T>>::type* cache = nullptr,
                int threads = 0);
 // d_vertices: [B, V, 3]; d_joints: [B, J, 3] or null.
 template <class T>

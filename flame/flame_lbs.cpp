@@ -105,7 +105,8 @@ void rodrigues_vjp(const T r[3], const T d_R[9], T d_r[3]) {
 }
 
 template <class T>
-void flame_fwd(const FlameModel& m, const FlameInput<T>& in, FlameOutput<T>& out, FlameCache<T>* cache, int threads) {
+void flame_fwd(const FlameModel& m, const FlameInput<T>& in, FlameOutput<T>& out,
+               typename NonDeduced<FlameCache<T>>::type* cache, int threads) {
   check_input(m, in);
   threads = resolve_threads(threads);
   const int B = in.batch, V = m.V, J = m.J, P = (J - 1) * 9;

@@ -649,12 +649,13 @@ npy::NdArray ndarray_from_reconstruct(const Value* v, const std::string& what, i
 }
 
 void flatten_numbers(const Value* v, std::vector<double>& out, std::vector<int64_t>& shape, size_t level, bool& is_float,
-                     const std::string& what, int depth) {
+                     const std::string& what, int depth, size_t& budget) {
   FF_CHECK(depth < 32, what, ": nesting too deep");
+  FF_CHECK(budget-- > 0, what, ": nested list too large (or self-referencing)");
   if (v->kind == Kind::List || v->kind == Kind::Tuple) {
     if (shape.size() <= level) shape.push_back(int64_t(v->items.size()));
     FF_CHECK(shape[level] == int64_t(v->items.size()), what, ": ragged nested list");
-    for (const Value* x : v->items) flatten_numbers(x, out, shape, level + 1, is_float, what, depth + 1);
+    for (const Value* x : v->items) flatten_numbers(x, out, shape, level + 1, is_float, what, depth + 1, budget);
     return;
   }
   FF_CHECK(shape.size() == level, what, ": ragged nested list");
@@ -761,7 +762,8 @@ npy::NdArray to_array(const Value* v, const std::string& what, int max_depth) {
     std::vector<double> vals;
     std::vector<int64_t> shape;
     bool is_float = false;
-    flatten_numbers(v, vals, shape, 0, is_float, what, 0);
+    size_t budget = size_t(1) << 26;  // nodes visited: shared sub-lists cannot blow up exponentially
+    flatten_numbers(v, vals, shape, 0, is_float, what, 0, budget);
     if (is_float) return npy::NdArray::from<double>(shape, vals.data());
     std::vector<int64_t> iv(vals.begin(), vals.end());
     return npy::NdArray::from<int64_t>(shape, iv.data());
