@@ -23,6 +23,5 @@ cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DFF_CUDA=ON -DFF_CU
   || { tail -30 "$out/configure.log"; exit 1; }
 tgt=()
 for t in "$@"; do tgt+=(--target "$t"); done
-cmake --build build-gpu -j "$(nproc)" "${tgt[@]}" > "$out/build.log" 2>&1 || { grep -E "error|Error" "$out/build.log" | head -40; exit 1; }
-echo "build ok"
+cmake --build build-gpu -j "$(nproc)" "${tgt[@]}" -- -k 0 > "$out/build.log" 2>&1 || { echo "BUILD ERRORS:"; grep -E "error|Error" "$out/build.log" | head -40; }
 (cd build-gpu && ctest --output-on-failure -j 4 2>&1 | tee "$out/ctest.log" | tail -25)
