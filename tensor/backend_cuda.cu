@@ -385,6 +385,20 @@ __global__ void reduce_warp_kernel(RowReduceParams p) {
   }
 }
 
+// one thread per segment (very short rows: a warp per row would idle most lanes)
+template <bool IsMax>
+__global__ void reduce_thread_kernel(RowReduceParams p) {
+  const int64_t nseg = p.rows * p.chunks;
+  FF_GRID_STRIDE(seg, nseg) {
+    int64_t row, lo, hi;
+    segment_range(p, seg, row, lo, hi);
+    double sum = 0;
+    ValIdx best{-INFINITY, kNoIndex};
+    thread_accumulate<IsMax>(p, row, lo, hi, 0, 1, sum, best);
+    write_segment<IsMax>(p, seg, sum, best);
+  }
+}
+
 // one block (kThreads) per segment
 template <bool IsMax>
 __global__ void __launch_bounds__(kThreads) reduce_block_kernel(RowReduceParams p) {
@@ -420,10 +434,14 @@ __global__ void __launch_bounds__(kThreads) reduce_block_kernel(RowReduceParams 
   }
 }
 
+constexpr int64_t kThreadRowMax = 16;  // rows up to this length: one thread per row
+
 template <bool IsMax>
 void launch_reduce(const RowReduceParams& p, bool warp_per_segment, cudaStream_t s) {
   int64_t nseg = p.rows * p.chunks;
-  if (warp_per_segment) {
+  if (warp_per_segment && p.chunks == 1 && p.len <= kThreadRowMax) {
+    reduce_thread_kernel<IsMax><<<blocks_for(nseg), kThreads, 0, s>>>(p);
+  } else if (warp_per_segment) {
     const int64_t per_block = kThreads / 32;
     int blocks = int(std::max<int64_t>(1, std::min<int64_t>((nseg + per_block - 1) / per_block, kMaxBlocks)));
     reduce_warp_kernel<IsMax><<<blocks, kThreads, 0, s>>>(p);
