@@ -37,19 +37,19 @@ FF_HD T m_clamp(T v, T lo, T hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
 // ---- named constants (3DGS, graphdeco diff-gaussian-rasterization config.h / forward.cu) ---------
 constexpr int kTile = 16;                    // BLOCK_X = BLOCK_Y = 16
-constexpr float kDilation = 0.3f;            // low-pass filter added to the 2-D covariance diagonal
-constexpr float kAlphaMin = 1.0f / 255.0f;   // α below this is skipped (not blended)
-constexpr float kAlphaMax = 0.99f;           // α is clamped to this (keeps 1/(1−α) finite in backward)
-constexpr float kTransmittanceMin = 1e-4f;   // a pixel stops once T·(1−α) would fall below this
-constexpr float kFrustumClamp = 1.3f;        // EWA Jacobian evaluated at x/z clamped to ±1.3·tan_fov
-constexpr float kNearCull = 0.2f;            // Gaussians with view z <= this are culled (3DGS in_frustum)
+constexpr double kDilation = 0.3;            // low-pass filter added to the 2-D covariance diagonal
+constexpr double kAlphaMin = 1.0 / 255.0;   // α below this is skipped (not blended)
+constexpr double kAlphaMax = 0.99;          // α is clamped to this (keeps 1/(1−α) finite in backward)
+constexpr double kTransmittanceMin = 1e-4;   // a pixel stops once T·(1−α) would fall below this
+constexpr double kFrustumClamp = 1.3;       // EWA Jacobian evaluated at x/z clamped to ±1.3·tan_fov
+constexpr double kNearCull = 0.2;           // Gaussians with view z <= this are culled (3DGS in_frustum)
 // Conservative margin added to q in the opacity-aware extent test (|Δ|ᵀΣ⁻¹|Δ| ≤ 2 ln(255 o) + margin):
 // anything outside the extent has α < (1/255)·e^{-margin/2}, so culling it never changes the output.
-constexpr float kExtentMargin = 0.02f;
+constexpr double kExtentMargin = 0.02;
 
 // SH constants of 3DGS (auxiliary.h).
-constexpr float kSH_C0 = 0.28209479177387814f;
-constexpr float kSH_C1 = 0.4886025119029199f;
+constexpr double kSH_C0 = 0.28209479177387814;
+constexpr double kSH_C1 = 0.4886025119029199;
 // clang-format off
 #define FF_SH_C2 { 1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396 }
 #define FF_SH_C3 { -0.5900435899266435, 2.890611442640554, -0.4570457994644658, 0.3731763325901154, \

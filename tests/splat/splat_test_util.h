@@ -12,6 +12,9 @@
 #include "core/rng.h"
 #include "splat/splat.h"
 #include "tests/testing.h"
+#ifdef FF_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
 
 namespace splat_test {
 
@@ -232,6 +235,82 @@ inline double max_abs(const std::vector<double>& v) {
   for (double x : v) m = std::max(m, std::abs(x));
   return m;
 }
+
+#ifdef FF_WITH_CUDA
+// Device copy of a float host vector (freed with the object).
+struct DVec {
+  float* p = nullptr;
+  size_t n = 0;
+  DVec() = default;
+  explicit DVec(const std::vector<float>& h) : n(h.size()) {
+    if (n) {
+      FF_CHECK(cudaMalloc(&p, n * sizeof(float)) == cudaSuccess, "cudaMalloc");
+      FF_CHECK(cudaMemcpy(p, h.data(), n * sizeof(float), cudaMemcpyHostToDevice) == cudaSuccess, "memcpy");
+    }
+  }
+  explicit DVec(size_t count) : n(count) {
+    if (n) {
+      FF_CHECK(cudaMalloc(&p, n * sizeof(float)) == cudaSuccess, "cudaMalloc");
+      FF_CHECK(cudaMemset(p, 0, n * sizeof(float)) == cudaSuccess, "memset");
+      FF_CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");  // the renderer runs on a non-blocking stream
+    }
+  }
+  DVec(const DVec&) = delete;
+  DVec& operator=(const DVec&) = delete;
+  ~DVec() {
+    if (p) cudaFree(p);
+  }
+  std::vector<float> host() const {
+    std::vector<float> h(n);
+    if (n) FF_CHECK(cudaMemcpy(h.data(), p, n * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess, "memcpy");
+    return h;
+  }
+};
+
+// Forward (+ backward when d_image is non-empty) of a scene on CUDA; results copied back to the host.
+inline void render_cuda(ff::Context& ctx, const Scene& s, const std::vector<double>& d_image,
+                        const std::vector<double>& d_alpha, const std::vector<double>& d_depth, Out<float>& out,
+                        Grads<float>* grads) {
+  Bound<float> b(s);  // host copies and output sizes
+  DVec means(b.means), scales(b.scales), quats(b.quats), opac(b.opac), colors(b.colors), sh(b.sh),
+      viewmats(b.viewmats), intr(b.intr), bg(b.bg);
+  DVec image(b.out.image.size()), alpha(b.out.alpha.size()), depth(b.out.depth.size());
+  int32_t* radii = nullptr;
+  FF_CHECK(cudaMalloc(&radii, std::max<size_t>(1, b.out.radii.size()) * 4) == cudaSuccess, "cudaMalloc");
+  ff::splat::RenderParams p = b.p;
+  p.device = ff::Device::cuda();
+  p.means = means.p, p.scales = scales.p, p.rotations = quats.p, p.opacities = opac.p;
+  p.colors = s.use_sh ? nullptr : colors.p;
+  p.sh = s.use_sh ? sh.p : nullptr;
+  p.viewmats = viewmats.p, p.intrinsics = intr.p, p.background = s.bg.empty() ? nullptr : bg.p;
+  p.image = image.p, p.alpha = alpha.p, p.depth = depth.p, p.radii = radii;
+  RenderState st;
+  ff::splat::render_fwd(ctx, p, st);
+  if (grads) {
+    DVec di(cast<float>(d_image)), da(cast<float>(d_alpha)), dd(cast<float>(d_depth));
+    DVec gm(s.means.size()), gs(s.scales.size()), gq(s.quats.size()), go(s.opac.size()), gc(s.colors.size()),
+        gsh(s.sh.size()), gv(s.viewmats.size()), g2(size_t(s.C) * s.N * 2);
+    ff::splat::RenderGrads g;
+    g.d_image = d_image.empty() ? nullptr : di.p;
+    g.d_alpha = d_alpha.empty() ? nullptr : da.p;
+    g.d_depth = d_depth.empty() ? nullptr : dd.p;
+    g.d_means = gm.p, g.d_scales = gs.p, g.d_rotations = gq.p, g.d_opacities = go.p;
+    g.d_colors = s.use_sh ? nullptr : gc.p;
+    g.d_sh = s.use_sh ? gsh.p : nullptr;
+    g.d_viewmats = gv.p, g.d_means2d = g2.p;
+    ff::splat::render_bwd(ctx, p, g, st);
+    ctx.synchronize();
+    grads->means = gm.host(), grads->scales = gs.host(), grads->quats = gq.host(), grads->opac = go.host();
+    grads->colors = gc.host(), grads->sh = gsh.host(), grads->viewmats = gv.host(), grads->means2d = g2.host();
+  }
+  ctx.synchronize();
+  out.image = image.host(), out.alpha = alpha.host(), out.depth = depth.host();
+  out.radii.resize(b.out.radii.size());
+  if (!out.radii.empty())
+    FF_CHECK(cudaMemcpy(out.radii.data(), radii, out.radii.size() * 4, cudaMemcpyDeviceToHost) == cudaSuccess, "memcpy");
+  cudaFree(radii);
+}
+#endif
 
 }  // namespace splat_test
 
