@@ -10,6 +10,8 @@
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "tensor/backend.h"
+#include "tensor/sgemm_cpu.h"
+#include <type_traits>
 
 namespace ff::cpu {
 using kernels::Binary;
@@ -345,16 +347,23 @@ void reduce_rows(Reduce op, const Tensor& x, int64_t outer, int64_t inner, const
 }
 
 // ---- GEMM ----------------------------------------------------------------------------------------
+// C[m×n] (row-major, ldc) = or += A·B with A, B read through (row, col) strides. f32 runs facefield's own
+// packed kernel (tensor/sgemm_cpu.h); f64 (gradient checks) uses Eigen.
 template <class T>
-static void gemm_one(const T* a, const T* b, T* c, int64_t m, int64_t n, int64_t k, bool ta, bool tb, int64_t lda,
-                     int64_t ldb) {
-  using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  using Map = Eigen::Map<const Mat, 0, Eigen::OuterStride<>>;
-  Eigen::Map<Mat> C(c, m, n);
-  if (!ta && !tb) C.noalias() = Map(a, m, k, Eigen::OuterStride<>(lda)) * Map(b, k, n, Eigen::OuterStride<>(ldb));
-  else if (ta && !tb) C.noalias() = Map(a, k, m, Eigen::OuterStride<>(lda)).transpose() * Map(b, k, n, Eigen::OuterStride<>(ldb));
-  else if (!ta && tb) C.noalias() = Map(a, m, k, Eigen::OuterStride<>(lda)) * Map(b, n, k, Eigen::OuterStride<>(ldb)).transpose();
-  else C.noalias() = Map(a, k, m, Eigen::OuterStride<>(lda)).transpose() * Map(b, n, k, Eigen::OuterStride<>(ldb)).transpose();
+static void gemm_strided(int64_t m, int64_t n, int64_t k, const T* a, int64_t rs_a, int64_t cs_a, const T* b,
+                         int64_t rs_b, int64_t cs_b, T* c, int64_t ldc, bool accumulate, int threads) {
+  if constexpr (std::is_same_v<T, float>) {
+    sgemm(m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, c, ldc, accumulate, threads);
+  } else {
+    using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    using S = Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>;
+    Eigen::Map<const Mat, 0, S> A(a, m, k, S(rs_a, cs_a));
+    Eigen::Map<const Mat, 0, S> B(b, k, n, S(rs_b, cs_b));
+    Eigen::Map<Mat, 0, Eigen::OuterStride<>> C(c, m, n, Eigen::OuterStride<>(ldc));
+    Eigen::setNbThreads(threads);
+    if (accumulate) C.noalias() += A * B;
+    else C.noalias() = A * B;
+  }
 }
 
 void gemm(const Tensor& a, const Tensor& b, const Tensor& out, int64_t batch, int64_t m, int64_t n, int64_t k,
@@ -364,20 +373,15 @@ void gemm(const Tensor& a, const Tensor& b, const Tensor& out, int64_t batch, in
     const T* pb = ptr<T>(b);
     T* pc = mptr<T>(out);
     const int nt = threads_of(out);
-    if (k == 0) {
-      std::fill(pc, pc + batch * m * n, T(0));
-      return;
-    }
-    if (batch >= nt && batch > 1 && m * n * k < (int64_t(1) << 24)) {  // many small products: one per thread
-      Eigen::setNbThreads(1);
+    const int64_t rsa = trans_a ? 1 : lda, csa = trans_a ? lda : 1, rsb = trans_b ? 1 : ldb, csb = trans_b ? ldb : 1;
+    if (batch >= nt && batch > 1 && m * n * k < (int64_t(1) << 22)) {  // many small products: one per thread
       parallel_for(batch, 1, nt, [&](int64_t lo, int64_t hi) {
         for (int64_t i = lo; i < hi; ++i)
-          gemm_one<T>(pa + i * stride_a, pb + i * stride_b, pc + i * m * n, m, n, k, trans_a, trans_b, lda, ldb);
+          gemm_strided<T>(m, n, k, pa + i * stride_a, rsa, csa, pb + i * stride_b, rsb, csb, pc + i * m * n, n, false, 1);
       });
     } else {
-      Eigen::setNbThreads(nt);
       for (int64_t i = 0; i < batch; ++i)
-        gemm_one<T>(pa + i * stride_a, pb + i * stride_b, pc + i * m * n, m, n, k, trans_a, trans_b, lda, ldb);
+        gemm_strided<T>(m, n, k, pa + i * stride_a, rsa, csa, pb + i * stride_b, rsb, csb, pc + i * m * n, n, false, nt);
     }
   });
 }
@@ -455,8 +459,6 @@ void col2im_add(const T* col, T* x, const ConvGeom& g, int nt) {
   });
 }
 
-template <class T>
-using RMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 }  // namespace
 
 void conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, kernels::Conv2dParams p, const Tensor& y) {
@@ -476,23 +478,20 @@ void conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, kernels::Conv2
         im2col<T>(xs, col, g, inner_threads);
         cm = col;
       }
-      Eigen::Map<const RMat<T>> Wm(pw + gi * g.Og * K, g.Og, K);
-      Eigen::Map<const RMat<T>> Cm(cm, K, HW);
-      Eigen::Map<RMat<T>> Ym(py + (n * g.O + gi * g.Og) * HW, g.Og, HW);
-      Ym.noalias() = Wm * Cm;
+      T* ys = py + (n * g.O + gi * g.Og) * HW;
+      gemm_strided<T>(g.Og, HW, K, pw + gi * g.Og * K, K, 1, cm, HW, 1, ys, HW, false, inner_threads);
       if (bias.defined()) {
         const T* pb = ptr<T>(bias) + gi * g.Og;
-        for (int64_t o = 0; o < g.Og; ++o) Ym.row(o).array() += pb[o];
+        for (int64_t o = 0; o < g.Og; ++o)
+          for (int64_t i = 0; i < HW; ++i) ys[o * HW + i] += pb[o];
       }
     };
-    if (tasks >= nt && nt > 1) {
-      Eigen::setNbThreads(1);
+    if (tasks >= nt && nt > 1 && g.Og * HW * K < (int64_t(1) << 24)) {  // many small convs: one per thread
       parallel_for(tasks, 1, nt, [&](int64_t lo, int64_t hi) {
         std::vector<T> col(g.pointwise() ? 0 : size_t(K * HW));
         for (int64_t t = lo; t < hi; ++t) run(t, col.data(), 1);
       });
     } else {
-      Eigen::setNbThreads(nt);
       std::vector<T> col(g.pointwise() ? 0 : size_t(K * HW));
       for (int64_t t = 0; t < tasks; ++t) run(t, col.data(), nt);
     }
@@ -510,27 +509,23 @@ void conv2d_backward_input(const Tensor& d_y, const Tensor& w, kernels::Conv2dPa
     const int64_t tasks = g.N * g.G;
     auto run = [&](int64_t task, T* col, int inner_threads) {
       int64_t n = task / g.G, gi = task % g.G;
-      Eigen::Map<const RMat<T>> Wm(pw + gi * g.Og * K, g.Og, K);
-      Eigen::Map<const RMat<T>> Dm(pd + (n * g.O + gi * g.Og) * HW, g.Og, HW);
+      const T* wg = pw + gi * g.Og * K;                    // [Og, K]; used transposed
+      const T* dm = pd + (n * g.O + gi * g.Og) * HW;       // [Og, HW]
       T* xs = px + (n * g.C + gi * g.Cg) * g.H * g.W;
       if (g.pointwise()) {
-        Eigen::Map<RMat<T>> Xm(xs, K, HW);
-        Xm.noalias() = Wm.transpose() * Dm;
+        gemm_strided<T>(K, HW, g.Og, wg, 1, K, dm, HW, 1, xs, HW, false, inner_threads);
         return;
       }
-      Eigen::Map<RMat<T>> Cm(col, K, HW);
-      Cm.noalias() = Wm.transpose() * Dm;
+      gemm_strided<T>(K, HW, g.Og, wg, 1, K, dm, HW, 1, col, HW, false, inner_threads);
       std::fill(xs, xs + g.Cg * g.H * g.W, T(0));
       col2im_add<T>(col, xs, g, inner_threads);
     };
-    if (tasks >= nt && nt > 1) {
-      Eigen::setNbThreads(1);
+    if (tasks >= nt && nt > 1 && g.Og * HW * K < (int64_t(1) << 24)) {
       parallel_for(tasks, 1, nt, [&](int64_t lo, int64_t hi) {
         std::vector<T> col(size_t(K * HW));
         for (int64_t t = lo; t < hi; ++t) run(t, col.data(), 1);
       });
     } else {
-      Eigen::setNbThreads(nt);
       std::vector<T> col(size_t(K * HW));
       for (int64_t t = 0; t < tasks; ++t) run(t, col.data(), nt);
     }
@@ -548,7 +543,7 @@ void conv2d_backward_weight(const Tensor& d_y, const Tensor& x, kernels::Conv2dP
     std::fill(pw, pw + g.O * K, T(0));
     // groups are independent outputs: parallel over groups when there are enough, else threaded GEMMs
     auto run_group = [&](int64_t gi, T* col, int inner_threads) {
-      Eigen::Map<RMat<T>> Wg(pw + gi * g.Og * K, g.Og, K);
+      T* wg = pw + gi * g.Og * K;  // [Og, K] += d_y [Og, HW] · colᵀ [HW, K]
       for (int64_t n = 0; n < g.N; ++n) {
         const T* xs = px + (n * g.C + gi * g.Cg) * g.H * g.W;
         const T* cm = xs;
@@ -556,19 +551,15 @@ void conv2d_backward_weight(const Tensor& d_y, const Tensor& x, kernels::Conv2dP
           im2col<T>(xs, col, g, inner_threads);
           cm = col;
         }
-        Eigen::Map<const RMat<T>> Dm(pd + (n * g.O + gi * g.Og) * HW, g.Og, HW);
-        Eigen::Map<const RMat<T>> Cm(cm, K, HW);
-        Wg.noalias() += Dm * Cm.transpose();
+        gemm_strided<T>(g.Og, K, HW, pd + (n * g.O + gi * g.Og) * HW, HW, 1, cm, 1, HW, wg, K, true, inner_threads);
       }
     };
     if (g.G >= nt && nt > 1) {
-      Eigen::setNbThreads(1);
       parallel_for(g.G, 1, nt, [&](int64_t lo, int64_t hi) {
         std::vector<T> col(g.pointwise() ? 0 : size_t(K * HW));
         for (int64_t gi = lo; gi < hi; ++gi) run_group(gi, col.data(), 1);
       });
     } else {
-      Eigen::setNbThreads(nt);
       std::vector<T> col(g.pointwise() ? 0 : size_t(K * HW));
       for (int64_t gi = 0; gi < g.G; ++gi) run_group(gi, col.data(), nt);
     }

@@ -182,3 +182,35 @@ TEST_CASE("tensor io: save/load round trip and refusal of bad files") {
   CHECK_THROWS_WITH_AS(load_tensors(ctx, "does/not/exist.fft"), doctest::Contains("cannot open"), ff::Error);
   for (auto s : {"", ".trunc", ".foreign", ".corrupt", ".ver"}) std::remove((path + s).c_str());
 }
+
+TEST_CASE("kernels: f32 GEMM and conv (own packed kernel) agree with the f64 path") {
+  Context ctx(11, 2);
+  auto close = [](const Tensor& f32, const Tensor& f64, double tol) {
+    auto a = f32.to_vector<float>();
+    auto b = f64.to_vector<double>();
+    REQUIRE(a.size() == b.size());
+    double worst = 0;
+    for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - b[i]) / (1 + std::abs(b[i])));
+    CHECK(worst < tol);
+  };
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      Tensor a = randn(ctx, ta ? Shape{3, 300, 37} : Shape{3, 37, 300}, DType::F64);
+      Tensor b = randn(ctx, tb ? Shape{53, 300} : Shape{300, 53}, DType::F64);
+      close(kernels::matmul(a.to(DType::F32), b.to(DType::F32), ta, tb), kernels::matmul(a, b, ta, tb), 1e-4);
+    }
+  Tensor big_a = randn(ctx, {130, 260}, DType::F64), big_b = randn(ctx, {260, 700}, DType::F64);  // several panels
+  close(kernels::matmul(big_a.to(DType::F32), big_b.to(DType::F32)), kernels::matmul(big_a, big_b), 1e-4);
+  for (int groups : {1, 3}) {
+    Tensor x = randn(ctx, {2, 6, 11, 9}, DType::F64), w = randn(ctx, {9, 6 / groups, 3, 3}, DType::F64);
+    Tensor bias = randn(ctx, {9}, DType::F64);
+    Conv2dParams p{1, 2, 1, 1, groups};
+    Tensor y = kernels::conv2d(x, w, bias, p);
+    close(kernels::conv2d(x.to(DType::F32), w.to(DType::F32), bias.to(DType::F32), p), y, 1e-4);
+    Tensor d = randn(ctx, y.shape(), DType::F64);
+    close(kernels::conv2d_backward_input(d.to(DType::F32), w.to(DType::F32), x.shape(), p),
+          kernels::conv2d_backward_input(d, w, x.shape(), p), 1e-4);
+    close(kernels::conv2d_backward_weight(d.to(DType::F32), x.to(DType::F32), w.shape(), p),
+          kernels::conv2d_backward_weight(d, x, w.shape(), p), 1e-4);
+  }
+}

@@ -1,0 +1,188 @@
+#include "tensor/sgemm_cpu.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "core/parallel.h"
+
+namespace ff::cpu {
+namespace {
+
+#if defined(__AVX512F__)
+constexpr int VW = 16;  // floats per vector register
+constexpr int MR = 12;  // 12×2 accumulators + 2 B vectors + 1 broadcast = 27 of 32 zmm
+#else
+constexpr int VW = 8;
+constexpr int MR = 6;  // 6×2 accumulators + 2 B + 1 broadcast = 15 of 16 ymm
+#endif
+constexpr int NR = 2 * VW;
+constexpr int64_t KC = 256, MC = MR * 12, NC = NR * 96;
+
+typedef float vf __attribute__((vector_size(VW * 4)));
+typedef float vf_u __attribute__((vector_size(VW * 4), aligned(4)));  // unaligned access to C
+
+struct AlignedBuf {
+  float* p = nullptr;
+  size_t n = 0;
+  ~AlignedBuf() { std::free(p); }
+  float* get(size_t need) {
+    if (need > n) {
+      std::free(p);
+      n = need;
+      p = static_cast<float*>(std::aligned_alloc(64, (need * sizeof(float) + 63) / 64 * 64));
+    }
+    return p;
+  }
+};
+
+// B[pc:pc+kc, j0:j0+nc] → slivers of NR columns, each kc×NR row-major, zero-padded
+void pack_b(const float* b, int64_t rs, int64_t cs, int64_t kc, int64_t nc, float* out) {
+  const int64_t slivers = (nc + NR - 1) / NR;
+  {
+    for (int64_t s = 0; s < slivers; ++s) {
+      float* dst = out + s * kc * NR;
+      const int64_t j0 = s * NR, w = std::min<int64_t>(NR, nc - j0);
+      if (cs == 1 && w == NR) {
+        for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * NR, b + k * rs + j0, NR * sizeof(float));
+      } else if (rs == 1) {  // columns are contiguous: walk down each column
+        if (w < NR) std::memset(dst, 0, size_t(kc * NR) * sizeof(float));
+        for (int64_t j = 0; j < w; ++j) {
+          const float* col = b + (j0 + j) * cs;
+          for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = col[k];
+        }
+      } else {
+        for (int64_t k = 0; k < kc; ++k)
+          for (int64_t j = 0; j < NR; ++j) dst[k * NR + j] = j < w ? b[k * rs + (j0 + j) * cs] : 0.f;
+      }
+    }
+  }
+}
+
+// A[i0:i0+mc, pc:pc+kc] → slivers of MR rows, each kc×MR (k-major), zero-padded
+void pack_a(const float* a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, float* out) {
+  for (int64_t s = 0; s * MR < mc; ++s) {
+    float* dst = out + s * kc * MR;
+    const int64_t i0 = s * MR, h = std::min<int64_t>(MR, mc - i0);
+    if (cs == 1) {
+      for (int64_t r = 0; r < MR; ++r) {
+        if (r < h) {
+          const float* row = a + (i0 + r) * rs;
+          for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = row[k];
+        } else {
+          for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = 0.f;
+        }
+      }
+    } else {
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* colk = a + k * cs + i0 * rs;
+        for (int64_t r = 0; r < MR; ++r) dst[k * MR + r] = r < h ? colk[r * rs] : 0.f;
+      }
+    }
+  }
+}
+
+// C[0:h, 0:w] (+)= Ap (kc×MR) · Bp (kc×NR)
+inline void micro_kernel(int64_t kc, const float* __restrict ap, const float* __restrict bp, float* c, int64_t ldc,
+                         bool add, int64_t h, int64_t w) {
+  vf acc[MR][2];
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = vf{};
+  for (int64_t k = 0; k < kc; ++k) {
+    const vf b0 = *reinterpret_cast<const vf*>(bp);
+    const vf b1 = *reinterpret_cast<const vf*>(bp + VW);
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) {
+      const float av = ap[r];
+      acc[r][0] += av * b0;
+      acc[r][1] += av * b1;
+    }
+    ap += MR;
+    bp += NR;
+  }
+  if (h == MR && w == NR) {
+    for (int r = 0; r < MR; ++r) {
+      vf_u* c0 = reinterpret_cast<vf_u*>(c + r * ldc);
+      vf_u* c1 = reinterpret_cast<vf_u*>(c + r * ldc + VW);
+      if (add) {
+        *c0 += acc[r][0];
+        *c1 += acc[r][1];
+      } else {
+        *c0 = acc[r][0];
+        *c1 = acc[r][1];
+      }
+    }
+    return;
+  }
+  alignas(64) float tmp[MR][NR];
+  for (int r = 0; r < MR; ++r) {
+    *reinterpret_cast<vf*>(&tmp[r][0]) = acc[r][0];
+    *reinterpret_cast<vf*>(&tmp[r][VW]) = acc[r][1];
+  }
+  for (int64_t r = 0; r < h; ++r)
+    for (int64_t j = 0; j < w; ++j) c[r * ldc + j] = add ? c[r * ldc + j] + tmp[r][j] : tmp[r][j];
+}
+
+
+// one thread's GEMM on a block of C: packs its own A and B panels, so threads never wait on each other
+void sgemm_serial(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
+                  int64_t rs_b, int64_t cs_b, float* c, int64_t ldc, bool accumulate) {
+  thread_local AlignedBuf abuf, bbuf;
+  float* ap = abuf.get(size_t(MC * KC));
+  float* bp = bbuf.get(size_t(KC * NC));
+  for (int64_t jc = 0; jc < n; jc += NC) {
+    const int64_t nc = std::min<int64_t>(NC, n - jc);
+    for (int64_t pc = 0; pc < k; pc += KC) {
+      const int64_t kc = std::min<int64_t>(KC, k - pc);
+      const bool add = accumulate || pc > 0;
+      pack_b(b + pc * rs_b + jc * cs_b, rs_b, cs_b, kc, nc, bp);
+      for (int64_t ic = 0; ic < m; ic += MC) {
+        const int64_t mc = std::min<int64_t>(MC, m - ic);
+        pack_a(a + ic * rs_a + pc * cs_a, rs_a, cs_a, mc, kc, ap);
+        for (int64_t j = 0; j < nc; j += NR) {
+          const int64_t w = std::min<int64_t>(NR, nc - j);
+          const float* bs = bp + (j / NR) * kc * NR;
+          for (int64_t ir = 0; ir < mc; ir += MR)
+            micro_kernel(kc, ap + (ir / MR) * kc * MR, bs, c + (ic + ir) * ldc + jc + j, ldc, add,
+                         std::min<int64_t>(MR, mc - ir), w);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t rs_b,
+           int64_t cs_b, float* c, int64_t ldc, bool accumulate, int threads) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.f);
+    return;
+  }
+  // split the larger of M and N into one contiguous, register-tile-aligned slice per thread
+  const double flops = 2.0 * double(m) * double(n) * double(k);
+  int nt = flops < 2e6 ? 1 : threads;
+  if (n >= m) {
+    const int64_t tiles = (n + NR - 1) / NR;
+    nt = int(std::min<int64_t>(nt, tiles));
+    parallel_for(nt, 1, nt, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t j0 = std::min(n, tiles * t / nt * NR), j1 = std::min(n, tiles * (t + 1) / nt * NR);
+        if (j1 > j0) sgemm_serial(m, j1 - j0, k, a, rs_a, cs_a, b + j0 * cs_b, rs_b, cs_b, c + j0, ldc, accumulate);
+      }
+    });
+  } else {
+    const int64_t tiles = (m + MR - 1) / MR;
+    nt = int(std::min<int64_t>(nt, tiles));
+    parallel_for(nt, 1, nt, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t i0 = std::min(m, tiles * t / nt * MR), i1 = std::min(m, tiles * (t + 1) / nt * MR);
+        if (i1 > i0) sgemm_serial(i1 - i0, n, k, a + i0 * rs_a, rs_a, cs_a, b, rs_b, cs_b, c + i0 * ldc, ldc, accumulate);
+      }
+    });
+  }
+}
+
+}  // namespace ff::cpu
