@@ -170,8 +170,9 @@ void flame_fwd(const FlameModel& m, const FlameInput<T>& in, FlameOutput<T>& out
                int threads = 0);
 // d_vertices: [B, V, 3]; d_joints: [B, J, 3] or null.
 template <class T>
-void flame_bwd(const FlameModel& m, const FlameInput<T>& in, const FlameCache<T>& cache, const T* d_vertices,
-               const T* d_joints, FlameGrads<T>& grads, int threads = 0);
+void flame_bwd(const FlameModel& m, const FlameInput<T>& in, const FlameCache<T>& cache,
+               const typename NonDeduced<T>::type* d_vertices, const typename NonDeduced<T>::type* d_joints,
+               FlameGrads<T>& grads, int threads = 0);
 
 // Rodrigues exactly as smplx batch_rodrigues (elementwise +1e-8 inside the norm), and its VJP (+= into d_r).
 template <class T>

@@ -214,8 +214,9 @@ void flame_fwd(const FlameModel& m, const FlameInput<T>& in, FlameOutput<T>& out
 }
 
 template <class T>
-void flame_bwd(const FlameModel& m, const FlameInput<T>& in, const FlameCache<T>& c, const T* d_vertices,
-               const T* d_joints, FlameGrads<T>& g, int threads) {
+void flame_bwd(const FlameModel& m, const FlameInput<T>& in, const FlameCache<T>& c,
+               const typename NonDeduced<T>::type* d_vertices, const typename NonDeduced<T>::type* d_joints,
+               FlameGrads<T>& g, int threads) {
   check_input(m, in);
   FF_CHECK(c.batch == in.batch && c.v_posed.size() == size_t(in.batch) * m.V * 3, "flame_bwd: cache from a different "
            "forward (batch ", c.batch, " vs ", in.batch, ")");

@@ -649,16 +649,18 @@ npy::NdArray ndarray_from_reconstruct(const Value* v, const std::string& what, i
 }
 
 void flatten_numbers(const Value* v, std::vector<double>& out, std::vector<int64_t>& shape, size_t level, bool& is_float,
-                     const std::string& what, int depth, size_t& budget) {
+                     const std::string& what, int depth, size_t& budget, size_t& leaf_level) {
   FF_CHECK(depth < 32, what, ": nesting too deep");
   FF_CHECK(budget-- > 0, what, ": nested list too large (or self-referencing)");
   if (v->kind == Kind::List || v->kind == Kind::Tuple) {
+    FF_CHECK(level < leaf_level, what, ": ragged nested list");
     if (shape.size() <= level) shape.push_back(int64_t(v->items.size()));
     FF_CHECK(shape[level] == int64_t(v->items.size()), what, ": ragged nested list");
-    for (const Value* x : v->items) flatten_numbers(x, out, shape, level + 1, is_float, what, depth + 1, budget);
+    for (const Value* x : v->items) flatten_numbers(x, out, shape, level + 1, is_float, what, depth + 1, budget, leaf_level);
     return;
   }
-  FF_CHECK(shape.size() == level, what, ": ragged nested list");
+  if (leaf_level == SIZE_MAX) leaf_level = level;
+  FF_CHECK(shape.size() == level && level == leaf_level, what, ": ragged nested list");
   if (v->kind == Kind::Int) out.push_back(double(v->i));
   else if (v->kind == Kind::Bool) out.push_back(v->b ? 1.0 : 0.0);
   else if (v->kind == Kind::Float) { out.push_back(v->f); is_float = true; }
@@ -763,7 +765,11 @@ npy::NdArray to_array(const Value* v, const std::string& what, int max_depth) {
     std::vector<int64_t> shape;
     bool is_float = false;
     size_t budget = size_t(1) << 26;  // nodes visited: shared sub-lists cannot blow up exponentially
-    flatten_numbers(v, vals, shape, 0, is_float, what, 0, budget);
+    size_t leaf_level = SIZE_MAX;
+    flatten_numbers(v, vals, shape, 0, is_float, what, 0, budget, leaf_level);
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    FF_CHECK(n == int64_t(vals.size()), what, ": ragged nested list");
     if (is_float) return npy::NdArray::from<double>(shape, vals.data());
     std::vector<int64_t> iv(vals.begin(), vals.end());
     return npy::NdArray::from<int64_t>(shape, iv.data());

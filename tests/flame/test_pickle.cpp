@@ -79,6 +79,11 @@ TEST_CASE("pickle: malformed streams and limits") {
   std::string many = "]";
   for (int i = 0; i < 100; ++i) many += "Na";
   CHECK(throws_with([&] { P(many + ".", lim); }, {"more than 50 objects"}));
+  // ragged nested lists (fuzzer regression: [[1], [[5, 6]]] once overflowed the flattened buffer)
+  auto rag = P("(l(lI1\naa(l(lI5\naI6\naaa.");
+  CHECK(throws_with([&] { pickle::to_array(rag.root, "rag"); }, {"ragged"}));
+  auto ok = P("(l(lI1\naI2\naa(lI3\naI4\naa.");
+  CHECK(pickle::to_array(ok.root, "ok").shape == std::vector<int64_t>{2, 2});
   // deep self-reference: a Ch whose x is itself is caught by the depth limit, not a stack overflow
   auto cyc = P(B("cchumpy.ch\nCh\n)\x81q\x00}(U\x01xh\x00ub."));
   CHECK(throws_with([&] { pickle::to_array(cyc.root, "cyc"); }, {"too deep"}));
