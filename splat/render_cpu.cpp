@@ -81,6 +81,220 @@ void build_row_list(const TileScratch<T>& ts, int L, T pyc, int limit, std::vect
     if (std::abs(pyc - ts.gy[k]) <= ts.ey[k]) rl.push_back(k);
 }
 
+
+// ---- float: 16 lanes as one GCC/Clang vector (AVX-512: one register; AVX2: two) ----
+typedef float v16f __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+
+inline v16f vexp(v16f x) {  // same polynomial as the scalar vexp
+  const v16f lo = v16f{} - 87.0f, hi = v16f{} + 88.0f;
+  x = x < lo ? lo : x;
+  x = x > hi ? hi : x;
+  const v16f magic = v16f{} + 12582912.0f;  // 1.5·2^23: adding it rounds to the nearest integer
+  v16f t = x * 1.44269504088896341f;
+  v16f n = (t + magic) - magic;
+  v16f r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  v16f y = ((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + 4.1665795894e-2f) * r +
+            1.6666665459e-1f) * r + 5.0000001201e-1f;
+  y = y * (r * r) + r + 1.0f;
+  v16i e = (__builtin_convertvector(n, v16i) + 127) << 23;
+  return y * __builtin_bit_cast(v16f, e);
+}
+// α of Gaussian (gx, A, Bdy = B·dy, cterm = −C·dy²/2, o) at pixel-centre x px: one definition for
+// forward and backward so both make bitwise-identical skip decisions.
+template <class V>
+inline void eval_alpha(V gx, V px, V A, V Bdy, V cterm, V& dx, V& power, V& G) {
+  dx = gx - px;
+  power = A * dx * dx * -0.5f - Bdy * dx + cterm;
+  G = vexp(power);
+}
+
+// ---- generic (scalar-lane) row kernels: the double reference path ----
+template <class T>
+void fwd_row(const TileScratch<T>& ts, const int* rl, int nrl, T px0, T pyc, T* act, T* Tr, T* Cr, T* Cg, T* Cb, T* Dz,
+             int32_t* last) {
+  const T a_min = T(kAlphaMin), a_max = T(kAlphaMax), t_min = T(kTransmittanceMin);
+  for (int ii = 0; ii < nrl; ++ii) {
+    const int k = rl[ii];
+    const T gx = ts.gx[k], dy = ts.gy[k] - pyc, A = ts.A[k], Bdy = ts.B[k] * dy;
+    const T cterm = T(-0.5) * ts.Cc[k] * dy * dy, o = ts.o[k];
+    const T cr = ts.r[k], cg = ts.g[k], cb = ts.b[k], cz = ts.z[k];
+    bool any = false;
+    for (int l = 0; l < LW; ++l) {
+      if (act[l] == T(0)) continue;
+      any = true;
+      T dx, power, G;
+      eval_alpha<T>(gx, px0 + T(l), A, Bdy, cterm, dx, power, G);
+      T a = std::min(a_max, o * G);
+      if (power > T(0) || a < a_min) continue;
+      T tT = Tr[l] * (T(1) - a);
+      if (tT < t_min) {
+        act[l] = T(0);
+        continue;
+      }
+      T w = a * Tr[l];
+      Cr[l] += w * cr;
+      Cg[l] += w * cg;
+      Cb[l] += w * cb;
+      Dz[l] += w * cz;
+      Tr[l] = tT;
+      last[l] = k + 1;
+    }
+    if (!any) break;
+  }
+}
+
+template <class T>
+void bwd_row(const TileScratch<T>& ts, const int* rl, int nrl, T px0, T pyc, const int32_t* last, T* Tc, const T* dr,
+             const T* dg, const T* db, const T* dD, const T* bgt, T* acc) {
+  const T a_min = T(kAlphaMin), a_max = T(kAlphaMax);
+  T Sr[LW] = {}, Sg[LW] = {}, Sb[LW] = {}, Sz[LW] = {};
+  for (int ii = nrl - 1; ii >= 0; --ii) {
+    const int k = rl[ii];
+    const T gx = ts.gx[k], dy = ts.gy[k] - pyc, A = ts.A[k], B = ts.B[k], Cq = ts.Cc[k];
+    const T Bdy = B * dy, cterm = T(-0.5) * Cq * dy * dy, o = ts.o[k];
+    const T cr = ts.r[k], cg = ts.g[k], cb = ts.b[k], cz = ts.z[k];
+    T* a_ = acc + size_t(k) * kG;
+    for (int l = 0; l < LW; ++l) {
+      if (k >= last[l]) continue;
+      T dx, power, G;
+      eval_alpha<T>(gx, px0 + T(l), A, Bdy, cterm, dx, power, G);
+      T oG = o * G;
+      T a = std::min(a_max, oG);
+      if (power > T(0) || a < a_min) continue;
+      T rinv = T(1) / (T(1) - a);
+      T Tk = Tc[l] * rinv;
+      T w = a * Tk;
+      T dal = dr[l] * (Tk * cr - Sr[l] * rinv) + dg[l] * (Tk * cg - Sg[l] * rinv) + db[l] * (Tk * cb - Sb[l] * rinv) +
+              dD[l] * (Tk * cz - Sz[l] * rinv) + bgt[l] * rinv;
+      Sr[l] += w * cr;
+      Sg[l] += w * cg;
+      Sb[l] += w * cb;
+      Sz[l] += w * cz;
+      Tc[l] = Tk;
+      a_[6] += w * dr[l];
+      a_[7] += w * dg[l];
+      a_[8] += w * db[l];
+      a_[9] += w * dD[l];
+      if (oG > a_max) continue;
+      T dpow = dal * oG;
+      a_[5] += dal * G;
+      a_[0] += dpow * (-A * dx - Bdy);
+      a_[1] += dpow * (-Cq * dy - B * dx);
+      a_[2] += dpow * T(-0.5) * dx * dx;
+      a_[3] -= dpow * dx * dy;
+      a_[4] += dpow * T(-0.5) * dy * dy;
+    }
+  }
+}
+
+inline float hsum(v16f v) {
+  v8f a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  v4f b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+  return (b[0] + b[2]) + (b[1] + b[3]);
+}
+inline bool any(v16i m) {
+  v8i a = __builtin_shufflevector(m, m, 0, 1, 2, 3, 4, 5, 6, 7) | __builtin_shufflevector(m, m, 8, 9, 10, 11, 12, 13, 14, 15);
+  v4i b = __builtin_shufflevector(a, a, 0, 1, 2, 3) | __builtin_shufflevector(a, a, 4, 5, 6, 7);
+  return (b[0] | b[1] | b[2] | b[3]) != 0;
+}
+inline v16f iota16() { return v16f{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}; }
+template <class V>
+inline V load(const void* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class V>
+inline void store(void* p, V v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+// float rows: 16 lanes as one GCC/Clang vector
+void fwd_row(const TileScratch<float>& ts, const int* rl, int nrl, float px0, float pyc, float* act_, float* Tr_,
+             float* Cr_, float* Cg_, float* Cb_, float* Dz_, int32_t* last_) {
+  const v16f px = iota16() + px0, zero = v16f{};
+  const v16f a_min = zero + float(kAlphaMin), a_max = zero + float(kAlphaMax), t_min = zero + float(kTransmittanceMin);
+  v16f act = load<v16f>(act_), Tr = load<v16f>(Tr_), Cr = load<v16f>(Cr_), Cg = load<v16f>(Cg_), Cb = load<v16f>(Cb_),
+       Dz = load<v16f>(Dz_);
+  v16i last = load<v16i>(last_);
+  for (int ii = 0; ii < nrl; ++ii) {
+    const int k = rl[ii];
+    const float dy = ts.gy[k] - pyc;
+    v16f dx, power, G;
+    eval_alpha<v16f>(zero + ts.gx[k], px, zero + ts.A[k], zero + ts.B[k] * dy, zero + -0.5f * ts.Cc[k] * dy * dy, dx,
+                     power, G);
+    v16f a = G * ts.o[k];
+    a = a < a_max ? a : a_max;
+    v16f tT = Tr * (1.0f - a);
+    v16i ok = (act > zero) & (power <= zero) & (a >= a_min);
+    v16i stop = ok & (tT < t_min);
+    v16i use = ok & ~stop;
+    act = stop ? zero : act;
+    v16f w = use ? a * Tr : zero;
+    Cr += w * ts.r[k];
+    Cg += w * ts.g[k];
+    Cb += w * ts.b[k];
+    Dz += w * ts.z[k];
+    Tr = use ? tT : Tr;
+    last = use ? (v16i{} + (k + 1)) : last;
+    if ((ii & 7) == 7 && !any(act > zero)) break;
+  }
+  store(act_, act), store(Tr_, Tr), store(Cr_, Cr), store(Cg_, Cg), store(Cb_, Cb), store(Dz_, Dz), store(last_, last);
+}
+
+void bwd_row(const TileScratch<float>& ts, const int* rl, int nrl, float px0, float pyc, const int32_t* last_,
+             float* Tc_, const float* dr_, const float* dg_, const float* db_, const float* dD_, const float* bgt_,
+             float* acc) {
+  const v16f px = iota16() + px0, zero = v16f{};
+  const v16f a_min = zero + float(kAlphaMin), a_max = zero + float(kAlphaMax);
+  const v16i last = load<v16i>(last_);
+  const v16f dr = load<v16f>(dr_), dg = load<v16f>(dg_), db = load<v16f>(db_), dD = load<v16f>(dD_),
+             bgt = load<v16f>(bgt_);
+  v16f Tc = load<v16f>(Tc_), Sr = zero, Sg = zero, Sb = zero, Sz = zero;
+  for (int ii = nrl - 1; ii >= 0; --ii) {
+    const int k = rl[ii];
+    const float dy = ts.gy[k] - pyc, A = ts.A[k], B = ts.B[k], Cq = ts.Cc[k], o = ts.o[k];
+    const float cr = ts.r[k], cg = ts.g[k], cb = ts.b[k], cz = ts.z[k];
+    v16f dx, power, G;
+    eval_alpha<v16f>(zero + ts.gx[k], px, zero + A, zero + B * dy, zero + -0.5f * Cq * dy * dy, dx, power, G);
+    v16f oG = G * o;
+    v16f a = oG < a_max ? oG : a_max;
+    v16i use = ((v16i{} + k) < last) & (power <= zero) & (a >= a_min);
+    if (!any(use)) continue;
+    v16f rinv = 1.0f / (1.0f - a);
+    v16f Tk = Tc * rinv;
+    v16f w = a * Tk;
+    v16f dal = dr * (Tk * cr - Sr * rinv) + dg * (Tk * cg - Sg * rinv) + db * (Tk * cb - Sb * rinv) +
+               dD * (Tk * cz - Sz * rinv) + bgt * rinv;
+    v16f wu = use ? w : zero;
+    Sr += wu * cr;
+    Sg += wu * cg;
+    Sb += wu * cb;
+    Sz += wu * cz;
+    Tc = use ? Tk : Tc;
+    v16f dalg = (use & (oG <= a_max)) ? dal : zero;
+    v16f dpow = dalg * oG;
+    float* a_ = acc + size_t(k) * kG;
+    a_[0] += hsum(dpow * (-A * dx - B * dy));
+    a_[1] += hsum(dpow * (-Cq * dy - B * dx));
+    a_[2] += hsum(dpow * dx * dx) * -0.5f;
+    a_[3] -= hsum(dpow * dx * dy);
+    a_[4] += -0.5f * dy * dy * hsum(dpow);
+    a_[5] += hsum(dalg * G);
+    a_[6] += hsum(wu * dr);
+    a_[7] += hsum(wu * dg);
+    a_[8] += hsum(wu * db);
+    a_[9] += hsum(wu * dD);
+  }
+  store(Tc_, Tc);
+}
+
 template <class T>
 void fwd_tile(const RenderParamsT<T>& p, CpuState<T>& s, int c, int tile, TileScratch<T>& ts) {
   const int TT = s.tiles_x * s.tiles_y;
@@ -93,52 +307,20 @@ void fwd_tile(const RenderParamsT<T>& p, CpuState<T>& s, int c, int tile, TileSc
   T bg[3] = {T(0), T(0), T(0)};
   if (p.background)
     for (int k = 0; k < 3; ++k) bg[k] = p.background[3 * c + k];
-  const T a_min = T(kAlphaMin), a_max = T(kAlphaMax), t_min = T(kTransmittanceMin);
   for (int ry = 0; ry < kTile; ++ry) {
     const int py = y0 + ry;
     if (py >= H) break;
-    alignas(64) T Tr[LW], Cr[LW], Cg[LW], Cb[LW], Dz[LW], act[LW], px[LW];
+    alignas(64) T Tr[LW], Cr[LW], Cg[LW], Cb[LW], Dz[LW], act[LW];
     alignas(64) int32_t last[LW];
     for (int l = 0; l < LW; ++l) {
       Tr[l] = T(1);
       Cr[l] = Cg[l] = Cb[l] = Dz[l] = T(0);
       act[l] = l < nx ? T(1) : T(0);
-      px[l] = T(x0 + l) + T(0.5);
       last[l] = 0;
     }
     const T pyc = T(py) + T(0.5);
     build_row_list(ts, L, pyc, L, ts.rl);
-    const int nrl = int(ts.rl.size());
-    for (int ii = 0; ii < nrl; ++ii) {
-      const int k = ts.rl[ii];
-      const T gx = ts.gx[k], dy = ts.gy[k] - pyc, A = ts.A[k], Bdy = ts.B[k] * dy;
-      const T cterm = T(-0.5) * ts.Cc[k] * dy * dy, o = ts.o[k];
-      const T cr = ts.r[k], cg = ts.g[k], cb = ts.b[k], cz = ts.z[k];
-      const int32_t kk = k + 1;
-#pragma omp simd
-      for (int l = 0; l < LW; ++l) {
-        T dx = gx - px[l];
-        T power = T(-0.5) * A * dx * dx - Bdy * dx + cterm;
-        T a = std::min(a_max, o * vexp(power));
-        T tT = Tr[l] * (T(1) - a);
-        bool ok = (act[l] > T(0)) & (power <= T(0)) & (a >= a_min);
-        bool stop = ok & (tT < t_min);
-        bool use = ok & !stop;
-        act[l] = stop ? T(0) : act[l];
-        T w = use ? a * Tr[l] : T(0);
-        Cr[l] += w * cr;
-        Cg[l] += w * cg;
-        Cb[l] += w * cb;
-        Dz[l] += w * cz;
-        Tr[l] = use ? tT : Tr[l];
-        last[l] = use ? kk : last[l];
-      }
-      if ((ii & 7) == 7) {
-        T any = T(0);
-        for (int l = 0; l < LW; ++l) any += act[l];
-        if (any == T(0)) break;
-      }
-    }
+    fwd_row(ts, ts.rl.data(), int(ts.rl.size()), T(x0) + T(0.5), pyc, act, Tr, Cr, Cg, Cb, Dz, last);
     const int64_t HW = int64_t(W) * H;
     const int64_t row = int64_t(c) * HW + int64_t(py) * W + x0;
     for (int l = 0; l < nx; ++l) {
@@ -169,17 +351,14 @@ void bwd_tile(const RenderParamsT<T>& p, const RenderGradsT<T>& g, CpuState<T>& 
   T bg[3] = {T(0), T(0), T(0)};
   if (p.background)
     for (int k = 0; k < 3; ++k) bg[k] = p.background[3 * c + k];
-  const T a_min = T(kAlphaMin), a_max = T(kAlphaMax);
   for (int ry = 0; ry < kTile; ++ry) {
     const int py = y0 + ry;
     if (py >= H) break;
-    alignas(64) T Tc[LW], Sr[LW], Sg[LW], Sb[LW], Sz[LW], dr[LW], dg[LW], db[LW], dD[LW], bgt[LW], px[LW];
+    alignas(64) T Tc[LW], dr[LW], dg[LW], db[LW], dD[LW], bgt[LW];
     alignas(64) int32_t last[LW];
     int maxlast = 0;
     const int64_t row = int64_t(c) * HW + int64_t(py) * W + x0;
     for (int l = 0; l < LW; ++l) {
-      px[l] = T(x0 + l) + T(0.5);
-      Sr[l] = Sg[l] = Sb[l] = Sz[l] = T(0);
       if (l < nx) {
         const int64_t pix = int64_t(py) * W + x0 + l;
         Tc[l] = s.final_T[row + l];
@@ -200,57 +379,7 @@ void bwd_tile(const RenderParamsT<T>& p, const RenderGradsT<T>& g, CpuState<T>& 
     if (maxlast == 0) continue;
     const T pyc = T(py) + T(0.5);
     build_row_list(ts, L, pyc, maxlast, ts.rl);
-    for (int ii = int(ts.rl.size()) - 1; ii >= 0; --ii) {
-      const int k = ts.rl[ii];
-      const T gx = ts.gx[k], dy = ts.gy[k] - pyc, A = ts.A[k], B = ts.B[k], Cq = ts.Cc[k];
-      const T Bdy = B * dy, cterm = T(-0.5) * Cq * dy * dy, o = ts.o[k];
-      const T cr = ts.r[k], cg = ts.g[k], cb = ts.b[k], cz = ts.z[k];
-      T su = 0, sv = 0, sA = 0, sB = 0, sC = 0, so = 0, sr = 0, sg = 0, sb = 0, sz = 0;
-#pragma omp simd reduction(+ : su, sv, sA, sB, sC, so, sr, sg, sb, sz)
-      for (int l = 0; l < LW; ++l) {
-        T dx = gx - px[l];
-        T power = T(-0.5) * A * dx * dx - Bdy * dx + cterm;
-        T G = vexp(power);
-        T oG = o * G;
-        T a = std::min(a_max, oG);
-        bool use = (k < last[l]) & (power <= T(0)) & (a >= a_min);
-        T rinv = T(1) / (T(1) - a);
-        T Tk = Tc[l] * rinv;
-        T w = a * Tk;
-        T dal = dr[l] * (Tk * cr - Sr[l] * rinv) + dg[l] * (Tk * cg - Sg[l] * rinv) +
-                db[l] * (Tk * cb - Sb[l] * rinv) + dD[l] * (Tk * cz - Sz[l] * rinv) + bgt[l] * rinv;
-        T um = use ? T(1) : T(0);
-        T wu = um * w;
-        Sr[l] += wu * cr;
-        Sg[l] += wu * cg;
-        Sb[l] += wu * cb;
-        Sz[l] += wu * cz;
-        Tc[l] = use ? Tk : Tc[l];
-        sr += wu * dr[l];
-        sg += wu * dg[l];
-        sb += wu * db[l];
-        sz += wu * dD[l];
-        T dalg = (use & (oG <= a_max)) ? dal : T(0);
-        so += dalg * G;
-        T dpow = dalg * oG;
-        su += dpow * (-A * dx - Bdy);
-        sv += dpow * (-Cq * dy - B * dx);
-        sA += dpow * T(-0.5) * dx * dx;
-        sB -= dpow * dx * dy;
-        sC += dpow * T(-0.5) * dy * dy;
-      }
-      T* a = &ts.acc[size_t(k) * kG];
-      a[0] += su;
-      a[1] += sv;
-      a[2] += sA;
-      a[3] += sB;
-      a[4] += sC;
-      a[5] += so;
-      a[6] += sr;
-      a[7] += sg;
-      a[8] += sb;
-      a[9] += sz;
-    }
+    bwd_row(ts, ts.rl.data(), int(ts.rl.size()), T(x0) + T(0.5), pyc, last, Tc, dr, dg, db, dD, bgt, ts.acc.data());
   }
   std::copy(ts.acc.begin(), ts.acc.begin() + size_t(L) * kG, s.entry_grad.begin() + b0 * kG);
 }
