@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "nn/weight_ops.h"
+
 namespace ff::nn {
 
 const char* act_name(Act a) {
@@ -89,13 +91,13 @@ Tensor conv2d_resample(const Tensor& x, const Tensor& w, const Tensor& f, int up
   // weight → transposed-conv layout [groups·Ig, O/groups, kh, kw]
   Tensor wt;
   if (groups == 1) {
-    wt = transpose(w, 0, 1);
+    wt = swap01_copy(w);
   } else {
     wt = reshape(w, {groups, O / groups, Ig, kh, kw});
     wt = reshape(transpose(wt, 1, 2), {groups * Ig, O / groups, kh, kw});
   }
   if (flip_weight) wt = flip_hw(wt);  // _conv2d_wrapper(flip_weight = not flip_weight)
-  Tensor y = conv_transpose2d(x, contiguous(wt), Tensor(), up, int(pxt), 0, groups);
+  Tensor y = conv_transpose2d(x, groups == 1 ? wt : contiguous(wt), Tensor(), up, int(pxt), 0, groups);
   UpFirDn p;
   p.padx0 = int(px0 + pxt);
   p.padx1 = int(px1 + pxt);
@@ -118,7 +120,7 @@ Tensor modulated_conv2d(const Tensor& x, const Tensor& weight, const Tensor& sty
     y = conv2d_resample(y, weight, p.filter, p.up, p.padding, 1, p.flip_weight);
     if (p.demodulate) {
       // Σ_{i,k} (w_oik s_i)² = Σ_i s_i² · Σ_k w_oik²  → [N,O]
-      Tensor wsq = sum(square(weight), {2, 3});                       // [O,I]
+      Tensor wsq = sum_sq_hw(weight);                                 // [O,I]
       Tensor d = rsqrt(add(matmul(square(styles), transpose(wsq, 0, 1)), 1e-8));
       y = mul(y, reshape(d, {N, O, 1, 1}));
     }

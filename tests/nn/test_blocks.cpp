@@ -4,6 +4,7 @@
 #include "nn/generator.h"
 #include "nn/layers.h"
 #include "nn/upfirdn2d.h"
+#include "nn/weight_ops.h"
 #include "tests/gradcheck.h"
 #include "tests/testing.h"
 
@@ -264,4 +265,14 @@ TEST_CASE("nn: a tiny f64 generator, FD-checked through every parameter and z") 
     gradcheck(fused ? "generator (fused modconv)" : "generator (per-sample modconv)",
               [&](const V& v) { return G.forward(v[0]); }, inputs);
   }
+}
+
+TEST_CASE("nn: fused weight ops (swap01_copy, sum_sq_hw) == composed ops, FD-checked") {
+  Context ctx(8);
+  Tensor w = leaf(ctx, {3, 4, 3, 2});
+  CHECK(max_abs_diff(swap01_copy(w), contiguous(transpose(w, 0, 1))) == 0.0);
+  CHECK(max_abs_diff(sum_sq_hw(w), sum(square(w), {2, 3})) < 1e-12);
+  gradcheck("swap01_copy", [](const V& v) { return swap01_copy(v[0]); }, {w});
+  gradcheck("sum_sq_hw", [](const V& v) { return sum_sq_hw(v[0]); }, {w});
+  gradcheck("swap01_copy of a view", [](const V& v) { return swap01_copy(transpose(v[0], 2, 3)); }, {w});
 }
