@@ -27,7 +27,7 @@ FF_HD double uniform_at(uint64_t seed, uint64_t i) { return double(bits_at(seed,
 FF_HD double normal_at(uint64_t seed, uint64_t i) {
   double u1 = uniform_at(seed, 2 * i), u2 = uniform_at(seed, 2 * i + 1);
   u1 = 1.0 - u1;  // (0, 1]: log is finite
-  return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+  return ::sqrt(-2.0 * ::log(u1)) * ::cos(6.283185307179586 * u2);  // global maths (ff:: has tensor ops)
 }
 
 }  // namespace ff::rng
