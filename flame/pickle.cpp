@@ -312,14 +312,16 @@ struct Unpickler {
     if (obj->kind == Kind::Skipped) return;
     if (obj->kind == Kind::Object) {
       if (obj->state && obj->state->kind == Kind::Dict && st->kind == Kind::Dict) {
-        for (auto& kv : st->dict) obj->state->dict.push_back(kv);
+        auto items = st->dict;  // copy: st may be obj->state itself (fuzzer regression)
+        obj->state->dict.insert(obj->state->dict.end(), items.begin(), items.end());
       } else {
         obj->state = st;
       }
       return;
     }
     if (obj->kind == Kind::Dict && st->kind == Kind::Dict) {
-      for (auto& kv : st->dict) obj->dict.push_back(kv);
+      auto items = st->dict;  // copy: st may be obj itself
+      obj->dict.insert(obj->dict.end(), items.begin(), items.end());
       return;
     }
     FF_THROW("pickle '", name, "': BUILD on a ", kind_name(obj->kind), " is not allowed");

@@ -84,6 +84,11 @@ TEST_CASE("pickle: malformed streams and limits") {
   CHECK(throws_with([&] { pickle::to_array(rag.root, "rag"); }, {"ragged"}));
   auto ok = P("(l(lI1\naI2\naa(lI3\naI4\naa.");
   CHECK(pickle::to_array(ok.root, "ok").shape == std::vector<int64_t>{2, 2});
+  // BUILD with the object's own state / a dict with itself (fuzzer regression: use-after-free while appending)
+  auto selfb = P(B("cchumpy.ch\nCh\n)\x81q\x00}q\x01(U\x01" "aK\x01U\x01" "bK\x02ubh\x01" "b."));
+  CHECK(selfb.root->get("a")->i == 1);
+  auto selfd = P("(dp0\nS'k'\nI1\nsg0\nb.");
+  CHECK(selfd.root->dict.size() == 2);
   // deep self-reference: a Ch whose x is itself is caught by the depth limit, not a stack overflow
   auto cyc = P(B("cchumpy.ch\nCh\n)\x81q\x00}(U\x01xh\x00ub."));
   CHECK(throws_with([&] { pickle::to_array(cyc.root, "cyc"); }, {"too deep"}));
