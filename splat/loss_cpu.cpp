@@ -5,6 +5,7 @@
 // zero padding), so d_x = blur(∂/∂μx) + 2x·blur(∂/∂E[x²]) + y·blur(∂/∂E[xy]).
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -17,20 +18,20 @@ namespace {
 
 constexpr int R = kSsimRadius;
 
-// Horizontal pass for nm maps: dst[m][y][x] = Σ w[k] src_m[y][x+k−R].
-template <int NM, class Src>
-void hblur_rows(int H, int W, const float* w, Src src, float* const* dst, int y0, int y1) {
-  for (int y = y0; y < y1; ++y)
-    for (int x = 0; x < W; ++x) {
-      float acc[NM] = {};
-      int k0 = std::max(0, R - x), k1 = std::min(2 * R + 1, W - x + R);
-      for (int k = k0; k < k1; ++k) {
-        float v[NM];
-        src(int64_t(y) * W + x + k - R, v);
-        for (int m = 0; m < NM; ++m) acc[m] += w[k] * v[m];
-      }
-      for (int m = 0; m < NM; ++m) dst[m][int64_t(y) * W + x] = acc[m];
+// Horizontal pass of one row for NM maps: dst[m][x] = Σ_k w[k]·src_m[x+k−R], src_m given as zero-padded
+// rows pad[m][0 .. W+2R) (k outer, x inner: vectorises).
+template <int NM>
+void hblur_row(int W, const float* w, const float* const* pad, float* const* dst) {
+  for (int m = 0; m < NM; ++m) {
+    float* o = dst[m];
+    const float* sp = pad[m];
+    for (int x = 0; x < W; ++x) o[x] = 0.f;
+    for (int k = 0; k <= 2 * R; ++k) {
+      const float wk = w[k];
+      const float* s = sp + k;
+      for (int x = 0; x < W; ++x) o[x] += wk * s[x];
     }
+  }
 }
 
 // Vertical pass on one row y for NM maps into out[m][x].
@@ -78,12 +79,20 @@ void l1_dssim_loss_cpu(const LossParams& p, int threads) {
         std::vector<float> rowbuf(5 * size_t(W));
         float* rb[5] = {&rowbuf[0], &rowbuf[W], &rowbuf[2 * W], &rowbuf[3 * W], &rowbuf[4 * W]};
         // pass 1: horizontal blur of x, y, x², y², xy
+        std::vector<float> padbuf(5 * size_t(W + 2 * R), 0.f);
+        float* pd[5];
+        for (int m = 0; m < 5; ++m) pd[m] = &padbuf[size_t(m) * (W + 2 * R)];
 #pragma omp for schedule(static)
-        for (int y = 0; y < H; ++y)
-          hblur_rows<5>(H, W, w, [&](int64_t i, float* v) {
-            float m = M ? M[i] : 1.f, x = X[i] * m, yy = Y[i] * m;
-            v[0] = x; v[1] = yy; v[2] = x * x; v[3] = yy * yy; v[4] = x * yy;
-          }, hp, y, y + 1);
+        for (int y = 0; y < H; ++y) {
+          for (int x = 0; x < W; ++x) {
+            const int64_t i = int64_t(y) * W + x;
+            float m = M ? M[i] : 1.f, xv = X[i] * m, yv = Y[i] * m;
+            pd[0][R + x] = xv, pd[1][R + x] = yv, pd[2][R + x] = xv * xv, pd[3][R + x] = yv * yv, pd[4][R + x] = xv * yv;
+          }
+          float* dst[5] = {hp[0] + int64_t(y) * W, hp[1] + int64_t(y) * W, hp[2] + int64_t(y) * W, hp[3] + int64_t(y) * W,
+                           hp[4] + int64_t(y) * W};
+          hblur_row<5>(W, w, pd, dst);
+        }
         // pass 2: vertical blur, SSIM map, L1, and the SSIM partials
 #pragma omp for schedule(static)
         for (int y = 0; y < H; ++y) {
@@ -111,9 +120,12 @@ void l1_dssim_loss_cpu(const LossParams& p, int threads) {
         if (D) {
           // pass 3: blur the partials (adjoint = same blur) and combine
 #pragma omp for schedule(static)
-          for (int y = 0; y < H; ++y)
-            hblur_rows<3>(H, W, w, [&](int64_t i, float* v) { v[0] = mp[0][i]; v[1] = mp[1][i]; v[2] = mp[2][i]; }, hq,
-                          y, y + 1);
+          for (int y = 0; y < H; ++y) {
+            for (int m = 0; m < 3; ++m)
+              std::copy(mp[m] + int64_t(y) * W, mp[m] + int64_t(y + 1) * W, pd[m] + R);
+            float* dst[3] = {hq[0] + int64_t(y) * W, hq[1] + int64_t(y) * W, hq[2] + int64_t(y) * W};
+            hblur_row<3>(W, w, pd, dst);
+          }
 #pragma omp for schedule(static)
           for (int y = 0; y < H; ++y) {
             vblur_row<3>(H, W, w, hq, y, rb);
