@@ -461,45 +461,80 @@ void col2im_add(const T* col, T* x, const ConvGeom& g, int nt) {
 
 }  // namespace
 
-void conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, kernels::Conv2dParams p, const Tensor& y) {
-  ConvGeom g(x.shape(), w.shape(), y.shape(), p);
-  FF_FLOAT_DISPATCH(x.dtype(), T, {
-    const T* px = ptr<T>(x);
-    const T* pw = ptr<T>(w);
-    T* py = mptr<T>(y);
-    const int nt = threads_of(x);
-    const int64_t K = g.Cg * g.kh * g.kw, HW = g.Ho * g.Wo;
-    const int64_t tasks = g.N * g.G;
-    auto run = [&](int64_t task, T* col, int inner_threads) {
-      int64_t n = task / g.G, gi = task % g.G;
-      const T* xs = px + (n * g.C + gi * g.Cg) * g.H * g.W;
+namespace {
+ConvShape conv_shape(const ConvGeom& g) {
+  return {g.Cg, g.H, g.W, g.kh, g.kw, g.Ho, g.Wo, g.p.stride_h, g.p.stride_w, g.p.pad_h, g.p.pad_w};
+}
+
+// y = conv(x, w) + bias for raw NCHW buffers. f32 runs implicit GEMM (im2col inside the B packing);
+// f64 materialises the column matrix and uses Eigen.
+template <class T>
+void conv_forward_impl(const T* px, const T* pw, const T* pb, T* py, const ConvGeom& g, int nt) {
+  const int64_t K = g.Cg * g.kh * g.kw, HW = g.Ho * g.Wo;
+  const int64_t tasks = g.N * g.G;
+  constexpr bool implicit = std::is_same_v<T, float>;
+  const bool need_col = !implicit && !g.pointwise();
+  auto run = [&](int64_t task, T* col, int inner_threads) {
+    int64_t n = task / g.G, gi = task % g.G;
+    const T* xs = px + (n * g.C + gi * g.Cg) * g.H * g.W;
+    const T* wg = pw + gi * g.Og * K;
+    T* ys = py + (n * g.O + gi * g.Og) * HW;
+    if constexpr (implicit) {
+      if (!g.pointwise()) sgemm(g.Og, HW, K, wg, K, 1, Im2colB(xs, conv_shape(g)), ys, HW, false, inner_threads);
+      else sgemm(g.Og, HW, K, wg, K, 1, xs, HW, 1, ys, HW, false, inner_threads);
+    } else {
       const T* cm = xs;
       if (!g.pointwise()) {
         im2col<T>(xs, col, g, inner_threads);
         cm = col;
       }
-      T* ys = py + (n * g.O + gi * g.Og) * HW;
-      gemm_strided<T>(g.Og, HW, K, pw + gi * g.Og * K, K, 1, cm, HW, 1, ys, HW, false, inner_threads);
-      if (bias.defined()) {
-        const T* pb = ptr<T>(bias) + gi * g.Og;
-        for (int64_t o = 0; o < g.Og; ++o)
-          for (int64_t i = 0; i < HW; ++i) ys[o * HW + i] += pb[o];
-      }
-    };
-    if (tasks >= nt && nt > 1 && g.Og * HW * K < (int64_t(1) << 24)) {  // many small convs: one per thread
-      parallel_for(tasks, 1, nt, [&](int64_t lo, int64_t hi) {
-        std::vector<T> col(g.pointwise() ? 0 : size_t(K * HW));
-        for (int64_t t = lo; t < hi; ++t) run(t, col.data(), 1);
-      });
-    } else {
-      std::vector<T> col(g.pointwise() ? 0 : size_t(K * HW));
-      for (int64_t t = 0; t < tasks; ++t) run(t, col.data(), nt);
+      gemm_strided<T>(g.Og, HW, K, wg, K, 1, cm, HW, 1, ys, HW, false, inner_threads);
     }
+    if (pb) {
+      for (int64_t o = 0; o < g.Og; ++o) {
+        const T bo = pb[gi * g.Og + o];
+        for (int64_t i = 0; i < HW; ++i) ys[o * HW + i] += bo;
+      }
+    }
+  };
+  if (tasks >= nt && nt > 1 && g.Og * HW * K < (int64_t(1) << 24)) {  // many small convs: one per thread
+    parallel_for(tasks, 1, nt, [&](int64_t lo, int64_t hi) {
+      std::vector<T> col(need_col ? size_t(K * HW) : 0);
+      for (int64_t t = lo; t < hi; ++t) run(t, col.data(), 1);
+    });
+  } else {
+    std::vector<T> col(need_col ? size_t(K * HW) : 0);
+    for (int64_t t = 0; t < tasks; ++t) run(t, col.data(), nt);
+  }
+}
+}  // namespace
+
+void conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, kernels::Conv2dParams p, const Tensor& y) {
+  ConvGeom g(x.shape(), w.shape(), y.shape(), p);
+  FF_FLOAT_DISPATCH(x.dtype(), T, {
+    conv_forward_impl<T>(ptr<T>(x), ptr<T>(w), bias.defined() ? ptr<T>(bias) : nullptr, mptr<T>(y), g, threads_of(x));
   });
 }
 
 void conv2d_backward_input(const Tensor& d_y, const Tensor& w, kernels::Conv2dParams p, const Tensor& d_x) {
   ConvGeom g(d_x.shape(), w.shape(), d_y.shape(), p);
+  if (d_y.dtype() == DType::F32 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h <= g.kh - 1 && p.pad_w <= g.kw - 1) {
+    // stride 1: d_x is a forward convolution of d_y with the flipped, channel-transposed kernel
+    // w2[g·Cg + c, o, a, b] = w[g·Og + o, c, kh−1−a, kw−1−b], padding k−1−p (no column buffer, no col2im)
+    std::vector<float> w2(size_t(g.C * g.Og * g.kh * g.kw));
+    const float* pw = w.data<float>();
+    for (int64_t gi = 0; gi < g.G; ++gi)
+      for (int64_t o = 0; o < g.Og; ++o)
+        for (int64_t c = 0; c < g.Cg; ++c)
+          for (int64_t a = 0; a < g.kh; ++a)
+            for (int64_t b = 0; b < g.kw; ++b)
+              w2[size_t((((gi * g.Cg + c) * g.Og + o) * g.kh + a) * g.kw + b)] =
+                  pw[(((gi * g.Og + o) * g.Cg + c) * g.kh + (g.kh - 1 - a)) * g.kw + (g.kw - 1 - b)];
+    kernels::Conv2dParams p2{1, 1, int(g.kh - 1 - p.pad_h), int(g.kw - 1 - p.pad_w), p.groups};
+    ConvGeom g2(d_y.shape(), {g.C, g.Og, g.kh, g.kw}, d_x.shape(), p2);
+    conv_forward_impl<float>(d_y.data<float>(), w2.data(), nullptr, d_x.data<float>(), g2, threads_of(d_y));
+    return;
+  }
   FF_FLOAT_DISPATCH(d_y.dtype(), T, {
     const T* pd = ptr<T>(d_y);
     const T* pw = ptr<T>(w);
@@ -546,6 +581,15 @@ void conv2d_backward_weight(const Tensor& d_y, const Tensor& x, kernels::Conv2dP
       T* wg = pw + gi * g.Og * K;  // [Og, K] += d_y [Og, HW] · colᵀ [HW, K]
       for (int64_t n = 0; n < g.N; ++n) {
         const T* xs = px + (n * g.C + gi * g.Cg) * g.H * g.W;
+        if constexpr (std::is_same_v<T, float>) {
+          if (!g.pointwise()) {
+            // (casts only matter for the discarded f64 instantiation: this lambda is not a template)
+            sgemm(g.Og, K, HW, reinterpret_cast<const float*>(pd) + (n * g.O + gi * g.Og) * HW, HW, 1,
+                  Im2colTB(reinterpret_cast<const float*>(xs), conv_shape(g)), reinterpret_cast<float*>(wg), K, true,
+                  inner_threads);
+            continue;
+          }
+        }
         const T* cm = xs;
         if (!g.pointwise()) {
           im2col<T>(xs, col, g, inner_threads);
@@ -554,13 +598,14 @@ void conv2d_backward_weight(const Tensor& d_y, const Tensor& x, kernels::Conv2dP
         gemm_strided<T>(g.Og, K, HW, pd + (n * g.O + gi * g.Og) * HW, HW, 1, cm, 1, HW, wg, K, true, inner_threads);
       }
     };
+    const bool need_col = !std::is_same_v<T, float> && !g.pointwise();
     if (g.G >= nt && nt > 1) {
       parallel_for(g.G, 1, nt, [&](int64_t lo, int64_t hi) {
-        std::vector<T> col(g.pointwise() ? 0 : size_t(K * HW));
+        std::vector<T> col(need_col ? size_t(K * HW) : 0);
         for (int64_t gi = lo; gi < hi; ++gi) run_group(gi, col.data(), 1);
       });
     } else {
-      std::vector<T> col(g.pointwise() ? 0 : size_t(K * HW));
+      std::vector<T> col(need_col ? size_t(K * HW) : 0);
       for (int64_t gi = 0; gi < g.G; ++gi) run_group(gi, col.data(), nt);
     }
   });

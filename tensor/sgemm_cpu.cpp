@@ -125,8 +125,27 @@ inline void micro_kernel(int64_t kc, const float* __restrict ap, const float* __
 
 
 // one thread's GEMM on a block of C: packs its own A and B panels, so threads never wait on each other
-void sgemm_serial(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
-                  int64_t rs_b, int64_t cs_b, float* c, int64_t ldc, bool accumulate) {
+struct StridedB : BSource {
+  const float* b;
+  int64_t rs, cs;
+  StridedB(const float* b_, int64_t rs_, int64_t cs_) : b(b_), rs(rs_), cs(cs_) {}
+  void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) const override {
+    pack_b(b + k0 * rs + j0 * cs, rs, cs, kc, nc, out);
+  }
+};
+
+// B columns [j_off, j_off + n) of a larger B
+struct OffsetB : BSource {
+  const BSource& b;
+  int64_t j_off;
+  OffsetB(const BSource& b_, int64_t j) : b(b_), j_off(j) {}
+  void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) const override {
+    b.pack(k0, kc, j0 + j_off, nc, out);
+  }
+};
+
+void sgemm_serial(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_t cs_a, const BSource& bsrc,
+                  float* c, int64_t ldc, bool accumulate) {
   thread_local AlignedBuf abuf, bbuf;
   float* ap = abuf.get(size_t(MC * KC));
   float* bp = bbuf.get(size_t(KC * NC));
@@ -135,7 +154,7 @@ void sgemm_serial(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a,
     for (int64_t pc = 0; pc < k; pc += KC) {
       const int64_t kc = std::min<int64_t>(KC, k - pc);
       const bool add = accumulate || pc > 0;
-      pack_b(b + pc * rs_b + jc * cs_b, rs_b, cs_b, kc, nc, bp);
+      bsrc.pack(pc, kc, jc, nc, bp);
       for (int64_t ic = 0; ic < m; ic += MC) {
         const int64_t mc = std::min<int64_t>(MC, m - ic);
         pack_a(a + ic * rs_a + pc * cs_a, rs_a, cs_a, mc, kc, ap);
@@ -153,8 +172,15 @@ void sgemm_serial(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a,
 
 }  // namespace
 
+int sgemm_nr() { return NR; }
+
 void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t rs_b,
            int64_t cs_b, float* c, int64_t ldc, bool accumulate, int threads) {
+  sgemm(m, n, k, a, rs_a, cs_a, StridedB(b, rs_b, cs_b), c, ldc, accumulate, threads);
+}
+
+void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_t cs_a, const BSource& b, float* c,
+           int64_t ldc, bool accumulate, int threads) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0) {
     if (!accumulate)
@@ -170,7 +196,7 @@ void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_
     parallel_for(nt, 1, nt, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t j0 = std::min(n, tiles * t / nt * NR), j1 = std::min(n, tiles * (t + 1) / nt * NR);
-        if (j1 > j0) sgemm_serial(m, j1 - j0, k, a, rs_a, cs_a, b + j0 * cs_b, rs_b, cs_b, c + j0, ldc, accumulate);
+        if (j1 > j0) sgemm_serial(m, j1 - j0, k, a, rs_a, cs_a, OffsetB(b, j0), c + j0, ldc, accumulate);
       }
     });
   } else {
@@ -179,9 +205,81 @@ void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_
     parallel_for(nt, 1, nt, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t i0 = std::min(m, tiles * t / nt * MR), i1 = std::min(m, tiles * (t + 1) / nt * MR);
-        if (i1 > i0) sgemm_serial(i1 - i0, n, k, a + i0 * rs_a, rs_a, cs_a, b, rs_b, cs_b, c + i0 * ldc, ldc, accumulate);
+        if (i1 > i0) sgemm_serial(i1 - i0, n, k, a + i0 * rs_a, rs_a, cs_a, b, c + i0 * ldc, ldc, accumulate);
       }
     });
+  }
+}
+
+void Im2colB::pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) const {
+  const int64_t slivers = (nc + NR - 1) / NR, khw = g.kh * g.kw;
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    const int64_t k = k0 + kk, c = k / khw, ki = (k / g.kw) % g.kh, kj = k % g.kw;
+    const float* xc = x + c * g.H * g.W;
+    for (int64_t s = 0; s < slivers; ++s) {
+      float* dst = out + s * kc * NR + kk * NR;
+      const int64_t js = j0 + s * NR, w = std::min<int64_t>(NR, nc - s * NR);
+      int64_t oy = js / g.Wo, ox = js % g.Wo, jj = 0;
+      while (jj < w) {
+        const int64_t run = std::min(w - jj, g.Wo - ox);
+        const int64_t iy = oy * g.sh - g.ph + ki;
+        float* d = dst + jj;
+        if (iy < 0 || iy >= g.H) {
+          for (int64_t r = 0; r < run; ++r) d[r] = 0.f;
+        } else if (g.sw == 1) {
+          const float* row = xc + iy * g.W;
+          const int64_t ix0 = ox - g.pw + kj;
+          const int64_t lo = std::clamp<int64_t>(-ix0, 0, run), hi = std::clamp<int64_t>(g.W - ix0, lo, run);
+          for (int64_t r = 0; r < lo; ++r) d[r] = 0.f;
+          for (int64_t r = lo; r < hi; ++r) d[r] = row[ix0 + r];
+          for (int64_t r = hi; r < run; ++r) d[r] = 0.f;
+        } else {
+          const float* row = xc + iy * g.W;
+          for (int64_t r = 0; r < run; ++r) {
+            const int64_t ix = (ox + r) * g.sw - g.pw + kj;
+            d[r] = (ix >= 0 && ix < g.W) ? row[ix] : 0.f;
+          }
+        }
+        jj += run;
+        ox = 0;
+        ++oy;
+      }
+      for (int64_t r = w; r < NR; ++r) dst[r] = 0.f;
+    }
+  }
+}
+
+void Im2colTB::pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) const {
+  const int64_t slivers = (nc + NR - 1) / NR, khw = g.kh * g.kw;
+  for (int64_t s = 0; s < slivers; ++s) {
+    float* dst = out + s * kc * NR;
+    const int64_t w = std::min<int64_t>(NR, nc - s * NR);
+    for (int64_t jj = 0; jj < NR; ++jj) {
+      if (jj >= w) {
+        for (int64_t kk = 0; kk < kc; ++kk) dst[kk * NR + jj] = 0.f;
+        continue;
+      }
+      const int64_t j = j0 + s * NR + jj, c = j / khw, ki = (j / g.kw) % g.kh, kj = j % g.kw;
+      const float* xc = x + c * g.H * g.W;
+      int64_t oy = k0 / g.Wo, ox = k0 % g.Wo, kk = 0;
+      while (kk < kc) {
+        const int64_t run = std::min(kc - kk, g.Wo - ox);
+        const int64_t iy = oy * g.sh - g.ph + ki;
+        float* d = dst + kk * NR + jj;
+        if (iy < 0 || iy >= g.H) {
+          for (int64_t r = 0; r < run; ++r) d[r * NR] = 0.f;
+        } else {
+          const float* row = xc + iy * g.W;
+          for (int64_t r = 0; r < run; ++r) {
+            const int64_t ix = (ox + r) * g.sw - g.pw + kj;
+            d[r * NR] = (ix >= 0 && ix < g.W) ? row[ix] : 0.f;
+          }
+        }
+        kk += run;
+        ox = 0;
+        ++oy;
+      }
+    }
   }
 }
 

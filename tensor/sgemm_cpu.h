@@ -15,4 +15,34 @@ namespace ff::cpu {
 void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t rs_b,
            int64_t cs_b, float* c, int64_t ldc, bool accumulate, int threads);
 
+// A B operand that is never materialised: it packs B[k0:k0+kc, j0:j0+nc] straight into the kernel's
+// layout — slivers of sgemm_nr() columns, each kc×NR row-major (out[s·kc·NR + k·NR + j]), zero-padded
+// past nc. Convolutions use it to do im2col inside the packing (implicit GEMM, no column buffer).
+struct BSource {
+  virtual ~BSource() = default;
+  virtual void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) const = 0;
+};
+int sgemm_nr();
+void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_t cs_a, const BSource& b, float* c,
+           int64_t ldc, bool accumulate, int threads);
+
+// im2col views of one image x [C,H,W] for a convolution with output [Ho,Wo]:
+//   Im2colB:  row k = (c, ki, kj), column j = (oy, ox)   (forward: Y = W · B)
+//   Im2colTB: the transpose, row k = (oy, ox), column j = (c, ki, kj)   (weight gradient: dW = dY · B)
+struct ConvShape {
+  int64_t C, H, W, kh, kw, Ho, Wo, sh, sw, ph, pw;
+};
+struct Im2colB : BSource {
+  const float* x;
+  ConvShape g;
+  Im2colB(const float* x_, ConvShape g_) : x(x_), g(g_) {}
+  void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) const override;
+};
+struct Im2colTB : BSource {
+  const float* x;
+  ConvShape g;
+  Im2colTB(const float* x_, ConvShape g_) : x(x_), g(g_) {}
+  void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) const override;
+};
+
 }  // namespace ff::cpu

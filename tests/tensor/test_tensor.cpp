@@ -1,5 +1,6 @@
 #include <cstdio>
 #include <fstream>
+#include <tuple>
 
 #include "tensor/io.h"
 #include "tensor/kernels.h"
@@ -201,10 +202,12 @@ TEST_CASE("kernels: f32 GEMM and conv (own packed kernel) agree with the f64 pat
     }
   Tensor big_a = randn(ctx, {130, 260}, DType::F64), big_b = randn(ctx, {260, 700}, DType::F64);  // several panels
   close(kernels::matmul(big_a.to(DType::F32), big_b.to(DType::F32)), kernels::matmul(big_a, big_b), 1e-4);
-  for (int groups : {1, 3}) {
-    Tensor x = randn(ctx, {2, 6, 11, 9}, DType::F64), w = randn(ctx, {9, 6 / groups, 3, 3}, DType::F64);
+  // stride 1 (implicit GEMM + flipped-kernel backward), strided (col2im backward), groups, uneven kernels
+  for (auto [groups, p, kh, kw] : {std::tuple{1, Conv2dParams{1, 2, 1, 1, 1}, 3, 3}, std::tuple{3, Conv2dParams{1, 2, 1, 1, 3}, 3, 3},
+                                   std::tuple{1, Conv2dParams{1, 1, 1, 1, 1}, 3, 3}, std::tuple{3, Conv2dParams{1, 1, 2, 0, 3}, 5, 3},
+                                   std::tuple{1, Conv2dParams{1, 1, 0, 0, 1}, 1, 1}}) {
+    Tensor x = randn(ctx, {2, 6, 11, 9}, DType::F64), w = randn(ctx, {9, 6 / groups, kh, kw}, DType::F64);
     Tensor bias = randn(ctx, {9}, DType::F64);
-    Conv2dParams p{1, 2, 1, 1, groups};
     Tensor y = kernels::conv2d(x, w, bias, p);
     close(kernels::conv2d(x.to(DType::F32), w.to(DType::F32), bias.to(DType::F32), p), y, 1e-4);
     Tensor d = randn(ctx, y.shape(), DType::F64);
