@@ -11,6 +11,7 @@
 // d_img. The result is validated before timing (finite image, non-zero coverage).
 #include <algorithm>
 #include <chrono>
+#include <sys/resource.h>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -88,6 +89,13 @@ Scene random_scene(int N, int W, int H, uint64_t seed) {
 struct Stat {
   double median = 0, min = 0;
 };
+// process CPU time (all threads, user + system) in ms: on a shared machine wall time includes waiting
+double cpu_time_ms() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e3 + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-3;
+}
+
 Stat stats(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return {v[v.size() / 2], v.front()};
@@ -130,6 +138,7 @@ struct Result {
   int64_t entries;
   double coverage;
   Stat fwd, bwd, loss;
+  Stat fwd_cpu, bwd_cpu, loss_cpu;  // process CPU time per call (CPU device only)
 };
 
 Result run(ff::Context& ctx, ff::Device dev, const std::string& name, const Scene& s, int threads, int warmup,
@@ -182,29 +191,37 @@ Result run(ff::Context& ctx, ff::Device dev, const std::string& name, const Scen
   auto dmh = dm.host(N * 3);
   for (float v : dmh) FF_CHECK(std::isfinite(v), "bench: non-finite gradient");
 
-  std::vector<double> tf, tb, tl;
+  std::vector<double> tf, tb, tl, cf, cb, cl;
   for (int r = 0; r < warmup + repeats; ++r) {
     sync();
+    double c0 = cpu_time_ms();
     auto t0 = clk::now();
     ff::splat::render_fwd(ctx, p, st);
     sync();
     auto t1 = clk::now();
+    double c1 = cpu_time_ms();
     ff::splat::render_bwd(ctx, p, g, st);
     sync();
     auto t2 = clk::now();
+    double c2 = cpu_time_ms();
     ff::splat::l1_dssim_loss(ctx, lp);
     sync();
     auto t3 = clk::now();
+    double c3 = cpu_time_ms();
     if (r >= warmup) {
       tf.push_back(ms(t0, t1));
       tb.push_back(ms(t1, t2));
       tl.push_back(ms(t2, t3));
+      cf.push_back(c1 - c0);
+      cb.push_back(c2 - c1);
+      cl.push_back(c3 - c2);
     }
   }
   Result res;
   res.name = name, res.device = dev.str(), res.N = s.N, res.W = s.W, res.H = s.H, res.threads = threads;
   res.repeats = repeats, res.entries = st.num_entries(), res.coverage = cov;
   res.fwd = stats(tf), res.bwd = stats(tb), res.loss = stats(tl);
+  res.fwd_cpu = stats(cf), res.bwd_cpu = stats(cb), res.loss_cpu = stats(cl);
   return res;
 }
 
@@ -251,8 +268,8 @@ int main(int argc, char** argv) {
                              {"random 1M @1920x1080", 1000000, 1920, 1080, false}};
     if (quick) cfgs = {{"face 36k @512x512", 36084, 512, 512, true}};
     std::vector<Result> results;
-    std::printf("%-22s %-7s %3s %9s %5s | %17s | %17s | %17s | %9s\n", "config", "device", "thr", "entries", "cover",
-                "forward med/min", "backward med/min", "loss med/min", "fwd+bwd");
+    std::printf("%-22s %-7s %3s %9s %5s | %17s | %17s | %17s | %9s | %s\n", "config", "device", "thr", "entries", "cover",
+                "forward med/min", "backward med/min", "loss med/min", "fwd+bwd", cpu ? "CPU-time fwd/bwd/loss (all threads)" : "");
     for (const Cfg& c : cfgs) {
       Scene s = c.face ? face_scene(c.N, c.W, c.H, 7) : random_scene(c.N, c.W, c.H, 8);
       const bool big = c.N > 100000 || int64_t(c.W) * c.H > 1000000;
@@ -260,9 +277,11 @@ int main(int argc, char** argv) {
       int warm = cpu ? 1 : 5;
       if (quick) reps = std::min(reps, cpu ? 5 : 20);
       Result r = run(ctx, dev, c.name, s, nt, warm, reps, check);
-      std::printf("%-22s %-7s %3d %9lld %5.2f | %7.3f / %7.3f | %7.3f / %7.3f | %7.3f / %7.3f | %9.3f\n", r.name.c_str(),
+      std::printf("%-22s %-7s %3d %9lld %5.2f | %7.3f / %7.3f | %7.3f / %7.3f | %7.3f / %7.3f | %9.3f", r.name.c_str(),
                   r.device.c_str(), cpu ? r.threads : 0, (long long)r.entries, r.coverage, r.fwd.median, r.fwd.min,
                   r.bwd.median, r.bwd.min, r.loss.median, r.loss.min, r.fwd.median + r.bwd.median);
+      if (cpu) std::printf(" | %.1f / %.1f / %.1f", r.fwd_cpu.median, r.bwd_cpu.median, r.loss_cpu.median);
+      std::printf("\n");
       std::fflush(stdout);
       results.push_back(r);
     }
@@ -277,7 +296,11 @@ int main(int argc, char** argv) {
           << ", \"repeats\": " << r.repeats << ", \"entries\": " << r.entries << ", \"coverage\": " << r.coverage
           << ", \"check_finite\": " << (check ? "true" : "false") << ", \"forward_ms\": {\"median\": " << r.fwd.median
           << ", \"min\": " << r.fwd.min << "}, \"backward_ms\": {\"median\": " << r.bwd.median << ", \"min\": " << r.bwd.min
-          << "}, \"loss_ms\": {\"median\": " << r.loss.median << ", \"min\": " << r.loss.min << "}}"
+          << "}, \"loss_ms\": {\"median\": " << r.loss.median << ", \"min\": " << r.loss.min << "}";
+        if (cpu)
+          f << ", \"cpu_time_ms_median\": {\"forward\": " << r.fwd_cpu.median << ", \"backward\": " << r.bwd_cpu.median
+            << ", \"loss\": " << r.loss_cpu.median << "}";
+        f << "}"
           << (i + 1 < results.size() ? "," : "") << "\n";
       }
       f << "]\n";
