@@ -1,0 +1,73 @@
+// flame/mesh_raster.h — a small CPU triangle rasterizer (z-buffer, perspective-correct interpolation,
+// Lambert shading) and PNG output, for contact sheets of head models and for synthetic images.
+//
+// Camera: ff::flame::PinholeCamera (OpenCV: x_c = R·x + t, u = fx·x_c/z_c + cx, v = fy·y_c/z_c + cy, x right,
+// y down, z forward). Pixel (i, j) covers [i−½, i+½] × [j−½, j+½]: its centre is at u = i, v = j (OpenCV).
+// Triangles with any vertex at z_c ≤ near are skipped (no clipping). Both sides are drawn; the shading normal
+// is flipped to face the camera. Deterministic, single-threaded.
+//
+//   ff::flame::RasterOptions o; o.width = o.height = 512;
+//   auto cam = ff::flame::look_at_camera({0, 0, 0.6}, {0, 0, 0}, {0, 1, 0}, 1400, 1400, 256, 256);
+//   ff::flame::RasterImage img = ff::flame::rasterize_mesh(verts.data(), V, faces.data(), F, cam, o);
+//   ff::flame::write_png("face.png", img.width, img.height, 3, img.rgb.data());
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "flame/landmarks.h"
+
+namespace ff::flame {
+
+struct RasterOptions {
+  int width = 256, height = 256;
+  std::array<float, 3> background = {1.f, 1.f, 1.f};  // linear RGB in [0, 1]
+  std::array<float, 3> albedo = {0.80f, 0.62f, 0.52f};
+  // Direction towards the light in camera coordinates (normalised inside); default: upper left, front.
+  std::array<double, 3> light_dir = {-0.35, -0.45, -1.0};
+  float ambient = 0.22f;
+  float diffuse = 0.85f;
+  bool smooth_normals = true;  // interpolate area-weighted vertex normals (else flat per face)
+  float gamma = 2.2f;          // output encoding (1: none)
+  double near = 1e-6;
+  // Optional per-face albedo override [F, 3] in [0, 1] (a negative first channel keeps `albedo`).
+  const std::vector<float>* face_albedo = nullptr;
+  // Optional per-vertex albedo [V, 3] in [0, 1] (interpolated); ignored where face_albedo applies.
+  const std::vector<float>* vertex_albedo = nullptr;
+};
+
+struct RasterImage {
+  int width = 0, height = 0;
+  std::vector<uint8_t> rgb;      // [H, W, 3]
+  std::vector<float> depth;      // [H, W] camera z of the visible surface, +inf where empty
+  std::vector<int32_t> face_id;  // [H, W] visible triangle, −1 where empty
+  std::vector<float> bary;       // [H, W, 3] perspective-correct barycentrics of the visible triangle
+};
+
+RasterImage rasterize_mesh(const double* vertices, int num_vertices, const int32_t* faces, int num_faces,
+                           const PinholeCamera<double>& cam, const RasterOptions& opt);
+
+// A camera at `eye` looking at `target`, `up` pointing up in the image.
+PinholeCamera<double> look_at_camera(const std::array<double, 3>& eye, const std::array<double, 3>& target,
+                                     const std::array<double, 3>& up, double fx, double fy, double cx, double cy);
+
+// Box-filter an [H, W, C] 8-bit image down by an integer factor (anti-aliasing after supersampling).
+std::vector<uint8_t> downsample(const std::vector<uint8_t>& img, int width, int height, int channels, int factor);
+
+// An 8-bit RGB canvas for contact sheets.
+struct Canvas {
+  int width = 0, height = 0;
+  std::vector<uint8_t> rgb;
+  Canvas(int w, int h, std::array<uint8_t, 3> fill);
+  void paste(const uint8_t* rgb_img, int w, int h, int x0, int y0);
+  void fill_rect(int x0, int y0, int w, int h, std::array<uint8_t, 3> c);
+  void dot(double x, double y, double radius, std::array<uint8_t, 3> c);
+  // ASCII text (stb_easy_font glyphs), `scale` pixels per font unit.
+  void text(int x, int y, const std::string& s, std::array<uint8_t, 3> c, int scale = 1);
+};
+
+// PNG via stb_image_write; throws ff::Error when the file cannot be written.
+void write_png(const std::string& path, int width, int height, int channels, const uint8_t* data);
+
+}  // namespace ff::flame
