@@ -1,0 +1,169 @@
+// train/config.cpp — the option table of TrainConfig: JSON config files, command-line overrides, --help.
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "train/trainer.h"
+
+namespace ff::train {
+
+namespace {
+using json = nlohmann::json;
+
+json parse_value(const std::string& text) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) j = text;  // a bare word: a string
+  return j;
+}
+
+template <class T>
+OptionInfo opt(const std::string& name, const char* type, T* p, const std::string& help) {
+  OptionInfo o;
+  o.name = name;
+  o.type = type;
+  o.help = help;
+  o.get = [p]() { return json(*p).dump(); };
+  o.set = [p, name, type](const std::string& text) {
+    json j = parse_value(text);
+    try {
+      if constexpr (std::is_same_v<T, std::string>) {
+        *p = j.is_string() ? j.get<std::string>() : j.dump();
+      } else if constexpr (std::is_same_v<T, bool>) {
+        if (j.is_string()) {
+          std::string s = j.get<std::string>();
+          FF_CHECK(s == "true" || s == "false" || s == "1" || s == "0", "option ", name, ": expected true/false, got '",
+                   s, "'");
+          *p = s == "true" || s == "1";
+        } else if (j.is_number_integer()) {
+          *p = j.get<int>() != 0;
+        } else {
+          *p = j.get<bool>();
+        }
+      } else if constexpr (std::is_integral_v<T>) {
+        FF_CHECK(j.is_number_integer() || j.is_number_unsigned(), "option ", name, ": expected an integer (", type,
+                 "), got ", j.dump());
+        *p = j.get<T>();
+      } else {
+        FF_CHECK(j.is_number(), "option ", name, ": expected a number, got ", j.dump());
+        *p = j.get<T>();
+      }
+    } catch (const json::exception& e) {
+      FF_THROW("option ", name, ": cannot use value ", j.dump(), " (", e.what(), ")");
+    }
+  };
+  return o;
+}
+}  // namespace
+
+std::vector<OptionInfo> config_options(TrainConfig& c) {
+  std::vector<OptionInfo> o;
+  ModelConfig& m = c.model;
+  o.push_back(opt("data_dir", "string", &c.data_dir, "NeRSemble-layout dataset folder (what `ffdata synth` writes)"));
+  o.push_back(opt("max_subjects", "int", &c.max_subjects, "use at most this many training identities (-1: all)"));
+  o.push_back(opt("max_heldout_subjects", "int", &c.max_heldout_subjects, "held-out identities evaluated (0: none)"));
+  o.push_back(opt("heldout_views", "string", &c.heldout_views,
+                  "views of training identities never trained on: auto (views V/3 and 2V/3), none, or i,j,..."));
+  o.push_back(opt("fit_view", "int", &c.fit_view, "view held-out identities are fitted on (-1: most frontal)"));
+  o.push_back(opt("toy", "bool", &c.toy, "train on the built-in toy scene instead of data_dir (tests, smoke runs)"));
+  o.push_back(opt("toy_subjects", "int", &c.toy_subjects, "toy scene: identities"));
+  o.push_back(opt("toy_views", "int", &c.toy_views, "toy scene: views per identity"));
+  o.push_back(opt("toy_width", "int", &c.toy_width, "toy scene: image width"));
+  o.push_back(opt("toy_height", "int", &c.toy_height, "toy scene: image height"));
+  o.push_back(opt("model.code_dim", "int", &m.code_dim, "identity code size"));
+  o.push_back(opt("model.z_dim", "int", &m.z_dim, "generator latent size (E is z_dim x code_dim)"));
+  o.push_back(opt("model.feat_dim", "int", &m.feat_dim, "texture channels = anchor feature size"));
+  o.push_back(opt("model.tex_res", "int", &m.tex_res, "UV texture resolution (power of two)"));
+  o.push_back(opt("model.K", "int", &m.K, "Gaussians per anchor"));
+  o.push_back(opt("model.hidden", "int", &m.hidden, "decoder hidden width"));
+  o.push_back(opt("model.channel_base", "int", &m.channel_base, "generator channels = clamp(base/res, min, max)"));
+  o.push_back(opt("model.channel_max", "int", &m.channel_max, "generator channel cap"));
+  o.push_back(opt("model.channel_min", "int", &m.channel_min, "generator channel floor"));
+  o.push_back(opt("model.mapping_layers", "int", &m.mapping_layers, "mapping network FC layers"));
+  o.push_back(opt("model.placement", "string", &m.placement, "Gaussian placement: uv (own surface point and UV) or seed"));
+  o.push_back(opt("model.opacity_bias", "string", &m.opacity_bias, "mu_opac init: logit (logit(opacity_init)) or seed (raw)"));
+  o.push_back(opt("model.opacity_init", "double", &m.opacity_init, "initial opacity (0.1)"));
+  o.push_back(opt("model.placement_seed", "uint64", &m.placement_seed, "seed of the uv placement's surface samples"));
+  o.push_back(opt("steps", "int64", &c.steps, "total optimiser steps (0: steps_per_subject x N / batch_views)"));
+  o.push_back(opt("steps_per_subject", "int64", &c.steps_per_subject, "the seed's \"epochs\": steps per identity"));
+  o.push_back(opt("batch_views", "int", &c.batch_views, "(subject, view) pairs per step (1: the seed)"));
+  o.push_back(opt("minibatch_subjects", "int", &c.minibatch_subjects, "identities per mini-batch of the schedule"));
+  o.push_back(opt("minibatch_iters", "int", &c.minibatch_iters, "visits of each mini-batch before the next"));
+  o.push_back(opt("lr_color", "double", &c.lr_color, "colour decoder learning rate"));
+  o.push_back(opt("lr_scale", "double", &c.lr_scale, "scale decoder learning rate"));
+  o.push_back(opt("lr_rot", "double", &c.lr_rot, "rotation decoder learning rate"));
+  o.push_back(opt("lr_opac", "double", &c.lr_opac, "opacity decoder learning rate"));
+  o.push_back(opt("lr_generator", "double", &c.lr_generator, "generator learning rate"));
+  o.push_back(opt("lr_embeddings", "double", &c.lr_embeddings, "E (code -> z) learning rate"));
+  o.push_back(opt("lr_pos_embedding", "double", &c.lr_pos_embedding, "position embedding learning rate"));
+  o.push_back(opt("lr_codes", "double", &c.lr_codes, "identity codes learning rate"));
+  o.push_back(opt("lr_mu", "double", &c.lr_mu, "mu_scale, mu_rot, mu_opac learning rate"));
+  o.push_back(opt("lr_xyz", "double", &c.lr_xyz, "per-subject positions learning rate"));
+  o.push_back(opt("adam_eps", "double", &c.adam_eps, "Adam epsilon"));
+  o.push_back(opt("lambda_dssim", "double", &c.lambda_dssim, "D-SSIM weight of the loss"));
+  o.push_back(opt("loss_region", "string", &c.loss_region, "image (whole image, the seed) or mask (face mask only)"));
+  o.push_back(opt("scale_reg_weight", "double", &c.scale_reg_weight, "scale regulariser weight (0: off)"));
+  o.push_back(opt("scale_reg_start", "int64", &c.scale_reg_start, "step the scale regulariser starts at"));
+  o.push_back(opt("max_bad_steps", "int", &c.max_bad_steps, "consecutive non-finite steps before the run stops"));
+  o.push_back(opt("seed", "uint64", &c.seed, "random seed (initialisation and schedule)"));
+  o.push_back(opt("device", "string", &c.device, "cpu or cuda"));
+  o.push_back(opt("threads", "int", &c.threads, "CPU threads (0: all)"));
+  o.push_back(opt("out_dir", "string", &c.out_dir, "output folder"));
+  o.push_back(opt("ckpt_every", "int64", &c.ckpt_every, "checkpoint (and .ply) every N steps (0: only at the end)"));
+  o.push_back(opt("keep_ckpts", "int", &c.keep_ckpts, "checkpoints kept (0: all)"));
+  o.push_back(opt("export_subjects", "int", &c.export_subjects, "identities exported as .ply per saved step"));
+  o.push_back(opt("resume", "string", &c.resume, "checkpoint to resume from, or latest"));
+  o.push_back(opt("eval_every", "int64", &c.eval_every, "evaluate every N steps (0: only at the end)"));
+  o.push_back(opt("eval_subjects", "int", &c.eval_subjects, "training identities evaluated on held-out views"));
+  o.push_back(opt("eval_fit_steps", "int", &c.eval_fit_steps, "Adam steps fitting a held-out identity's code"));
+  o.push_back(opt("eval_fit_lr", "double", &c.eval_fit_lr, "learning rate of that fit"));
+  o.push_back(opt("grid_rows", "int", &c.grid_rows, "rows of the evaluation PNG grid"));
+  o.push_back(opt("progress", "bool", &c.progress, "progress bar on stderr"));
+  return o;
+}
+
+std::string config_to_json(const TrainConfig& cfg) {
+  TrainConfig c = cfg;
+  json j = json::object();
+  for (auto& o : config_options(c)) {
+    json v = json::parse(o.get());
+    const size_t dot = o.name.find('.');
+    if (dot == std::string::npos) j[o.name] = v;
+    else j[o.name.substr(0, dot)][o.name.substr(dot + 1)] = v;
+  }
+  return j.dump(2);
+}
+
+void config_set(TrainConfig& cfg, const std::string& key, const std::string& value) {
+  for (auto& o : config_options(cfg))
+    if (o.name == key) {
+      o.set(value);
+      return;
+    }
+  FF_THROW("unknown option '", key, "' (see --help)");
+}
+
+void config_from_json(TrainConfig& cfg, const std::string& text, const std::string& what) {
+  json j = json::parse(text, nullptr, false);
+  FF_CHECK(!j.is_discarded() && j.is_object(), what, ": not a JSON object");
+  for (auto& [k, v] : j.items()) {
+    if (v.is_object()) {
+      for (auto& [k2, v2] : v.items()) config_set(cfg, k + "." + k2, v2.dump());
+    } else if (k.rfind("_", 0) == 0) {
+      continue;  // "_comment" keys
+    } else {
+      config_set(cfg, k, v.dump());
+    }
+  }
+}
+
+std::string config_help() {
+  TrainConfig c;
+  std::ostringstream s;
+  for (auto& o : config_options(c)) {
+    std::string head = "  --" + o.name + " <" + o.type + ">";
+    if (head.size() < 36) head.resize(36, ' ');
+    s << head << " " << o.help << " (default " << o.get() << ")\n";
+  }
+  return s.str();
+}
+
+}  // namespace ff::train

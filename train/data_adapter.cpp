@@ -1,0 +1,103 @@
+// train/data_adapter.cpp — open_dataset(): the NeRSemble-layout reader (train/data/dataset.h) seen through the
+// trainer's Dataset interface (train/dataset.h).
+//
+// Cameras and images come from ff::data::Dataset (canonical-space view matrices, splat.h intrinsics, the
+// cached uint8 ground truth: masked GT on black + soft face mask when preprocessed). The face mesh of a subject
+// is rebuilt exactly as preprocessing writes 00000_facemask.ply — the head model's tracked neutral vertices
+// (shape, expression 0, pose [0, neck, jaw, eyes], × scale) through the seed's face mask — because the .ply
+// carries no UVs; the UVs and topology come from the head model. The head model is the built-in one unless
+// the dataset's synth.json names another (or FF_HEAD_MODEL points to FLAME files).
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "flame/headmodel.h"
+#include "train/data/dataset.h"
+#include "train/data/preprocess.h"
+#include "train/dataset.h"
+
+namespace ff::train {
+
+namespace {
+
+class NersembleDataset : public Dataset {
+ public:
+  NersembleDataset(data::Dataset ds, flame::FlameModel model, std::string desc)
+      : ds_(std::move(ds)), model_(std::move(model)), desc_(std::move(desc)) {
+    meshes_.resize(ds_.num_subjects());
+  }
+  std::string description() const override { return desc_; }
+  int num_subjects() const override { return ds_.num_subjects(); }
+  std::string subject_name(int s) const override { return ds_.subject(s).name; }
+  int num_views(int s) const override { return int(ds_.subject(s).cameras.size()); }
+  Camera camera(int s, int v) const override {
+    const data::Camera& c = ds_.subject(s).cameras.at(v);
+    Camera out;
+    out.name = c.serial;
+    out.width = c.width;
+    out.height = c.height;
+    out.viewmat = c.viewmat;
+    out.intrinsics = {c.k.fx, c.k.fy, c.k.cx, c.k.cy};
+    return out;
+  }
+  void load_view(int s, int v, std::vector<uint8_t>& rgb, std::vector<uint8_t>& mask) const override {
+    std::shared_ptr<const data::ViewU8> view = ds_.view_u8(s, v);
+    rgb = view->rgb;
+    mask = view->mask;
+    // keep the decoder ahead of the trainer: the subject's next views
+    const int V = num_views(s);
+    if (V > 1) ds_.prefetch({{s, (v + 1) % V}});
+  }
+  flame::Mesh face_mesh(int s) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (meshes_[s].vertices.empty()) {
+      const data::Subject& sub = ds_.subject(s);
+      std::vector<double> verts = data::tracked_neutral_vertices(model_, sub.tracking, sub.timestep);
+      data::PreprocessOptions po;
+      data::HeadMeshes hm = data::build_head_meshes(model_, verts, po);
+      meshes_[s] = hm.facemask.at(0);
+    }
+    return meshes_[s];
+  }
+
+ private:
+  mutable data::Dataset ds_;
+  flame::FlameModel model_;
+  std::string desc_;
+  mutable std::mutex mu_;
+  mutable std::vector<flame::Mesh> meshes_;
+};
+
+}  // namespace
+
+std::unique_ptr<Dataset> open_dataset(const std::string& root, const std::string& split, int max_subjects) {
+  data::DatasetOptions o;
+  o.split = split == "train" ? data::Split::Train : split == "heldout" ? data::Split::Heldout : data::Split::All;
+  data::Dataset ds = data::Dataset::open(root, o);
+  if (max_subjects > 0 && ds.num_subjects() > max_subjects) {
+    std::vector<std::string> names;
+    for (int i = 0; i < max_subjects; ++i) names.push_back(ds.subject(i).name);
+    o.subjects = names;
+    ds = data::Dataset::open(root, o);
+  }
+  // which head model made the meshes: synth.json's model_name, FF_HEAD_MODEL, else the built-in one
+  std::string model_name = "builtin";
+  if (const char* env = std::getenv("FF_HEAD_MODEL")) model_name = env;
+  const std::filesystem::path sj = std::filesystem::path(root) / "synth.json";
+  if (std::filesystem::exists(sj)) {
+    std::ifstream f(sj);
+    nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
+    if (!j.is_discarded() && j.contains("model_name") && j["model_name"].is_string())
+      model_name = j["model_name"].get<std::string>();
+    else if (!j.is_discarded() && j.contains("options") && j["options"].contains("model_name"))
+      model_name = j["options"]["model_name"].get<std::string>();
+  }
+  flame::FlameModel model = flame::load_head_model(model_name);
+  std::string desc = root + " (" + split + "): " + std::to_string(ds.num_subjects()) + " subjects, " +
+                     std::to_string(ds.width()) + "×" + std::to_string(ds.height()) + ", head model " + model_name;
+  return std::make_unique<NersembleDataset>(std::move(ds), std::move(model), desc);
+}
+
+}  // namespace ff::train

@@ -1,0 +1,92 @@
+// train/dataset.h — what the trainer needs from a multi-view identity dataset, and an in-memory implementation.
+//
+// The trainer reads subjects, their calibrated views and one face-mask mesh per subject through the small
+// abstract interface `Dataset`. The NeRSemble-layout reader (train/data/) is adapted to it in
+// train/data_adapter.cpp (open_dataset); tests build an InMemoryDataset directly (make_toy_dataset).
+//
+// Conventions (those of splat/splat.h): cameras are world→camera 4×4 row-major OpenCV matrices in the
+// subject's canonical (FLAME) space — the seed's W2C·cano2world — and intrinsics (fx, fy, cx, cy) in pixels
+// of the stored image, measured from the image edge. Images are RGB u8 [H,W,3] already masked on black (the
+// seed's ground truth); masks are u8 [H,W] (255 = face) or empty when the dataset has none.
+// Meshes: every subject's face mesh has the same topology (vertex i is the same semantic point for all
+// subjects, FLAME's face mask or the built-in head model's), in canonical space, with UVs in [0,1] either as
+// wedge UVs (uvs + uv_faces) or per vertex (uvs [V,2], uv_faces empty).
+//
+//   ff::train::InMemoryDataset ds = ff::train::make_toy_dataset({.subjects = 3, .views = 6});
+//   ff::train::Camera cam = ds.camera(0, 2);
+//   std::vector<uint8_t> rgb, mask; ds.load_view(0, 2, rgb, mask);
+#pragma once
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "flame/mesh.h"
+
+namespace ff::train {
+
+struct Camera {
+  std::string name;                 // e.g. "222200037"
+  int width = 0, height = 0;        // pixels of the stored image
+  std::array<double, 16> viewmat{}; // world(canonical)→camera, row-major, OpenCV axes
+  std::array<double, 4> intrinsics{}; // fx, fy, cx, cy
+  // camera centre in world coordinates (−Rᵀt)
+  std::array<double, 3> center() const;
+};
+
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  virtual std::string description() const = 0;  // one line: where it came from, counts
+  virtual int num_subjects() const = 0;
+  virtual std::string subject_name(int s) const = 0;
+  virtual int num_views(int s) const = 0;
+  virtual Camera camera(int s, int v) const = 0;
+  // rgb: [H,W,3] u8 (resized to the camera's width/height by the dataset); mask: [H,W] u8 or empty
+  virtual void load_view(int s, int v, std::vector<uint8_t>& rgb, std::vector<uint8_t>& mask) const = 0;
+  // the subject's face-mask mesh in canonical space (same topology for all subjects), with UVs
+  virtual flame::Mesh face_mesh(int s) const = 0;
+};
+
+// Everything in memory: for tests, the toy scene and small adapters.
+class InMemoryDataset : public Dataset {
+ public:
+  struct Subject {
+    std::string name;
+    flame::Mesh mesh;
+    std::vector<Camera> cameras;
+    std::vector<std::vector<uint8_t>> images;  // per view [H,W,3]
+    std::vector<std::vector<uint8_t>> masks;   // per view [H,W] or empty
+  };
+  std::string desc = "in-memory dataset";
+  std::vector<Subject> subjects;
+
+  std::string description() const override { return desc; }
+  int num_subjects() const override { return int(subjects.size()); }
+  std::string subject_name(int s) const override { return subjects.at(s).name; }
+  int num_views(int s) const override { return int(subjects.at(s).cameras.size()); }
+  Camera camera(int s, int v) const override { return subjects.at(s).cameras.at(v); }
+  void load_view(int s, int v, std::vector<uint8_t>& rgb, std::vector<uint8_t>& mask) const override;
+  flame::Mesh face_mesh(int s) const override { return subjects.at(s).mesh; }
+};
+
+// A small deterministic synthetic scene for tests and smoke runs: a UV-mapped face-like ellipsoidal cap
+// (grid mesh, rows × cols vertices) whose shape varies per subject, a procedural per-subject texture (skin
+// tone, two eyes, brows, mouth), rendered by splat/ from `views` cameras on a frontal arc. Ground truth is
+// rendered from dense textured Gaussians on the subject's own surface, so the identity model can fit it.
+struct ToyOptions {
+  int subjects = 4;
+  int views = 6;
+  int width = 48, height = 64;
+  int rows = 9, cols = 9;    // mesh resolution
+  uint64_t seed = 1;
+  int first_subject = 0;     // subject ids start here (held-out sets use a different range)
+};
+InMemoryDataset make_toy_dataset(const ToyOptions& opt);
+
+// Open a dataset folder: the NeRSemble layout of train/data (also what `ffdata synth` writes). `split` selects
+// "train" or "test" identities when the folder defines a split; "" = all subjects.
+std::unique_ptr<Dataset> open_dataset(const std::string& root, const std::string& split, int max_subjects = -1);
+
+}  // namespace ff::train

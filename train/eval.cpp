@@ -1,0 +1,228 @@
+// train/eval.cpp — metrics, PNG grids, loss curve (see eval.h).
+#include "train/eval.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "core/check.h"
+#include "tensor/io.h"
+
+#define STB_IMAGE_WRITE_STATIC  // private copy: other layers may compile their own stb implementation
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb_image_write.h>
+#include <stb_easy_font.h>
+
+namespace ff::train {
+
+namespace {
+// separable 11-tap Gaussian (σ 1.5), zero padding, on one plane
+void blur(const std::vector<double>& in, std::vector<double>& out, int W, int H) {
+  static double w[11];
+  static bool init = false;
+  if (!init) {
+    double s = 0;
+    for (int i = 0; i < 11; ++i) s += (w[i] = std::exp(-double((i - 5) * (i - 5)) / (2 * 1.5 * 1.5)));
+    for (double& x : w) x /= s;
+    init = true;
+  }
+  std::vector<double> tmp(size_t(W) * H, 0.0);
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x) {
+      double s = 0;
+      for (int k = -5; k <= 5; ++k) {
+        int xx = x + k;
+        if (xx >= 0 && xx < W) s += w[k + 5] * in[size_t(y) * W + xx];
+      }
+      tmp[size_t(y) * W + x] = s;
+    }
+  out.assign(size_t(W) * H, 0.0);
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x) {
+      double s = 0;
+      for (int k = -5; k <= 5; ++k) {
+        int yy = y + k;
+        if (yy >= 0 && yy < H) s += w[k + 5] * tmp[size_t(yy) * W + x];
+      }
+      out[size_t(y) * W + x] = s;
+    }
+}
+}  // namespace
+
+std::vector<double> ssim_map(const float* img, const float* gt, int W, int H) {
+  const size_t P = size_t(W) * H;
+  std::vector<double> out(3 * P);
+  std::vector<double> x(P), y(P), xx(P), yy(P), xy(P), mx, my, sxx, syy, sxy;
+  const double C1 = 0.01 * 0.01, C2 = 0.03 * 0.03;
+  for (int c = 0; c < 3; ++c) {
+    for (size_t i = 0; i < P; ++i) {
+      x[i] = img[c * P + i], y[i] = gt[c * P + i];
+      xx[i] = x[i] * x[i], yy[i] = y[i] * y[i], xy[i] = x[i] * y[i];
+    }
+    blur(x, mx, W, H), blur(y, my, W, H), blur(xx, sxx, W, H), blur(yy, syy, W, H), blur(xy, sxy, W, H);
+    for (size_t i = 0; i < P; ++i) {
+      double vx = sxx[i] - mx[i] * mx[i], vy = syy[i] - my[i] * my[i], cxy = sxy[i] - mx[i] * my[i];
+      out[c * P + i] = ((2 * mx[i] * my[i] + C1) * (2 * cxy + C2)) /
+                       ((mx[i] * mx[i] + my[i] * my[i] + C1) * (vx + vy + C2));
+    }
+  }
+  return out;
+}
+
+ImageMetrics image_metrics(const float* img, const float* gt, const std::vector<float>& mask, int W, int H) {
+  const size_t P = size_t(W) * H;
+  std::vector<float> m = mask;
+  if (m.empty()) {
+    m.assign(P, 0.f);
+    for (size_t i = 0; i < P; ++i) m[i] = (gt[i] + gt[P + i] + gt[2 * P + i]) > 0 ? 1.f : 0.f;
+  }
+  FF_CHECK(m.size() == P, "image_metrics: mask has ", m.size(), " pixels, image ", P);
+  double se = 0, sem = 0, wm = 0;
+  for (int c = 0; c < 3; ++c)
+    for (size_t i = 0; i < P; ++i) {
+      double d = double(img[c * P + i]) - gt[c * P + i];
+      se += d * d;
+      sem += m[i] * d * d;
+      wm += m[i];
+    }
+  auto psnr = [](double mse) { return 10 * std::log10(1.0 / std::max(mse, 1e-12)); };
+  ImageMetrics r;
+  r.psnr = psnr(se / double(3 * P));
+  r.psnr_mask = wm > 0 ? psnr(sem / wm) : 0;
+  std::vector<double> s = ssim_map(img, gt, W, H);
+  double ss = 0, ssm = 0;
+  for (int c = 0; c < 3; ++c)
+    for (size_t i = 0; i < P; ++i) ss += s[c * P + i], ssm += m[i] * s[c * P + i];
+  r.ssim = ss / double(3 * P);
+  r.ssim_mask = wm > 0 ? ssm / wm : 0;
+  return r;
+}
+
+void write_png(const std::string& path, const std::vector<uint8_t>& rgb, int W, int H) {
+  FF_CHECK(rgb.size() == size_t(W) * H * 3, "write_png: buffer has ", rgb.size(), " bytes for ", W, "×", H);
+  std::string bytes;
+  stbi_write_png_to_func(
+      [](void* ctx, void* data, int size) { static_cast<std::string*>(ctx)->append(static_cast<char*>(data), size); },
+      &bytes, W, H, 3, rgb.data(), W * 3);
+  FF_CHECK(!bytes.empty(), "write_png: encoding ", path, " failed");
+  std::filesystem::path p(path);
+  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
+  write_file_atomic(path, bytes);
+}
+
+void draw_text(std::vector<uint8_t>& rgb, int W, int H, int x, int y, const std::string& text, const uint8_t color[3],
+               int scale) {
+  static thread_local std::vector<char> vbuf(1 << 16);
+  std::string t = text;
+  unsigned char col[4] = {color[0], color[1], color[2], 255};
+  int quads = stb_easy_font_print(0, 0, t.data(), col, vbuf.data(), int(vbuf.size()));
+  for (int q = 0; q < quads; ++q) {
+    const float* v = reinterpret_cast<const float*>(vbuf.data() + q * 4 * 16);
+    float x0 = v[0], y0 = v[1], x1 = v[0], y1 = v[1];
+    for (int k = 1; k < 4; ++k) {
+      const float* p = reinterpret_cast<const float*>(vbuf.data() + (q * 4 + k) * 16);
+      x0 = std::min(x0, p[0]), x1 = std::max(x1, p[0]), y0 = std::min(y0, p[1]), y1 = std::max(y1, p[1]);
+    }
+    for (int py = int(y0 * scale); py < int(y1 * scale); ++py)
+      for (int px = int(x0 * scale); px < int(x1 * scale); ++px) {
+        int X = x + px, Y = y + py;
+        if (X < 0 || Y < 0 || X >= W || Y >= H) continue;
+        for (int c = 0; c < 3; ++c) rgb[(size_t(Y) * W + X) * 3 + c] = color[c];
+      }
+  }
+}
+
+void write_eval_grid(const std::string& path, const std::vector<GridRow>& rows, const std::string& title) {
+  FF_CHECK(!rows.empty(), "write_eval_grid: no rows");
+  int cw = 0, ch = 0;
+  for (auto& r : rows) cw = std::max(cw, r.width), ch = std::max(ch, r.height);
+  const int label_h = 14, title_h = 18, pad = 4;
+  std::string head = title + "   (ground truth | render | |error| x4)";
+  int W = 3 * cw + 4 * pad;
+  for (auto& r : rows) W = std::max(W, stb_easy_font_width(const_cast<char*>(r.label.c_str())) + 2 * pad);
+  W = std::max(W, stb_easy_font_width(head.data()) + 2 * pad);
+  const int H = title_h + int(rows.size()) * (ch + label_h + pad) + pad;
+  std::vector<uint8_t> img(size_t(W) * H * 3, 40);
+  const uint8_t white[3] = {235, 235, 235};
+  draw_text(img, W, H, pad, 4, head, white);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const GridRow& g = rows[r];
+    const size_t P = size_t(g.width) * g.height;
+    const int y0 = title_h + int(r) * (ch + label_h + pad);
+    draw_text(img, W, H, pad, y0 + 2, g.label, white);
+    for (int col = 0; col < 3; ++col) {
+      const int x0 = pad + col * (cw + pad);
+      for (int y = 0; y < g.height; ++y)
+        for (int x = 0; x < g.width; ++x)
+          for (int c = 0; c < 3; ++c) {
+            const size_t i = c * P + size_t(y) * g.width + x;
+            double v = col == 0 ? g.gt[i] : col == 1 ? g.render[i] : 4.0 * std::abs(double(g.render[i]) - g.gt[i]);
+            img[(size_t(y0 + label_h + y) * W + x0 + x) * 3 + c] = uint8_t(std::lround(std::clamp(v, 0.0, 1.0) * 255));
+          }
+    }
+  }
+  write_png(path, img, W, H);
+}
+
+void write_loss_curve(const std::string& path, const std::vector<double>& loss, const std::string& title, int W, int H) {
+  std::vector<uint8_t> img(size_t(W) * H * 3, 255);
+  const int L = 60, R = 20, T = 30, B = 40;
+  const uint8_t black[3] = {0, 0, 0}, grey[3] = {200, 200, 200}, light[3] = {160, 190, 235}, dark[3] = {20, 60, 170};
+  auto put = [&](int x, int y, const uint8_t* c) {
+    if (x >= 0 && y >= 0 && x < W && y < H)
+      for (int k = 0; k < 3; ++k) img[(size_t(y) * W + x) * 3 + k] = c[k];
+  };
+  auto line = [&](int x0, int y0, int x1, int y1, const uint8_t* c) {  // Bresenham
+    int dx = std::abs(x1 - x0), sx = x0 < x1 ? 1 : -1, dy = -std::abs(y1 - y0), sy = y0 < y1 ? 1 : -1, err = dx + dy;
+    for (;;) {
+      put(x0, y0, c);
+      if (x0 == x1 && y0 == y1) break;
+      int e2 = 2 * err;
+      if (e2 >= dy) err += dy, x0 += sx;
+      if (e2 <= dx) err += dx, y0 += sy;
+    }
+  };
+  draw_text(img, W, H, L, 8, title, black, 1);
+  std::vector<double> v;
+  for (double x : loss)
+    if (std::isfinite(x) && x > 0) v.push_back(x);
+  if (v.size() >= 2) {
+    const int n = int(v.size());
+    double lo = *std::min_element(v.begin(), v.end()), hi = *std::max_element(v.begin(), v.end());
+    double llo = std::floor(std::log10(lo) * 4) / 4, lhi = std::ceil(std::log10(hi) * 4) / 4;
+    if (lhi - llo < 0.25) lhi = llo + 0.25;
+    auto X = [&](double i) { return L + int((W - L - R - 1) * i / (n - 1)); };
+    auto Y = [&](double val) { return T + int((H - T - B - 1) * (lhi - std::log10(val)) / (lhi - llo)); };
+    for (double e = llo; e <= lhi + 1e-9; e += 0.25) {  // horizontal grid with labels
+      int y = Y(std::pow(10.0, e));
+      line(L, y, W - R, y, grey);
+      char buf[32];
+      std::snprintf(buf, sizeof(buf), "%.3g", std::pow(10.0, e));
+      draw_text(img, W, H, 4, y - 4, buf, black);
+    }
+    for (int k = 0; k <= 4; ++k) {  // x ticks
+      int i = (n - 1) * k / 4, x = X(i);
+      line(x, H - B, x, H - B + 4, black);
+      draw_text(img, W, H, x - 10, H - B + 8, std::to_string(i + 1), black);
+    }
+    draw_text(img, W, H, W / 2 - 20, H - 14, "step", black);
+    for (int i = 1; i < n; ++i) line(X(i - 1), Y(v[i - 1]), X(i), Y(v[i]), light);
+    const int win = std::max(1, n / 50);
+    double acc = 0;
+    std::vector<double> ma(n);
+    for (int i = 0; i < n; ++i) {
+      acc += v[i];
+      if (i >= win) acc -= v[i - win];
+      ma[i] = acc / std::min(i + 1, win);
+    }
+    for (int i = 1; i < n; ++i) {
+      line(X(i - 1), Y(ma[i - 1]), X(i), Y(ma[i]), dark);
+      line(X(i - 1), Y(ma[i - 1]) + 1, X(i), Y(ma[i]) + 1, dark);
+    }
+  }
+  line(L, T, L, H - B, black);
+  line(L, H - B, W - R, H - B, black);
+  write_png(path, img, W, H);
+}
+
+}  // namespace ff::train

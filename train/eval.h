@@ -1,0 +1,48 @@
+// train/eval.h — image metrics and the trainer's pictures (evaluation grids, loss curve), on the host.
+//
+// Metrics on images [3,H,W] in [0,1] (host float arrays):
+//   PSNR  = 10·log10(1 / MSE) over all 3·H·W values (full image, black background included: the seed's), or
+//           over the pixels inside a mask m [H,W] ∈ [0,1] (weighted by m: soft masks count fractionally).
+//   SSIM  = the 3DGS SSIM map (11×11 Gaussian window σ 1.5, C1 = 0.01², C2 = 0.03², zero padding, per
+//           channel) averaged over the image, or over the mask (weighted by m). The full-image value equals
+//           1 − D-SSIM of splat::l1_dssim_loss.
+// Pictures: PNGs through stb_image_write; text with stb_easy_font (both header-only, Debian's libstb-dev).
+//
+//   ff::train::ImageMetrics m = ff::train::image_metrics(render, gt, mask, W, H);
+//   ff::train::write_png("grid.png", rgb8, W, H);
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ff::train {
+
+struct ImageMetrics {
+  double psnr = 0, psnr_mask = 0, ssim = 0, ssim_mask = 0;
+};
+
+// img, gt: [3,H,W]; mask: [H,W] in [0,1] or empty (then the mask metrics use gt's non-black pixels)
+ImageMetrics image_metrics(const float* img, const float* gt, const std::vector<float>& mask, int W, int H);
+// the SSIM map [3,H,W]
+std::vector<double> ssim_map(const float* img, const float* gt, int W, int H);
+
+// RGB u8 [H,W,3] → PNG (atomic write)
+void write_png(const std::string& path, const std::vector<uint8_t>& rgb, int W, int H);
+
+// A grid of rows (GT | render | error×4) with a label per row; images [3,H,W] float.
+struct GridRow {
+  std::string label;
+  std::vector<float> gt, render;
+  int width = 0, height = 0;
+};
+void write_eval_grid(const std::string& path, const std::vector<GridRow>& rows, const std::string& title);
+
+// Loss curve: raw per-step losses (light) and a moving average (dark), log-scaled y, labelled axes.
+void write_loss_curve(const std::string& path, const std::vector<double>& loss, const std::string& title,
+                      int width = 800, int height = 400);
+
+// draw text (stb_easy_font) into an RGB buffer
+void draw_text(std::vector<uint8_t>& rgb, int W, int H, int x, int y, const std::string& text, const uint8_t color[3],
+               int scale = 1);
+
+}  // namespace ff::train

@@ -1,0 +1,669 @@
+// train/trainer.cpp — the training loop, evaluation, checkpoints and outputs (see trainer.h).
+#include "train/trainer.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <sstream>
+
+#include "core/rng.h"
+#include "splat/splat_op.h"
+#include "train/checkpoint.h"
+#include "train/eval.h"
+#include "train/ply_export.h"
+
+namespace ff::train {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+// seeded Fisher–Yates permutation of 0..n-1
+std::vector<int> permutation(int n, uint64_t key) {
+  std::vector<int> p(n);
+  std::iota(p.begin(), p.end(), 0);
+  for (int i = n - 1; i > 0; --i) {
+    int j = int(rng::bits_at(key, uint64_t(i)) % uint64_t(i + 1));
+    std::swap(p[i], p[j]);
+  }
+  return p;
+}
+
+uint64_t key3(uint64_t a, uint64_t b, uint64_t c) { return rng::mix64(rng::mix64(a ^ 0x51ed27ULL) ^ rng::mix64(b) + c); }
+
+std::vector<int> parse_views(const std::string& spec, int V) {
+  std::vector<int> out;
+  if (spec == "none" || spec.empty()) return out;
+  if (spec == "auto") {
+    if (V < 4) return out;
+    out = {V / 3, (2 * V) / 3};
+    return out;
+  }
+  std::stringstream ss(spec);
+  std::string tok;
+  while (std::getline(ss, tok, ',')) {
+    int v = std::stoi(tok);
+    FF_CHECK(v >= 0 && v < V, "heldout_views: view ", v, " out of range (", V, " views)");
+    out.push_back(v);
+  }
+  return out;
+}
+
+double now_s() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+std::string fmt_time(double s) {
+  char b[32];
+  if (!std::isfinite(s) || s < 0) return "?";
+  int t = int(s + 0.5);
+  if (t >= 3600) std::snprintf(b, sizeof b, "%dh%02dm", t / 3600, (t / 60) % 60);
+  else std::snprintf(b, sizeof b, "%dm%02ds", t / 60, t % 60);
+  return b;
+}
+
+// the most frontal camera: the one whose centre direction is closest to the mean direction of all centres
+int frontal_view(const Dataset& ds, int s) {
+  const int V = ds.num_views(s);
+  std::vector<std::array<double, 3>> d(V);
+  std::array<double, 3> mean{0, 0, 0};
+  for (int v = 0; v < V; ++v) {
+    auto c = ds.camera(s, v).center();
+    double n = std::sqrt(c[0] * c[0] + c[1] * c[1] + c[2] * c[2]) + 1e-12;
+    for (int k = 0; k < 3; ++k) d[v][k] = c[k] / n, mean[k] += d[v][k];
+  }
+  int best = 0;
+  double bd = -1e300;
+  for (int v = 0; v < V; ++v) {
+    double dot = d[v][0] * mean[0] + d[v][1] * mean[1] + d[v][2] * mean[2];
+    if (dot > bd) bd = dot, best = v;
+  }
+  return best;
+}
+
+}  // namespace
+
+Trainer::Trainer(Context& ctx, const TrainConfig& cfg, std::shared_ptr<Dataset> train, std::shared_ptr<Dataset> heldout)
+    : ctx_(ctx), cfg_(cfg), train_(std::move(train)), heldout_(std::move(heldout)) {
+  FF_CHECK(train_ && train_->num_subjects() > 0, "Trainer: no training subjects");
+  FF_CHECK(cfg.device == "cpu" || cfg.device == "cuda", "Trainer: device must be cpu or cuda, got '", cfg.device, "'");
+  FF_CHECK(cfg.loss_region == "image" || cfg.loss_region == "mask", "Trainer: loss_region must be image or mask, got '",
+           cfg.loss_region, "'");
+  FF_CHECK(cfg.batch_views >= 1 && cfg.minibatch_subjects >= 1 && cfg.minibatch_iters >= 1,
+           "Trainer: batch_views, minibatch_subjects and minibatch_iters must be ≥ 1");
+  if (cfg.device == "cuda") {
+    FF_CHECK(Context::cuda_available(), "Trainer: device cuda requested but ", Context::cuda_unavailable_reason());
+    dev_ = Device::cuda(ctx.cuda_device());
+  } else {
+    dev_ = Device::cpu();
+  }
+  if (cfg.threads > 0) ctx.set_threads(cfg.threads);
+  const int N = train_->num_subjects();
+  std::vector<flame::Mesh> meshes;
+  for (int s = 0; s < N; ++s) {
+    meshes.push_back(train_->face_mesh(s));
+    const int V = train_->num_views(s);
+    heldout_views_.push_back(parse_views(cfg.heldout_views, V));
+    std::vector<int> tv;
+    for (int v = 0; v < V; ++v)
+      if (std::find(heldout_views_[s].begin(), heldout_views_[s].end(), v) == heldout_views_[s].end()) tv.push_back(v);
+    FF_CHECK(!tv.empty(), "Trainer: subject ", train_->subject_name(s), " has no training views left");
+    train_views_.push_back(tv);
+  }
+  SurfaceLayout layout = build_layout(meshes, cfg.model);
+  std::vector<std::vector<float>> xyz;
+  std::vector<float> ref(size_t(layout.G) * 3, 0.f);
+  for (auto& m : meshes) {
+    xyz.push_back(layout.place(m));
+    for (size_t i = 0; i < ref.size(); ++i) ref[i] += xyz.back()[i] / float(N);
+  }
+  model_ = std::make_unique<IdentityModel>(ctx, cfg.model, layout, xyz, ref, dev_);
+
+  const std::map<std::string, double> lrs = {
+      {"color_decoder", cfg.lr_color}, {"scale_decoder", cfg.lr_scale},   {"rot_decoder", cfg.lr_rot},
+      {"opac_decoder", cfg.lr_opac},   {"generator", cfg.lr_generator},   {"embeddings", cfg.lr_embeddings},
+      {"pos_embedding", cfg.lr_pos_embedding}, {"codes", cfg.lr_codes}, {"mu_scale", cfg.lr_mu},
+      {"mu_rot", cfg.lr_mu},           {"mu_opac", cfg.lr_mu},            {"xyz", cfg.lr_xyz}};
+  std::map<const TensorImpl*, std::string> names;
+  for (auto& p : model_->named_parameters()) names[p.tensor.impl_ptr().get()] = p.name;
+  std::vector<ParamGroup> groups;
+  for (auto& g : model_->param_groups()) {
+    groups.push_back({g.name, g.params, lrs.at(g.name)});
+    for (auto& p : g.params) param_names_.push_back(names.at(p.impl_ptr().get()));
+  }
+  AdamOptions ao;
+  ao.eps = cfg.adam_eps;
+  opt_ = std::make_unique<Adam>(groups, ao);
+  total_steps_ = cfg.steps > 0 ? cfg.steps
+                               : std::max<int64_t>(1, cfg.steps_per_subject * N / std::max(1, cfg.batch_views));
+}
+
+std::vector<std::pair<int, int>> Trainer::pairs_of_step(int64_t t) const {
+  const int N = train_->num_subjects();
+  const int mbs = std::min(cfg_.minibatch_subjects, N), mbi = cfg_.minibatch_iters;
+  std::vector<std::pair<int, int>> out;
+  for (int b = 0; b < cfg_.batch_views; ++b) {
+    const int64_t u = t * cfg_.batch_views + b;
+    const int64_t per_outer = int64_t(N) * mbi;
+    const int64_t o = u / per_outer, p = u % per_outer;
+    std::vector<int> perm = permutation(N, key3(cfg_.seed, 1, uint64_t(o)));
+    const int64_t m = p / (int64_t(mbs) * mbi);
+    const int sz = int(std::min<int64_t>(mbs, N - m * mbs));
+    const int64_t q = p - m * mbs * mbi;
+    const int64_t rep = q / sz;
+    const int s = perm[size_t(m * mbs + q % sz)];
+    // the subject's visit count so far → its shuffled view stack
+    const int64_t c = o * mbi + rep;
+    const auto& tv = train_views_[s];
+    const int nv = int(tv.size());
+    std::vector<int> vp = permutation(nv, key3(cfg_.seed, 2 + uint64_t(s), uint64_t(c / nv)));
+    out.emplace_back(s, tv[vp[size_t(c % nv)]]);
+  }
+  return out;
+}
+
+Trainer::GT Trainer::load_gt(const Dataset& ds, int s, const std::vector<int>& views) const {
+  const Camera c0 = ds.camera(s, views[0]);
+  const int W = c0.width, H = c0.height, C = int(views.size());
+  const size_t P = size_t(W) * H;
+  std::vector<float> img(size_t(C) * 3 * P), msk(size_t(C) * P);
+  std::vector<uint8_t> rgb, mask;
+  for (int i = 0; i < C; ++i) {
+    ds.load_view(s, views[i], rgb, mask);
+    FF_CHECK(rgb.size() == 3 * P, "Trainer: view ", views[i], " of ", ds.subject_name(s), " has ", rgb.size() / 3,
+             " pixels, camera says ", W, "×", H, " (all views of a subject must share the image size)");
+    float* pi = &img[size_t(i) * 3 * P];
+    for (size_t p = 0; p < P; ++p)
+      for (int ch = 0; ch < 3; ++ch) pi[ch * P + p] = rgb[3 * p + ch] * (1.0f / 255);
+    float* pm = &msk[size_t(i) * P];
+    if (mask.size() == P)
+      for (size_t p = 0; p < P; ++p) pm[p] = mask[p] * (1.0f / 255);
+    else
+      std::fill(pm, pm + P, 1.0f);
+  }
+  GT gt;
+  gt.image = from_vector<float>(ctx_, img, {C, 3, H, W}).to(dev_);
+  gt.mask = from_vector<float>(ctx_, msk, {C, 1, H, W}).to(dev_);
+  return gt;
+}
+
+Tensor Trainer::viewmats(const Dataset& ds, int s, const std::vector<int>& views) const {
+  std::vector<float> v;
+  for (int i : views) {
+    Camera c = ds.camera(s, i);
+    v.insert(v.end(), c.viewmat.begin(), c.viewmat.end());
+  }
+  return from_vector<float>(ctx_, v, {int64_t(views.size()), 4, 4}).to(dev_);
+}
+
+Tensor Trainer::intrinsics(const Dataset& ds, int s, const std::vector<int>& views) const {
+  std::vector<float> v;
+  for (int i : views) {
+    Camera c = ds.camera(s, i);
+    v.insert(v.end(), c.intrinsics.begin(), c.intrinsics.end());
+  }
+  return from_vector<float>(ctx_, v, {int64_t(views.size()), 4}).to(dev_);
+}
+
+Tensor Trainer::render_subject(const GaussianBatch& gb, int b, const Tensor& means, const Dataset& ds, int s,
+                               const std::vector<int>& views) const {
+  splat::GaussianTensors g;
+  g.means = means;
+  g.scales = exp(select(gb.log_scales, 0, b));
+  g.rotations = select(gb.rotations, 0, b);
+  g.opacities = select(gb.opacities, 0, b);
+  g.colors = select(gb.colors, 0, b);
+  const Camera c0 = ds.camera(s, views[0]);
+  return splat::render(g, viewmats(ds, s, views), intrinsics(ds, s, views), c0.width, c0.height).image;
+}
+
+StepStats Trainer::step() {
+  StepStats st;
+  st.step = step_;
+  st.pairs = pairs_of_step(step_);
+  std::vector<int> subs;
+  std::map<int, std::vector<int>> views_of;
+  for (auto& [s, v] : st.pairs) {
+    if (!views_of.count(s)) subs.push_back(s);
+    views_of[s].push_back(v);
+  }
+  std::vector<int64_t> sidx(subs.begin(), subs.end());
+  Tensor idx = from_vector<int64_t>(ctx_, sidx, {int64_t(sidx.size())}).to(dev_);
+  auto fail = [&](const std::string& what) {
+    st.ok = false;
+    st.failure = what;
+    st.loss = std::nan("");
+  };
+
+  opt_->zero_grad();
+  GaussianBatch gb = model_->decode(model_->code_rows(idx));
+  for (auto& [name, t] : std::vector<std::pair<const char*, Tensor>>{
+           {"decoded colors", gb.colors}, {"decoded log_scales", gb.log_scales},
+           {"decoded rotations", gb.rotations}, {"decoded opacities", gb.opacities}})
+    if (st.ok && !kernels::all_finite(t)) fail(name);
+  Tensor loss;
+  if (st.ok) {
+    const double total = double(st.pairs.size());
+    for (size_t b = 0; b < subs.size(); ++b) {
+      const int s = subs[b];
+      const auto& vv = views_of[s];
+      Tensor means = model_->positions(s);
+      if (!kernels::all_finite(means)) {
+        fail("xyz of subject " + train_->subject_name(s));
+        break;
+      }
+      Tensor img = render_subject(gb, int(b), means, *train_, s, vv);
+      GT gt = load_gt(*train_, s, vv);
+      Tensor l = splat::l1_dssim_loss(img, gt.image, cfg_.loss_region == "mask" ? gt.mask : Tensor(),
+                                      float(cfg_.lambda_dssim));
+      l = l * (double(vv.size()) / total);
+      loss = loss.defined() ? loss + l : l;
+    }
+  }
+  if (st.ok && cfg_.scale_reg_weight > 0 && step_ >= cfg_.scale_reg_start) {
+    Tensor s2 = sum(square(exp(gb.log_scales)), {2});  // [B,G]
+    loss = loss + mean(square(s2)) * cfg_.scale_reg_weight;
+  }
+  if (st.ok) {
+    st.loss = loss.item();
+    if (!std::isfinite(st.loss)) fail("loss");
+  }
+  if (st.ok) {
+    backward(loss);
+    if (after_backward) after_backward(step_, *model_);
+    size_t k = 0;
+    for (auto& g : opt_->groups()) {
+      for (auto& p : g.params) {
+        Tensor gr = p.grad();
+        if (gr.defined() && !kernels::all_finite(gr)) {
+          fail("gradient of " + param_names_[k]);
+          break;
+        }
+        ++k;
+      }
+      if (!st.ok) break;
+    }
+  }
+  if (st.ok) {
+    opt_->set_active_rows(model_->codes, idx);
+    opt_->set_active_rows(model_->xyz, idx);
+    opt_->step();
+    bad_in_row_ = 0;
+  } else {
+    opt_->zero_grad();  // nothing was updated: the next step starts from the last good state
+    ++bad_in_row_;
+    std::string where;
+    for (auto& [s, v] : st.pairs)
+      where += (where.empty() ? "" : ", ") + train_->subject_name(s) + "/" + train_->camera(s, v).name;
+    std::fprintf(stderr, "\n[train] step %lld: non-finite %s (pairs %s) — step skipped, parameters and optimiser "
+                 "state unchanged (%d consecutive, limit %d)\n",
+                 static_cast<long long>(step_), st.failure.c_str(), where.c_str(), bad_in_row_, cfg_.max_bad_steps);
+    if (bad_in_row_ >= cfg_.max_bad_steps) {
+      ++step_;
+      losses_.push_back(st.loss);
+      FF_THROW("training stopped at step ", st.step, ": ", bad_in_row_, " consecutive non-finite steps (last: ",
+               st.failure, ")");
+    }
+  }
+  losses_.push_back(st.loss);
+  ++step_;
+  return st;
+}
+
+// ---- evaluation ---------------------------------------------------------------------------------------
+
+namespace {
+struct Acc {
+  int n = 0;
+  double psnr = 0, psnr_mask = 0, ssim = 0, ssim_mask = 0;
+  void add(const ImageMetrics& m) { ++n, psnr += m.psnr, psnr_mask += m.psnr_mask, ssim += m.ssim, ssim_mask += m.ssim_mask; }
+};
+}  // namespace
+
+std::vector<SetMetrics> Trainer::evaluate(bool write_grid) {
+  const uint64_t rng_saved = ctx_.rng_counter();  // evaluation never perturbs the training's random stream
+  std::vector<SetMetrics> out;
+  std::vector<GridRow> grid;
+  auto eval_images = [&](const Tensor& img, const GT& gt, const std::vector<int>& views, const Dataset& ds, int s,
+                         Acc& acc, bool add_grid, const std::string& tag) {
+    std::vector<float> r = img.to_vector<float>(), g = gt.image.to_vector<float>(), m = gt.mask.to_vector<float>();
+    const Camera c0 = ds.camera(s, views[0]);
+    const size_t P = size_t(c0.width) * c0.height;
+    for (size_t i = 0; i < views.size(); ++i) {
+      std::vector<float> mk(m.begin() + i * P, m.begin() + (i + 1) * P);
+      acc.add(image_metrics(&r[i * 3 * P], &g[i * 3 * P], mk, c0.width, c0.height));
+      if (add_grid && int(grid.size()) < cfg_.grid_rows) {
+        GridRow row;
+        row.label = tag + " " + ds.subject_name(s) + " / " + ds.camera(s, views[i]).name;
+        row.gt.assign(g.begin() + i * 3 * P, g.begin() + (i + 1) * 3 * P);
+        row.render.assign(r.begin() + i * 3 * P, r.begin() + (i + 1) * 3 * P);
+        row.width = c0.width, row.height = c0.height;
+        grid.push_back(std::move(row));
+      }
+    }
+  };
+  auto finish = [&](const std::string& name, const Acc& a, const Acc& b) {
+    SetMetrics sm;
+    sm.set = name;
+    sm.images = a.n;
+    if (a.n) sm.psnr = a.psnr / a.n, sm.psnr_mask = a.psnr_mask / a.n, sm.ssim = a.ssim / a.n, sm.ssim_mask = a.ssim_mask / a.n;
+    if (b.n)
+      sm.base_psnr = b.psnr / b.n, sm.base_psnr_mask = b.psnr_mask / b.n, sm.base_ssim = b.ssim / b.n,
+      sm.base_ssim_mask = b.ssim_mask / b.n;
+    out.push_back(sm);
+  };
+  {
+    NoGrad ng(ctx_);
+    Tensor mean_code = mean(model_->codes, {0}, true);  // [1,D]
+    GaussianBatch base = model_->decode(mean_code);
+    // training identities: held-out views (or, without any, their training views)
+    const int N = std::min(train_->num_subjects(), std::max(1, cfg_.eval_subjects));
+    bool any_heldout = false;
+    for (int s = 0; s < N; ++s) any_heldout |= !heldout_views_[s].empty();
+    Acc own, mc;
+    for (int s = 0; s < N; ++s) {
+      const auto& views = any_heldout ? heldout_views_[s] : train_views_[s];
+      if (views.empty()) continue;
+      Tensor idx = from_vector<int64_t>(ctx_, {int64_t(s)}, {1}).to(dev_);
+      GaussianBatch gb = model_->decode(model_->code_rows(idx));
+      GT gt = load_gt(*train_, s, views);
+      Tensor means = model_->positions(s);
+      eval_images(render_subject(gb, 0, means, *train_, s, views), gt, views, *train_, s, own, s < 2,
+                  any_heldout ? "held-out view" : "train view");
+      eval_images(render_subject(base, 0, means, *train_, s, views), gt, views, *train_, s, mc, false, "");
+    }
+    finish(any_heldout ? "heldout_views" : "train_views", own, mc);
+  }
+  // held-out identities: fit the code only (everything else frozen), then evaluate on the other views
+  if (heldout_ && cfg_.max_heldout_subjects > 0 && heldout_->num_subjects() > 0) {
+    const int M = std::min(heldout_->num_subjects(), cfg_.max_heldout_subjects);
+    std::vector<Tensor> pos;
+    std::vector<int> fitv(M);
+    for (int m = 0; m < M; ++m) {
+      pos.push_back(from_vector<float>(ctx_, model_->layout().place(heldout_->face_mesh(m)), {model_->layout().G, 3})
+                        .to(model_->config().dtype)
+                        .to(dev_));
+      fitv[m] = cfg_.fit_view >= 0 ? std::min(cfg_.fit_view, heldout_->num_views(m) - 1) : frontal_view(*heldout_, m);
+    }
+    std::vector<Tensor> frozen;
+    for (auto& p : model_->named_parameters())
+      if (p.tensor.requires_grad()) frozen.push_back(p.tensor), p.tensor.set_requires_grad(false);
+    Tensor codes = randn(ctx_, {M, model_->config().code_dim}, model_->config().dtype, dev_, 0.0, 0.01);
+    codes.set_requires_grad(true);
+    AdamOptions ao;
+    ao.eps = cfg_.adam_eps;
+    Adam fit({{"codes", {codes}, cfg_.eval_fit_lr}}, ao);
+    std::vector<GT> fit_gt;
+    for (int m = 0; m < M; ++m) fit_gt.push_back(load_gt(*heldout_, m, {fitv[m]}));
+    try {
+      for (int it = 0; it < cfg_.eval_fit_steps; ++it) {
+        fit.zero_grad();
+        GaussianBatch gb = model_->decode(codes);
+        Tensor loss;
+        for (int m = 0; m < M; ++m) {
+          Tensor img = render_subject(gb, m, pos[m], *heldout_, m, {fitv[m]});
+          Tensor l = splat::l1_dssim_loss(img, fit_gt[m].image, Tensor(), float(cfg_.lambda_dssim)) * (1.0 / M);
+          loss = loss.defined() ? loss + l : l;
+        }
+        backward(loss);
+        if (!kernels::all_finite(codes.grad())) break;  // keep the last good codes
+        fit.step();
+      }
+    } catch (...) {
+      for (auto& p : frozen) p.set_requires_grad(true);
+      throw;
+    }
+    for (auto& p : frozen) p.set_requires_grad(true);
+    NoGrad ng(ctx_);
+    GaussianBatch gb = model_->decode(codes.detach());
+    GaussianBatch base = model_->decode(mean(model_->codes, {0}, true));
+    Acc own, mc;
+    for (int m = 0; m < M; ++m) {
+      std::vector<int> views;
+      for (int v = 0; v < heldout_->num_views(m); ++v)
+        if (v != fitv[m]) views.push_back(v);
+      if (views.empty()) views.push_back(fitv[m]);
+      GT gt = load_gt(*heldout_, m, views);
+      eval_images(render_subject(gb, m, pos[m], *heldout_, m, views), gt, views, *heldout_, m, own, m < 2,
+                  "held-out id");
+      eval_images(render_subject(base, 0, pos[m], *heldout_, m, views), gt, views, *heldout_, m, mc, false, "");
+    }
+    finish("heldout_ids", own, mc);
+  }
+  ctx_.set_rng_counter(rng_saved);
+  if (write_grid && !grid.empty()) {
+    char name[64];
+    std::snprintf(name, sizeof name, "step_%08lld.png", static_cast<long long>(step_));
+    write_eval_grid((fs::path(cfg_.out_dir) / "eval" / name).string(), grid,
+                    "facefield eval, step " + std::to_string(step_));
+  }
+  return out;
+}
+
+void Trainer::append_metrics_csv(const std::vector<SetMetrics>& m) const {
+  const std::string path = (fs::path(cfg_.out_dir) / "metrics.csv").string();
+  const bool fresh = !fs::exists(path);
+  std::ofstream f(path, std::ios::app);
+  if (fresh)
+    f << "step,set,images,psnr,psnr_mask,ssim,ssim_mask,base_psnr,base_psnr_mask,base_ssim,base_ssim_mask\n";
+  char line[512];
+  for (auto& s : m) {
+    std::snprintf(line, sizeof line, "%lld,%s,%d,%.4f,%.4f,%.5f,%.5f,%.4f,%.4f,%.5f,%.5f\n",
+                  static_cast<long long>(step_), s.set.c_str(), s.images, s.psnr, s.psnr_mask, s.ssim, s.ssim_mask,
+                  s.base_psnr, s.base_psnr_mask, s.base_ssim, s.base_ssim_mask);
+    f << line;
+  }
+}
+
+// ---- checkpoints and exports ----------------------------------------------------------------------------
+
+void Trainer::save_checkpoint(const std::string& path) const {
+  Checkpoint ck;
+  ck.step = step_;
+  ck.rng_counter = ctx_.rng_counter();
+  ck.config_json = config_to_json(cfg_);
+  for (auto& p : model_->named_parameters()) ck.tensors.emplace_back("param/" + p.name, p.tensor);
+  for (auto& b : model_->named_buffers()) ck.tensors.emplace_back("buffer/" + b.name, b.tensor);
+  auto& state = opt_->state();
+  for (size_t k = 0; k < state.size(); ++k) {
+    ck.tensors.emplace_back("adam.m/" + param_names_[k], state[k].m);
+    ck.tensors.emplace_back("adam.v/" + param_names_[k], state[k].v);
+    ck.tensors.emplace_back("adam.step/" + param_names_[k], from_vector<int64_t>(ctx_, {state[k].step}, {1}));
+  }
+  ck.tensors.emplace_back("train/losses", from_vector<double>(ctx_, losses_, {int64_t(losses_.size())}));
+  write_checkpoint(path, ck);
+}
+
+void Trainer::load_checkpoint(const std::string& path) {
+  Checkpoint ck = read_checkpoint(ctx_, path);
+  // the model's shape-defining options must agree
+  json saved = json::parse(ck.config_json, nullptr, false);
+  FF_CHECK(!saved.is_discarded(), "checkpoint '", path, "': its config is not valid JSON");
+  json mine = json::parse(config_to_json(cfg_));
+  for (auto& [k, v] : mine["model"].items())
+    FF_CHECK(saved.contains("model") && saved["model"].contains(k) && saved["model"][k] == v, "checkpoint '", path,
+             "' was trained with model.", k, " = ", saved.contains("model") && saved["model"].contains(k) ? saved["model"][k].dump() : "?",
+             ", this run has ", v.dump(), " (resume with the checkpoint's model options)");
+  std::map<std::string, Tensor> t(ck.tensors.begin(), ck.tensors.end());
+  auto take = [&](const std::string& name, const Tensor& dst) {
+    auto it = t.find(name);
+    FF_CHECK(it != t.end(), "checkpoint '", path, "' has no tensor '", name, "'");
+    FF_CHECK(it->second.shape() == dst.shape(), "checkpoint '", path, "': '", name, "' has shape ", it->second.shape(),
+             ", the model ", dst.shape(), " (a different dataset or subject count?)");
+    dst.copy_(it->second.to(dst.dtype()));
+  };
+  for (auto& p : model_->named_parameters()) take("param/" + p.name, p.tensor);
+  for (auto& b : model_->named_buffers()) take("buffer/" + b.name, b.tensor);
+  auto& state = opt_->state();
+  for (size_t k = 0; k < state.size(); ++k) {
+    take("adam.m/" + param_names_[k], state[k].m);
+    take("adam.v/" + param_names_[k], state[k].v);
+    auto it = t.find("adam.step/" + param_names_[k]);
+    FF_CHECK(it != t.end(), "checkpoint '", path, "' has no Adam step for '", param_names_[k], "'");
+    state[k].step = it->second.to_vector<int64_t>().at(0);
+  }
+  auto it = t.find("train/losses");
+  losses_ = it != t.end() ? it->second.to_vector<double>() : std::vector<double>();
+  step_ = ck.step;
+  ctx_.set_rng_counter(ck.rng_counter);
+  bad_in_row_ = 0;
+}
+
+void Trainer::export_ply(const std::string& dir) const {
+  NoGrad ng(ctx_);
+  const int n = std::min(train_->num_subjects(), std::max(1, cfg_.export_subjects));
+  for (int s = 0; s < n; ++s) {
+    Tensor idx = from_vector<int64_t>(ctx_, {int64_t(s)}, {1}).to(dev_);
+    GaussianBatch gb = model_->decode(model_->code_rows(idx));
+    PlyGaussians g;
+    g.means = model_->positions(s).to(DType::F32).to_vector<float>();
+    g.log_scales = select(gb.log_scales, 0, 0).to(DType::F32).to_vector<float>();
+    g.rotations = select(gb.rotations, 0, 0).to(DType::F32).to_vector<float>();
+    g.opacities = select(gb.opacities, 0, 0).to(DType::F32).to_vector<float>();
+    g.colors = select(gb.colors, 0, 0).to(DType::F32).to_vector<float>();
+    if (s == 0) write_gaussians_ply((fs::path(dir) / "point_cloud.ply").string(), g);
+    write_gaussians_ply((fs::path(dir) / (train_->subject_name(s) + ".ply")).string(), g);
+  }
+}
+
+void Trainer::write_cameras_json() const {
+  json arr = json::array();
+  int id = 0;
+  for (int s = 0; s < train_->num_subjects(); ++s)
+    for (int v = 0; v < train_->num_views(s); ++v) {
+      Camera c = train_->camera(s, v);
+      auto ctr = c.center();
+      json rot = json::array();
+      for (int i = 0; i < 3; ++i) rot.push_back({c.viewmat[0 * 4 + i], c.viewmat[1 * 4 + i], c.viewmat[2 * 4 + i]});  // C2W R = Rᵀ
+      bool held = std::find(heldout_views_[s].begin(), heldout_views_[s].end(), v) != heldout_views_[s].end();
+      arr.push_back({{"id", id++},
+                     {"img_name", train_->subject_name(s) + "/" + c.name},
+                     {"width", c.width},
+                     {"height", c.height},
+                     {"position", {ctr[0], ctr[1], ctr[2]}},
+                     {"rotation", rot},
+                     {"fx", c.intrinsics[0]},
+                     {"fy", c.intrinsics[1]},
+                     {"cx", c.intrinsics[2]},
+                     {"cy", c.intrinsics[3]},
+                     {"split", held ? "heldout_view" : "train"}});
+    }
+  std::string s = arr.dump(1);
+  write_file_atomic((fs::path(cfg_.out_dir) / "cameras.json").string(), s);
+}
+
+// ---- the run --------------------------------------------------------------------------------------------
+
+void Trainer::run() {
+  fs::create_directories(cfg_.out_dir);
+  const std::string ckdir = (fs::path(cfg_.out_dir) / "checkpoints").string();
+  if (!cfg_.resume.empty()) {
+    std::string path = cfg_.resume;
+    if (path == "latest") {
+      auto all = list_checkpoints(ckdir);
+      FF_CHECK(!all.empty(), "--resume latest: no checkpoint in ", ckdir);
+      path = all.back();
+    }
+    load_checkpoint(path);
+    std::fprintf(stderr, "[train] resumed from %s at step %lld\n", path.c_str(), static_cast<long long>(step_));
+  }
+  write_file_atomic((fs::path(cfg_.out_dir) / "config.json").string(), config_to_json(cfg_) + "\n");
+  write_cameras_json();
+  std::fprintf(stderr, "[train] %s\n[train] %d identities, %d Gaussians each (%s placement, K=%d), %lld parameters, "
+               "%lld steps on %s\n",
+               train_->description().c_str(), train_->num_subjects(), model_->layout().G,
+               model_->layout().placement.c_str(), model_->layout().K,
+               static_cast<long long>(model_->parameter_count()), static_cast<long long>(total_steps_),
+               dev_.str().c_str());
+  const bool tty = isatty(fileno(stderr));
+  const double t0 = now_s();
+  double last_print = 0;
+  const int64_t first = step_;
+  double ema = std::nan("");
+  auto save = [&]() {
+    save_checkpoint(checkpoint_path(ckdir, step_));
+    prune_checkpoints(ckdir, cfg_.keep_ckpts);
+    export_ply((fs::path(cfg_.out_dir) / "point_cloud" / ("iteration_" + std::to_string(step_))).string());
+  };
+  while (step_ < total_steps_) {
+    StepStats st = step();
+    if (st.ok) ema = std::isnan(ema) ? st.loss : 0.98 * ema + 0.02 * st.loss;
+    const double el = now_s() - t0;
+    const double rate = double(step_ - first) / std::max(el, 1e-9);
+    if (cfg_.progress && (now_s() - last_print > (tty ? 0.25 : 10.0) || step_ == total_steps_)) {
+      last_print = now_s();
+      const double frac = double(step_) / double(total_steps_);
+      char bar[32];
+      const int w = 24, fill = int(frac * w);
+      for (int i = 0; i < w; ++i) bar[i] = i < fill ? '#' : '.';
+      bar[w] = 0;
+      std::fprintf(stderr, "%s[%s] %lld/%lld %3.0f%% | %.2f step/s | loss %.4f | elapsed %s | ETA %s%s",
+                   tty ? "\r" : "", bar, static_cast<long long>(step_), static_cast<long long>(total_steps_),
+                   100 * frac, rate, ema, fmt_time(el).c_str(),
+                   fmt_time(double(total_steps_ - step_) / std::max(rate, 1e-9)).c_str(), tty ? "   " : "\n");
+    }
+    if (cfg_.ckpt_every > 0 && step_ % cfg_.ckpt_every == 0 && step_ < total_steps_) save();
+    if (cfg_.eval_every > 0 && step_ % cfg_.eval_every == 0 && step_ < total_steps_) {
+      auto m = evaluate(true);
+      append_metrics_csv(m);
+      if (tty && cfg_.progress) std::fprintf(stderr, "\n");
+      for (auto& s : m)
+        std::fprintf(stderr, "[eval %lld] %s: PSNR %.2f dB (mask %.2f), SSIM %.4f | mean code %.2f dB\n",
+                     static_cast<long long>(step_), s.set.c_str(), s.psnr, s.psnr_mask, s.ssim, s.base_psnr);
+    }
+  }
+  train_seconds_ = now_s() - t0;
+  if (cfg_.progress && tty) std::fprintf(stderr, "\n");
+  save();
+  const double te = now_s();
+  auto final_metrics = evaluate(true);
+  const double eval_seconds = now_s() - te;
+  append_metrics_csv(final_metrics);
+  write_loss_curve((fs::path(cfg_.out_dir) / "loss_curve.png").string(), losses_,
+                   "training loss (0.8 L1 + 0.2 D-SSIM), " + std::to_string(losses_.size()) + " steps");
+  {
+    std::ostringstream s;
+    s << "step,loss\n";
+    for (size_t i = 0; i < losses_.size(); ++i) s << i << "," << losses_[i] << "\n";
+    write_file_atomic((fs::path(cfg_.out_dir) / "losses.csv").string(), s.str());
+  }
+  json j;
+  j["steps"] = step_;
+  j["steps_this_run"] = step_ - first;
+  j["train_seconds"] = train_seconds_;
+  j["seconds_per_step"] = train_seconds_ / double(std::max<int64_t>(1, step_ - first));
+  j["eval_seconds"] = eval_seconds;
+  j["parameters"] = model_->parameter_count();
+  j["gaussians"] = model_->layout().G;
+  j["placement"] = model_->layout().placement;
+  j["identities"] = train_->num_subjects();
+  j["device"] = dev_.str();
+  int nonfinite = 0;
+  for (double l : losses_) nonfinite += !std::isfinite(l);
+  j["skipped_steps"] = nonfinite;
+  for (auto& s : final_metrics)
+    j["eval"][s.set] = {{"images", s.images},       {"psnr", s.psnr},           {"psnr_mask", s.psnr_mask},
+                        {"ssim", s.ssim},           {"ssim_mask", s.ssim_mask}, {"mean_code_psnr", s.base_psnr},
+                        {"mean_code_psnr_mask", s.base_psnr_mask},              {"mean_code_ssim", s.base_ssim},
+                        {"mean_code_ssim_mask", s.base_ssim_mask}};
+  write_file_atomic((fs::path(cfg_.out_dir) / "metrics.json").string(), j.dump(2) + "\n");
+  std::printf("\n== facefield training: %lld steps in %s (%.1f ms/step), output %s\n", static_cast<long long>(step_),
+              fmt_time(train_seconds_).c_str(), 1000 * train_seconds_ / double(std::max<int64_t>(1, step_ - first)),
+              cfg_.out_dir.c_str());
+  for (auto& s : final_metrics)
+    std::printf("   %-14s %3d images | PSNR %6.2f dB (face mask %6.2f) | SSIM %.4f (face mask %.4f) | mean-code "
+                "baseline PSNR %6.2f dB (face mask %6.2f), SSIM %.4f\n",
+                s.set.c_str(), s.images, s.psnr, s.psnr_mask, s.ssim, s.ssim_mask, s.base_psnr, s.base_psnr_mask,
+                s.base_ssim);
+}
+
+}  // namespace ff::train

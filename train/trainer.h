@@ -1,0 +1,177 @@
+// train/trainer.h — training the identity field model (original_system.md §4, without its bugs).
+//
+// One optimiser step = B (subject, view) pairs (B = batch_views; 1 = the seed's one-subject-one-view step):
+// decode the distinct subjects' codes in one generator batch, render each subject's views (one splat call per
+// subject, its views as cameras), loss = mean over the pairs of 0.8·L1 + 0.2·D-SSIM over the image or inside
+// the face mask (loss_region), + the optional scale regulariser w·mean_g((Σ_i s_gi²)²) from scale_reg_start.
+// Adam (eps 1e-15) with the seed's groups and learning rates; ONLY the rows of `codes` and `xyz` of the step's
+// subjects are updated (Adam::set_active_rows): inactive identities keep their values and moments, where the
+// seed's dense Adam drifted them on momentum.
+//
+// Schedule (the seed's loop, as a pure function of the step so that resuming needs only the step number):
+// per outer iteration, a seeded permutation of the subjects is cut into mini-batches of minibatch_subjects;
+// each mini-batch is visited minibatch_iters times, one pair per subject per visit; each subject draws its
+// training views from a seeded shuffle without replacement, refilled when empty. steps_per_subject = S means
+// S·N/B steps in total (the seed: 2200 per subject).
+//
+// Failures: a non-finite loss, Gaussian attribute or gradient stops the step before Adam — nothing is updated,
+// so training continues from the last good state — and is reported with the step, subject, view and the first
+// offending tensor's name. max_bad_steps consecutive failures stop the run with an ff::Error. No nan_to_num.
+//
+// Checkpoints (train/checkpoint.h) every ckpt_every steps and at the end, atomically, the last keep_ckpts
+// kept; resume() restores parameters, buffers, Adam m/v/step, the RNG counter, the step and the loss history:
+// on the CPU the continued run is bit-identical to an uninterrupted one.
+//
+// Output folder (out_dir), following 3DGS habits:
+//   config.json                  the full configuration (re-runnable with --config)
+//   cameras.json                 3DGS-style camera list of the training subjects' views (canonical space)
+//   checkpoints/step_N.ffck      last keep_ckpts checkpoints
+//   point_cloud/iteration_N/point_cloud.ply   3DGS .ply of the first training subject (ply_export.h);
+//                                <subject>.ply for the first export_subjects subjects
+//   eval/step_N.png              evaluation grid (GT | render | error) of held-out views and identities
+//   metrics.csv                  one row per evaluation and set (train_views, heldout_views, heldout_ids)
+//   loss_curve.png, losses.csv   per-step training loss
+//   metrics.json                 final evaluation, timings, parameter counts
+//
+//   ff::train::TrainConfig cfg;  cfg.steps = 100;
+//   ff::train::Trainer tr(ctx, cfg, train_ds, heldout_ds);   // shared_ptr<Dataset>s; heldout may be null
+//   tr.run();
+#pragma once
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "autograd/optim.h"
+#include "train/dataset.h"
+#include "train/model.h"
+
+namespace ff::train {
+
+struct TrainConfig {
+  // data
+  std::string data_dir;            // NeRSemble-layout dataset (ffdata synth output); "" with toy = true
+  int max_subjects = -1;           // use at most this many training subjects (−1: all)
+  int max_heldout_subjects = 4;    // held-out identities evaluated (0: none)
+  std::string heldout_views = "auto";  // training subjects' held-out views: "auto", "none" or "i,j,..."
+  int fit_view = -1;               // view the held-out identities are fitted on (−1: most frontal camera)
+  bool toy = false;                // use the built-in toy scene (tests, smoke runs) instead of data_dir
+  int toy_subjects = 4, toy_views = 6, toy_width = 48, toy_height = 64;
+  // model (see ModelConfig)
+  ModelConfig model;
+  // optimisation
+  int64_t steps = 0;               // total optimiser steps (0: steps_per_subject·N / batch_views)
+  int64_t steps_per_subject = 2200;
+  int batch_views = 1;             // (subject, view) pairs per step
+  int minibatch_subjects = 8;
+  int minibatch_iters = 10;
+  double lr_color = 2e-3, lr_scale = 1e-3, lr_rot = 1e-3, lr_opac = 1e-3, lr_generator = 4e-3,
+         lr_embeddings = 1e-3, lr_pos_embedding = 1e-3, lr_codes = 1e-3, lr_mu = 1e-4, lr_xyz = 1.6e-7;
+  double adam_eps = 1e-15;
+  double lambda_dssim = 0.2;
+  std::string loss_region = "image";  // "image" (the seed) or "mask" (inside the face mask)
+  double scale_reg_weight = 0.0;
+  int64_t scale_reg_start = 0;
+  int max_bad_steps = 5;
+  uint64_t seed = 0;
+  std::string device = "cpu";      // "cpu" or "cuda"
+  int threads = 0;                 // CPU threads (0: all)
+  // checkpoints and outputs
+  std::string out_dir = "runs/default";
+  int64_t ckpt_every = 1000;
+  int keep_ckpts = 3;
+  int export_subjects = 2;
+  std::string resume;              // checkpoint path, or "latest" (newest in out_dir/checkpoints)
+  // evaluation
+  int64_t eval_every = 0;          // 0: only at the end
+  int eval_subjects = 8;           // training subjects evaluated on their held-out views
+  int eval_fit_steps = 300;        // Adam steps fitting a held-out identity's code (everything else frozen)
+  double eval_fit_lr = 1e-2;
+  int grid_rows = 4;
+  bool progress = true;
+};
+
+// Every option: name, type, default (as text) and help; read/write through the table.
+struct OptionInfo {
+  std::string name, type, help;
+  std::function<std::string()> get;               // current value as JSON text
+  std::function<void(const std::string&)> set;    // from JSON text or a bare string
+};
+std::vector<OptionInfo> config_options(TrainConfig& cfg);
+std::string config_to_json(const TrainConfig& cfg);             // pretty JSON of every option
+void config_from_json(TrainConfig& cfg, const std::string& json, const std::string& what);  // unknown keys throw
+void config_set(TrainConfig& cfg, const std::string& key, const std::string& value);
+std::string config_help();                                       // "--name <type> (default …) help" lines
+
+struct StepStats {
+  int64_t step = 0;         // index of this step (0-based)
+  double loss = 0;          // NaN when the step failed
+  bool ok = true;
+  std::string failure;      // what was non-finite
+  std::vector<std::pair<int, int>> pairs;  // (subject, view) used
+};
+
+struct SetMetrics {
+  std::string set;          // "heldout_views" (training identities, unseen views), "heldout_ids", "train_views"
+  int images = 0;
+  double psnr = 0, psnr_mask = 0, ssim = 0, ssim_mask = 0;                  // own / fitted code
+  double base_psnr = 0, base_psnr_mask = 0, base_ssim = 0, base_ssim_mask = 0;  // mean code baseline
+};
+
+class Trainer {
+ public:
+  Trainer(Context& ctx, const TrainConfig& cfg, std::shared_ptr<Dataset> train, std::shared_ptr<Dataset> heldout);
+
+  // Full run: resume if asked, steps with progress, periodic eval/checkpoints, final eval + outputs.
+  void run();
+  // One optimiser step (the next one of the schedule).
+  StepStats step();
+  int64_t total_steps() const { return total_steps_; }
+  int64_t current_step() const { return step_; }
+
+  std::vector<SetMetrics> evaluate(bool write_grid);
+  void save_checkpoint(const std::string& path) const;
+  void load_checkpoint(const std::string& path);
+  void export_ply(const std::string& dir) const;
+
+  IdentityModel& model() { return *model_; }
+  Adam& optimizer() { return *opt_; }
+  const TrainConfig& config() const { return cfg_; }
+  const std::vector<double>& loss_history() const { return losses_; }
+  const std::vector<int>& train_views(int s) const { return train_views_[s]; }
+  const std::vector<int>& heldout_views(int s) const { return heldout_views_[s]; }
+  // the schedule: (subject, view) pairs of step t
+  std::vector<std::pair<int, int>> pairs_of_step(int64_t t) const;
+
+  // Test hook: called after backward, before the finiteness checks (e.g. to inject a NaN into a gradient).
+  std::function<void(int64_t step, IdentityModel&)> after_backward;
+
+ private:
+  Context& ctx_;
+  TrainConfig cfg_;
+  std::shared_ptr<Dataset> train_, heldout_;
+  Device dev_;
+  std::unique_ptr<IdentityModel> model_;
+  std::unique_ptr<Adam> opt_;
+  std::vector<std::vector<int>> train_views_, heldout_views_;
+  int64_t total_steps_ = 0, step_ = 0;
+  int bad_in_row_ = 0;
+  std::vector<double> losses_;
+  std::vector<std::string> param_names_;  // Adam state order
+  double train_seconds_ = 0;
+
+  struct GT {
+    Tensor image;  // [C,3,H,W]
+    Tensor mask;   // [C,1,H,W]
+  };
+  GT load_gt(const Dataset& ds, int s, const std::vector<int>& views) const;
+  Tensor viewmats(const Dataset& ds, int s, const std::vector<int>& views) const;
+  Tensor intrinsics(const Dataset& ds, int s, const std::vector<int>& views) const;
+  Tensor render_subject(const GaussianBatch& gb, int b, const Tensor& means, const Dataset& ds, int s,
+                        const std::vector<int>& views) const;
+  void write_cameras_json() const;
+  void append_metrics_csv(const std::vector<SetMetrics>& m) const;
+};
+
+}  // namespace ff::train
