@@ -490,7 +490,8 @@ Built build() {
   add_anti("eye_height_asymmetry", 1.0, [&](int v) { return V3{0, B.sgn(v) * B.Gs(v, eyeR, 1.6), 0}; });
   add_anti("chin_deviation", 1.2, [&](int v) { return V3{B.G(v, chin, 2.5), 0, 0}; });
   add_anti("brow_asymmetry", 1.0, [&](int v) { return V3{0, B.sgn(v) * B.Gs(v, browR, 1.3), 0}; });
-  // random smooth fields: 4 Gaussian RBFs each, at random vertices, random 3-D weights, σ ∈ [1.5, 3.5] cm
+  // random smooth fields: 4 Gaussian RBFs each, at random vertices, random 3-D weights, σ ∈ [2, 4] cm;
+  // 1 mm decaying by 2 % per mode to 0.5 mm
   const uint64_t key = 0x6661636566696c64ULL;  // "facefild"
   uint64_t ctr = 0;
   int k = 0;
@@ -503,7 +504,7 @@ Built build() {
     for (int j = 0; j < 4; ++j) {
       int v = int(rng::uniform_at(key, ctr++) * kV) % kV;
       V3 w{rng::normal_at(key, ctr++), rng::normal_at(key, ctr++), rng::normal_at(key, ctr++)};
-      rbf.push_back({b.P(v), w, 1.5 + 2.0 * rng::uniform_at(key, ctr++)});
+      rbf.push_back({b.P(v), w, 2.0 + 2.0 * rng::uniform_at(key, ctr++)});
     }
     bool anti = rng::uniform_at(key, ctr++) < 0.2;
     Fn f = [&](int v) {
@@ -512,7 +513,7 @@ Built build() {
       return s;
     };
     std::string name = "smooth_" + std::to_string(k);
-    modes.push_back({name, std::max(0.6, 1.5 * std::pow(0.98, k)), b.symmetrize(b.eval(f), anti ? -1 : +1)});
+    modes.push_back({name, std::max(0.5, 1.0 * std::pow(0.98, k)), b.symmetrize(b.eval(f), anti ? -1 : +1)});
     ++k;
   }
   // Gram–Schmidt after the six rigid motions (twice-iterated modified GS for orthogonality to round-off)

@@ -19,7 +19,7 @@
 //   antisymmetric. Gram–Schmidt in R^{3V} (plain vertex-space dot product) after the 6 rigid motions, so no
 //   mode translates or rotates the face. Column k = σ_k · u_k with u_k orthonormal; σ_k is set so that a
 //   coefficient of 1 moves the most-affected vertex by builtin_head_info().shape_sigma_mm[k] mm (5 mm for
-//   overall size … ~0.6 mm for the last random modes), i.e. β ~ N(0, I) gives a plausible face.
+//   overall size … 0.5 mm for the last random modes), i.e. β ~ N(0, I) gives a plausible face.
 // * Expression: kBuiltinExprModes semantic blendshapes (names in builtin_head_info().expr_names), not
 //   orthogonalised; a coefficient of 1 is the full expression (jaw_open ≈ 0.25 rad of jaw rotation with
 //   forward condyle glide, eyes fully closed, …), 0..1 is the intended range (negative values extrapolate).
