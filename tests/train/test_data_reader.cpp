@@ -1,0 +1,422 @@
+// The NeRSemble reader: camera_params.json (shared / per camera, errors), intrinsics conversion, tracking npz,
+// transforms, the triangle rasterizer, a broken-layout fixture (missing camera, wrong-size image, corrupt npz,
+// camera without image, unreadable image) reported and skipped / refused under strict, and the view cache
+// (prefetch, LRU bound, disk cache).
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "core/check.h"
+#include "flame/npy.h"
+#include "tests/train/test_data_util.h"
+#include "train/data/dataset.h"
+#include "train/data/image.h"
+#include "train/data/nersemble.h"
+#include "train/data/raster.h"
+
+using namespace ff;
+using namespace ff::data;
+namespace fs = std::filesystem;
+
+namespace {
+
+bool throws_with(const std::function<void()>& f, const std::string& needle) {
+  try {
+    f();
+  } catch (const ff::Error& e) {
+    if (std::string(e.what()).find(needle) != std::string::npos) return true;
+    std::printf("message lacks '%s': %s\n", needle.c_str(), e.what());
+    return false;
+  }
+  std::printf("did not throw (expected '%s')\n", needle.c_str());
+  return false;
+}
+
+const char* kSharedJson = R"({"intrinsics": [[7400.5, 0, 1100.25], [0, 7401, 1603.75], [0, 0, 1]],
+  "world_2_cam": {"222200037": [[1,0,0,0.01],[0,1,0,0.02],[0,0,1,1.0],[0,0,0,1]],
+                  "220700191": [[0,0,-1,0],[0,1,0,0],[1,0,0,1.0],[0,0,0,1]]}})";
+
+Mat4 look_at(double az_deg) {
+  double a = az_deg * M_PI / 180;
+  double ex = std::sin(a), ez = std::cos(a);  // eye at distance 1, looking at the origin, y up
+  double f[3] = {-ex, 0, -ez}, r[3] = {-f[2], 0, f[0]}, d[3] = {0, -1, 0};  // right = f × (0,1,0)
+  Mat4 m = mat4_identity();
+  const double* rows[3] = {r, d, f};
+  double eye[3] = {ex, 0, ez};
+  for (int i = 0; i < 3; ++i) {
+    for (int j = 0; j < 3; ++j) m[size_t(i * 4 + j)] = rows[i][j];
+    m[size_t(i * 4 + 3)] = -(rows[i][0] * eye[0] + rows[i][1] * eye[1] + rows[i][2] * eye[2]);
+  }
+  return m;
+}
+
+FlameTracking small_tracking() {
+  FlameTracking t;
+  t.T = 1;
+  t.shape.assign(10, 0.0);
+  t.shape[0] = 0.5;
+  t.E = 5;
+  t.expression.assign(5, 0.0);
+  t.rotation = {0.05, -0.1, 0.02};
+  t.translation = {0.01, -0.02, 0.03};
+  t.jaw = {0.1, 0, 0};
+  t.neck = {0, 0.05, 0};
+  t.eyes.assign(6, 0.0);
+  t.scale = 1.25;
+  t.frames = {0};
+  return t;
+}
+
+// One subject of the broken-layout fixture: 3 cameras, 110x160 images (2200x3208 / 20).
+struct FixtureSubject {
+  std::string name;
+  bool drop_camera_from_json = false;  // → missing camera
+  bool wrong_size = false;             // one image 100x160
+  bool corrupt_npz = false;            // garbage tracking file
+  bool drop_image = false;             // → camera without an image
+  bool unreadable_image = false;       // garbage .png
+};
+
+void write_fixture_subject(const std::string& root, const FixtureSubject& fs_) {
+  const std::vector<std::string> serials = {"222200037", "220700191", "222200036"};
+  SubjectPaths sp = subject_paths(root, fs_.name);
+  fs::create_directories(fs::path(sp.camera_json).parent_path());
+  fs::create_directories(fs::path(sp.tracking).parent_path());
+  fs::create_directories(sp.image_dir);
+  CameraParams cp;
+  for (size_t i = 0; i < serials.size(); ++i) {
+    if (fs_.drop_camera_from_json && i == 2) continue;
+    cp.world_2_cam[serials[i]] = look_at(-30.0 + 30.0 * double(i));
+    cp.intrinsics[serials[i]] = {7400, 7400, 1099.5, 1603.5};
+  }
+  write_camera_params(sp.camera_json, cp);
+  if (fs_.corrupt_npz) {
+    std::vector<uint8_t> junk = {'P', 'K', 3, 4, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17};
+    npy::write_file_atomic(sp.tracking, junk.data(), junk.size());
+  } else {
+    write_tracking(sp.tracking, small_tracking());
+  }
+  for (size_t i = 0; i < serials.size(); ++i) {
+    if (fs_.drop_image && i == 1) continue;
+    std::string f = sp.image(serials[i], ".png");
+    if (fs_.unreadable_image && i == 0) {
+      std::string junk = "not a png at all";
+      npy::write_file_atomic(f, junk.data(), junk.size());
+      continue;
+    }
+    int w = fs_.wrong_size && i == 1 ? 100 : 110;
+    Image8 im(w, 160, 3, uint8_t(40 + 50 * i));
+    write_png(f, im);
+  }
+}
+
+bool has_problem(const ValidationReport& r, const std::string& subject, const std::string& what, Severity sev = Severity::Error) {
+  for (auto& p : r.problems)
+    if (p.subject == subject && p.severity == sev && p.what.find(what) != std::string::npos) return true;
+  std::printf("no %s '%s' for %s in:\n%s", sev == Severity::Error ? "error" : "warning", what.c_str(), subject.c_str(),
+              r.text().c_str());
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("camera_params.json: shared and per-camera intrinsics, rescale to splat.h convention, round trip") {
+  CameraParams p = parse_camera_params(kSharedJson, "shared.json");
+  CHECK(p.shared_intrinsics);
+  CHECK(p.serials() == std::vector<std::string>{"220700191", "222200037"});
+  CHECK(p.intrinsics.at("220700191").fx == 7400.5);
+  CHECK(p.world_2_cam.at("222200037")[3] == 0.01);
+  // exact pixel-centre rescale to images-2x: c' = (c + 0.5)·s in splat.h's edge-based pixels
+  Intrinsics k = to_splat_intrinsics(p.intrinsics.at("222200037"), 1100, 1604);
+  CHECK(k.fx == doctest::Approx(3700.25));
+  CHECK(k.fy == doctest::Approx(3700.5));
+  CHECK(k.cx == doctest::Approx((1100.25 + 0.5) * 0.5));
+  CHECK(k.cy == doctest::Approx((1603.75 + 0.5) * 0.5));
+  Intrinsics ks = to_splat_intrinsics(p.intrinsics.at("222200037"), 1100, 1604, PrincipalPoint::Seed);
+  CHECK(ks.cx == doctest::Approx(1100.25 * 0.5));  // the seed's K·0.5
+  Intrinsics back = nersemble_intrinsics(k, 1100, 1604);
+  CHECK(back.cx == doctest::Approx(1100.25));
+  CHECK(back.fy == doctest::Approx(7401));
+  // per-camera variant (benchmark) and write → parse round trip
+  p.shared_intrinsics = false;
+  p.intrinsics["220700191"].cx = 1000;
+  CameraParams q = parse_camera_params(camera_params_json(p), "rt.json");
+  CHECK_FALSE(q.shared_intrinsics);
+  CHECK(q.intrinsics.at("220700191").cx == 1000);
+  CHECK(q.intrinsics.at("222200037").cx == 1100.25);
+  CHECK(q.world_2_cam == p.world_2_cam);
+  // a K scaled as a whole (the seed's K·0.5, K[2][2] = 0.5) normalises to the same camera
+  CameraParams h = parse_camera_params(
+      R"({"intrinsics": [[3700, 0, 550], [0, 3700, 802], [0, 0, 0.5]], "world_2_cam": {"1": [[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}})",
+      "half.json");
+  CHECK(h.intrinsics.at("1").fx == 7400);
+}
+
+TEST_CASE("camera_params.json errors name the file and the problem") {
+  CHECK(throws_with([] { parse_camera_params("{", "a.json"); }, "a.json: not valid JSON"));
+  CHECK(throws_with([] { parse_camera_params("[]", "b.json"); }, "top level must be an object"));
+  CHECK(throws_with([] { parse_camera_params(R"({"intrinsics": [[1,0,0],[0,1,0],[0,0,1]]})", "c.json"); }, "world_2_cam"));
+  CHECK(throws_with(
+      [] {
+        parse_camera_params(R"({"intrinsics": [[1,0,0],[0,1,0],[0,0,1]], "world_2_cam": {"1": [[2,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}})",
+                            "d.json");
+      },
+      "not a rotation"));
+  CHECK(throws_with(
+      [] {
+        parse_camera_params(R"({"intrinsics": [[1,0,0],[0,1,0]], "world_2_cam": {"1": [[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}})",
+                            "e.json");
+      },
+      "3 rows"));
+  CHECK(throws_with(
+      [] {
+        parse_camera_params(R"({"intrinsics": {"2": [[1,0,0],[0,1,0],[0,0,1]]}, "world_2_cam": {"1": [[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}})",
+                            "f.json");
+      },
+      "no intrinsics"));
+  CHECK(throws_with(
+      [] {
+        parse_camera_params(R"({"intrinsics": [[-1,0,0],[0,1,0],[0,0,1]], "world_2_cam": {"1": [[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}})",
+                            "g.json");
+      },
+      "fx/fy"));
+  CHECK(throws_with(
+      [] {
+        parse_camera_params(R"({"intrinsics": [[1,0,0],[0,1,0],[0,0,1]], "world_2_cam": {"../x": [[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}})",
+                            "h.json");
+      },
+      "not a plain serial"));
+}
+
+TEST_CASE("tracking npz: write/read round trip (float32-exact), dtype tolerance, cano2world") {
+  data_test::TempDir td("tracking");
+  FlameTracking t = small_tracking();
+  for (double* v : {&t.rotation[0], &t.rotation[1], &t.rotation[2], &t.translation[0], &t.scale}) *v = double(float(*v));
+  std::string f = td.path + "/t.npz";
+  write_tracking(f, t);
+  FlameTracking r = read_tracking(f);
+  CHECK(r.T == 1);
+  CHECK(r.shape == t.shape);
+  CHECK(r.rotation == t.rotation);
+  CHECK(r.scale == t.scale);
+  CHECK(r.frames == t.frames);
+  CHECK(r.rotation_matrices.size() == 9);
+  // Euler XYZ = Rx·Ry·Rz (scipy 'XYZ'): check against an explicit product for one angle per axis
+  double ax[3] = {0.3, 0, 0}, ay[3] = {0, 0.3, 0};
+  auto Rx = euler_xyz_to_matrix(ax), Ry = euler_xyz_to_matrix(ay);
+  CHECK(Rx[5] == doctest::Approx(-std::sin(0.3)));
+  CHECK(Ry[2] == doctest::Approx(std::sin(0.3)));
+  double axy[3] = {0.3, 0.3, 0};
+  auto Rxy = euler_xyz_to_matrix(axy);
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) {
+      double s = 0;
+      for (int k = 0; k < 3; ++k) s += Rx[size_t(i * 3 + k)] * Ry[size_t(k * 3 + j)];
+      CHECK(Rxy[size_t(i * 3 + j)] == doctest::Approx(s));
+    }
+  // cano2world: [s·R | t] in the txt; the rigid transform removes the scale (seed: uptoscale_transform)
+  Mat34 sc = tracking_cano2world_scaled(r, 0);
+  Mat4 rig = rigid_from_scaled(sc);
+  CHECK(rig[0] == doctest::Approx(sc[0] / r.scale).epsilon(1e-6));
+  CHECK(rig[3] == sc[3]);
+  write_cano2world_txt(td.path + "/c.txt", sc);
+  CHECK(read_cano2world_txt(td.path + "/c.txt") == sc);
+  // float64 / int64 variant of the same keys (real files' dtypes are unverified)
+  auto z = npy::read_npz_file(f);
+  std::vector<double> shp = z.at("shape").to<double>();
+  z["shape"] = npy::NdArray::from<double>({1, int64_t(shp.size())}, shp.data());
+  int64_t fr = 0;
+  z["frames"] = npy::NdArray::from<int64_t>({1}, &fr);
+  npy::write_npz_file(td.path + "/t64.npz", z);
+  CHECK(read_tracking(td.path + "/t64.npz").shape == t.shape);
+  // missing key / wrong shape
+  z.erase("jaw");
+  npy::write_npz_file(td.path + "/bad.npz", z);
+  CHECK(throws_with([&] { read_tracking(td.path + "/bad.npz"); }, "missing key 'jaw'"));
+  CHECK(throws_with([&] { r.index_of_frame(7); }, "frame 7"));
+}
+
+TEST_CASE("rasterizer: coverage, depth order, perspective-correct barycentrics") {
+  // two triangles covering the square [-1,1]² at z = 2 (near) and a big one at z = 4 (far), camera at the origin
+  std::vector<double> v = {-1, -1, 2, 1, -1, 2, 1, 1, 2, -1, 1, 2, -3, -3, 4, 3, -3, 4, 0, 3, 4};
+  std::vector<int32_t> f = {4, 5, 6, 0, 1, 2, 0, 2, 3};
+  RasterView view{mat4_identity(), 10, 10, 10, 10, 20, 20};
+  GBuffer g;
+  rasterize(v.data(), 7, f.data(), 3, view, 1, g);
+  // the near square projects to [5, 15]² : its pixels belong to triangles 1/2, at depth 2
+  CHECK(g.tri[size_t(10 * 20 + 10)] >= 1);
+  CHECK(g.depth[size_t(10 * 20 + 10)] == doctest::Approx(2));
+  CHECK(g.tri[size_t(2 * 20 + 10)] == 0);  // only the far triangle there
+  CHECK(g.depth[size_t(2 * 20 + 10)] == doctest::Approx(4));
+  CHECK(g.tri[size_t(0)] == -1);
+  // perspective-correct: a slanted triangle; the 3-D point from the barycentrics must lie on the pixel's ray
+  std::vector<double> s = {-1, -1, 2, 2, -1, 6, 0, 2, 3};
+  std::vector<int32_t> sf = {0, 1, 2};
+  rasterize(s.data(), 3, sf.data(), 1, view, 2, g);
+  int checked = 0;
+  for (int j = 0; j < g.sample_height(); ++j)
+    for (int i = 0; i < g.sample_width(); ++i) {
+      size_t k = size_t(j) * size_t(g.sample_width()) + size_t(i);
+      if (g.tri[k] < 0) continue;
+      double b1 = g.bary[k * 2], b2 = g.bary[k * 2 + 1], b0 = 1 - b1 - b2;
+      double P[3];
+      for (int a = 0; a < 3; ++a) P[a] = b0 * s[size_t(a)] + b1 * s[size_t(3 + a)] + b2 * s[size_t(6 + a)];
+      CHECK(P[2] == doctest::Approx(g.depth[k]).epsilon(1e-5));
+      CHECK(20 * P[0] / P[2] + 20 == doctest::Approx(i + 0.5).epsilon(1e-4));
+      CHECK(20 * P[1] / P[2] + 20 == doctest::Approx(j + 0.5).epsilon(1e-4));
+      ++checked;
+    }
+  CHECK(checked > 50);
+  // back-face culling: the reversed triangle disappears
+  std::vector<int32_t> rev = {0, 2, 1};
+  rasterize(s.data(), 3, sf.data(), 1, view, 1, g, true);
+  int a = int(std::count_if(g.tri.begin(), g.tri.end(), [](int32_t t) { return t >= 0; }));
+  rasterize(s.data(), 3, rev.data(), 1, view, 1, g, true);
+  int b = int(std::count_if(g.tri.begin(), g.tri.end(), [](int32_t t) { return t >= 0; }));
+  CHECK(a + b > 0);
+  CHECK(a * b == 0);
+}
+
+TEST_CASE("broken layout: missing camera, wrong-size image, corrupt npz, camera without image, unreadable image") {
+  data_test::TempDir td("broken");
+  write_fixture_subject(td.path, {"001"});
+  write_fixture_subject(td.path, {"002", true});
+  write_fixture_subject(td.path, {"003", false, true});
+  write_fixture_subject(td.path, {"004", false, false, true});
+  write_fixture_subject(td.path, {"005", false, false, false, true});
+  write_fixture_subject(td.path, {"006", false, false, false, false, true});
+  write_fixture_subject(td.path, {"007"});
+  fs::create_directories(td.path + "/not_a_subject");  // ignored: no calibration/ or sequences/
+
+  ValidationReport r = validate_dataset(td.path);
+  CHECK(r.subjects.size() == 7);
+  CHECK(r.width == 110);
+  CHECK(r.height == 160);
+  CHECK(r.cameras.size() == 3);
+  CHECK(has_problem(r, "002", "missing camera"));
+  CHECK(has_problem(r, "003", "wrong-size image: 100x160, expected 110x160"));
+  CHECK(has_problem(r, "004", "FLAME tracking unusable"));
+  CHECK(has_problem(r, "005", "camera without an image"));
+  CHECK(has_problem(r, "006", "unreadable image"));
+  CHECK(has_problem(r, "002", "skipped", Severity::Warning));
+  CHECK(r.usable() == 2);
+  CHECK(r.errors() == 5);
+  std::string text = r.text();
+  CHECK(text.find("SKIPPED 004") != std::string::npos);
+  CHECK(text.find("ok      001") != std::string::npos);
+
+  // non-strict: the bad subjects are skipped
+  Dataset ds = Dataset::open(td.path);
+  CHECK(ds.num_subjects() == 2);
+  CHECK(ds.subject(0).name == "001");
+  CHECK(ds.subject(1).name == "007");
+  CHECK(ds.subject(0).cameras.size() == 3);
+  CHECK(ds.width() == 110);
+  // strict: refused, with the report in the message
+  DatasetOptions so;
+  so.strict = true;
+  CHECK(throws_with([&] { Dataset::open(td.path, so); }, "refused (strict)"));
+  CHECK(throws_with([&] { Dataset::open(td.path, so); }, "missing camera"));
+  // strict on the good subjects alone is fine (they are not preprocessed: a warning-free raw dataset)
+  so.subjects = {"001", "007"};
+  Dataset good = Dataset::open(td.path, so);
+  CHECK(good.num_subjects() == 2);
+  // a requested subject that does not exist is an error
+  so.subjects = {"001", "999"};
+  CHECK(throws_with([&] { Dataset::open(td.path, so); }, "requested subject not found"));
+  // an explicit expected size turns every image into a wrong-size one
+  DatasetOptions wo;
+  wo.width = 220;
+  wo.height = 320;
+  CHECK(validate_dataset(td.path, wo).usable() == 0);
+  CHECK(throws_with([&] { Dataset::open(td.path, wo); }, "no usable subject"));
+}
+
+TEST_CASE("reader: cameras are rescaled to the image and moved to the canonical frame; raw images and masks") {
+  data_test::TempDir td("reader");
+  write_fixture_subject(td.path, {"001"});
+  Dataset ds = Dataset::open(td.path);
+  const Subject& s = ds.subject(0);
+  CHECK_FALSE(s.preprocessed);
+  const Camera& c = s.cameras[size_t(s.camera_index("222200037"))];
+  CHECK(c.k.fx == doctest::Approx(7400.0 * 110 / 2200));
+  CHECK(c.k.fy == doctest::Approx(7400.0 * 160 / 3208));
+  CHECK(c.k.cx == doctest::Approx(1100.0 * 110 / 2200));  // (1099.5 + 0.5)·s
+  // viewmat = world_2_cam · cano2world, cano2world = [R(euler) | t] without the scale
+  FlameTracking t = small_tracking();
+  auto R = euler_xyz_to_matrix(t.rotation.data());
+  Mat4 c2w = mat4_identity();
+  for (int a = 0; a < 3; ++a) {
+    for (int b = 0; b < 3; ++b) c2w[size_t(a * 4 + b)] = R[size_t(a * 3 + b)];
+    c2w[size_t(a * 4 + 3)] = t.translation[size_t(a)];
+  }
+  Mat4 want = mat4_mul(c.world_2_cam, c2w);
+  for (int i = 0; i < 16; ++i) CHECK(c.viewmat[size_t(i)] == doctest::Approx(want[size_t(i)]).epsilon(1e-6));
+  auto vf = c.viewmat_f();
+  CHECK(vf[15] == 1.0f);
+  // image: solid colour 40 + 50·index of the serial in the fixture's order; mask all ones (no alpha_map)
+  std::vector<float> img(3 * 160 * 110), mask(160 * 110);
+  ds.load(0, s.camera_index("220700191"), img.data(), mask.data());
+  CHECK(img[0] == doctest::Approx(90 / 255.0));
+  CHECK(img[2 * 160 * 110 + 5] == doctest::Approx(90 / 255.0));
+  CHECK(mask[77] == 1.0f);
+}
+
+TEST_CASE("view cache: prefetch thread, LRU bound, disk cache") {
+  data_test::TempDir td("cache");
+  write_fixture_subject(td.path, {"001"});
+  write_fixture_subject(td.path, {"002"});
+  DatasetOptions o;
+  o.disk_cache = td.path + "/cache";
+  o.prefetch_threads = 1;
+  {
+    Dataset ds = Dataset::open(td.path, o);
+    ds.prefetch_subject(0);
+    ds.prefetch_subject(1);
+    ds.wait_prefetch();
+    CacheStats st = ds.cache_stats();
+    CHECK(st.decoded == 6);
+    CHECK(st.entries == 6);
+    std::vector<float> img(3 * 160 * 110);
+    for (int c = 0; c < 3; ++c) ds.load(1, c, img.data(), nullptr);
+    st = ds.cache_stats();
+    CHECK(st.hits == 3);
+    CHECK(st.misses == 0);
+    CHECK(st.bytes == size_t(6) * 110 * 160 * 4);
+  }
+  {  // re-open: every view comes from the disk cache, no PNG decode
+    Dataset ds = Dataset::open(td.path, o);
+    ds.preload_all(2);
+    CacheStats st = ds.cache_stats();
+    CHECK(st.disk_hits == 6);
+    CHECK(st.decoded == 0);
+    auto v = ds.view_u8(0, 0);
+    CHECK(v->rgb[0] == 40 + 50 * 1);  // cameras sorted by serial: 220700191 (index 1 in the fixture) first
+  }
+  {  // a cache of two views' size evicts the least recently used
+    DatasetOptions small = o;
+    small.disk_cache.clear();
+    small.cache_bytes = size_t(2) * 110 * 160 * 4;
+    Dataset ds = Dataset::open(td.path, small);
+    for (int c = 0; c < 3; ++c) ds.view_u8(0, c);
+    CacheStats st = ds.cache_stats();
+    CHECK(st.entries == 2);
+    CHECK(st.evictions == 1);
+    ds.view_u8(0, 2);  // still cached
+    CHECK(ds.cache_stats().hits == 1);
+    ds.view_u8(0, 0);  // evicted earlier: decoded again
+    CHECK(ds.cache_stats().misses == 4);
+  }
+  // a corrupt disk-cache file is ignored (re-decoded), never trusted
+  for (auto& e : fs::recursive_directory_iterator(td.path + "/cache"))
+    if (e.is_regular_file()) {
+      std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(100);
+      f.put('\x7f');
+    }
+  Dataset ds = Dataset::open(td.path, o);
+  ds.preload_all(1);
+  CHECK(ds.cache_stats().decoded == 6);
+}

@@ -1,0 +1,758 @@
+// train/data/dataset.cpp — scan/validate, the uint8 view cache with prefetch threads, disk cache.
+#include "train/data/dataset.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <list>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+
+#include "core/check.h"
+#include "core/parallel.h"
+#include "flame/npy.h"
+#include "train/data/image.h"
+
+namespace fs = std::filesystem;
+
+namespace ff::data {
+
+// ---- report -------------------------------------------------------------------------------------
+int ValidationReport::errors() const {
+  return int(std::count_if(problems.begin(), problems.end(), [](const Problem& p) { return p.severity == Severity::Error; }));
+}
+int ValidationReport::warnings() const { return int(problems.size()) - errors(); }
+int ValidationReport::usable() const {
+  return int(std::count_if(subjects.begin(), subjects.end(), [](const SubjectSummary& s) { return s.ok; }));
+}
+
+std::string ValidationReport::text() const {
+  std::ostringstream o;
+  int held = int(std::count_if(subjects.begin(), subjects.end(), [](const SubjectSummary& s) { return s.ok && s.heldout; }));
+  o << "dataset " << root << ": " << subjects.size() << " subjects (" << usable() << " usable, " << held
+    << " of them held out), " << cameras.size() << " cameras, images " << width << "x" << height << ", " << errors()
+    << " errors, " << warnings() << " warnings\n";
+  if (!cameras.empty()) {
+    o << "cameras:";
+    for (auto& c : cameras) o << " " << c;
+    o << "\n";
+  }
+  for (auto& s : subjects) {
+    o << "  " << (s.ok ? "ok     " : "SKIPPED") << " " << s.name << (s.heldout ? " [heldout]" : "") << ": " << s.cameras
+      << " cameras, " << s.width << "x" << s.height << ", gt " << (s.gt.empty() ? "-" : s.gt)
+      << (s.preprocessed ? ", preprocessed" : ", not preprocessed") << "\n";
+  }
+  for (auto& p : problems) {
+    o << (p.severity == Severity::Error ? "error: " : "warning: ");
+    if (!p.subject.empty()) o << p.subject << ": ";
+    if (!p.camera.empty()) o << "camera " << p.camera << ": ";
+    o << p.what;
+    if (!p.file.empty()) o << " [" << p.file << "]";
+    o << "\n";
+  }
+  return o.str();
+}
+
+// ---- split --------------------------------------------------------------------------------------
+SplitFile read_split(const std::string& root) {
+  SplitFile s;
+  std::string path = root + "/split.json";
+  if (!fs::exists(path)) return s;
+  std::vector<uint8_t> b = npy::read_file_bytes(path);
+  try {
+    auto j = nlohmann::json::parse(b.begin(), b.end());
+    FF_CHECK(j.is_object(), path, ": must be an object {\"train\": [...], \"heldout\": [...]}");
+    for (const char* k : {"train", "heldout"}) {
+      if (!j.contains(k)) continue;
+      FF_CHECK(j[k].is_array(), path, ": '", k, "' must be a list of subject names");
+      for (auto& v : j[k]) {
+        FF_CHECK(v.is_string(), path, ": '", k, "' entries must be strings");
+        (std::string(k) == "train" ? s.train : s.heldout).push_back(v.get<std::string>());
+      }
+    }
+  } catch (const nlohmann::json::exception& e) {
+    FF_THROW(path, ": not valid JSON (", e.what(), ")");
+  }
+  return s;
+}
+
+void write_split(const std::string& root, const SplitFile& s) {
+  nlohmann::json j;
+  j["train"] = s.train;
+  j["heldout"] = s.heldout;
+  j["note"] = "heldout subjects are never used in training (Dataset skips them unless Split::Heldout/All)";
+  std::string t = j.dump(1);
+  npy::write_file_atomic(root + "/split.json", t.data(), t.size());
+}
+
+// ---- camera helpers -----------------------------------------------------------------------------
+std::array<float, 16> Camera::viewmat_f() const {
+  std::array<float, 16> o;
+  for (int i = 0; i < 16; ++i) o[size_t(i)] = float(viewmat[size_t(i)]);
+  return o;
+}
+std::array<float, 4> Camera::intrinsics_f() const { return {float(k.fx), float(k.fy), float(k.cx), float(k.cy)}; }
+
+int Subject::camera_index(const std::string& serial) const {
+  for (size_t i = 0; i < cameras.size(); ++i)
+    if (cameras[i].serial == serial) return int(i);
+  return -1;
+}
+
+// ---- scan ---------------------------------------------------------------------------------------
+namespace {
+
+struct Probe {
+  std::string file;
+  int w = 0, h = 0;
+  bool ok = false;
+};
+
+struct Candidate {
+  std::string name;
+  SubjectPaths paths;
+  bool json_ok = false, tracking_ok = false;
+  CameraParams cams;
+  FlameTracking tracking;
+  int timestep = 0;
+  std::map<std::string, Probe> images, masks, maskeds;  // by serial
+  bool preprocessed = false;
+  std::vector<Problem> problems;
+  void add(Severity s, const std::string& cam, const std::string& file, const std::string& what) {
+    problems.push_back({s, name, cam, file, what});
+  }
+  bool has_error() const {
+    return std::any_of(problems.begin(), problems.end(), [](const Problem& p) { return p.severity == Severity::Error; });
+  }
+};
+
+Probe probe(const std::string& file) {
+  Probe p;
+  p.file = file;
+  try {
+    ImageInfo in = probe_image(file);
+    p.w = in.width;
+    p.h = in.height;
+    p.ok = true;
+  } catch (const ff::Error&) {
+  }
+  return p;
+}
+
+std::string find_image(const SubjectPaths& sp, const std::string& serial) {
+  for (const char* ext : {".png", ".jpg", ".jpeg", ".PNG", ".JPG"}) {
+    std::string f = sp.image(serial, ext);
+    if (fs::exists(f)) return f;
+  }
+  return "";
+}
+
+bool is_subject_dir(const fs::path& d) { return fs::is_directory(d / "calibration") || fs::is_directory(d / "sequences"); }
+
+const std::string kPreprocessedMarkers[] = {"mesh", "facemask", "cano2world"};
+
+struct ScanResult {
+  ValidationReport report;
+  std::vector<Subject> subjects;
+};
+
+std::string short_err(const std::string& e) {
+  // ff::Error messages start with "file:line: " of the throw site; keep them, they are useful in reports.
+  return e.size() > 600 ? e.substr(0, 600) + "..." : e;
+}
+
+ScanResult scan(const std::string& root_in, const DatasetOptions& o) {
+  ScanResult res;
+  ValidationReport& rep = res.report;
+  std::string root = root_in;
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  rep.root = root;
+  FF_CHECK(fs::is_directory(root), "dataset: '", root, "' is not a directory");
+
+  SplitFile split;
+  try {
+    split = read_split(root);
+  } catch (const ff::Error& e) {
+    rep.problems.push_back({Severity::Error, "", "", root + "/split.json", short_err(e.what())});
+  }
+  std::set<std::string> heldout(split.heldout.begin(), split.heldout.end());
+
+  std::vector<std::string> names;
+  for (auto& e : fs::directory_iterator(root))
+    if (e.is_directory() && is_subject_dir(e.path())) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  if (!o.subjects.empty()) {
+    std::set<std::string> want(o.subjects.begin(), o.subjects.end());
+    for (auto& w : o.subjects)
+      if (!std::binary_search(names.begin(), names.end(), w))
+        rep.problems.push_back({Severity::Error, w, "", root + "/" + w, "requested subject not found"});
+    names.erase(std::remove_if(names.begin(), names.end(), [&](const std::string& n) { return !want.count(n); }), names.end());
+  }
+  for (auto& h : split.heldout)
+    if (!fs::is_directory(root + "/" + h))
+      rep.problems.push_back({Severity::Warning, h, "", root + "/split.json", "held-out subject listed in split.json does not exist"});
+
+  // Per-subject parsing and probing, in parallel (header reads only).
+  std::vector<Candidate> cands(names.size());
+  std::atomic<size_t> next{0};
+  auto work = [&]() {
+    for (size_t i; (i = next.fetch_add(1)) < cands.size();) {
+      Candidate& c = cands[i];
+      c.name = names[i];
+      c.paths = subject_paths(root, c.name, o.sequence, o.frame, o.image_folder);
+      try {
+        FF_CHECK(fs::exists(c.paths.camera_json), "missing calibration/camera_params.json");
+        c.cams = read_camera_params(c.paths.camera_json);
+        c.json_ok = true;
+      } catch (const ff::Error& e) {
+        c.add(Severity::Error, "", c.paths.camera_json, std::string("camera parameters unusable: ") + short_err(e.what()));
+      }
+      std::string tfile;
+      for (auto& t : c.paths.tracking_candidates())
+        if (fs::exists(t)) {
+          tfile = t;
+          break;
+        }
+      if (tfile.empty()) {
+        c.add(Severity::Error, "", c.paths.tracking, "missing FLAME tracking npz");
+      } else {
+        try {
+          c.tracking = read_tracking(tfile);
+          c.timestep = c.tracking.index_of_frame(o.frame);
+          c.tracking_ok = true;
+        } catch (const ff::Error& e) {
+          c.add(Severity::Error, "", tfile, std::string("FLAME tracking unusable: ") + short_err(e.what()));
+        }
+      }
+      if (c.json_ok) {
+        for (auto& serial : c.cams.serials()) {
+          std::string f = find_image(c.paths, serial);
+          if (f.empty()) {
+            c.add(Severity::Error, serial, c.paths.image(serial, ".png|.jpg"), "camera without an image");
+            continue;
+          }
+          Probe p = probe(f);
+          if (!p.ok) c.add(Severity::Error, serial, f, "unreadable image");
+          c.images[serial] = p;
+        }
+        // images without calibration
+        if (fs::is_directory(c.paths.image_dir))
+          for (auto& e : fs::directory_iterator(c.paths.image_dir)) {
+            std::string fn = e.path().filename().string();
+            if (fn.rfind("cam_", 0) != 0) continue;
+            std::string serial = e.path().stem().string().substr(4);
+            if (!c.cams.world_2_cam.count(serial))
+              c.add(Severity::Warning, serial, e.path().string(), "image without calibration (ignored)");
+          }
+      }
+      // preprocessed outputs
+      bool base = fs::exists(c.paths.mesh) && fs::exists(c.paths.facemask(0)) && fs::exists(c.paths.cano2world);
+      bool any = fs::exists(c.paths.mesh) || fs::exists(c.paths.facemask(0)) || fs::exists(c.paths.cano2world) ||
+                 fs::is_directory(c.paths.mask_dir) || fs::is_directory(c.paths.masked_dir);
+      bool all = base && c.json_ok;
+      if (c.json_ok)
+        for (auto& serial : c.cams.serials()) {
+          std::string mf = c.paths.mask(serial), gf = c.paths.masked(serial);
+          if (!fs::exists(mf) || !fs::exists(gf)) {
+            all = false;
+            continue;
+          }
+          c.masks[serial] = probe(mf);
+          c.maskeds[serial] = probe(gf);
+          if (!c.masks[serial].ok) c.add(Severity::Error, serial, mf, "unreadable face mask");
+          if (!c.maskeds[serial].ok) c.add(Severity::Error, serial, gf, "unreadable masked image");
+        }
+      c.preprocessed = all;
+      if (!all) {
+        if (o.require_preprocessed || o.gt == GtSource::Masked)
+          c.add(Severity::Error, "", c.paths.frame_dir, "not preprocessed (run `ffdata preprocess`)");
+        else if (any)
+          c.add(Severity::Warning, "", c.paths.frame_dir, "partially preprocessed; using raw images (run `ffdata preprocess`)");
+      }
+    }
+  };
+  {
+    int nt = std::max(1, std::min<int>(4, int(cands.size())));
+    std::vector<std::thread> th;
+    for (int t = 1; t < nt; ++t) th.emplace_back(work);
+    work();
+    for (auto& t : th) t.join();
+  }
+
+  // expected cameras
+  std::set<std::string> expected(o.cameras.begin(), o.cameras.end());
+  if (expected.empty())
+    for (auto& c : cands)
+      if (c.json_ok)
+        for (auto& s : c.cams.serials()) expected.insert(s);
+  rep.cameras.assign(expected.begin(), expected.end());
+  // dataset size
+  if (o.width > 0 && o.height > 0) {
+    rep.width = o.width;
+    rep.height = o.height;
+  } else {
+    std::map<std::pair<int, int>, int> count;
+    for (auto& c : cands)
+      for (auto& kv : c.images)
+        if (kv.second.ok) count[{kv.second.w, kv.second.h}]++;
+    int best = 0;
+    for (auto& kv : count)
+      if (kv.second > best) {
+        best = kv.second;
+        rep.width = kv.first.first;
+        rep.height = kv.first.second;
+      }
+  }
+  if (rep.width > 0) {
+    double sx = double(rep.width) / o.calib_width, sy = double(rep.height) / o.calib_height;
+    if (std::fabs(sx / sy - 1) > 0.01)
+      rep.problems.push_back({Severity::Warning, "", "", "",
+                              "image size " + std::to_string(rep.width) + "x" + std::to_string(rep.height) +
+                                  " does not have the calibration's aspect ratio (" + std::to_string(o.calib_width) + "x" +
+                                  std::to_string(o.calib_height) + "); intrinsics are scaled per axis"});
+  }
+
+  for (auto& c : cands) {
+    if (c.json_ok) {
+      for (auto& s : expected)
+        if (!c.cams.world_2_cam.count(s)) c.add(Severity::Error, s, c.paths.camera_json, "missing camera (not in camera_params.json)");
+      if (!o.cameras.empty())
+        for (auto& s : c.cams.serials())
+          if (!expected.count(s)) c.add(Severity::Warning, s, c.paths.camera_json, "camera not in the requested set (ignored)");
+    }
+    auto size_check = [&](const std::map<std::string, Probe>& m, const char* what) {
+      for (auto& kv : m) {
+        if (!expected.count(kv.first) || !kv.second.ok) continue;
+        if (kv.second.w != rep.width || kv.second.h != rep.height)
+          c.add(Severity::Error, kv.first, kv.second.file,
+                std::string("wrong-size ") + what + ": " + std::to_string(kv.second.w) + "x" + std::to_string(kv.second.h) +
+                    ", expected " + std::to_string(rep.width) + "x" + std::to_string(rep.height));
+      }
+    };
+    size_check(c.images, "image");
+    size_check(c.masks, "face mask");
+    size_check(c.maskeds, "masked image");
+
+    SubjectSummary sum;
+    sum.name = c.name;
+    sum.heldout = heldout.count(c.name) > 0;
+    sum.preprocessed = c.preprocessed;
+    sum.ok = !c.has_error();
+    sum.width = rep.width;
+    sum.height = rep.height;
+    bool use_masked = c.preprocessed && o.gt != GtSource::Raw;
+    sum.gt = use_masked ? "masked" : "raw";
+    for (auto& kv : c.images)
+      if (expected.count(kv.first) && kv.second.ok) sum.cameras++;
+    for (auto& p : c.problems) rep.problems.push_back(p);
+    rep.subjects.push_back(sum);
+    if (!sum.ok) {
+      rep.problems.push_back({Severity::Warning, c.name, "", "", "subject skipped because of the errors above"});
+      continue;
+    }
+    bool wanted = o.split == Split::All || (o.split == Split::Heldout) == sum.heldout;
+    if (!wanted) continue;
+    Subject s;
+    s.name = c.name;
+    s.paths = c.paths;
+    s.heldout = sum.heldout;
+    s.preprocessed = use_masked;
+    s.tracking = std::move(c.tracking);
+    s.timestep = c.timestep;
+    s.cano2world_scaled = tracking_cano2world_scaled(s.tracking, s.timestep);
+    s.cano2world = rigid_from_scaled(s.cano2world_scaled);
+    for (auto& serial : c.cams.serials()) {
+      if (!expected.count(serial)) continue;
+      Camera cam;
+      cam.serial = serial;
+      cam.width = rep.width;
+      cam.height = rep.height;
+      cam.k = to_splat_intrinsics(c.cams.intrinsics.at(serial), rep.width, rep.height, o.principal_point, o.calib_width,
+                                  o.calib_height);
+      cam.world_2_cam = c.cams.world_2_cam.at(serial);
+      cam.viewmat = mat4_mul(cam.world_2_cam, s.cano2world);
+      s.cameras.push_back(cam);
+      s.images.push_back(c.images.at(serial).file);
+    }
+    res.subjects.push_back(std::move(s));
+  }
+  return res;
+}
+
+// ---- disk cache ---------------------------------------------------------------------------------
+constexpr char kDiskMagic[8] = {'F', 'F', 'V', 'I', 'E', 'W', '0', '1'};
+
+uint64_t file_signature(const std::vector<std::string>& files) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  auto mix = [&](const void* p, size_t n) {
+    const uint8_t* b = static_cast<const uint8_t*>(p);
+    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ULL;
+  };
+  for (auto& f : files) {
+    mix(f.data(), f.size());
+    std::error_code ec;
+    uint64_t sz = fs::file_size(f, ec);
+    int64_t mt = ec ? 0 : int64_t(fs::last_write_time(f, ec).time_since_epoch().count());
+    mix(&sz, 8);
+    mix(&mt, 8);
+  }
+  return h;
+}
+
+bool disk_read(const std::string& path, uint64_t sig, ViewU8& v) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return false;
+  std::vector<uint8_t> b;
+  try {
+    b = npy::read_file_bytes(path);
+  } catch (const ff::Error&) {
+    return false;
+  }
+  const size_t head = 8 + 4 + 4 + 8;
+  if (b.size() < head + 8 || std::memcmp(b.data(), kDiskMagic, 8) != 0) return false;
+  uint32_t w, h;
+  uint64_t s;
+  std::memcpy(&w, b.data() + 8, 4);
+  std::memcpy(&h, b.data() + 12, 4);
+  std::memcpy(&s, b.data() + 16, 8);
+  size_t n = size_t(w) * h;
+  if (s != sig || w == 0 || h == 0 || w > 65536 || h > 65536 || b.size() != head + n * 4 + 8) return false;
+  uint64_t ck;
+  std::memcpy(&ck, b.data() + head + n * 4, 8);
+  uint64_t hh = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < head + n * 4; ++i) hh = (hh ^ b[i]) * 0x100000001b3ULL;
+  if (hh != ck) return false;
+  v.width = int(w);
+  v.height = int(h);
+  v.rgb.assign(b.begin() + head, b.begin() + head + n * 3);
+  v.mask.assign(b.begin() + head + n * 3, b.begin() + head + n * 4);
+  return true;
+}
+
+void disk_write(const std::string& path, uint64_t sig, const ViewU8& v) {
+  size_t n = size_t(v.width) * v.height;
+  std::vector<uint8_t> b(8 + 4 + 4 + 8 + n * 4 + 8);
+  std::memcpy(b.data(), kDiskMagic, 8);
+  uint32_t w = uint32_t(v.width), h = uint32_t(v.height);
+  std::memcpy(b.data() + 8, &w, 4);
+  std::memcpy(b.data() + 12, &h, 4);
+  std::memcpy(b.data() + 16, &sig, 8);
+  std::memcpy(b.data() + 24, v.rgb.data(), n * 3);
+  std::memcpy(b.data() + 24 + n * 3, v.mask.data(), n);
+  uint64_t hh = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < 24 + n * 4; ++i) hh = (hh ^ b[i]) * 0x100000001b3ULL;
+  std::memcpy(b.data() + 24 + n * 4, &hh, 8);
+  fs::create_directories(fs::path(path).parent_path());
+  npy::write_file_atomic(path, b.data(), b.size());
+}
+
+}  // namespace
+
+ValidationReport validate_dataset(const std::string& root, const DatasetOptions& opts) { return scan(root, opts).report; }
+
+// ---- Dataset ------------------------------------------------------------------------------------
+struct Dataset::Impl {
+  DatasetOptions opts;
+  ValidationReport report;
+  std::vector<Subject> subjects;
+  int cams_per_subject_max = 1;
+
+  // cache
+  struct Entry {
+    enum State { Loading, Ready, Failed } state = Loading;
+    std::shared_ptr<const ViewU8> data;
+    std::string error;
+    std::list<int64_t>::iterator lru;
+    bool in_lru = false;
+  };
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::unordered_map<int64_t, Entry> entries;
+  std::list<int64_t> lru;  // front = most recent
+  std::deque<int64_t> queue;
+  int in_flight = 0;
+  bool stop = false;
+  std::vector<std::thread> workers;
+  CacheStats stats;
+
+  int64_t key(int s, int c) const { return int64_t(s) * 65536 + c; }
+
+  void check_view(int s, int c) const {
+    FF_CHECK(s >= 0 && s < int(subjects.size()), "dataset: subject index ", s, " out of range [0, ", subjects.size(), ")");
+    FF_CHECK(c >= 0 && c < int(subjects[size_t(s)].cameras.size()), "dataset: camera index ", c, " out of range for subject ",
+             subjects[size_t(s)].name);
+  }
+
+  std::vector<std::string> sources(int s, int c) const {
+    const Subject& sub = subjects[size_t(s)];
+    const std::string& serial = sub.cameras[size_t(c)].serial;
+    if (sub.preprocessed) return {sub.paths.masked(serial), sub.paths.mask(serial)};
+    std::string a = sub.paths.alpha(serial);
+    if (fs::exists(a)) return {sub.images[size_t(c)], a};
+    return {sub.images[size_t(c)]};
+  }
+
+  // decode one view (no lock held)
+  std::shared_ptr<const ViewU8> decode(int s, int c) {
+    const Subject& sub = subjects[size_t(s)];
+    const std::string& serial = sub.cameras[size_t(c)].serial;
+    std::vector<std::string> src = sources(s, c);
+    auto v = std::make_shared<ViewU8>();
+    std::string dpath;
+    uint64_t sig = 0;
+    if (!opts.disk_cache.empty()) {
+      dpath = opts.disk_cache + "/" + sub.name + "/" + serial + (sub.preprocessed ? ".masked" : ".raw") + ".ffview";
+      sig = file_signature(src);
+      if (disk_read(dpath, sig, *v) && v->width == report.width && v->height == report.height) {
+        std::lock_guard<std::mutex> l(mu);
+        stats.disk_hits++;
+        return v;
+      }
+    }
+    Image8 rgb = read_image(src[0], 3);
+    FF_CHECK(rgb.width == report.width && rgb.height == report.height, src[0], ": decoded size ", rgb.width, "x", rgb.height,
+             " differs from the dataset's ", report.width, "x", report.height);
+    v->width = rgb.width;
+    v->height = rgb.height;
+    v->rgb = std::move(rgb.pixels);
+    if (src.size() > 1) {
+      Image8 m = read_image(src[1], 1);
+      FF_CHECK(m.width == v->width && m.height == v->height, src[1], ": mask size ", m.width, "x", m.height,
+               " differs from the image's");
+      v->mask = std::move(m.pixels);
+    } else {
+      v->mask.assign(size_t(v->width) * v->height, 255);
+    }
+    if (!dpath.empty()) {
+      try {
+        disk_write(dpath, sig, *v);
+      } catch (const ff::Error&) {  // a full or read-only disk must not stop training
+      }
+    }
+    std::lock_guard<std::mutex> l(mu);
+    stats.decoded++;
+    return v;
+  }
+
+  // store a finished decode (lock held)
+  void finish(int64_t k, std::shared_ptr<const ViewU8> v, const std::string& err) {
+    Entry& e = entries[k];
+    if (v) {
+      e.state = Entry::Ready;
+      e.data = std::move(v);
+      stats.bytes += e.data->bytes();
+      lru.push_front(k);
+      e.lru = lru.begin();
+      e.in_lru = true;
+      evict(k);
+    } else {
+      e.state = Entry::Failed;
+      e.error = err;
+    }
+    cv.notify_all();
+  }
+
+  void evict(int64_t keep) {
+    while (stats.bytes > opts.cache_bytes && !lru.empty()) {
+      int64_t k = lru.back();
+      if (k == keep) break;
+      lru.pop_back();
+      auto it = entries.find(k);
+      stats.bytes -= it->second.data->bytes();
+      entries.erase(it);
+      stats.evictions++;
+    }
+  }
+
+  std::shared_ptr<const ViewU8> get(int s, int c) {
+    check_view(s, c);
+    int64_t k = key(s, c);
+    std::unique_lock<std::mutex> l(mu);
+    auto it = entries.find(k);
+    if (it != entries.end()) {
+      if (it->second.state == Entry::Loading) {
+        stats.waits++;
+        cv.wait(l, [&] {
+          auto i2 = entries.find(k);
+          return i2 == entries.end() || i2->second.state != Entry::Loading;
+        });
+        it = entries.find(k);
+      } else {
+        stats.hits++;
+      }
+      if (it != entries.end()) {
+        if (it->second.state == Entry::Failed) FF_THROW(it->second.error);
+        lru.erase(it->second.lru);
+        lru.push_front(k);
+        it->second.lru = lru.begin();
+        return it->second.data;
+      }
+    }
+    stats.misses++;
+    entries[k].state = Entry::Loading;
+    l.unlock();
+    std::shared_ptr<const ViewU8> v;
+    std::string err;
+    try {
+      v = decode(s, c);
+    } catch (const ff::Error& e) {
+      err = e.what();
+    }
+    l.lock();
+    finish(k, v, err);
+    if (!v) FF_THROW(err);
+    return v;
+  }
+
+  void worker() {
+    std::unique_lock<std::mutex> l(mu);
+    for (;;) {
+      cv.wait(l, [&] { return stop || !queue.empty(); });
+      if (stop) return;
+      int64_t k = queue.front();
+      queue.pop_front();
+      if (entries.count(k)) continue;  // cached, failed or being decoded already
+      entries[k].state = Entry::Loading;
+      in_flight++;
+      l.unlock();
+      std::shared_ptr<const ViewU8> v;
+      std::string err;
+      try {
+        v = decode(int(k / 65536), int(k % 65536));
+      } catch (const ff::Error& e) {
+        err = e.what();
+      }
+      l.lock();
+      finish(k, v, err);
+      in_flight--;
+      cv.notify_all();
+    }
+  }
+
+  ~Impl() {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      stop = true;
+    }
+    cv.notify_all();
+    for (auto& t : workers) t.join();
+  }
+};
+
+Dataset::Dataset(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Dataset::Dataset(Dataset&&) noexcept = default;
+Dataset& Dataset::operator=(Dataset&&) noexcept = default;
+Dataset::~Dataset() = default;
+
+Dataset Dataset::open(const std::string& root, const DatasetOptions& opts) {
+  FF_CHECK(opts.prefetch_threads >= 0 && opts.prefetch_threads <= 64, "dataset: prefetch_threads must be 0..64");
+  ScanResult r = scan(root, opts);
+  if (opts.strict && !r.report.problems.empty())
+    FF_THROW("dataset '", root, "' refused (strict): ", r.report.errors(), " errors, ", r.report.warnings(), " warnings\n",
+             r.report.text());
+  FF_CHECK(!r.subjects.empty(), "dataset '", root, "': no usable subject", opts.split == Split::Train ? " in the train split" : "",
+           "\n", r.report.text());
+  auto impl = std::make_unique<Impl>();
+  impl->opts = opts;
+  impl->report = std::move(r.report);
+  impl->subjects = std::move(r.subjects);
+  for (int t = 0; t < opts.prefetch_threads; ++t) impl->workers.emplace_back([p = impl.get()] { p->worker(); });
+  return Dataset(std::move(impl));
+}
+
+const ValidationReport& Dataset::report() const { return impl_->report; }
+const DatasetOptions& Dataset::options() const { return impl_->opts; }
+int Dataset::num_subjects() const { return int(impl_->subjects.size()); }
+const Subject& Dataset::subject(int i) const {
+  FF_CHECK(i >= 0 && i < num_subjects(), "dataset: subject index ", i, " out of range [0, ", num_subjects(), ")");
+  return impl_->subjects[size_t(i)];
+}
+int Dataset::find_subject(const std::string& name) const {
+  for (int i = 0; i < num_subjects(); ++i)
+    if (impl_->subjects[size_t(i)].name == name) return i;
+  return -1;
+}
+int Dataset::width() const { return impl_->report.width; }
+int Dataset::height() const { return impl_->report.height; }
+
+std::shared_ptr<const ViewU8> Dataset::view_u8(int s, int c) { return impl_->get(s, c); }
+
+void Dataset::load(int s, int c, float* image, float* mask) {
+  std::shared_ptr<const ViewU8> v = impl_->get(s, c);
+  const size_t n = size_t(v->width) * v->height;
+  constexpr float k = 1.0f / 255.0f;
+  if (image)
+    for (size_t i = 0; i < n; ++i) {
+      image[i] = v->rgb[i * 3] * k;
+      image[n + i] = v->rgb[i * 3 + 1] * k;
+      image[2 * n + i] = v->rgb[i * 3 + 2] * k;
+    }
+  if (mask)
+    for (size_t i = 0; i < n; ++i) mask[i] = v->mask[i] * k;
+}
+
+void Dataset::prefetch(const std::vector<std::pair<int, int>>& views) {
+  for (auto& sc : views) impl_->check_view(sc.first, sc.second);
+  if (impl_->workers.empty()) return;
+  {
+    std::lock_guard<std::mutex> l(impl_->mu);
+    for (auto& sc : views) {
+      int64_t k = impl_->key(sc.first, sc.second);
+      if (!impl_->entries.count(k)) impl_->queue.push_back(k);
+    }
+  }
+  impl_->cv.notify_all();
+}
+
+void Dataset::prefetch_subject(int s) {
+  std::vector<std::pair<int, int>> v;
+  for (int c = 0; c < int(subject(s).cameras.size()); ++c) v.push_back({s, c});
+  prefetch(v);
+}
+
+void Dataset::preload_all(int threads) {
+  std::vector<std::pair<int, int>> all;
+  for (int s = 0; s < num_subjects(); ++s)
+    for (int c = 0; c < int(subject(s).cameras.size()); ++c) all.push_back({s, c});
+  int nt = threads > 0 ? threads : hardware_threads();
+  std::atomic<size_t> next{0};
+  std::vector<std::string> errors;
+  std::mutex emu;
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < all.size();) {
+      try {
+        impl_->get(all[i].first, all[i].second);
+      } catch (const ff::Error& e) {
+        std::lock_guard<std::mutex> l(emu);
+        errors.push_back(e.what());
+      }
+    }
+  };
+  std::vector<std::thread> th;
+  for (int t = 1; t < nt; ++t) th.emplace_back(work);
+  work();
+  for (auto& t : th) t.join();
+  FF_CHECK(errors.empty(), "dataset: ", errors.size(), " views failed to decode; first: ", errors.empty() ? "" : errors[0]);
+}
+
+void Dataset::wait_prefetch() {
+  std::unique_lock<std::mutex> l(impl_->mu);
+  impl_->cv.wait(l, [&] { return impl_->queue.empty() && impl_->in_flight == 0; });
+}
+
+CacheStats Dataset::cache_stats() const {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  CacheStats s = impl_->stats;
+  s.entries = impl_->lru.size();
+  return s;
+}
+
+}  // namespace ff::data

@@ -1,0 +1,186 @@
+// train/data/dataset.h — the reader of NeRSemble-layout datasets (real or `ffdata synth`): validation on open,
+// a bounded uint8 image cache with background prefetch, and the trainer's (subject, camera) → image/mask/camera
+// call. Layout and camera conventions: train/data/nersemble.h.
+//
+// Open. Every directory under the root holding calibration/ or sequences/ is a subject. For each one the reader
+// parses camera_params.json and the tracking npz, probes every image header (no decode), and records problems:
+//   error   (the subject is unusable): unreadable/invalid camera_params.json or tracking npz, tracked frame
+//           missing, a camera missing from camera_params.json (vs DatasetOptions::cameras, or else the union of
+//           all subjects' cameras), a calibrated camera without an image, an unreadable image, an image (or
+//           preprocessed mask / masked image) whose size differs from the dataset's size, preprocessed files
+//           missing when require_preprocessed;
+//   warning (kept): an image without calibration, preprocessed outputs absent (raw images are used),
+//           a subject listed in split.json that does not exist.
+// Non-strict: subjects with errors are skipped (each reported); strict: open() throws ff::Error with the report.
+// The dataset's image size is DatasetOptions::width×height when given, else the most common size found.
+//
+// Images. Each view is decoded once into a compact uint8 entry (RGB [H,W,3] + mask [H,W], 4 B/pixel), kept in an
+// LRU cache bounded by cache_bytes, optionally persisted to disk_cache (raw, checksummed, keyed by the source
+// files' size and mtime: re-opening skips PNG/JPEG decoding). prefetch() queues views for the background
+// thread(s); load() returns at once on a hit, waits for an in-flight decode, or decodes itself on a miss. A
+// trainer that prefetches its next mini-batch never waits on disk in steady state (cache_stats() counts waits).
+//
+// Ground truth (GtSource::Auto): preprocessed subjects give filled_masked_images/ (masked GT on black) and
+// flamemask_proj/ (soft face mask); others give the raw image and alpha_map/ (or an all-ones mask).
+//
+//   ff::data::Dataset ds = ff::data::Dataset::open("/data/synth64");
+//   std::printf("%s", ds.report().text().c_str());
+//   ds.prefetch({{0, 0}, {0, 1}});
+//   std::vector<float> img(3 * ds.height() * ds.width()), mask(ds.height() * ds.width());
+//   ds.load(0, 1, img.data(), mask.data());
+//   const ff::data::Camera& cam = ds.subject(0).cameras[1];   // cam.viewmat (canonical→camera), cam.k
+#pragma once
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "train/data/nersemble.h"
+
+namespace ff::data {
+
+enum class Severity { Warning, Error };
+
+struct Problem {
+  Severity severity = Severity::Error;
+  std::string subject;  // "" for dataset-level problems
+  std::string camera;   // serial or ""
+  std::string file;     // offending file or ""
+  std::string what;
+};
+
+struct SubjectSummary {
+  std::string name;
+  bool ok = false;        // usable (no error)
+  bool heldout = false;   // listed under "heldout" in split.json
+  bool preprocessed = false;
+  int cameras = 0;        // calibrated cameras with images
+  int width = 0, height = 0;
+  std::string gt;         // "masked" or "raw"
+};
+
+struct ValidationReport {
+  std::string root;
+  int width = 0, height = 0;  // the dataset's image size
+  std::vector<std::string> cameras;  // expected serials
+  std::vector<SubjectSummary> subjects;
+  std::vector<Problem> problems;
+  int errors() const;
+  int warnings() const;
+  int usable() const;
+  std::string text() const;  // multi-line human-readable report
+};
+
+enum class GtSource { Auto, Masked, Raw };
+enum class Split { Train, Heldout, All };
+
+struct DatasetOptions {
+  std::string sequence = kDefaultSequence;
+  int frame = 0;                                 // timesteps/frame_<frame>; also the tracked frame used
+  std::string image_folder = kDefaultImageFolder;
+  bool strict = false;                           // any error refuses the whole dataset
+  Split split = Split::Train;                    // split.json: train subjects only by default
+  std::vector<std::string> subjects;             // restrict to these names (empty: all)
+  std::vector<std::string> cameras;              // expected serials (empty: union over subjects)
+  int width = 0, height = 0;                     // expected image size (0: the most common size)
+  int calib_width = kCalibWidth, calib_height = kCalibHeight;
+  PrincipalPoint principal_point = PrincipalPoint::Exact;
+  GtSource gt = GtSource::Auto;
+  bool require_preprocessed = false;
+  size_t cache_bytes = size_t(8) << 30;          // in-memory uint8 cache bound (LRU)
+  std::string disk_cache;                        // directory for decoded views ("" = none)
+  int prefetch_threads = 1;                      // background decoders (0: none; load() decodes on a miss)
+};
+
+struct Camera {
+  std::string serial;
+  int width = 0, height = 0;   // image size
+  Intrinsics k;                // splat.h convention at width×height
+  Mat4 world_2_cam{};          // OpenCV world → camera (camera_params.json)
+  Mat4 viewmat{};              // canonical → camera = world_2_cam · cano2world (what training renders with)
+  std::array<float, 16> viewmat_f() const;   // for splat::RenderParams::viewmats
+  std::array<float, 4> intrinsics_f() const; // {fx, fy, cx, cy} for splat::RenderParams::intrinsics
+};
+
+struct Subject {
+  std::string name;
+  SubjectPaths paths;
+  bool heldout = false;
+  bool preprocessed = false;      // every preprocessed file is present
+  std::vector<Camera> cameras;    // sorted by serial
+  std::vector<std::string> images;  // raw image file per camera
+  FlameTracking tracking;
+  int timestep = 0;               // index of DatasetOptions::frame in tracking.frames
+  Mat4 cano2world{};              // rigid canonical → world
+  Mat34 cano2world_scaled{};      // [s·R | t] (flame_cano2world.txt)
+  int camera_index(const std::string& serial) const;  // −1 if absent
+};
+
+// One decoded view in the cache's compact form.
+struct ViewU8 {
+  int width = 0, height = 0;
+  std::vector<uint8_t> rgb;   // [H, W, 3]
+  std::vector<uint8_t> mask;  // [H, W]
+  size_t bytes() const { return rgb.size() + mask.size(); }
+};
+
+struct CacheStats {
+  uint64_t hits = 0;          // load() found the view ready
+  uint64_t waits = 0;         // load() waited for an in-flight prefetch
+  uint64_t misses = 0;        // load() decoded itself
+  uint64_t decoded = 0;       // views decoded from PNG/JPEG
+  uint64_t disk_hits = 0;     // views read from the disk cache
+  uint64_t evictions = 0;
+  size_t bytes = 0;           // current in-memory size
+  size_t entries = 0;
+};
+
+class Dataset {
+ public:
+  // Scans and validates; throws ff::Error when strict and anything is wrong, or when no subject is usable.
+  static Dataset open(const std::string& root, const DatasetOptions& opts = {});
+  Dataset(Dataset&&) noexcept;
+  Dataset& operator=(Dataset&&) noexcept;
+  ~Dataset();
+
+  const ValidationReport& report() const;
+  const DatasetOptions& options() const;
+  int num_subjects() const;
+  const Subject& subject(int i) const;
+  int find_subject(const std::string& name) const;  // −1 if absent
+  int width() const;
+  int height() const;
+
+  // image [3, H, W] in [0, 1], mask [1, H, W] in [0, 1] (either may be null). Throws if the files are unreadable.
+  void load(int subject, int camera, float* image, float* mask);
+  // The cached uint8 view (decoding or waiting as load() does).
+  std::shared_ptr<const ViewU8> view_u8(int subject, int camera);
+  // Queue views for the background decoder(s); already cached or queued views are skipped.
+  void prefetch(const std::vector<std::pair<int, int>>& views);
+  void prefetch_subject(int subject);
+  // Decode every view now, on `threads` threads (0: hardware threads). Bounded by cache_bytes like any load.
+  void preload_all(int threads = 0);
+  // Block until the prefetch queue is empty and no decode is in flight.
+  void wait_prefetch();
+  CacheStats cache_stats() const;
+
+  struct Impl;
+
+ private:
+  explicit Dataset(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Scan + validate only (what `ffdata check` prints); never throws for dataset problems.
+ValidationReport validate_dataset(const std::string& root, const DatasetOptions& opts = {});
+
+// The split file: {"train": [...], "heldout": [...]}. Missing file → empty lists.
+struct SplitFile {
+  std::vector<std::string> train, heldout;
+};
+SplitFile read_split(const std::string& root);
+void write_split(const std::string& root, const SplitFile& s);
+
+}  // namespace ff::data

@@ -1,0 +1,164 @@
+// train/data/image.cpp — stb-backed image I/O (private, static stb symbols), blur, contact sheets.
+#include "train/data/image.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+
+#include "core/check.h"
+#include "flame/npy.h"
+
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_NO_GIF
+#define STBI_NO_PSD
+#define STBI_NO_PIC
+#define STBI_NO_PNM
+#define STBI_NO_HDR
+#define STBI_NO_LINEAR
+#define STBI_NO_STDIO
+#define STBI_MAX_DIMENSIONS (1 << 15)
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STBI_WRITE_NO_STDIO
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#endif
+#include <stb/stb_image.h>
+#include <stb/stb_image_write.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+namespace ff::data {
+
+namespace {
+// stb keeps the failure reason in a thread-local-free global; we only use it for messages.
+std::string stb_reason() {
+  const char* r = stbi_failure_reason();
+  return r ? r : "unknown error";
+}
+}  // namespace
+
+ImageInfo probe_image(const std::string& path) {
+  // PNG/JPEG headers sit at the start; 64 KiB covers JPEG files with large EXIF/ICC blocks before SOF in practice.
+  // Fall back to the whole file when the header is further in.
+  ImageInfo in;
+  {
+    std::ifstream f(path, std::ios::binary);
+    FF_CHECK(f.good(), path, ": cannot open");
+    std::vector<uint8_t> head(65536);
+    f.read(reinterpret_cast<char*>(head.data()), std::streamsize(head.size()));
+    head.resize(size_t(f.gcount()));
+    if (stbi_info_from_memory(head.data(), int(head.size()), &in.width, &in.height, &in.channels)) return in;
+  }
+  std::vector<uint8_t> b = npy::read_file_bytes(path);
+  FF_CHECK(b.size() < size_t(std::numeric_limits<int>::max()), path, ": file too large");
+  FF_CHECK(stbi_info_from_memory(b.data(), int(b.size()), &in.width, &in.height, &in.channels), path,
+           ": unreadable image (", stb_reason(), ")");
+  return in;
+}
+
+Image8 decode_image(const uint8_t* bytes, size_t size, const std::string& name, int want) {
+  FF_CHECK(want >= 0 && want <= 4, "decode_image: want_channels must be 0..4");
+  FF_CHECK(size < size_t(std::numeric_limits<int>::max()), name, ": file too large");
+  int w = 0, h = 0, c = 0;
+  uint8_t* p = stbi_load_from_memory(bytes, int(size), &w, &h, &c, want);
+  FF_CHECK(p != nullptr, name, ": cannot decode image (", stb_reason(), ")");
+  Image8 im;
+  im.width = w;
+  im.height = h;
+  im.channels = want ? want : c;
+  im.pixels.assign(p, p + size_t(w) * h * im.channels);
+  stbi_image_free(p);
+  return im;
+}
+
+Image8 read_image(const std::string& path, int want) {
+  std::vector<uint8_t> b = npy::read_file_bytes(path);
+  return decode_image(b.data(), b.size(), path, want);
+}
+
+std::vector<uint8_t> encode_png(const Image8& im, int compression) {
+  FF_CHECK(im.width > 0 && im.height > 0 && im.channels >= 1 && im.channels <= 4 &&
+               im.pixels.size() == size_t(im.width) * im.height * im.channels,
+           "encode_png: inconsistent image ", im.width, "x", im.height, "x", im.channels);
+  struct Sink {
+    static void write(void* ctx, void* data, int size) {
+      auto* v = static_cast<std::vector<uint8_t>*>(ctx);
+      v->insert(v->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+    }
+  };
+  std::vector<uint8_t> out;
+  // stb's compression level is a global; set it per call (same value from every thread is benign)
+  stbi_write_png_compression_level = std::clamp(compression, 1, 9);
+  int ok = stbi_write_png_to_func(&Sink::write, &out, im.width, im.height, im.channels, im.pixels.data(),
+                                  im.width * im.channels);
+  FF_CHECK(ok, "encode_png: stb failed");
+  return out;
+}
+
+void write_png(const std::string& path, const Image8& im, int compression) {
+  std::vector<uint8_t> b = encode_png(im, compression);
+  npy::write_file_atomic(path, b.data(), b.size());
+}
+
+void gaussian_blur(float* plane, int w, int h, double sigma) {
+  if (sigma <= 0 || w <= 0 || h <= 0) return;
+  int r = int(std::ceil(3 * sigma));
+  std::vector<float> k(size_t(2 * r + 1));
+  double sum = 0;
+  for (int i = -r; i <= r; ++i) sum += k[size_t(i + r)] = float(std::exp(-0.5 * i * i / (sigma * sigma)));
+  for (float& x : k) x = float(x / sum);
+  std::vector<float> line(size_t(std::max(w, h)));
+  for (int y = 0; y < h; ++y) {  // rows
+    float* row = plane + size_t(y) * w;
+    std::copy(row, row + w, line.begin());
+    for (int x = 0; x < w; ++x) {
+      float s = 0;
+      for (int i = -r; i <= r; ++i) s += k[size_t(i + r)] * line[size_t(std::clamp(x + i, 0, w - 1))];
+      row[x] = s;
+    }
+  }
+  for (int x = 0; x < w; ++x) {  // columns
+    for (int y = 0; y < h; ++y) line[size_t(y)] = plane[size_t(y) * w + x];
+    for (int y = 0; y < h; ++y) {
+      float s = 0;
+      for (int i = -r; i <= r; ++i) s += k[size_t(i + r)] * line[size_t(std::clamp(y + i, 0, h - 1))];
+      plane[size_t(y) * w + x] = s;
+    }
+  }
+}
+
+Image8 contact_sheet(const std::vector<const Image8*>& tiles, int cols, int max_tile_w, int pad) {
+  FF_CHECK(!tiles.empty() && cols >= 1, "contact_sheet: no tiles");
+  const Image8& t0 = *tiles[0];
+  for (auto* t : tiles)
+    FF_CHECK(t->width == t0.width && t->height == t0.height && t->channels == 3, "contact_sheet: tiles must be equal-size RGB");
+  int f = 1;
+  while (t0.width / f > max_tile_w && f < t0.width) ++f;
+  int tw = t0.width / f, th = t0.height / f;
+  int n = int(tiles.size()), rows = (n + cols - 1) / cols;
+  Image8 out(cols * tw + (cols + 1) * pad, rows * th + (rows + 1) * pad, 3, 64);
+  for (int i = 0; i < n; ++i) {
+    int ox = pad + (i % cols) * (tw + pad), oy = pad + (i / cols) * (th + pad);
+    for (int y = 0; y < th; ++y)
+      for (int x = 0; x < tw; ++x)
+        for (int c = 0; c < 3; ++c) {
+          int s = 0;
+          for (int dy = 0; dy < f; ++dy)
+            for (int dx = 0; dx < f; ++dx) s += tiles[size_t(i)]->at(x * f + dx, y * f + dy)[c];
+          out.at(ox + x, oy + y)[c] = uint8_t((s + f * f / 2) / (f * f));
+        }
+  }
+  return out;
+}
+
+}  // namespace ff::data
