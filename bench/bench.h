@@ -16,6 +16,7 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include <time.h>
 
 #include "core/context.h"
 
@@ -25,7 +26,14 @@ struct Result {
   std::string name;
   double median_ms, min_ms, flops, bytes;
   int repeats;
+  double cpu_ms;  // median process CPU time per call (all threads): comparable on a busy machine
 };
+
+inline double process_cpu_ms() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) * 1e3 + double(t.tv_nsec) * 1e-6;
+}
 
 class Runner {
  public:
@@ -47,16 +55,19 @@ class Runner {
     int reps = repeats > 0 ? std::min(repeats, repeats_) : repeats_;
     for (int i = 0; i < warmup_; ++i) fn();
     ctx_.synchronize();
-    std::vector<double> t;
+    std::vector<double> t, cpu;
     for (int i = 0; i < reps; ++i) {
+      double c0 = process_cpu_ms();
       auto t0 = std::chrono::steady_clock::now();
       fn();
       ctx_.synchronize();
       t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      cpu.push_back(process_cpu_ms() - c0);
     }
     std::sort(t.begin(), t.end());
-    Result r{name, t[t.size() / 2], t[0], flops, bytes, reps};
-    std::printf("%-44s %10.3f %10.3f %10.1f %9.1f\n", name.c_str(), r.median_ms, r.min_ms,
+    std::sort(cpu.begin(), cpu.end());
+    Result r{name, t[t.size() / 2], t[0], flops, bytes, reps, cpu[cpu.size() / 2]};
+    std::printf("%-44s %10.3f %10.3f %10.3f %10.1f %9.1f\n", name.c_str(), r.median_ms, r.min_ms, r.cpu_ms,
                 flops > 0 ? flops / r.median_ms * 1e-6 : 0.0, bytes > 0 ? bytes / r.median_ms * 1e-6 : 0.0);
     std::fflush(stdout);
     results_.push_back(r);
@@ -64,7 +75,7 @@ class Runner {
 
   void header() const {
     std::printf("%s bench on %s, %d threads\n", suite_.c_str(), dev_.str().c_str(), ctx_.threads());
-    std::printf("%-44s %10s %10s %10s %9s\n", "kernel", "median ms", "min ms", "GFLOP/s", "GB/s");
+    std::printf("%-44s %10s %10s %10s %10s %9s\n", "kernel", "median ms", "min ms", "cpu ms", "GFLOP/s", "GB/s");
   }
 
   void finish() const {
@@ -75,7 +86,7 @@ class Runner {
     for (size_t i = 0; i < results_.size(); ++i) {
       const Result& r = results_[i];
       f << "  {\"name\": \"" << r.name << "\", \"median_ms\": " << r.median_ms << ", \"min_ms\": " << r.min_ms
-        << ", \"flops\": " << r.flops << ", \"bytes\": " << r.bytes << ", \"repeats\": " << r.repeats << "}"
+        << ", \"cpu_ms\": " << r.cpu_ms << ", \"flops\": " << r.flops << ", \"bytes\": " << r.bytes << ", \"repeats\": " << r.repeats << "}"
         << (i + 1 < results_.size() ? ",\n" : "\n");
     }
     f << "]}\n";
