@@ -66,7 +66,7 @@ options:
   --shape-std X             shape coefficients ~ N(0, X²) (default 1)
   --n-shape N               shape modes sampled (default -1: all the model has, at most 300)
   --distance M              camera distance in metres (default 1.0)
-  --focal F                 fx = fy at the 2200x3208 calibration resolution (default 7400)
+  --focal F                 fx = fy at the 2200x3208 calibration resolution (default 8800)
   --sequence NAME           sequence folder (default EXP-1-head)
   --threads N               worker threads (default 0: all hardware threads)
   --png-level N             PNG compression 1..9 (default 4)
@@ -226,7 +226,7 @@ int cmd_synth(int argc, char** argv) {
   o.shape_std = a.real("--shape-std", 1.0);
   o.n_shape = int(a.num("--n-shape", -1));
   o.camera_distance = a.real("--distance", 1.0);
-  o.focal = a.real("--focal", 7400);
+  o.focal = a.real("--focal", 8800);
   o.sequence = a.str("--sequence", ff::data::kDefaultSequence);
   o.threads = int(a.num("--threads", 0));
   o.png_compression = int(a.num("--png-level", 4));

@@ -288,7 +288,7 @@ Appearance sample_appearance(uint64_t seed, int identity) {
   Rng r(seed, uint64_t(identity), 2);
   Appearance a;
   a.key = rng::mix64(seed * 31 + uint64_t(identity) + 0xABCDEF);
-  static const std::vector<V3> skins = {{0.97, 0.82, 0.72}, {0.92, 0.74, 0.62}, {0.84, 0.64, 0.50},
+  static const std::vector<V3> skins = {{0.93, 0.77, 0.66}, {0.90, 0.72, 0.60}, {0.84, 0.64, 0.50},
                                         {0.74, 0.56, 0.41}, {0.60, 0.42, 0.30}, {0.45, 0.30, 0.21},
                                         {0.33, 0.22, 0.15}};
   V3 s = palette(skins, r.uniform());
@@ -309,7 +309,10 @@ Appearance sample_appearance(uint64_t seed, int identity) {
   }
   V3 hc = hairs[hi];
   a.hair = lin(hc);
-  a.brow = lin(mul(hc, {0.85, 0.85, 0.85}));
+  // brows: darker than the hair, and never lighter than a mid brown-grey
+  V3 bc = mul(hc, {0.7, 0.7, 0.7});
+  if (bc.x + bc.y + bc.z > 0.9) bc = lerp(bc, V3{0.25, 0.18, 0.12}, 0.5);
+  a.brow = lin(bc);
   static const std::vector<V3> irises = {{0.22, 0.12, 0.06}, {0.38, 0.22, 0.10}, {0.48, 0.38, 0.18},
                                          {0.33, 0.44, 0.27}, {0.32, 0.48, 0.66}, {0.47, 0.53, 0.58}};
   static const double iris_p[] = {0.35, 0.22, 0.12, 0.1, 0.13, 0.08};
@@ -324,8 +327,8 @@ Appearance sample_appearance(uint64_t seed, int identity) {
   a.iris2 = lin(lerp(irises[ii], V3{0.45, 0.30, 0.12}, r.uniform(0.0, 0.6)));
   a.blush = r.uniform(0.0, 0.35);
   a.blotch = r.uniform(0.04, 0.12);
-  a.brow_thick = r.uniform(0.035, 0.065);
-  a.brow_density = r.uniform(0.6, 1.0);
+  a.brow_thick = r.uniform(0.038, 0.065);
+  a.brow_density = r.uniform(0.75, 1.0);
   a.lash = r.uniform(0.7, 1.0);
   a.iris_scale = r.uniform(0.92, 1.06);
   if (r.chance(0.35)) a.freckles = r.uniform(0.25, 0.7);
@@ -338,10 +341,10 @@ Appearance sample_appearance(uint64_t seed, int identity) {
   double kaz = r.uniform(-0.6, 0.6), kel = r.uniform(0.3, 0.8);
   a.key_dir = normalize({std::sin(kaz) * std::cos(kel), std::sin(kel), std::cos(kaz) * std::cos(kel)});
   a.fill_dir = normalize({-a.key_dir.x, 0.1, 0.8});
-  a.key_i = r.uniform(0.75, 0.95);
-  a.fill_i = r.uniform(0.15, 0.3);
-  a.ambient = r.uniform(0.2, 0.3);
-  a.wrap = 0.3;
+  a.key_i = r.uniform(0.85, 1.05);
+  a.fill_i = r.uniform(0.12, 0.22);
+  a.ambient = r.uniform(0.12, 0.2);
+  a.wrap = 0.2;
   a.light_tint = {1 + 0.03 * r.normal(), 1.0, 1 - 0.03 * r.normal()};
   return a;
 }
@@ -369,6 +372,18 @@ V3 albedo(const Appearance& a, const FaceFrame& f, V3 p, V3 n) {
     double g = std::exp(-(std::pow(q.x - cc.x, 2) + std::pow(q.y - cc.y, 2)) / (2 * 0.28 * 0.28));
     c = mul(c, {1 + 0.25 * a.blush * g * front, 1 - 0.18 * a.blush * g * front, 1 - 0.15 * a.blush * g * front});
   }
+  // nose tip and ear-side redness, under-eye shadow, a darker periphery (the face reads as rounded)
+  {
+    double nt = std::exp(-(std::pow(q.x - L[30].x, 2) + std::pow(q.y - L[30].y, 2)) / (2 * 0.12 * 0.12));
+    c = mul(c, {1 + 0.08 * nt * front, 1 - 0.05 * nt * front, 1 - 0.05 * nt * front});
+    for (int s = 0; s < 2; ++s) {
+      V2 ue = (s == 0 ? (L[40] + L[41]) * 0.5 : (L[46] + L[47]) * 0.5) + V2{0, -0.09};
+      double g = std::exp(-(std::pow((q.x - ue.x) / 0.2, 2) + std::pow((q.y - ue.y) / 0.07, 2)));
+      c = mul(c, {1 - 0.10 * g * front, 1 - 0.12 * g * front, 1 - 0.08 * g * front});
+    }
+    double rr = std::hypot(q.x / 1.15, (q.y + 0.35) / 1.45);
+    c = c * (1 - 0.18 * smoothstep(0.75, 1.15, rr));
+  }
   // freckles across the nose and cheeks
   if (a.freckles > 0) {
     double g = std::exp(-std::pow(q.x / 0.85, 2) - std::pow((q.y + 0.4) / 0.32, 2));
@@ -384,11 +399,14 @@ V3 albedo(const Appearance& a, const FaceFrame& f, V3 p, V3 n) {
   std::vector<V2> outer(L.begin() + 48, L.begin() + 60);
   double lip_sd = poly_sdist(q, outer);
   if (a.stubble > 0) {
-    double below = smoothstep(L[33].y - 0.02, L[33].y - 0.12, q.y);
-    std::vector<V2> jaw(L.begin(), L.begin() + 17);
-    double jd = polyline_dist(q, jaw);
-    bool inside_jaw = q.y > -2.0 && std::fabs(q.x) < std::fabs(L[0].x - L[16].x) * 0.5 + 0.1;
-    double w = below * smoothstep(-0.01, 0.04, lip_sd) * (inside_jaw ? 1.0 : 0.0) * smoothstep(0.0, 0.08, jd + 0.05);
+    // moustache between the nose base and the upper lip, and a beard below a line that rises from the mouth
+    // corners towards the sideburns
+    double mw = 0.5 * std::fabs(L[54].x - L[48].x) + 0.08;
+    double must = smoothstep(mw + 0.06, mw - 0.02, std::fabs(q.x)) * smoothstep(L[33].y - 0.02, L[33].y - 0.08, q.y);
+    double ax = std::max(0.0, std::fabs(q.x) - 0.35);
+    double line = L[48].y + 0.05 + 0.9 * ax;
+    double beard = smoothstep(line + 0.06, line - 0.08, q.y);
+    double w = std::max(must, beard) * smoothstep(-0.01, 0.04, lip_sd);
     if (w > 0) {
       double speck = smoothstep(0.15, 0.55, vnoise(k + 31, p.x * 2600, p.y * 2600, p.z * 2600));
       c = lerp(c, mul(c, {0.86, 0.86, 0.9}), w * a.stubble * 0.6);          // shadow of the shaved area
@@ -421,16 +439,16 @@ V3 albedo(const Appearance& a, const FaceFrame& f, V3 p, V3 n) {
       V2 dir = br[4] - br[0];
       double ang = std::atan2(dir.y, dir.x);
       double u = q.x * std::cos(ang) + q.y * std::sin(ang), vv = -q.x * std::sin(ang) + q.y * std::cos(ang);
-      double strokes = smoothstep(-0.2, 0.5, vnoise(k + 50 + uint64_t(s), u * 25, vv * 160, 0.0));
-      c = lerp(c, a.brow, w * a.brow_density * (0.55 + 0.45 * strokes) * front);
+      double strokes = smoothstep(-0.4, 0.6, vnoise(k + 50 + uint64_t(s), u * 40, vv * 300, 0.0));
+      c = lerp(c, a.brow, w * a.brow_density * (0.75 + 0.25 * strokes) * front);
     }
   }
   // nostrils (dark ellipses under the tip)
   for (int s = 0; s < 2; ++s) {
     V2 ctr = L[s == 0 ? 31 : 35] * 0.7 + L[33] * 0.3;
     ctr.y += 0.012;
-    double e = std::hypot((q.x - ctr.x) / 0.06, (q.y - ctr.y) / 0.03);
-    if (e < 1.3) c = lerp(c, c * 0.22, smoothstep(1.2, 0.7, e) * front);
+    double e = std::hypot((q.x - ctr.x) / 0.045, (q.y - ctr.y) / 0.022);
+    if (e < 1.3) c = lerp(c, c * 0.3, smoothstep(1.2, 0.5, e) * 0.85 * front);
   }
   // lips and the mouth line
   if (lip_sd < 0.03) {
@@ -462,7 +480,7 @@ V3 albedo(const Appearance& a, const FaceFrame& f, V3 p, V3 n) {
     double dc = polyline_dist(q, crease);
     if (sd > 0) c = lerp(c, mul(c, {0.8, 0.72, 0.7}), smoothstep(0.03, 0.0, dc) * 0.5 * front);
     if (sd > 0) c = lerp(c, mul(c, {0.93, 0.88, 0.88}), smoothstep(0.09, 0.0, sd) * 0.5 * front);  // socket shade
-    double in_eye = smoothstep(0.008, -0.006, sd);
+    double in_eye = smoothstep(0.014, 0.0, sd);
     if (in_eye > 0) {
       V3 sclera = lin({0.84, 0.80, 0.76});
       double corner = std::min(len(q - E[3]), len(q - E[0]));
@@ -487,7 +505,7 @@ V3 albedo(const Appearance& a, const FaceFrame& f, V3 p, V3 n) {
     // lashes (upper, thicker at the outer corner) and the lower lid line
     double t;
     double dl = polyline_dist(q, s == 0 ? upper : std::vector<V2>{E[3], E[2], E[1], E[0]}, &t);
-    double th = 0.012 + 0.014 * (1 - t) * a.lash;
+    double th = 0.016 + 0.018 * (1 - t) * a.lash;
     c = lerp(c, a.hair * 0.35 + V3{0.005, 0.004, 0.004}, smoothstep(th, th * 0.4, dl) * front);
     double dlo = polyline_dist(q, lower);
     c = lerp(c, c * 0.65, smoothstep(0.012, 0.0, dlo) * 0.6 * front);
@@ -582,7 +600,7 @@ SynthIdentity synth_identity(const flame::FlameModel& m, const SynthOptions& o, 
   for (int a = 0; a < 3; ++a) {
     double rc = tr.rotation_matrices[size_t(a * 3)] * c.x + tr.rotation_matrices[size_t(a * 3 + 1)] * c.y +
                 tr.rotation_matrices[size_t(a * 3 + 2)] * c.z;
-    tr.translation[size_t(a)] = f32(-rc + 0.01 * rg.normal());
+    tr.translation[size_t(a)] = f32(-rc + 0.005 * rg.normal());
   }
   tr.validate("synth identity " + id.name);
   id.cano2world = rigid_from_scaled(tracking_cano2world_scaled(tr, 0));
@@ -597,8 +615,8 @@ SynthIdentity synth_identity(const flame::FlameModel& m, const SynthOptions& o, 
     double az = rc.azimuth_deg * deg, el = rc.elevation_deg * deg;
     double d = o.camera_distance * (1 + 0.015 * rg.normal());
     V3 eye{d * std::sin(az) * std::cos(el), d * std::sin(el), d * std::cos(az) * std::cos(el)};
-    eye = eye + V3{0.015 * rg.normal(), 0.015 * rg.normal(), 0.015 * rg.normal()};
-    V3 target{0.01 * rg.normal(), 0.01 * rg.normal(), 0.01 * rg.normal()};
+    eye = eye + V3{0.008 * rg.normal(), 0.008 * rg.normal(), 0.008 * rg.normal()};
+    V3 target{0.005 * rg.normal(), 0.005 * rg.normal(), 0.005 * rg.normal()};
     Mat4 w2c = look_at_w2c(eye, target, 0.7 * deg * rg.normal());
     cp.world_2_cam[rc.serial] = w2c;
     cp.intrinsics[rc.serial] = K;

@@ -18,8 +18,8 @@
 //              dilated so bilinear lookups never see the empty background.
 //   rig        16 cameras named by the NeRSemble serials (222200037 is the frontal centre camera) on a frontal
 //              hemisphere ~1 m from the head: 7 at eye level (azimuth 0, ±22, ±45, ±70°), 5 above (+22°: 0, ±30,
-//              ±60°), 4 below (−20°: ±13, ±40°), each jittered per identity (±1.5 cm, ±0.7° roll); shared
-//              intrinsics of a 2200×3208 calibration image (fx ≈ 7400 px, centred principal point ± 8 px), so
+//              ±60°), 4 below (−20°: ±13, ±40°), each jittered per identity (σ 0.8 cm position, 0.7° roll); shared
+//              intrinsics of a 2200×3208 calibration image (fx ≈ 8800 px, centred principal point ± 8 px), so
 //              images-2x would be 1100×1604 and the configured size is a fraction of it.
 //   rendering  z-buffered triangle rasterization (train/data/raster.h) with ss×ss supersampling, perspective-
 //              correct UVs and normals, bilinear texture lookup, Lambert key + fill light with wrap (soft skin)
@@ -56,7 +56,7 @@ struct SynthOptions {
   double shape_std = 1.0;           // β ~ N(0, shape_std²)
   int n_shape = -1;                 // shape modes sampled (-1: all of the model's, at most 300)
   double camera_distance = 1.0;     // metres
-  double focal = 7400;              // fx = fy at the 2200×3208 calibration resolution
+  double focal = 8800;              // fx = fy at the 2200×3208 calibration resolution
   int threads = 0;                  // 0: hardware threads
   bool preprocess = true;           // run preprocess_dataset on the result
   bool contact_sheets = true;
