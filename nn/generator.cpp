@@ -4,6 +4,8 @@
 #include <cmath>
 #include <map>
 
+#include "nn/epilogue.h"
+
 namespace ff::nn {
 
 GeneratorConfig GeneratorConfig::stylegan2() {
@@ -58,6 +60,15 @@ Tensor SynthesisLayer::forward(const Tensor& x, const Tensor& w, NoiseMode mode,
   } else if (mode == NoiseMode::Random) {
     noise = mul(randn(x.ctx(), {x.shape()[0], 1, resolution, resolution}, x.dtype(), x.device()), noise_strength);
   }
+  BiasAct ba;
+  ba.act = act;
+  ba.clamp = conv_clamp;
+  if (!fused && mode == NoiseMode::Const) {
+    // per-sample form with the fused epilogue (demodulation, noise, bias, activation in one pass on the CPU)
+    const int64_t N = x.shape()[0], I = x.shape()[1];
+    Tensor y = conv2d_resample(mul(x, reshape(styles, {N, I, 1, 1})), weight, filter, up, 1, 1, up == 1);
+    return modconv_epilogue(y, demod_coefficients(weight, styles), noise_const, noise_strength, bias, ba);
+  }
   ModConv p;
   p.up = up;
   p.padding = 1;
@@ -65,9 +76,6 @@ Tensor SynthesisLayer::forward(const Tensor& x, const Tensor& w, NoiseMode mode,
   p.flip_weight = (up == 1);
   p.fused = fused;
   Tensor y = modulated_conv2d(x, weight, styles, noise, p);
-  BiasAct ba;
-  ba.act = act;
-  ba.clamp = conv_clamp;
   return bias_act(y, bias, ba);
 }
 

@@ -107,6 +107,12 @@ Tensor conv2d_resample(const Tensor& x, const Tensor& w, const Tensor& f, int up
   return upfirdn2d(y, f, p);
 }
 
+Tensor demod_coefficients(const Tensor& weight, const Tensor& styles) {
+  // Σ_{i,k} (w_oik s_i)² = Σ_i s_i² · Σ_k w_oik²  → [N,O]
+  Tensor wsq = sum_sq_hw(weight);  // [O,I]
+  return rsqrt(add(matmul(square(styles), transpose(wsq, 0, 1)), 1e-8));
+}
+
 Tensor modulated_conv2d(const Tensor& x, const Tensor& weight, const Tensor& styles, const Tensor& noise,
                         const ModConv& p) {
   FF_CHECK(x.dim() == 4 && weight.dim() == 4 && styles.dim() == 2, "modulated_conv2d: x ", x.shape(), " weight ",
@@ -119,10 +125,7 @@ Tensor modulated_conv2d(const Tensor& x, const Tensor& weight, const Tensor& sty
     Tensor y = mul(x, reshape(styles, {N, I, 1, 1}));
     y = conv2d_resample(y, weight, p.filter, p.up, p.padding, 1, p.flip_weight);
     if (p.demodulate) {
-      // Σ_{i,k} (w_oik s_i)² = Σ_i s_i² · Σ_k w_oik²  → [N,O]
-      Tensor wsq = sum_sq_hw(weight);                                 // [O,I]
-      Tensor d = rsqrt(add(matmul(square(styles), transpose(wsq, 0, 1)), 1e-8));
-      y = mul(y, reshape(d, {N, O, 1, 1}));
+      y = mul(y, reshape(demod_coefficients(weight, styles), {N, O, 1, 1}));
     }
     if (noise.defined()) y = add(y, noise);
     return y;

@@ -56,6 +56,9 @@ struct ModConv {
   bool flip_weight = true;
   bool fused = true;       // grouped per-sample weights (true) or activation scaling (false)
 };
+// demodulation coefficients rsqrt(Σ_{i,k} (w_oik s_ni)² + 1e-8) = rsqrt(s² · (Σ_k w²)ᵀ + 1e-8) → [N,O]
+Tensor demod_coefficients(const Tensor& weight /*[O,I,k,k]*/, const Tensor& styles /*[N,I]*/);
+
 // x [N,I,H,W], weight [O,I,k,k], styles [N,I], noise broadcastable to the output or undefined
 Tensor modulated_conv2d(const Tensor& x, const Tensor& weight, const Tensor& styles, const Tensor& noise,
                         const ModConv& p);

@@ -5,6 +5,7 @@
 #include "nn/layers.h"
 #include "nn/upfirdn2d.h"
 #include "nn/weight_ops.h"
+#include "nn/epilogue.h"
 #include "tests/gradcheck.h"
 #include "tests/testing.h"
 
@@ -275,4 +276,21 @@ TEST_CASE("nn: fused weight ops (swap01_copy, sum_sq_hw) == composed ops, FD-che
   gradcheck("swap01_copy", [](const V& v) { return swap01_copy(v[0]); }, {w});
   gradcheck("sum_sq_hw", [](const V& v) { return sum_sq_hw(v[0]); }, {w});
   gradcheck("swap01_copy of a view", [](const V& v) { return swap01_copy(transpose(v[0], 2, 3)); }, {w});
+}
+
+TEST_CASE("nn: fused modconv epilogue == composed ops, FD-checked (linear, relu, lrelu, clamp)") {
+  Context ctx(9);
+  Tensor y = leaf(ctx, {2, 3, 4, 5}), d = leaf(ctx, {2, 3}), s = leaf(ctx, {}), b = leaf(ctx, {3});
+  Tensor noise = leaf(ctx, {4, 5}, 0.0, false);
+  for (Act a : {Act::Linear, Act::Relu, Act::LRelu})
+    for (double cl : {-1.0, 1.5}) {
+      BiasAct p;
+      p.act = a;
+      p.clamp = cl;
+      CAPTURE(cl);
+      Tensor e1 = modconv_epilogue(y, d, noise, s, b, p), e2 = modconv_epilogue_ref(y, d, noise, s, b, p);
+      CHECK(max_abs_diff(e1, e2) < 1e-12);
+      gradcheck(std::string("epilogue ") + act_name(a),
+                [&](const V& v) { return modconv_epilogue(v[0], v[1], noise, v[2], v[3], p); }, {y, d, s, b});
+    }
 }
