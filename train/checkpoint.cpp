@@ -122,10 +122,12 @@ std::vector<std::string> list_checkpoints(const std::string& dir) {
   if (!std::filesystem::is_directory(dir, ec)) return {};
   for (auto& e : std::filesystem::directory_iterator(dir, ec)) {
     const std::string n = e.path().filename().string();
-    long long step = 0;
-    char tail[8] = {0};
-    if (n.size() == 19 && std::sscanf(n.c_str(), "step_%8lld.%4s", &step, tail) == 2 && std::string(tail) == "ffck")
+    const bool digits = n.size() > 10 && n.compare(0, 5, "step_") == 0 && n.compare(n.size() - 5, 5, ".ffck") == 0 &&
+                        n.find_first_not_of("0123456789", 5) == n.size() - 5;
+    if (digits) {
+      const long long step = std::stoll(n.substr(5, n.size() - 10));
       found.emplace_back(step, e.path().string());
+    }
   }
   std::sort(found.begin(), found.end());
   std::vector<std::string> out;

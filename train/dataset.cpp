@@ -110,9 +110,9 @@ InMemoryDataset make_toy_dataset(const ToyOptions& opt) {
     sub.name = "toy" + std::to_string(id);
     sub.mesh = toy_mesh(f, opt.rows, opt.cols);
     // teacher: dense textured Gaussians on the subject's surface
-    const int tr = 4 * opt.rows * 3, tc = 4 * opt.cols * 3;
+    const int tr = opt.render ? 4 * opt.rows * 3 : 0, tc = opt.render ? 4 * opt.cols * 3 : 0;
     std::vector<float> means, scales, rots, opac, cols;
-    const double spacing = 1.8 * std::max(f.rx, f.ry) / std::max(tr, tc);
+    const double spacing = 1.8 * std::max(f.rx, f.ry) / std::max(1, std::max(tr, tc));
     for (int i = 0; i < tr; ++i)
       for (int j = 0; j < tc; ++j) {
         double u = (j + 0.5) / tc, v = (i + 0.5) / tr, p[3];
@@ -161,6 +161,12 @@ InMemoryDataset make_toy_dataset(const ToyOptions& opt) {
       }
       cam.viewmat[15] = 1;
       cam.intrinsics = {2.0 * H, 2.0 * H, W / 2.0, H / 2.0};
+      if (!opt.render) {
+        sub.cameras.push_back(cam);
+        sub.images.emplace_back(size_t(W) * H * 3, uint8_t(128));
+        sub.masks.emplace_back(size_t(W) * H, uint8_t(255));
+        continue;
+      }
       std::vector<float> vm(cam.viewmat.begin(), cam.viewmat.end()), in(cam.intrinsics.begin(), cam.intrinsics.end());
       auto out = splat::render(g, from_vector<float>(ctx, vm, {1, 4, 4}), from_vector<float>(ctx, in, {1, 4}), W, H);
       std::vector<float> img = out.image.to_vector<float>(), al = out.alpha.to_vector<float>();

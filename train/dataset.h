@@ -82,6 +82,7 @@ struct ToyOptions {
   int rows = 9, cols = 9;    // mesh resolution
   uint64_t seed = 1;
   int first_subject = 0;     // subject ids start here (held-out sets use a different range)
+  bool render = true;        // false: flat grey images (benches at sizes the CPU teacher render would be slow at)
 };
 InMemoryDataset make_toy_dataset(const ToyOptions& opt);
 

@@ -322,13 +322,17 @@ Tensor IdentityModel::decode_head(const Decoder& d, const Tensor& feat) const {
   return reshape(contiguous(permute(reshape(out, {K, B, A, C}), {1, 2, 0, 3})), {B, G, C});
 }
 
-GaussianBatch IdentityModel::decode(const Tensor& c) const {
+Tensor IdentityModel::texture(const Tensor& c) const {
   FF_CHECK(c.dim() == 2 && c.shape()[1] == cfg_.code_dim, "IdentityModel::decode: codes must be [B,", cfg_.code_dim,
            "], got ", c.shape());
-  const int64_t B = c.shape()[0], Fd = cfg_.feat_dim, rows = layout_.rows;
-  GaussianBatch out;
   Tensor z = linear(c, E, Tensor());  // [B,z_dim] = c·Eᵀ
-  out.texture = gen_.forward(z);      // [B,F,R,R]
+  return gen_.forward(z);             // [B,F,R,R]
+}
+
+GaussianBatch IdentityModel::decode_texture(const Tensor& tex) const {
+  const int64_t B = tex.shape()[0], Fd = cfg_.feat_dim, rows = layout_.rows;
+  GaussianBatch out;
+  out.texture = tex;
   Tensor grid = contiguous(expand(row_grid_, {B, 1, rows, 2}));
   Tensor s = permute(reshape(grid_sample(out.texture, grid), {B, Fd, rows}), {0, 2, 1});  // [B,rows,F]
   Tensor pe = layout_.placement == "uv" ? index_select(pos_embedding, 0, row_anchor_) : pos_embedding;

@@ -101,8 +101,11 @@ class IdentityModel {
                 const std::vector<std::vector<float>>& init_xyz, const std::vector<float>& ref_xyz,
                 Device device = Device::cpu());
 
-  // codes [B,code_dim] → Gaussians of B identities
-  GaussianBatch decode(const Tensor& codes) const;
+  // codes [B,code_dim] → Gaussians of B identities (= decode_texture(texture(codes)))
+  GaussianBatch decode(const Tensor& codes) const { return decode_texture(texture(codes)); }
+  // the two halves (benches time them apart): codes → z = E·c → generator → [B,F,R,R]; texture → Gaussians
+  Tensor texture(const Tensor& codes) const;
+  GaussianBatch decode_texture(const Tensor& texture) const;
   // rows of the code table (differentiable wrt codes), subjects I64 [B] on the model's device
   Tensor code_rows(const Tensor& subjects) const { return index_select(codes, 0, subjects); }
   Tensor positions(int subject) const { return select(xyz, 0, subject); }  // [G,3]

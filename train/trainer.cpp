@@ -244,12 +244,26 @@ StepStats Trainer::step() {
     st.loss = std::nan("");
   };
 
+  PhaseTimes* pt = phase_times;
+  double tmark = 0;
+  auto lap = [&](double PhaseTimes::*field) {
+    if (!pt) return;
+    ctx_.synchronize();
+    const double t = now_s();
+    if (field) pt->*field += t - tmark;
+    tmark = t;
+  };
+  lap(nullptr);
   opt_->zero_grad();
-  GaussianBatch gb = model_->decode(model_->code_rows(idx));
+  Tensor tex = model_->texture(model_->code_rows(idx));
+  lap(&PhaseTimes::generator);
+  GaussianBatch gb = model_->decode_texture(tex);
+  lap(&PhaseTimes::decoders);
   for (auto& [name, t] : std::vector<std::pair<const char*, Tensor>>{
            {"decoded colors", gb.colors}, {"decoded log_scales", gb.log_scales},
            {"decoded rotations", gb.rotations}, {"decoded opacities", gb.opacities}})
     if (st.ok && !kernels::all_finite(t)) fail(name);
+  lap(&PhaseTimes::checks);
   Tensor loss;
   if (st.ok) {
     const double total = double(st.pairs.size());
@@ -261,10 +275,14 @@ StepStats Trainer::step() {
         fail("xyz of subject " + train_->subject_name(s));
         break;
       }
+      lap(&PhaseTimes::checks);
       Tensor img = render_subject(gb, int(b), means, *train_, s, vv);
+      lap(&PhaseTimes::splat);
       GT gt = load_gt(*train_, s, vv);
+      lap(&PhaseTimes::data);
       Tensor l = splat::l1_dssim_loss(img, gt.image, cfg_.loss_region == "mask" ? gt.mask : Tensor(),
                                       float(cfg_.lambda_dssim));
+      lap(&PhaseTimes::loss);
       l = l * (double(vv.size()) / total);
       loss = loss.defined() ? loss + l : l;
     }
@@ -277,8 +295,10 @@ StepStats Trainer::step() {
     st.loss = loss.item();
     if (!std::isfinite(st.loss)) fail("loss");
   }
+  lap(&PhaseTimes::loss);
   if (st.ok) {
     backward(loss);
+    lap(&PhaseTimes::backward);
     if (after_backward) after_backward(step_, *model_);
     size_t k = 0;
     for (auto& g : opt_->groups()) {
@@ -296,7 +316,10 @@ StepStats Trainer::step() {
   if (st.ok) {
     opt_->set_active_rows(model_->codes, idx);
     opt_->set_active_rows(model_->xyz, idx);
+    lap(&PhaseTimes::checks);
     opt_->step();
+    lap(&PhaseTimes::adam);
+    if (pt) pt->steps++;
     bad_in_row_ = 0;
   } else {
     opt_->zero_grad();  // nothing was updated: the next step starts from the last good state

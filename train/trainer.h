@@ -112,6 +112,13 @@ struct StepStats {
   std::vector<std::pair<int, int>> pairs;  // (subject, view) used
 };
 
+// Seconds per phase, accumulated by Trainer::step when Trainer::phase_times is set (the device is synchronised
+// at every phase boundary then, so the sum is a little slower than an untimed step).
+struct PhaseTimes {
+  double generator = 0, decoders = 0, data = 0, splat = 0, loss = 0, checks = 0, backward = 0, adam = 0;
+  int64_t steps = 0;
+};
+
 struct SetMetrics {
   std::string set;          // "heldout_views" (training identities, unseen views), "heldout_ids", "train_views"
   int images = 0;
@@ -143,6 +150,8 @@ class Trainer {
   const std::vector<int>& heldout_views(int s) const { return heldout_views_[s]; }
   // the schedule: (subject, view) pairs of step t
   std::vector<std::pair<int, int>> pairs_of_step(int64_t t) const;
+
+  PhaseTimes* phase_times = nullptr;  // benches: per-phase timing of step()
 
   // Test hook: called after backward, before the finiteness checks (e.g. to inject a NaN into a gradient).
   std::function<void(int64_t step, IdentityModel&)> after_backward;

@@ -1,0 +1,191 @@
+// tests/train/test_checkpoint.cpp — .ffck round trip, bit-identical resume, refusal of bad files; .ply layout;
+// config JSON / overrides.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "tests/train/train_test_util.h"
+#include "train/checkpoint.h"
+#include "train/ply_export.h"
+
+using namespace ff;
+namespace fs = std::filesystem;
+
+TEST_CASE("checkpoint: write/read round trip of every field") {
+  Context ctx(0, 1);
+  const std::string dir = testing::temp_dir("ck_rt");
+  train::Checkpoint ck;
+  ck.step = 1234;
+  ck.rng_counter = 987654321;
+  ck.config_json = "{\"a\": 1}";
+  ck.tensors.emplace_back("param/x", randn(ctx, {3, 4}));
+  ck.tensors.emplace_back("adam.step/x", from_vector<int64_t>(ctx, {7}, {1}));
+  ck.tensors.emplace_back("train/losses", from_vector<double>(ctx, {0.5, 0.25}, {2}));
+  const std::string p = train::checkpoint_path(dir, ck.step);
+  CHECK(fs::path(p).filename() == "step_00001234.ffck");
+  train::write_checkpoint(p, ck);
+  train::Checkpoint back = train::read_checkpoint(ctx, p);
+  CHECK(back.step == 1234);
+  CHECK(back.rng_counter == 987654321);
+  CHECK(back.config_json == ck.config_json);
+  REQUIRE(back.tensors.size() == 3);
+  CHECK(back.tensors[0].first == "param/x");
+  CHECK(back.tensors[0].second.to_vector<float>() == ck.tensors[0].second.to_vector<float>());
+  CHECK(back.tensors[1].second.to_vector<int64_t>() == std::vector<int64_t>{7});
+  CHECK(back.tensors[2].second.to_vector<double>() == std::vector<double>{0.5, 0.25});
+  // listing and pruning
+  train::write_checkpoint(train::checkpoint_path(dir, 5), ck);
+  train::write_checkpoint(train::checkpoint_path(dir, 99999), ck);
+  auto all = train::list_checkpoints(dir);
+  REQUIRE(all.size() == 3);
+  CHECK(fs::path(all[0]).filename() == "step_00000005.ffck");
+  train::prune_checkpoints(dir, 2);
+  CHECK(train::list_checkpoints(dir).size() == 2);
+}
+
+TEST_CASE("checkpoint: truncated, foreign and corrupt files are refused with a clear message") {
+  Context ctx(0, 1);
+  const std::string dir = testing::temp_dir("ck_bad");
+  train::Checkpoint ck;
+  ck.step = 3;
+  ck.config_json = "{}";
+  ck.tensors.emplace_back("param/x", randn(ctx, {64}));
+  const std::string p = dir + "/good.ffck";
+  train::write_checkpoint(p, ck);
+  const std::string bytes = read_file(p);
+  for (size_t cut : {size_t(5), size_t(30), bytes.size() / 2, bytes.size() - 1}) {
+    write_file_atomic(dir + "/cut.ffck", bytes.substr(0, cut));
+    CHECK_THROWS_WITH_AS(train::read_checkpoint(ctx, dir + "/cut.ffck"),
+                         doctest::Contains(cut < 8 ? "not a facefield checkpoint" : "truncated"), ff::Error);
+  }
+  write_file_atomic(dir + "/foreign.ffck", "PK\x03\x04 this is a zip file, not ours");
+  CHECK_THROWS_WITH_AS(train::read_checkpoint(ctx, dir + "/foreign.ffck"), doctest::Contains("not a facefield checkpoint"),
+                       ff::Error);
+  save_tensors(dir + "/tensors.fft", {{"x", randn(ctx, {2})}});
+  CHECK_THROWS_WITH_AS(train::read_checkpoint(ctx, dir + "/tensors.fft"), doctest::Contains("not a facefield checkpoint"),
+                       ff::Error);
+  std::string flipped = bytes;
+  flipped[bytes.size() - 20] ^= 0x40;
+  write_file_atomic(dir + "/flip.ffck", flipped);
+  CHECK_THROWS_WITH_AS(train::read_checkpoint(ctx, dir + "/flip.ffck"), doctest::Contains("checksum"), ff::Error);
+  std::string future = bytes;
+  future[8] = 2;
+  write_file_atomic(dir + "/future.ffck", future);
+  CHECK_THROWS_WITH_AS(train::read_checkpoint(ctx, dir + "/future.ffck"), doctest::Contains("format version 2"),
+                       ff::Error);
+  CHECK_THROWS_WITH_AS(train::read_checkpoint(ctx, dir + "/missing.ffck"), doctest::Contains("does not exist"),
+                       ff::Error);
+}
+
+TEST_CASE("checkpoint: 6 steps == 3 steps + save + resume in a fresh trainer + 3 steps, bit for bit (CPU)") {
+  auto scene = testing::tiny_scene(3, 3);
+  auto cfg = testing::tiny_train(testing::temp_dir("resume"));
+  cfg.batch_views = 2;
+  cfg.lr_xyz = 1e-4;
+  auto snapshot = [](train::Trainer& t) {
+    std::vector<std::vector<float>> s;
+    for (auto& p : t.model().named_parameters()) s.push_back(p.tensor.to_vector<float>());
+    for (auto& st : t.optimizer().state()) {
+      s.push_back(st.m.to_vector<float>());
+      s.push_back(st.v.to_vector<float>());
+      s.push_back({float(st.step)});
+    }
+    return s;
+  };
+  std::vector<std::vector<float>> full;
+  std::vector<double> full_losses;
+  {
+    Context ctx(11, 2);
+    train::Trainer a(ctx, cfg, scene, nullptr);
+    for (int i = 0; i < 6; ++i) REQUIRE(a.step().ok);
+    full = snapshot(a);
+    full_losses = a.loss_history();
+  }
+  const std::string path = cfg.out_dir + "/half.ffck";
+  {
+    Context ctx(11, 2);
+    train::Trainer b(ctx, cfg, scene, nullptr);
+    for (int i = 0; i < 3; ++i) REQUIRE(b.step().ok);
+    b.save_checkpoint(path);
+  }
+  Context ctx(11, 2);
+  ctx.rng_advance(12345);  // a different RNG position before loading: the checkpoint restores it
+  train::Trainer c(ctx, cfg, scene, nullptr);
+  c.load_checkpoint(path);
+  CHECK(c.current_step() == 3);
+  for (int i = 0; i < 3; ++i) REQUIRE(c.step().ok);
+  auto resumed = snapshot(c);
+  REQUIRE(resumed.size() == full.size());
+  for (size_t i = 0; i < full.size(); ++i) CHECK_MESSAGE(resumed[i] == full[i], "tensor ", i, " differs after resume");
+  CHECK(c.loss_history() == full_losses);
+
+  // a checkpoint of another model shape is refused, naming the option
+  auto other = cfg;
+  other.model.K = 3;
+  Context ctx2(11, 2);
+  train::Trainer d(ctx2, other, scene, nullptr);
+  CHECK_THROWS_WITH_AS(d.load_checkpoint(path), doctest::Contains("model.K"), ff::Error);
+}
+
+TEST_CASE("ply export: the official 3DGS layout, raw (pre-activation) values") {
+  const std::string dir = testing::temp_dir("ply");
+  train::PlyGaussians g;
+  g.means = {0.1f, 0.2f, 0.3f, -1, -2, -3};
+  g.log_scales = {-3, -4, -5, -1, -1, -1};
+  g.rotations = {2, 0, 0, 0, 0, 0, 0, 3};
+  g.opacities = {0.5f, 0.9f};
+  g.colors = {0.5f, 0.25f, 1.f, 0, 0, 0};
+  train::write_gaussians_ply(dir + "/p.ply", g);
+  std::string bytes = read_file(dir + "/p.ply");
+  CHECK(bytes.rfind("ply\nformat binary_little_endian 1.0\nelement vertex 2\nproperty float x\n", 0) == 0);
+  train::PlyTable t = train::read_ply_table(dir + "/p.ply");
+  const std::vector<std::string> expect = {"x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
+                                           "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"};
+  CHECK(t.names == expect);
+  REQUIRE(t.rows == 2);
+  auto v = [&](int r, const char* n) { return t.values[r * t.names.size() + t.column(n)]; };
+  CHECK(v(0, "y") == doctest::Approx(0.2));
+  CHECK(v(0, "f_dc_0") == doctest::Approx(0.0));
+  CHECK(v(0, "f_dc_2") == doctest::Approx(0.5 / train::kSH_C0));
+  CHECK(v(0, "opacity") == doctest::Approx(0.0));
+  CHECK(v(1, "opacity") == doctest::Approx(std::log(9.0)).epsilon(1e-5));
+  CHECK(v(0, "scale_1") == doctest::Approx(-4));
+  CHECK(v(0, "rot_0") == doctest::Approx(1.0));
+  CHECK(v(1, "rot_3") == doctest::Approx(1.0));
+  CHECK(bytes.size() == bytes.find("end_header\n") + 11 + 2 * 17 * 4);
+}
+
+TEST_CASE("ply export: a trained model's point_cloud.ply reads back with every Gaussian") {
+  Context ctx(6, 2);
+  auto cfg = testing::tiny_train(testing::temp_dir("ply2"));
+  train::Trainer tr(ctx, cfg, testing::tiny_scene(2, 2), nullptr);
+  tr.step();
+  tr.export_ply(cfg.out_dir + "/pc");
+  train::PlyTable t = train::read_ply_table(cfg.out_dir + "/pc/point_cloud.ply");
+  CHECK(t.rows == size_t(tr.model().layout().G));
+  for (float x : t.values) REQUIRE(std::isfinite(x));
+  CHECK(fs::exists(cfg.out_dir + "/pc/toy1.ply"));
+}
+
+TEST_CASE("config: JSON round trip, overrides, unknown keys and bad values refused, --help lists every option") {
+  train::TrainConfig c;
+  train::config_set(c, "steps", "123");
+  train::config_set(c, "model.placement", "seed");
+  train::config_set(c, "lr_codes", "0.5");
+  train::config_set(c, "progress", "false");
+  train::TrainConfig d;
+  train::config_from_json(d, train::config_to_json(c), "test");
+  CHECK(d.steps == 123);
+  CHECK(d.model.placement == "seed");
+  CHECK(d.lr_codes == 0.5);
+  CHECK_FALSE(d.progress);
+  CHECK(train::config_to_json(c) == train::config_to_json(d));
+  CHECK_THROWS_WITH_AS(train::config_set(c, "stepz", "1"), doctest::Contains("unknown option 'stepz'"), ff::Error);
+  CHECK_THROWS_WITH_AS(train::config_set(c, "steps", "many"), doctest::Contains("expected an integer"), ff::Error);
+  CHECK_THROWS_AS(train::config_from_json(c, "{\"model\": {\"KK\": 3}}", "x.json"), ff::Error);
+  std::string help = train::config_help();
+  for (auto& o : train::config_options(c)) CHECK_MESSAGE(help.find("--" + o.name + " ") != std::string::npos, o.name);
+  CHECK(help.find("--lr_xyz <double>") != std::string::npos);
+}
