@@ -1,0 +1,669 @@
+// runtime/formats.cpp — .ply, .splat, .ffpk and (read-only) .ffck; see formats.h.
+#include "runtime/formats.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+
+namespace ffrt {
+
+namespace {
+
+std::string cat() { return {}; }
+template <class A, class... R>
+std::string cat(const A& a, const R&... r) {
+  std::string s;
+  if constexpr (std::is_arithmetic<A>::value) {
+    char b[64];
+    if constexpr (std::is_floating_point<A>::value) std::snprintf(b, sizeof b, "%g", double(a));
+    else if constexpr (std::is_signed<A>::value) std::snprintf(b, sizeof b, "%lld", (long long)a);
+    else std::snprintf(b, sizeof b, "%llu", (unsigned long long)a);
+    s = b;
+  } else {
+    s = a;
+  }
+  return s + cat(r...);
+}
+template <class... R>
+[[noreturn]] void fail(int status, const R&... r) {
+  throw Error(status, cat(r...));
+}
+
+template <class T>
+void put(std::string& s, T v) {
+  s.append(reinterpret_cast<const char*>(&v), sizeof(T));  // little-endian hosts (x86-64, aarch64)
+}
+
+struct Reader {
+  const std::string& buf;
+  const std::string& what;
+  size_t pos = 0;
+  void need(uint64_t n, const char* field) {
+    if (n > buf.size() || pos + n > buf.size())
+      fail(kFormat, what, " is truncated: reading ", field, " needs ", n, " bytes at offset ", pos, " but it has ",
+           buf.size(), " bytes");
+  }
+  template <class T>
+  T get(const char* field) {
+    need(sizeof(T), field);
+    T v;
+    std::memcpy(&v, buf.data() + pos, sizeof(T));
+    pos += sizeof(T);
+    return v;
+  }
+};
+
+constexpr char kPackMagic[8] = {'F', 'F', 'P', 'A', 'C', 'K', '\r', '\n'};
+constexpr char kCkptMagic[8] = {'F', 'F', 'C', 'K', 'P', 'T', '\r', '\n'};
+constexpr uint32_t kCkptVersion = 1;
+
+size_t dtype_size(uint8_t dt) {
+  switch (dt) {
+    case kF32: return 4;
+    case kF64: return 8;
+    case kI32: return 4;
+    case kI64: return 8;
+    case kU8: return 1;
+  }
+  return 0;
+}
+
+// tensor records shared by .ffpk and .ffck
+Array read_array(Reader& r, uint32_t i) {
+  Array a;
+  const uint32_t nl = r.get<uint32_t>("an array name length");
+  if (nl >= (1u << 16)) fail(kFormat, r.what, ": array ", i, " has an implausible name length ", nl);
+  r.need(nl, "an array name");
+  a.name = r.buf.substr(r.pos, nl);
+  r.pos += nl;
+  a.dtype = r.get<uint8_t>("a dtype");
+  if (dtype_size(a.dtype) == 0) fail(kFormat, r.what, ": array '", a.name, "' has unknown dtype code ", int(a.dtype));
+  const uint32_t nd = r.get<uint32_t>("a rank");
+  if (nd > 16) fail(kFormat, r.what, ": array '", a.name, "' has rank ", nd);
+  uint64_t numel = 1;
+  for (uint32_t d = 0; d < nd; ++d) {
+    const int64_t v = r.get<int64_t>("a dimension");
+    if (v < 0 || v >= (int64_t(1) << 40)) fail(kFormat, r.what, ": array '", a.name, "' has a bad dimension ", v);
+    a.shape.push_back(v);
+    numel *= uint64_t(v);
+    if (numel >= (uint64_t(1) << 40)) fail(kFormat, r.what, ": array '", a.name, "' is implausibly large");
+  }
+  const uint64_t nb = r.get<uint64_t>("a byte count");
+  if (nb != numel * dtype_size(a.dtype))
+    fail(kFormat, r.what, ": array '", a.name, "' declares ", nb, " bytes, its shape needs ", numel * dtype_size(a.dtype));
+  r.need(nb, "array data");
+  a.data = r.buf.substr(r.pos, size_t(nb));
+  r.pos += size_t(nb);
+  return a;
+}
+
+void check_checksum(Reader& r) {
+  const uint64_t stored = r.get<uint64_t>("the checksum");
+  if (r.pos != r.buf.size()) fail(kFormat, r.what, " has ", r.buf.size() - r.pos, " unexpected trailing bytes");
+  if (fnv1a64(r.buf.data(), r.buf.size() - 8) != stored) fail(kFormat, r.what, " is corrupt: checksum mismatch");
+}
+
+inline float sigmoidf_(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+inline float logitf_(float p) {
+  const double q = std::min(std::max(double(p), 1e-7), 1.0 - 1e-7);  // finite for o ∈ {0, 1}
+  return float(std::log(q / (1.0 - q)));
+}
+void normalise_quat(const float* q, float* out) {
+  double n = std::sqrt(double(q[0]) * q[0] + double(q[1]) * q[1] + double(q[2]) * q[2] + double(q[3]) * q[3]);
+  if (!(n > 0)) {
+    out[0] = 1, out[1] = out[2] = out[3] = 0;
+    return;
+  }
+  for (int k = 0; k < 4; ++k) out[k] = float(q[k] / n);
+}
+
+}  // namespace
+
+uint64_t fnv1a64(const void* data, size_t n, uint64_t h) {
+  const unsigned char* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; ++i) {
+    h ^= p[i];
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+// ---- GaussianSet ----------------------------------------------------------------------------------------
+void GaussianSet::resize(size_t n) {
+  means.resize(n * 3);
+  log_scales.resize(n * 3);
+  rotations.resize(n * 4);
+  opacities.resize(n);
+  colors.resize(n * 3);
+}
+
+void GaussianSet::check(const std::string& what) const {
+  const size_t n = opacities.size();
+  if (means.size() != 3 * n || log_scales.size() != 3 * n || rotations.size() != 4 * n || colors.size() != 3 * n)
+    fail(kInvalid, what, ": inconsistent Gaussian arrays (", n, " opacities, ", means.size(), " mean floats, ",
+         log_scales.size(), " scale floats, ", rotations.size(), " rotation floats, ", colors.size(), " colour floats)");
+}
+
+// ---- files ----------------------------------------------------------------------------------------------
+std::string read_file(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) fail(kIO, "cannot open '", path, "': ", std::strerror(errno));
+  std::string s;
+  char buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
+  const bool err = std::ferror(f);
+  std::fclose(f);
+  if (err) fail(kIO, "error reading '", path, "'");
+  return s;
+}
+
+void write_file(const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) fail(kIO, "cannot create '", tmp, "': ", std::strerror(errno));
+  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+  const bool closed = std::fclose(f) == 0;
+  if (!ok || !closed) {
+    std::remove(tmp.c_str());
+    fail(kIO, "error writing '", tmp, "' (disk full?)");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    fail(kIO, "cannot rename '", tmp, "' to '", path, "': ", std::strerror(errno));
+  }
+}
+
+// ---- .ply -----------------------------------------------------------------------------------------------
+std::string ply_bytes(const GaussianSet& g, int sh_degree) {
+  g.check("ply_bytes");
+  if (sh_degree != 0 && sh_degree != 3) fail(kInvalid, "ply: sh_degree must be 0 or 3, got ", sh_degree);
+  const size_t n = g.size();
+  const int rest = sh_degree == 3 ? 45 : 0;
+  std::string h = "ply\nformat binary_little_endian 1.0\nelement vertex " + cat(n) + "\n";
+  for (const char* p : {"x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"})
+    h += std::string("property float ") + p + "\n";
+  for (int k = 0; k < rest; ++k) h += "property float f_rest_" + cat(k) + "\n";
+  for (const char* p : {"opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"})
+    h += std::string("property float ") + p + "\n";
+  h += "end_header\n";
+  const size_t nf = 17 + size_t(rest);
+  std::vector<float> rec(nf * n, 0.f);
+  for (size_t i = 0; i < n; ++i) {
+    float* r = &rec[i * nf];
+    for (int c = 0; c < 3; ++c) r[c] = g.means[3 * i + c];
+    for (int c = 0; c < 3; ++c) r[6 + c] = float((double(g.colors[3 * i + c]) - 0.5) / kSH_C0);
+    float* t = r + 9 + rest;
+    t[0] = logitf_(g.opacities[i]);
+    for (int c = 0; c < 3; ++c) t[1 + c] = g.log_scales[3 * i + c];
+    normalise_quat(&g.rotations[4 * i], t + 4);
+  }
+  h.append(reinterpret_cast<const char*>(rec.data()), rec.size() * sizeof(float));
+  return h;
+}
+
+void write_ply(const std::string& path, const GaussianSet& g, int sh_degree) { write_file(path, ply_bytes(g, sh_degree)); }
+
+bool is_ply(const std::string& b) { return b.size() >= 4 && b.compare(0, 4, "ply\n") == 0; }
+
+namespace {
+struct PlyProp {
+  std::string name;
+  int type = 0;  // size in bytes; with flags below
+  bool is_float = false, is_signed = false, is_list = false;
+  size_t offset = 0;
+};
+bool ply_type(const std::string& t, PlyProp& p) {
+  static const struct {
+    const char* a;
+    const char* b;
+    int size;
+    bool fl, sg;
+  } tab[] = {{"char", "int8", 1, false, true},     {"uchar", "uint8", 1, false, false},
+             {"short", "int16", 2, false, true},   {"ushort", "uint16", 2, false, false},
+             {"int", "int32", 4, false, true},     {"uint", "uint32", 4, false, false},
+             {"float", "float32", 4, true, true},  {"double", "float64", 8, true, true}};
+  for (auto& e : tab)
+    if (t == e.a || t == e.b) {
+      p.type = e.size, p.is_float = e.fl, p.is_signed = e.sg;
+      return true;
+    }
+  return false;
+}
+double ply_value(const char* p, const PlyProp& pr) {
+  switch (pr.type) {
+    case 1: return pr.is_signed ? double(int8_t(*p)) : double(uint8_t(*p));
+    case 2: {
+      uint16_t v;
+      std::memcpy(&v, p, 2);
+      return pr.is_signed ? double(int16_t(v)) : double(v);
+    }
+    case 4: {
+      if (pr.is_float) {
+        float f;
+        std::memcpy(&f, p, 4);
+        return f;
+      }
+      uint32_t v;
+      std::memcpy(&v, p, 4);
+      return pr.is_signed ? double(int32_t(v)) : double(v);
+    }
+    default: {
+      double d;
+      std::memcpy(&d, p, 8);
+      return d;
+    }
+  }
+}
+}  // namespace
+
+GaussianSet parse_ply(const std::string& b, const std::string& what, int* sh_degree_out) {
+  if (!is_ply(b)) fail(kFormat, what, " is not a PLY file (it does not start with \"ply\\n\")");
+  const size_t hend = b.find("end_header\n");
+  if (hend == std::string::npos) fail(kFormat, what, ": PLY header has no end_header line (truncated?)");
+  const size_t body = hend + 11;
+  // parse header lines
+  std::vector<std::string> lines;
+  {
+    size_t s = 0;
+    while (s < hend) {
+      size_t e = b.find('\n', s);
+      std::string l = b.substr(s, e - s);
+      if (!l.empty() && l.back() == '\r') l.pop_back();
+      lines.push_back(l);
+      s = e + 1;
+    }
+  }
+  bool binary = false, ascii = false, in_vertex = false, vertex_seen = false;
+  int64_t nvert = -1;
+  size_t skip_before = 0;  // bytes of (binary, fixed-size) elements before the vertex element
+  int64_t pending_count = 0;
+  size_t pending_size = 0;
+  bool pending_list = false;
+  std::vector<PlyProp> props;
+  size_t stride = 0;
+  auto close_element = [&]() {
+    if (!in_vertex && !vertex_seen && pending_count > 0) {
+      if (pending_list) fail(kUnsupported, what, ": PLY has a list-property element before `vertex`");
+      skip_before += size_t(pending_count) * pending_size;
+    }
+  };
+  for (size_t li = 1; li < lines.size(); ++li) {
+    const std::string& l = lines[li];
+    std::vector<std::string> tok;
+    {
+      size_t s = 0;
+      while (s < l.size()) {
+        while (s < l.size() && (l[s] == ' ' || l[s] == '\t')) ++s;
+        size_t e = s;
+        while (e < l.size() && l[e] != ' ' && l[e] != '\t') ++e;
+        if (e > s) tok.push_back(l.substr(s, e - s));
+        s = e;
+      }
+    }
+    if (tok.empty() || tok[0] == "comment" || tok[0] == "obj_info") continue;
+    if (tok[0] == "format") {
+      if (tok.size() < 2) fail(kFormat, what, ": malformed PLY format line");
+      if (tok[1] == "binary_little_endian") binary = true;
+      else if (tok[1] == "ascii") ascii = true;
+      else fail(kUnsupported, what, ": PLY format '", tok[1], "' is not supported (binary_little_endian or ascii)");
+    } else if (tok[0] == "element") {
+      if (tok.size() < 3) fail(kFormat, what, ": malformed PLY element line '", l, "'");
+      close_element();
+      if (in_vertex) vertex_seen = true;
+      in_vertex = tok[1] == "vertex" && !vertex_seen;
+      char* end = nullptr;
+      const long long c = std::strtoll(tok[2].c_str(), &end, 10);
+      if (*end || c < 0 || c > (1LL << 31)) fail(kFormat, what, ": bad PLY element count '", tok[2], "'");
+      if (in_vertex) nvert = c;
+      pending_count = c, pending_size = 0, pending_list = false;
+    } else if (tok[0] == "property") {
+      PlyProp p;
+      if (tok.size() >= 2 && tok[1] == "list") {
+        p.is_list = true;
+        pending_list = true;
+        if (in_vertex) fail(kUnsupported, what, ": PLY vertex list properties are not supported");
+        continue;
+      }
+      if (tok.size() < 3 || !ply_type(tok[1], p)) fail(kFormat, what, ": bad PLY property line '", l, "'");
+      p.name = tok[2];
+      if (in_vertex) {
+        p.offset = stride;
+        stride += size_t(p.type);
+        props.push_back(p);
+      } else {
+        pending_size += size_t(p.type);
+      }
+    } else {
+      fail(kFormat, what, ": unexpected PLY header line '", l, "'");
+    }
+  }
+  if (!binary && !ascii) fail(kFormat, what, ": PLY header has no format line");
+  if (nvert < 0) fail(kFormat, what, ": PLY has no vertex element");
+  auto col = [&](const std::string& name) -> int {
+    for (size_t i = 0; i < props.size(); ++i)
+      if (props[i].name == name) return int(i);
+    return -1;
+  };
+  const char* need[] = {"x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1", "scale_2",
+                        "rot_0", "rot_1", "rot_2", "rot_3"};
+  int ci[14];
+  for (int k = 0; k < 14; ++k) {
+    ci[k] = col(need[k]);
+    if (ci[k] < 0) fail(kFormat, what, ": PLY vertex has no '", need[k], "' property (not a 3DGS point cloud?)");
+  }
+  int rest = 0;
+  while (col("f_rest_" + cat(rest)) >= 0) ++rest;
+  if (rest != 0 && rest != 9 && rest != 24 && rest != 45)
+    fail(kFormat, what, ": PLY has ", rest, " f_rest properties; 3·(deg+1)²−3 ∈ {0, 9, 24, 45} expected");
+  if (sh_degree_out) *sh_degree_out = rest == 0 ? 0 : rest == 9 ? 1 : rest == 24 ? 2 : 3;
+  const size_t n = size_t(nvert);
+  std::vector<double> v(n * 14);
+  if (binary) {
+    const size_t start = body + skip_before;
+    if (start > b.size() || (b.size() - start) / std::max<size_t>(stride, 1) < n)
+      fail(kFormat, what, " is truncated: ", n, " vertices of ", stride, " bytes need ", n * stride + start,
+           " bytes, the file has ", b.size());
+    for (size_t i = 0; i < n; ++i) {
+      const char* r = b.data() + start + i * stride;
+      for (int k = 0; k < 14; ++k) v[i * 14 + k] = ply_value(r + props[ci[k]].offset, props[ci[k]]);
+    }
+  } else {
+    if (skip_before) fail(kUnsupported, what, ": ascii PLY with elements before `vertex` is not supported");
+    const char* p = b.c_str() + body;
+    std::vector<double> row(props.size());
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t k = 0; k < props.size(); ++k) {
+        char* end = nullptr;
+        row[k] = std::strtod(p, &end);
+        if (end == p) fail(kFormat, what, " is truncated or malformed: ascii vertex ", i, " property ", k);
+        p = end;
+      }
+      for (int k = 0; k < 14; ++k) v[i * 14 + k] = row[size_t(ci[k])];
+    }
+  }
+  GaussianSet g;
+  g.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const double* r = &v[i * 14];
+    for (int c = 0; c < 3; ++c) {
+      g.means[3 * i + c] = float(r[c]);
+      g.colors[3 * i + c] = float(std::min(1.0, std::max(0.0, 0.5 + kSH_C0 * r[3 + c])));
+      g.log_scales[3 * i + c] = float(r[7 + c]);
+    }
+    g.opacities[i] = float(1.0 / (1.0 + std::exp(-r[6])));
+    for (int c = 0; c < 4; ++c) g.rotations[4 * i + c] = float(r[10 + c]);
+  }
+  return g;
+}
+
+GaussianSet read_ply(const std::string& path, int* sh_degree_out) {
+  return parse_ply(read_file(path), "'" + path + "'", sh_degree_out);
+}
+
+// ---- .splat ---------------------------------------------------------------------------------------------
+std::string splat_bytes(const GaussianSet& g) {
+  g.check("splat_bytes");
+  const size_t n = g.size();
+  std::vector<double> imp(n);
+  for (size_t i = 0; i < n; ++i)
+    imp[i] = std::exp(double(g.log_scales[3 * i]) + g.log_scales[3 * i + 1] + g.log_scales[3 * i + 2]) * g.opacities[i];
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return imp[a] > imp[b]; });
+  auto u8 = [](double v) -> uint8_t {  // Uint8ClampedArray: clamp, round half to even
+    v = std::min(255.0, std::max(0.0, v));
+    return uint8_t(std::nearbyint(v));
+  };
+  std::string out(n * 32, '\0');
+  for (size_t j = 0; j < n; ++j) {
+    const size_t i = order[j];
+    char* r = &out[j * 32];
+    float f[6];
+    for (int c = 0; c < 3; ++c) f[c] = g.means[3 * i + c], f[3 + c] = std::exp(g.log_scales[3 * i + c]);
+    std::memcpy(r, f, 24);
+    uint8_t* u = reinterpret_cast<uint8_t*>(r + 24);
+    for (int c = 0; c < 3; ++c) u[c] = u8(double(g.colors[3 * i + c]) * 255.0);
+    u[3] = u8(double(g.opacities[i]) * 255.0);
+    float q[4];
+    normalise_quat(&g.rotations[4 * i], q);
+    for (int c = 0; c < 4; ++c) u[4 + c] = u8(double(q[c]) * 128.0 + 128.0);
+  }
+  return out;
+}
+
+void write_splat(const std::string& path, const GaussianSet& g) { write_file(path, splat_bytes(g)); }
+
+GaussianSet parse_splat(const std::string& b, const std::string& what) {
+  if (b.size() % 32 != 0)
+    fail(kFormat, what, " is not a .splat file or is truncated: ", b.size(), " bytes is not a multiple of 32");
+  const size_t n = b.size() / 32;
+  GaussianSet g;
+  g.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const char* r = b.data() + i * 32;
+    float f[6];
+    std::memcpy(f, r, 24);
+    for (int c = 0; c < 3; ++c) {
+      g.means[3 * i + c] = f[c];
+      if (!(f[3 + c] > 0) || !std::isfinite(f[3 + c]))
+        fail(kFormat, what, ": record ", i, " has a non-positive or non-finite scale (not a .splat file?)");
+      g.log_scales[3 * i + c] = std::log(f[3 + c]);
+    }
+    const uint8_t* u = reinterpret_cast<const uint8_t*>(r + 24);
+    for (int c = 0; c < 3; ++c) g.colors[3 * i + c] = float(u[c]) / 255.0f;
+    g.opacities[i] = float(u[3]) / 255.0f;
+    for (int c = 0; c < 4; ++c) g.rotations[4 * i + c] = (float(u[4 + c]) - 128.0f) / 128.0f;
+    const float* q = &g.rotations[4 * i];
+    if (q[0] == 0 && q[1] == 0 && q[2] == 0 && q[3] == 0) g.rotations[4 * i] = 1.0f;  // degenerate → identity
+  }
+  return g;
+}
+
+GaussianSet read_splat(const std::string& path) { return parse_splat(read_file(path), "'" + path + "'"); }
+
+// ---- arrays / packs -------------------------------------------------------------------------------------
+int64_t Array::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::vector<float> Array::floats() const {
+  const int64_t n = numel();
+  std::vector<float> out(static_cast<size_t>(n));
+  const char* p = data.data();
+  for (int64_t i = 0; i < n; ++i) {
+    switch (dtype) {
+      case kF32: std::memcpy(&out[i], p + 4 * i, 4); break;
+      case kF64: {
+        double d;
+        std::memcpy(&d, p + 8 * i, 8);
+        out[i] = float(d);
+        break;
+      }
+      case kI32: {
+        int32_t d;
+        std::memcpy(&d, p + 4 * i, 4);
+        out[i] = float(d);
+        break;
+      }
+      case kI64: {
+        int64_t d;
+        std::memcpy(&d, p + 8 * i, 8);
+        out[i] = float(d);
+        break;
+      }
+      default: out[i] = float(uint8_t(p[i])); break;
+    }
+  }
+  return out;
+}
+
+const Array* Pack::find(const std::string& name) const {
+  for (auto& a : arrays)
+    if (a.name == name) return &a;
+  return nullptr;
+}
+
+const Array& Pack::get(const std::string& name, const std::string& what) const {
+  const Array* a = find(name);
+  if (!a) fail(kUnsupported, what, " has no array '", name, "'");
+  return *a;
+}
+
+void Pack::add(const std::string& name, const std::vector<int64_t>& shape, const float* d) {
+  Array a;
+  a.name = name;
+  a.dtype = kF32;
+  a.shape = shape;
+  a.data.assign(reinterpret_cast<const char*>(d), size_t(a.numel()) * 4);
+  arrays.push_back(std::move(a));
+}
+
+void Pack::add_u8(const std::string& name, const std::string& bytes) {
+  Array a;
+  a.name = name;
+  a.dtype = kU8;
+  a.shape = {int64_t(bytes.size())};
+  a.data = bytes;
+  arrays.push_back(std::move(a));
+}
+
+bool is_pack(const std::string& b) { return b.size() >= 8 && std::memcmp(b.data(), kPackMagic, 8) == 0; }
+bool is_checkpoint(const std::string& b) { return b.size() >= 8 && std::memcmp(b.data(), kCkptMagic, 8) == 0; }
+
+std::string pack_bytes(const Pack& p) {
+  std::string s(kPackMagic, 8);
+  put<uint32_t>(s, kPackVersion);
+  put<uint32_t>(s, p.kind);
+  put<uint64_t>(s, uint64_t(p.meta.size()));
+  s += p.meta;
+  put<uint32_t>(s, uint32_t(p.arrays.size()));
+  for (auto& a : p.arrays) {
+    if (a.data.size() != size_t(a.numel()) * dtype_size(a.dtype))
+      fail(kInternal, "pack_bytes: array '", a.name, "' holds ", a.data.size(), " bytes for its shape");
+    put<uint32_t>(s, uint32_t(a.name.size()));
+    s += a.name;
+    put<uint8_t>(s, a.dtype);
+    put<uint32_t>(s, uint32_t(a.shape.size()));
+    for (int64_t d : a.shape) put<int64_t>(s, d);
+    put<uint64_t>(s, uint64_t(a.data.size()));
+    s += a.data;
+  }
+  put<uint64_t>(s, fnv1a64(s.data(), s.size()));
+  return s;
+}
+
+void write_pack(const std::string& path, const Pack& p) { write_file(path, pack_bytes(p)); }
+
+Pack parse_pack(const std::string& b, const std::string& what) {
+  if (!is_pack(b)) fail(kFormat, what, " is not a facefield identity pack (its first bytes are not \"FFPACK\\r\\n\")");
+  Reader r{b, what};
+  r.pos = 8;
+  const uint32_t version = r.get<uint32_t>("the version");
+  if (version == 0 || version > kPackVersion)
+    fail(kFormat, what, " has pack format version ", version, "; this build reads version ", kPackVersion);
+  Pack p;
+  p.kind = r.get<uint32_t>("the kind");
+  if (p.kind != kPackGaussians && p.kind != kPackModel) fail(kFormat, what, " has unknown pack kind ", p.kind);
+  const uint64_t ml = r.get<uint64_t>("the meta length");
+  r.need(ml, "the meta text");
+  p.meta = b.substr(r.pos, size_t(ml));
+  r.pos += size_t(ml);
+  const uint32_t count = r.get<uint32_t>("the array count");
+  for (uint32_t i = 0; i < count; ++i) p.arrays.push_back(read_array(r, i));
+  check_checksum(r);
+  return p;
+}
+
+Pack parse_checkpoint(const std::string& b, const std::string& what) {
+  if (!is_checkpoint(b)) fail(kFormat, what, " is not a facefield checkpoint (magic \"FFCKPT\\r\\n\" expected)");
+  Reader r{b, what};
+  r.pos = 8;
+  const uint32_t version = r.get<uint32_t>("the version");
+  if (version != kCkptVersion)
+    fail(kFormat, what, " has checkpoint format version ", version, "; this build reads version ", kCkptVersion);
+  r.get<int64_t>("the step");
+  r.get<uint64_t>("the RNG counter");
+  const uint64_t cl = r.get<uint64_t>("the config length");
+  r.need(cl, "the config JSON");
+  Pack p;
+  p.kind = kPackModel;
+  p.meta = b.substr(r.pos, size_t(cl));
+  r.pos += size_t(cl);
+  const uint32_t count = r.get<uint32_t>("the tensor count");
+  std::vector<Array> all;
+  for (uint32_t i = 0; i < count; ++i) all.push_back(read_array(r, i));
+  check_checksum(r);
+  for (auto& a : all) {
+    std::string name;
+    if (a.name.rfind("param/", 0) == 0) name = a.name.substr(6);
+    else if (a.name.rfind("buffer/", 0) == 0) name = a.name.substr(7);
+    else if (a.name.rfind("layout/", 0) == 0) name = a.name;
+    else continue;  // Adam moments, trainer state
+    a.name = name;
+    if (a.dtype == kF64) {  // F64 runs (gradient checks): convert
+      std::vector<float> f = a.floats();
+      a.dtype = kF32;
+      a.data.assign(reinterpret_cast<const char*>(f.data()), f.size() * 4);
+    }
+    p.arrays.push_back(std::move(a));
+  }
+  return p;
+}
+
+Pack parse_model_file(const std::string& b, const std::string& what) {
+  if (is_pack(b)) return parse_pack(b, what);
+  if (is_checkpoint(b)) return parse_checkpoint(b, what);
+  fail(kFormat, what, " is neither a facefield identity pack (\"FFPACK\") nor a checkpoint (\"FFCKPT\")");
+}
+
+Pack pack_from_gaussians(const GaussianSet& g, const std::string& meta) {
+  g.check("pack_from_gaussians");
+  Pack p;
+  p.kind = kPackGaussians;
+  const int64_t n = int64_t(g.size());
+  p.meta = meta.empty() ? "{\"format\":\"facefield identity pack\",\"kind\":\"gaussians\",\"gaussians\":" + cat(n) + "}"
+                        : meta;
+  p.add("means", {n, 3}, g.means.data());
+  p.add("log_scales", {n, 3}, g.log_scales.data());
+  p.add("rotations", {n, 4}, g.rotations.data());
+  p.add("opacities", {n}, g.opacities.data());
+  p.add("colors", {n, 3}, g.colors.data());
+  return p;
+}
+
+GaussianSet gaussians_from_pack(const Pack& p, const std::string& what) {
+  if (p.kind != kPackGaussians) fail(kUnsupported, what, " is a model pack, not a pack of decoded Gaussians");
+  GaussianSet g;
+  const Array& o = p.get("opacities", what);
+  if (o.shape.size() != 1) fail(kFormat, what, ": 'opacities' must be [N]");
+  const int64_t n = o.shape[0];
+  auto take = [&](const char* name, int w, std::vector<float>& dst) {
+    const Array& a = p.get(name, what);
+    if (!(a.shape.size() == 2 && a.shape[0] == n && a.shape[1] == w) && !(w == 1 && a.shape.size() == 1))
+      fail(kFormat, what, ": '", name, "' must be [", n, ",", w, "]");
+    dst = a.floats();
+  };
+  take("means", 3, g.means);
+  take("log_scales", 3, g.log_scales);
+  take("rotations", 4, g.rotations);
+  take("colors", 3, g.colors);
+  g.opacities = o.floats();
+  return g;
+}
+
+GaussianSet load_gaussians(const std::string& path) {
+  const std::string b = read_file(path), what = "'" + path + "'";
+  if (is_ply(b)) return parse_ply(b, what);
+  if (is_pack(b)) return gaussians_from_pack(parse_pack(b, what), what);
+  if (is_checkpoint(b)) fail(kUnsupported, what, " is a training checkpoint: open it as a model and decode an identity");
+  return parse_splat(b, what);
+}
+
+}  // namespace ffrt

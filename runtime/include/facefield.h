@@ -1,0 +1,168 @@
+/* runtime/include/facefield.h — facefield's embeddable runtime: a C API to open a trained identity field model
+ * (a training checkpoint .ffck or an exported identity pack .ffpk), decode an identity code into 3D Gaussians,
+ * render them to RGBA8 for a pinhole camera, and export them to viewer formats (.ply, .splat, .ffpk).
+ *
+ * The library has no training code and no autograd: it carries its own forward-only generator (StyleGAN2
+ * mapping, modulated 3×3 convolutions with demodulation, FIR upsampling, ToRGB skips), MLP decoders, bilinear
+ * texture sampling and a forward-only Gaussian rasterizer with the engine's maths (splat/splat.h; renders agree
+ * with the engine's to ≤ 1/255). The CPU build depends on libc, libm and pthreads only.
+ *
+ * Conventions (those of the engine, splat/splat.h):
+ *   camera      viewmat: world→camera 4×4, row-major, OpenCV axes (x right, y down, z forward), last row ignored;
+ *               fx, fy, cx, cy in pixels; a camera point (x, y, z) lands at u = fx·x/z + cx, v = fy·y/z + cy,
+ *               measured from the image's top-left EDGE (pixel (i, j) is evaluated at its centre i+0.5, j+0.5).
+ *   Gaussians   means [N,3] (world units: metres); scales [N,3] activated standard deviations; rotations [N,4]
+ *               quaternions (w, x, y, z), any norm; opacities [N] in [0,1]; colours [N,3] linear RGB in [0,1].
+ *   images      RGBA8, rows top to bottom, R G B A bytes per pixel; colour = Σ wᵢ·cᵢ + T·background,
+ *               alpha = 1 − T (T: the transmittance left after blending); values rounded to the nearest of 0..255.
+ *
+ * Errors: every call that can fail returns an ff_status; FF_OK is 0. On failure a message naming the cause is
+ * stored for the calling thread and read with ff_last_error(). No call aborts, and no C++ exception crosses
+ * this boundary. Out-parameters are left untouched on failure.
+ *
+ * Ownership: objects created by ff_*_open / ff_decode_* / ff_gaussians_* / ff_renderer_create are owned by the
+ * caller and released with the matching close/free (NULL is accepted and ignored). Input arrays are read during
+ * the call only (copied where kept). Output buffers are caller-owned. Strings returned as `const char*` are
+ * owned by the library (static, or thread-local for ff_last_error: valid until the thread's next failing call).
+ *
+ * Threads: every handle may be used from any thread; calls on one handle are serialised by a lock inside the
+ * handle (thread-safe per handle); calls on different handles run concurrently. An ff_gaussians handle is
+ * immutable after creation, so any number of renderers may render it at the same time.
+ *
+ *   ff_model* m; ff_gaussians* g; ff_renderer* r;
+ *   if (ff_model_open("face.ffpk", 0, &m) != FF_OK) { fprintf(stderr, "%s\n", ff_last_error()); return 1; }
+ *   ff_decode_identity(m, 0, &g);
+ *   ff_renderer_create(2, &r);
+ *   ff_camera cam = {{1,0,0,0, 0,1,0,0, 0,0,1,1, 0,0,0,1}, 1200, 1200, 256, 256, 512, 512};
+ *   uint8_t* rgba = malloc(512 * 512 * 4);
+ *   ff_render(r, g, &cam, NULL, rgba, 0);
+ *   ff_renderer_free(r); ff_gaussians_free(g); ff_model_close(m); free(rgba);
+ */
+#ifndef FACEFIELD_H
+#define FACEFIELD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#define FF_API __declspec(dllexport)
+#else
+#define FF_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FF_RUNTIME_VERSION_MAJOR 1
+#define FF_RUNTIME_VERSION_MINOR 0
+
+typedef enum ff_status {
+  FF_OK = 0,
+  FF_ERROR_INVALID_ARGUMENT = 1, /* NULL pointer, size mismatch, index out of range, bad camera or values */
+  FF_ERROR_IO = 2,               /* a file could not be opened, read or written */
+  FF_ERROR_FORMAT = 3,           /* not a facefield/.ply/.splat file, truncated, corrupt, or a newer version */
+  FF_ERROR_UNSUPPORTED = 4,      /* a valid file that lacks what the call needs (e.g. decoding a code with a
+                                    pack of decoded Gaussians, or a checkpoint without its surface layout) */
+  FF_ERROR_OUT_OF_MEMORY = 5,
+  FF_ERROR_INTERNAL = 6          /* a bug: please report with the message */
+} ff_status;
+
+typedef enum ff_format {
+  FF_FORMAT_PLY = 0,   /* 3DGS point_cloud.ply: binary little-endian, logit opacity, log scale, SH DC (+ f_rest) */
+  FF_FORMAT_SPLAT = 1, /* antimatter15 .splat: 32 bytes per Gaussian, sorted by importance */
+  FF_FORMAT_PACK = 2   /* facefield identity pack .ffpk holding these decoded Gaussians */
+} ff_format;
+
+typedef struct ff_model ff_model;         /* a generator + decoders + identities, or one decoded identity */
+typedef struct ff_gaussians ff_gaussians; /* an immutable set of decoded Gaussians */
+typedef struct ff_renderer ff_renderer;   /* worker threads + scratch memory of the rasterizer */
+
+typedef struct ff_model_info {
+  int num_identities;     /* identities stored (codes + positions); 1 for a pack of decoded Gaussians */
+  int code_dim;           /* identity code length; 0 without a generator */
+  int num_gaussians;      /* Gaussians per decoded identity */
+  int has_generator;      /* 1: codes can be decoded (ff_decode_code / ff_decode_mix); 0: decoded Gaussians only */
+  int texture_resolution; /* generator output resolution (0 without a generator) */
+  int feature_channels;   /* generator output channels (0 without a generator) */
+} ff_model_info;
+
+typedef struct ff_camera {
+  float viewmat[16];      /* world→camera, row-major, OpenCV axes */
+  float fx, fy, cx, cy;   /* pixels; fx, fy > 0 */
+  int width, height;      /* image size in pixels, 1..16384 */
+} ff_camera;
+
+/* ---- library ------------------------------------------------------------------------------------------- */
+/* "major.minor (cpu)" or "major.minor (cpu+cuda)"; static string. */
+FF_API const char* ff_version(void);
+/* Short name of a status ("FF_ERROR_FORMAT"); static string. */
+FF_API const char* ff_status_name(ff_status status);
+/* Message of the calling thread's last failed call ("" if none); thread-local, library-owned. */
+FF_API const char* ff_last_error(void);
+
+/* ---- models -------------------------------------------------------------------------------------------- */
+/* Open a file: an identity pack (.ffpk, either kind) or a training checkpoint (.ffck) that stores its surface
+ * layout; the kind is recognised by content, not by name. threads: worker threads for decoding (0 = all cores).
+ * On success *out is a new handle owned by the caller (ff_model_close). */
+FF_API ff_status ff_model_open(const char* path, int threads, ff_model** out);
+/* Same from bytes in memory (copied; the caller keeps ownership of data). */
+FF_API ff_status ff_model_open_memory(const void* data, size_t size, int threads, ff_model** out);
+/* Release a model (NULL: no-op). Gaussians decoded from it stay valid. */
+FF_API void ff_model_close(ff_model* model);
+FF_API ff_status ff_model_get_info(ff_model* model, ff_model_info* info);
+/* Name of identity i (e.g. the dataset subject) into buf (NUL-terminated, truncated to size); "" if unnamed. */
+FF_API ff_status ff_model_identity_name(ff_model* model, int identity, char* buf, size_t size);
+/* Copy identity i's code (code_dim floats) into code; needs a generator. */
+FF_API ff_status ff_model_get_code(ff_model* model, int identity, float* code, int code_dim);
+/* Copy identity i's Gaussian positions ([num_gaussians,3] floats) into xyz; identity −1 = the mean over all
+ * identities (what ff_decode_code uses when it is given no positions). count = number of floats in xyz. */
+FF_API ff_status ff_model_get_positions(ff_model* model, int identity, float* xyz, size_t count);
+
+/* ---- decoding ------------------------------------------------------------------------------------------ */
+/* Decode identity i (its stored code and positions). *out: new caller-owned Gaussians (ff_gaussians_free). */
+FF_API ff_status ff_decode_identity(ff_model* model, int identity, ff_gaussians** out);
+/* Decode any code (code_dim floats, e.g. fitted by fit_image). positions: [num_gaussians,3] floats (count =
+ * 3·num_gaussians) or NULL for the identities' mean positions. Needs a generator. */
+FF_API ff_status ff_decode_code(ff_model* model, const float* code, int code_dim, const float* positions,
+                                size_t positions_count, ff_gaussians** out);
+/* Decode the blend Σ wₖ·code(idₖ) with positions Σ wₖ·xyz(idₖ) (linear interpolation when the weights sum to
+ * 1), n ≥ 1 identities. Needs a generator. */
+FF_API ff_status ff_decode_mix(ff_model* model, int n, const int* identities, const float* weights,
+                               ff_gaussians** out);
+
+/* ---- Gaussians ----------------------------------------------------------------------------------------- */
+/* New Gaussians from caller arrays (copied): means [n,3], scales [n,3] (activated, > 0), rotations [n,4] (w,x,y,z,
+ * nonzero), opacities [n] in [0,1], colors [n,3] in [0,1]. n ≥ 0. Values must be finite. */
+FF_API ff_status ff_gaussians_create(int n, const float* means, const float* scales, const float* rotations,
+                                     const float* opacities, const float* colors, ff_gaussians** out);
+/* Load Gaussians from a .ply (3DGS layout, any property order/type; SH DC only is used), a .splat, or an
+ * identity pack of decoded Gaussians, recognised by content. */
+FF_API ff_status ff_gaussians_load(const char* path, ff_gaussians** out);
+FF_API void ff_gaussians_free(ff_gaussians* g);
+/* Number of Gaussians (0 for NULL). */
+FF_API int ff_gaussians_count(const ff_gaussians* g);
+/* Copy the attributes out (same layouts as ff_gaussians_create; each pointer may be NULL to skip it; each
+ * non-NULL array must hold count·width floats). */
+FF_API ff_status ff_gaussians_read(const ff_gaussians* g, float* means, float* scales, float* rotations,
+                                   float* opacities, float* colors);
+/* Write to path. sh_degree (PLY only): 0 = DC only (17 floats per Gaussian), 3 = DC + 45 zero f_rest for
+ * viewers that need them; other formats ignore it. */
+FF_API ff_status ff_gaussians_save(const ff_gaussians* g, const char* path, ff_format format, int sh_degree);
+
+/* ---- rendering ----------------------------------------------------------------------------------------- */
+/* threads: rasterizer worker threads (0 = all cores). */
+FF_API ff_status ff_renderer_create(int threads, ff_renderer** out);
+FF_API void ff_renderer_free(ff_renderer* r);
+/* Render g for cam into rgba (caller-owned, height rows of stride bytes; stride 0 = 4·width; stride ≥ 4·width).
+ * background: 3 floats in [0,1] or NULL for black. Gaussians behind the camera (view z ≤ 0.2) are culled. */
+FF_API ff_status ff_render(ff_renderer* r, const ff_gaussians* g, const ff_camera* cam, const float* background,
+                           uint8_t* rgba, size_t stride);
+/* Same, float output: rgb [3,H,W] planes (CHW, like the engine) and optional alpha [H,W] (NULL to skip). */
+FF_API ff_status ff_render_float(ff_renderer* r, const ff_gaussians* g, const ff_camera* cam,
+                                 const float* background, float* rgb_chw, float* alpha);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FACEFIELD_H */

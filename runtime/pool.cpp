@@ -1,0 +1,76 @@
+// runtime/pool.cpp — see pool.h.
+#include "runtime/pool.h"
+
+#include <sched.h>
+
+#include <algorithm>
+
+namespace ffrt {
+
+int available_cpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, int(CPU_COUNT(&set)));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+Pool::Pool(int threads) {
+  const int n = threads > 0 ? std::min(threads, 256) : available_cpus();
+  for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { loop(i); });
+}
+
+Pool::~Pool() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void Pool::work(int id) {
+  for (;;) {
+    const int64_t t = next_.fetch_add(1, std::memory_order_relaxed);
+    if (t >= n_) break;
+    (*job_)(t, id);
+  }
+}
+
+void Pool::loop(int id) {
+  uint64_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [&] { return stop_ || gen_ != seen; });
+      if (stop_) return;
+      seen = gen_;
+    }
+    work(id);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (--busy_ == 0) done_cv_.notify_one();
+    }
+  }
+}
+
+void Pool::run(int64_t n, const std::function<void(int64_t, int)>& f) {
+  if (n <= 0) return;
+  if (workers_.empty() || n == 1) {
+    for (int64_t t = 0; t < n; ++t) f(t, 0);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    job_ = &f;
+    n_ = n;
+    next_.store(0, std::memory_order_relaxed);
+    busy_ = int(workers_.size());
+    ++gen_;
+  }
+  cv_.notify_all();
+  work(0);
+  std::unique_lock<std::mutex> l(mu_);
+  done_cv_.wait(l, [&] { return busy_ == 0; });
+  job_ = nullptr;
+}
+
+}  // namespace ffrt
