@@ -12,13 +12,26 @@ namespace {
 
 #if defined(__AVX512F__)
 constexpr int VW = 16;  // floats per vector register
-constexpr int MR = 12;  // 12×2 accumulators + 2 B vectors + 1 broadcast = 27 of 32 zmm
+// micro-tile MR × (NV·16): 8×3 = 24 accumulators + 3 B vectors + 1 broadcast = 28 of 32 zmm; MR = 8 divides
+// the channel counts of the generator's layers (64…512), so no rows are wasted
+#ifndef FF_SGEMM_MR
+#define FF_SGEMM_MR 8
+#define FF_SGEMM_NV 3
+#endif
+constexpr int MR = FF_SGEMM_MR;
+constexpr int NV = FF_SGEMM_NV;  // vectors per micro-tile row
 #else
 constexpr int VW = 8;
 constexpr int MR = 6;  // 6×2 accumulators + 2 B + 1 broadcast = 15 of 16 ymm
+constexpr int NV = 2;
 #endif
-constexpr int NR = 2 * VW;
-constexpr int64_t KC = 768, MC = MR * 6, NC = NR * 64;  // tuned on Zen 4 (1 MB L2): large KC amortises the C tile updates
+constexpr int NR = NV * VW;
+#ifndef FF_SGEMM_KC  // cache blocking, tuned on Zen 4 (32 KB L1d, 1 MB L2 per core); -D overrides for tuning runs
+#define FF_SGEMM_KC 512
+#define FF_SGEMM_MCB 8
+#define FF_SGEMM_NCB 44
+#endif
+constexpr int64_t KC = FF_SGEMM_KC, MC = MR * FF_SGEMM_MCB, NC = NR * FF_SGEMM_NCB;
 
 typedef float vf __attribute__((vector_size(VW * 4)));
 typedef float vf_u __attribute__((vector_size(VW * 4), aligned(4)));  // unaligned access to C
@@ -86,39 +99,32 @@ void pack_a(const float* a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, floa
 // C[0:h, 0:w] (+)= Ap (kc×MR) · Bp (kc×NR)
 inline void micro_kernel(int64_t kc, const float* __restrict ap, const float* __restrict bp, float* c, int64_t ldc,
                          bool add, int64_t h, int64_t w) {
-  vf acc[MR][2];
-  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = vf{};
+  vf acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = vf{};
   for (int64_t k = 0; k < kc; ++k) {
-    const vf b0 = *reinterpret_cast<const vf*>(bp);
-    const vf b1 = *reinterpret_cast<const vf*>(bp + VW);
-#pragma GCC unroll 12
+    vf bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = *reinterpret_cast<const vf*>(bp + v * VW);
+#pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
       const float av = ap[r];
-      acc[r][0] += av * b0;
-      acc[r][1] += av * b1;
+      for (int v = 0; v < NV; ++v) acc[r][v] += av * bv[v];
     }
     ap += MR;
     bp += NR;
   }
   if (h == MR && w == NR) {
-    for (int r = 0; r < MR; ++r) {
-      vf_u* c0 = reinterpret_cast<vf_u*>(c + r * ldc);
-      vf_u* c1 = reinterpret_cast<vf_u*>(c + r * ldc + VW);
-      if (add) {
-        *c0 += acc[r][0];
-        *c1 += acc[r][1];
-      } else {
-        *c0 = acc[r][0];
-        *c1 = acc[r][1];
+    for (int r = 0; r < MR; ++r)
+      for (int v = 0; v < NV; ++v) {
+        vf_u* cv = reinterpret_cast<vf_u*>(c + r * ldc + v * VW);
+        if (add) *cv += acc[r][v];
+        else *cv = acc[r][v];
       }
-    }
     return;
   }
   alignas(64) float tmp[MR][NR];
-  for (int r = 0; r < MR; ++r) {
-    *reinterpret_cast<vf*>(&tmp[r][0]) = acc[r][0];
-    *reinterpret_cast<vf*>(&tmp[r][VW]) = acc[r][1];
-  }
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) *reinterpret_cast<vf*>(&tmp[r][v * VW]) = acc[r][v];
   for (int64_t r = 0; r < h; ++r)
     for (int64_t j = 0; j < w; ++j) c[r * ldc + j] = add ? c[r * ldc + j] + tmp[r][j] : tmp[r][j];
 }
