@@ -1,0 +1,342 @@
+// train/fit/detect.cpp — photo reading, EXIF, landmark files, and dlib detection (compiled with FF_WITH_DLIB; see
+// cmake/dlib.cmake). dlib is only touched in this file so its heavy headers compile once.
+#include "train/fit/detect.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "core/check.h"
+
+#if defined(FF_WITH_DLIB)
+#include <dlib/image_processing.h>
+#include <dlib/image_processing/frontal_face_detector.h>
+#include <dlib/image_transforms.h>
+#endif
+
+namespace fs = std::filesystem;
+
+namespace ff::fit {
+
+// ---- EXIF --------------------------------------------------------------------------------------------------------
+namespace {
+
+struct Tiff {
+  const uint8_t* p;
+  size_t n;
+  bool le;
+  bool ok(size_t off, size_t len) const { return off <= n && len <= n - off; }
+  uint32_t u16(size_t off) const {
+    if (!ok(off, 2)) return 0;
+    return le ? uint32_t(p[off]) | uint32_t(p[off + 1]) << 8 : uint32_t(p[off]) << 8 | uint32_t(p[off + 1]);
+  }
+  uint32_t u32(size_t off) const {
+    if (!ok(off, 4)) return 0;
+    return le ? uint32_t(p[off]) | uint32_t(p[off + 1]) << 8 | uint32_t(p[off + 2]) << 16 | uint32_t(p[off + 3]) << 24
+              : uint32_t(p[off]) << 24 | uint32_t(p[off + 1]) << 16 | uint32_t(p[off + 2]) << 8 | uint32_t(p[off + 3]);
+  }
+};
+
+constexpr int kTypeSize[13] = {0, 1, 1, 2, 4, 8, 1, 1, 2, 4, 8, 4, 8};
+
+// Value of entry `e` as a number (first element): SHORT, LONG, RATIONAL, SRATIONAL, SLONG, BYTE.
+double entry_number(const Tiff& t, size_t e) {
+  uint32_t type = t.u16(e + 2), count = t.u32(e + 4);
+  if (type == 0 || type > 12 || count == 0) return 0;
+  size_t bytes = size_t(kTypeSize[type]) * count;
+  size_t off = bytes <= 4 ? e + 8 : t.u32(e + 8);
+  switch (type) {
+    case 1: case 7: return t.ok(off, 1) ? t.p[off] : 0;
+    case 3: return t.u16(off);
+    case 4: return t.u32(off);
+    case 9: return double(int32_t(t.u32(off)));
+    case 5: {
+      uint32_t a = t.u32(off), b = t.u32(off + 4);
+      return b ? double(a) / b : 0;
+    }
+    case 10: {
+      int32_t a = int32_t(t.u32(off)), b = int32_t(t.u32(off + 4));
+      return b ? double(a) / b : 0;
+    }
+    default: return 0;
+  }
+}
+
+std::string entry_string(const Tiff& t, size_t e) {
+  uint32_t type = t.u16(e + 2), count = t.u32(e + 4);
+  if (type != 2 || count == 0 || count > 256) return "";
+  size_t off = count <= 4 ? e + 8 : t.u32(e + 8);
+  if (!t.ok(off, count)) return "";
+  std::string s(reinterpret_cast<const char*>(t.p + off), count);
+  while (!s.empty() && (s.back() == '\0' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+void read_ifd(const Tiff& t, size_t ifd, ExifInfo& x, int depth) {
+  if (depth > 2 || !t.ok(ifd, 2)) return;
+  uint32_t n = t.u16(ifd);
+  if (n > 512) return;
+  for (uint32_t i = 0; i < n; ++i) {
+    size_t e = ifd + 2 + size_t(i) * 12;
+    if (!t.ok(e, 12)) return;
+    switch (t.u16(e)) {
+      case 0x010F: x.make = entry_string(t, e); break;
+      case 0x0110: x.model = entry_string(t, e); break;
+      case 0x0112: x.orientation = int(entry_number(t, e)); break;
+      case 0x8769: read_ifd(t, t.u32(e + 8), x, depth + 1); break;  // Exif sub-IFD
+      case 0x920A: x.focal_mm = entry_number(t, e); break;
+      case 0xA405: x.focal_35mm = entry_number(t, e); break;
+      case 0xA20E: x.focal_plane_xres = entry_number(t, e); break;
+      case 0xA210: {
+        int u = int(entry_number(t, e));
+        x.focal_plane_unit_mm = u == 2 ? 25.4 : u == 3 ? 10.0 : u == 4 ? 1.0 : u == 5 ? 1e-3 : 0.0;
+        break;
+      }
+      case 0xA002: x.pixel_x = int(entry_number(t, e)); break;
+      case 0xA003: x.pixel_y = int(entry_number(t, e)); break;
+      default: break;
+    }
+  }
+}
+
+}  // namespace
+
+ExifInfo parse_exif(const uint8_t* b, size_t n) {
+  ExifInfo x;
+  if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) return x;
+  size_t pos = 2;
+  while (pos + 4 <= n) {
+    if (b[pos] != 0xFF) return x;
+    uint8_t marker = b[pos + 1];
+    if (marker == 0xD8 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0x01) {
+      pos += 2;
+      continue;
+    }
+    if (marker == 0xDA || marker == 0xD9) return x;  // image data: no EXIF before it
+    size_t len = size_t(b[pos + 2]) << 8 | b[pos + 3];
+    if (len < 2 || pos + 2 + len > n) return x;
+    const uint8_t* seg = b + pos + 4;
+    size_t seg_n = len - 2;
+    if (marker == 0xE1 && seg_n > 14 && std::equal(seg, seg + 6, reinterpret_cast<const uint8_t*>("Exif\0\0"))) {
+      Tiff t{seg + 6, seg_n - 6, seg[6] == 'I'};
+      if ((seg[6] == 'I' && seg[7] == 'I') || (seg[6] == 'M' && seg[7] == 'M')) {
+        if (t.u16(2) == 42) {
+          read_ifd(t, t.u32(4), x, 0);
+          x.found = true;
+        }
+      }
+      return x;
+    }
+    pos += 2 + len;
+  }
+  return x;
+}
+
+double exif_focal_px(const ExifInfo& e, int W, int H, std::string* how) {
+  char buf[160];
+  if (e.focal_35mm > 0) {
+    double f = e.focal_35mm * std::hypot(double(W), double(H)) / std::hypot(36.0, 24.0);
+    std::snprintf(buf, sizeof buf, "EXIF FocalLengthIn35mmFilm %.0f mm -> %.1f px", e.focal_35mm, f);
+    if (how) *how = buf;
+    return f;
+  }
+  if (e.focal_mm > 0 && e.focal_plane_xres > 0 && e.focal_plane_unit_mm > 0) {
+    double px_per_mm = e.focal_plane_xres / e.focal_plane_unit_mm;
+    double f = e.focal_mm * px_per_mm;
+    if (e.pixel_x > 0) f *= double(std::max(W, H)) / double(std::max(e.pixel_x, e.pixel_y));
+    std::snprintf(buf, sizeof buf, "EXIF FocalLength %.2f mm x focal plane %.1f px/mm -> %.1f px", e.focal_mm,
+                  px_per_mm, f);
+    if (how) *how = buf;
+    return f;
+  }
+  return 0;
+}
+
+// ---- photo -------------------------------------------------------------------------------------------------------
+
+Photo read_photo(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  FF_CHECK(bool(f), "cannot read image '", path, "': ", fs::exists(path) ? "unreadable" : "no such file");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  FF_CHECK(!bytes.empty(), "cannot read image '", path, "': empty file");
+  Photo p;
+  p.path = path;
+  try {
+    p.rgb = data::decode_image(bytes.data(), bytes.size(), path, 3);
+  } catch (const Error& e) {
+    FF_THROW("cannot read image '", path, "': not a decodable JPEG/PNG (", e.what(), ")");
+  }
+  FF_CHECK(p.rgb.width >= 16 && p.rgb.height >= 16, "cannot read image '", path, "': too small (", p.rgb.width, "x",
+           p.rgb.height, ")");
+  p.exif = parse_exif(bytes.data(), bytes.size());
+  return p;
+}
+
+// ---- landmark files ----------------------------------------------------------------------------------------------
+
+Landmarks68 read_landmarks_file(const std::string& path) {
+  std::ifstream f(path);
+  FF_CHECK(bool(f), "cannot read landmarks '", path, "'");
+  Landmarks68 l;
+  l.source = path;
+  std::array<bool, 68> seen{};
+  std::string line;
+  int ln = 0;
+  while (std::getline(f, line)) {
+    ++ln;
+    size_t s = line.find_first_not_of(" \t\r");
+    if (s == std::string::npos || line[s] == '#') continue;
+    std::istringstream is(line);
+    long idx;
+    double x, y;
+    std::string extra;
+    FF_CHECK(bool(is >> idx >> x >> y) && !(is >> extra), "landmarks '", path, "' line ", ln,
+             ": expected 'index x y', got '", line, "'");
+    FF_CHECK(idx >= 0 && idx < 68, "landmarks '", path, "' line ", ln, ": index ", idx, " outside 0..67");
+    FF_CHECK(!seen[idx], "landmarks '", path, "' line ", ln, ": index ", idx, " given twice");
+    FF_CHECK(std::isfinite(x) && std::isfinite(y), "landmarks '", path, "' line ", ln, ": non-finite coordinate");
+    seen[idx] = true;
+    l.xy[idx * 2] = x;
+    l.xy[idx * 2 + 1] = y;
+  }
+  for (int i = 0; i < 68; ++i) FF_CHECK(seen[i], "landmarks '", path, "': index ", i, " missing (need all 68)");
+  return l;
+}
+
+void write_landmarks_file(const std::string& path, const Landmarks68& l, const std::string& comment) {
+  std::ofstream f(path);
+  FF_CHECK(bool(f), "cannot write '", path, "'");
+  if (!comment.empty()) f << "# " << comment << "\n";
+  f << "# idx x y (iBUG-68 order, pixels)\n";
+  char buf[64];
+  for (int i = 0; i < 68; ++i) {
+    std::snprintf(buf, sizeof buf, "%d %.2f %.2f\n", i, l.xy[i * 2], l.xy[i * 2 + 1]);
+    f << buf;
+  }
+}
+
+// ---- dlib --------------------------------------------------------------------------------------------------------
+
+std::string find_shape_predictor() {
+  const char* env = std::getenv("FF_DLIB_SHAPE_PREDICTOR");
+  if (env && *env && fs::exists(env)) return env;
+  const std::string name = "shape_predictor_68_face_landmarks.dat";
+  for (const char* dir : {"/usr/share/dlib", "/usr/local/share/dlib"})
+    if (fs::exists(fs::path(dir) / name)) return (fs::path(dir) / name).string();
+  // a compressed copy: decompress once into the user cache
+  const char* home = std::getenv("HOME");
+  fs::path cache = fs::path(home ? home : "/tmp") / ".cache" / "facefield" / name;
+  if (fs::exists(cache)) return cache.string();
+  for (const char* dir : {"/usr/share/dlib", "/usr/local/share/dlib"}) {
+    fs::path bz = fs::path(dir) / (name + ".bz2");
+    if (!fs::exists(bz)) continue;
+    std::error_code ec;
+    fs::create_directories(cache.parent_path(), ec);
+    std::string tmp = cache.string() + ".tmp";
+    std::string cmd = "bzip2 -dc '" + bz.string() + "' > '" + tmp + "'";
+    if (std::system(cmd.c_str()) == 0) {
+      fs::rename(tmp, cache, ec);
+      if (!ec) return cache.string();
+    }
+    fs::remove(tmp, ec);
+  }
+  return "";
+}
+
+#if defined(FF_WITH_DLIB)
+bool have_dlib() { return true; }
+
+namespace {
+struct DlibModels {
+  dlib::frontal_face_detector detector = dlib::get_frontal_face_detector();
+  dlib::shape_predictor predictor;
+  bool predictor_loaded = false;
+};
+std::mutex g_dlib_mu;
+DlibModels& dlib_models(bool need_predictor) {
+  static DlibModels m;
+  if (need_predictor && !m.predictor_loaded) {
+    std::string p = find_shape_predictor();
+    FF_CHECK(!p.empty(), "face landmarks: shape_predictor_68_face_landmarks.dat not found (apt-get install "
+                         "libdlib-data, or set FF_DLIB_SHAPE_PREDICTOR); or pass --landmarks FILE");
+    try {
+      dlib::deserialize(p) >> m.predictor;
+    } catch (const std::exception& e) {
+      FF_THROW("face landmarks: cannot load '", p, "': ", e.what());
+    }
+    m.predictor_loaded = true;
+  }
+  return m;
+}
+
+dlib::array2d<dlib::rgb_pixel> to_dlib(const data::Image8& im) {
+  dlib::array2d<dlib::rgb_pixel> a(im.height, im.width);
+  for (int y = 0; y < im.height; ++y)
+    for (int x = 0; x < im.width; ++x) {
+      const uint8_t* p = im.at(x, y);
+      a[y][x] = dlib::rgb_pixel(p[0], p[1], p[2]);
+    }
+  return a;
+}
+
+std::vector<dlib::rectangle> detect_rects(const Photo& photo) {
+  DlibModels& m = dlib_models(false);
+  dlib::array2d<dlib::rgb_pixel> img = to_dlib(photo.rgb);
+  std::vector<dlib::rectangle> r = m.detector(img);
+  if (r.empty() && std::max(photo.width(), photo.height()) < 1200) {
+    dlib::pyramid_down<2> pyr;
+    dlib::array2d<dlib::rgb_pixel> up;
+    dlib::pyramid_up(img, up, pyr);
+    for (auto& q : m.detector(up)) r.push_back(pyr.rect_down(q));
+  }
+  std::stable_sort(r.begin(), r.end(), [](const dlib::rectangle& a, const dlib::rectangle& b) { return a.area() > b.area(); });
+  return r;
+}
+}  // namespace
+
+std::vector<std::array<double, 4>> detect_faces(const Photo& photo) {
+  std::lock_guard<std::mutex> lock(g_dlib_mu);
+  std::vector<std::array<double, 4>> out;
+  for (auto& r : detect_rects(photo))
+    out.push_back({double(r.left()), double(r.top()), double(r.right()), double(r.bottom())});
+  return out;
+}
+
+Landmarks68 detect_landmarks(const Photo& photo, int face) {
+  std::lock_guard<std::mutex> lock(g_dlib_mu);
+  std::vector<dlib::rectangle> r = detect_rects(photo);
+  FF_CHECK(!r.empty(), "no face found in '", photo.path, "' (dlib HOG detector, also at 2x); pass --landmarks FILE");
+  FF_CHECK(face >= 0 && face < int(r.size()), "--face ", face, " out of range: ", r.size(), " face(s) found in '",
+           photo.path, "'");
+  DlibModels& m = dlib_models(true);
+  dlib::array2d<dlib::rgb_pixel> img = to_dlib(photo.rgb);
+  dlib::full_object_detection s = m.predictor(img, r[face]);
+  FF_CHECK(s.num_parts() == 68, "face landmarks: the shape predictor gave ", s.num_parts(), " points, expected 68");
+  Landmarks68 l;
+  for (int i = 0; i < 68; ++i) {
+    l.xy[i * 2] = double(s.part(i).x());
+    l.xy[i * 2 + 1] = double(s.part(i).y());
+  }
+  l.box = {double(r[face].left()), double(r[face].top()), double(r[face].right()), double(r[face].bottom())};
+  l.faces_found = int(r.size());
+  l.source = "dlib";
+  return l;
+}
+#else
+bool have_dlib() { return false; }
+std::vector<std::array<double, 4>> detect_faces(const Photo&) {
+  FF_THROW("face detection: this build has no dlib (apt-get install libdlib-dev libdlib-data and include "
+           "cmake/dlib.cmake); pass --landmarks FILE");
+}
+Landmarks68 detect_landmarks(const Photo& p, int) {
+  detect_faces(p);
+  return {};
+}
+#endif
+
+}  // namespace ff::fit

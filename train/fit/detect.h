@@ -1,0 +1,83 @@
+// train/fit/detect.h — the photo side of fit_image: reading the photo, its EXIF focal length, face detection and
+// 68 iBUG landmarks (dlib), and landmark files.
+//
+// Pixel convention: landmark coordinates are dlib's / OpenCV's (pixel i's centre at x = i). The splat renderer
+// measures from the pixel's left EDGE (splat.h), so code that mixes the two adds 0.5 (see landmark_fit.h).
+// Detection: dlib's HOG frontal face detector (get_frontal_face_detector) and the 68-point shape predictor
+// shape_predictor_68_face_landmarks.dat from Debian's libdlib-data (/usr/share/dlib, uncompressed; a .bz2 next to
+// it or $FF_DLIB_SHAPE_PREDICTOR are also accepted — a .bz2 is decompressed once into ~/.cache/facefield).
+// Faces are sorted by box area, largest first; pick one with `face`. When the photo is small (max side < 1200 px)
+// and nothing is found, the detector runs once more on a 2× upsampled image (dlib's pyramid_up), which finds
+// faces down to ~40 px.
+//
+//   ff::fit::Photo p = ff::fit::read_photo("me.jpg");                 // RGB + EXIF focal
+//   ff::fit::Landmarks68 l = ff::fit::detect_landmarks(p, /*face=*/0);
+//   ff::fit::Landmarks68 g = ff::fit::read_landmarks_file("me.dlib68.txt");
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "train/data/image.h"
+
+namespace ff::fit {
+
+// Camera information from a JPEG's EXIF block (absent fields stay ≤ 0).
+struct ExifInfo {
+  double focal_mm = 0;             // FocalLength (0x920A)
+  double focal_35mm = 0;           // FocalLengthIn35mmFilm (0xA405)
+  double focal_plane_xres = 0;     // FocalPlaneXResolution (0xA20E), pixels per unit
+  double focal_plane_unit_mm = 0;  // FocalPlaneResolutionUnit (0xA210): 2 inch = 25.4, 3 cm = 10, 4 mm = 1, 5 µm
+  int pixel_x = 0, pixel_y = 0;    // PixelXDimension / PixelYDimension (0xA002 / 0xA003)
+  int orientation = 0;             // 0x0112
+  std::string make, model;
+  bool found = false;              // an Exif APP1 segment was parsed
+};
+// Parses the first APP1 "Exif" segment of a JPEG byte stream (a minimal TIFF reader: IFD0 and the Exif sub-IFD,
+// both byte orders). Non-JPEG data or a damaged block returns found = false; it never throws.
+ExifInfo parse_exif(const uint8_t* bytes, size_t size);
+
+// Focal length in pixels for a W×H image from EXIF: 35 mm equivalent (f35 · diagonal / 43.27 mm), else FocalLength
+// with the focal-plane resolution (rescaled when the stored image was resized from PixelX/YDimension). ≤ 0 when
+// the EXIF does not determine it. `how` describes the source.
+double exif_focal_px(const ExifInfo& e, int width, int height, std::string* how = nullptr);
+
+// The default when no EXIF focal length is present: a 30° vertical field of view (a portrait lens on a full-frame
+// camera, ~65 mm equivalent for 3:2). fy = (H/2) / tan(15°).
+constexpr double kDefaultVerticalFovDeg = 30.0;
+
+struct Photo {
+  std::string path;
+  data::Image8 rgb;  // [H, W, 3]
+  ExifInfo exif;
+  int width() const { return rgb.width; }
+  int height() const { return rgb.height; }
+};
+// Reads a JPEG/PNG/... (stb) as RGB and its EXIF. Throws ff::Error "cannot read image '<path>': <reason>".
+Photo read_photo(const std::string& path);
+
+struct Landmarks68 {
+  std::array<double, 136> xy{};  // [68, 2] pixel coordinates (pixel centre = integer)
+  std::array<double, 4> box{};   // detection box x0 y0 x1 y1 (zeros when given)
+  int faces_found = 0;           // faces the detector found (0 for a file)
+  std::string source;            // "dlib", or the file path
+};
+
+// True when this build has dlib (FF_WITH_DLIB).
+bool have_dlib();
+// The shape-predictor file that detection would use (empty when none is found).
+std::string find_shape_predictor();
+// Detects faces, sorts them by box area (largest first) and predicts the 68 landmarks of face `face`.
+// Throws ff::Error: "no face found in '<path>'", "--face i out of range (n faces)", or when dlib / the model is
+// missing.
+Landmarks68 detect_landmarks(const Photo& photo, int face = 0);
+// All detected boxes, largest first (x0 y0 x1 y1).
+std::vector<std::array<double, 4>> detect_faces(const Photo& photo);
+
+// "index x y" per line (the format of shared/data/photos/*.dlib68.txt); '#' comments and blank lines skipped.
+// All 68 indices 0..67 must appear exactly once with finite coordinates; throws ff::Error naming the line.
+Landmarks68 read_landmarks_file(const std::string& path);
+void write_landmarks_file(const std::string& path, const Landmarks68& l, const std::string& comment = "");
+
+}  // namespace ff::fit
