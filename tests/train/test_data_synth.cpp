@@ -111,12 +111,12 @@ TEST_CASE("synth → reader round trip: cameras, tracking, meshes, images, masks
                      std::vector<double>(b.viewmat.begin(), b.viewmat.end())) < 1e-12);
     }
     // meshes: 00000.ply = the canonical tracked mesh (float32 PLY), face mask + 3 nested subdivisions
-    flame::Mesh head = flame::read_ply(sub.paths.mesh);
+    flame::Mesh head = read_subject_mesh(sub, -1);
     CHECK(max_diff(head.vertices, id.canonical_vertices) < 1e-6);
     CHECK(head.faces == m.faces);
     HeadMeshes hm = build_head_meshes(m, id.canonical_vertices, PreprocessOptions{});
     for (int l = 0; l <= 3; ++l) {
-      flame::Mesh fm = flame::read_ply(sub.paths.facemask(l));
+      flame::Mesh fm = read_subject_mesh(sub, l);
       CHECK(fm.num_vertices() == hm.facemask[size_t(l)].num_vertices());
       CHECK(fm.faces == hm.facemask[size_t(l)].faces);
       CHECK(max_diff(fm.vertices, hm.facemask[size_t(l)].vertices) < 1e-6);
@@ -253,3 +253,63 @@ TEST_CASE("face mask: occluded by the rest of the head, soft edge") {
   CHECK(soft.at(51, 50)[0] > 0);    // soft edge spills over
   CHECK(soft.at(90, 50)[0] == 0);
 }
+
+#if __has_include("flame/headmodel.h")
+#include "flame/headmodel.h"
+
+TEST_CASE("synth with the built-in head model: the texture's features land on the model's landmarks") {
+  const flame::FlameModel& m = flame::builtin_head_model_ref();
+  REQUIRE(m.full_landmarks.count() >= 70);
+  SynthOptions o = small_options("/nonexistent");
+  o.model_name = "builtin";
+  o.width = 275;
+  o.height = 401;
+  o.texture_size = 256;
+  o.shape_std = 1.0;
+  for (int i = 0; i < 4; ++i) {
+    SynthIdentity id = synth_identity(m, o, i, true);
+    int ci = 0;
+    for (size_t c = 0; c < id.cameras.size(); ++c)
+      if (id.cameras[c].serial == kCentreSerial) ci = int(c);
+    const Camera& cam = id.cameras[size_t(ci)];
+    const Image8& im = id.images[size_t(ci)];
+    // landmarks on the canonical mesh, projected with the canonical view matrix (splat.h pixel convention)
+    auto pixel = [&](int l) {
+      double p[3] = {0, 0, 0};
+      for (int k = 0; k < 3; ++k) {
+        int v = m.faces[size_t(m.full_landmarks.face_idx[size_t(l)]) * 3 + size_t(k)];
+        for (int a = 0; a < 3; ++a) p[a] += m.full_landmarks.bary[size_t(l) * 3 + size_t(k)] * id.canonical_vertices[size_t(v) * 3 + size_t(a)];
+      }
+      double q[3];
+      for (int a = 0; a < 3; ++a)
+        q[a] = cam.viewmat[size_t(a * 4)] * p[0] + cam.viewmat[size_t(a * 4 + 1)] * p[1] + cam.viewmat[size_t(a * 4 + 2)] * p[2] +
+               cam.viewmat[size_t(a * 4 + 3)];
+      int x = int(std::floor(cam.k.fx * q[0] / q[2] + cam.k.cx)), y = int(std::floor(cam.k.fy * q[1] / q[2] + cam.k.cy));
+      REQUIRE(x >= 0);
+      REQUIRE(x < im.width);
+      REQUIRE(y >= 0);
+      REQUIRE(y < im.height);
+      return im.at(x, y);
+    };
+    auto lum = [](const uint8_t* p) { return 0.3 * p[0] + 0.59 * p[1] + 0.11 * p[2]; };
+    // the face's median luminance
+    std::vector<double> face;
+    for (int y = 0; y < im.height; ++y)
+      for (int x = 0; x < im.width; ++x)
+        if (id.alpha[size_t(ci)].at(x, y)[0] == 255) face.push_back(lum(im.at(x, y)));
+    std::nth_element(face.begin(), face.begin() + long(face.size() / 2), face.end());
+    double med = face[face.size() / 2];
+    INFO("identity " << i << " median face luminance " << med);
+    CHECK(lum(pixel(68)) < 0.6 * med);  // pupils (right, left)
+    CHECK(lum(pixel(69)) < 0.6 * med);
+    // the upper lip (between landmarks 51 and 62) is redder than the cheek beside the nose
+    const uint8_t* lip = pixel(51);
+    const uint8_t* lip2 = pixel(62);
+    double lip_rg = (double(lip[0]) + lip2[0] + 1) / (double(lip[1]) + lip2[1] + 1);
+    const uint8_t* cheek = pixel(2);
+    const uint8_t* cheek2 = pixel(14);
+    double cheek_rg = (double(cheek[0]) + cheek2[0] + 1) / (double(cheek[1]) + cheek2[1] + 1);
+    CHECK(lip_rg > cheek_rg);
+  }
+}
+#endif

@@ -93,6 +93,13 @@ void write_split(const std::string& root, const SplitFile& s) {
   npy::write_file_atomic(root + "/split.json", t.data(), t.size());
 }
 
+flame::Mesh read_subject_mesh(const Subject& s, int level) {
+  FF_CHECK(level >= -1 && level <= 8, "read_subject_mesh: level must be -1 (head) or 0..8 (face mask)");
+  std::string f = level < 0 ? s.paths.mesh : s.paths.facemask(level);
+  FF_CHECK(fs::exists(f), "subject ", s.name, ": missing ", f, " (run `ffdata preprocess`)");
+  return flame::read_ply(f);
+}
+
 // ---- camera helpers -----------------------------------------------------------------------------
 std::array<float, 16> Camera::viewmat_f() const {
   std::array<float, 16> o;

@@ -37,6 +37,7 @@
 #include <utility>
 #include <vector>
 
+#include "flame/mesh.h"
 #include "train/data/nersemble.h"
 
 namespace ff::data {
@@ -175,6 +176,10 @@ class Dataset {
 
 // Scan + validate only (what `ffdata check` prints); never throws for dataset problems.
 ValidationReport validate_dataset(const std::string& root, const DatasetOptions& opts = {});
+
+// A preprocessed mesh of a subject: level −1 = 00000.ply (the canonical head), 0 = 00000_facemask.ply,
+// k ≥ 1 = its k-th subdivision. Throws when the file is missing or malformed.
+flame::Mesh read_subject_mesh(const Subject& s, int level);
 
 // The split file: {"train": [...], "heldout": [...]}. Missing file → empty lists.
 struct SplitFile {

@@ -97,7 +97,8 @@ std::vector<uint8_t> encode_png(const Image8& im, int compression) {
     }
   };
   std::vector<uint8_t> out;
-  // stb's compression level is a global; set it per call (same value from every thread is benign)
+  // stb's compression level is a process-wide global: set it per call. Concurrent callers are expected to use the
+  // same level (everything in one synth/preprocess run does); a different level only changes the file size.
   stbi_write_png_compression_level = std::clamp(compression, 1, 9);
   int ok = stbi_write_png_to_func(&Sink::write, &out, im.width, im.height, im.channels, im.pixels.data(),
                                   im.width * im.channels);
