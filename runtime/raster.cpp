@@ -15,7 +15,7 @@ namespace {
 using namespace ff::splat::math;
 constexpr int LW = kTile;  // 16 lanes = one tile row
 constexpr int kP = 12;     // packed projected floats per Gaussian
-enum { PU, PV, PA, PB, PC, PO, PR, PG, PBL, PEY };
+enum { PU, PV, PA, PB, PC, PO, PR, PG, PBL, PEY, PTHR };
 
 typedef float v16f __attribute__((vector_size(64)));
 typedef int32_t v16i __attribute__((vector_size(64)));
@@ -55,27 +55,42 @@ inline void store(void* p, V v) {
 }
 
 struct TileScratch {
-  std::vector<float> gx, gy, A, B, C, o, r, g, b, ey;
+  std::vector<float> gx, gy, A, B, C, o, r, g, b, ey, thr;
   std::vector<int> rl;
   void resize(int L) {
     if (int(gx.size()) >= L) return;
-    for (auto* v : {&gx, &gy, &A, &B, &C, &o, &r, &g, &b, &ey}) v->resize(size_t(L));
-    rl.reserve(size_t(L));
+    for (auto* v : {&gx, &gy, &A, &B, &C, &o, &r, &g, &b, &ey, &thr}) v->resize(size_t(L));
+    rl.resize(size_t(L));
   }
 };
 
-// one 16-pixel row over its depth-ordered list: splat/render_cpu.cpp fwd_row without the depth/last outputs
-void fwd_row(const TileScratch& ts, const int* rl, int nrl, float px0, float pyc, v16f& act, v16f& Tr, v16f& Cr,
-             v16f& Cg, v16f& Cb) {
+// one 16-pixel row over its depth-ordered list: splat/render_cpu.cpp fwd_row without the depth/last outputs.
+// power is formed with FMAs (power = dx·(−A/2·dx − B·dy) − C/2·dy²); rows whose largest power is below the
+// Gaussian's visibility threshold ln(1/(255·o)) − 1e-3 are skipped before the exp (every lane would have α < 1/255).
+void fwd_row(const TileScratch& ts, const int* rl, int nrl, float px0, float pyc, v16f& act_io, v16f& Tr_io,
+             v16f& Cr_io, v16f& Cg_io, v16f& Cb_io) {
+  v16f act = act_io, Tr = Tr_io, Cr = Cr_io, Cg = Cg_io, Cb = Cb_io;  // locals: no aliasing with ts's floats
+  const float* __restrict gxs = ts.gx.data();
+  const float* __restrict gys = ts.gy.data();
+  const float* __restrict As = ts.A.data();
+  const float* __restrict Bs = ts.B.data();
+  const float* __restrict Cs = ts.C.data();
+  const float* __restrict os = ts.o.data();
+  const float* __restrict rs = ts.r.data();
+  const float* __restrict gs = ts.g.data();
+  const float* __restrict bs = ts.b.data();
+  const float* __restrict ths = ts.thr.data();
   const v16f px = v16f{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15} + px0, zero = v16f{};
   const v16f a_min = zero + float(kAlphaMin), a_max = zero + float(kAlphaMax), t_min = zero + float(kTransmittanceMin);
   for (int ii = 0; ii < nrl; ++ii) {
     const int k = rl[ii];
-    const float dy = ts.gy[k] - pyc;
-    const v16f dx = (zero + ts.gx[k]) - px;
-    const v16f power = (zero + ts.A[k]) * dx * dx * -0.5f - (zero + ts.B[k] * dy) * dx + (zero + -0.5f * ts.C[k] * dy * dy);
+    const float dy = gys[k] - pyc;
+    const v16f dx = (zero + gxs[k]) - px;
+    const v16f power = dx * (dx * (-0.5f * As[k]) - Bs[k] * dy) - 0.5f * Cs[k] * dy * dy;
+    if ((ii & 7) == 7 && !any(act > zero)) break;
+    if (!any(power >= ths[k])) continue;
     const v16f G = vexp(power);
-    v16f a = G * ts.o[k];
+    v16f a = G * os[k];
     a = a < a_max ? a : a_max;
     const v16f tT = Tr * (1.0f - a);
     const v16i ok = (act > zero) & (power <= zero) & (a >= a_min);
@@ -83,12 +98,12 @@ void fwd_row(const TileScratch& ts, const int* rl, int nrl, float px0, float pyc
     const v16i use = ok & ~stop;
     act = stop ? zero : act;
     const v16f w = use ? a * Tr : zero;
-    Cr += w * ts.r[k];
-    Cg += w * ts.g[k];
-    Cb += w * ts.b[k];
+    Cr += w * rs[k];
+    Cg += w * gs[k];
+    Cb += w * bs[k];
     Tr = use ? tT : Tr;
-    if ((ii & 7) == 7 && !any(act > zero)) break;
   }
+  act_io = act, Tr_io = Tr, Cr_io = Cr, Cg_io = Cg, Cb_io = Cb;
 }
 
 inline uint8_t to_u8(float v) {
@@ -140,6 +155,8 @@ void Rasterizer::render(const RasterGaussians& g, const RasterCamera& cam_in, co
       q[PO] = g.opacities[n];
       q[PR] = g.colors[3 * n], q[PG] = g.colors[3 * n + 1], q[PBL] = g.colors[3 * n + 2];
       q[PEY] = pr.ext_y;
+      // α = o·exp(power) ≥ 1/255 needs power ≥ ln(1/(255·o)); the margin covers the exp polynomial's error
+      q[PTHR] = g.opacities[n] > 0.f ? -std::log(255.0f * g.opacities[n]) - 1e-3f : 1e30f;
       uint32_t bits;
       std::memcpy(&bits, &pr.depth, 4);  // depth > 0.2: positive floats order like their bits
       keys_[size_t(n)] = bits;
@@ -207,7 +224,7 @@ void Rasterizer::render(const RasterGaussians& g, const RasterCamera& cam_in, co
     for (int k = 0; k < L; ++k) {
       const float* q = &proj_[size_t(ids_[size_t(b0 + k)]) * kP];
       ts.gx[k] = q[PU], ts.gy[k] = q[PV], ts.A[k] = q[PA], ts.B[k] = q[PB], ts.C[k] = q[PC], ts.o[k] = q[PO];
-      ts.r[k] = q[PR], ts.g[k] = q[PG], ts.b[k] = q[PBL], ts.ey[k] = q[PEY];
+      ts.r[k] = q[PR], ts.g[k] = q[PG], ts.b[k] = q[PBL], ts.ey[k] = q[PEY], ts.thr[k] = q[PTHR];
     }
     const int x0 = int(tile % TX) * kTile, y0 = int(tile / TX) * kTile;
     const int nx = std::min(kTile, W - x0);
@@ -215,12 +232,19 @@ void Rasterizer::render(const RasterGaussians& g, const RasterCamera& cam_in, co
       const int py = y0 + ry;
       if (py >= H) break;
       const float pyc = float(py) + 0.5f;
-      ts.rl.clear();
-      for (int k = 0; k < L; ++k)
-        if (std::abs(pyc - ts.gy[k]) <= ts.ey[k]) ts.rl.push_back(k);
+      int nrl = 0;  // branchless row list: Gaussians whose opacity-aware extent reaches this row
+      {
+        int* rl = ts.rl.data();
+        const float* gy = ts.gy.data();
+        const float* ey = ts.ey.data();
+        for (int k = 0; k < L; ++k) {
+          rl[nrl] = k;
+          nrl += std::abs(pyc - gy[k]) <= ey[k];
+        }
+      }
       v16f act, Tr = v16f{} + 1.0f, Cr = v16f{}, Cg = v16f{}, Cb = v16f{};
       for (int l = 0; l < LW; ++l) act[l] = l < nx ? 1.0f : 0.0f;
-      fwd_row(ts, ts.rl.data(), int(ts.rl.size()), float(x0) + 0.5f, pyc, act, Tr, Cr, Cg, Cb);
+      fwd_row(ts, ts.rl.data(), nrl, float(x0) + 0.5f, pyc, act, Tr, Cr, Cg, Cb);
       const v16f R = Cr + Tr * bg[0], G = Cg + Tr * bg[1], B = Cb + Tr * bg[2], A = 1.0f - Tr;
       if (out.rgba) {
         uint8_t* o = out.rgba + size_t(py) * out.stride + size_t(x0) * 4;

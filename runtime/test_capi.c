@@ -1,0 +1,442 @@
+/* runtime/test_capi.c — C API tests in plain C (ctest runtime/capi): Gaussians in/out, .ply/.splat/.ffpk round
+ * trips through the library, model open → decode → render, an analytic one-Gaussian render, determinism across
+ * thread counts and concurrent renders, and error handling (bad files, truncated/corrupt/foreign/newer packs,
+ * bad cameras, NULL pointers, out-of-range identities, decode without a generator).
+ *   test_runtime_capi SCRATCH_DIR
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "facefield.h"
+
+static int failures = 0, checks = 0;
+#define EXPECT(cond)                                                         \
+  do {                                                                       \
+    ++checks;                                                                \
+    if (!(cond)) {                                                           \
+      ++failures;                                                            \
+      fprintf(stderr, "%s:%d: FAILED: %s (last error: %s)\n", __FILE__, __LINE__, #cond, ff_last_error()); \
+    }                                                                        \
+  } while (0)
+#define EXPECT_STATUS(call, st) EXPECT((call) == (st))
+
+static char dir[2048];
+static const char* path(const char* name) {
+  static char buf[4][2304];
+  static int k = 0;
+  k = (k + 1) & 3;
+  snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+  return buf[k];
+}
+
+/* a deterministic scene of n Gaussians in front of an identity camera */
+typedef struct {
+  int n;
+  float *m, *s, *q, *o, *c;
+} Scene;
+static unsigned long long rng = 88172645463325252ULL;
+static double urand(void) {
+  rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+  return (rng >> 11) * (1.0 / 9007199254740992.0);
+}
+static Scene make_scene(int n) {
+  Scene s;
+  int i;
+  s.n = n;
+  s.m = malloc(sizeof(float) * 3 * n), s.s = malloc(sizeof(float) * 3 * n), s.q = malloc(sizeof(float) * 4 * n);
+  s.o = malloc(sizeof(float) * n), s.c = malloc(sizeof(float) * 3 * n);
+  for (i = 0; i < n; ++i) {
+    s.m[3 * i] = (float)(urand() * 0.4 - 0.2), s.m[3 * i + 1] = (float)(urand() * 0.4 - 0.2);
+    s.m[3 * i + 2] = (float)(1.0 + urand() * 0.3);
+    s.s[3 * i] = (float)(0.004 + 0.01 * urand()), s.s[3 * i + 1] = (float)(0.004 + 0.01 * urand());
+    s.s[3 * i + 2] = (float)(0.002 + 0.004 * urand());
+    s.q[4 * i] = (float)(urand() - 0.5), s.q[4 * i + 1] = (float)(urand() - 0.5);
+    s.q[4 * i + 2] = (float)(urand() - 0.5), s.q[4 * i + 3] = (float)(urand() - 0.5) + 0.01f;
+    s.o[i] = (float)(0.05 + 0.9 * urand());
+    s.c[3 * i] = (float)urand(), s.c[3 * i + 1] = (float)urand(), s.c[3 * i + 2] = (float)urand();
+  }
+  return s;
+}
+static void free_scene(Scene* s) { free(s->m), free(s->s), free(s->q), free(s->o), free(s->c); }
+
+static ff_camera camera(int w, int h) {
+  ff_camera c;
+  memset(&c, 0, sizeof c);
+  c.viewmat[0] = c.viewmat[5] = c.viewmat[10] = c.viewmat[15] = 1;
+  c.fx = c.fy = 1.4f * w;
+  c.cx = w * 0.5f, c.cy = h * 0.5f;
+  c.width = w, c.height = h;
+  return c;
+}
+
+static int max_diff_u8(const unsigned char* a, const unsigned char* b, size_t n) {
+  int m = 0;
+  size_t i;
+  for (i = 0; i < n; ++i) {
+    int d = abs((int)a[i] - (int)b[i]);
+    if (d > m) m = d;
+  }
+  return m;
+}
+
+static unsigned char* render(ff_renderer* r, const ff_gaussians* g, const ff_camera* cam) {
+  unsigned char* img = malloc((size_t)cam->width * cam->height * 4);
+  ff_status s = ff_render(r, g, cam, NULL, img, 0);
+  EXPECT(s == FF_OK);
+  return img;
+}
+
+static long file_size(const char* p) {
+  FILE* f = fopen(p, "rb");
+  long n;
+  if (!f) return -1;
+  fseek(f, 0, SEEK_END);
+  n = ftell(f);
+  fclose(f);
+  return n;
+}
+static unsigned char* slurp(const char* p, long* n) {
+  FILE* f = fopen(p, "rb");
+  unsigned char* b;
+  *n = file_size(p);
+  if (!f || *n < 0) return NULL;
+  b = malloc((size_t)*n + 1);
+  if (fread(b, 1, (size_t)*n, f) != (size_t)*n) *n = -1;
+  fclose(f);
+  return b;
+}
+static void spit(const char* p, const unsigned char* b, long n) {
+  FILE* f = fopen(p, "wb");
+  fwrite(b, 1, (size_t)n, f);
+  fclose(f);
+}
+
+typedef struct {
+  ff_renderer* r;
+  const ff_gaussians* g;
+  ff_camera cam;
+  unsigned char* out;
+  ff_status st;
+} Job;
+static void* job(void* p) {
+  Job* j = (Job*)p;
+  int k;
+  for (k = 0; k < 5 && j->st == FF_OK; ++k) j->st = ff_render(j->r, j->g, &j->cam, NULL, j->out, 0);
+  return NULL;
+}
+
+static void test_gaussians_and_formats(void) {
+  Scene s = make_scene(500);
+  ff_gaussians *g = NULL, *back = NULL;
+  float *m2 = malloc(sizeof(float) * 3 * s.n), *s2 = malloc(sizeof(float) * 3 * s.n);
+  float *q2 = malloc(sizeof(float) * 4 * s.n), *o2 = malloc(sizeof(float) * s.n), *c2 = malloc(sizeof(float) * 3 * s.n);
+  int i, k, ok;
+  double worst;
+  EXPECT_STATUS(ff_gaussians_create(s.n, s.m, s.s, s.q, s.o, s.c, &g), FF_OK);
+  EXPECT(ff_gaussians_count(g) == s.n);
+  EXPECT_STATUS(ff_gaussians_read(g, m2, s2, q2, o2, c2), FF_OK);
+  EXPECT(!memcmp(m2, s.m, sizeof(float) * 3 * s.n) && !memcmp(s2, s.s, sizeof(float) * 3 * s.n) &&
+         !memcmp(o2, s.o, sizeof(float) * s.n));
+  /* .ffpk: exact */
+  EXPECT_STATUS(ff_gaussians_save(g, path("g.ffpk"), FF_FORMAT_PACK, 0), FF_OK);
+  EXPECT_STATUS(ff_gaussians_load(path("g.ffpk"), &back), FF_OK);
+  EXPECT(ff_gaussians_count(back) == s.n);
+  ff_gaussians_read(back, m2, s2, q2, o2, c2);
+  worst = 0;
+  for (i = 0; i < 3 * s.n; ++i) {
+    if (fabs(m2[i] - s.m[i]) > worst) worst = fabs(m2[i] - s.m[i]);
+    if (fabs(s2[i] / s.s[i] - 1) > worst) worst = fabs(s2[i] / s.s[i] - 1);
+    if (fabs(c2[i] - s.c[i]) > worst) worst = fabs(c2[i] - s.c[i]);
+  }
+  EXPECT(worst < 1e-6);
+  ff_gaussians_free(back), back = NULL;
+  /* .ply (degree 0 and 3): positions exact, scales/opacity/colour to float rounding, rotation normalised */
+  for (k = 0; k < 2; ++k) {
+    const char* p = k ? path("g3.ply") : path("g0.ply");
+    EXPECT_STATUS(ff_gaussians_save(g, p, FF_FORMAT_PLY, k ? 3 : 0), FF_OK);
+    EXPECT(file_size(p) > 0);
+    EXPECT_STATUS(ff_gaussians_load(p, &back), FF_OK);
+    EXPECT(ff_gaussians_count(back) == s.n);
+    ff_gaussians_read(back, m2, s2, q2, o2, c2);
+    ok = 1;
+    for (i = 0; i < s.n; ++i) {
+      double qn = sqrt(s.q[4 * i] * s.q[4 * i] + s.q[4 * i + 1] * s.q[4 * i + 1] + s.q[4 * i + 2] * s.q[4 * i + 2] +
+                       s.q[4 * i + 3] * s.q[4 * i + 3]);
+      int c;
+      for (c = 0; c < 3; ++c) {
+        ok &= m2[3 * i + c] == s.m[3 * i + c];
+        ok &= fabs(s2[3 * i + c] / s.s[3 * i + c] - 1) < 1e-5;
+        ok &= fabs(c2[3 * i + c] - s.c[3 * i + c]) < 1e-5;
+      }
+      for (c = 0; c < 4; ++c) ok &= fabs(q2[4 * i + c] - s.q[4 * i + c] / qn) < 1e-6;
+      ok &= fabs(o2[i] - s.o[i]) < 1e-5;
+    }
+    EXPECT(ok);
+    ff_gaussians_free(back), back = NULL;
+  }
+  EXPECT(file_size(path("g0.ply")) > 17 * 4 * s.n && file_size(path("g3.ply")) > 62 * 4 * s.n);
+  /* .splat: 32 bytes per Gaussian; u8 colour/opacity, q·128+128 */
+  EXPECT_STATUS(ff_gaussians_save(g, path("g.splat"), FF_FORMAT_SPLAT, 0), FF_OK);
+  EXPECT(file_size(path("g.splat")) == 32L * s.n);
+  EXPECT_STATUS(ff_gaussians_load(path("g.splat"), &back), FF_OK);
+  EXPECT(ff_gaussians_count(back) == s.n);
+  ff_gaussians_free(back), back = NULL;
+  free(m2), free(s2), free(q2), free(o2), free(c2);
+  ff_gaussians_free(g);
+  free_scene(&s);
+}
+
+static void test_render(void) {
+  Scene s = make_scene(3000);
+  ff_gaussians *g = NULL, *g2 = NULL;
+  ff_renderer *r1 = NULL, *r3 = NULL;
+  ff_model* m = NULL;
+  ff_model_info info;
+  ff_camera cam = camera(200, 150);
+  unsigned char *a, *b;
+  float *rgb, *alpha;
+  int i, ok;
+  EXPECT_STATUS(ff_gaussians_create(s.n, s.m, s.s, s.q, s.o, s.c, &g), FF_OK);
+  EXPECT_STATUS(ff_renderer_create(1, &r1), FF_OK);
+  EXPECT_STATUS(ff_renderer_create(3, &r3), FF_OK);
+  a = render(r1, g, &cam);
+  b = render(r3, g, &cam);
+  EXPECT(max_diff_u8(a, b, (size_t)200 * 150 * 4) == 0); /* tiles are independent: thread count changes nothing */
+  /* float output agrees with the u8 one */
+  rgb = malloc(sizeof(float) * 3 * 200 * 150), alpha = malloc(sizeof(float) * 200 * 150);
+  EXPECT_STATUS(ff_render_float(r3, g, &cam, NULL, rgb, alpha), FF_OK);
+  ok = 1;
+  for (i = 0; i < 200 * 150; ++i) {
+    float v = rgb[i] < 0 ? 0 : rgb[i] > 1 ? 1 : rgb[i];
+    ok &= abs((int)(v * 255 + 0.5f) - a[4 * i]) == 0;
+    ok &= abs((int)(alpha[i] * 255 + 0.5f) - a[4 * i + 3]) == 0;
+  }
+  EXPECT(ok);
+  /* stride: rows written at the given pitch, padding untouched */
+  {
+    size_t stride = 200 * 4 + 12;
+    unsigned char* p = malloc(stride * 150);
+    int row, same = 1;
+    memset(p, 0xAB, stride * 150);
+    EXPECT_STATUS(ff_render(r3, g, &cam, NULL, p, stride), FF_OK);
+    for (row = 0; row < 150; ++row) {
+      same &= !memcmp(p + row * stride, a + row * 200 * 4, 200 * 4);
+      same &= p[row * stride + 200 * 4] == 0xAB && p[row * stride + stride - 1] == 0xAB;
+    }
+    EXPECT(same);
+    free(p);
+  }
+  /* model open of a pack of decoded Gaussians → identical render */
+  EXPECT_STATUS(ff_gaussians_save(g, path("scene.ffpk"), FF_FORMAT_PACK, 0), FF_OK);
+  EXPECT_STATUS(ff_model_open(path("scene.ffpk"), 2, &m), FF_OK);
+  EXPECT_STATUS(ff_model_get_info(m, &info), FF_OK);
+  EXPECT(info.num_identities == 1 && info.num_gaussians == s.n && info.has_generator == 0 && info.code_dim == 0);
+  EXPECT_STATUS(ff_decode_identity(m, 0, &g2), FF_OK);
+  free(b);
+  b = render(r3, g2, &cam);
+  EXPECT(max_diff_u8(a, b, (size_t)200 * 150 * 4) == 0);
+  /* the same via memory */
+  {
+    long n;
+    unsigned char* bytes = slurp(path("scene.ffpk"), &n);
+    ff_model* mm = NULL;
+    EXPECT_STATUS(ff_model_open_memory(bytes, (size_t)n, 1, &mm), FF_OK);
+    ff_model_close(mm);
+    free(bytes);
+  }
+  /* concurrent renders on one renderer (serialised) and on two renderers of one gaussians handle */
+  {
+    pthread_t th[3];
+    Job j[3];
+    int k;
+    for (k = 0; k < 3; ++k) {
+      j[k].r = k == 2 ? r1 : r3, j[k].g = g, j[k].cam = cam, j[k].st = FF_OK;
+      j[k].out = malloc((size_t)200 * 150 * 4);
+      pthread_create(&th[k], NULL, job, &j[k]);
+    }
+    for (k = 0; k < 3; ++k) {
+      pthread_join(th[k], NULL);
+      EXPECT(j[k].st == FF_OK);
+      EXPECT(max_diff_u8(j[k].out, a, (size_t)200 * 150 * 4) == 0);
+      free(j[k].out);
+    }
+  }
+  /* .splat render stays close (quantised colour/opacity/rotation) */
+  {
+    ff_gaussians* gs = NULL;
+    long diff = 0;
+    EXPECT_STATUS(ff_gaussians_save(g, path("scene.splat"), FF_FORMAT_SPLAT, 0), FF_OK);
+    EXPECT_STATUS(ff_gaussians_load(path("scene.splat"), &gs), FF_OK);
+    free(b);
+    b = render(r3, gs, &cam);
+    for (i = 0; i < 200 * 150 * 4; ++i) diff += abs((int)a[i] - (int)b[i]);
+    EXPECT((double)diff / (200 * 150 * 4) < 2.0); /* mean |Δ| under 2/255 */
+    ff_gaussians_free(gs);
+  }
+  free(a), free(b), free(rgb), free(alpha);
+  ff_gaussians_free(g), ff_gaussians_free(g2);
+  ff_renderer_free(r1), ff_renderer_free(r3);
+  ff_model_close(m);
+  free_scene(&s);
+}
+
+/* one Gaussian centred on pixel (10, 7)'s centre: colour = α·c + (1 − α)·bg with α = min(0.99, o) */
+static void test_analytic(void) {
+  float mean[3] = {0, 0, 2}, sc[3] = {0.01f, 0.01f, 0.01f}, q[4] = {1, 0, 0, 0}, o = 0.6f, c[3] = {1.0f, 0.5f, 0.0f};
+  float bg[3] = {0.0f, 0.0f, 1.0f};
+  ff_camera cam = camera(21, 15);
+  ff_gaussians* g = NULL;
+  ff_renderer* r = NULL;
+  unsigned char img[21 * 15 * 4];
+  const unsigned char* p = img + (7 * 21 + 10) * 4;
+  cam.cx = 10.5f, cam.cy = 7.5f;
+  EXPECT_STATUS(ff_gaussians_create(1, mean, sc, q, &o, c, &g), FF_OK);
+  EXPECT_STATUS(ff_renderer_create(1, &r), FF_OK);
+  EXPECT_STATUS(ff_render(r, g, &cam, bg, img, 0), FF_OK);
+  EXPECT(p[0] == (unsigned char)(0.6 * 255 + 0.5) && p[1] == (unsigned char)(0.3 * 255 + 0.5) && p[2] == 102 &&
+         p[3] == 153);
+  EXPECT(img[0] == 0 && img[2] == 255 && img[3] == 0); /* a far corner: background, alpha 0 */
+  ff_gaussians_free(g);
+  ff_renderer_free(r);
+}
+
+static void test_errors(void) {
+  Scene s = make_scene(10);
+  ff_gaussians* g = NULL;
+  ff_gaussians* out = (ff_gaussians*)0x1; /* must stay untouched on failure */
+  ff_model* m = (ff_model*)0x1;
+  ff_renderer* r = NULL;
+  ff_camera cam = camera(32, 32);
+  unsigned char img[32 * 32 * 4];
+  float code[4] = {0, 0, 0, 0}, xyz[30];
+  int id = 0;
+  float w = 1;
+  char name[8];
+  ff_model_info info;
+  long n;
+  unsigned char* bytes;
+  EXPECT_STATUS(ff_gaussians_create(s.n, s.m, s.s, s.q, s.o, s.c, &g), FF_OK);
+  EXPECT_STATUS(ff_renderer_create(2, &r), FF_OK);
+  /* files */
+  EXPECT_STATUS(ff_model_open(path("does_not_exist.ffpk"), 1, &m), FF_ERROR_IO);
+  EXPECT(m == (ff_model*)0x1 && strstr(ff_last_error(), "does_not_exist") != NULL);
+  spit(path("garbage.bin"), (const unsigned char*)"hello, this is not a model file at all", 38);
+  EXPECT_STATUS(ff_model_open(path("garbage.bin"), 1, &m), FF_ERROR_FORMAT);
+  EXPECT_STATUS(ff_gaussians_load(path("garbage.bin"), &out), FF_ERROR_FORMAT); /* 38 bytes: not .splat either */
+  EXPECT_STATUS(ff_gaussians_save(g, path("e.ffpk"), FF_FORMAT_PACK, 0), FF_OK);
+  bytes = slurp(path("e.ffpk"), &n);
+  spit(path("trunc.ffpk"), bytes, n - 9); /* truncated */
+  EXPECT_STATUS(ff_model_open(path("trunc.ffpk"), 1, &m), FF_ERROR_FORMAT);
+  EXPECT(strstr(ff_last_error(), "truncated") != NULL || strstr(ff_last_error(), "checksum") != NULL);
+  spit(path("trunc2.ffpk"), bytes, 20);
+  EXPECT_STATUS(ff_model_open(path("trunc2.ffpk"), 1, &m), FF_ERROR_FORMAT);
+  EXPECT(strstr(ff_last_error(), "truncated") != NULL);
+  bytes[n / 2] ^= 0x5A; /* corrupt a payload byte */
+  spit(path("corrupt.ffpk"), bytes, n);
+  EXPECT_STATUS(ff_model_open(path("corrupt.ffpk"), 1, &m), FF_ERROR_FORMAT);
+  bytes[n / 2] ^= 0x5A;
+  bytes[8] = 99; /* newer version */
+  spit(path("newer.ffpk"), bytes, n);
+  EXPECT_STATUS(ff_model_open(path("newer.ffpk"), 1, &m), FF_ERROR_FORMAT);
+  EXPECT(strstr(ff_last_error(), "version") != NULL);
+  free(bytes);
+  spit(path("bad.ply"), (const unsigned char*)"ply\nformat binary_little_endian 1.0\nelement vertex 5\nproperty float x\nend_header\n", 83);
+  EXPECT_STATUS(ff_gaussians_load(path("bad.ply"), &out), FF_ERROR_FORMAT);
+  EXPECT(out == (ff_gaussians*)0x1 && m == (ff_model*)0x1);
+  /* cameras */
+  cam.fx = 0;
+  EXPECT_STATUS(ff_render(r, g, &cam, NULL, img, 0), FF_ERROR_INVALID_ARGUMENT);
+  cam = camera(32, 32), cam.fy = -5;
+  EXPECT_STATUS(ff_render(r, g, &cam, NULL, img, 0), FF_ERROR_INVALID_ARGUMENT);
+  cam = camera(32, 32), cam.width = 0;
+  EXPECT_STATUS(ff_render(r, g, &cam, NULL, img, 0), FF_ERROR_INVALID_ARGUMENT);
+  cam = camera(32, 32), cam.height = 100000;
+  EXPECT_STATUS(ff_render(r, g, &cam, NULL, img, 0), FF_ERROR_INVALID_ARGUMENT);
+  cam = camera(32, 32), cam.viewmat[3] = (float)NAN;
+  EXPECT_STATUS(ff_render(r, g, &cam, NULL, img, 0), FF_ERROR_INVALID_ARGUMENT);
+  cam = camera(32, 32), cam.cx = (float)INFINITY;
+  EXPECT_STATUS(ff_render(r, g, &cam, NULL, img, 0), FF_ERROR_INVALID_ARGUMENT);
+  cam = camera(32, 32);
+  EXPECT_STATUS(ff_render(r, g, &cam, NULL, img, 16), FF_ERROR_INVALID_ARGUMENT); /* stride < 4·width */
+  EXPECT_STATUS(ff_render(r, g, &cam, NULL, img, 0), FF_OK);
+  /* everything behind the camera: background only */
+  cam.viewmat[11] = -5;
+  EXPECT_STATUS(ff_render(r, g, &cam, NULL, img, 0), FF_OK);
+  EXPECT(img[3] == 0 && img[4 * 500 + 3] == 0);
+  /* NULL pointers */
+  cam = camera(32, 32);
+  EXPECT_STATUS(ff_model_open(NULL, 1, &m), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_model_open(path("e.ffpk"), 1, NULL), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_model_open_memory(NULL, 10, 1, &m), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_model_get_info(NULL, &info), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_model_identity_name(NULL, 0, name, sizeof name), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_model_get_code(NULL, 0, code, 4), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_model_get_positions(NULL, 0, xyz, 30), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_decode_identity(NULL, 0, &out), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_decode_code(NULL, code, 4, NULL, 0, &out), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_decode_mix(NULL, 1, &id, &w, &out), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_gaussians_create(s.n, NULL, s.s, s.q, s.o, s.c, &out), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_gaussians_create(s.n, s.m, s.s, s.q, s.o, s.c, NULL), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_gaussians_load(NULL, &out), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_gaussians_read(NULL, NULL, NULL, NULL, NULL, NULL), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_gaussians_save(NULL, path("x.ply"), FF_FORMAT_PLY, 0), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_gaussians_save(g, NULL, FF_FORMAT_PLY, 0), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_renderer_create(1, NULL), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_render(NULL, g, &cam, NULL, img, 0), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_render(r, NULL, &cam, NULL, img, 0), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_render(r, g, NULL, NULL, img, 0), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_render(r, g, &cam, NULL, NULL, 0), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_render_float(r, g, &cam, NULL, NULL, NULL), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT(ff_gaussians_count(NULL) == 0);
+  ff_model_close(NULL), ff_gaussians_free(NULL), ff_renderer_free(NULL); /* no-ops */
+  EXPECT(strlen(ff_last_error()) > 0);
+  EXPECT(!strcmp(ff_status_name(FF_ERROR_FORMAT), "FF_ERROR_FORMAT"));
+  /* invalid values */
+  s.q[0] = s.q[1] = s.q[2] = s.q[3] = 0;
+  EXPECT_STATUS(ff_gaussians_create(s.n, s.m, s.s, s.q, s.o, s.c, &out), FF_ERROR_INVALID_ARGUMENT);
+  s.q[0] = 1, s.s[4] = -1;
+  EXPECT_STATUS(ff_gaussians_create(s.n, s.m, s.s, s.q, s.o, s.c, &out), FF_ERROR_INVALID_ARGUMENT);
+  s.s[4] = 0.01f, s.m[7] = (float)NAN;
+  EXPECT_STATUS(ff_gaussians_create(s.n, s.m, s.s, s.q, s.o, s.c, &out), FF_ERROR_INVALID_ARGUMENT);
+  s.m[7] = 0, s.o[3] = 1.5f;
+  EXPECT_STATUS(ff_gaussians_create(s.n, s.m, s.s, s.q, s.o, s.c, &out), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_gaussians_create(-1, s.m, s.s, s.q, s.o, s.c, &out), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT(out == (ff_gaussians*)0x1);
+  EXPECT_STATUS(ff_gaussians_save(g, path("x.ply"), (ff_format)7, 0), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_gaussians_save(g, path("x.ply"), FF_FORMAT_PLY, 2), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_gaussians_save(g, "/nonexistent_dir/x.ply", FF_FORMAT_PLY, 0), FF_ERROR_IO);
+  EXPECT_STATUS(ff_renderer_create(-2, &r), FF_ERROR_INVALID_ARGUMENT);
+  /* a pack of decoded Gaussians has no generator and one identity */
+  m = NULL;
+  EXPECT_STATUS(ff_model_open(path("e.ffpk"), 1, &m), FF_OK);
+  EXPECT_STATUS(ff_decode_code(m, code, 4, NULL, 0, &out), FF_ERROR_UNSUPPORTED);
+  EXPECT_STATUS(ff_decode_mix(m, 1, &id, &w, &out), FF_ERROR_UNSUPPORTED);
+  EXPECT_STATUS(ff_model_get_code(m, 0, code, 4), FF_ERROR_UNSUPPORTED);
+  EXPECT_STATUS(ff_decode_identity(m, 1, &out), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_decode_identity(m, -1, &out), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_model_get_positions(m, 0, xyz, 29), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_model_get_positions(m, 0, xyz, 30), FF_OK);
+  EXPECT(xyz[0] == s.m[0] && xyz[29] == s.m[29]);
+  EXPECT_STATUS(ff_model_identity_name(m, 0, name, sizeof name), FF_OK);
+  EXPECT(out == (ff_gaussians*)0x1);
+  ff_model_close(m);
+  ff_gaussians_free(g);
+  ff_renderer_free(r);
+  free_scene(&s);
+}
+
+int main(int argc, char** argv) {
+  snprintf(dir, sizeof dir, "%s", argc > 1 ? argv[1] : "capi_test_files");
+  mkdir(dir, 0755);
+  printf("facefield runtime %s\n", ff_version());
+  test_gaussians_and_formats();
+  test_render();
+  test_analytic();
+  test_errors();
+  printf("%d checks, %d failures\n", checks, failures);
+  return failures ? 1 : 0;
+}
