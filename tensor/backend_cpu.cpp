@@ -23,9 +23,27 @@ namespace {
 
 constexpr int64_t kGrain = 1 << 14;  // elements per chunk for cheap elementwise work
 
-// Calls f(i, off...) for linear indices [begin, end) of `shape` with the offsets of each stride set.
+// Calls f(i, off...) for linear indices [begin, end) of `shape_in` with the offsets of each stride set.
+// Adjacent dims that are laid out contiguously relative to each other in every operand are merged first
+// (and size-1 dims dropped), so the inner loop runs as long as possible.
 template <int NOps, class F>
-void strided_loop(const Shape& shape, const Shape* const (&strides)[NOps], int64_t begin, int64_t end, F&& f) {
+void strided_loop(const Shape& shape_in, const Shape* const (&strides_in)[NOps], int64_t begin, int64_t end, F&& f) {
+  Shape shape;
+  Shape st[NOps];
+  for (size_t d = 0; d < shape_in.size(); ++d) {
+    if (shape_in[d] == 1) continue;
+    bool merge = !shape.empty();
+    for (int k = 0; k < NOps && merge; ++k) merge = st[k].back() == (*strides_in[k])[d] * shape_in[d];
+    if (merge) {
+      shape.back() *= shape_in[d];
+      for (int k = 0; k < NOps; ++k) st[k].back() = (*strides_in[k])[d];
+    } else {
+      shape.push_back(shape_in[d]);
+      for (int k = 0; k < NOps; ++k) st[k].push_back((*strides_in[k])[d]);
+    }
+  }
+  const Shape* strides[NOps];
+  for (int k = 0; k < NOps; ++k) strides[k] = &st[k];
   const int64_t nd = int64_t(shape.size());
   if (nd == 0) {
     int64_t offs[NOps] = {};

@@ -32,6 +32,9 @@ static void check_float(const Tensor& t, const char* op, const char* what) {
 static void check_same(const Tensor& a, const Tensor& b, const char* op) {
   FF_CHECK(a.dtype() == b.dtype(), op, ": dtype mismatch ", a.str(), " vs ", b.str());
   FF_CHECK(a.device() == b.device(), op, ": device mismatch ", a.str(), " vs ", b.str());
+  // on CUDA each Context has its own stream: mixing contexts would race
+  FF_CHECK(a.device().is_cpu() || &a.ctx() == &b.ctx(), op, ": CUDA tensors from different Contexts (streams) ",
+           a.str(), " and ", b.str());
 }
 static int64_t wrap_dim(int64_t d, int64_t nd, const char* op) {
   FF_CHECK(d >= -nd && d < std::max<int64_t>(nd, 1), op, ": dim ", d, " out of range for a ", nd, "-d tensor");
