@@ -17,9 +17,14 @@ try:
             cpu = line.split(":", 1)[1].strip(); break
 except OSError:
     pass
-lines = [f"# {ff['suite']} bench: facefield vs PyTorch {th['torch']} (CPU)", "",
-         f"Machine: {cpu}, {subprocess.getoutput('nproc')} cores; {ff['threads']} threads for both; "
-         f"torch with OpenBLAS (OPENBLAS_CORETYPE unset), best of its configurations per kernel.", "",
+dev = ff.get("device", "cpu")
+if dev.startswith("cuda"):
+    gpu = subprocess.getoutput("nvidia-smi --query-gpu=name,driver_version --format=csv,noheader").strip()
+    machine = f"GPU: {gpu}; exact FP32 on both sides (TF32 off); CUDA events replaced by a stream sync around each call."
+else:
+    machine = (f"Machine: {cpu}, {subprocess.getoutput('nproc')} cores; {ff['threads']} threads for both; "
+               f"torch with OpenBLAS (OPENBLAS_CORETYPE unset), best of its configurations per kernel.")
+lines = [f"# {ff['suite']} bench: facefield vs PyTorch {th['torch']} ({dev})", "", machine, "",
          "Ratios are torch time / facefield time (> 1: facefield faster), from wall-clock medians and, for a busy",
          "machine, from process CPU time (all threads) — the CPU-time ratio is the one to trust when the load average",
          f"exceeds the core count (load during this run: {open('/proc/loadavg').read().split()[0:3]}).", "",

@@ -23,6 +23,10 @@ for b in "$build"/bench_*; do
   echo "== $n"
   "$b" --threads "$threads" --json "$res/${n#bench_}_cpu.json" ${FF_BENCH_QUICK:+--quick} || echo "$n failed"
 done
-if "$build/bench_core" --device cuda --quick >/dev/null 2>&1; then
+if "$build/bench_core" --device cuda --quick >/dev/null 2>&1; then  # a usable GPU
   "$build/bench_core" --device cuda --json "$res/core_cuda.json"
+  if $PY -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
+    $PY "$root/bench/torch_core.py" --device cuda --threads "$threads" --json "$res/core_torch_cuda.json"
+    $PY "$root/bench/compare.py" "$res/core_cuda.json" "$res/core_torch_cuda.json" "$res/core_cuda.md"
+  fi
 fi
