@@ -111,8 +111,8 @@ Network::Network(const Pack& p, const std::string& what) : impl_(new Impl) {
     if (!a) {
       if (name == "layout/row_uv")
         throw Error(kUnsupported, what + " has no surface layout ('layout/row_uv'): this checkpoint cannot be decoded "
-                                         "on its own; write an identity pack with `export --pack` (which rebuilds "
-                                         "the layout from the training dataset)");
+                                         "on its own; write an identity pack with `export --model CKPT --out "
+                                         "FILE.ffpk` (it rebuilds the layout from the training dataset)");
       throw Error(kFormat, what + " has no array '" + name + "' (not an identity field model?)");
     }
     bool ok = a->shape.size() == shape.size();

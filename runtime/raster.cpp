@@ -193,36 +193,40 @@ void Rasterizer::render(const RasterGaussians& g, const RasterCamera& cam_in, co
     if (oa != order_.data()) std::memcpy(order_.data(), oa, M * sizeof(int32_t));
   }
 
-  // ---- bin into tiles (counting sort keeps the depth order inside every tile) ----
-  tile_off_.assign(size_t(TT) + 1, 0);
+  // ---- bin into tiles: Gaussians → tile rows (serial, depth order), then each tile row → its tiles (parallel);
+  //      both passes append in depth order, so every tile's list is ordered by (depth, index) ----
+  row_lists_.resize(size_t(TY));
+  for (auto& r : row_lists_) r.clear();
   for (size_t i = 0; i < M; ++i) {
-    const int32_t* r = &rect_[size_t(order_[i]) * 4];
-    for (int ty = r[1]; ty < r[3]; ++ty)
-      for (int tx = r[0]; tx < r[2]; ++tx) tile_off_[size_t(ty * TX + tx) + 1]++;
+    const int32_t id = order_[i];
+    const int32_t* r = &rect_[size_t(id) * 4];
+    for (int ty = r[1]; ty < r[3]; ++ty) row_lists_[size_t(ty)].push_back(id);
   }
-  for (int t = 0; t < TT; ++t) tile_off_[size_t(t) + 1] += tile_off_[size_t(t)];
-  entries_ = tile_off_[size_t(TT)];
-  ids_.resize(size_t(entries_));
-  {
-    std::vector<int64_t> cur(tile_off_.begin(), tile_off_.end() - 1);
-    for (size_t i = 0; i < M; ++i) {
-      const int32_t id = order_[i];
+  tile_lists_.resize(size_t(TT));
+  std::vector<int64_t> row_entries(size_t(TY), 0);
+  pool_.run(TY, [&](int64_t ty, int) {
+    for (int tx = 0; tx < TX; ++tx) tile_lists_[size_t(ty * TX + tx)].clear();
+    int64_t e = 0;
+    for (const int32_t id : row_lists_[size_t(ty)]) {
       const int32_t* r = &rect_[size_t(id) * 4];
-      for (int ty = r[1]; ty < r[3]; ++ty)
-        for (int tx = r[0]; tx < r[2]; ++tx) ids_[size_t(cur[size_t(ty * TX + tx)]++)] = id;
+      for (int tx = r[0]; tx < r[2]; ++tx) tile_lists_[size_t(ty * TX + tx)].push_back(id);
+      e += r[2] - r[0];
     }
-  }
+    row_entries[size_t(ty)] = e;
+  });
+  entries_ = 0;
+  for (int64_t e : row_entries) entries_ += e;
 
   // ---- blend tiles ----
   std::vector<TileScratch> scratch(static_cast<size_t>(pool_.size()));
   const int64_t HW = int64_t(W) * H;
   pool_.run(TT, [&](int64_t tile, int worker) {
     TileScratch& ts = scratch[size_t(worker)];
-    const int64_t b0 = tile_off_[size_t(tile)], b1 = tile_off_[size_t(tile) + 1];
-    const int L = int(b1 - b0);
+    const std::vector<int32_t>& ids = tile_lists_[size_t(tile)];
+    const int L = int(ids.size());
     ts.resize(std::max(L, 1));
     for (int k = 0; k < L; ++k) {
-      const float* q = &proj_[size_t(ids_[size_t(b0 + k)]) * kP];
+      const float* q = &proj_[size_t(ids[size_t(k)]) * kP];
       ts.gx[k] = q[PU], ts.gy[k] = q[PV], ts.A[k] = q[PA], ts.B[k] = q[PB], ts.C[k] = q[PC], ts.o[k] = q[PO];
       ts.r[k] = q[PR], ts.g[k] = q[PG], ts.b[k] = q[PBL], ts.ey[k] = q[PEY], ts.thr[k] = q[PTHR];
     }

@@ -51,8 +51,8 @@ class Rasterizer {
   std::vector<int32_t> rect_;
   std::vector<uint32_t> keys_, keys2_;
   std::vector<int32_t> order_, order2_;
-  std::vector<int64_t> tile_off_;
-  std::vector<int32_t> ids_;
+  std::vector<std::vector<int32_t>> row_lists_;   // [tiles_y] Gaussians per tile row, depth order
+  std::vector<std::vector<int32_t>> tile_lists_;  // [tiles] Gaussians per tile, depth order
   int64_t entries_ = 0;
 };
 
