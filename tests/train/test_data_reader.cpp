@@ -190,6 +190,19 @@ TEST_CASE("camera_params.json errors name the file and the problem") {
       "not a plain serial"));
 }
 
+TEST_CASE("split.json: parse, errors, round trip") {
+  SplitFile s = parse_split(R"({"train": ["001", "002"], "heldout": ["003"], "note": 1})", "split.json");
+  CHECK(s.train == std::vector<std::string>{"001", "002"});
+  CHECK(s.heldout == std::vector<std::string>{"003"});
+  CHECK(throws_with([] { parse_split(R"({"train": [1]})", "s.json"); }, "entries must be strings"));
+  CHECK(throws_with([] { parse_split(R"({"heldout": "003"})", "s.json"); }, "must be a list"));
+  CHECK(throws_with([] { parse_split("nope", "s.json"); }, "not valid JSON"));
+  data_test::TempDir td("split");
+  CHECK(read_split(td.path).train.empty());
+  write_split(td.path, s);
+  CHECK(read_split(td.path).heldout == s.heldout);
+}
+
 TEST_CASE("tracking npz: write/read round trip (float32-exact), dtype tolerance, cano2world") {
   data_test::TempDir td("tracking");
   FlameTracking t = small_tracking();

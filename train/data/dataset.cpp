@@ -61,38 +61,6 @@ std::string ValidationReport::text() const {
   return o.str();
 }
 
-// ---- split --------------------------------------------------------------------------------------
-SplitFile read_split(const std::string& root) {
-  SplitFile s;
-  std::string path = root + "/split.json";
-  if (!fs::exists(path)) return s;
-  std::vector<uint8_t> b = npy::read_file_bytes(path);
-  try {
-    auto j = nlohmann::json::parse(b.begin(), b.end());
-    FF_CHECK(j.is_object(), path, ": must be an object {\"train\": [...], \"heldout\": [...]}");
-    for (const char* k : {"train", "heldout"}) {
-      if (!j.contains(k)) continue;
-      FF_CHECK(j[k].is_array(), path, ": '", k, "' must be a list of subject names");
-      for (auto& v : j[k]) {
-        FF_CHECK(v.is_string(), path, ": '", k, "' entries must be strings");
-        (std::string(k) == "train" ? s.train : s.heldout).push_back(v.get<std::string>());
-      }
-    }
-  } catch (const nlohmann::json::exception& e) {
-    FF_THROW(path, ": not valid JSON (", e.what(), ")");
-  }
-  return s;
-}
-
-void write_split(const std::string& root, const SplitFile& s) {
-  nlohmann::json j;
-  j["train"] = s.train;
-  j["heldout"] = s.heldout;
-  j["note"] = "heldout subjects are never used in training (Dataset skips them unless Split::Heldout/All)";
-  std::string t = j.dump(1);
-  npy::write_file_atomic(root + "/split.json", t.data(), t.size());
-}
-
 flame::Mesh read_subject_mesh(const Subject& s, int level) {
   FF_CHECK(level >= -1 && level <= 8, "read_subject_mesh: level must be -1 (head) or 0..8 (face mask)");
   std::string f = level < 0 ? s.paths.mesh : s.paths.facemask(level);

@@ -181,11 +181,6 @@ ValidationReport validate_dataset(const std::string& root, const DatasetOptions&
 // k ≥ 1 = its k-th subdivision. Throws when the file is missing or malformed.
 flame::Mesh read_subject_mesh(const Subject& s, int level);
 
-// The split file: {"train": [...], "heldout": [...]}. Missing file → empty lists.
-struct SplitFile {
-  std::vector<std::string> train, heldout;
-};
-SplitFile read_split(const std::string& root);
-void write_split(const std::string& root, const SplitFile& s);
+// SplitFile / read_split / write_split (root/split.json) live in train/data/nersemble.h.
 
 }  // namespace ff::data

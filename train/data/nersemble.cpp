@@ -340,6 +340,43 @@ void write_tracking(const std::string& path, const FlameTracking& t) {
   npy::write_npz_file(path, z, /*deflate=*/true);
 }
 
+// ---- split.json ---------------------------------------------------------------------------------
+SplitFile parse_split(const std::string& text, const std::string& name) {
+  SplitFile s;
+  try {
+    json j = json::parse(text);
+    FF_CHECK(j.is_object(), name, ": must be an object {\"train\": [...], \"heldout\": [...]}");
+    for (const char* k : {"train", "heldout"}) {
+      if (!j.contains(k)) continue;
+      FF_CHECK(j[k].is_array(), name, ": '", k, "' must be a list of subject names");
+      for (auto& v : j[k]) {
+        FF_CHECK(v.is_string(), name, ": '", k, "' entries must be strings");
+        (std::string(k) == "train" ? s.train : s.heldout).push_back(v.get<std::string>());
+      }
+    }
+  } catch (const nlohmann::json::exception& e) {
+    FF_THROW(name, ": not valid JSON (", e.what(), ")");
+  }
+  return s;
+}
+
+SplitFile read_split(const std::string& root) {
+  std::string path = root + "/split.json";
+  std::ifstream probe(path);
+  if (!probe.good()) return {};
+  std::vector<uint8_t> b = npy::read_file_bytes(path);
+  return parse_split(std::string(b.begin(), b.end()), path);
+}
+
+void write_split(const std::string& root, const SplitFile& s) {
+  json j;
+  j["train"] = s.train;
+  j["heldout"] = s.heldout;
+  j["note"] = "heldout subjects are never used in training (Dataset skips them unless Split::Heldout/All)";
+  std::string t = j.dump(1);
+  npy::write_file_atomic(root + "/split.json", t.data(), t.size());
+}
+
 // ---- transforms ---------------------------------------------------------------------------------
 std::array<double, 9> euler_xyz_to_matrix(const double r[3]) {
   double cx = std::cos(r[0]), sx = std::sin(r[0]), cy = std::cos(r[1]), sy = std::sin(r[1]), cz = std::cos(r[2]),

@@ -127,6 +127,15 @@ FlameTracking read_tracking(const std::string& path);
 // float32 arrays, int32 frames, shape (1, S), scale (1, 1) — the benchmark's key set.
 void write_tracking(const std::string& path, const FlameTracking& t);
 
+// ---- split.json ---------------------------------------------------------------------------------
+// {"train": [...], "heldout": [...]} (other keys ignored); held-out subjects are never used for training.
+struct SplitFile {
+  std::vector<std::string> train, heldout;
+};
+SplitFile parse_split(const std::string& json_text, const std::string& name);
+SplitFile read_split(const std::string& root);  // <root>/split.json; missing file → empty lists
+void write_split(const std::string& root, const SplitFile& s);
+
 // ---- transforms ---------------------------------------------------------------------------------
 std::array<double, 9> euler_xyz_to_matrix(const double r[3]);  // scipy from_euler('XYZ') = Rx·Ry·Rz
 // Nearest rotation by SVD (U·Vᵀ), removing scale — the seed's uptoscale_transform.

@@ -1,5 +1,5 @@
 // train/data/fuzz/fuzz_camera_json.cpp — libFuzzer target for the NeRSemble camera_params.json parser (shared
-// and per-camera intrinsics, world_2_cam validation), the split-file-like JSON walk and the intrinsics
+// and per-camera intrinsics, world_2_cam validation), the split.json parser, and the intrinsics
 // conversion of whatever parses. Any ff::Error is an accepted outcome.
 #include <cmath>
 #include <cstddef>
@@ -25,6 +25,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // writing and re-parsing what was accepted must succeed
     ff::data::CameraParams q = ff::data::parse_camera_params(ff::data::camera_params_json(p), "fuzz-rt.json");
     if (q.world_2_cam.size() != p.world_2_cam.size()) __builtin_trap();
+  } catch (const ff::Error&) {
+  }
+  try {  // the same bytes as a split.json
+    ff::data::SplitFile s = ff::data::parse_split(text, "fuzz-split.json");
+    (void)s;
   } catch (const ff::Error&) {
   }
   return 0;
