@@ -134,6 +134,7 @@ Network::Network(const Pack& p, const std::string& what) : impl_(new Impl) {
   hidden_ = dim("dec.color.0.weight", 0);
   K_ = dim("dec.color.2.weight", 0) / 3;
   G_ = dim("mu_scale", 0);
+  if (!p.find("layout/row_uv")) arr("layout/row_uv", {-1, 2});  // throws kUnsupported naming the export command
   rows_ = dim("layout/row_uv", 0);
   if (N_ < 1 || K_ < 1 || G_ != A_ * K_)
     throw Error(kFormat, what + ": inconsistent sizes (" + num(N_) + " identities, " + num(A_) + " anchors × K " +

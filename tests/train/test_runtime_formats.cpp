@@ -1,0 +1,446 @@
+// tests/train/test_runtime_formats.cpp — the embeddable runtime (runtime/) against the engine:
+//   * .ply / .splat / .ffpk round trips through runtime/formats.h, and the 3DGS .ply layout against the engine's
+//     own writer/reader (train/ply_export.h);
+//   * C API round trip: engine IdentityModel → identity pack → ff_model_open_memory → ff_decode_identity equals the
+//     engine's decode, and ff_render equals the engine's splat::render_fwd to ≤ 1/255 (uv and seed placements,
+//     several generator sizes), also for codes/mixes; a checkpoint with its layout opens directly, one without
+//     is refused with FF_ERROR_UNSUPPORTED;
+//   * the bench scene (36,084 Gaussians @512×512): runtime render vs engine render ≤ 1/255.
+// Compiled only when runtime/CMakeLists.txt wires the runtime into test_train (FF_HAVE_RUNTIME).
+#ifdef FF_HAVE_RUNTIME
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "apps/ffrt_bridge.h"
+#include "core/rng.h"
+#include "splat/splat.h"
+#include "tests/testing.h"
+#include "tests/train/train_test_util.h"
+#include "train/ply_export.h"
+
+using namespace ff;
+
+namespace {
+
+ffrt::GaussianSet random_set(int n, uint64_t seed) {
+  ffrt::GaussianSet g;
+  g.resize(size_t(n));
+  uint64_t i = 0;
+  auto U = [&](double a, double b) { return float(a + (b - a) * rng::uniform_at(seed, i++)); };
+  for (int k = 0; k < n; ++k) {
+    for (int c = 0; c < 3; ++c) {
+      g.means[3 * k + c] = U(-0.2, 0.2) + (c == 2 ? 1.2f : 0.f);
+      g.log_scales[3 * k + c] = U(-6, -3.5);
+      g.colors[3 * k + c] = U(0.01, 0.99);
+    }
+    for (int c = 0; c < 4; ++c) g.rotations[4 * k + c] = U(-1, 1);
+    g.rotations[4 * k] += 1.5f;
+    g.opacities[k] = U(0.02, 0.98);
+  }
+  return g;
+}
+
+double qnorm(const float* q) { return std::sqrt(double(q[0]) * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]); }
+
+// engine render (float CHW) of decoded Gaussians
+std::vector<float> engine_render(Context& ctx, const std::vector<float>& means, const std::vector<float>& scales,
+                                 const std::vector<float>& rots, const std::vector<float>& opac,
+                                 const std::vector<float>& colors, const ff_camera& cam) {
+  splat::RenderParams p;
+  p.num_gaussians = int(opac.size());
+  p.width = cam.width;
+  p.height = cam.height;
+  p.means = means.data();
+  p.scales = scales.data();
+  p.rotations = rots.data();
+  p.opacities = opac.data();
+  p.colors = colors.data();
+  p.viewmats = cam.viewmat;
+  const float intr[4] = {cam.fx, cam.fy, cam.cx, cam.cy};
+  p.intrinsics = intr;
+  std::vector<float> img(size_t(3) * cam.width * cam.height);
+  p.image = img.data();
+  splat::RenderState st;
+  splat::render_fwd(ctx, p, st);
+  return img;
+}
+
+// max |runtime u8/255 − engine float (clamped)| over RGB
+double max_rgb_diff(const std::vector<uint8_t>& rgba, const std::vector<float>& chw, int W, int H) {
+  double m = 0;
+  const size_t HW = size_t(W) * H;
+  for (size_t i = 0; i < HW; ++i)
+    for (int c = 0; c < 3; ++c) {
+      const double e = std::min(1.0, std::max(0.0, double(chw[size_t(c) * HW + i])));
+      m = std::max(m, std::abs(rgba[4 * i + size_t(c)] / 255.0 - e));
+    }
+  return m;
+}
+
+ff_camera to_ff(const train::Camera& k, int width = 0) {
+  apps::Cam c = apps::from_viewmat(k.viewmat.data(), k.intrinsics[0], k.intrinsics[1], k.intrinsics[2],
+                                   k.intrinsics[3], k.width, k.height);
+  return apps::resized(c, width).to_ff();
+}
+
+struct Decoded {
+  std::vector<float> means, scales, rots, opac, colors;
+};
+Decoded engine_decode(train::IdentityModel& m, const Tensor& codes, const Tensor& xyz) {
+  NoGrad ng(m.ctx());
+  train::GaussianBatch gb = m.decode(codes);
+  Decoded d;
+  d.means = xyz.to(DType::F32).to_vector<float>();
+  d.scales = exp(select(gb.log_scales, 0, 0)).to(DType::F32).to_vector<float>();
+  d.rots = select(gb.rotations, 0, 0).to(DType::F32).to_vector<float>();
+  d.opac = select(gb.opacities, 0, 0).to(DType::F32).to_vector<float>();
+  d.colors = select(gb.colors, 0, 0).to(DType::F32).to_vector<float>();
+  return d;
+}
+Decoded runtime_read(const apps::Gaussians& g) {
+  Decoded d;
+  const size_t n = size_t(g.count());
+  d.means.resize(3 * n), d.scales.resize(3 * n), d.rots.resize(4 * n), d.opac.resize(n), d.colors.resize(3 * n);
+  apps::rt_check(ff_gaussians_read(g.g, d.means.data(), d.scales.data(), d.rots.data(), d.opac.data(), d.colors.data()),
+                 "read");
+  return d;
+}
+double max_rel(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(double(a[i]) - b[i]) / (std::abs(double(b[i])) + 1e-3));
+  return m;
+}
+
+// A model with non-trivial values everywhere (noise strengths and means that the init leaves at zero).
+std::unique_ptr<train::IdentityModel> make_model(Context& ctx, const train::ModelConfig& cfg,
+                                                 const train::InMemoryDataset& ds) {
+  std::vector<flame::Mesh> meshes;
+  for (int s = 0; s < ds.num_subjects(); ++s) meshes.push_back(ds.face_mesh(s));
+  train::SurfaceLayout lay = train::build_layout(meshes, cfg);
+  std::vector<std::vector<float>> xyz;
+  std::vector<float> ref(size_t(lay.G) * 3, 0.f);
+  for (auto& m : meshes) {
+    xyz.push_back(lay.place(m));
+    for (size_t i = 0; i < ref.size(); ++i) ref[i] += xyz.back()[i] / float(meshes.size());
+  }
+  auto m = std::make_unique<train::IdentityModel>(ctx, cfg, lay, xyz, ref);
+  NoGrad ng(ctx);
+  uint64_t k = 0;
+  for (auto& np : m->named_parameters()) {
+    if (np.name.find("noise_strength") != std::string::npos) np.tensor.fill_(0.3 * (1 + (k++ % 3)));
+    if (np.name == "codes") np.tensor.copy_(randn(ctx, np.tensor.shape(), np.tensor.dtype(), Device::cpu(), 0.0, 1.0));
+  }
+  return m;
+}
+
+void check_model_roundtrip(const train::ModelConfig& cfg) {
+  Context ctx(5, 2);
+  auto ds = ff::testing::tiny_scene(3, 2);
+  auto model = make_model(ctx, cfg, *ds);
+  apps::Runtime rt;
+  rt.open_pack(apps::model_pack(*model, apps::subject_names(*ds)), 2);
+  CHECK(rt.info.num_identities == 3);
+  CHECK(rt.info.code_dim == cfg.code_dim);
+  CHECK(rt.info.num_gaussians == model->layout().G);
+  CHECK(rt.info.has_generator == 1);
+  CHECK(rt.name(1) == ds->subject_name(1));
+  const ff_camera cam = to_ff(ds->camera(0, 0), 96);
+  for (int s = 0; s < 3; ++s) {
+    Tensor idx = from_vector<int64_t>(ctx, {int64_t(s)}, {1});
+    Decoded e = engine_decode(*model, model->code_rows(idx), model->positions(s));
+    apps::Gaussians g = rt.identity(s);
+    Decoded r = runtime_read(g);
+    CHECK(r.means == e.means);
+    CHECK(max_rel(r.scales, e.scales) < 1e-4);
+    CHECK(max_rel(r.rots, e.rots) < 1e-4);
+    CHECK(max_rel(r.opac, e.opac) < 1e-4);
+    CHECK(max_rel(r.colors, e.colors) < 1e-4);
+    std::vector<float> ref = engine_render(ctx, e.means, e.scales, e.rots, e.opac, e.colors, cam);
+    std::vector<uint8_t> img = rt.render(g, cam, nullptr);
+    const double d = max_rgb_diff(img, ref, cam.width, cam.height);
+    INFO("identity ", s, " max |runtime − engine| = ", d * 255, "/255");
+    if (s == 0) MESSAGE("model round trip (", cfg.placement, "): max |runtime u8 − engine| = ", d * 255, "/255");
+    CHECK(d <= 1.0 / 255.0 + 1e-6);
+    double sum = 0;
+    for (float v : ref) sum += v;
+    CHECK(sum > 1.0);  // the camera sees the face
+  }
+  // a code and positions given explicitly: the blend of identities 0 and 2
+  {
+    std::vector<float> c0 = rt.code(0), c2 = rt.code(2), x0 = rt.positions(0), x2 = rt.positions(2);
+    std::vector<float> c(c0.size()), x(x0.size());
+    for (size_t i = 0; i < c.size(); ++i) c[i] = 0.25f * c0[i] + 0.75f * c2[i];
+    for (size_t i = 0; i < x.size(); ++i) x[i] = 0.25f * x0[i] + 0.75f * x2[i];
+    Tensor codes = from_vector<float>(ctx, c, {1, int64_t(c.size())}).to(model->codes.dtype());
+    Decoded e = engine_decode(*model, codes, from_vector<float>(ctx, x, {int64_t(x.size() / 3), 3}));
+    apps::Gaussians g = rt.decode(c, &x);
+    Decoded r = runtime_read(g);
+    CHECK(max_rel(r.colors, e.colors) < 1e-4);
+    CHECK(max_rel(r.scales, e.scales) < 1e-4);
+    const int ids[2] = {0, 2};
+    const float w[2] = {0.25f, 0.75f};
+    ff_gaussians* gm = nullptr;
+    REQUIRE(ff_decode_mix(rt.model, 2, ids, w, &gm) == FF_OK);
+    apps::Gaussians mix(gm);
+    Decoded rm = runtime_read(mix);
+    CHECK(max_rel(rm.colors, r.colors) < 1e-5);
+    CHECK(max_rel(rm.means, r.means) < 1e-5);
+    std::vector<float> ref = engine_render(ctx, e.means, e.scales, e.rots, e.opac, e.colors, cam);
+    CHECK(max_rgb_diff(rt.render(g, cam, nullptr), ref, cam.width, cam.height) <= 1.0 / 255.0 + 1e-6);
+    // no positions: the identities' mean
+    apps::Gaussians gmean = rt.decode(c, nullptr);
+    std::vector<float> xm = rt.positions(-1), got = gmean.means();
+    CHECK(max_rel(got, xm) < 1e-6);
+    // wrong code length / bad identity are argument errors, not crashes
+    ff_gaussians* bad = nullptr;
+    CHECK(ff_decode_code(rt.model, c.data(), int(c.size()) - 1, nullptr, 0, &bad) == FF_ERROR_INVALID_ARGUMENT);
+    CHECK(ff_decode_identity(rt.model, 3, &bad) == FF_ERROR_INVALID_ARGUMENT);
+    CHECK(bad == nullptr);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("runtime: .ply round trip, 3DGS layout and cross-check with the engine's writer/reader") {
+  ffrt::GaussianSet g = random_set(257, 3);
+  for (int deg : {0, 3}) {
+    const std::string bytes = ffrt::ply_bytes(g, deg);
+    int found = -1;
+    ffrt::GaussianSet b = ffrt::parse_ply(bytes, "test", &found);
+    CHECK(found == deg);
+    REQUIRE(b.size() == g.size());
+    for (size_t i = 0; i < g.size(); ++i) {
+      for (int c = 0; c < 3; ++c) {
+        CHECK(b.means[3 * i + c] == g.means[3 * i + c]);
+        CHECK(b.log_scales[3 * i + c] == g.log_scales[3 * i + c]);
+        CHECK(std::abs(b.colors[3 * i + c] - g.colors[3 * i + c]) < 1e-6);
+      }
+      CHECK(std::abs(b.opacities[i] - g.opacities[i]) < 1e-6);
+      const double n = qnorm(&g.rotations[4 * i]);
+      for (int c = 0; c < 4; ++c) CHECK(std::abs(b.rotations[4 * i + c] - g.rotations[4 * i + c] / n) < 1e-6);
+    }
+    // exact header: property order of the official 3DGS ply
+    const size_t he = bytes.find("end_header\n") + 11;
+    std::string header = bytes.substr(0, he);
+    std::string expect = "ply\nformat binary_little_endian 1.0\nelement vertex 257\n";
+    for (const char* p : {"x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"})
+      expect += std::string("property float ") + p + "\n";
+    for (int k = 0; k < (deg ? 45 : 0); ++k) expect += "property float f_rest_" + std::to_string(k) + "\n";
+    for (const char* p : {"opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"})
+      expect += std::string("property float ") + p + "\n";
+    expect += "end_header\n";
+    CHECK(header == expect);
+    CHECK(bytes.size() - he == g.size() * 4 * (deg ? 62 : 17));
+    // raw values: logit opacity, log scale, SH DC
+    std::vector<float> rec(deg ? 62 : 17);
+    std::memcpy(rec.data(), bytes.data() + he, rec.size() * 4);
+    CHECK(rec[3] == 0.f);
+    CHECK(std::abs(rec[6] - (g.colors[0] - 0.5) / ffrt::kSH_C0) < 1e-5);
+    if (deg) CHECK(rec[9] == 0.f);  // f_rest padding
+    const float opacity_raw = rec[deg ? 9 + 45 : 9];
+    CHECK(std::abs(opacity_raw - std::log(g.opacities[0] / (1 - g.opacities[0]))) < 1e-4);
+  }
+  // the engine's reader reads ours, and ours reads the engine's writer
+  const std::string dir = ff::testing::temp_dir("runtime_ply");
+  ffrt::write_ply(dir + "/rt.ply", g, 0);
+  train::PlyTable t = train::read_ply_table(dir + "/rt.ply");
+  CHECK(t.rows == g.size());
+  CHECK(t.column("scale_1") >= 0);
+  CHECK(t.values[size_t(t.column("scale_1"))] == g.log_scales[1]);
+  train::PlyGaussians pg;
+  pg.means = g.means, pg.log_scales = g.log_scales, pg.rotations = g.rotations, pg.opacities = g.opacities,
+  pg.colors = g.colors;
+  train::write_gaussians_ply(dir + "/engine.ply", pg);
+  ffrt::GaussianSet e = ffrt::read_ply(dir + "/engine.ply");
+  REQUIRE(e.size() == g.size());
+  for (size_t i = 0; i < g.size(); ++i) {
+    CHECK(e.means[3 * i] == g.means[3 * i]);
+    CHECK(std::abs(e.opacities[i] - g.opacities[i]) < 1e-5);
+    CHECK(std::abs(e.colors[3 * i + 2] - g.colors[3 * i + 2]) < 1e-5);
+  }
+  // ascii and other property types / orders, with an extra property, are read too
+  std::string ascii = "ply\nformat ascii 1.0\ncomment test\nelement vertex 2\nproperty double rot_0\nproperty float x\n"
+                      "property float y\nproperty float z\nproperty uchar binding_0\nproperty float f_dc_0\n"
+                      "property float f_dc_1\nproperty float f_dc_2\nproperty float opacity\nproperty float scale_0\n"
+                      "property float scale_1\nproperty float scale_2\nproperty float rot_1\nproperty float rot_2\n"
+                      "property float rot_3\nend_header\n1 0.1 0.2 0.3 7 0 0 0 0 -3 -3 -3 0 0 0\n"
+                      "0.5 1 2 3 9 1 1 1 2 -2 -2 -2 0.5 0 0\n";
+  ffrt::GaussianSet a = ffrt::parse_ply(ascii, "ascii");
+  REQUIRE(a.size() == 2);
+  CHECK(a.means[4] == 2.f);
+  CHECK(std::abs(a.opacities[0] - 0.5f) < 1e-6);
+  CHECK(a.rotations[4] == 0.5f);
+  CHECK(std::abs(a.colors[3] - float(0.5 + ffrt::kSH_C0)) < 1e-6);
+  // refusals: truncated body, missing property, foreign header
+  const std::string good = ffrt::ply_bytes(g, 0);
+  CHECK_THROWS_WITH_AS(ffrt::parse_ply(good.substr(0, good.size() - 5), "t.ply"), doctest::Contains("truncated"),
+                       ffrt::Error);
+  CHECK_THROWS_AS(ffrt::parse_ply("ply\nformat binary_little_endian 1.0\nelement vertex 1\nproperty float x\nend_header\n",
+                                  "x.ply"),
+                  ffrt::Error);
+  CHECK_THROWS_AS(ffrt::parse_ply("PK\x03\x04 not a ply", "zip"), ffrt::Error);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("runtime: .splat round trip (32-byte records, importance order, quantisation)") {
+  ffrt::GaussianSet g = random_set(300, 4);
+  const std::string b = ffrt::splat_bytes(g);
+  REQUIRE(b.size() == 32 * g.size());
+  ffrt::GaussianSet r = ffrt::parse_splat(b, "t.splat");
+  REQUIRE(r.size() == g.size());
+  // records are sorted by descending exp(Σ log s)·opacity; match each back to its source by position
+  double prev = 1e300;
+  for (size_t j = 0; j < r.size(); ++j) {
+    size_t i = 0;
+    while (i < g.size() && !(g.means[3 * i] == r.means[3 * j] && g.means[3 * i + 1] == r.means[3 * j + 1])) ++i;
+    REQUIRE(i < g.size());
+    const double gi = std::exp(double(g.log_scales[3 * i]) + g.log_scales[3 * i + 1] + g.log_scales[3 * i + 2]) *
+                      g.opacities[i];
+    CHECK(gi <= prev);
+    prev = gi;
+    for (int c = 0; c < 3; ++c) {
+      CHECK(std::abs(std::exp(r.log_scales[3 * j + c]) / std::exp(g.log_scales[3 * i + c]) - 1) < 1e-6);
+      CHECK(std::abs(r.colors[3 * j + c] - g.colors[3 * i + c]) <= 0.5 / 255 + 1e-6);
+    }
+    CHECK(std::abs(r.opacities[j] - g.opacities[i]) <= 0.5 / 255 + 1e-6);
+    const double n = qnorm(&g.rotations[4 * i]);
+    for (int c = 0; c < 4; ++c)  // ±0.5/128 rounding, 1/128 where q·128+128 reaches 256 and clamps to 255
+      CHECK(std::abs(r.rotations[4 * j + c] - g.rotations[4 * i + c] / n) <= 1.0 / 128 + 1e-6);
+    // the byte layout: RGBA then (w,x,y,z)·128+128
+    const uint8_t* u = reinterpret_cast<const uint8_t*>(b.data() + 32 * j + 24);
+    CHECK(u[3] == uint8_t(std::nearbyint(g.opacities[i] * 255.0)));
+    CHECK(u[4] == uint8_t(std::nearbyint(std::min(255.0, g.rotations[4 * i] / n * 128 + 128))));
+  }
+  CHECK_THROWS_WITH_AS(ffrt::parse_splat(b.substr(0, 100), "t.splat"), doctest::Contains("multiple of 32"), ffrt::Error);
+}
+
+TEST_CASE("runtime: identity packs refuse truncated, corrupt, foreign and newer files") {
+  ffrt::GaussianSet g = random_set(40, 5);
+  const std::string b = ffrt::pack_bytes(ffrt::pack_from_gaussians(g));
+  ffrt::GaussianSet r = ffrt::gaussians_from_pack(ffrt::parse_pack(b, "p"), "p");
+  CHECK(r.means == g.means);
+  CHECK(r.log_scales == g.log_scales);
+  CHECK(r.rotations == g.rotations);
+  CHECK(r.opacities == g.opacities);
+  CHECK(r.colors == g.colors);
+  for (size_t cut : {size_t(3), size_t(12), size_t(40), b.size() / 2, b.size() - 1})
+    CHECK_THROWS_AS(ffrt::parse_pack(b.substr(0, cut), "p"), ffrt::Error);
+  std::string c = b;
+  c[c.size() / 2] ^= 1;
+  CHECK_THROWS_WITH_AS(ffrt::parse_pack(c, "p"), doctest::Contains("checksum"), ffrt::Error);
+  std::string v = b;
+  v[8] = 2;
+  CHECK_THROWS_WITH_AS(ffrt::parse_pack(v, "p"), doctest::Contains("version"), ffrt::Error);
+  CHECK_THROWS_WITH_AS(ffrt::parse_model_file("GIF89a......", "p"), doctest::Contains("neither"), ffrt::Error);
+  CHECK_THROWS_AS(ffrt::parse_pack(b + "x", "p"), ffrt::Error);  // trailing bytes
+}
+
+TEST_CASE("runtime: C API decode + render match the engine (uv placement)") {
+  check_model_roundtrip(ff::testing::tiny_model("uv"));
+}
+
+TEST_CASE("runtime: C API decode + render match the engine (seed placement, larger generator)") {
+  train::ModelConfig m = ff::testing::tiny_model("seed");
+  m.code_dim = 10;
+  m.z_dim = 12;
+  m.feat_dim = 16;
+  m.tex_res = 16;
+  m.K = 3;
+  m.hidden = 24;
+  m.channel_base = 256;
+  m.channel_max = 40;
+  m.channel_min = 12;
+  m.mapping_layers = 3;
+  check_model_roundtrip(m);
+}
+
+TEST_CASE("runtime: checkpoints open directly when they store the layout; refused (UNSUPPORTED) without") {
+  Context ctx(6, 2);
+  auto ds = ff::testing::tiny_scene(2, 2);
+  auto model = make_model(ctx, ff::testing::tiny_model("uv"), *ds);
+  const std::string dir = ff::testing::temp_dir("runtime_ckpt");
+  train::Checkpoint ck;
+  ck.config_json = "{}";
+  for (auto& p : model->named_parameters()) ck.tensors.emplace_back("param/" + p.name, p.tensor);
+  for (auto& b : model->named_buffers()) ck.tensors.emplace_back("buffer/" + b.name, b.tensor);
+  ck.tensors.emplace_back("adam.m/E", model->E);
+  train::write_checkpoint(dir + "/no_layout.ffck", ck);
+  ff_model* m = nullptr;
+  CHECK(ff_model_open((dir + "/no_layout.ffck").c_str(), 1, &m) == FF_ERROR_UNSUPPORTED);
+  CHECK(std::string(ff_last_error()).find("layout") != std::string::npos);
+  CHECK(m == nullptr);
+  const auto& L = model->layout();
+  ck.tensors.emplace_back("layout/row_uv", from_vector<float>(ctx, L.row_uv, {int64_t(L.rows), 2}));
+  train::write_checkpoint(dir + "/with_layout.ffck", ck);
+  REQUIRE(ff_model_open((dir + "/with_layout.ffck").c_str(), 1, &m) == FF_OK);
+  ff_gaussians* g = nullptr;
+  REQUIRE(ff_decode_identity(m, 1, &g) == FF_OK);
+  apps::Gaussians hold(g);
+  Tensor idx = from_vector<int64_t>(ctx, {1}, {1});
+  Decoded e = engine_decode(*model, model->code_rows(idx), model->positions(1));
+  CHECK(max_rel(runtime_read(hold).colors, e.colors) < 1e-4);
+  ff_model_close(m);
+  // the model pack written to a file opens the same way, and a corrupt checkpoint is a format error
+  ffrt::write_pack(dir + "/m.ffpk", apps::model_pack(*model, apps::subject_names(*ds), {1}));
+  REQUIRE(ff_model_open((dir + "/m.ffpk").c_str(), 1, &m) == FF_OK);
+  ff_model_info info;
+  REQUIRE(ff_model_get_info(m, &info) == FF_OK);
+  CHECK(info.num_identities == 1);  // the subset
+  ff_gaussians* g1 = nullptr;
+  REQUIRE(ff_decode_identity(m, 0, &g1) == FF_OK);
+  apps::Gaussians hold1(g1);
+  CHECK(max_rel(runtime_read(hold1).colors, e.colors) < 1e-4);
+  ff_model_close(m);
+  std::string bytes = read_file(dir + "/with_layout.ffck");
+  bytes[bytes.size() - 20] ^= 7;
+  m = nullptr;
+  CHECK(ff_model_open_memory(bytes.data(), bytes.size(), 1, &m) == FF_ERROR_FORMAT);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("runtime: bench scene (36,084 Gaussians @512x512) renders as the engine's splat to <= 1/255") {
+  Context ctx(1, 2);
+  const int N = 36084, W = 512, H = 512;
+  std::vector<float> m, s, q, o, c;
+  uint64_t i = 0, seed = 7;
+  auto U = [&](double a, double b) { return float(a + (b - a) * rng::uniform_at(seed, i++)); };
+  auto G = [&]() { return float(rng::normal_at(seed, i++)); };
+  for (int n = 0; n < N; ++n) {  // bench_splat.cpp / bench_runtime.c face scene
+    float x, y, r2;
+    do {
+      x = U(-1, 1), y = U(-1, 1);
+      r2 = x * x + y * y;
+    } while (r2 > 1);
+    m.insert(m.end(), {0.1f * x, 0.13f * y, 1.0f - 0.08f * (1 - r2)});
+    float base = 0.002f * std::exp(0.3f * G());
+    s.insert(s.end(), {base * U(0.7, 1.3), base * U(0.7, 1.3), base * U(0.2, 0.5)});
+    q.insert(q.end(), {G(), G(), G(), G()});
+    o.push_back(U(0.5, 1.0));
+    c.insert(c.end(), {U(0.2, 0.9), U(0.1, 0.7), U(0.1, 0.6)});
+  }
+  ff_camera cam{};
+  cam.viewmat[0] = cam.viewmat[5] = cam.viewmat[10] = cam.viewmat[15] = 1;
+  cam.fx = cam.fy = 3.0f * W, cam.cx = W / 2.0f, cam.cy = H / 2.0f, cam.width = W, cam.height = H;
+  ff_gaussians* g = nullptr;
+  REQUIRE(ff_gaussians_create(N, m.data(), s.data(), q.data(), o.data(), c.data(), &g) == FF_OK);
+  apps::Gaussians hold(g);
+  ff_renderer* r = nullptr;
+  REQUIRE(ff_renderer_create(2, &r) == FF_OK);
+  std::vector<uint8_t> img(size_t(W) * H * 4);
+  REQUIRE(ff_render(r, g, &cam, nullptr, img.data(), 0) == FF_OK);
+  std::vector<float> fl(size_t(3) * W * H), al(size_t(W) * H);
+  REQUIRE(ff_render_float(r, g, &cam, nullptr, fl.data(), al.data()) == FF_OK);
+  ff_renderer_free(r);
+  std::vector<float> ref = engine_render(ctx, m, s, q, o, c, cam);
+  const double d = max_rgb_diff(img, ref, W, H);
+  INFO("max |runtime u8 − engine| = ", d * 255, "/255");
+  CHECK(d <= 1.0 / 255.0 + 1e-6);
+  double fd = 0;
+  for (size_t k = 0; k < fl.size(); ++k) fd = std::max(fd, double(std::abs(fl[k] - ref[k])));
+  INFO("max |runtime float − engine| = ", fd);
+  MESSAGE("bench scene: max |runtime u8 − engine| = ", d * 255, "/255, float ", fd);
+  CHECK(fd < 1e-3);
+}
+#endif  // FF_HAVE_RUNTIME
