@@ -3,7 +3,7 @@
 //   ffdata synth --out DIR [--n 64 --seed 0 --width 275 --height 401 --heldout 8]
 //   ffdata preprocess --root DIR [--model builtin|FLAME file --masks FLAME_masks.pkl]
 //   ffdata check --root DIR [--strict] [--deep]
-// Errors print one line and exit 1 (check: exit 1 when nothing is usable, or when --strict and anything is wrong).
+// Errors print one line and exit 1 (check: exit 1 when nothing is usable, or when --strict and there is an error).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -108,7 +108,7 @@ every problem (missing camera, wrong-size image, camera without an image, unread
 
 options:
   --root DIR                dataset root (required)
-  --strict                  exit 1 when there is any problem (the reader's strict mode refuses such data)
+  --strict                  exit 1 when there is any error (the reader's strict mode refuses such data)
   --deep                    also decode every image and mask (reads everything once)
   --split train|heldout|all subjects loaded by --deep (default all)
   --subjects a,b,...        only these subjects (default all)
@@ -356,7 +356,7 @@ int cmd_check(int argc, char** argv) {
                 double(st.bytes) / (1 << 20));
   }
   if (rep.usable() == 0) return 1;
-  if (a.flag("--strict") && !rep.problems.empty()) return 1;
+  if (a.flag("--strict") && rep.errors() > 0) return 1;
   return 0;
 }
 

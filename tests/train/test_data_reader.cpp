@@ -77,10 +77,12 @@ struct FixtureSubject {
   bool corrupt_npz = false;            // garbage tracking file
   bool drop_image = false;             // → camera without an image
   bool unreadable_image = false;       // garbage .png
+  bool extra_camera = false;           // a 4th calibrated camera (with image) no other subject has
 };
 
 void write_fixture_subject(const std::string& root, const FixtureSubject& fs_) {
-  const std::vector<std::string> serials = {"222200037", "220700191", "222200036"};
+  std::vector<std::string> serials = {"222200037", "220700191", "222200036"};
+  if (fs_.extra_camera) serials.push_back("222200049");
   SubjectPaths sp = subject_paths(root, fs_.name);
   fs::create_directories(fs::path(sp.camera_json).parent_path());
   fs::create_directories(fs::path(sp.tracking).parent_path());
@@ -301,10 +303,11 @@ TEST_CASE("broken layout: missing camera, wrong-size image, corrupt npz, camera 
   write_fixture_subject(td.path, {"005", false, false, false, true});
   write_fixture_subject(td.path, {"006", false, false, false, false, true});
   write_fixture_subject(td.path, {"007"});
+  write_fixture_subject(td.path, {"008", false, false, false, false, false, true});
   fs::create_directories(td.path + "/not_a_subject");  // ignored: no calibration/ or sequences/
 
   ValidationReport r = validate_dataset(td.path);
-  CHECK(r.subjects.size() == 7);
+  CHECK(r.subjects.size() == 8);
   CHECK(r.width == 110);
   CHECK(r.height == 160);
   CHECK(r.cameras.size() == 3);
@@ -314,7 +317,8 @@ TEST_CASE("broken layout: missing camera, wrong-size image, corrupt npz, camera 
   CHECK(has_problem(r, "005", "camera without an image"));
   CHECK(has_problem(r, "006", "unreadable image"));
   CHECK(has_problem(r, "002", "skipped", Severity::Warning));
-  CHECK(r.usable() == 2);
+  CHECK(has_problem(r, "008", "fewer than half of the subjects", Severity::Warning));  // extra camera: ignored
+  CHECK(r.usable() == 3);
   CHECK(r.errors() == 5);
   std::string text = r.text();
   CHECK(text.find("SKIPPED 004") != std::string::npos);
@@ -322,9 +326,10 @@ TEST_CASE("broken layout: missing camera, wrong-size image, corrupt npz, camera 
 
   // non-strict: the bad subjects are skipped
   Dataset ds = Dataset::open(td.path);
-  CHECK(ds.num_subjects() == 2);
+  CHECK(ds.num_subjects() == 3);
   CHECK(ds.subject(0).name == "001");
   CHECK(ds.subject(1).name == "007");
+  CHECK(ds.subject(2).cameras.size() == 3);  // 008 without its extra camera
   CHECK(ds.subject(0).cameras.size() == 3);
   CHECK(ds.width() == 110);
   // strict: refused, with the report in the message
@@ -332,10 +337,10 @@ TEST_CASE("broken layout: missing camera, wrong-size image, corrupt npz, camera 
   so.strict = true;
   CHECK(throws_with([&] { Dataset::open(td.path, so); }, "refused (strict)"));
   CHECK(throws_with([&] { Dataset::open(td.path, so); }, "missing camera"));
-  // strict on the good subjects alone is fine (they are not preprocessed: a warning-free raw dataset)
-  so.subjects = {"001", "007"};
+  // strict on the good subjects alone is fine (warnings, like 008's extra camera, do not refuse)
+  so.subjects = {"001", "007", "008"};
   Dataset good = Dataset::open(td.path, so);
-  CHECK(good.num_subjects() == 2);
+  CHECK(good.num_subjects() == 3);
   // a requested subject that does not exist is an error
   so.subjects = {"001", "999"};
   CHECK(throws_with([&] { Dataset::open(td.path, so); }, "requested subject not found"));

@@ -263,11 +263,20 @@ ScanResult scan(const std::string& root_in, const DatasetOptions& o) {
   }
 
   // expected cameras
+  // expected cameras: the requested ones, else those calibrated in at least half of the subjects (so one
+  // subject with an extra camera cannot make every other subject "incomplete")
   std::set<std::string> expected(o.cameras.begin(), o.cameras.end());
-  if (expected.empty())
+  if (expected.empty()) {
+    std::map<std::string, int> count;
+    int parsed = 0;
     for (auto& c : cands)
-      if (c.json_ok)
-        for (auto& s : c.cams.serials()) expected.insert(s);
+      if (c.json_ok) {
+        ++parsed;
+        for (auto& s : c.cams.serials()) count[s]++;
+      }
+    for (auto& kv : count)
+      if (2 * kv.second >= parsed) expected.insert(kv.first);
+  }
   rep.cameras.assign(expected.begin(), expected.end());
   // dataset size
   if (o.width > 0 && o.height > 0) {
@@ -299,9 +308,11 @@ ScanResult scan(const std::string& root_in, const DatasetOptions& o) {
     if (c.json_ok) {
       for (auto& s : expected)
         if (!c.cams.world_2_cam.count(s)) c.add(Severity::Error, s, c.paths.camera_json, "missing camera (not in camera_params.json)");
-      if (!o.cameras.empty())
-        for (auto& s : c.cams.serials())
-          if (!expected.count(s)) c.add(Severity::Warning, s, c.paths.camera_json, "camera not in the requested set (ignored)");
+      for (auto& s : c.cams.serials())
+        if (!expected.count(s))
+          c.add(Severity::Warning, s, c.paths.camera_json,
+                o.cameras.empty() ? "camera calibrated in fewer than half of the subjects (ignored)"
+                                  : "camera not in the requested set (ignored)");
     }
     auto size_check = [&](const std::map<std::string, Probe>& m, const char* what) {
       for (auto& kv : m) {
@@ -630,7 +641,7 @@ Dataset::~Dataset() = default;
 Dataset Dataset::open(const std::string& root, const DatasetOptions& opts) {
   FF_CHECK(opts.prefetch_threads >= 0 && opts.prefetch_threads <= 64, "dataset: prefetch_threads must be 0..64");
   ScanResult r = scan(root, opts);
-  if (opts.strict && !r.report.problems.empty())
+  if (opts.strict && r.report.errors() > 0)
     FF_THROW("dataset '", root, "' refused (strict): ", r.report.errors(), " errors, ", r.report.warnings(), " warnings\n",
              r.report.text());
   FF_CHECK(!r.subjects.empty(), "dataset '", root, "': no usable subject", opts.split == Split::Train ? " in the train split" : "",

@@ -5,13 +5,15 @@
 // Open. Every directory under the root holding calibration/ or sequences/ is a subject. For each one the reader
 // parses camera_params.json and the tracking npz, probes every image header (no decode), and records problems:
 //   error   (the subject is unusable): unreadable/invalid camera_params.json or tracking npz, tracked frame
-//           missing, a camera missing from camera_params.json (vs DatasetOptions::cameras, or else the union of
-//           all subjects' cameras), a calibrated camera without an image, an unreadable image, an image (or
+//           missing, a camera missing from camera_params.json (vs DatasetOptions::cameras, or else the cameras
+//           calibrated in at least half of the subjects), a calibrated camera without an image, an unreadable
+//           image, an image (or
 //           preprocessed mask / masked image) whose size differs from the dataset's size, preprocessed files
 //           missing when require_preprocessed;
-//   warning (kept): an image without calibration, preprocessed outputs absent (raw images are used),
-//           a subject listed in split.json that does not exist.
-// Non-strict: subjects with errors are skipped (each reported); strict: open() throws ff::Error with the report.
+//   warning (kept): an image without calibration, an extra camera (ignored), preprocessed outputs partly
+//           present (raw images are used), a subject listed in split.json that does not exist.
+// Non-strict: subjects with errors are skipped (each reported); strict: open() throws ff::Error with the report
+// when there is any error.
 // The dataset's image size is DatasetOptions::width×height when given, else the most common size found.
 //
 // Images. Each view is decoded once into a compact uint8 entry (RGB [H,W,3] + mask [H,W], 4 B/pixel), kept in an
@@ -81,7 +83,7 @@ struct DatasetOptions {
   std::string sequence = kDefaultSequence;
   int frame = 0;                                 // timesteps/frame_<frame>; also the tracked frame used
   std::string image_folder = kDefaultImageFolder;
-  bool strict = false;                           // any error refuses the whole dataset
+  bool strict = false;                           // any error refuses the whole dataset (warnings do not)
   Split split = Split::Train;                    // split.json: train subjects only by default
   std::vector<std::string> subjects;             // restrict to these names (empty: all)
   std::vector<std::string> cameras;              // expected serials (empty: union over subjects)
