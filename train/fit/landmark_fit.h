@@ -1,0 +1,84 @@
+// train/fit/landmark_fit.h — fitting the head model (FLAME or the built-in model) to 68 iBUG landmarks of one photo:
+// head pose (rotation + translation in the camera frame), shape coefficients and jaw opening, for a fixed pinhole
+// camera.
+//
+// Model: canonical landmarks L(β, jaw) = landmarks(FLAME(β, pose = [0, 0, jaw, 0, 0]))  (Contour68 scheme),
+// projected by x_c = R·L + t, u = fx·x_c/z_c + cx. The canonical mesh is exactly what train/data preprocessing calls
+// the tracked neutral head (global pose 0), and [R | t] is the photo camera's world(canonical)→camera viewmat, so
+// the identity model's Gaussians placed on that mesh render into the photo through the same matrix.
+// Objective (pixels, normalised by σ = max(1.5, 1% of the landmark box diagonal)):
+//   Σ_l w_l · huber_δ(‖u_l − obs_l‖ / σ)  +  shape_reg · ‖β‖²  +  (jaw / jaw_sigma)²
+// Robustness to yaw (up to ~30°): the 17 jaw-contour landmarks are weighted contour_weight, and those on the side
+// turned away from the camera fade out with yaw (a detector puts them on the silhouette, the model on a fixed mesh
+// line); the rigid initialisation uses only the 51 static inner-face points and tries yaw −30°, 0°, +30°.
+// Optimiser: Levenberg–Marquardt (Gauss–Newton with Marquardt damping) with IRLS Huber weights; the Jacobian comes
+// from the exact VJPs (project_points_vjp, landmarks_bwd, flame_bwd), one row per landmark coordinate. Rotation is
+// updated multiplicatively (R ← exp([δω]×)·R).
+//
+//   ff::fit::Intrinsics K = ff::fit::default_intrinsics(W, H);
+//   ff::fit::HeadFit h = ff::fit::fit_head(model, lmk, K, {});
+//   // h.viewmat(): canonical → camera; h.vertices: the canonical mesh [V,3]; h.rms_px
+#pragma once
+#include <array>
+#include <string>
+#include <vector>
+
+#include "flame/flame.h"
+#include "train/fit/detect.h"
+
+namespace ff::fit {
+
+// Pinhole intrinsics in the splat convention (splat.h: u measured from the pixel's left edge, so a landmark at
+// pixel-centre coordinate x sits at u = x + 0.5).
+struct Intrinsics {
+  double fx = 0, fy = 0, cx = 0, cy = 0;
+  int width = 0, height = 0;
+  std::string source;  // how fx was chosen
+  // scaled to a resized image (s = new/old size)
+  Intrinsics scaled(double s) const;
+};
+// From EXIF when it determines the focal length, else the default vertical field of view; principal point at the
+// image centre.
+Intrinsics photo_intrinsics(const Photo& p, double default_vfov_deg = kDefaultVerticalFovDeg);
+Intrinsics default_intrinsics(int width, int height, double vfov_deg = kDefaultVerticalFovDeg);
+
+struct HeadFitOptions {
+  int n_shape = 50;              // shape coefficients fitted (≤ model.S)
+  double shape_reg = 1.0;        // weight of the N(0, I) prior on β (in units of σ²)
+  double jaw_sigma = 0.15;       // rad, prior on the jaw opening
+  double contour_weight = 0.5;   // jaw-contour landmarks (0..16) relative to the inner-face ones
+  double huber_delta = 2.0;      // in units of σ
+  int rigid_iterations = 15;
+  int iterations = 40;
+  std::vector<double> yaw_inits_deg = {0.0, -30.0, 30.0};
+  int threads = 1;               // flame forward/backward threads (the model is small: 1 is fastest)
+};
+
+struct HeadFit {
+  Intrinsics K;
+  std::vector<double> shape;        // [n_shape]
+  double jaw = 0;                   // jaw pose, rotation about the model's x axis (rad)
+  std::array<double, 9> R{};        // canonical → camera rotation (row-major)
+  std::array<double, 3> t{};        // canonical → camera translation (metres)
+  std::vector<double> vertices;     // [V,3] canonical mesh FLAME(β, jaw)
+  std::array<double, 136> projected{};  // [68,2] fitted landmarks, pixel-centre coordinates
+  double rms_px = 0, mean_px = 0, max_px = 0;  // landmark reprojection error (all 68)
+  double mean_px_inner = 0;                     // the 51 inner-face points
+  double yaw_deg = 0, pitch_deg = 0, roll_deg = 0;  // head orientation relative to a frontal view
+  int iterations = 0;
+  std::array<double, 16> viewmat() const;  // [R | t; 0 0 0 1] row-major
+};
+
+HeadFit fit_head(const flame::FlameModel& model, const Landmarks68& lmk, const Intrinsics& K,
+                 const HeadFitOptions& opt = {});
+
+// Canonical landmarks [68,3] of the model with the given shape/jaw (Contour68 order); vertices optional output.
+std::vector<double> model_landmarks(const flame::FlameModel& model, const std::vector<double>& shape, double jaw,
+                                    std::vector<double>* vertices = nullptr);
+// Project canonical points with [R|t] and K → pixel-centre coordinates [n,2].
+std::vector<double> project_px(const Intrinsics& K, const std::array<double, 9>& R, const std::array<double, 3>& t,
+                               const std::vector<double>& points);
+// R = F·R_head with F = diag(1,−1,−1) (a frontal OpenCV camera); R_head = Ry(yaw)·Rx(pitch)·Rz(roll).
+std::array<double, 9> head_rotation(double yaw_deg, double pitch_deg, double roll_deg);
+
+}  // namespace ff::fit
