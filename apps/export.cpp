@@ -1,0 +1,146 @@
+// apps/export.cpp — `export`: a trained identity field model to viewer / runtime formats.
+//
+//   export --model ckpt.ffck --out face.ffpk                         # model pack: generator + all codes (runtime)
+//   export --model ckpt.ffck --identities 0,4 --out two.ffpk         # model pack with a subset of identities
+//   export --model face.ffpk --identity 3 --out id3.ply              # 3DGS .ply (SH degree 0; --sh_degree 3 pads)
+//   export --model face.ffpk --code fit_me/fit.json --out me.splat   # .splat for web viewers
+//   export --model face.ffpk --identity 3 --format gaussians --out id3.ffpk   # pack of decoded Gaussians
+// Formats (--format, default from the extension): ply, splat, gaussians (.ffpk of one decoded identity), model
+// (.ffpk with generator + decoders + layout + codes + positions; the default for .ffpk without --identity/--code).
+#ifdef FF_HAVE_RUNTIME
+#include <cstdio>
+
+#include "apps/ffrt_bridge.h"
+
+using namespace ff;
+
+namespace {
+
+// a model pack restricted to identities `ids` (codes, xyz and names are per identity)
+ffrt::Pack subset_pack(const ffrt::Pack& in, const std::vector<int>& ids, const std::string& what) {
+  ffrt::Pack p = in;
+  const ffrt::Array& codes = in.get("codes", what);
+  const int64_t N = codes.shape.at(0);
+  for (int i : ids) FF_CHECK(i >= 0 && i < N, "--identities: ", i, " out of range (", what, " has ", N, ")");
+  std::vector<std::string> names;
+  if (const ffrt::Array* nm = in.find("names")) {
+    std::string cur;
+    for (char c : nm->data) {
+      if (c == '\n') names.push_back(cur), cur.clear();
+      else cur += c;
+    }
+  }
+  for (auto& a : p.arrays) {
+    if (a.name == "codes" || a.name == "xyz") {
+      const size_t row = a.data.size() / size_t(N);
+      std::string d;
+      for (int i : ids) d += a.data.substr(size_t(i) * row, row);
+      a.data = d;
+      a.shape[0] = int64_t(ids.size());
+    } else if (a.name == "names") {
+      std::string d;
+      for (int i : ids) d += (size_t(i) < names.size() ? names[size_t(i)] : "") + "\n";
+      a.data = d;
+      a.shape = {int64_t(d.size())};
+    }
+  }
+  return p;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    apps::Options o("usage: export --model FILE --out FILE [options]\n\n"
+                    "Exports a trained identity field model (checkpoint .ffck or identity pack .ffpk) as a runtime\n"
+                    "identity pack, or one identity's decoded Gaussians as 3DGS .ply / .splat / Gaussian pack.",
+                    {{"model", "", "checkpoint (.ffck) or identity pack (.ffpk) (required)"},
+                     {"data_dir", "", "overrides a checkpoint's data_dir (its training set gives the layout)"},
+                     {"out", "", "output file (required): .ply, .splat or .ffpk"},
+                     {"format", "", "ply | splat | gaussians | model (default: from --out's extension)"},
+                     {"identity", "", "identity to decode for ply/splat/gaussians (default 0)"},
+                     {"code", "", "or: a fit_image code file (fit.json) to decode; positions from its face.ply"},
+                     {"identities", "", "model packs: identities to keep, e.g. 0,3,5 (default: all)"},
+                     {"sh_degree", "0", "ply: 0 = DC only, 3 = add 45 zero f_rest properties"},
+                     {"threads", "0", "CPU threads (0: all)"}});
+    if (!o.parse(argc, argv)) return 0;
+    FF_CHECK(o.has("model"), "--model is required (see --help)");
+    FF_CHECK(o.has("out"), "--out is required (see --help)");
+    const std::string out = o.str("out"), ext = std::filesystem::path(out).extension().string();
+    std::string fmt = o.str("format");
+    if (fmt.empty()) {
+      if (ext == ".ply") fmt = "ply";
+      else if (ext == ".splat") fmt = "splat";
+      else if (ext == ".ffpk") fmt = (o.has("identity") || o.has("code")) ? "gaussians" : "model";
+      else FF_THROW("cannot tell the format from '", out, "': use .ply, .splat or .ffpk, or pass --format");
+    }
+    FF_CHECK(fmt == "ply" || fmt == "splat" || fmt == "gaussians" || fmt == "model", "--format must be ply, splat, ",
+             "gaussians or model, got '", fmt, "'");
+    const int sh = int(o.integer("sh_degree", 0, 3));
+    FF_CHECK(sh == 0 || sh == 3, "--sh_degree must be 0 or 3");
+    const int threads = int(o.integer("threads", 0, 1024));
+    Context ctx(0, threads);
+    const std::string model = o.str("model");
+    std::vector<int> ids;
+    for (const auto& s : o.list("identities")) {
+      FF_CHECK(apps::is_integer(s), "--identities must be a comma-separated list of indices, got '", s, "'");
+      ids.push_back(std::atoi(s.c_str()));
+    }
+
+    if (fmt == "model") {
+      FF_CHECK(!o.has("identity") && !o.has("code"), "--format model exports every identity's code; use --identities",
+               " to choose some (--identity / --code are for ply, splat and gaussians)");
+      const std::string bytes = ffrt::read_file(model);
+      ffrt::Pack p;
+      if (ffrt::is_checkpoint(bytes)) {
+        apps::EngineModel em = apps::load_checkpoint_model(ctx, model, o.str("data_dir"));
+        p = apps::model_pack(em.model(), apps::subject_names(*em.dataset), ids);
+      } else {
+        p = ffrt::parse_pack(bytes, "'" + model + "'");
+        FF_CHECK(p.kind == ffrt::kPackModel, model, " holds decoded Gaussians, not a model");
+        if (!ids.empty()) p = subset_pack(p, ids, model);
+      }
+      ffrt::write_pack(out, p);
+      // verify: the runtime opens what was written
+      apps::Runtime rt;
+      rt.open_file(out, 1);
+      std::printf("export: wrote %s (model pack: %d identities, %d Gaussians each, code_dim %d, %.1f MB)\n", out.c_str(),
+                  rt.info.num_identities, rt.info.num_gaussians, rt.info.code_dim,
+                  double(std::filesystem::file_size(out)) / 1e6);
+      return 0;
+    }
+
+    FF_CHECK(ids.empty(), "--identities is for --format model; use --identity I for ", fmt);
+    apps::Runtime rt;
+    apps::open_model(rt, model, o.str("data_dir"), threads, ctx);
+    apps::Gaussians g;
+    std::string what;
+    if (o.has("code")) {
+      FF_CHECK(!o.has("identity"), "give either --identity or --code, not both");
+      FF_CHECK(rt.info.has_generator, "--code needs a model with a generator");
+      apps::CodeFile cf = apps::read_code_file(o.str("code"), rt.info.code_dim, rt.info.num_gaussians);
+      g = rt.decode(cf.code, cf.xyz.empty() ? nullptr : &cf.xyz);
+      what = "code " + cf.path + (cf.xyz.empty() ? " (mean positions)" : " (positions from face.ply)");
+    } else {
+      const int i = o.has("identity") ? int(o.integer("identity", 0, 1 << 30)) : 0;
+      FF_CHECK(i < rt.info.num_identities, "--identity ", i, " out of range (the model has ", rt.info.num_identities, ")");
+      g = rt.identity(i);
+      what = "identity " + std::to_string(i) + (rt.name(i).empty() ? "" : " (" + rt.name(i) + ")");
+    }
+    const ff_format f = fmt == "ply" ? FF_FORMAT_PLY : fmt == "splat" ? FF_FORMAT_SPLAT : FF_FORMAT_PACK;
+    apps::rt_check(ff_gaussians_save(g.g, out.c_str(), f, sh), "ff_gaussians_save");
+    std::printf("export: wrote %s (%s, %d Gaussians of %s, %.2f MB)\n", out.c_str(), fmt.c_str(), g.count(), what.c_str(),
+                double(std::filesystem::file_size(out)) / 1e6);
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "export: error: %s\n", e.what());
+    return 1;
+  }
+}
+#else
+#include <cstdio>
+int main() {
+  std::fprintf(stderr, "export: built without runtime/ (add `add_subdirectory(runtime)` to CMakeLists.txt)\n");
+  return 1;
+}
+#endif

@@ -1,0 +1,178 @@
+// apps/interpolate.cpp — `interpolate`: a morph between two or more identities (codes AND Gaussian positions
+// linearly interpolated) along a camera path (rotation slerp, centre and intrinsics linear between key cameras),
+// rendered with the embeddable runtime; PNG frames + an animated GIF (+ MP4 when ffmpeg is installed).
+//
+//   interpolate --model ckpt.ffck --keys 0,3,7 --frames 24 --out_dir morph/
+//   interpolate --model face.ffpk --data_dir data/ --keys 2,fit_me/fit.json --subject 5 --cameras 5:0,5:4,5:8
+// Keys are identity indices or fit_image code files. Cameras: --cameras lists dataset views (SUBJECT:VIEW, any
+// subject's calibration); default: every view of --subject (sorted as the dataset lists them), or the frontal
+// default camera swinging ±--degrees/2 when there is no dataset.
+#ifdef FF_HAVE_RUNTIME
+#include <cstdio>
+#include <cstdlib>
+
+#include <unistd.h>
+
+#include "apps/ffrt_bridge.h"
+
+using namespace ff;
+
+int main(int argc, char** argv) {
+  try {
+    apps::Options o("usage: interpolate --model FILE --keys K1,K2[,...] [options]\n\n"
+                    "Morphs between identities (codes and positions interpolated linearly) along a camera path\n"
+                    "(rotation slerp between key cameras) with facefield's embeddable runtime; writes PNG frames,\n"
+                    "an animated GIF, and an MP4 when ffmpeg is on PATH.",
+                    {{"model", "", "checkpoint (.ffck) or model identity pack (.ffpk) (required)"},
+                     {"data_dir", "", "dataset folder: cameras for a pack; overrides a checkpoint's data_dir"},
+                     {"keys", "0,1", "key identities: indices and/or fit_image code files (fit.json), ≥ 2"},
+                     {"frames", "24", "frames per key-to-key segment"},
+                     {"hold", "4", "extra frames holding each key identity"},
+                     {"cameras", "", "key cameras SUBJECT:VIEW,... (default: all views of --subject)"},
+                     {"subject", "0", "subject whose calibration gives the default camera path"},
+                     {"loop", "1", "1: return to the first key (identities and cameras) at the end"},
+                     {"degrees", "40", "without a dataset: swing of the frontal camera (degrees)"},
+                     {"width", "384", "output width in pixels (intrinsics rescaled, aspect kept)"},
+                     {"background", "0,0,0", "background colour r,g,b in [0,1]"},
+                     {"out_dir", "interpolate_out", "output folder (frame_NNNN.png, interpolate.gif, .mp4)"},
+                     {"gif", "1", "1: write interpolate.gif"},
+                     {"fps", "12", "frames per second of the GIF / MP4"},
+                     {"mp4", "1", "1: also write interpolate.mp4 when ffmpeg is installed"},
+                     {"threads", "0", "CPU threads (0: all)"}});
+    if (!o.parse(argc, argv)) return 0;
+    FF_CHECK(o.has("model"), "--model is required (see --help)");
+    const int threads = int(o.integer("threads", 0, 1024));
+    Context ctx(0, threads);
+    apps::Runtime rt;
+    std::unique_ptr<apps::EngineModel> em;
+    apps::open_model(rt, o.str("model"), o.str("data_dir"), threads, ctx, &em);
+    FF_CHECK(rt.info.has_generator, o.str("model"), " holds one identity's decoded Gaussians; interpolation needs a ",
+             "model (a checkpoint or a model pack from `export --format model`)");
+    std::shared_ptr<train::Dataset> ds;
+    if (em) ds = em->dataset;
+    else if (o.has("data_dir")) ds = train::open_dataset(o.str("data_dir"), "", -1);
+
+    // keys: (code, positions)
+    struct Key {
+      std::string label;
+      std::vector<float> code, xyz;
+    };
+    std::vector<Key> keys;
+    for (const std::string& k : o.list("keys")) {
+      Key key;
+      if (apps::is_integer(k)) {
+        const int i = std::atoi(k.c_str());
+        FF_CHECK(i >= 0 && i < rt.info.num_identities, "--keys: identity ", i, " out of range (the model has ",
+                 rt.info.num_identities, ")");
+        key.label = "identity " + k + (rt.name(i).empty() ? "" : " (" + rt.name(i) + ")");
+        key.code = rt.code(i);
+        key.xyz = rt.positions(i);
+      } else {
+        apps::CodeFile cf = apps::read_code_file(k, rt.info.code_dim, rt.info.num_gaussians);
+        key.label = k;
+        key.code = cf.code;
+        key.xyz = cf.xyz.empty() ? rt.positions(-1) : cf.xyz;
+      }
+      keys.push_back(std::move(key));
+    }
+    FF_CHECK(keys.size() >= 2, "--keys needs at least two identities or code files, got ", keys.size());
+    const bool loop = o.integer("loop", 0, 1);
+    if (loop) keys.push_back(keys.front());
+
+    // key cameras
+    const int width = int(o.integer("width", 1, 16384));
+    std::vector<apps::Cam> cams;
+    if (o.has("cameras")) {
+      FF_CHECK(ds, "--cameras needs a dataset: a checkpoint, or --data_dir with a pack");
+      for (const std::string& c : o.list("cameras")) {
+        auto [s, v] = apps::parse_view(c, *ds);
+        cams.push_back(apps::resized(apps::dataset_camera(*ds, s, v), width));
+      }
+    } else if (ds) {
+      const int s = int(o.integer("subject", 0, 1 << 30));
+      FF_CHECK(s < ds->num_subjects(), "--subject ", s, " out of range (", ds->num_subjects(), " subjects)");
+      for (int v = 0; v < ds->num_views(s); ++v) cams.push_back(apps::resized(apps::dataset_camera(*ds, s, v), width));
+    } else {
+      const apps::Cam front = apps::default_camera(keys[0].xyz, width, width);
+      const double half = o.number("degrees", 0, 180) / 2;
+      const auto c = apps::centroid(keys[0].xyz);
+      for (double a : {-half, half}) {
+        auto p = apps::orbit(front, c, apps::camera_up(front), 4, 2 * a);  // frame 1 of a 4-frame swing: angle a
+        cams.push_back(p[1]);
+      }
+    }
+    FF_CHECK(!cams.empty(), "no cameras");
+    if (loop && cams.size() > 1) cams.push_back(cams.front());
+
+    const int per = int(o.integer("frames", 1, 100000)), hold = int(o.integer("hold", 0, 100000));
+    const int segs = int(keys.size()) - 1;
+    const int total = segs * (per + hold) + (loop ? 0 : hold + 1);  // loop: the last segment returns to key 0
+    const auto bg = o.color("background");
+    const std::string out = o.str("out_dir");
+    std::filesystem::create_directories(out);
+    const int W = cams[0].width, H = cams[0].height;
+    std::unique_ptr<apps::GifWriter> gif;
+    const int fps = int(o.integer("fps", 1, 100));
+    if (o.integer("gif", 0, 1)) gif = std::make_unique<apps::GifWriter>(W, H, std::max(1, 100 / fps));
+    std::printf("interpolate: %d keys, %d frames of %dx%d, %zu key cameras\n", int(keys.size()) - (loop ? 1 : 0), total,
+                W, H, cams.size() - (loop && cams.size() > 1 ? 1 : 0));
+    int f = 0;
+    auto emit = [&](int seg, double u) {
+      const Key &a = keys[size_t(seg)], &b = keys[size_t(std::min(seg + 1, segs))];
+      std::vector<float> code(a.code.size()), xyz(a.xyz.size());
+      for (size_t i = 0; i < code.size(); ++i) code[i] = float((1 - u) * a.code[i] + u * b.code[i]);
+      for (size_t i = 0; i < xyz.size(); ++i) xyz[i] = float((1 - u) * a.xyz[i] + u * b.xyz[i]);
+      apps::Gaussians g = rt.decode(code, &xyz);
+      // camera: position along the whole sequence mapped onto the key-camera path
+      const double tpos = total > 1 ? double(f) / (loop ? total : total - 1) * double(cams.size() - 1) : 0.0;
+      const int ci = std::min(int(tpos), int(cams.size()) - 1);
+      const apps::Cam cam = ci + 1 < int(cams.size()) ? apps::interpolate_camera(cams[size_t(ci)], cams[size_t(ci + 1)], tpos - ci)
+                                                       : cams[size_t(ci)];
+      auto img = rt.render(g, cam.to_ff(), bg.data());
+      char name[64];
+      std::snprintf(name, sizeof name, "frame_%04d.png", f);
+      apps::write_png_rgba((std::filesystem::path(out) / name).string(), img, W, H, false);
+      if (gif) gif->add_frame(img.data(), 4);
+      ++f;
+      if (isatty(1) || f == total) {
+        std::printf("\rinterpolate: frame %d/%d", f, total);
+        std::fflush(stdout);
+      }
+    };
+    for (int s = 0; s < segs; ++s) {
+      for (int h = 0; h < hold; ++h) emit(s, 0.0);
+      for (int i = 0; i < per; ++i) emit(s, double(i) / per);
+    }
+    if (!loop) {
+      for (int h = 0; h < hold; ++h) emit(segs, 0.0);
+      emit(segs, 0.0);
+    }
+    std::printf("\n");
+    if (gif) {
+      gif->save((std::filesystem::path(out) / "interpolate.gif").string());
+      std::printf("interpolate: wrote %s/interpolate.gif\n", out.c_str());
+    }
+    if (o.integer("mp4", 0, 1)) {
+      if (apps::have_ffmpeg()) {
+        const std::string cmd = "ffmpeg -loglevel error -y -framerate " + std::to_string(fps) + " -i '" + out +
+                                "/frame_%04d.png' -pix_fmt yuv420p -vf 'pad=ceil(iw/2)*2:ceil(ih/2)*2' '" + out +
+                                "/interpolate.mp4'";
+        if (std::system(cmd.c_str()) == 0) std::printf("interpolate: wrote %s/interpolate.mp4\n", out.c_str());
+        else std::fprintf(stderr, "interpolate: ffmpeg failed; the PNG frames and GIF are complete\n");
+      } else {
+        std::printf("interpolate: ffmpeg not found, no MP4 (frames and GIF written)\n");
+      }
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "\ninterpolate: error: %s\n", e.what());
+    return 1;
+  }
+}
+#else
+#include <cstdio>
+int main() {
+  std::fprintf(stderr, "interpolate: built without runtime/ (add `add_subdirectory(runtime)` to CMakeLists.txt)\n");
+  return 1;
+}
+#endif
