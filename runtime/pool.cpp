@@ -31,7 +31,13 @@ void Pool::work(int id) {
   for (;;) {
     const int64_t t = next_.fetch_add(1, std::memory_order_relaxed);
     if (t >= n_) break;
-    (*job_)(t, id);
+    try {
+      (*job_)(t, id);
+    } catch (...) {  // e.g. bad_alloc in a worker: keep the first, skip the remaining tasks, rethrow in run()
+      std::lock_guard<std::mutex> l(err_mu_);
+      if (!error_) error_ = std::current_exception();
+      next_.store(n_, std::memory_order_relaxed);
+    }
   }
 }
 
@@ -58,6 +64,7 @@ void Pool::run(int64_t n, const std::function<void(int64_t, int)>& f) {
     for (int64_t t = 0; t < n; ++t) f(t, 0);
     return;
   }
+  error_ = nullptr;
   {
     std::lock_guard<std::mutex> l(mu_);
     job_ = &f;
@@ -71,6 +78,11 @@ void Pool::run(int64_t n, const std::function<void(int64_t, int)>& f) {
   std::unique_lock<std::mutex> l(mu_);
   done_cv_.wait(l, [&] { return busy_ == 0; });
   job_ = nullptr;
+  if (error_) {
+    std::exception_ptr e = error_;
+    error_ = nullptr;
+    std::rethrow_exception(e);
+  }
 }
 
 }  // namespace ffrt

@@ -2,10 +2,12 @@
 //
 // run(n, f) calls f(task, worker) for every task in [0, n) and returns when all are done; tasks are handed out
 // dynamically (an atomic counter); the calling thread takes part as worker 0, so workers ∈ [0, size()).
-// One run at a time per pool (callers serialise: each handle owns its pool and lock).
+// One run at a time per pool (callers serialise: each handle owns its pool and lock). An exception thrown by a
+// task (any thread) stops the remaining tasks and is rethrown by run() on the calling thread.
 #pragma once
 #include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -37,6 +39,8 @@ class Pool {
   const std::function<void(int64_t, int)>* job_ = nullptr;
   int64_t n_ = 0;
   std::atomic<int64_t> next_{0};
+  std::mutex err_mu_;
+  std::exception_ptr error_;
 };
 
 }  // namespace ffrt

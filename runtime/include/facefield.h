@@ -27,7 +27,9 @@
  *
  * Threads: every handle may be used from any thread; calls on one handle are serialised by a lock inside the
  * handle (thread-safe per handle); calls on different handles run concurrently. An ff_gaussians handle is
- * immutable after creation, so any number of renderers may render it at the same time.
+ * immutable after creation, so any number of renderers may render it at the same time. Closing/freeing a handle
+ * must not race with another call that uses it (the caller owns its lifetime). Each ff_model and ff_renderer owns
+ * its worker threads (a small pthread pool, no OpenMP): `threads` − 1 workers plus the calling thread.
  *
  *   ff_model* m; ff_gaussians* g; ff_renderer* r;
  *   if (ff_model_open("face.ffpk", 0, &m) != FF_OK) { fprintf(stderr, "%s\n", ff_last_error()); return 1; }
