@@ -392,7 +392,7 @@ GaussianSet parse_ply(const std::string& b, const std::string& what, int* sh_deg
     const double* r = &v[i * 14];
     for (int c = 0; c < 3; ++c) {
       g.means[3 * i + c] = float(r[c]);
-      g.colors[3 * i + c] = float(std::min(1.0, std::max(0.0, 0.5 + kSH_C0 * r[3 + c])));
+      g.colors[3 * i + c] = float(std::max(0.0, 0.5 + kSH_C0 * r[3 + c]));  // 3DGS: +0.5, clamped below at 0
       g.log_scales[3 * i + c] = float(r[7 + c]);
     }
     g.opacities[i] = float(1.0 / (1.0 + std::exp(-r[6])));
