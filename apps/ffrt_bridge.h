@@ -9,7 +9,7 @@
 //   Runtime                 RAII owner of the runtime handles (model, renderer) opened from a pack.
 //   camera helpers          dataset cameras, orbits around the face, slerp between cameras (rotation slerp,
 //                           centre and intrinsics linear), look-at.
-//   GifWriter               a minimal animated GIF89a encoder (fixed 6×7×6 palette, ordered dither, LZW).
+//   (animated GIFs: train/fit/gif.h, the fit_image engineer's encoder)
 #pragma once
 #include <algorithm>
 #include <array>
@@ -395,100 +395,6 @@ inline std::array<double, 3> centroid(const std::vector<float>& xyz) {
     for (int k = 0; k < 3; ++k) c[size_t(k)] += xyz[3 * i + size_t(k)] / double(n);
   return c;
 }
-
-// ---- GIF (GIF89a, global 6×7×6 palette, 4×4 Bayer dither, LZW 9..12 bits) -------------------------------------
-class GifWriter {
- public:
-  GifWriter(int w, int h, int delay_cs) : w_(w), h_(h), delay_(delay_cs) {
-    put("GIF89a");
-    u16(uint16_t(w)), u16(uint16_t(h));
-    out_.push_back(0xF7);  // global colour table, 8 bits, 256 entries
-    out_.push_back(0), out_.push_back(0);
-    for (int i = 0; i < 256; ++i) {
-      uint8_t c[3] = {0, 0, 0};
-      if (i < 252) c[0] = uint8_t(i / 42 * 51), c[1] = uint8_t((i / 6) % 7 * 255 / 6), c[2] = uint8_t(i % 6 * 51);
-      out_.insert(out_.end(), c, c + 3);
-    }
-    put("\x21\xFF\x0BNETSCAPE2.0\x03\x01");
-    u16(0), out_.push_back(0);  // loop forever
-  }
-  void add_frame(const uint8_t* rgba, int channels = 4) {
-    static const int bayer[16] = {0, 8, 2, 10, 12, 4, 14, 6, 3, 11, 1, 9, 15, 7, 13, 5};
-    std::vector<uint8_t> idx(size_t(w_) * h_);
-    for (int y = 0; y < h_; ++y)
-      for (int x = 0; x < w_; ++x) {
-        const uint8_t* p = rgba + (size_t(y) * w_ + x) * channels;
-        const double d = (bayer[(y & 3) * 4 + (x & 3)] + 0.5) / 16.0;
-        auto q = [&](int v, int levels) { return std::min(levels - 1, int(v * (levels - 1) / 255.0 + d)); };
-        idx[size_t(y) * w_ + x] = uint8_t(q(p[0], 6) * 42 + q(p[1], 7) * 6 + q(p[2], 6));
-      }
-    const uint8_t gce[8] = {0x21, 0xF9, 0x04, 0x00, uint8_t(delay_ & 255), uint8_t(delay_ >> 8), 0, 0};
-    out_.insert(out_.end(), gce, gce + 8);
-    out_.push_back(0x2C);
-    u16(0), u16(0), u16(uint16_t(w_)), u16(uint16_t(h_));
-    out_.push_back(0);
-    lzw(idx);
-  }
-  void save(const std::string& path) {
-    std::vector<uint8_t> b = out_;
-    b.push_back(0x3B);
-    ffrt::write_file(path, std::string(b.begin(), b.end()));
-  }
-
- private:
-  void put(const char* s) { out_.insert(out_.end(), s, s + std::strlen(s)); }
-  void put(const std::string& s) { out_.insert(out_.end(), s.begin(), s.end()); }
-  void u16(uint16_t v) { out_.push_back(uint8_t(v & 255)), out_.push_back(uint8_t(v >> 8)); }
-  void lzw(const std::vector<uint8_t>& idx) {
-    const int min_bits = 8, clear = 256, eoi = 257;
-    out_.push_back(uint8_t(min_bits));
-    std::vector<uint8_t> data;
-    uint32_t acc = 0;
-    int nacc = 0, bits = min_bits + 1, next = eoi + 1;
-    auto emit = [&](int code) {
-      acc |= uint32_t(code) << nacc;
-      nacc += bits;
-      while (nacc >= 8) data.push_back(uint8_t(acc & 255)), acc >>= 8, nacc -= 8;
-    };
-    std::map<uint32_t, int> dict;  // (prefix code << 8 | byte) → code
-    emit(clear);
-    int prefix = -1;
-    for (uint8_t c : idx) {
-      if (prefix < 0) {
-        prefix = c;
-        continue;
-      }
-      const uint32_t key = (uint32_t(prefix) << 8) | c;
-      auto it = dict.find(key);
-      if (it != dict.end()) {
-        prefix = it->second;
-        continue;
-      }
-      emit(prefix);
-      if (next < 4096) {
-        dict[key] = next++;
-        if (next > (1 << bits) && bits < 12) ++bits;
-      } else {
-        emit(clear);
-        dict.clear();
-        next = eoi + 1;
-        bits = min_bits + 1;
-      }
-      prefix = c;
-    }
-    if (prefix >= 0) emit(prefix);
-    emit(eoi);
-    if (nacc > 0) data.push_back(uint8_t(acc & 255));
-    for (size_t i = 0; i < data.size(); i += 255) {
-      const size_t n = std::min<size_t>(255, data.size() - i);
-      out_.push_back(uint8_t(n));
-      out_.insert(out_.end(), data.begin() + long(i), data.begin() + long(i + n));
-    }
-    out_.push_back(0);
-  }
-  int w_, h_, delay_;
-  std::vector<uint8_t> out_;
-};
 
 }  // namespace ff::apps
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "apps/ffrt_bridge.h"
+#include "train/fit/gif.h"
 
 using namespace ff;
 
@@ -111,9 +112,9 @@ int main(int argc, char** argv) {
     const std::string out = o.str("out_dir");
     std::filesystem::create_directories(out);
     const int W = cams[0].width, H = cams[0].height;
-    std::unique_ptr<apps::GifWriter> gif;
+    std::unique_ptr<fit::GifWriter> gif;
     const int fps = int(o.integer("fps", 1, 100));
-    if (o.integer("gif", 0, 1)) gif = std::make_unique<apps::GifWriter>(W, H, std::max(1, 100 / fps));
+    if (o.integer("gif", 0, 1)) gif = std::make_unique<fit::GifWriter>(W, H, std::max(1, 100 / fps));
     std::printf("interpolate: %d keys, %d frames of %dx%d, %zu key cameras\n", int(keys.size()) - (loop ? 1 : 0), total,
                 W, H, cams.size() - (loop && cams.size() > 1 ? 1 : 0));
     int f = 0;
@@ -132,7 +133,12 @@ int main(int argc, char** argv) {
       char name[64];
       std::snprintf(name, sizeof name, "frame_%04d.png", f);
       apps::write_png_rgba((std::filesystem::path(out) / name).string(), img, W, H, false);
-      if (gif) gif->add_frame(img.data(), 4);
+      if (gif) {
+        std::vector<uint8_t> rgb(size_t(W) * H * 3);
+        for (size_t i = 0; i < size_t(W) * H; ++i)
+          for (int c = 0; c < 3; ++c) rgb[3 * i + size_t(c)] = img[4 * i + size_t(c)];
+        gif->add_frame(rgb.data());
+      }
       ++f;
       if (isatty(1) || f == total) {
         std::printf("\rinterpolate: frame %d/%d", f, total);
