@@ -1,0 +1,467 @@
+// train/fit/code_fit.cpp — identity-code fitting (see code_fit.h).
+#include "train/fit/code_fit.h"
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <filesystem>
+
+#include "autograd/ops.h"
+#include "autograd/optim.h"
+#include "splat/splat_op.h"
+#include "train/checkpoint.h"
+
+namespace ff::fit {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Freezes every model parameter for the scope.
+struct Freeze {
+  std::vector<Tensor> frozen;
+  explicit Freeze(train::IdentityModel& m) {
+    for (auto& p : m.named_parameters())
+      if (p.tensor.requires_grad()) frozen.push_back(p.tensor), p.tensor.set_requires_grad(false);
+  }
+  ~Freeze() {
+    for (auto& p : frozen) p.set_requires_grad(true);
+  }
+};
+
+using M3 = Eigen::Matrix3d;
+M3 hat(const Eigen::Vector3d& w) {
+  M3 K;
+  K << 0, -w[2], w[1], w[2], 0, -w[0], -w[1], w[0], 0;
+  return K;
+}
+M3 so3_exp(const Eigen::Vector3d& w) {
+  double th = w.norm();
+  if (th < 1e-12) return M3::Identity() + hat(w);
+  M3 K = hat(w / th);
+  return M3::Identity() + std::sin(th) * K + (1 - std::cos(th)) * K * K;
+}
+// left Jacobian: d exp(ω)/dω_k = [J_l e_k]× exp(ω)
+M3 so3_left_jacobian(const Eigen::Vector3d& w) {
+  double th = w.norm();
+  M3 K = hat(w);
+  if (th < 1e-6) return M3::Identity() + 0.5 * K;
+  return M3::Identity() + (1 - std::cos(th)) / (th * th) * K + (th - std::sin(th)) / (th * th * th) * K * K;
+}
+
+struct View {
+  std::array<double, 16> V;
+  std::array<double, 4> K;  // fx fy cx cy at the level
+  int W, H;
+};
+
+// One level's data: cropped/resampled photo and mask as tensors.
+struct Level {
+  Tensor gt, mask;  // [1,3,h,w], [1,1,h,w]
+  int w = 0, h = 0;
+  std::array<double, 4> K{};
+};
+
+Level make_level(Context& ctx, const CodeFitProblem& p, const std::array<double, 4>& crop, double scale) {
+  Level L;
+  L.w = std::max(8, int(std::lround(crop[2] * scale)));
+  L.h = std::max(8, int(std::lround(crop[3] * scale)));
+  const double sx = L.w / crop[2], sy = L.h / crop[3];
+  FImage g = resample_area(p.photo, crop[0], crop[1], crop[2], crop[3], L.w, L.h);
+  FImage m = resample_area(p.mask, crop[0], crop[1], crop[2], crop[3], L.w, L.h);
+  L.gt = from_vector<float>(ctx, g.data, {1, 3, L.h, L.w});
+  L.mask = from_vector<float>(ctx, m.data, {1, 1, L.h, L.w});
+  L.K = {p.K.fx * sx, p.K.fy * sy, (p.K.cx - crop[0]) * sx, (p.K.cy - crop[1]) * sy};
+  return L;
+}
+
+Tensor render_tensor(train::IdentityModel& model, const Tensor& code /*[1,D]*/, const Tensor& xyz, const Tensor& viewmat,
+                     const Tensor& K, int W, int H, Tensor* alpha = nullptr) {
+  train::GaussianBatch gb = model.decode(code);
+  splat::GaussianTensors g;
+  g.means = xyz;
+  g.scales = exp(select(gb.log_scales, 0, 0));
+  g.rotations = select(gb.rotations, 0, 0);
+  g.opacities = select(gb.opacities, 0, 0);
+  g.colors = select(gb.colors, 0, 0);
+  splat::RenderOutputs out = splat::render(g, viewmat, K, W, H);
+  if (alpha) *alpha = out.alpha;
+  return out.image;
+}
+
+Tensor viewmat_tensor(Context& ctx, const std::array<double, 16>& V) {
+  return from_vector<float>(ctx, std::vector<float>(V.begin(), V.end()), {1, 4, 4});
+}
+Tensor intr_tensor(Context& ctx, const std::array<double, 4>& K) {
+  return from_vector<float>(ctx, std::vector<float>(K.begin(), K.end()), {1, 4});
+}
+
+}  // namespace
+
+// ---- model loading -------------------------------------------------------------------------------------------------
+
+LoadedModel load_fit_model(Context& ctx, const std::string& path, const std::string& data_dir) {
+  FF_CHECK(std::filesystem::exists(path), "model checkpoint '", path, "' does not exist");
+  LoadedModel lm;
+  lm.path = path;
+  train::Checkpoint ck = train::read_checkpoint(ctx, path);
+  train::TrainConfig cfg;
+  train::config_from_json(cfg, ck.config_json, path + " (config)");
+  if (!data_dir.empty()) cfg.data_dir = data_dir;
+  cfg.device = "cpu";
+  cfg.progress = false;
+  cfg.resume.clear();
+  cfg.threads = 0;
+  if (cfg.toy) {
+    train::ToyOptions t;
+    t.subjects = cfg.toy_subjects, t.views = cfg.toy_views, t.width = cfg.toy_width, t.height = cfg.toy_height;
+    t.seed = cfg.seed + 1;
+    lm.dataset = std::make_shared<train::InMemoryDataset>(train::make_toy_dataset(t));
+  } else {
+    FF_CHECK(!cfg.data_dir.empty(), "model '", path, "': its config names no data_dir (pass --data DIR)");
+    try {
+      lm.dataset = train::open_dataset(cfg.data_dir, "train", cfg.max_subjects);
+    } catch (const Error& e) {
+      FF_THROW("model '", path, "': cannot reopen its training dataset '", cfg.data_dir,
+               "' (needed for the Gaussian layout; pass --data DIR): ", e.what());
+    }
+  }
+  lm.trainer = std::make_unique<train::Trainer>(ctx, cfg, lm.dataset, nullptr);
+  lm.trainer->load_checkpoint(path);
+  lm.config = cfg;
+  return lm;
+}
+
+// ---- images --------------------------------------------------------------------------------------------------------
+
+FImage to_float(const data::Image8& im) {
+  FImage f;
+  f.width = im.width, f.height = im.height, f.channels = im.channels;
+  f.data.resize(size_t(im.width) * im.height * im.channels);
+  const size_t hw = size_t(im.width) * im.height;
+  for (size_t i = 0; i < hw; ++i)
+    for (int c = 0; c < im.channels; ++c) f.data[c * hw + i] = im.pixels[i * im.channels + c] / 255.f;
+  return f;
+}
+
+data::Image8 to_u8(const FImage& f) {
+  data::Image8 im(f.width, f.height, f.channels);
+  const size_t hw = size_t(f.width) * f.height;
+  for (size_t i = 0; i < hw; ++i)
+    for (int c = 0; c < f.channels; ++c)
+      im.pixels[i * f.channels + c] = uint8_t(std::lround(std::clamp(f.data[c * hw + i], 0.f, 1.f) * 255.f));
+  return im;
+}
+
+FImage resample_area(const FImage& src, double x0, double y0, double w, double h, int ow, int oh) {
+  // separable box weights: output pixel i covers [x0 + i·w/ow, x0 + (i+1)·w/ow)
+  struct Tap {
+    int idx;
+    float wt;
+  };
+  auto taps = [](double start, double len, int n, int limit) {
+    std::vector<std::vector<Tap>> t(n);
+    const double step = len / n;
+    for (int i = 0; i < n; ++i) {
+      double a = start + i * step, b = a + step;
+      if (step < 1.0) {  // upsampling: bilinear at the centre
+        double c = 0.5 * (a + b) - 0.5;
+        int i0 = int(std::floor(c));
+        double f = c - i0;
+        if (i0 >= 0 && i0 < limit) t[i].push_back({i0, float(1 - f)});
+        if (i0 + 1 >= 0 && i0 + 1 < limit) t[i].push_back({i0 + 1, float(f)});
+        continue;
+      }
+      for (int k = int(std::floor(a)); k < int(std::ceil(b)); ++k) {
+        double ov = std::min(b, double(k + 1)) - std::max(a, double(k));
+        if (ov > 0 && k >= 0 && k < limit) t[i].push_back({k, float(ov / step)});
+      }
+    }
+    return t;
+  };
+  auto tx = taps(x0, w, ow, src.width), ty = taps(y0, h, oh, src.height);
+  FImage out;
+  out.width = ow, out.height = oh, out.channels = src.channels;
+  out.data.assign(size_t(ow) * oh * src.channels, 0.f);
+  std::vector<float> row(ow);
+  for (int c = 0; c < src.channels; ++c) {
+    const float* s = src.data.data() + size_t(c) * src.width * src.height;
+    float* d = out.data.data() + size_t(c) * ow * oh;
+    for (int j = 0; j < oh; ++j) {
+      for (auto& vy : ty[j]) {
+        const float* sr = s + size_t(vy.idx) * src.width;
+        for (int i = 0; i < ow; ++i) {
+          float acc = 0;
+          for (auto& vx : tx[i]) acc += sr[vx.idx] * vx.wt;
+          d[size_t(j) * ow + i] += vy.wt * acc;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+std::array<double, 4> mask_crop(const FImage& mask, double pad, double thr) {
+  int x0 = mask.width, y0 = mask.height, x1 = -1, y1 = -1;
+  for (int y = 0; y < mask.height; ++y)
+    for (int x = 0; x < mask.width; ++x)
+      if (mask.data[size_t(y) * mask.width + x] > thr) x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
+  FF_CHECK(x1 >= x0 && y1 >= y0, "face mask is empty (the fitted head is outside the photo?)");
+  double w = x1 - x0 + 1, h = y1 - y0 + 1;
+  double px = pad * w + 2, py = pad * h + 2;
+  return {x0 - px, y0 - py, w + 2 * px, h + 2 * py};
+}
+
+void code_stats(const train::IdentityModel& model, std::vector<float>& mean, std::vector<float>& sd) {
+  std::vector<float> c = model.codes.to(DType::F32).to_vector<float>();
+  const int N = int(model.codes.shape()[0]), D = int(model.codes.shape()[1]);
+  mean.assign(D, 0.f);
+  sd.assign(D, 0.f);
+  for (int n = 0; n < N; ++n)
+    for (int d = 0; d < D; ++d) mean[d] += c[size_t(n) * D + d] / N;
+  for (int n = 0; n < N; ++n)
+    for (int d = 0; d < D; ++d) sd[d] += (c[size_t(n) * D + d] - mean[d]) * (c[size_t(n) * D + d] - mean[d]) / std::max(1, N - 1);
+  for (auto& s : sd) s = std::max(std::sqrt(s), 1e-3f);
+}
+
+FImage render_code(train::IdentityModel& model, const std::vector<float>& code, const std::vector<float>& xyz,
+                   const std::array<double, 16>& V, const std::array<double, 4>& K, int W, int H, FImage* alpha) {
+  Context& ctx = model.ctx();
+  NoGrad ng(ctx);
+  const int D = int(code.size()), G = int(xyz.size() / 3);
+  Tensor a;
+  Tensor img = render_tensor(model, from_vector<float>(ctx, code, {1, D}), from_vector<float>(ctx, xyz, {G, 3}),
+                             viewmat_tensor(ctx, V), intr_tensor(ctx, K), W, H, alpha ? &a : nullptr);
+  FImage out;
+  out.width = W, out.height = H, out.channels = 3;
+  out.data = img.to(DType::F32).to_vector<float>();
+  for (auto& v : out.data) v = std::clamp(v, 0.f, 1.f);
+  if (alpha) {
+    alpha->width = W, alpha->height = H, alpha->channels = 1;
+    alpha->data = a.to(DType::F32).to_vector<float>();
+  }
+  return out;
+}
+
+train::PlyGaussians code_gaussians(train::IdentityModel& model, const std::vector<float>& code,
+                                   const std::vector<float>& xyz) {
+  Context& ctx = model.ctx();
+  NoGrad ng(ctx);
+  train::GaussianBatch gb = model.decode(from_vector<float>(ctx, code, {1, int64_t(code.size())}));
+  train::PlyGaussians g;
+  g.means = xyz;
+  g.log_scales = select(gb.log_scales, 0, 0).to(DType::F32).to_vector<float>();
+  g.rotations = select(gb.rotations, 0, 0).to(DType::F32).to_vector<float>();
+  g.opacities = select(gb.opacities, 0, 0).to(DType::F32).to_vector<float>();
+  g.colors = select(gb.colors, 0, 0).to(DType::F32).to_vector<float>();
+  return g;
+}
+
+// ---- the fit -------------------------------------------------------------------------------------------------------
+
+CodeFitResult fit_code(train::IdentityModel& model, const CodeFitProblem& p, const CodeFitOptions& o) {
+  FF_CHECK(o.recipe == "default" || o.recipe == "seed", "code fit: recipe must be 'default' or 'seed', got '",
+           o.recipe, "'");
+  FF_CHECK(model.device().is_cpu() || true, "");
+  Context& ctx = model.ctx();
+  const auto t0 = Clock::now();
+  const int D = model.config().code_dim, G = model.layout().G;
+  FF_CHECK(int(p.xyz.size()) == G * 3, "code fit: xyz has ", p.xyz.size() / 3, " points, the model ", G);
+  FF_CHECK(p.photo.channels == 3 && p.mask.channels == 1 && p.photo.width == p.mask.width &&
+               p.photo.height == p.mask.height,
+           "code fit: photo/mask sizes differ");
+  Freeze freeze(model);
+  const std::array<double, 4> crop = mask_crop(p.mask, o.crop_pad);
+  const double full = std::max(crop[2], crop[3]);
+  const Tensor xyz = from_vector<float>(ctx, p.xyz, {G, 3});
+  std::vector<float> mean, sd;
+  code_stats(model, mean, sd);
+  CodeFitResult res;
+  res.viewmat = p.viewmat;
+
+  if (o.recipe == "seed") {
+    Level L = make_level(ctx, p, crop, 1.0);
+    Tensor code = randn(ctx, {1, D}, DType::F32, Device::cpu(), 0.0, 0.01);
+    code.set_requires_grad(true);
+    AdamOptions ao;
+    ao.eps = 1e-15;
+    Adam opt({{"codes", {code}, o.seed_lr}}, ao);
+    Tensor V = viewmat_tensor(ctx, p.viewmat), K = intr_tensor(ctx, L.K);
+    for (int it = 0; it < o.seed_steps; ++it) {
+      opt.zero_grad();
+      Tensor img = render_tensor(model, code, xyz, V, K, L.w, L.h);
+      Tensor loss = splat::l1_dssim_loss(img, L.gt, L.mask, float(o.lambda_dssim));
+      backward(loss);
+      ++res.evaluations;
+      res.losses.push_back(loss.item());
+      if (!kernels::all_finite(code.grad())) break;
+      opt.step();
+      if (o.progress) o.progress("seed recipe Adam", double(it + 1) / o.seed_steps, res.losses.back());
+    }
+    res.code = code.detach().to_vector<float>();
+    res.final_loss = res.losses.empty() ? 0 : res.losses.back();
+    res.seconds = since(t0);
+    return res;
+  }
+
+  // ---- default: coarse-to-fine L-BFGS on the whitened code (+ pose) ----
+  FF_CHECK(!o.levels.empty() && o.levels.size() == o.iterations.size(), "code fit: levels and iterations differ in length");
+  Eigen::VectorXd y = Eigen::VectorXd::Zero(D);  // whitened code: c = mean + sd ⊙ y
+  Eigen::Vector3d omega = Eigen::Vector3d::Zero(), tau = Eigen::Vector3d::Zero();
+  M3 R0;
+  Eigen::Vector3d t0v;
+  for (int i = 0; i < 3; ++i) {
+    for (int j = 0; j < 3; ++j) R0(i, j) = p.viewmat[i * 4 + j];
+    t0v[i] = p.viewmat[i * 4 + 3];
+  }
+  const double rot_scale = 0.02, trans_scale = 0.004 * std::max(0.1, std::abs(t0v[2]));  // rad, metres per unit
+  auto current_view = [&](const Eigen::Vector3d& w, const Eigen::Vector3d& ta) {
+    M3 E = so3_exp(w);
+    M3 R = E * R0;
+    Eigen::Vector3d t = E * t0v + ta;
+    std::array<double, 16> V{};
+    for (int i = 0; i < 3; ++i) {
+      for (int j = 0; j < 3; ++j) V[i * 4 + j] = R(i, j);
+      V[i * 4 + 3] = t[i];
+    }
+    V[15] = 1;
+    return V;
+  };
+
+  size_t total_iters = 0, done_iters = 0;
+  for (int it : o.iterations) total_iters += size_t(std::max(0, it));
+  for (size_t lv = 0; lv < o.levels.size(); ++lv) {
+    const double scale = std::min(1.0, o.levels[lv] / full);
+    Level L = make_level(ctx, p, crop, scale);
+    const Tensor K = intr_tensor(ctx, L.K);
+    const bool pose = o.pose_from_level >= 0 && int(lv) >= o.pose_from_level;
+    const int n = D + (pose ? 6 : 0);
+    // objective on x = [y, ω/rot_scale, τ/trans_scale]
+    auto f = [&](const Eigen::VectorXd& x, Eigen::VectorXd& g) {
+      std::vector<float> c(D);
+      for (int d = 0; d < D; ++d) c[d] = float(mean[d] + sd[d] * x[d]);
+      Eigen::Vector3d w = omega, ta = tau;
+      if (pose) {
+        w = x.segment<3>(D) * rot_scale;
+        ta = x.segment<3>(D + 3) * trans_scale;
+      }
+      std::array<double, 16> Vd = current_view(w, ta);
+      Tensor code = from_vector<float>(ctx, c, {1, D});
+      code.set_requires_grad(true);
+      Tensor V = viewmat_tensor(ctx, Vd);
+      if (pose) V.set_requires_grad(true);
+      Tensor img = render_tensor(model, code, xyz, V, K, L.w, L.h);
+      Tensor loss = splat::l1_dssim_loss(img, L.gt, L.mask, float(o.lambda_dssim));
+      backward(loss);
+      ++res.evaluations;
+      double fx = loss.item();
+      g.setZero(n);
+      std::vector<float> gc = code.grad().to_vector<float>();
+      for (int d = 0; d < D; ++d) {
+        g[d] = double(gc[d]) * sd[d] + o.prior * x[d] / D;
+        fx += 0.5 * o.prior * x[d] * x[d] / D;
+      }
+      if (pose) {
+        Tensor gv = V.grad();
+        std::vector<float> dV = gv.defined() ? gv.to_vector<float>() : std::vector<float>(16, 0.f);
+        // left perturbation of the exp(ω)[R0|t0] part
+        Eigen::Matrix<double, 3, 4> A;
+        for (int i = 0; i < 3; ++i) {
+          for (int j = 0; j < 3; ++j) A(i, j) = Vd[i * 4 + j];
+          A(i, 3) = Vd[i * 4 + 3] - ta[i];
+        }
+        Eigen::Vector3d gl;
+        for (int k = 0; k < 3; ++k) {
+          Eigen::Matrix<double, 3, 4> EA = hat(Eigen::Vector3d::Unit(k)) * A;
+          double acc = 0;
+          for (int i = 0; i < 3; ++i)
+            for (int j = 0; j < 4; ++j) acc += dV[i * 4 + j] * EA(i, j);
+          gl[k] = acc;
+        }
+        Eigen::Vector3d gw = so3_left_jacobian(w).transpose() * gl;
+        for (int k = 0; k < 3; ++k) {
+          g[D + k] = gw[k] * rot_scale;
+          g[D + 3 + k] = double(dV[k * 4 + 3]) * trans_scale;
+        }
+      }
+      return fx;
+    };
+    Eigen::VectorXd x(n);
+    x.head(D) = y;
+    if (pose) {
+      x.segment<3>(D) = omega / rot_scale;
+      x.segment<3>(D + 3) = tau / trans_scale;
+    }
+    Eigen::VectorXd g;
+    double fx = f(x, g);
+    std::deque<std::pair<Eigen::VectorXd, Eigen::VectorXd>> mem;  // (s, y) pairs
+    const int iters = o.iterations[lv];
+    for (int it = 0; it < iters; ++it) {
+      // two-loop recursion
+      Eigen::VectorXd q = g;
+      std::vector<double> alpha(mem.size());
+      for (int k = int(mem.size()) - 1; k >= 0; --k) {
+        alpha[k] = mem[k].first.dot(q) / mem[k].second.dot(mem[k].first);
+        q -= alpha[k] * mem[k].second;
+      }
+      double gamma = 1.0;
+      if (!mem.empty()) gamma = mem.back().first.dot(mem.back().second) / mem.back().second.squaredNorm();
+      else gamma = 0.5 / std::max(g.norm(), 1e-12);  // first step: move half a code std
+      Eigen::VectorXd d = gamma * q;
+      for (size_t k = 0; k < mem.size(); ++k) {
+        double beta = mem[k].second.dot(d) / mem[k].second.dot(mem[k].first);
+        d += mem[k].first * (alpha[k] - beta);
+      }
+      d = -d;
+      double slope = g.dot(d);
+      if (slope >= 0) {  // not a descent direction: restart from steepest descent
+        mem.clear();
+        d = -0.5 / std::max(g.norm(), 1e-12) * g;
+        slope = g.dot(d);
+      }
+      double step = 1.0;
+      bool ok = false;
+      Eigen::VectorXd xn, gn;
+      double fn = 0;
+      for (int ls = 0; ls < 6; ++ls) {
+        xn = x + step * d;
+        fn = f(xn, gn);
+        if (std::isfinite(fn) && fn <= fx + 1e-4 * step * slope) {
+          ok = true;
+          break;
+        }
+        step *= 0.3;
+      }
+      ++done_iters;
+      if (o.progress)
+        o.progress("code fit level " + std::to_string(lv + 1) + "/" + std::to_string(o.levels.size()) + " (" +
+                       std::to_string(L.w) + "x" + std::to_string(L.h) + (pose ? ", pose" : "") + ")",
+                   double(done_iters) / std::max<size_t>(1, total_iters), ok ? fn : fx);
+      if (!ok) break;
+      Eigen::VectorXd s = xn - x, yy = gn - g;
+      if (s.dot(yy) > 1e-12) {
+        mem.emplace_back(s, yy);
+        if (int(mem.size()) > o.lbfgs_memory) mem.pop_front();
+      }
+      x = xn, g = gn, fx = fn;
+      res.losses.push_back(fx);
+    }
+    done_iters = 0;
+    for (size_t k = 0; k <= lv; ++k) done_iters += size_t(o.iterations[k]);
+    y = x.head(D);
+    if (pose) {
+      omega = x.segment<3>(D) * rot_scale;
+      tau = x.segment<3>(D + 3) * trans_scale;
+    }
+    res.final_loss = fx;
+  }
+  res.code.resize(D);
+  for (int d = 0; d < D; ++d) res.code[d] = float(mean[d] + sd[d] * y[d]);
+  res.viewmat = current_view(omega, tau);
+  res.seconds = since(t0);
+  return res;
+}
+
+}  // namespace ff::fit

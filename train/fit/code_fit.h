@@ -1,0 +1,107 @@
+// train/fit/code_fit.h — fitting the identity code of a trained model to one photo (fit_image phase 4), with the
+// helpers it needs: loading a checkpoint as a frozen model, cropping/resampling the photo, rendering a code.
+//
+// The problem: a photo [3,H,W] in [0,1], a soft face mask [H,W], the photo camera (viewmat = canonical → camera,
+// intrinsics in the splat convention) and the Gaussian positions xyz [G,3] (the model's layout placed on the
+// fitted head mesh). Loss = 0.8·L1 + 0.2·(1 − SSIM) of (render·mask, photo·mask) (splat::l1_dssim_loss), on a crop
+// around the mask (pixels outside the mask compare 0 with 0, so the crop changes only the normalisation).
+// Every model parameter is frozen during the fit (restored afterwards); only the code (and the pose) move.
+// Recipes:
+//   "seed"    original_system.md §5: code = 0.01·randn (the Context's RNG), Adam lr 1e-3 (eps 1e-15), 1000 steps,
+//             full resolution, no pose refinement.
+//   "default" start from the mean of the training codes; coarse-to-fine over `levels` (max crop side in px, e.g.
+//             64 → 128 → 256); at each level L-BFGS (memory 8, Armijo backtracking) on the whitened code
+//             (divided by the per-dimension std of the training codes) plus a small prior ½·prior·‖whitened‖²/D;
+//             from level `pose_from_level` on, also the head pose as a 6-d left perturbation
+//             V = [exp(ω)·R0 | exp(ω)·t0 + τ] whose gradient comes from the renderer's d_viewmats.
+//
+//   ff::fit::LoadedModel lm = ff::fit::load_fit_model(ctx, "run/checkpoints/step_00002000.ffck");
+//   ff::fit::CodeFitResult r = ff::fit::fit_code(lm.model(), problem, {});
+#pragma once
+#include <array>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "train/fit/landmark_fit.h"
+#include "train/ply_export.h"
+#include "train/trainer.h"
+
+namespace ff::fit {
+
+// A checkpoint loaded for fitting: the Trainer rebuilt from the checkpoint's own config (its training dataset is
+// reopened for the surface layout), then the parameters loaded. Frozen use only.
+struct LoadedModel {
+  std::shared_ptr<train::Dataset> dataset;
+  std::unique_ptr<train::Trainer> trainer;
+  train::TrainConfig config;
+  std::string path;
+  train::IdentityModel& model() const { return trainer->model(); }
+};
+// data_dir: overrides the config's data_dir ("" keeps it). Throws ff::Error naming the file on any problem.
+LoadedModel load_fit_model(Context& ctx, const std::string& checkpoint, const std::string& data_dir = "");
+
+// Planar float image.
+struct FImage {
+  int width = 0, height = 0, channels = 0;
+  std::vector<float> data;  // [C,H,W]
+};
+FImage to_float(const data::Image8& im);  // [H,W,C] u8 → [C,H,W] /255
+data::Image8 to_u8(const FImage& im);
+// Area-average resample of the window [x0, x0+w) × [y0, y0+h) (source pixels, may extend outside: zeros) to
+// out_w × out_h.
+FImage resample_area(const FImage& src, double x0, double y0, double w, double h, int out_w, int out_h);
+
+struct CodeFitProblem {
+  FImage photo;                     // [3,H,W]
+  FImage mask;                      // [1,H,W] in [0,1]
+  std::array<double, 16> viewmat{}; // canonical → camera
+  Intrinsics K;                     // of the photo
+  std::vector<float> xyz;           // [G,3]
+};
+
+struct CodeFitOptions {
+  std::string recipe = "default";   // "default" or "seed"
+  // seed recipe
+  int seed_steps = 1000;
+  double seed_lr = 1e-3;
+  // default recipe
+  std::vector<int> levels = {64, 128, 256};  // max crop side per level (capped at the full-resolution crop)
+  std::vector<int> iterations = {30, 15, 8}; // L-BFGS iterations per level
+  int pose_from_level = 1;          // refine the pose from this level on (−1: never)
+  double prior = 1e-3;              // weight of the whitened-code prior
+  int lbfgs_memory = 8;
+  double crop_pad = 0.08;           // crop = mask box grown by this fraction of its size on each side
+  double lambda_dssim = 0.2;
+  // progress: (phase text, fraction done in [0,1], current loss)
+  std::function<void(const std::string&, double, double)> progress;
+};
+
+struct CodeFitResult {
+  std::vector<float> code;            // [D]
+  std::array<double, 16> viewmat{};   // refined (= the input when the pose was not refined)
+  std::vector<double> losses;         // per accepted iteration / step
+  int evaluations = 0;                // forward+backward passes
+  double seconds = 0;
+  double final_loss = 0;              // at the last level's resolution
+};
+
+CodeFitResult fit_code(train::IdentityModel& model, const CodeFitProblem& p, const CodeFitOptions& o);
+
+// The mean of the training codes [D] and their per-dimension std [D].
+void code_stats(const train::IdentityModel& model, std::vector<float>& mean, std::vector<float>& std);
+
+// Renders code [D] with positions xyz [G,3] through viewmat/intrinsics at W×H → [3,H,W] in [0,1] (no grad).
+FImage render_code(train::IdentityModel& model, const std::vector<float>& code, const std::vector<float>& xyz,
+                   const std::array<double, 16>& viewmat, const std::array<double, 4>& fxfycxcy, int W, int H,
+                   FImage* alpha = nullptr);
+
+// The decoded Gaussians of a code as 3DGS ply data (positions xyz as given).
+train::PlyGaussians code_gaussians(train::IdentityModel& model, const std::vector<float>& code,
+                                   const std::vector<float>& xyz);
+
+// Mask box (pixels where mask > thr) grown by pad·size on each side, made square-ish: x0 y0 w h.
+std::array<double, 4> mask_crop(const FImage& mask, double pad, double thr = 0.05);
+
+}  // namespace ff::fit

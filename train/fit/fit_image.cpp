@@ -1,0 +1,381 @@
+// train/fit/fit_image.cpp — the single-photo pipeline (see fit_image.h).
+#include "train/fit/fit_image.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "flame/headmodel.h"
+#include "flame/mesh.h"
+#include "flame/mesh_raster.h"
+#include "train/data/preprocess.h"
+#include "train/eval.h"
+#include "train/fit/gif.h"
+#include "train/ply_export.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace ff::fit {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// "\r[phase] what  42%  loss 0.0712  3.1 s, ETA 4.2 s" at most every 0.25 s, newline at the end
+struct Progress {
+  bool on;
+  std::string phase;
+  Clock::time_point start = Clock::now(), last{};
+  bool printed = false;
+  void operator()(const std::string& what, double frac, double loss) {
+    if (!on) return;
+    auto now = Clock::now();
+    if (frac < 1.0 && std::chrono::duration<double>(now - last).count() < 0.25) return;
+    last = now;
+    double el = std::chrono::duration<double>(now - start).count();
+    double eta = frac > 1e-6 ? el * (1 - frac) / frac : 0;
+    std::fprintf(stderr, "\r[%s] %s %3.0f%%  loss %.5f  %.1f s, ETA %.1f s   ", phase.c_str(), what.c_str(),
+                 100 * frac, loss, el, eta);
+    printed = true;
+  }
+  void done() {
+    if (on && printed) std::fprintf(stderr, "\n");
+  }
+};
+
+json arr(const double* v, size_t n) {
+  json a = json::array();
+  for (size_t i = 0; i < n; ++i) a.push_back(v[i]);
+  return a;
+}
+
+void write_text(const std::string& path, const std::string& s) {
+  std::ofstream f(path);
+  FF_CHECK(bool(f), "cannot write '", path, "'");
+  f << s;
+  FF_CHECK(bool(f), "write failed: '", path, "'");
+}
+
+data::Image8 mask_u8(const FImage& m) {
+  data::Image8 im(m.width, m.height, 1);
+  for (size_t i = 0; i < m.data.size(); ++i) im.pixels[i] = uint8_t(std::lround(std::clamp(m.data[i], 0.f, 1.f) * 255));
+  return im;
+}
+}  // namespace
+
+FittedMeshes fitted_meshes(const flame::FlameModel& model, const std::vector<double>& verts) {
+  data::PreprocessOptions po;
+  data::HeadMeshes hm = data::build_head_meshes(model, verts, po);
+  FittedMeshes m;
+  m.head = hm.head;
+  m.face_flag = hm.face_flag;
+  m.facemask = hm.facemask.at(0);
+  return m;
+}
+
+FImage face_mask(const FittedMeshes& m, const std::array<double, 16>& V, const Intrinsics& K, double blur) {
+  data::RasterView rv;
+  rv.viewmat = V;
+  rv.fx = K.fx, rv.fy = K.fy, rv.cx = K.cx, rv.cy = K.cy;
+  rv.width = K.width, rv.height = K.height;
+  data::Image8 im = data::render_face_mask(m.head, m.face_flag, rv, 2, blur);
+  FImage f;
+  f.width = im.width, f.height = im.height, f.channels = 1;
+  f.data.resize(im.pixels.size());
+  for (size_t i = 0; i < im.pixels.size(); ++i) f.data[i] = im.pixels[i] / 255.f;
+  return f;
+}
+
+std::vector<std::array<double, 16>> turntable_views(const std::array<double, 3>& c, double dist, double yaw_deg,
+                                                    int frames, double pitch_deg) {
+  std::vector<std::array<double, 16>> out;
+  const double kPi = 3.14159265358979323846;
+  for (int f = 0; f < frames; ++f) {
+    // 0 → +a → −a → 0 (a triangle wave), eased by a sine
+    double ph = double(f) / frames;
+    double a = yaw_deg * std::sin(2 * kPi * ph) * kPi / 180, e = pitch_deg * kPi / 180;
+    double eye[3] = {c[0] + dist * std::sin(a) * std::cos(e), c[1] + dist * std::sin(e), c[2] + dist * std::cos(a) * std::cos(e)};
+    double z[3] = {(c[0] - eye[0]) / dist, (c[1] - eye[1]) / dist, (c[2] - eye[2]) / dist};
+    const double dn[3] = {0, -1, 0};
+    double x[3] = {dn[1] * z[2] - dn[2] * z[1], dn[2] * z[0] - dn[0] * z[2], dn[0] * z[1] - dn[1] * z[0]};
+    double xn = std::sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
+    for (double& v : x) v /= xn;
+    double y[3] = {z[1] * x[2] - z[2] * x[1], z[2] * x[0] - z[0] * x[2], z[0] * x[1] - z[1] * x[0]};
+    std::array<double, 16> V{};
+    const double* rows[3] = {x, y, z};
+    for (int i = 0; i < 3; ++i) {
+      for (int j = 0; j < 3; ++j) V[i * 4 + j] = rows[i][j];
+      V[i * 4 + 3] = -(rows[i][0] * eye[0] + rows[i][1] * eye[1] + rows[i][2] * eye[2]);
+    }
+    V[15] = 1;
+    out.push_back(V);
+  }
+  return out;
+}
+
+FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const LoadedModel* preloaded) {
+  FitImageReport rep;
+  rep.out = o.out;
+  FF_CHECK(!o.image.empty(), "no image given (--image PHOTO)");
+  FF_CHECK(!o.out.empty(), "no output folder given (--out DIR)");
+  const fs::path out(o.out);
+  const fs::path tmp = fs::path(o.out + ".tmp-" + std::to_string(::getpid()));
+  fs::remove_all(tmp);
+  auto phase_t = Clock::now();
+  auto end_phase = [&](const std::string& name) {
+    rep.seconds[name] = since(phase_t);
+    phase_t = Clock::now();
+  };
+  const auto t_all = Clock::now();
+  try {
+    // ---- 1. photo and landmarks ----
+    Photo photo = read_photo(o.image);
+    const int W = photo.width(), H = photo.height();
+    end_phase("read_image");
+    if (!o.landmarks.empty()) {
+      rep.landmarks = read_landmarks_file(o.landmarks);
+    } else {
+      rep.landmarks = detect_landmarks(photo, o.face);
+    }
+    for (int i = 0; i < 68; ++i)
+      FF_CHECK(rep.landmarks.xy[i * 2] > -W && rep.landmarks.xy[i * 2] < 2 * W && rep.landmarks.xy[i * 2 + 1] > -H &&
+                   rep.landmarks.xy[i * 2 + 1] < 2 * H,
+               "landmark ", i, " lies far outside the ", W, "x", H, " image (wrong landmark file?)");
+    end_phase(o.landmarks.empty() ? "detect" : "read_landmarks");
+
+    // ---- 2. head model fit ----
+    flame::FlameModel head_model = flame::load_head_model(o.head_model);
+    Intrinsics K = photo_intrinsics(photo, o.fov_deg);
+    if (o.focal_px > 0) {
+      K.fx = K.fy = o.focal_px;
+      K.source = "--focal " + std::to_string(o.focal_px) + " px";
+    }
+    rep.head = fit_head(head_model, rep.landmarks, K, o.head);
+    end_phase("head_fit");
+
+    // ---- 3. face mask ----
+    FittedMeshes meshes = fitted_meshes(head_model, rep.head.vertices);
+    FImage mask = face_mask(meshes, rep.head.viewmat(), K, o.mask_blur);
+    FImage photo_f = to_float(photo.rgb);
+    end_phase("mask");
+
+    fs::create_directories(tmp);
+    auto file = [&](const std::string& name) {
+      rep.files.push_back(name);
+      return (tmp / name).string();
+    };
+
+    // ---- 4. identity code ----
+    LoadedModel own;
+    const LoadedModel* lm = preloaded;
+    if (!lm && !o.model_path.empty()) {
+      own = load_fit_model(ctx, o.model_path, o.data_dir);
+      lm = &own;
+      end_phase("load_model");
+    }
+    std::vector<float> xyz, mean_code, code_sd;
+    if (lm) {
+      rep.has_model = true;
+      train::IdentityModel& model = lm->model();
+      xyz = model.layout().place(meshes.facemask);
+      CodeFitProblem prob;
+      prob.photo = photo_f;
+      prob.mask = mask;
+      prob.viewmat = rep.head.viewmat();
+      prob.K = K;
+      prob.xyz = xyz;
+      CodeFitOptions co = o.code;
+      Progress pr{o.progress, "code fit (" + co.recipe + ")"};
+      co.progress = [&](const std::string& w, double f, double l) { pr(w, f, l); };
+      rep.code = fit_code(model, prob, co);
+      pr.done();
+      code_stats(model, mean_code, code_sd);
+      end_phase("code_fit");
+    }
+
+    // ---- 5. outputs ----
+    const std::array<double, 4> Kv = {K.fx, K.fy, K.cx, K.cy};
+    FImage render, alpha;
+    if (lm) {
+      train::IdentityModel& model = lm->model();
+      render = render_code(model, rep.code.code, xyz, rep.code.viewmat, Kv, W, H, &alpha);
+      train::ImageMetrics im = train::image_metrics(render.data.data(), photo_f.data.data(), mask.data, W, H);
+      rep.psnr_mask = im.psnr_mask;
+      rep.ssim_mask = im.ssim_mask;
+      FImage base = render_code(model, mean_code, xyz, rep.head.viewmat(), Kv, W, H);
+      train::ImageMetrics bm = train::image_metrics(base.data.data(), photo_f.data.data(), mask.data, W, H);
+      rep.mean_code_psnr_mask = bm.psnr_mask;
+      rep.mean_code_ssim_mask = bm.ssim_mask;
+      train::write_gaussians_ply(file("face.ply"), code_gaussians(model, rep.code.code, xyz));
+    }
+    // the shaded mesh (for the overlay without a model)
+    flame::RasterOptions ro;
+    ro.width = W, ro.height = H;
+    flame::PinholeCamera<double> pc;
+    pc.fx = K.fx, pc.fy = K.fy, pc.cx = K.cx - 0.5, pc.cy = K.cy - 0.5;
+    for (int i = 0; i < 3; ++i) {
+      for (int j = 0; j < 3; ++j) pc.R[i * 3 + j] = rep.head.R[i * 3 + j];
+      pc.t[i] = rep.head.t[i];
+    }
+    flame::RasterImage mesh_img =
+        flame::rasterize_mesh(meshes.head.vertices.data(), meshes.head.num_vertices(), meshes.head.faces.data(),
+                              meshes.head.num_faces(), pc, ro);
+    // overlay: photo | render (or mesh) over the photo | landmarks
+    {
+      flame::Canvas cv(3 * W, H + 24, {24, 24, 24});
+      cv.paste(photo.rgb.pixels.data(), W, H, 0, 24);
+      std::vector<uint8_t> mid(photo.rgb.pixels);
+      for (size_t p = 0; p < size_t(W) * H; ++p) {
+        for (int c = 0; c < 3; ++c) {
+          double bg = photo.rgb.pixels[p * 3 + c];
+          double v;
+          if (lm) {
+            double a = std::clamp(alpha.data[p], 0.f, 1.f);
+            v = render.data[size_t(c) * W * H + p] * 255.0 + (1 - a) * bg * 0.35;
+          } else {
+            v = mesh_img.face_id[p] >= 0 ? 0.7 * mesh_img.rgb[p * 3 + c] + 0.3 * bg : bg;
+          }
+          mid[p * 3 + c] = uint8_t(std::clamp(v, 0.0, 255.0));
+        }
+      }
+      cv.paste(mid.data(), W, H, W, 24);
+      cv.paste(photo.rgb.pixels.data(), W, H, 2 * W, 24);
+      const double r = std::max(1.5, W / 256.0);
+      for (int l = 0; l < 68; ++l) {
+        cv.dot(2 * W + rep.landmarks.xy[l * 2], 24 + rep.landmarks.xy[l * 2 + 1], r, {40, 230, 40});
+        cv.dot(2 * W + rep.head.projected[l * 2], 24 + rep.head.projected[l * 2 + 1], r * 0.7, {240, 40, 40});
+      }
+      cv.text(6, 6, "photo", {255, 255, 255}, 2);
+      char buf[128];
+      if (lm)
+        std::snprintf(buf, sizeof buf, "render (%s): masked PSNR %.2f dB", o.code.recipe.c_str(), rep.psnr_mask);
+      else
+        std::snprintf(buf, sizeof buf, "fitted head mesh (no model)");
+      cv.text(W + 6, 6, buf, {255, 255, 255}, 2);
+      std::snprintf(buf, sizeof buf, "landmarks: detected (green), fitted (red) %.2f px", rep.head.mean_px);
+      cv.text(2 * W + 6, 6, buf, {255, 255, 255}, 2);
+      flame::write_png(file("overlay.png"), cv.width, cv.height, 3, cv.rgb.data());
+    }
+    data::write_png(file("mask.png"), mask_u8(mask));
+    if (o.remove_background) {
+      data::Image8 m8 = mask_u8(mask);
+      data::write_png(file("photo_masked.png"), data::apply_mask(photo.rgb, m8));
+    }
+    write_landmarks_file(file("landmarks.txt"), rep.landmarks,
+                         "landmarks of " + o.image + " (" + rep.landmarks.source + ")");
+    flame::write_ply(file("mesh.ply"), meshes.head);
+
+    // turntable
+    double turntable_s = 0;
+    if (lm && o.turntable_frames > 0) {
+      auto tt0 = Clock::now();
+      train::IdentityModel& model = lm->model();
+      std::array<double, 3> c{0, 0, 0}, lo{1e9, 1e9, 1e9}, hi{-1e9, -1e9, -1e9};
+      const size_t G = xyz.size() / 3;
+      for (size_t g = 0; g < G; ++g)
+        for (int k = 0; k < 3; ++k) {
+          c[k] += xyz[g * 3 + k] / G;
+          lo[k] = std::min<double>(lo[k], xyz[g * 3 + k]);
+          hi[k] = std::max<double>(hi[k], xyz[g * 3 + k]);
+        }
+      const double dist = std::sqrt(rep.head.t[0] * rep.head.t[0] + rep.head.t[1] * rep.head.t[1] + rep.head.t[2] * rep.head.t[2]);
+      const double extent = std::max(hi[0] - lo[0], hi[1] - lo[1]);
+      const int S = o.turntable_size;
+      const double f = 0.85 * S * dist / std::max(extent, 1e-3);
+      fs::create_directories(tmp / "turntable");
+      GifWriter gif(S, S, 6);
+      auto views = turntable_views(c, dist, o.turntable_yaw_deg, o.turntable_frames);
+      Progress pr{o.progress, "turntable"};
+      for (size_t i = 0; i < views.size(); ++i) {
+        FImage fr = render_code(model, rep.code.code, xyz, views[i], {f, f, S / 2.0, S / 2.0}, S, S);
+        data::Image8 f8 = to_u8(fr);
+        char name[64];
+        std::snprintf(name, sizeof name, "turntable/frame_%03zu.png", i);
+        data::write_png(file(name), f8, 3);
+        gif.add_frame(f8.pixels.data());
+        pr("frames", double(i + 1) / views.size(), 0);
+      }
+      pr.done();
+      gif.save(file("turntable.gif"));
+      turntable_s = since(tt0);
+    }
+
+    // fit.json
+    {
+      json j;
+      j["image"] = o.image;
+      j["image_size"] = {W, H};
+      j["landmarks_source"] = rep.landmarks.source;
+      j["faces_found"] = rep.landmarks.faces_found;
+      j["face_box"] = arr(rep.landmarks.box.data(), 4);
+      j["camera"] = {{"fx", K.fx}, {"fy", K.fy}, {"cx", K.cx}, {"cy", K.cy}, {"width", W}, {"height", H},
+                     {"focal_source", K.source},
+                     {"convention", "splat.h: OpenCV axes, u = fx*x/z + cx measured from the pixel's left edge"}};
+      auto V0 = rep.head.viewmat();
+      j["viewmat_landmarks"] = arr(V0.data(), 16);
+      j["viewmat"] = arr(lm ? rep.code.viewmat.data() : V0.data(), 16);
+      j["viewmat_note"] = "canonical (face.ply world) -> camera, row-major 4x4";
+      j["head_pose_deg"] = {{"yaw", rep.head.yaw_deg}, {"pitch", rep.head.pitch_deg}, {"roll", rep.head.roll_deg}};
+      j["shape"] = rep.head.shape;
+      j["jaw"] = rep.head.jaw;
+      j["head_model"] = o.head_model;
+      if (lm) {
+        j["model"] = o.model_path.empty() ? lm->path : o.model_path;
+        j["recipe"] = o.code.recipe;
+        j["code"] = rep.code.code;
+        j["mean_code"] = mean_code;
+      }
+      write_text(file("fit.json"), j.dump(2) + "\n");
+    }
+    end_phase("outputs");
+    rep.seconds["turntable"] = turntable_s;
+    rep.seconds["total"] = since(t_all);
+
+    // metrics.json (last, so its timings cover everything)
+    {
+      json m;
+      m["landmarks"] = {{"rms_px", rep.head.rms_px},
+                        {"mean_px", rep.head.mean_px},
+                        {"max_px", rep.head.max_px},
+                        {"mean_px_inner51", rep.head.mean_px_inner},
+                        {"lm_iterations", rep.head.iterations}};
+      if (lm) {
+        m["photo"] = {{"psnr_mask", rep.psnr_mask}, {"ssim_mask", rep.ssim_mask}};
+        m["mean_code"] = {{"psnr_mask", rep.mean_code_psnr_mask}, {"ssim_mask", rep.mean_code_ssim_mask}};
+        m["code_fit"] = {{"recipe", o.code.recipe},
+                         {"evaluations", rep.code.evaluations},
+                         {"iterations", rep.code.losses.size()},
+                         {"final_loss", rep.code.final_loss},
+                         {"seconds", rep.code.seconds}};
+      }
+      json s;
+      for (auto& [k, v] : rep.seconds) s[k] = v;
+      m["seconds"] = s;
+      m["threads"] = ctx.threads();
+      write_text(file("metrics.json"), m.dump(2) + "\n");
+    }
+
+    // ---- publish atomically ----
+    fs::path old;
+    if (fs::exists(out)) {
+      old = fs::path(o.out + ".old-" + std::to_string(::getpid()));
+      fs::remove_all(old);
+      fs::rename(out, old);
+    }
+    fs::rename(tmp, out);
+    if (!old.empty()) fs::remove_all(old);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  return rep;
+}
+
+}  // namespace ff::fit

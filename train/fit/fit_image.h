@@ -1,0 +1,82 @@
+// train/fit/fit_image.h — the whole single-photo pipeline behind apps/fit_image.cpp, as a library call so tests can
+// run it: photo → 68 landmarks (dlib, or a file) → head-model fit (camera, pose, shape, jaw) → occlusion-aware face
+// mask → identity-code fit (trained checkpoint) → outputs.
+//
+// Outputs (in `out`; written into a sibling temp folder and renamed into place at the very end, so a failure
+// leaves no half-written results and an existing `out` is only replaced by a complete one):
+//   face.ply            3DGS layout (train/ply_export.h), world = the head's canonical frame (metres, y up,
+//                       z towards the face's front); the photo camera is fit.json's viewmat
+//   fit.json            code, camera (intrinsics, canonical→camera viewmat from landmarks and after refinement),
+//                       head pose (yaw/pitch/roll), shape coefficients, jaw, focal source, inputs
+//   landmarks.txt       the 68 landmarks used (the .dlib68.txt format)
+//   mask.png            the soft face mask; photo_masked.png (with --remove-background) the photo × mask on black
+//   mesh.ply            the fitted head mesh (canonical)
+//   overlay.png         photo | render (over the photo outside the mask) | landmarks (detected green, fitted red)
+//   turntable/frame_NNN.png + turntable.gif   the fitted face seen from a camera swinging ±yaw around the head
+//   metrics.json        masked PSNR/SSIM of the render on the photo (and of the mean code), landmark error (px),
+//                       seconds per phase, iterations, recipe
+// Without a model (model_path empty) phases 4–5's Gaussian parts are skipped: fit.json, landmarks, mask, mesh and
+// an overlay with the shaded mesh are still written.
+//
+//   ff::fit::FitImageOptions o; o.image = "me.jpg"; o.model_path = "ckpt.ffck"; o.out = "fit_me";
+//   ff::fit::FitImageReport r = ff::fit::fit_image(ctx, o);
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "train/fit/code_fit.h"
+#include "train/fit/landmark_fit.h"
+
+namespace ff::fit {
+
+struct FitImageOptions {
+  std::string image;                 // photo (JPEG/PNG)
+  std::string model_path;            // trained checkpoint (.ffck); "" = no identity fit
+  std::string data_dir;              // overrides the checkpoint's data_dir (its training set gives the layout)
+  std::string head_model = "builtin";  // head model ("builtin" or FLAME files), must be the training data's
+  std::string landmarks;             // given landmarks (skips detection)
+  std::string out = "fit_out";
+  int face = 0;                      // which detected face (largest first)
+  double fov_deg = kDefaultVerticalFovDeg;  // vertical FOV when EXIF has no focal length
+  double focal_px = 0;               // > 0: force this focal length (pixels)
+  bool remove_background = false;
+  int turntable_frames = 36;
+  int turntable_size = 256;
+  double turntable_yaw_deg = 35;
+  double mask_blur = 7.0;            // mask blur σ at 1100 px image width (the training masks')
+  HeadFitOptions head;
+  CodeFitOptions code;
+  bool progress = true;              // progress + ETA lines on stderr
+};
+
+struct FitImageReport {
+  std::string out;
+  std::map<std::string, double> seconds;   // per phase
+  HeadFit head;
+  Landmarks68 landmarks;
+  CodeFitResult code;
+  double psnr_mask = 0, ssim_mask = 0, mean_code_psnr_mask = 0, mean_code_ssim_mask = 0;
+  bool has_model = false;
+  std::vector<std::string> files;          // relative to out
+};
+
+// Runs the pipeline. `preloaded`: a model already in memory (tests); else loaded from model_path when set.
+FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const LoadedModel* preloaded = nullptr);
+
+// The head's canonical mesh → the face-mask mesh the identity model's layout is placed on, the full head and the
+// per-triangle face flag (train/data/preprocess.h build_head_meshes with the default options).
+struct FittedMeshes {
+  flame::Mesh head, facemask;
+  std::vector<uint8_t> face_flag;
+};
+FittedMeshes fitted_meshes(const flame::FlameModel& model, const std::vector<double>& canonical_vertices);
+// Soft occlusion-aware face mask of the fitted head in the photo camera: [1,H,W] in [0,1].
+FImage face_mask(const FittedMeshes& m, const std::array<double, 16>& viewmat, const Intrinsics& K, double blur_at_1100);
+
+// Turntable cameras: yaw swings 0 → +a → −a → 0 around `center` (canonical frame) at distance `dist`; frontal =
+// looking along −z. Returns canonical → camera viewmats.
+std::vector<std::array<double, 16>> turntable_views(const std::array<double, 3>& center, double dist, double yaw_deg,
+                                                    int frames, double pitch_deg = 0);
+
+}  // namespace ff::fit
