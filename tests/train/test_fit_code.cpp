@@ -58,7 +58,7 @@ struct Fixture {
     cfg.model.tex_res = 16;
     cfg.model.feat_dim = 8;
     cfg.model.channel_max = 16;
-    cfg.steps = 700;
+    cfg.steps = 300;
     cfg.batch_views = 2;
     cfg.minibatch_subjects = 7;
     cfg.minibatch_iters = 4;
@@ -121,13 +121,13 @@ TEST_CASE("fit: held-out synthetic identities — the fit beats the mean code on
     p.xyz = model.layout().place(held->face_mesh(s));
     fit::CodeFitOptions o;
     o.levels = {48, 96};
-    o.iterations = {20, 10};
+    o.iterations = {12, 6};
     o.pose_from_level = -1;  // the synthetic camera is exact
     fit::CodeFitResult r = fit::fit_code(model, p, o);
     t_fit += r.seconds;
     fit::CodeFitOptions so;
     so.recipe = "seed";
-    so.seed_steps = 150;  // the seed's 1000 steps at lr 1e-3 barely move a 0.01·randn code; 150 show the trend
+    so.seed_steps = 60;  // the seed recipe, shortened (its 1000 steps at lr 1e-3 barely move a 0.01·randn code)
     fit::CodeFitResult rs = fit::fit_code(model, p, so);
     t_seed += rs.seconds;
     for (int v = 0; v < held->num_views(s); ++v) {
@@ -151,7 +151,7 @@ TEST_CASE("fit: held-out synthetic identities — the fit beats the mean code on
   }
   fit_psnr /= n_novel, mean_psnr /= n_novel, seed_psnr /= n_novel;
   fit_in /= 3, mean_in /= 3;
-  std::printf("[fit] held-out ids, masked PSNR on %d novel views: fit %.2f dB, seed recipe (150 steps) %.2f dB, mean "
+  std::printf("[fit] held-out ids, masked PSNR on %d novel views: fit %.2f dB, seed recipe (60 steps) %.2f dB, mean "
               "code %.2f dB; input view: fit %.2f, mean %.2f; seconds/identity: fit %.2f, seed %.2f\n",
               n_novel, fit_psnr, seed_psnr, mean_psnr, fit_in, mean_in, t_fit / 3, t_seed / 3);
   CHECK(n_novel == 45);
