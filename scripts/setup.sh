@@ -2,7 +2,7 @@
 # setup.sh — installs the Debian packages facefield's build, tests and benches need.
 # Idempotent and silent when everything is already there; run by `make`, `make test`, `make bench`.
 set -euo pipefail
-pkgs=(cmake g++ make libeigen3-dev libstb-dev doctest-dev zlib1g-dev nlohmann-json3-dev)
+pkgs=(cmake g++ make libeigen3-dev libstb-dev doctest-dev zlib1g-dev nlohmann-json3-dev libdlib-dev libdlib-data)
 if [ "${FF_SETUP_BENCH:-0}" = 1 ]; then
   pkgs+=(python3 python3-torch python3-numpy libopenblas0-pthread)
 fi
