@@ -3,7 +3,7 @@ BUILD   ?= build
 JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup configure test bench cpu clean format
+.PHONY: all setup configure test bench demo cpu clean format
 
 all: configure
 	@cmake --build $(BUILD) -j $(JOBS)
@@ -16,6 +16,11 @@ configure: setup
 
 test: all
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# main job: synthetic dataset → training on the built-in default → held-out PSNR/SSIM → fit_image on a photo
+demo: all
+	@bash scripts/demo.sh $(BUILD)
+	@bash scripts/fit_demo.sh runs/demo $(BUILD) runs/demo/fit_grace_hopper
 
 bench:
 	@FF_SETUP_BENCH=1 bash scripts/setup.sh
