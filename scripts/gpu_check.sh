@@ -18,10 +18,10 @@ if [ -d .carry/include ]; then
   extra+=(-DCMAKE_INCLUDE_PATH="$root/.carry/include" -DCMAKE_PREFIX_PATH="$root/.carry")
   [ -f /usr/include/zlib.h ] || extra+=(-DZLIB_INCLUDE_DIR="$root/.carry/include" -DZLIB_LIBRARY=$(ls /usr/lib/x86_64-linux-gnu/libz.so* | head -1))
 fi
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/gpu.txt"
-cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DFF_CUDA=ON -DFF_CUDA_ARCH=90 "${extra[@]}" > "$out/configure.log" 2>&1 \
-  || { tail -30 "$out/configure.log"; exit 1; }
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DFF_CUDA=ON -DFF_CUDA_ARCH=90 "${extra[@]}" > build-gpu-configure.log 2>&1 \
+  || { tail -30 build-gpu-configure.log; exit 1; }
 tgt=()
 for t in "$@"; do tgt+=(--target "$t"); done
-cmake --build build-gpu -j "$(nproc)" "${tgt[@]}" -- -k 0 > "$out/build.log" 2>&1 || { echo "BUILD ERRORS:"; grep -E "error|Error" "$out/build.log" | head -40; }
-(cd build-gpu && ctest --output-on-failure -j 4 2>&1 | tee "$out/ctest.log" | tail -25)
+cmake --build build-gpu -j "$(nproc)" "${tgt[@]}" -- -k 0 > build-gpu-build.log 2>&1 || { echo "BUILD ERRORS:"; grep -E "error|Error" build-gpu-build.log | head -40; }
+(cd build-gpu && ctest --output-on-failure -j 8 ${FF_CTEST_ARGS:-} 2>&1 | tee "$out/ctest.log" | tail -25)
