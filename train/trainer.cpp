@@ -177,18 +177,19 @@ Trainer::GT Trainer::load_gt(const Dataset& ds, int s, const std::vector<int>& v
   const Camera c0 = ds.camera(s, views[0]);
   const int W = c0.width, H = c0.height, C = int(views.size());
   const size_t P = size_t(W) * H;
-  std::vector<uint8_t> img(size_t(C) * 3 * P), msk(size_t(C) * P);
+  Tensor h_img = empty(ctx_, {C, H, W, 3}, DType::U8), h_msk = empty(ctx_, {C, 1, H, W}, DType::U8);
+  uint8_t* img = h_img.data<uint8_t>();
+  uint8_t* msk = h_msk.data<uint8_t>();
   std::vector<uint8_t> rgb, mask;
   for (int i = 0; i < C; ++i) {
     ds.load_view(s, views[i], rgb, mask);
     FF_CHECK(rgb.size() == 3 * P, "Trainer: view ", views[i], " of ", ds.subject_name(s), " has ", rgb.size() / 3,
              " pixels, camera says ", W, "×", H, " (all views of a subject must share the image size)");
-    std::copy(rgb.begin(), rgb.end(), img.begin() + size_t(i) * 3 * P);
-    if (mask.size() == P) std::copy(mask.begin(), mask.end(), msk.begin() + size_t(i) * P);
-    else std::fill(msk.begin() + size_t(i) * P, msk.begin() + size_t(i + 1) * P, uint8_t(255));
+    std::copy(rgb.begin(), rgb.end(), img + size_t(i) * 3 * P);
+    if (mask.size() == P) std::copy(mask.begin(), mask.end(), msk + size_t(i) * P);
+    else std::fill(msk + size_t(i) * P, msk + size_t(i + 1) * P, uint8_t(255));
   }
-  Tensor u_img = from_vector<uint8_t>(ctx_, img, {C, H, W, 3}).to(dev_);
-  Tensor u_msk = from_vector<uint8_t>(ctx_, msk, {C, 1, H, W}).to(dev_);
+  Tensor u_img = h_img.to(dev_), u_msk = h_msk.to(dev_);
   GT gt;
   gt.image = empty(ctx_, {C, 3, H, W}, DType::F32, dev_);
   gt.image.copy_(u_img.as_strided({C, 3, H, W}, {int64_t(3 * P), 1, int64_t(3) * W, 3}));
