@@ -90,10 +90,9 @@ static void block_parity(const char* name, const std::vector<Shape>& shapes,
 
 TEST_CASE("nn cuda: every block on CUDA matches the CPU") {
   if (!ff::testing::cuda_or_skip("nn cuda: block parity")) return;
-  Context fc(1);
-  Tensor f = setup_filter(fc, {1, 3, 3, 1});
-  Tensor fg = f.to(Device::cuda());
-  auto filt = [&](const Tensor& x) { return x.device().is_cuda() ? fg : f; };
+  // the filter must come from the input's own Context: CUDA tensors of different contexts live on
+  // different streams (the engine refuses to mix them)
+  auto filt = [&](const Tensor& x) { return setup_filter(x.ctx(), {1, 3, 3, 1}).to(x.device()); };
   block_parity("upsample2d", {{2, 3, 8, 8}}, [&](const auto& v) { return upsample2d(v[0], filt(v[0])); });
   block_parity("normalize_2nd_moment", {{2, 16}}, [&](const auto& v) { return normalize_2nd_moment(v[0]); });
   block_parity("fc relu", {{2, 16}, {8, 16}, {8}},

@@ -89,7 +89,9 @@ TEST_CASE("fit: EXIF focal length, both byte orders") {
 
 TEST_CASE("fit: landmark files round-trip and reject bad input") {
   std::string d = tmpdir("lmk");
-  fit::Landmarks68 l = fit::read_landmarks_file("/work/shared/data/photos/grace_hopper_512x512.dlib68.txt");
+  std::string ref = ff::testing::shared_path("data/photos/grace_hopper_512x512.dlib68.txt");
+  if (ref.empty()) return;
+  fit::Landmarks68 l = fit::read_landmarks_file(ref);
   CHECK(l.xy[0] == 175);
   CHECK(l.xy[1] == 187);
   fit::write_landmarks_file(d + "/a.txt", l, "test");

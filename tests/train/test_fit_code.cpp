@@ -24,8 +24,8 @@ using namespace ff;
 namespace fs = std::filesystem;
 
 namespace {
-const char* kPhoto = "/work/shared/data/photos/grace_hopper_512x512.jpg";
-const char* kPhotoLmk = "/work/shared/data/photos/grace_hopper_512x512.dlib68.txt";
+const std::string kPhoto = ff::testing::shared_path("data/photos/grace_hopper_512x512.jpg");
+const std::string kPhotoLmk = ff::testing::shared_path("data/photos/grace_hopper_512x512.dlib68.txt");
 double secs(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
@@ -160,6 +160,7 @@ TEST_CASE("fit: held-out synthetic identities — the fit beats the mean code on
 }
 
 TEST_CASE("fit: photo end to end (grace_hopper, given landmarks) writes every output") {
+  if (kPhoto.empty() || kPhotoLmk.empty()) return;
   Fixture& fx = fixture();
   Context ctx(0, 2);
   fit::LoadedModel lm = fit::load_fit_model(ctx, fx.ckpt);
@@ -196,6 +197,7 @@ TEST_CASE("fit: photo end to end (grace_hopper, given landmarks) writes every ou
 }
 
 TEST_CASE("fit: dlib detection on grace_hopper agrees with the reference landmarks") {
+  if (kPhoto.empty() || kPhotoLmk.empty()) return;
   if (!fit::have_dlib() || fit::find_shape_predictor().empty()) {
     std::printf("[skip] dlib or its shape predictor is not available\n");
     return;
@@ -234,6 +236,7 @@ TEST_CASE("fit: no face and corrupt image fail cleanly without outputs") {
     CHECK_FALSE(fs::exists(o.out));
   }
   // the head-fit-only path (no model) with given landmarks
+  if (kPhoto.empty() || kPhotoLmk.empty()) return;
   o.image = kPhoto;
   o.landmarks = kPhotoLmk;
   fit::FitImageReport r = fit::fit_image(ctx, o);
