@@ -383,7 +383,7 @@ std::vector<SetMetrics> Trainer::evaluate(bool write_grid) {
     for (size_t i = 0; i < views.size(); ++i) {
       std::vector<float> mk(m.begin() + i * P, m.begin() + (i + 1) * P);
       acc.add(image_metrics(&r[i * 3 * P], &g[i * 3 * P], mk, c0.width, c0.height));
-      if (add_grid && int(grid.size()) < cfg_.grid_rows) {
+      if (add_grid && i == 0 && int(grid.size()) < cfg_.grid_rows) {  // one view per identity
         GridRow row;
         row.label = tag + " " + ds.subject_name(s) + " / " + ds.camera(s, views[i]).name;
         row.gt.assign(g.begin() + i * 3 * P, g.begin() + (i + 1) * 3 * P);
