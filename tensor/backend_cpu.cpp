@@ -797,21 +797,36 @@ void grid_sample_backward(const Tensor& d_out, const Tensor& input, const Tensor
     const T* pd = ptr<T>(d_out);
     const int nt = threads_of(input);
     if (d_input.defined()) {
-      // parallel over (n, c) planes: each thread owns whole planes of d_input → no races, fixed order
+      // corner offsets and weights once per sample point (-1: outside, zero padding) ...
+      std::vector<int32_t> coff(size_t(N * P * 4));
+      std::vector<T> cw(size_t(N * P * 4));
+      parallel_for(N * P, 1024, nt, [&](int64_t lo, int64_t hi) {
+        for (int64_t q = lo; q < hi; ++q) {
+          auto b = bilinear_setup<T>(pg[q * 2], pg[q * 2 + 1], W, H);
+          const T w[4] = {(1 - b.wx1) * (1 - b.wy1), b.wx1 * (1 - b.wy1), (1 - b.wx1) * b.wy1, b.wx1 * b.wy1};
+          const int64_t xs[4] = {b.x0, b.x0 + 1, b.x0, b.x0 + 1}, ys[4] = {b.y0, b.y0, b.y0 + 1, b.y0 + 1};
+          for (int c4 = 0; c4 < 4; ++c4) {
+            const bool ok = xs[c4] >= 0 && xs[c4] < W && ys[c4] >= 0 && ys[c4] < H;
+            coff[size_t(q * 4 + c4)] = ok ? int32_t(ys[c4] * W + xs[c4]) : -1;
+            cw[size_t(q * 4 + c4)] = w[c4];
+          }
+        }
+      });
+      // ... then parallel over (n, c) planes: each thread owns whole planes of d_input → no races, fixed order
       T* pdi = mptr<T>(d_input);
       parallel_for(N * C, 1, nt, [&](int64_t lo, int64_t hi) {
         for (int64_t nc = lo; nc < hi; ++nc) {
-          int64_t n = nc / C;
+          const int64_t n = nc / C;
           T* plane = pdi + nc * H * W;
           const T* dplane = pd + nc * P;
+          const int32_t* o = coff.data() + n * P * 4;
+          const T* w = cw.data() + n * P * 4;
           for (int64_t pidx = 0; pidx < P; ++pidx) {
-            const T* g = pg + (n * P + pidx) * 2;
-            auto b = bilinear_setup<T>(g[0], g[1], W, H);
-            T go = dplane[pidx];
-            T w[4] = {(1 - b.wx1) * (1 - b.wy1), b.wx1 * (1 - b.wy1), (1 - b.wx1) * b.wy1, b.wx1 * b.wy1};
-            int64_t xs[4] = {b.x0, b.x0 + 1, b.x0, b.x0 + 1}, ys[4] = {b.y0, b.y0, b.y0 + 1, b.y0 + 1};
-            for (int c4 = 0; c4 < 4; ++c4)
-              if (xs[c4] >= 0 && xs[c4] < W && ys[c4] >= 0 && ys[c4] < H) plane[ys[c4] * W + xs[c4]] += w[c4] * go;
+            const T go = dplane[pidx];
+            for (int c4 = 0; c4 < 4; ++c4) {
+              const int32_t off = o[pidx * 4 + c4];
+              if (off >= 0) plane[off] += w[pidx * 4 + c4] * go;
+            }
           }
         }
       });
