@@ -480,6 +480,21 @@ void col2im_add(const T* col, T* x, const ConvGeom& g, int nt) {
 }  // namespace
 
 namespace {
+// Stride-1 f32 convolutions go through a zero-padded copy (ShiftB/ShiftTB in sgemm_cpu.h).
+bool use_shift(const ConvGeom& g) { return g.p.stride_h == 1 && g.p.stride_w == 1 && !g.pointwise(); }
+struct Padded {
+  int64_t Hp, Wp, plane;
+  std::vector<float> buf;  // [Cg, Hp, Wp] + kw slack
+  void fill(const float* x, const ConvGeom& g) {
+    Hp = g.H + 2 * g.p.pad_h, Wp = g.W + 2 * g.p.pad_w, plane = Hp * Wp;
+    buf.assign(size_t(g.Cg * plane + g.kw + 1), 0.f);
+    for (int64_t c = 0; c < g.Cg; ++c)
+      for (int64_t y = 0; y < g.H; ++y)
+        std::memcpy(buf.data() + c * plane + (y + g.p.pad_h) * Wp + g.p.pad_w, x + (c * g.H + y) * g.W,
+                    size_t(g.W) * sizeof(float));
+  }
+};
+
 ConvShape conv_shape(const ConvGeom& g) {
   return {g.Cg, g.H, g.W, g.kh, g.kw, g.Ho, g.Wo, g.p.stride_h, g.p.stride_w, g.p.pad_h, g.p.pad_w};
 }
@@ -498,8 +513,22 @@ void conv_forward_impl(const T* px, const T* pw, const T* pb, T* py, const ConvG
     const T* wg = pw + gi * g.Og * K;
     T* ys = py + (n * g.O + gi * g.Og) * HW;
     if constexpr (implicit) {
-      if (!g.pointwise()) sgemm(g.Og, HW, K, wg, K, 1, Im2colB(xs, conv_shape(g)), ys, HW, false, inner_threads);
-      else sgemm(g.Og, HW, K, wg, K, 1, xs, HW, 1, ys, HW, false, inner_threads);
+      if (use_shift(g)) {  // on the padded grid, then drop the kw − 1 extra columns of each row
+        thread_local Padded xp;
+        thread_local std::vector<float> yp;
+        xp.fill(xs, g);
+        const int64_t Np = g.Ho * xp.Wp;
+        yp.resize(size_t(g.Og * Np));
+        sgemm(g.Og, Np, K, wg, K, 1, ShiftB(xp.buf.data(), xp.plane, xp.Wp, g.kh, g.kw), yp.data(), Np, false,
+              inner_threads);
+        for (int64_t o = 0; o < g.Og; ++o)
+          for (int64_t oy = 0; oy < g.Ho; ++oy)
+            std::memcpy(ys + (o * g.Ho + oy) * g.Wo, yp.data() + o * Np + oy * xp.Wp, size_t(g.Wo) * sizeof(float));
+      } else if (!g.pointwise()) {
+        sgemm(g.Og, HW, K, wg, K, 1, Im2colB(xs, conv_shape(g)), ys, HW, false, inner_threads);
+      } else {
+        sgemm(g.Og, HW, K, wg, K, 1, xs, HW, 1, ys, HW, false, inner_threads);
+      }
     } else {
       const T* cm = xs;
       if (!g.pointwise()) {
@@ -600,6 +629,20 @@ void conv2d_backward_weight(const Tensor& d_y, const Tensor& x, kernels::Conv2dP
       for (int64_t n = 0; n < g.N; ++n) {
         const T* xs = px + (n * g.C + gi * g.Cg) * g.H * g.W;
         if constexpr (std::is_same_v<T, float>) {
+          if (use_shift(g)) {  // dW += dY' · ShiftTB, dY' = d_y on the padded grid (zeros in the extra columns)
+            thread_local Padded xp;
+            thread_local std::vector<float> dyp;
+            xp.fill(reinterpret_cast<const float*>(xs), g);
+            const int64_t Np = g.Ho * xp.Wp;
+            dyp.assign(size_t(g.Og * Np), 0.f);
+            const float* dy = reinterpret_cast<const float*>(pd) + (n * g.O + gi * g.Og) * HW;
+            for (int64_t o = 0; o < g.Og; ++o)
+              for (int64_t oy = 0; oy < g.Ho; ++oy)
+                std::memcpy(dyp.data() + o * Np + oy * xp.Wp, dy + (o * g.Ho + oy) * g.Wo, size_t(g.Wo) * sizeof(float));
+            sgemm(g.Og, K, Np, dyp.data(), Np, 1, ShiftTB(xp.buf.data(), xp.plane, xp.Wp, g.kh, g.kw),
+                  reinterpret_cast<float*>(wg), K, true, inner_threads);
+            continue;
+          }
           if (!g.pointwise()) {
             // (casts only matter for the discarded f64 instantiation: this lambda is not a template)
             sgemm(g.Og, K, HW, reinterpret_cast<const float*>(pd) + (n * g.O + gi * g.Og) * HW, HW, 1,

@@ -289,4 +289,41 @@ void Im2colTB::pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) 
   }
 }
 
+void ShiftB::pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) const {
+  const int64_t slivers = (nc + NR - 1) / NR, khw = kh * kw;
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    const int64_t k = k0 + kk, c = k / khw, ki = (k / kw) % kh, kj = k % kw;
+    const float* src = xp + c * plane + ki * Wp + kj + j0;
+    const int64_t full = nc / NR;
+    for (int64_t s = 0; s < full; ++s) {  // whole slivers: NV unaligned vector loads, aligned stores
+      vf* dst = reinterpret_cast<vf*>(out + s * kc * NR + kk * NR);
+      const vf_u* sv = reinterpret_cast<const vf_u*>(src + s * NR);
+      for (int v = 0; v < NV; ++v) dst[v] = sv[v];
+    }
+    for (int64_t s = full; s < slivers; ++s) {
+      float* dst = out + s * kc * NR + kk * NR;
+      const int64_t w = nc - s * NR;
+      std::memcpy(dst, src + s * NR, size_t(w) * sizeof(float));
+      for (int64_t r = w; r < NR; ++r) dst[r] = 0.f;
+    }
+  }
+}
+
+void ShiftTB::pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) const {
+  const int64_t slivers = (nc + NR - 1) / NR, khw = kh * kw;
+  for (int64_t s = 0; s < slivers; ++s) {
+    float* dst = out + s * kc * NR;
+    const int64_t w = std::min<int64_t>(NR, nc - s * NR);
+    for (int64_t jj = 0; jj < NR; ++jj) {
+      if (jj >= w) {
+        for (int64_t kk = 0; kk < kc; ++kk) dst[kk * NR + jj] = 0.f;
+        continue;
+      }
+      const int64_t j = j0 + s * NR + jj, c = j / khw, ki = (j / kw) % kh, kj = j % kw;
+      const float* src = xp + c * plane + ki * Wp + kj + k0;
+      for (int64_t kk = 0; kk < kc; ++kk) dst[kk * NR + jj] = src[kk];
+    }
+  }
+}
+
 }  // namespace ff::cpu

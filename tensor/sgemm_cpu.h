@@ -45,4 +45,24 @@ struct Im2colTB : BSource {
   void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) const override;
 };
 
+// Stride-1 convolutions on a zero-padded copy xp of one image, [C, Hp·Wp] plus ≥ kw zero floats of slack:
+// output pixels are computed on the padded width (column j = oy·Wp + ox for ox < Wp, of which the last
+// kw − 1 per row are discarded), so every row of the virtual im2col matrix is one contiguous run of xp and
+// packing is a plain copy.
+//   ShiftB:  row k = (c, ki, kj), column j = padded-grid pixel     (forward: Y' = W · B)
+//   ShiftTB: the transpose                                          (weight gradient: dW = dY' · B, with dY'
+//            zero in the discarded columns)
+struct ShiftB : BSource {
+  const float* xp;
+  int64_t plane, Wp, kh, kw;
+  ShiftB(const float* x, int64_t plane_, int64_t Wp_, int64_t kh_, int64_t kw_) : xp(x), plane(plane_), Wp(Wp_), kh(kh_), kw(kw_) {}
+  void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) const override;
+};
+struct ShiftTB : BSource {
+  const float* xp;
+  int64_t plane, Wp, kh, kw;
+  ShiftTB(const float* x, int64_t plane_, int64_t Wp_, int64_t kh_, int64_t kw_) : xp(x), plane(plane_), Wp(Wp_), kh(kh_), kw(kw_) {}
+  void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) const override;
+};
+
 }  // namespace ff::cpu
