@@ -4,6 +4,7 @@
 //   build/bench_train --device cuda --scale seed        # GPU, the seed's full scale (configs/seed.json)
 //   options: --config FILE (model/optimiser options; default configs/<scale>.json when present)
 //            --steps N (timed, default 20) --warmup N (default 3) --threads N --json PATH
+//            --gt-cache-mb N (keep the ground truth on the device: TrainConfig::gt_cache_mb)
 // Data is synthetic and in memory (a UV-mapped grid face, flat grey ground truth: the step's cost does not
 // depend on image content): demo = 468 anchors (the built-in head model's count) at the demo image size,
 // seed = 3,007 anchors (FLAME's face mask), K = 12, 1100×1604. Phases (PhaseTimes, device synchronised at
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
   try {
     std::string device = "cpu", scale, config, json_path;
     int steps = 20, warmup = 3, threads = 0, width = 0, height = 0;
+    int64_t gt_cache_mb = 0;
     for (int i = 1; i < argc; ++i) {
       std::string a = argv[i];
       auto next = [&]() -> std::string {
@@ -45,12 +47,13 @@ int main(int argc, char** argv) {
       else if (a == "--warmup") warmup = std::stoi(next());
       else if (a == "--threads") threads = std::stoi(next());
       else if (a == "--json") json_path = next();
+      else if (a == "--gt-cache-mb") gt_cache_mb = std::stoll(next());
       else if (a == "--width") width = std::stoi(next());
       else if (a == "--height") height = std::stoi(next());
       else if (a == "--quick") steps = 5, warmup = 1;
       else if (a == "--help") {
         std::printf("usage: bench_train [--device cpu|cuda] [--scale demo|seed] [--config FILE] [--steps N] "
-                    "[--warmup N] [--threads N] [--width W --height H] [--json PATH] [--quick]\n");
+                    "[--warmup N] [--threads N] [--width W --height H] [--gt-cache-mb N] [--json PATH] [--quick]\n");
         return 0;
       } else FF_THROW("unknown argument ", a);
     }
@@ -71,6 +74,7 @@ int main(int argc, char** argv) {
     cfg.threads = threads;
     cfg.out_dir = "/tmp/bench_train_out";
     cfg.heldout_views = "none";
+    cfg.gt_cache_mb = gt_cache_mb;
     train::ToyOptions t;
     t.render = false;
     t.views = 4;

@@ -103,6 +103,8 @@ std::vector<OptionInfo> config_options(TrainConfig& c) {
   o.push_back(opt("scale_reg_weight", "double", &c.scale_reg_weight, "scale regulariser weight (0: off)"));
   o.push_back(opt("scale_reg_start", "int64", &c.scale_reg_start, "step the scale regulariser starts at"));
   o.push_back(opt("max_bad_steps", "int", &c.max_bad_steps, "consecutive non-finite steps before the run stops"));
+  o.push_back(opt("gt_cache_mb", "int64", &c.gt_cache_mb,
+                  "keep training ground truth on the device as uint8 up to this many MiB (0: upload each step)"));
   o.push_back(opt("seed", "uint64", &c.seed, "random seed (initialisation and schedule)"));
   o.push_back(opt("device", "string", &c.device, "cpu or cuda"));
   o.push_back(opt("threads", "int", &c.threads, "CPU threads (0: all)"));

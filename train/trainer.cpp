@@ -177,19 +177,43 @@ Trainer::GT Trainer::load_gt(const Dataset& ds, int s, const std::vector<int>& v
   const Camera c0 = ds.camera(s, views[0]);
   const int W = c0.width, H = c0.height, C = int(views.size());
   const size_t P = size_t(W) * H;
-  Tensor h_img = empty(ctx_, {C, H, W, 3}, DType::U8), h_msk = empty(ctx_, {C, 1, H, W}, DType::U8);
-  uint8_t* img = h_img.data<uint8_t>();
-  uint8_t* msk = h_msk.data<uint8_t>();
+  Tensor u_img, u_msk;
+  const bool cached = cfg_.gt_cache_mb > 0 && &ds == train_.get();
+  if (cached) {  // device-resident uint8 views, filled on first use while under the budget
+    u_img = empty(ctx_, {C, H, W, 3}, DType::U8, dev_);
+    u_msk = empty(ctx_, {C, 1, H, W}, DType::U8, dev_);
+  }
+  Tensor h_img = cached ? Tensor() : empty(ctx_, {C, H, W, 3}, DType::U8);
+  Tensor h_msk = cached ? Tensor() : empty(ctx_, {C, 1, H, W}, DType::U8);
   std::vector<uint8_t> rgb, mask;
   for (int i = 0; i < C; ++i) {
+    if (cached) {
+      auto it = gt_cache_.find({s, views[i]});
+      if (it != gt_cache_.end()) {
+        u_img.as_strided({H, W, 3}, {int64_t(3) * W, 3, 1}, int64_t(i) * 3 * P).copy_(it->second.first);
+        u_msk.as_strided({1, H, W}, {int64_t(P), W, 1}, int64_t(i) * P).copy_(it->second.second);
+        continue;
+      }
+    }
     ds.load_view(s, views[i], rgb, mask);
     FF_CHECK(rgb.size() == 3 * P, "Trainer: view ", views[i], " of ", ds.subject_name(s), " has ", rgb.size() / 3,
              " pixels, camera says ", W, "×", H, " (all views of a subject must share the image size)");
-    std::copy(rgb.begin(), rgb.end(), img + size_t(i) * 3 * P);
-    if (mask.size() == P) std::copy(mask.begin(), mask.end(), msk + size_t(i) * P);
-    else std::fill(msk + size_t(i) * P, msk + size_t(i + 1) * P, uint8_t(255));
+    if (mask.size() != P) mask.assign(P, uint8_t(255));
+    if (cached) {
+      Tensor di = from_vector<uint8_t>(ctx_, rgb, {H, W, 3}).to(dev_);
+      Tensor dm = from_vector<uint8_t>(ctx_, mask, {1, H, W}).to(dev_);
+      u_img.as_strided({H, W, 3}, {int64_t(3) * W, 3, 1}, int64_t(i) * 3 * P).copy_(di);
+      u_msk.as_strided({1, H, W}, {int64_t(P), W, 1}, int64_t(i) * P).copy_(dm);
+      if (gt_cache_bytes_ + int64_t(4 * P) <= cfg_.gt_cache_mb * 1048576) {
+        gt_cache_[{s, views[i]}] = {di, dm};
+        gt_cache_bytes_ += int64_t(4 * P);
+      }
+      continue;
+    }
+    std::copy(rgb.begin(), rgb.end(), h_img.data<uint8_t>() + size_t(i) * 3 * P);
+    std::copy(mask.begin(), mask.end(), h_msk.data<uint8_t>() + size_t(i) * P);
   }
-  Tensor u_img = h_img.to(dev_), u_msk = h_msk.to(dev_);
+  if (!cached) u_img = h_img.to(dev_), u_msk = h_msk.to(dev_);
   GT gt;
   gt.image = empty(ctx_, {C, 3, H, W}, DType::F32, dev_);
   gt.image.copy_(u_img.as_strided({C, 3, H, W}, {int64_t(3 * P), 1, int64_t(3) * W, 3}));

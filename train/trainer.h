@@ -39,6 +39,7 @@
 #pragma once
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -74,6 +75,7 @@ struct TrainConfig {
   double scale_reg_weight = 0.0;
   int64_t scale_reg_start = 0;
   int max_bad_steps = 5;
+  int64_t gt_cache_mb = 0;         // device cache of training ground truth (uint8), MiB (0: upload every step)
   uint64_t seed = 0;
   std::string device = "cpu";      // "cpu" or "cuda"
   int threads = 0;                 // CPU threads (0: all)
@@ -175,6 +177,8 @@ class Trainer {
     Tensor mask;   // [C,1,H,W]
   };
   GT load_gt(const Dataset& ds, int s, const std::vector<int>& views) const;
+  mutable std::map<std::pair<int, int>, std::pair<Tensor, Tensor>> gt_cache_;  // (s,v) → u8 [H,W,3], [1,H,W]
+  mutable int64_t gt_cache_bytes_ = 0;
   Tensor viewmats(const Dataset& ds, int s, const std::vector<int>& views) const;
   Tensor intrinsics(const Dataset& ds, int s, const std::vector<int>& views) const;
   Tensor render_subject(const GaussianBatch& gb, int b, const Tensor& means, const Dataset& ds, int s,

@@ -161,3 +161,17 @@ TEST_CASE("eval: metrics of identical and different images") {
   CHECK(diff.psnr == doctest::Approx(diff.psnr_mask));
   CHECK(diff.ssim < 1.0);
 }
+
+TEST_CASE("trainer: the device ground-truth cache changes nothing but speed") {
+  auto scene = testing::tiny_scene(2, 3);
+  std::vector<double> losses[2];
+  for (int c = 0; c < 2; ++c) {
+    Context ctx(8, 2);
+    auto cfg = testing::tiny_train(testing::temp_dir("gtcache"));
+    cfg.batch_views = 2;
+    cfg.gt_cache_mb = c ? 64 : 0;
+    train::Trainer tr(ctx, cfg, scene, nullptr);
+    for (int i = 0; i < 6; ++i) losses[c].push_back(tr.step().loss);
+  }
+  CHECK(losses[0] == losses[1]);
+}
