@@ -18,7 +18,8 @@ test: all
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 # main job: synthetic dataset → training on the built-in default → held-out PSNR/SSIM → fit_image on a photo
-demo: all
+demo: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target ffdata train fit_image
 	@bash scripts/demo.sh $(BUILD)
 	@bash scripts/fit_demo.sh runs/demo $(BUILD) runs/demo/fit_grace_hopper
 
