@@ -10,6 +10,9 @@ for a in sys.argv[4:]:
     if "=" in a:
         k, v = a.rsplit("=", 1)
         bars[k] = float(v)
+load1 = float(open('/proc/loadavg').read().split()[0])
+ncores = int(subprocess.getoutput('nproc') or 1)
+use_wall = load1 <= ncores  # a quiet machine: wall-clock speed is what the bars mean; a busy one: CPU time
 cpu = "unknown"
 try:
     for line in open("/proc/cpuinfo"):
@@ -28,7 +31,8 @@ lines = [f"# {ff['suite']} bench: facefield vs PyTorch {th['torch']} ({dev})", "
          "Ratios are torch time / facefield time (> 1: facefield faster), from wall-clock medians and, for a busy",
          "machine, from process CPU time (all threads) — the CPU-time ratio is the one to trust when the load average",
          f"exceeds the core count (load during this run: {open('/proc/loadavg').read().split()[0:3]}).", "",
-         "| kernel | facefield ms (cpu ms) | torch ms (cpu ms), best config | ratio wall | ratio cpu | bar | ok (cpu) |",
+         f"Bars are judged on the {'wall-clock' if use_wall else 'CPU-time'} ratio (1-min load {load1} vs {ncores} cores).", "",
+         "| kernel | facefield ms (cpu ms) | torch ms (cpu ms), best config | ratio wall | ratio cpu | bar | ok |",
          "|---|---|---|---|---|---|---|"]
 worst_ok = True
 for r in ff["results"]:
@@ -38,7 +42,7 @@ for r in ff["results"]:
     ratio = b["median_ms"] / r["median_ms"]
     rcpu = b["cpu_ms"] / r["cpu_ms"] if r.get("cpu_ms") else float("nan")
     bar = next((v for k, v in bars.items() if r["name"].startswith(k)), None)
-    ok = "" if bar is None else ("yes" if rcpu >= bar else "NO")
+    ok = "" if bar is None else ("yes" if (ratio if use_wall else rcpu) >= bar else "NO")
     worst_ok &= ok != "NO"
     lines.append(f"| {r['name']} | {r['median_ms']:.3f} ({r['cpu_ms']:.1f}) | {b['median_ms']:.3f} ({b['cpu_ms']:.1f}), "
                  f"{b['config']} | {ratio:.2f}× | {rcpu:.2f}× | {'' if bar is None else f'≥{bar}×'} | {ok} |")
