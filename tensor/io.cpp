@@ -44,53 +44,31 @@ static_assert(sizeof(int64_t) == 8, "");
 constexpr char kMagic[8] = {'F', 'F', 'T', 'E', 'N', 'S', 'O', 'R'};
 constexpr uint32_t kVersion = 1;
 
-template <class T>
-void put(std::string& s, T v) {
-  s.append(reinterpret_cast<const char*>(&v), sizeof(T));  // x86-64 and aarch64 are little-endian
-}
-
-struct Reader {
-  const std::string& buf;
-  const std::string& path;
-  size_t pos = 0;
-  void need(size_t n, const char* what) {
-    FF_CHECK(pos + n <= buf.size(), "'", path, "' is truncated: reading ", what, " needs ", n, " bytes at offset ", pos,
-             " but the file has ", buf.size());
-  }
-  template <class T>
-  T get(const char* what) {
-    need(sizeof(T), what);
-    T v;
-    std::memcpy(&v, buf.data() + pos, sizeof(T));
-    pos += sizeof(T);
-    return v;
-  }
-};
 }  // namespace
 
 void save_tensors(const std::string& path, const NamedTensors& tensors) {
   std::string s(kMagic, 8);
-  put<uint32_t>(s, kVersion);
-  put<uint32_t>(s, uint32_t(tensors.size()));
+  put_le<uint32_t>(s, kVersion);
+  put_le<uint32_t>(s, uint32_t(tensors.size()));
   for (auto& [name, t] : tensors) {
     FF_CHECK(t.defined(), "save_tensors: entry '", name, "' is undefined");
     Tensor c = t.to(Device::cpu()).contiguous();
-    put<uint32_t>(s, uint32_t(name.size()));
+    put_le<uint32_t>(s, uint32_t(name.size()));
     s += name;
-    put<uint8_t>(s, uint8_t(c.dtype()));
-    put<uint32_t>(s, uint32_t(c.dim()));
-    for (int64_t d : c.shape()) put<int64_t>(s, d);
+    put_le<uint8_t>(s, uint8_t(c.dtype()));
+    put_le<uint32_t>(s, uint32_t(c.dim()));
+    for (int64_t d : c.shape()) put_le<int64_t>(s, d);
     uint64_t nb = uint64_t(c.numel()) * dtype_size(c.dtype());
-    put<uint64_t>(s, nb);
+    put_le<uint64_t>(s, nb);
     if (nb) s.append(static_cast<const char*>(c.raw_data()), nb);
   }
-  put<uint64_t>(s, fnv1a64(s.data(), s.size()));
+  put_le<uint64_t>(s, fnv1a64(s.data(), s.size()));
   write_file_atomic(path, s);
 }
 
 NamedTensors load_tensors(Context& ctx, const std::string& path) {
   std::string buf = read_file(path);
-  Reader r{buf, path};
+  ByteReader r(buf, path);
   r.need(8, "the magic");
   FF_CHECK(std::memcmp(buf.data(), kMagic, 8) == 0, "'", path, "' is not a facefield tensor file (bad magic)");
   r.pos = 8;

@@ -14,6 +14,7 @@
 // Files are written atomically (temp file + rename). Loading refuses a wrong magic, an unknown version,
 // a truncated file, inconsistent sizes or a bad checksum, naming the file and what is wrong.
 #pragma once
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,5 +35,32 @@ Tensor find_tensor(const NamedTensors& t, const std::string& name);
 void write_file_atomic(const std::string& path, const std::string& bytes);
 std::string read_file(const std::string& path);
 uint64_t fnv1a64(const void* data, size_t n, uint64_t h = 0xcbf29ce484222325ULL);
+
+// Little-endian encoding (x86-64 and aarch64 hosts are little-endian).
+template <class T>
+void put_le(std::string& s, T v) {
+  s.append(reinterpret_cast<const char*>(&v), sizeof(T));
+}
+// Sequential reader over a file's bytes; every read is bounds-checked and a short file is reported as
+// "<kind> '<path>' is truncated: reading <what> needs N bytes at offset P but the file has S bytes".
+struct ByteReader {
+  const std::string& buf;
+  std::string path, kind;  // kind: e.g. "checkpoint" (may be empty)
+  size_t pos = 0;
+  ByteReader(const std::string& b, std::string p, std::string k = "") : buf(b), path(std::move(p)), kind(std::move(k)) {}
+  void need(size_t n, const char* what) const {
+    FF_CHECK(n <= buf.size() && pos + n <= buf.size(), kind, kind.empty() ? "" : " ", "'", path,
+             "' is truncated: reading ", what, " needs ", n, " bytes at offset ", pos, " but the file has ", buf.size(),
+             " bytes");
+  }
+  template <class T>
+  T get(const char* what) {
+    need(sizeof(T), what);
+    T v;
+    std::memcpy(&v, buf.data() + pos, sizeof(T));
+    pos += sizeof(T);
+    return v;
+  }
+};
 
 }  // namespace ff

@@ -11,51 +11,29 @@ namespace ff::train {
 namespace {
 constexpr char kMagic[8] = {'F', 'F', 'C', 'K', 'P', 'T', '\r', '\n'};
 
-template <class T>
-void put(std::string& s, T v) {
-  s.append(reinterpret_cast<const char*>(&v), sizeof(T));  // little-endian hosts (x86-64, aarch64)
-}
-
-struct Reader {
-  const std::string& buf;
-  const std::string& path;
-  size_t pos = 0;
-  void need(size_t n, const char* what) {
-    FF_CHECK(n <= buf.size() && pos + n <= buf.size(), "checkpoint '", path, "' is truncated: reading ", what,
-             " needs ", n, " bytes at offset ", pos, " but the file has ", buf.size(), " bytes");
-  }
-  template <class T>
-  T get(const char* what) {
-    need(sizeof(T), what);
-    T v;
-    std::memcpy(&v, buf.data() + pos, sizeof(T));
-    pos += sizeof(T);
-    return v;
-  }
-};
 }  // namespace
 
 void write_checkpoint(const std::string& path, const Checkpoint& ck) {
   std::string s(kMagic, 8);
-  put<uint32_t>(s, kCheckpointVersion);
-  put<int64_t>(s, ck.step);
-  put<uint64_t>(s, ck.rng_counter);
-  put<uint64_t>(s, uint64_t(ck.config_json.size()));
+  put_le<uint32_t>(s, kCheckpointVersion);
+  put_le<int64_t>(s, ck.step);
+  put_le<uint64_t>(s, ck.rng_counter);
+  put_le<uint64_t>(s, uint64_t(ck.config_json.size()));
   s += ck.config_json;
-  put<uint32_t>(s, uint32_t(ck.tensors.size()));
+  put_le<uint32_t>(s, uint32_t(ck.tensors.size()));
   for (auto& [name, t] : ck.tensors) {
     FF_CHECK(t.defined(), "write_checkpoint: tensor '", name, "' is undefined");
     Tensor c = t.to(Device::cpu()).contiguous();
-    put<uint32_t>(s, uint32_t(name.size()));
+    put_le<uint32_t>(s, uint32_t(name.size()));
     s += name;
-    put<uint8_t>(s, uint8_t(c.dtype()));
-    put<uint32_t>(s, uint32_t(c.dim()));
-    for (int64_t d : c.shape()) put<int64_t>(s, d);
+    put_le<uint8_t>(s, uint8_t(c.dtype()));
+    put_le<uint32_t>(s, uint32_t(c.dim()));
+    for (int64_t d : c.shape()) put_le<int64_t>(s, d);
     const uint64_t nb = uint64_t(c.numel()) * dtype_size(c.dtype());
-    put<uint64_t>(s, nb);
+    put_le<uint64_t>(s, nb);
     if (nb) s.append(static_cast<const char*>(c.raw_data()), nb);
   }
-  put<uint64_t>(s, fnv1a64(s.data(), s.size()));
+  put_le<uint64_t>(s, fnv1a64(s.data(), s.size()));
   std::filesystem::path p(path);
   if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
   write_file_atomic(path, s);
@@ -64,7 +42,7 @@ void write_checkpoint(const std::string& path, const Checkpoint& ck) {
 Checkpoint read_checkpoint(Context& ctx, const std::string& path) {
   FF_CHECK(std::filesystem::exists(path), "checkpoint '", path, "' does not exist");
   std::string buf = read_file(path);
-  Reader r{buf, path};
+  ByteReader r(buf, path, "checkpoint");
   FF_CHECK(buf.size() >= 8 && std::memcmp(buf.data(), kMagic, 8) == 0, "'", path,
            "' is not a facefield checkpoint (its first bytes are not the .ffck magic \"FFCKPT\\r\\n\")");
   r.pos = 8;
