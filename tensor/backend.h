@@ -55,6 +55,15 @@
 namespace ff::cpu {
 FF_BACKEND_DECLS
 }
+
+// FF_ON_DEVICE(device, fn(args)) calls ff::cuda::fn or ff::cpu::fn (a clear error in CPU-only builds)
+#ifdef FF_WITH_CUDA
+#define FF_ON_DEVICE(dev, call) ((dev).is_cuda() ? cuda::call : cpu::call)
+#else
+#define FF_ON_DEVICE(dev, call) \
+  ((dev).is_cuda() ? (FF_THROW("CUDA tensor in a CPU-only build"), cpu::call) : cpu::call)
+#endif
+
 namespace ff::cuda {
 FF_BACKEND_DECLS
 // contiguous byte copies between host and device on the context's stream (to host: synchronises)

@@ -8,12 +8,6 @@
 
 namespace ff::kernels {
 
-#ifdef FF_WITH_CUDA
-#define FF_ON_DEVICE(dev, call) ((dev).is_cuda() ? cuda::call : cpu::call)
-#else
-#define FF_ON_DEVICE(dev, call) \
-  ((dev).is_cuda() ? (FF_THROW("CUDA tensor in a CPU-only build"), cpu::call) : cpu::call)
-#endif
 
 const char* binary_name(Binary op) {
   static const char* n[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum"};

@@ -58,12 +58,6 @@ Storage::Storage(Context& c, Device d, size_t n) : ctx(&c), device(d), bytes(n) 
 Storage::~Storage() { ctx->deallocate(device, data, bytes); }
 
 // ---------------------------------------------------------------------------------------------------
-#ifdef FF_WITH_CUDA
-#define FF_ON_DEVICE(dev, call) ((dev).is_cuda() ? cuda::call : cpu::call)
-#else
-#define FF_ON_DEVICE(dev, call) \
-  ((dev).is_cuda() ? (FF_THROW("CUDA tensor in a CPU-only build"), cpu::call) : cpu::call)
-#endif
 
 int64_t Tensor::size(int64_t d) const {
   int64_t n = dim();
