@@ -546,6 +546,12 @@ void Trainer::save_checkpoint(const std::string& path) const {
     ck.tensors.emplace_back("adam.step/" + param_names_[k], from_vector<int64_t>(ctx_, {state[k].step}, {1}));
   }
   ck.tensors.emplace_back("train/losses", from_vector<double>(ctx_, losses_, {int64_t(losses_.size())}));
+  // the surface layout (each decoder row's UV and anchor), so the runtime can open the checkpoint without the
+  // training dataset (runtime/infer.cpp reads these names; ignored by load_checkpoint)
+  const SurfaceLayout& L = model_->layout();
+  ck.tensors.emplace_back("layout/row_uv", from_vector<float>(ctx_, L.row_uv, {int64_t(L.rows), 2}));
+  std::vector<int32_t> anchors(L.row_anchor.begin(), L.row_anchor.end());
+  ck.tensors.emplace_back("layout/row_anchor", from_vector<int32_t>(ctx_, anchors, {int64_t(L.rows)}));
   write_checkpoint(path, ck);
 }
 

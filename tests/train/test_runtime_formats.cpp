@@ -18,6 +18,7 @@
 #include "tests/testing.h"
 #include "tests/train/train_test_util.h"
 #include "train/ply_export.h"
+#include "train/trainer.h"
 
 using namespace ff;
 
@@ -442,5 +443,25 @@ TEST_CASE("runtime: bench scene (36,084 Gaussians @512x512) renders as the engin
   INFO("max |runtime float − engine| = ", fd);
   MESSAGE("bench scene: max |runtime u8 − engine| = ", d * 255, "/255, float ", fd);
   CHECK(fd < 1e-3);
+}
+TEST_CASE("runtime: a checkpoint written by the trainer opens directly (layout stored) and decodes as the engine") {
+  Context ctx(3, 2);
+  std::string dir = testing::temp_dir("trainer_ckpt");
+  auto cfg = testing::tiny_train(dir);
+  cfg.heldout_views = "none";
+  train::Trainer tr(ctx, cfg, testing::tiny_scene(2, 3), nullptr);
+  for (int i = 0; i < 2; ++i) REQUIRE(tr.step().ok);
+  std::string path = dir + "/trained.ffck";
+  tr.save_checkpoint(path);
+  ff_model* m = nullptr;
+  REQUIRE_MESSAGE(ff_model_open(path.c_str(), 1, &m) == FF_OK, ff_last_error());
+  ff_gaussians* g = nullptr;
+  REQUIRE(ff_decode_identity(m, 1, &g) == FF_OK);
+  apps::Gaussians hold(g);
+  train::IdentityModel& model = tr.model();
+  NoGrad ng(ctx);
+  Decoded e = engine_decode(model, model.code_rows(from_vector<int64_t>(ctx, {1}, {1})), model.positions(1));
+  CHECK(max_rel(runtime_read(hold).colors, e.colors) < 1e-4);
+  ff_model_close(m);
 }
 #endif  // FF_HAVE_RUNTIME
