@@ -264,7 +264,8 @@ train::PlyGaussians code_gaussians(train::IdentityModel& model, const std::vecto
 CodeFitResult fit_code(train::IdentityModel& model, const CodeFitProblem& p, const CodeFitOptions& o) {
   FF_CHECK(o.recipe == "default" || o.recipe == "seed", "code fit: recipe must be 'default' or 'seed', got '",
            o.recipe, "'");
-  FF_CHECK(model.device().is_cpu() || true, "");
+  FF_CHECK(model.device().is_cpu(), "code fit: runs on the CPU (load the model with device cpu), got a model on ",
+           model.device().str());
   Context& ctx = model.ctx();
   const auto t0 = Clock::now();
   const int D = model.config().code_dim, G = model.layout().G;
