@@ -246,3 +246,153 @@ TEST_CASE("fit: no face and corrupt image fail cleanly without outputs") {
   CHECK(r.head.mean_px < 6.0);
   fs::remove_all(dir);
 }
+
+namespace {
+// The centre view of held-out subject s as a code-fit problem (exact synthetic camera).
+fit::CodeFitProblem heldout_problem(const train::IdentityModel& model, const train::Dataset& held, int s) {
+  int centre = -1;
+  for (int v = 0; v < held.num_views(s); ++v)
+    if (held.camera(s, v).name == "222200037") centre = v;
+  REQUIRE(centre >= 0);
+  train::Camera cam = held.camera(s, centre);
+  std::vector<uint8_t> rgb, m8;
+  held.load_view(s, centre, rgb, m8);
+  REQUIRE(!m8.empty());
+  fit::CodeFitProblem p;
+  p.photo = view_image(rgb, cam.width, cam.height);
+  p.mask.width = cam.width, p.mask.height = cam.height, p.mask.channels = 1;
+  for (uint8_t v : m8) p.mask.data.push_back(v / 255.f);
+  p.viewmat = cam.viewmat;
+  p.K.fx = cam.intrinsics[0], p.K.fy = cam.intrinsics[1], p.K.cx = cam.intrinsics[2], p.K.cy = cam.intrinsics[3];
+  p.K.width = cam.width, p.K.height = cam.height;
+  p.xyz = model.layout().place(held.face_mesh(s));
+  return p;
+}
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, double(std::abs(a[i] - b[i])));
+  return m;
+}
+}  // namespace
+
+TEST_CASE("fit: the device option is checked before anything is loaded") {
+  Context ctx(0, 1);
+  CHECK_THROWS_WITH_AS(fit::load_fit_model(ctx, "/nonexistent/x.ffck", "", "tpu"),
+                       doctest::Contains("device must be cpu or cuda"), ff::Error);
+  if (!Context::cuda_available())
+    CHECK_THROWS_WITH_AS(fit::load_fit_model(ctx, "/nonexistent/x.ffck", "", "cuda"),
+                         doctest::Contains("device cuda requested"), ff::Error);
+}
+
+TEST_CASE("fit: CUDA and CPU fits of the same held-out identity agree") {
+  if (!ff::testing::cuda_or_skip("fit: CUDA and CPU fits of the same held-out identity agree")) return;
+  Fixture& fx = fixture();
+  Context ctx(0, 2);
+  fit::LoadedModel cpu = fit::load_fit_model(ctx, fx.ckpt, "", "cpu");
+  fit::LoadedModel gpu = fit::load_fit_model(ctx, fx.ckpt, "", "cuda");
+  REQUIRE(gpu.model().device().is_cuda());
+  REQUIRE(cpu.model().device().is_cpu());
+  auto held = train::open_dataset(fx.data, "heldout");
+  fit::CodeFitProblem p = heldout_problem(cpu.model(), *held, 0);
+  std::vector<float> mean, sd, gmean, gsd;
+  fit::code_stats(cpu.model(), mean, sd);
+  fit::code_stats(gpu.model(), gmean, gsd);
+  CHECK(max_abs_diff(mean, gmean) < 1e-6);
+
+  // one render of the mean code: same pixels up to float summation order
+  {
+    const int W = p.photo.width, H = p.photo.height;
+    const std::array<double, 4> K = {p.K.fx, p.K.fy, p.K.cx, p.K.cy};
+    fit::FImage a = fit::render_code(cpu.model(), mean, p.xyz, p.viewmat, K, W, H);
+    fit::FImage b = fit::render_code(gpu.model(), mean, p.xyz, p.viewmat, K, W, H);
+    double mad = 0;
+    for (size_t i = 0; i < a.data.size(); ++i) mad += std::abs(a.data[i] - b.data[i]) / a.data.size();
+    std::printf("[fit cuda] mean-code render %dx%d: mean |cpu - cuda| %.2e, max %.2e\n", W, H, mad,
+                max_abs_diff(a.data, b.data));
+    CHECK(mad < 1e-3);
+  }
+  auto whitened_dist = [&](const std::vector<float>& a, const std::vector<float>& b) {
+    double d2 = 0, n2 = 0;
+    for (size_t d = 0; d < a.size(); ++d) {
+      d2 += std::pow((a[d] - b[d]) / sd[d], 2);
+      n2 += std::pow((a[d] - mean[d]) / sd[d], 2);
+    }
+    return std::array<double, 2>{std::sqrt(d2), std::sqrt(n2)};
+  };
+
+  // the loss at the mean code (no iterations) and one L-BFGS step: the same up to float noise
+  {
+    fit::CodeFitOptions o;
+    o.levels = {48};
+    o.iterations = {0};
+    o.pose_from_level = -1;
+    fit::CodeFitResult a = fit::fit_code(cpu.model(), p, o), b = fit::fit_code(gpu.model(), p, o);
+    std::printf("[fit cuda] loss at the mean code: cpu %.6f cuda %.6f\n", a.final_loss, b.final_loss);
+    CHECK(std::abs(a.final_loss - b.final_loss) <= 1e-3 * a.final_loss + 1e-6);
+    o.iterations = {1};
+    a = fit::fit_code(cpu.model(), p, o), b = fit::fit_code(gpu.model(), p, o);
+    auto wd = whitened_dist(a.code, b.code);
+    std::printf("[fit cuda] one L-BFGS step: loss cpu %.6f cuda %.6f; whitened code distance %.2e (step %.3f)\n",
+                a.final_loss, b.final_loss, wd[0], wd[1]);
+    CHECK(std::abs(a.final_loss - b.final_loss) <= 2e-3 * a.final_loss + 1e-6);
+    CHECK(wd[0] < 0.02 * std::max(wd[1], 1e-3) + 1e-4);
+  }
+
+  // the whole default recipe with pose refinement: the trajectories may part a little (float order), the results
+  // must not
+  {
+    fit::CodeFitOptions o;
+    o.levels = {48, 96};
+    o.iterations = {12, 6};
+    o.pose_from_level = 1;
+    fit::CodeFitResult a = fit::fit_code(cpu.model(), p, o), b = fit::fit_code(gpu.model(), p, o);
+    auto wd = whitened_dist(a.code, b.code);
+    double dv = 0;
+    for (int i = 0; i < 12; ++i) dv = std::max(dv, std::abs(a.viewmat[i] - b.viewmat[i]));
+    std::printf("[fit cuda] default recipe (+pose): loss cpu %.6f (%d evals, %.3f s) cuda %.6f (%d evals, %.3f s); "
+                "whitened code distance %.3f of %.3f from the mean; max viewmat diff %.2e\n",
+                a.final_loss, a.evaluations, a.seconds, b.final_loss, b.evaluations, b.seconds, wd[0], wd[1], dv);
+    CHECK(std::abs(a.final_loss - b.final_loss) <= 0.05 * a.final_loss);
+    CHECK(wd[0] < 0.25 * wd[1] + 0.05);
+    CHECK(dv < 0.02);
+  }
+
+  // the seed recipe: the same initial code on both devices (counter-based RNG), Adam on the device
+  {
+    fit::CodeFitOptions o;
+    o.recipe = "seed";
+    o.seed_steps = 20;
+    const uint64_t counter = ctx.rng_counter();
+    fit::CodeFitResult a = fit::fit_code(cpu.model(), p, o);
+    ctx.set_rng_counter(counter);
+    fit::CodeFitResult b = fit::fit_code(gpu.model(), p, o);
+    REQUIRE(a.losses.size() == 20);
+    REQUIRE(b.losses.size() == 20);
+    std::printf("[fit cuda] seed recipe 20 steps: loss cpu %.6f cuda %.6f; max code diff %.2e (%.3f s vs %.3f s)\n",
+                a.final_loss, b.final_loss, max_abs_diff(a.code, b.code), a.seconds, b.seconds);
+    CHECK(std::abs(a.losses[0] - b.losses[0]) <= 1e-3 * a.losses[0] + 1e-6);
+    CHECK(std::abs(a.final_loss - b.final_loss) <= 0.02 * a.final_loss);
+    CHECK(max_abs_diff(a.code, b.code) < 0.05);  // Adam steps ±lr even on near-zero gradients
+  }
+
+  // the photo pipeline with the model on the GPU (renders, ply and turntable there too)
+  if (kPhoto.empty() || kPhotoLmk.empty()) return;
+  fit::FitImageOptions o;
+  o.image = kPhoto;
+  o.landmarks = kPhotoLmk;
+  o.out = fx.dir + "/out_photo_cuda";
+  o.turntable_frames = 3;
+  o.turntable_size = 64;
+  o.progress = false;
+  o.code.levels = {64, 128};
+  o.code.iterations = {10, 5};
+  fit::FitImageReport rc = fit::fit_image(ctx, o, &cpu);
+  o.out = fx.dir + "/out_photo_cuda2";
+  fit::FitImageReport rg = fit::fit_image(ctx, o, &gpu);
+  std::printf("[fit cuda] grace_hopper: masked PSNR cpu %.2f dB (code fit %.3f s) cuda %.2f dB (code fit %.3f s)\n",
+              rc.psnr_mask, rc.code.seconds, rg.psnr_mask, rg.code.seconds);
+  CHECK(std::abs(rc.psnr_mask - rg.psnr_mask) < 0.5);
+  CHECK(fs::exists(o.out + "/face.ply"));
+  CHECK(fs::exists(o.out + "/turntable.gif"));
+}

@@ -64,15 +64,16 @@ struct Level {
   std::array<double, 4> K{};
 };
 
-Level make_level(Context& ctx, const CodeFitProblem& p, const std::array<double, 4>& crop, double scale) {
+// Resampled on the host, uploaded once to `dev`.
+Level make_level(Context& ctx, const CodeFitProblem& p, const std::array<double, 4>& crop, double scale, Device dev) {
   Level L;
   L.w = std::max(8, int(std::lround(crop[2] * scale)));
   L.h = std::max(8, int(std::lround(crop[3] * scale)));
   const double sx = L.w / crop[2], sy = L.h / crop[3];
   FImage g = resample_area(p.photo, crop[0], crop[1], crop[2], crop[3], L.w, L.h);
   FImage m = resample_area(p.mask, crop[0], crop[1], crop[2], crop[3], L.w, L.h);
-  L.gt = from_vector<float>(ctx, g.data, {1, 3, L.h, L.w});
-  L.mask = from_vector<float>(ctx, m.data, {1, 1, L.h, L.w});
+  L.gt = from_vector<float>(ctx, g.data, {1, 3, L.h, L.w}, dev);
+  L.mask = from_vector<float>(ctx, m.data, {1, 1, L.h, L.w}, dev);
   L.K = {p.K.fx * sx, p.K.fy * sy, (p.K.cx - crop[0]) * sx, (p.K.cy - crop[1]) * sy};
   return L;
 }
@@ -91,18 +92,36 @@ Tensor render_tensor(train::IdentityModel& model, const Tensor& code /*[1,D]*/, 
   return out.image;
 }
 
-Tensor viewmat_tensor(Context& ctx, const std::array<double, 16>& V) {
-  return from_vector<float>(ctx, std::vector<float>(V.begin(), V.end()), {1, 4, 4});
+Tensor viewmat_tensor(Context& ctx, const std::array<double, 16>& V, Device dev) {
+  return from_vector<float>(ctx, std::vector<float>(V.begin(), V.end()), {1, 4, 4}, dev);
 }
-Tensor intr_tensor(Context& ctx, const std::array<double, 4>& K) {
-  return from_vector<float>(ctx, std::vector<float>(K.begin(), K.end()), {1, 4});
+Tensor intr_tensor(Context& ctx, const std::array<double, 4>& K, Device dev) {
+  return from_vector<float>(ctx, std::vector<float>(K.begin(), K.end()), {1, 4}, dev);
+}
+
+// [loss, ∂loss/∂code (D), ∂loss/∂viewmat (16, when `with_v`)] in one device → host copy (one synchronisation per
+// evaluation). An undefined viewmat gradient (no Gaussian visible) reads as zeros.
+std::vector<float> read_loss_and_grads(const Tensor& loss, const Tensor& code, const Tensor& V, bool with_v) {
+  NoGrad ng(loss.ctx());
+  std::vector<Tensor> parts = {reshape(loss.detach().to(DType::F32), {1})};
+  Tensor gc = code.grad();
+  parts.push_back(gc.defined() ? reshape(gc.to(DType::F32), {-1}) : zeros(loss.ctx(), {code.numel()}, DType::F32, loss.device()));
+  if (with_v) {
+    Tensor gv = V.grad();
+    parts.push_back(gv.defined() ? reshape(gv.to(DType::F32), {-1}) : zeros(loss.ctx(), {16}, DType::F32, loss.device()));
+  }
+  return concat(parts, 0).to_vector<float>();
 }
 
 }  // namespace
 
 // ---- model loading -------------------------------------------------------------------------------------------------
 
-LoadedModel load_fit_model(Context& ctx, const std::string& path, const std::string& data_dir) {
+LoadedModel load_fit_model(Context& ctx, const std::string& path, const std::string& data_dir,
+                           const std::string& device) {
+  FF_CHECK(device == "cpu" || device == "cuda", "model '", path, "': device must be cpu or cuda, got '", device, "'");
+  FF_CHECK(device == "cpu" || Context::cuda_available(), "model '", path, "': device cuda requested but ",
+           Context::cuda_unavailable_reason());
   FF_CHECK(std::filesystem::exists(path), "model checkpoint '", path, "' does not exist");
   LoadedModel lm;
   lm.path = path;
@@ -110,7 +129,8 @@ LoadedModel load_fit_model(Context& ctx, const std::string& path, const std::str
   train::TrainConfig cfg;
   train::config_from_json(cfg, ck.config_json, path + " (config)");
   if (!data_dir.empty()) cfg.data_dir = data_dir;
-  cfg.device = "cpu";
+  cfg.device = device;
+  cfg.gt_cache_mb = 0;  // the training images are never used by a fit
   cfg.progress = false;
   cfg.resume.clear();
   cfg.threads = 0;
@@ -229,11 +249,12 @@ void code_stats(const train::IdentityModel& model, std::vector<float>& mean, std
 FImage render_code(train::IdentityModel& model, const std::vector<float>& code, const std::vector<float>& xyz,
                    const std::array<double, 16>& V, const std::array<double, 4>& K, int W, int H, FImage* alpha) {
   Context& ctx = model.ctx();
+  const Device dev = model.device();
   NoGrad ng(ctx);
   const int D = int(code.size()), G = int(xyz.size() / 3);
   Tensor a;
-  Tensor img = render_tensor(model, from_vector<float>(ctx, code, {1, D}), from_vector<float>(ctx, xyz, {G, 3}),
-                             viewmat_tensor(ctx, V), intr_tensor(ctx, K), W, H, alpha ? &a : nullptr);
+  Tensor img = render_tensor(model, from_vector<float>(ctx, code, {1, D}, dev), from_vector<float>(ctx, xyz, {G, 3}, dev),
+                             viewmat_tensor(ctx, V, dev), intr_tensor(ctx, K, dev), W, H, alpha ? &a : nullptr);
   FImage out;
   out.width = W, out.height = H, out.channels = 3;
   out.data = img.to(DType::F32).to_vector<float>();
@@ -249,7 +270,7 @@ train::PlyGaussians code_gaussians(train::IdentityModel& model, const std::vecto
                                    const std::vector<float>& xyz) {
   Context& ctx = model.ctx();
   NoGrad ng(ctx);
-  train::GaussianBatch gb = model.decode(from_vector<float>(ctx, code, {1, int64_t(code.size())}));
+  train::GaussianBatch gb = model.decode(from_vector<float>(ctx, code, {1, int64_t(code.size())}, model.device()));
   train::PlyGaussians g;
   g.means = xyz;
   g.log_scales = select(gb.log_scales, 0, 0).to(DType::F32).to_vector<float>();
@@ -264,9 +285,9 @@ train::PlyGaussians code_gaussians(train::IdentityModel& model, const std::vecto
 CodeFitResult fit_code(train::IdentityModel& model, const CodeFitProblem& p, const CodeFitOptions& o) {
   FF_CHECK(o.recipe == "default" || o.recipe == "seed", "code fit: recipe must be 'default' or 'seed', got '",
            o.recipe, "'");
-  FF_CHECK(model.device().is_cpu(), "code fit: runs on the CPU (load the model with device cpu), got a model on ",
-           model.device().str());
   Context& ctx = model.ctx();
+  const Device dev = model.device();  // every tensor of the fit lives there; the optimiser state of the default
+                                      // recipe (an ~80-d code + 6-d pose) stays on the host
   const auto t0 = Clock::now();
   const int D = model.config().code_dim, G = model.layout().G;
   FF_CHECK(int(p.xyz.size()) == G * 3, "code fit: xyz has ", p.xyz.size() / 3, " points, the model ", G);
@@ -276,28 +297,30 @@ CodeFitResult fit_code(train::IdentityModel& model, const CodeFitProblem& p, con
   Freeze freeze(model);
   const std::array<double, 4> crop = mask_crop(p.mask, o.crop_pad);
   const double full = std::max(crop[2], crop[3]);
-  const Tensor xyz = from_vector<float>(ctx, p.xyz, {G, 3});
+  const Tensor xyz = from_vector<float>(ctx, p.xyz, {G, 3}, dev);
   std::vector<float> mean, sd;
   code_stats(model, mean, sd);
   CodeFitResult res;
   res.viewmat = p.viewmat;
 
   if (o.recipe == "seed") {
-    Level L = make_level(ctx, p, crop, 1.0);
-    Tensor code = randn(ctx, {1, D}, DType::F32, Device::cpu(), 0.0, 0.01);
+    Level L = make_level(ctx, p, crop, 1.0, dev);
+    Tensor code = randn(ctx, {1, D}, DType::F32, dev, 0.0, 0.01);
     code.set_requires_grad(true);
     AdamOptions ao;
     ao.eps = 1e-15;
     Adam opt({{"codes", {code}, o.seed_lr}}, ao);
-    Tensor V = viewmat_tensor(ctx, p.viewmat), K = intr_tensor(ctx, L.K);
+    Tensor V = viewmat_tensor(ctx, p.viewmat, dev), K = intr_tensor(ctx, L.K, dev);
     for (int it = 0; it < o.seed_steps; ++it) {
       opt.zero_grad();
       Tensor img = render_tensor(model, code, xyz, V, K, L.w, L.h);
       Tensor loss = splat::l1_dssim_loss(img, L.gt, L.mask, float(o.lambda_dssim));
       backward(loss);
       ++res.evaluations;
-      res.losses.push_back(loss.item());
-      if (!kernels::all_finite(code.grad())) break;
+      // the loss and the gradient in one read (the only synchronisation of the step)
+      const std::vector<float> lg = read_loss_and_grads(loss, code, V, false);
+      res.losses.push_back(lg[0]);
+      if (!std::all_of(lg.begin() + 1, lg.end(), [](float v) { return std::isfinite(v); })) break;
       opt.step();
       if (o.progress) o.progress("seed recipe Adam", double(it + 1) / o.seed_steps, res.losses.back());
     }
@@ -335,8 +358,8 @@ CodeFitResult fit_code(train::IdentityModel& model, const CodeFitProblem& p, con
   for (int it : o.iterations) total_iters += size_t(std::max(0, it));
   for (size_t lv = 0; lv < o.levels.size(); ++lv) {
     const double scale = std::min(1.0, o.levels[lv] / full);
-    Level L = make_level(ctx, p, crop, scale);
-    const Tensor K = intr_tensor(ctx, L.K);
+    Level L = make_level(ctx, p, crop, scale, dev);
+    const Tensor K = intr_tensor(ctx, L.K, dev);
     const bool pose = o.pose_from_level >= 0 && int(lv) >= o.pose_from_level;
     const int n = D + (pose ? 6 : 0);
     // objective on x = [y, ω/rot_scale, τ/trans_scale]
@@ -349,24 +372,26 @@ CodeFitResult fit_code(train::IdentityModel& model, const CodeFitProblem& p, con
         ta = x.segment<3>(D + 3) * trans_scale;
       }
       std::array<double, 16> Vd = current_view(w, ta);
-      Tensor code = from_vector<float>(ctx, c, {1, D});
+      // host → device: the code and the view (asynchronous on CUDA); device → host: one read of the loss and
+      // the gradients after the backward pass
+      Tensor code = from_vector<float>(ctx, c, {1, D}, dev);
       code.set_requires_grad(true);
-      Tensor V = viewmat_tensor(ctx, Vd);
+      Tensor V = viewmat_tensor(ctx, Vd, dev);
       if (pose) V.set_requires_grad(true);
       Tensor img = render_tensor(model, code, xyz, V, K, L.w, L.h);
       Tensor loss = splat::l1_dssim_loss(img, L.gt, L.mask, float(o.lambda_dssim));
       backward(loss);
       ++res.evaluations;
-      double fx = loss.item();
+      const std::vector<float> lg = read_loss_and_grads(loss, code, V, pose);
+      double fx = lg[0];
       g.setZero(n);
-      std::vector<float> gc = code.grad().to_vector<float>();
+      const float* gc = lg.data() + 1;
       for (int d = 0; d < D; ++d) {
         g[d] = double(gc[d]) * sd[d] + o.prior * x[d] / D;
         fx += 0.5 * o.prior * x[d] * x[d] / D;
       }
       if (pose) {
-        Tensor gv = V.grad();
-        std::vector<float> dV = gv.defined() ? gv.to_vector<float>() : std::vector<float>(16, 0.f);
+        const float* dV = lg.data() + 1 + D;
         // left perturbation of the exp(ω)[R0|t0] part
         Eigen::Matrix<double, 3, 4> A;
         for (int i = 0; i < 3; ++i) {

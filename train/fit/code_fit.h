@@ -6,6 +6,11 @@
 // fitted head mesh). Loss = 0.8·L1 + 0.2·(1 − SSIM) of (render·mask, photo·mask) (splat::l1_dssim_loss), on a crop
 // around the mask (pixels outside the mask compare 0 with 0, so the crop changes only the normalisation).
 // Every model parameter is frozen during the fit (restored afterwards); only the code (and the pose) move.
+// Device: the fit runs where the model lives (load_fit_model's device). The photo/mask crops are resampled on the
+// host and uploaded once per level; the L-BFGS state (code + pose, < 100 numbers) stays on the host, so each
+// evaluation uploads the code and the view (two small asynchronous copies) and reads the loss and the gradients
+// back in one copy — the only synchronisation per evaluation (the seed recipe's Adam runs on the device and reads
+// the loss and gradient once per step for the finiteness check).
 // Recipes:
 //   "seed"    original_system.md §5: code = 0.01·randn (the Context's RNG), Adam lr 1e-3 (eps 1e-15), 1000 steps,
 //             full resolution, no pose refinement.
@@ -15,7 +20,7 @@
 //             from level `pose_from_level` on, also the head pose as a 6-d left perturbation
 //             V = [exp(ω)·R0 | exp(ω)·t0 + τ] whose gradient comes from the renderer's d_viewmats.
 //
-//   ff::fit::LoadedModel lm = ff::fit::load_fit_model(ctx, "run/checkpoints/step_00002000.ffck");
+//   ff::fit::LoadedModel lm = ff::fit::load_fit_model(ctx, "run/checkpoints/step_00002000.ffck", "", "cuda");
 //   ff::fit::CodeFitResult r = ff::fit::fit_code(lm.model(), problem, {});
 #pragma once
 #include <array>
@@ -39,8 +44,10 @@ struct LoadedModel {
   std::string path;
   train::IdentityModel& model() const { return trainer->model(); }
 };
-// data_dir: overrides the config's data_dir ("" keeps it). Throws ff::Error naming the file on any problem.
-LoadedModel load_fit_model(Context& ctx, const std::string& checkpoint, const std::string& data_dir = "");
+// data_dir: overrides the config's data_dir ("" keeps it). device: "cpu" or "cuda" — where the model lives and hence
+// where fit_code / render_code / code_gaussians compute. Throws ff::Error naming the file on any problem.
+LoadedModel load_fit_model(Context& ctx, const std::string& checkpoint, const std::string& data_dir = "",
+                           const std::string& device = "cpu");
 
 // Planar float image.
 struct FImage {

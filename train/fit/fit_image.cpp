@@ -124,6 +124,9 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const LoadedMod
   rep.out = o.out;
   FF_CHECK(!o.image.empty(), "no image given (--image PHOTO)");
   FF_CHECK(!o.out.empty(), "no output folder given (--out DIR)");
+  FF_CHECK(o.device == "cpu" || o.device == "cuda", "device must be cpu or cuda, got '", o.device, "'");
+  FF_CHECK(preloaded || o.model_path.empty() || o.device == "cpu" || Context::cuda_available(),
+           "device cuda requested but ", Context::cuda_unavailable_reason());
   const fs::path out(o.out);
   const fs::path tmp = fs::path(o.out + ".tmp-" + std::to_string(::getpid()));
   fs::remove_all(tmp);
@@ -175,7 +178,7 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const LoadedMod
     LoadedModel own;
     const LoadedModel* lm = preloaded;
     if (!lm && !o.model_path.empty()) {
-      own = load_fit_model(ctx, o.model_path, o.data_dir);
+      own = load_fit_model(ctx, o.model_path, o.data_dir, o.device);
       lm = &own;
       end_phase("load_model");
     }
@@ -358,6 +361,7 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const LoadedMod
       for (auto& [k, v] : rep.seconds) s[k] = v;
       m["seconds"] = s;
       m["threads"] = ctx.threads();
+      m["device"] = lm ? lm->model().device().str() : std::string("cpu");
       write_text(file("metrics.json"), m.dump(2) + "\n");
     }
 

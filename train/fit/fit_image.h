@@ -37,6 +37,8 @@ struct FitImageOptions {
   std::string head_model = "builtin";  // head model ("builtin" or FLAME files), must be the training data's
   std::string landmarks;             // given landmarks (skips detection)
   std::string out = "fit_out";
+  std::string device = "cpu";        // "cpu" or "cuda": where the model is loaded and the identity fit, the renders
+                                     // and the turntable run (landmarks, head fit and mask are always on the CPU)
   int face = 0;                      // which detected face (largest first)
   double fov_deg = kDefaultVerticalFovDeg;  // vertical FOV when EXIF has no focal length
   double focal_px = 0;               // > 0: force this focal length (pixels)
@@ -61,7 +63,8 @@ struct FitImageReport {
   std::vector<std::string> files;          // relative to out
 };
 
-// Runs the pipeline. `preloaded`: a model already in memory (tests); else loaded from model_path when set.
+// Runs the pipeline. `preloaded`: a model already in memory (tests; its own device is used, o.device is ignored);
+// else loaded from model_path on o.device when set.
 FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const LoadedModel* preloaded = nullptr);
 
 // The head's canonical mesh → the face-mask mesh the identity model's layout is placed on, the full head and the
