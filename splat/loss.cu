@@ -101,11 +101,12 @@ __global__ void __launch_bounds__(kThreads) ssim_fwd_kernel(LossKernelParams p) 
     float S = (A1 * A2) / (B1 * B2);
     s_ssim += S;
     s_l1 += fabsf(sx[ly + R][lx + R] - sy[ly + R][lx + R]);
-    float g = p.d_s * S;
+    // partials without dividing by A1 or A2 (A2 = 0 exactly when σ12 = −C2/2: S/A2 would be 0·∞ = NaN)
+    float g = p.d_s * S, dA = p.d_s / (B1 * B2);
     int64_t k = plane * HW + int64_t(gy) * p.W + gx;
-    p.m3[k] = g * (2.f * mu2 / A1 - 2.f * mu2 / A2 - 2.f * mu1 / B1 + 2.f * mu1 / B2);
+    p.m3[k] = 2.f * mu2 * dA * (A2 - A1) + g * (2.f * mu1 / B2 - 2.f * mu1 / B1);
     p.m3[NT + k] = -g / B2;
-    p.m3[2 * NT + k] = 2.f * g / A2;
+    p.m3[2 * NT + k] = 2.f * dA * A1;
   }
   double t1 = block_sum(s_ssim, red);
   double t2 = block_sum(s_l1, red);

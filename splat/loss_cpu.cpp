@@ -109,10 +109,12 @@ void l1_dssim_loss_cpu(const LossParams& p, int threads) {
             float m = M ? M[i] : 1.f;
             float diff = X[i] * m - Y[i] * m;
             sl1 += std::abs(diff);
-            float g = d_s * S;
-            mp[0][i] = g * (2 * mu2 / A1 - 2 * mu2 / A2 - 2 * mu1 / B1 + 2 * mu1 / B2);
+            // partials of S = A1·A2/(B1·B2) without dividing by A1 or A2: A2 = 2σ12 + C2 is exactly 0
+            // when σ12 = −C2/2 (anti-correlated windows), where S/A2 would give 0·∞ = NaN (S/A1 = A2/(B1·B2))
+            float g = d_s * S, dA = d_s / (B1 * B2);
+            mp[0][i] = 2 * mu2 * dA * (A2 - A1) + g * (2 * mu1 / B2 - 2 * mu1 / B1);
             mp[1][i] = -g / B2;
-            mp[2][i] = 2 * g / A2;
+            mp[2][i] = 2 * dA * A1;
           }
           row_l1[y] = sl1;
           row_ss[y] = sss;

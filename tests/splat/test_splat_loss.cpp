@@ -124,3 +124,36 @@ TEST_CASE("l1_dssim_loss: mask = both images multiplied by the mask; loss averag
   CHECK(c.loss == a.loss);
   CHECK(c.d_img == a.d_img);
 }
+
+// Regression (NaN gradient with a finite loss, seen as a non-finite dec.color gradient in training): SSIM's
+// A2 = 2σ12 + C2 is exactly 0 where a window's σ12 = −C2/2, e.g. a bright rendered pixel next to a bright
+// target pixel on black (E[xy] = 0, σ12 = −μx·μy). The old partials S/A2 then gave 0·∞ = NaN, which the
+// blur adjoint spread over the whole image. Scans the target value over a few floats around each window's
+// root μx·μy = C2/2, which makes some A2 exactly 0 on every host build.
+TEST_CASE("l1_dssim_loss: gradient finite where A2 = 2*sigma12 + C2 is exactly zero") {
+  const int H = 12, W = 12;
+  double g[11], s = 0;
+  for (int i = 0; i < 11; ++i) s += g[i] = std::exp(-(i - 5) * (i - 5) / (2 * 1.5 * 1.5));
+  std::vector<float> img(size_t(H) * W, 0.f), gt(size_t(H) * W, 0.f);
+  img[6 * W + 6] = 0.5f;
+  int tried = 0, bad_runs = 0;
+  for (int y = 4; y <= 8; ++y)
+    for (int x = 4; x <= 9; ++x) {
+      const double mx = 0.5 * g[y - 1] / s * g[x - 1] / s, wy = g[y - 1] / s * g[x - 2] / s;
+      const double root = 9e-4 / 2 / (mx * wy);  // gt value with μx·μy = C2/2 at pixel (y, x)
+      if (!(root > 0.01 && root < 1)) continue;
+      float v = float(root);
+      for (int k = 0; k < 4; ++k) v = std::nextafter(v, 0.f);
+      for (int k = 0; k < 9; ++k, v = std::nextafter(v, 1.f)) {
+        gt[6 * W + 7] = v;
+        LossOut o = run_loss(img, gt, nullptr, 1, 1, H, W, 0.2f);
+        bool ok = std::isfinite(o.loss);
+        for (float d : o.d_img) ok = ok && std::isfinite(d);
+        ++tried;
+        bad_runs += !ok;
+      }
+    }
+  INFO("non-finite runs " << bad_runs << " of " << tried);
+  CHECK(tried > 50);
+  CHECK(bad_runs == 0);
+}
