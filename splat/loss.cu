@@ -17,6 +17,8 @@ constexpr int R = kSsimRadius;
 constexpr int TW = 32, TH = 32;           // output tile
 constexpr int SW = TW + 2 * R, SH = TH + 2 * R;  // with halo
 constexpr int kThreads = 256;
+constexpr int RB = TH * TW / kThreads;  // output rows per thread in the vertical pass (4)
+static_assert(kThreads % TW == 0 && (kThreads / TW) * RB == TH, "vertical-pass thread layout");
 
 struct LossKernelParams {
   int H, W, Ch;
@@ -86,14 +88,32 @@ __global__ void __launch_bounds__(kThreads) ssim_fwd_kernel(LossKernelParams p) 
   __syncthreads();
   double s_ssim = 0, s_l1 = 0;
   const int64_t NT = int64_t(gridDim.z) * HW;
-  for (int i = threadIdx.x; i < TH * TW; i += kThreads) {
-    int ly = i / TW, lx = i % TW, gy = blockIdx.y * TH + ly, gx = blockIdx.x * TW + lx;
+  // vertical pass, register-blocked: thread (lx, rows r0..r0+RB−1) slides the window down its column, so each
+  // shared value is loaded once per thread instead of once per tap (same summation order per output)
+  const int lx = threadIdx.x % TW, r0 = (threadIdx.x / TW) * RB;
+  float acc[5][RB];
+#pragma unroll
+  for (int m = 0; m < 5; ++m)
+#pragma unroll
+    for (int j = 0; j < RB; ++j) acc[m][j] = 0.f;
+#pragma unroll
+  for (int t = 0; t < RB + 2 * R; ++t) {
+    float v[5];
+#pragma unroll
+    for (int m = 0; m < 5; ++m) v[m] = hb[m][r0 + t][lx];
+#pragma unroll
+    for (int j = 0; j < RB; ++j) {
+      const int k = t - j;
+      if (k >= 0 && k <= 2 * R)
+#pragma unroll
+        for (int m = 0; m < 5; ++m) acc[m][j] += p.w[k] * v[m];
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < RB; ++j) {
+    const int ly = r0 + j, gy = blockIdx.y * TH + ly, gx = blockIdx.x * TW + lx;
     if (gx >= p.W || gy >= p.H) continue;
-    float mu[5] = {0.f, 0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-    for (int k = 0; k <= 2 * R; ++k)
-#pragma unroll
-      for (int m = 0; m < 5; ++m) mu[m] += p.w[k] * hb[m][ly + k][lx];
+    float mu[5] = {acc[0][j], acc[1][j], acc[2][j], acc[3][j], acc[4][j]};
     float mu1 = mu[0], mu2 = mu[1];
     float s11 = mu[2] - mu1 * mu1, s22 = mu[3] - mu2 * mu2, s12 = mu[4] - mu1 * mu2;
     float A1 = 2.f * mu1 * mu2 + kSsimC1, A2 = 2.f * s12 + kSsimC2;
@@ -152,17 +172,31 @@ __global__ void __launch_bounds__(kThreads) ssim_bwd_kernel(LossKernelParams p) 
     hb[2][ly][lx] = a2;
   }
   __syncthreads();
-  for (int i = threadIdx.x; i < TH * TW; i += kThreads) {
-    int ly = i / TW, lx = i % TW, gy = blockIdx.y * TH + ly, gx = blockIdx.x * TW + lx;
-    if (gx >= p.W || gy >= p.H) continue;
-    float g0 = 0.f, g1 = 0.f, g2 = 0.f;
+  // vertical pass, register-blocked as in the forward kernel
+  const int lx = threadIdx.x % TW, r0 = (threadIdx.x / TW) * RB;
+  float acc[3][RB];
 #pragma unroll
-    for (int k = 0; k <= 2 * R; ++k) {
-      float wk = p.w[k];
-      g0 += wk * hb[0][ly + k][lx];
-      g1 += wk * hb[1][ly + k][lx];
-      g2 += wk * hb[2][ly + k][lx];
+  for (int m = 0; m < 3; ++m)
+#pragma unroll
+    for (int j = 0; j < RB; ++j) acc[m][j] = 0.f;
+#pragma unroll
+  for (int t = 0; t < RB + 2 * R; ++t) {
+    float v[3];
+#pragma unroll
+    for (int m = 0; m < 3; ++m) v[m] = hb[m][r0 + t][lx];
+#pragma unroll
+    for (int j = 0; j < RB; ++j) {
+      const int k = t - j;
+      if (k >= 0 && k <= 2 * R)
+#pragma unroll
+        for (int m = 0; m < 3; ++m) acc[m][j] += p.w[k] * v[m];
     }
+  }
+#pragma unroll
+  for (int j = 0; j < RB; ++j) {
+    const int ly = r0 + j, gy = blockIdx.y * TH + ly, gx = blockIdx.x * TW + lx;
+    if (gx >= p.W || gy >= p.H) continue;
+    const float g0 = acc[0][j], g1 = acc[1][j], g2 = acc[2][j];
     int64_t pk = int64_t(gy) * p.W + gx;
     int64_t k = plane * HW + pk;
     float m = p.mask ? p.mask[b * HW + pk] : 1.f;
