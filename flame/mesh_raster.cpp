@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/check.h"
+#include "core/file.h"
 
 // stb in this translation unit only (static functions: no clash with other users of stb in the program).
 #pragma GCC diagnostic push
@@ -228,8 +229,16 @@ void Canvas::text(int x, int y, const std::string& s, std::array<uint8_t, 3> col
 
 void write_png(const std::string& path, int w, int h, int channels, const uint8_t* data) {
   FF_CHECK(w > 0 && h > 0 && channels >= 1 && channels <= 4 && data, "write_png: bad image for '", path, "'");
-  int ok = stbi_write_png(path.c_str(), w, h, channels, data, w * channels);
-  FF_CHECK(ok, "write_png: cannot write '", path, "'");
+  std::string bytes;
+  int ok = stbi_write_png_to_func(
+      [](void* ctx, void* d, int n) { static_cast<std::string*>(ctx)->append(static_cast<const char*>(d), size_t(n)); },
+      &bytes, w, h, channels, data, w * channels);
+  FF_CHECK(ok && !bytes.empty(), "write_png: encoding '", path, "' failed");
+  try {
+    write_file_atomic(path, bytes);
+  } catch (const Error& e) {
+    FF_THROW("write_png: cannot write '", path, "': ", e.what());
+  }
 }
 
 }  // namespace ff::flame

@@ -67,7 +67,7 @@ struct Canvas {
   void text(int x, int y, const std::string& s, std::array<uint8_t, 3> c, int scale = 1);
 };
 
-// PNG via stb_image_write; throws ff::Error when the file cannot be written.
+// PNG via stb_image_write, written atomically; throws ff::Error when the file cannot be written.
 void write_png(const std::string& path, int width, int height, int channels, const uint8_t* data);
 
 }  // namespace ff::flame

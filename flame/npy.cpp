@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 namespace ff::npy {
 
@@ -47,25 +46,6 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
   if (n) f.read(reinterpret_cast<char*>(b.data()), n);
   FF_CHECK(f.good() || f.eof(), "read error on '", path, "'");
   return b;
-}
-
-void write_file_atomic(const std::string& path, const void* data, size_t size) {
-  std::string tmp = path + ".tmp." + std::to_string(long(getpid()));
-  {
-    std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    FF_CHECK(f, "cannot open '", tmp, "' for writing");
-    size_t w = size ? std::fwrite(data, 1, size, f) : 0;
-    int fl = std::fflush(f);
-    int cl = std::fclose(f);
-    if (w != size || fl != 0 || cl != 0) {
-      std::remove(tmp.c_str());
-      FF_THROW("write error on '", tmp, "' (", w, " of ", size, " bytes written)");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    FF_THROW("cannot rename '", tmp, "' to '", path, "'");
-  }
 }
 
 bool is_zip(const uint8_t* b, size_t n) { return n >= 4 && b[0] == 'P' && b[1] == 'K' && b[2] == 3 && b[3] == 4; }

@@ -17,6 +17,7 @@
 //   ff::npy::NdArray a = ff::npy::NdArray::from<float>({2, 3}, ptr);
 //   ff::npy::write_npz_file("out.npz", {{"a", a}}, /*deflate=*/true);
 #pragma once
+#include "core/file.h"
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -75,8 +76,8 @@ void write_npz_file(const std::string& path, const std::map<std::string, NdArray
 
 // Whole-file helpers shared by the FLAME readers.
 std::vector<uint8_t> read_file_bytes(const std::string& path);
-// Writes to path + ".tmp.<pid>" then renames over path (readers never see a partial file).
-void write_file_atomic(const std::string& path, const void* data, size_t size);
+// atomic whole-file write (temp file + rename), shared with every layer
+using ff::write_file_atomic;
 bool is_zip(const uint8_t* bytes, size_t size);
 bool is_npy(const uint8_t* bytes, size_t size);
 

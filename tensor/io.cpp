@@ -4,7 +4,6 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 namespace ff {
 
@@ -15,28 +14,6 @@ uint64_t fnv1a64(const void* data, size_t n, uint64_t h) {
     h *= 0x100000001b3ULL;
   }
   return h;
-}
-
-void write_file_atomic(const std::string& path, const std::string& bytes) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  FF_CHECK(f, "cannot open '", tmp, "' for writing: ", std::strerror(errno));
-  size_t w = std::fwrite(bytes.data(), 1, bytes.size(), f);
-  bool ok = w == bytes.size() && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
-  std::fclose(f);
-  if (!ok) {
-    std::remove(tmp.c_str());
-    FF_THROW("writing '", tmp, "' failed (", bytes.size(), " bytes): ", std::strerror(errno));
-  }
-  FF_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename '", tmp, "' to '", path, "': ", std::strerror(errno));
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  FF_CHECK(f, "cannot open '", path, "' for reading");
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
 }
 
 namespace {

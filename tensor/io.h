@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/file.h"
 #include "tensor/tensor.h"
 
 namespace ff {
@@ -31,9 +32,7 @@ NamedTensors load_tensors(Context& ctx, const std::string& path);
 // convenience: look an entry up by name (throws naming the file's entries when missing)
 Tensor find_tensor(const NamedTensors& t, const std::string& name);
 
-// helpers shared by other binary formats (checkpoints)
-void write_file_atomic(const std::string& path, const std::string& bytes);
-std::string read_file(const std::string& path);
+// helpers shared by other binary formats (checkpoints); write_file_atomic / read_file are in core/file.h
 uint64_t fnv1a64(const void* data, size_t n, uint64_t h = 0xcbf29ce484222325ULL);
 
 // Little-endian encoding (x86-64 and aarch64 hosts are little-endian).

@@ -8,10 +8,9 @@
 #include "core/check.h"
 #include "tensor/io.h"
 
-#define STB_IMAGE_WRITE_STATIC  // private copy: other layers may compile their own stb implementation
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb_image_write.h>
 #include <stb_easy_font.h>
+
+#include "flame/mesh_raster.h"
 
 namespace ff::train {
 
@@ -100,14 +99,9 @@ ImageMetrics image_metrics(const float* img, const float* gt, const std::vector<
 
 void write_png(const std::string& path, const std::vector<uint8_t>& rgb, int W, int H) {
   FF_CHECK(rgb.size() == size_t(W) * H * 3, "write_png: buffer has ", rgb.size(), " bytes for ", W, "×", H);
-  std::string bytes;
-  stbi_write_png_to_func(
-      [](void* ctx, void* data, int size) { static_cast<std::string*>(ctx)->append(static_cast<char*>(data), size); },
-      &bytes, W, H, 3, rgb.data(), W * 3);
-  FF_CHECK(!bytes.empty(), "write_png: encoding ", path, " failed");
   std::filesystem::path p(path);
   if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
-  write_file_atomic(path, bytes);
+  flame::write_png(path, W, H, 3, rgb.data());
 }
 
 void draw_text(std::vector<uint8_t>& rgb, int W, int H, int x, int y, const std::string& text, const uint8_t color[3],
