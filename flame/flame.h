@@ -177,6 +177,17 @@ void flame_bwd(const FlameModel& m, const FlameInput<T>& in, const FlameCache<T>
 // Rodrigues exactly as smplx batch_rodrigues (elementwise +1e-8 inside the norm), and its VJP (+= into d_r).
 template <class T>
 void rodrigues(const T r[3], T R[9]);
+// FLAME's kinematic chain for one item, shared by flame_fwd/flame_bwd and the tensor layer (flame_op):
+// from R [J,9] (rodrigues of each joint) and rest joints Jr [J,3] (parents[j] < j), the global transforms
+// G [J,12] (3×4 row-major: G_j = G_parent · [R_j | Jr_j − Jr_parent]) and skinning transforms
+// A [J,12] = [G_R | G_t − G_R·Jr_j].
+template <class T>
+void kinematic_chain(const int32_t* parents, int J, const T* R, const T* Jr, T* G, T* A);
+// Its VJP: dA [J,12] in; dG [J,12] holds the gradient already flowing into G (e.g. from posed joints) and is
+// used as scratch; ACCUMULATES into dR [J,9] and dJ [J,3].
+template <class T>
+void kinematic_chain_vjp(const int32_t* parents, int J, const T* R, const T* Jr, const T* G, const T* dA, T* dG, T* dR,
+                         T* dJ);
 template <class T>
 void rodrigues_vjp(const T r[3], const T d_R[9], T d_r[3]);
 

@@ -105,6 +105,92 @@ void rodrigues_vjp(const T r[3], const T d_R[9], T d_r[3]) {
 }
 
 template <class T>
+void kinematic_chain(const int32_t* parents, int J, const T* R, const T* Jr, T* G, T* A) {
+  for (int j = 0; j < J; ++j) {
+    int p = parents[j];
+    T* g = G + j * 12;
+    if (p < 0) {
+      for (int i = 0; i < 3; ++i) {
+        for (int k = 0; k < 3; ++k) g[i * 4 + k] = R[j * 9 + i * 3 + k];
+        g[i * 4 + 3] = Jr[j * 3 + i];
+      }
+    } else {
+      const T* gp = G + p * 12;
+      T rel[3] = {Jr[j * 3 + 0] - Jr[p * 3 + 0], Jr[j * 3 + 1] - Jr[p * 3 + 1], Jr[j * 3 + 2] - Jr[p * 3 + 2]};
+      for (int i = 0; i < 3; ++i) {
+        for (int k = 0; k < 3; ++k)
+          g[i * 4 + k] = gp[i * 4 + 0] * R[j * 9 + 0 * 3 + k] + gp[i * 4 + 1] * R[j * 9 + 1 * 3 + k] +
+                         gp[i * 4 + 2] * R[j * 9 + 2 * 3 + k];
+        g[i * 4 + 3] = gp[i * 4 + 0] * rel[0] + gp[i * 4 + 1] * rel[1] + gp[i * 4 + 2] * rel[2] + gp[i * 4 + 3];
+      }
+    }
+    T* a = A + j * 12;
+    for (int i = 0; i < 3; ++i) {
+      for (int k = 0; k < 3; ++k) a[i * 4 + k] = g[i * 4 + k];
+      a[i * 4 + 3] = g[i * 4 + 3] - (g[i * 4 + 0] * Jr[j * 3 + 0] + g[i * 4 + 1] * Jr[j * 3 + 1] + g[i * 4 + 2] * Jr[j * 3 + 2]);
+    }
+  }
+}
+
+template <class T>
+void kinematic_chain_vjp(const int32_t* parents, int J, const T* R, const T* Jr, const T* G, const T* dA, T* dG, T* dR,
+                       T* dJ) {
+  // A_j = [G_R | G_t − G_R J_j]
+  for (int j = 0; j < J; ++j) {
+    const T* gj = G + j * 12;
+    const T* da = dA + size_t(j) * 12;
+    T* dg = dG + size_t(j) * 12;
+    for (int i = 0; i < 3; ++i) {
+      T dat = da[i * 4 + 3];
+      dg[i * 4 + 3] += dat;
+      for (int k = 0; k < 3; ++k) {
+        dg[i * 4 + k] += da[i * 4 + k] - dat * Jr[j * 3 + k];
+        dJ[size_t(j) * 3 + k] -= gj[i * 4 + k] * dat;
+      }
+    }
+  }
+  // chain, children before parents (parents[j] < j)
+  for (int j = J - 1; j >= 0; --j) {
+    int p = parents[j];
+    const T* dg = dG + size_t(j) * 12;
+    const T* Rj = R + j * 9;
+    if (p < 0) {
+      for (int i = 0; i < 3; ++i) {
+        for (int k = 0; k < 3; ++k) dR[size_t(j) * 9 + i * 3 + k] += dg[i * 4 + k];
+        dJ[size_t(j) * 3 + i] += dg[i * 4 + 3];
+      }
+      continue;
+    }
+    const T* gp = G + p * 12;
+    T* dgp = dG + size_t(p) * 12;
+    T rel[3] = {Jr[j * 3 + 0] - Jr[p * 3 + 0], Jr[j * 3 + 1] - Jr[p * 3 + 1], Jr[j * 3 + 2] - Jr[p * 3 + 2]};
+    // G_j.R = G_p.R · R_j ; G_j.t = G_p.R · rel + G_p.t
+    for (int i = 0; i < 3; ++i)
+      for (int k = 0; k < 3; ++k) {
+        T acc = 0;
+        for (int l = 0; l < 3; ++l) acc += dg[i * 4 + l] * Rj[k * 3 + l];
+        dgp[i * 4 + k] += acc + dg[i * 4 + 3] * rel[k];
+        T accR = 0;
+        for (int l = 0; l < 3; ++l) accR += gp[l * 4 + i] * dg[l * 4 + k];
+        dR[size_t(j) * 9 + i * 3 + k] += accR;
+      }
+    for (int i = 0; i < 3; ++i) {
+      dgp[i * 4 + 3] += dg[i * 4 + 3];
+      T drel = gp[0 * 4 + i] * dg[0 * 4 + 3] + gp[1 * 4 + i] * dg[1 * 4 + 3] + gp[2 * 4 + i] * dg[2 * 4 + 3];
+      dJ[size_t(j) * 3 + i] += drel;
+      dJ[size_t(p) * 3 + i] -= drel;
+    }
+  }
+}
+
+#define FF_INSTANTIATE_CHAIN(T)                                                                            \
+  template void kinematic_chain<T>(const int32_t*, int, const T*, const T*, T*, T*);                       \
+  template void kinematic_chain_vjp<T>(const int32_t*, int, const T*, const T*, const T*, const T*, T*, T*, T*);
+FF_INSTANTIATE_CHAIN(float)
+FF_INSTANTIATE_CHAIN(double)
+#undef FF_INSTANTIATE_CHAIN
+
+template <class T>
 void flame_fwd(const FlameModel& m, const FlameInput<T>& in, FlameOutput<T>& out,
                typename NonDeduced<FlameCache<T>>::type* cache, int threads) {
   check_input(m, in);
@@ -153,30 +239,7 @@ void flame_fwd(const FlameModel& m, const FlameInput<T>& in, FlameOutput<T>& out
     // kinematic chain
     T* G = c.global.data() + size_t(b) * J * 12;
     T* A = c.skin.data() + size_t(b) * J * 12;
-    for (int j = 0; j < J; ++j) {
-      int p = m.parents[size_t(j)];
-      T* g = G + j * 12;
-      if (p < 0) {
-        for (int i = 0; i < 3; ++i) {
-          for (int k = 0; k < 3; ++k) g[i * 4 + k] = R[j * 9 + i * 3 + k];
-          g[i * 4 + 3] = Jr[j * 3 + i];
-        }
-      } else {
-        const T* gp = G + p * 12;
-        T rel[3] = {Jr[j * 3 + 0] - Jr[p * 3 + 0], Jr[j * 3 + 1] - Jr[p * 3 + 1], Jr[j * 3 + 2] - Jr[p * 3 + 2]};
-        for (int i = 0; i < 3; ++i) {
-          for (int k = 0; k < 3; ++k)
-            g[i * 4 + k] = gp[i * 4 + 0] * R[j * 9 + 0 * 3 + k] + gp[i * 4 + 1] * R[j * 9 + 1 * 3 + k] +
-                           gp[i * 4 + 2] * R[j * 9 + 2 * 3 + k];
-          g[i * 4 + 3] = gp[i * 4 + 0] * rel[0] + gp[i * 4 + 1] * rel[1] + gp[i * 4 + 2] * rel[2] + gp[i * 4 + 3];
-        }
-      }
-      T* a = A + j * 12;
-      for (int i = 0; i < 3; ++i) {
-        for (int k = 0; k < 3; ++k) a[i * 4 + k] = g[i * 4 + k];
-        a[i * 4 + 3] = g[i * 4 + 3] - (g[i * 4 + 0] * Jr[j * 3 + 0] + g[i * 4 + 1] * Jr[j * 3 + 1] + g[i * 4 + 2] * Jr[j * 3 + 2]);
-      }
-    }
+    kinematic_chain(m.parents.data(), J, R, Jr, G, A);
     const T s = in.scale ? in.scale[b] : T(1);
     const T t[3] = {in.translation ? in.translation[b * 3 + 0] : T(0), in.translation ? in.translation[b * 3 + 1] : T(0),
                     in.translation ? in.translation[b * 3 + 2] : T(0)};
@@ -314,52 +377,7 @@ void flame_bwd(const FlameModel& m, const FlameInput<T>& in, const FlameCache<T>
     }
     for (int i = 0; i < 3; ++i) g.d_translation[size_t(b) * 3 + i] += dt[i];
     g.d_scale[size_t(b)] += ds;
-    // A_j = [G_R | G_t − G_R J_j]
-    for (int j = 0; j < J; ++j) {
-      const T* gj = G + j * 12;
-      const T* da = dA.data() + size_t(j) * 12;
-      T* dg = dG.data() + size_t(j) * 12;
-      for (int i = 0; i < 3; ++i) {
-        T dat = da[i * 4 + 3];
-        dg[i * 4 + 3] += dat;
-        for (int k = 0; k < 3; ++k) {
-          dg[i * 4 + k] += da[i * 4 + k] - dat * Jr[j * 3 + k];
-          dJ[size_t(j) * 3 + k] -= gj[i * 4 + k] * dat;
-        }
-      }
-    }
-    // chain, children before parents (parents[j] < j)
-    for (int j = J - 1; j >= 0; --j) {
-      int p = m.parents[size_t(j)];
-      const T* dg = dG.data() + size_t(j) * 12;
-      const T* Rj = R + j * 9;
-      if (p < 0) {
-        for (int i = 0; i < 3; ++i) {
-          for (int k = 0; k < 3; ++k) dR[size_t(j) * 9 + i * 3 + k] += dg[i * 4 + k];
-          dJ[size_t(j) * 3 + i] += dg[i * 4 + 3];
-        }
-        continue;
-      }
-      const T* gp = G + p * 12;
-      T* dgp = dG.data() + size_t(p) * 12;
-      T rel[3] = {Jr[j * 3 + 0] - Jr[p * 3 + 0], Jr[j * 3 + 1] - Jr[p * 3 + 1], Jr[j * 3 + 2] - Jr[p * 3 + 2]};
-      // G_j.R = G_p.R · R_j ; G_j.t = G_p.R · rel + G_p.t
-      for (int i = 0; i < 3; ++i)
-        for (int k = 0; k < 3; ++k) {
-          T acc = 0;
-          for (int l = 0; l < 3; ++l) acc += dg[i * 4 + l] * Rj[k * 3 + l];
-          dgp[i * 4 + k] += acc + dg[i * 4 + 3] * rel[k];
-          T accR = 0;
-          for (int l = 0; l < 3; ++l) accR += gp[l * 4 + i] * dg[l * 4 + k];
-          dR[size_t(j) * 9 + i * 3 + k] += accR;
-        }
-      for (int i = 0; i < 3; ++i) {
-        dgp[i * 4 + 3] += dg[i * 4 + 3];
-        T drel = gp[0 * 4 + i] * dg[0 * 4 + 3] + gp[1 * 4 + i] * dg[1 * 4 + 3] + gp[2 * 4 + i] * dg[2 * 4 + 3];
-        dJ[size_t(j) * 3 + i] += drel;
-        dJ[size_t(p) * 3 + i] -= drel;
-      }
-    }
+    kinematic_chain_vjp(m.parents.data(), J, R, Jr, G, dA.data(), dG.data(), dR.data(), dJ.data());
     // pose feature → R_j (j ≥ 1); Rodrigues VJP
     for (int j = 1; j < J; ++j)
       for (int k = 0; k < 9; ++k) dR[size_t(j) * 9 + k] += dpf[size_t((j - 1) * 9 + k)];

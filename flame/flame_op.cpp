@@ -44,32 +44,10 @@ struct KinematicsOp : CustomOp {
         if (j > 0)
           for (int k = 0; k < 9; ++k) pf[size_t(b) * P + size_t((j - 1) * 9 + k)] = R[j * 9 + k] - (k % 4 == 0 ? T(1) : T(0));
       }
-      for (int j = 0; j < J; ++j) {
-        const int p = parents[size_t(j)];
-        T* g = G + j * 12;
-        if (p < 0) {
-          for (int i = 0; i < 3; ++i) {
-            for (int k = 0; k < 3; ++k) g[i * 4 + k] = R[j * 9 + i * 3 + k];
-            g[i * 4 + 3] = Jr[j * 3 + i];
-          }
-        } else {
-          const T* gp = G + p * 12;
-          const T rel[3] = {Jr[j * 3 + 0] - Jr[p * 3 + 0], Jr[j * 3 + 1] - Jr[p * 3 + 1], Jr[j * 3 + 2] - Jr[p * 3 + 2]};
-          for (int i = 0; i < 3; ++i) {
-            for (int k = 0; k < 3; ++k)
-              g[i * 4 + k] = gp[i * 4 + 0] * R[j * 9 + 0 * 3 + k] + gp[i * 4 + 1] * R[j * 9 + 1 * 3 + k] +
-                             gp[i * 4 + 2] * R[j * 9 + 2 * 3 + k];
-            g[i * 4 + 3] = gp[i * 4 + 0] * rel[0] + gp[i * 4 + 1] * rel[1] + gp[i * 4 + 2] * rel[2] + gp[i * 4 + 3];
-          }
-        }
-        T* a = skin.data() + (size_t(b) * J + j) * 12;
-        for (int i = 0; i < 3; ++i) {
-          for (int k = 0; k < 3; ++k) a[i * 4 + k] = g[i * 4 + k];
-          a[i * 4 + 3] =
-              g[i * 4 + 3] - (g[i * 4 + 0] * Jr[j * 3 + 0] + g[i * 4 + 1] * Jr[j * 3 + 1] + g[i * 4 + 2] * Jr[j * 3 + 2]);
-          gt[(size_t(b) * J + j) * 3 + i] = g[i * 4 + 3];
-        }
-      }
+      T* A = skin.data() + size_t(b) * J * 12;
+      kinematic_chain(parents.data(), J, R, Jr, G, A);
+      for (int j = 0; j < J; ++j)
+        for (int i = 0; i < 3; ++i) gt[(size_t(b) * J + j) * 3 + i] = G[j * 12 + i * 4 + 3];
     }
     return {from_vector<T>(*ctx, pf, {B, P}, device), from_vector<T>(*ctx, skin, {B, J, 12}, device),
             from_vector<T>(*ctx, gt, {B, J, 3}, device)};
@@ -92,52 +70,7 @@ struct KinematicsOp : CustomOp {
       // posed joints = G_j.t
       for (int j = 0; j < J; ++j)
         for (int i = 0; i < 3; ++i) dG[size_t(j) * 12 + i * 4 + 3] += dgt[(size_t(b) * J + j) * 3 + i];
-      // A_j = [G_R | G_t − G_R J_j]
-      for (int j = 0; j < J; ++j) {
-        const T* gj = G + j * 12;
-        const T* da = dskin.data() + (size_t(b) * J + j) * 12;
-        T* dg = dG.data() + size_t(j) * 12;
-        for (int i = 0; i < 3; ++i) {
-          const T dat = da[i * 4 + 3];
-          dg[i * 4 + 3] += dat;
-          for (int k = 0; k < 3; ++k) {
-            dg[i * 4 + k] += da[i * 4 + k] - dat * Jr[j * 3 + k];
-            dJ[j * 3 + k] -= gj[i * 4 + k] * dat;
-          }
-        }
-      }
-      // chain, children before parents (parents[j] < j)
-      for (int j = J - 1; j >= 0; --j) {
-        const int p = parents[size_t(j)];
-        const T* dg = dG.data() + size_t(j) * 12;
-        const T* Rj = R + j * 9;
-        if (p < 0) {
-          for (int i = 0; i < 3; ++i) {
-            for (int k = 0; k < 3; ++k) dR[size_t(j) * 9 + i * 3 + k] += dg[i * 4 + k];
-            dJ[j * 3 + i] += dg[i * 4 + 3];
-          }
-          continue;
-        }
-        const T* gp = G + p * 12;
-        T* dgp = dG.data() + size_t(p) * 12;
-        const T rel[3] = {Jr[j * 3 + 0] - Jr[p * 3 + 0], Jr[j * 3 + 1] - Jr[p * 3 + 1], Jr[j * 3 + 2] - Jr[p * 3 + 2]};
-        // G_j.R = G_p.R · R_j ; G_j.t = G_p.R · rel + G_p.t
-        for (int i = 0; i < 3; ++i)
-          for (int k = 0; k < 3; ++k) {
-            T acc = 0;
-            for (int l = 0; l < 3; ++l) acc += dg[i * 4 + l] * Rj[k * 3 + l];
-            dgp[i * 4 + k] += acc + dg[i * 4 + 3] * rel[k];
-            T accR = 0;
-            for (int l = 0; l < 3; ++l) accR += gp[l * 4 + i] * dg[l * 4 + k];
-            dR[size_t(j) * 9 + i * 3 + k] += accR;
-          }
-        for (int i = 0; i < 3; ++i) {
-          dgp[i * 4 + 3] += dg[i * 4 + 3];
-          const T drel = gp[0 * 4 + i] * dg[0 * 4 + 3] + gp[1 * 4 + i] * dg[1 * 4 + 3] + gp[2 * 4 + i] * dg[2 * 4 + 3];
-          dJ[j * 3 + i] += drel;
-          dJ[p * 3 + i] -= drel;
-        }
-      }
+      kinematic_chain_vjp(parents.data(), J, R, Jr, G, dskin.data() + size_t(b) * J * 12, dG.data(), dR.data(), dJ);
       // pose features → R_j (j ≥ 1); Rodrigues VJP
       for (int j = 1; j < J; ++j)
         for (int k = 0; k < 9; ++k) dR[size_t(j) * 9 + k] += dpf[size_t(b) * P + size_t((j - 1) * 9 + k)];
