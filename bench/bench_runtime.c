@@ -1,6 +1,7 @@
 /* bench/bench_runtime.c — the runtime's speed through its C API only (plain C99):
  *   render: 36,084 face-like Gaussians (bench_splat.cpp's "face" scene, same generator and seed) at 512×512 and
- *           550×802, RGBA8 out, with 1 and 2 render threads (and --threads N);
+ *           550×802, RGBA8 out, with 1 and 2 render threads (and --threads N), and on CUDA device 0 when the
+ *           library is the CUDA build and a device is present (threads 0; the time includes the copy back);
  *   decode: with --model PACK, codes → Gaussians (generator + decoders) of identity 0.
  * Reports median / min wall ms per call, the process CPU time per call, frames per second from the median wall
  * time, and "cpu fps" = threads·1000 / cpu ms (what the threads deliver when they have their cores to themselves:
@@ -122,8 +123,8 @@ int main(int argc, char** argv) {
   printf("%-34s %7s %10s %10s %10s %9s %9s\n", "case", "threads", "median ms", "min ms", "cpu ms", "fps", "cpu fps");
   for (cfg = 0; cfg < 2; ++cfg) {
     const int W = cfg == 0 ? 512 : 550, H = cfg == 0 ? 512 : 802;
-    int tset[3] = {1, 2, extra_threads}, ti;
-    for (ti = 0; ti < 3; ++ti) {
+    int tset[4] = {1, 2, extra_threads, 0}, ti; /* the 4th: a CUDA renderer on device 0, where there is one */
+    for (ti = 0; ti < 4; ++ti) {
       const int th = tset[ti];
       ff_renderer* r;
       ff_camera cam;
@@ -131,7 +132,7 @@ int main(int argc, char** argv) {
       double *t = malloc(sizeof(double) * repeats), *cp = malloc(sizeof(double) * repeats);
       char name[96];
       int k;
-      if (ti == 2 && (th <= 2)) {
+      if ((ti == 2 && th <= 2) || (ti == 3 && ff_cuda_device_count() == 0)) {
         free(img), free(t), free(cp);
         continue;
       }
@@ -140,7 +141,8 @@ int main(int argc, char** argv) {
       cam.fx = cam.fy = 3.0f * W;
       cam.cx = W / 2.0f, cam.cy = H / 2.0f;
       cam.width = W, cam.height = H;
-      CHECK(ff_renderer_create(th, &r));
+      if (ti == 3) CHECK(ff_renderer_create_cuda(0, &r));
+      else CHECK(ff_renderer_create(th, &r));
       for (k = 0; k < 2; ++k) CHECK(ff_render(r, g, &cam, NULL, img, 0));
       for (k = 0; k < repeats; ++k) {
         double c0 = cpu_ms(), t0 = now_ms();
@@ -148,7 +150,7 @@ int main(int argc, char** argv) {
         t[k] = now_ms() - t0;
         cp[k] = cpu_ms() - c0;
       }
-      snprintf(name, sizeof name, "render face 36,084 @%dx%d", W, H);
+      snprintf(name, sizeof name, "render face 36,084 @%dx%d%s", W, H, ti == 3 ? " cuda" : "");
       report(name, th, t, cp, repeats);
       ff_renderer_free(r);
       free(img), free(t), free(cp);

@@ -1,5 +1,6 @@
 // runtime/capi.cpp — the C API of runtime/include/facefield.h over formats/infer/raster. Every entry point
 // catches everything and turns it into a status + thread-local message.
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -11,6 +12,9 @@
 #include "runtime/include/facefield.h"
 #include "runtime/infer.h"
 #include "runtime/raster.h"
+#ifdef FF_RUNTIME_CUDA
+#include "runtime/raster_cuda.h"
+#endif
 
 struct ff_model {
   std::mutex mu;
@@ -23,12 +27,16 @@ struct ff_model {
 struct ff_gaussians {
   ffrt::GaussianSet g;
   std::vector<float> scales;  // exp(log_scales), what the rasterizer takes
+  uint64_t id = 0;            // unique for the process's lifetime (the CUDA renderer's upload cache key)
 };
 
+// One rasterizer: the CPU one, or (CUDA builds) one on a CUDA device.
 struct ff_renderer {
   std::mutex mu;
-  ffrt::Rasterizer rast;
-  explicit ff_renderer(int threads) : rast(threads) {}
+  std::unique_ptr<ffrt::Rasterizer> cpu;
+#ifdef FF_RUNTIME_CUDA
+  std::unique_ptr<ffrt::CudaRasterizer> cuda;
+#endif
 };
 
 namespace {
@@ -81,7 +89,9 @@ ff_gaussians* make_gaussians(ffrt::GaussianSet&& g, const std::string& what) {
     if (!(g.opacities[i] >= 0.f && g.opacities[i] <= 1.f)) bad(i, "opacity (must be in [0,1])");
   }
   if (n > size_t(1) << 30) invalid(what + ": too many Gaussians");
+  static std::atomic<uint64_t> next_id{1};
   std::unique_ptr<ff_gaussians> out(new ff_gaussians);
+  out->id = next_id.fetch_add(1);
   out->scales.resize(n * 3);
   for (size_t i = 0; i < n * 3; ++i) out->scales[i] = std::exp(g.log_scales[i]);
   out->g = std::move(g);
@@ -131,7 +141,13 @@ ff_status open_bytes(const std::string& bytes, const std::string& what, int thre
 
 extern "C" {
 
+#ifdef FF_RUNTIME_CUDA
+FF_API const char* ff_version(void) { return "1.0 (cpu+cuda)"; }
+FF_API int ff_cuda_device_count(void) { return ffrt::cuda_device_count(); }
+#else
 FF_API const char* ff_version(void) { return "1.0 (cpu)"; }
+FF_API int ff_cuda_device_count(void) { return 0; }
+#endif
 
 FF_API const char* ff_status_name(ff_status s) {
   switch (s) {
@@ -368,7 +384,28 @@ FF_API ff_status ff_renderer_create(int threads, ff_renderer** out) {
   return guard([&] {
     need(out, "ff_renderer_create", "out");
     if (threads < 0) invalid("ff_renderer_create: threads must be ≥ 0, got " + std::to_string(threads));
-    *out = new ff_renderer(threads);
+    std::unique_ptr<ff_renderer> r(new ff_renderer);
+    r->cpu.reset(new ffrt::Rasterizer(threads));
+    *out = r.release();
+  });
+}
+
+FF_API ff_status ff_renderer_create_cuda(int device, ff_renderer** out) {
+  return guard([&] {
+    need(out, "ff_renderer_create_cuda", "out");
+#ifdef FF_RUNTIME_CUDA
+    std::unique_ptr<ff_renderer> r(new ff_renderer);
+    try {
+      r->cuda.reset(new ffrt::CudaRasterizer(device));
+    } catch (const ffrt::Error& e) {
+      throw ffrt::Error(e.status, std::string("ff_renderer_create_cuda: ") + e.what());
+    }
+    *out = r.release();
+#else
+    (void)device;
+    throw ffrt::Error(ffrt::kUnsupported,
+                      "ff_renderer_create_cuda: this library was built without CUDA (link libfacefield_cuda)");
+#endif
   });
 }
 
@@ -394,7 +431,10 @@ static ff_status render_impl(ff_renderer* r, const ff_gaussians* g, const ff_cam
     rg.opacities = g->g.opacities.data();
     rg.colors = g->g.colors.data();
     std::lock_guard<std::mutex> l(r->mu);
-    r->rast.render(rg, c, bg, o);
+#ifdef FF_RUNTIME_CUDA
+    if (r->cuda) return r->cuda->render(rg, g->id, c, bg, o);
+#endif
+    r->cpu->render(rg, c, bg, o);
   });
 }
 

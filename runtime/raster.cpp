@@ -113,8 +113,7 @@ inline uint8_t to_u8(float v) {
 
 }  // namespace
 
-void Rasterizer::render(const RasterGaussians& g, const RasterCamera& cam_in, const float bg_in[3],
-                        const RasterOutput& out) {
+void check_camera(const RasterCamera& cam_in, const RasterOutput& out) {
   const int W = cam_in.width, H = cam_in.height;
   if (W < 1 || H < 1 || W > 16384 || H > 16384)
     throw Error(kInvalid, "render: image size " + std::to_string(W) + "x" + std::to_string(H) + " outside 1..16384");
@@ -126,6 +125,12 @@ void Rasterizer::render(const RasterGaussians& g, const RasterCamera& cam_in, co
                               std::to_string(cam_in.fx) + ", fy " + std::to_string(cam_in.fy) + ")");
   if (out.rgba && out.stride < size_t(W) * 4)
     throw Error(kInvalid, "render: row stride " + std::to_string(out.stride) + " < 4·width " + std::to_string(4 * W));
+}
+
+void Rasterizer::render(const RasterGaussians& g, const RasterCamera& cam_in, const float bg_in[3],
+                        const RasterOutput& out) {
+  check_camera(cam_in, out);
+  const int W = cam_in.width, H = cam_in.height;
   const float bg[3] = {bg_in ? bg_in[0] : 0.f, bg_in ? bg_in[1] : 0.f, bg_in ? bg_in[2] : 0.f};
   const float intr[4] = {cam_in.fx, cam_in.fy, cam_in.cx, cam_in.cy};
   const Camera<float> cam = make_camera<float, float>(cam_in.viewmat, intr, W, H);

@@ -36,6 +36,10 @@ struct RasterOutput {
   float* alpha = nullptr;   // [H,W] or null
 };
 
+// Throws Error(kInvalid) for a camera or output the rasterizers cannot take: size outside 1..16384, a non-finite
+// viewmat or intrinsic, fx or fy ≤ 0, an RGBA row stride < 4·width.
+void check_camera(const RasterCamera& cam, const RasterOutput& out);
+
 class Rasterizer {
  public:
   explicit Rasterizer(int threads) : pool_(threads) {}

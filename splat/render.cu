@@ -1,12 +1,8 @@
-// splat/render.cu — the CUDA rasterizer (3DGS pipeline): preprocess → tile keys → CUB radix sort → tile
-// ranges → per-tile blend; backward = per-tile back-to-front blend with warp-reduced per-Gaussian atomics
-// (gsplat / Taming-3DGS style), then a per-Gaussian preprocessing backward that loops over the cameras
+// splat/render.cu — the CUDA rasterizer (3DGS pipeline). Forward: splat/render_fwd.cuh (preprocess → tile keys →
+// CUB radix sort → tile ranges → per-tile blend), shared with the runtime's CUDA build; this file adds input
+// validation and keeps the forward's state. Backward = per-tile back-to-front blend with warp-reduced per-Gaussian
+// atomics (gsplat / Taming-3DGS style), then a per-Gaussian preprocessing backward that loops over the cameras
 // (no atomics on Gaussian gradients) and block-reduces the camera-pose gradients.
-//
-// Multi-camera: one (camera, tile) id space, so all cameras are binned, sorted and blended in one launch
-// each. Keys: [camera·tiles + tile : up to 32 bits | float bits of view depth : 32 bits]; values: c·N + n.
-#include <cub/cub.cuh>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -15,15 +11,19 @@
 #include "core/cuda_check.h"
 #include "splat/internal.h"
 #include "splat/math.h"
+#include "splat/render_fwd.cuh"
 
 namespace ff::splat {
 
 using namespace ff::splat::math;
+using fwd::BlendParams;
+using fwd::blocks_for;
+using fwd::kBlock;
+using fwd::PreParams;
 
 namespace {
 
-constexpr int kBlock = kTile * kTile;  // 256 threads = one tile
-constexpr int kG = 10;                 // per (camera, Gaussian) 2-D gradient slots (as render_cpu.cpp)
+constexpr int kG = 10;  // per (camera, Gaussian) 2-D gradient slots (as render_cpu.cpp)
 
 struct DevBuf {
   void* ptr = nullptr;
@@ -37,30 +37,34 @@ struct CudaState {
   Device device;
   int C = 0, N = 0, W = 0, H = 0, tiles_x = 0, tiles_y = 0;
   int64_t E = 0;
-  // per (camera, Gaussian) [C*N]
-  DevBuf uv, conic_o, rgb, depth, radius, clamp, rect, touched, offsets;
-  // entries [E]
-  DevBuf keys, keys_alt, vals, vals_alt;
-  DevBuf ranges;             // [C*T] uint2
-  DevBuf final_T, n_contrib;  // [C*H*W]
-  DevBuf g2d;                // [C*N, 10] backward scratch
-  DevBuf bad;                // [1] u64 first bad Gaussian code
-  uint32_t* sorted_vals = nullptr;  // points into vals or vals_alt after the sort
+  DevBuf bufs[fwd::kNumSlots];  // the forward pipeline's buffers (render_fwd.cuh slots)
+  DevBuf final_T, n_contrib;   // [C*H*W]
+  DevBuf g2d;                  // [C*N, 10] backward scratch
+  DevBuf bad;                  // [1] u64 first bad Gaussian code
+  fwd::Binned binned;          // entries, ranges and sorted values of the last forward
 
-  template <class T>
-  T* get(DevBuf& b, size_t count) {
-    size_t need = std::max<size_t>(count * sizeof(T), 16);
+  void* get_bytes(DevBuf& b, size_t bytes) {
+    size_t need = std::max<size_t>(bytes, 16);
     if (b.bytes < need) {
       if (b.ptr) ctx->deallocate(device, b.ptr, b.bytes);
-      size_t bytes = need + need / 4;  // headroom: fewer reallocations when sizes jitter
-      b.ptr = ctx->allocate(device, bytes);
-      b.bytes = bytes;
+      size_t grown = need + need / 4;  // headroom: fewer reallocations when sizes jitter
+      b.ptr = ctx->allocate(device, grown);
+      b.bytes = grown;
     }
-    return static_cast<T*>(b.ptr);
+    return b.ptr;
+  }
+  template <class T>
+  T* get(DevBuf& b, size_t count) {
+    return static_cast<T*>(get_bytes(b, count * sizeof(T)));
+  }
+  template <class T>
+  const T* saved(fwd::Slot s) const {
+    return static_cast<const T*>(bufs[s].ptr);
   }
   ~CudaState() {
-    for (DevBuf* b : {&uv, &conic_o, &rgb, &depth, &radius, &clamp, &rect, &touched, &offsets, &keys, &keys_alt, &vals,
-                      &vals_alt, &ranges, &final_T, &n_contrib, &g2d, &bad})
+    for (DevBuf& b : bufs)
+      if (b.ptr) ctx->deallocate(device, b.ptr, b.bytes);
+    for (DevBuf* b : {&final_T, &n_contrib, &g2d, &bad})
       if (b->ptr) ctx->deallocate(device, b->ptr, b->bytes);
   }
 };
@@ -69,30 +73,6 @@ void destroy_cuda_state(CudaState* s) { delete s; }
 int64_t cuda_state_entries(const CudaState* s) { return s ? s->E : 0; }
 
 namespace {
-
-struct PreParams {
-  int N, C, W, H, tiles_x, tiles_y;
-  const float* means;       // [N,3]
-  const float* scales;      // [N,3]
-  const float* rotations;   // [N,4]
-  const float* opacities;   // [N]
-  const float* colors;      // [N,3] or null
-  const float* sh;          // [N,K,3] or null
-  int sh_degree, sh_coeffs;
-  const float* viewmats;    // [C,4,4]
-  const float* intrinsics;  // [C,4]
-  float near_cull;
-  // outputs [C*N]
-  float2* uv;
-  float4* conic_o;
-  float* rgb;               // [C*N,3]
-  float* depth;
-  int32_t* radius;
-  uint8_t* clamp;
-  int4* rect;
-  uint32_t* touched;
-  int32_t* radii_out;       // [C,N] or null
-};
 
 __device__ __forceinline__ bool finite3(const float* a, int n) {
   for (int i = 0; i < n; ++i)
@@ -118,159 +98,6 @@ __global__ void validate_kernel(int N, const float* means, const float* scales, 
   if (field >= 0) atomicMin(bad, (unsigned long long)n * 8ull + (unsigned long long)field);
 }
 
-__global__ void preprocess_fwd_kernel(PreParams p) {
-  int idx = blockIdx.x * blockDim.x + threadIdx.x;
-  if (idx >= p.C * p.N) return;
-  int c = idx / p.N, n = idx - c * p.N;
-  Camera<float> cam = make_camera<float, float>(p.viewmats + 16 * c, p.intrinsics + 4 * c, p.W, p.H);
-  Projected<float> pr;
-  bool vis = project_gaussian(cam, p.means + 3 * n, p.scales + 3 * n, p.rotations + 4 * n, p.opacities[n], p.near_cull, pr);
-  p.radius[idx] = pr.radius;
-  if (p.radii_out) p.radii_out[idx] = pr.radius;
-  uint32_t area = 0;
-  if (vis) {
-    area = uint32_t((pr.rect[2] - pr.rect[0]) * (pr.rect[3] - pr.rect[1]));
-    p.uv[idx] = make_float2(pr.u, pr.v);
-    p.conic_o[idx] = make_float4(pr.conic.a, pr.conic.b, pr.conic.c, p.opacities[n]);
-    p.depth[idx] = pr.depth;
-    p.rect[idx] = make_int4(pr.rect[0], pr.rect[1], pr.rect[2], pr.rect[3]);
-    float rgb[3];
-    p.clamp[idx] = eval_color<float, float>(cam, p.means + 3 * n, p.colors ? p.colors + 3 * n : nullptr,
-                                            p.sh ? p.sh + int64_t(p.sh_coeffs) * 3 * n : nullptr, p.sh_degree, rgb);
-    p.rgb[3 * idx] = rgb[0];
-    p.rgb[3 * idx + 1] = rgb[1];
-    p.rgb[3 * idx + 2] = rgb[2];
-  }
-  p.touched[idx] = area;
-}
-
-__global__ void duplicate_keys_kernel(int CN, int N, int tiles_x, int tiles_per_cam, const uint32_t* offsets,
-                                      const uint32_t* touched, const int4* rect, const float* depth, uint64_t* keys,
-                                      uint32_t* vals) {
-  int idx = blockIdx.x * blockDim.x + threadIdx.x;
-  if (idx >= CN || touched[idx] == 0) return;
-  uint32_t off = idx == 0 ? 0u : offsets[idx - 1];
-  int c = idx / N;
-  int4 r = rect[idx];
-  uint64_t dbits = uint64_t(__float_as_uint(depth[idx]));
-  for (int ty = r.y; ty < r.w; ++ty)
-    for (int tx = r.x; tx < r.z; ++tx) {
-      uint64_t tile = uint64_t(c) * tiles_per_cam + uint64_t(ty) * tiles_x + tx;
-      keys[off] = (tile << 32) | dbits;
-      vals[off] = uint32_t(idx);
-      ++off;
-    }
-}
-
-__global__ void tile_ranges_kernel(int64_t E, const uint64_t* keys, uint2* ranges) {
-  int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (e >= E) return;
-  uint32_t tile = uint32_t(keys[e] >> 32);
-  if (e == 0) {
-    ranges[tile].x = 0;
-  } else {
-    uint32_t prev = uint32_t(keys[e - 1] >> 32);
-    if (prev != tile) {
-      ranges[prev].y = uint32_t(e);
-      ranges[tile].x = uint32_t(e);
-    }
-  }
-  if (e == E - 1) ranges[tile].y = uint32_t(E);
-}
-
-struct BlendParams {
-  int W, H, tiles_x, tiles_y;
-  const uint2* ranges;      // [C*T]
-  const uint32_t* vals;     // [E] sorted c·N + n
-  const float2* uv;         // [C*N]
-  const float4* conic_o;    // [C*N]
-  const float* rgb;         // [C*N,3]
-  const float* depth;       // [C*N]
-  const float* background;  // [C,3] or null
-  // forward outputs
-  float* image;             // [C,3,H,W]
-  float* alpha;             // [C,H,W] or null
-  float* out_depth;         // [C,H,W] or null
-  float* final_T;           // [C,H,W]
-  int32_t* n_contrib;       // [C,H,W]
-  // backward
-  const float* d_image;     // [C,3,H,W] or null
-  const float* d_alpha;     // [C,H,W] or null
-  const float* d_depth;     // [C,H,W] or null
-  float* g2d;               // [C*N,10]
-};
-
-__global__ void __launch_bounds__(kBlock) render_fwd_kernel(BlendParams p) {
-  const int c = blockIdx.z;
-  const int tile = blockIdx.y * p.tiles_x + blockIdx.x;
-  const int tr = threadIdx.y * kTile + threadIdx.x;
-  const int px = blockIdx.x * kTile + threadIdx.x, py = blockIdx.y * kTile + threadIdx.y;
-  const bool inside = px < p.W && py < p.H;
-  const float pxf = float(px) + 0.5f, pyf = float(py) + 0.5f;
-  const uint2 range = p.ranges[int64_t(c) * p.tiles_x * p.tiles_y + tile];
-  const int todo = int(range.y - range.x);
-  const int rounds = (todo + kBlock - 1) / kBlock;
-
-  __shared__ float2 s_uv[kBlock];
-  __shared__ float4 s_co[kBlock];
-  __shared__ float4 s_cz[kBlock];  // rgb, depth
-
-  bool done = !inside;
-  float T = 1.f, cr = 0.f, cg = 0.f, cb = 0.f, dz = 0.f;
-  int contributor = 0, last = 0;
-  for (int i = 0; i < rounds; ++i) {
-    if (__syncthreads_count(done) == kBlock) break;
-    int progress = i * kBlock + tr;
-    if (int(range.x) + progress < int(range.y)) {
-      uint32_t id = p.vals[range.x + progress];
-      s_uv[tr] = p.uv[id];
-      s_co[tr] = p.conic_o[id];
-      s_cz[tr] = make_float4(p.rgb[3 * id], p.rgb[3 * id + 1], p.rgb[3 * id + 2], p.depth[id]);
-    }
-    __syncthreads();
-    const int batch = min(kBlock, todo - i * kBlock);
-    for (int j = 0; !done && j < batch; ++j) {
-      ++contributor;
-      float2 xy = s_uv[j];
-      float4 co = s_co[j];
-      float dx = xy.x - pxf, dy = xy.y - pyf;
-      float power = -0.5f * (co.x * dx * dx + co.z * dy * dy) - co.y * dx * dy;
-      if (power > 0.f) continue;
-      float a = fminf(float(kAlphaMax), co.w * __expf(power));
-      if (a < float(kAlphaMin)) continue;
-      float tT = T * (1.f - a);
-      if (tT < float(kTransmittanceMin)) {
-        done = true;
-        continue;
-      }
-      float4 cz = s_cz[j];
-      float w = a * T;
-      cr += w * cz.x;
-      cg += w * cz.y;
-      cb += w * cz.z;
-      dz += w * cz.w;
-      T = tT;
-      last = contributor;
-    }
-  }
-  if (inside) {
-    const int64_t HW = int64_t(p.W) * p.H;
-    const int64_t pix = int64_t(py) * p.W + px;
-    float bg0 = 0.f, bg1 = 0.f, bg2 = 0.f;
-    if (p.background) {
-      bg0 = p.background[3 * c];
-      bg1 = p.background[3 * c + 1];
-      bg2 = p.background[3 * c + 2];
-    }
-    p.image[(int64_t(c) * 3 + 0) * HW + pix] = cr + T * bg0;
-    p.image[(int64_t(c) * 3 + 1) * HW + pix] = cg + T * bg1;
-    p.image[(int64_t(c) * 3 + 2) * HW + pix] = cb + T * bg2;
-    if (p.alpha) p.alpha[int64_t(c) * HW + pix] = 1.f - T;
-    if (p.out_depth) p.out_depth[int64_t(c) * HW + pix] = dz;
-    p.final_T[int64_t(c) * HW + pix] = T;
-    p.n_contrib[int64_t(c) * HW + pix] = last;
-  }
-}
 
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
@@ -492,7 +319,6 @@ __global__ void __launch_bounds__(256) preprocess_bwd_kernel(PreBwdParams p) {
   if (p.d_opacities) p.d_opacities[n] += dop;
 }
 
-inline unsigned blocks_for(int64_t n, int b) { return unsigned((n + b - 1) / b); }
 
 }  // namespace
 
@@ -513,7 +339,6 @@ void render_fwd_cuda(Context& ctx, const RenderParams& p, CudaState*& sp) {
   st.tiles_x = (W + kTile - 1) / kTile;
   st.tiles_y = (H + kTile - 1) / kTile;
   const int64_t TT = int64_t(st.tiles_x) * st.tiles_y;
-  const int64_t CN = int64_t(C) * N;
   const int64_t CHW = int64_t(C) * H * W;
   FF_CHECK(int64_t(C) * TT < (int64_t(1) << 32), "splat: too many camera tiles for 32-bit tile keys");
 
@@ -543,75 +368,34 @@ void render_fwd_cuda(Context& ctx, const RenderParams& p, CudaState*& sp) {
     }
   }
 
-  // ---- preprocess ----
-  PreParams pp;
+  // ---- project, bin, sort (render_fwd.cuh) ----
+  struct EngineScratch final : fwd::Scratch {
+    CudaState& st;
+    Context& ctx;
+    EngineScratch(CudaState& s, Context& c) : st(s), ctx(c) {}
+    void* get(fwd::Slot slot, size_t bytes) override { return st.get_bytes(st.bufs[slot], bytes); }
+    void* workspace(size_t bytes) override { return ctx.cuda_workspace(bytes); }
+  } scratch(st, ctx);
+  PreParams pp{};
   pp.N = N, pp.C = C, pp.W = W, pp.H = H, pp.tiles_x = st.tiles_x, pp.tiles_y = st.tiles_y;
   pp.means = p.means, pp.scales = p.scales, pp.rotations = p.rotations, pp.opacities = p.opacities;
   pp.colors = p.colors, pp.sh = p.sh, pp.sh_degree = p.sh_degree, pp.sh_coeffs = p.sh_coeffs;
   pp.viewmats = p.viewmats, pp.intrinsics = p.intrinsics, pp.near_cull = p.near_cull;
-  pp.uv = st.get<float2>(st.uv, CN);
-  pp.conic_o = st.get<float4>(st.conic_o, CN);
-  pp.rgb = st.get<float>(st.rgb, CN * 3);
-  pp.depth = st.get<float>(st.depth, CN);
-  pp.radius = st.get<int32_t>(st.radius, CN);
-  pp.clamp = st.get<uint8_t>(st.clamp, CN);
-  pp.rect = st.get<int4>(st.rect, CN);
-  pp.touched = st.get<uint32_t>(st.touched, CN);
   pp.radii_out = p.radii;
-  uint32_t* offsets = st.get<uint32_t>(st.offsets, CN);
-  if (CN > 0) {
-    preprocess_fwd_kernel<<<blocks_for(CN, 256), 256, 0, stream>>>(pp);
-    CUDA_CHECK_LAUNCH();
-    size_t tmp = 0;
-    CUDA_CHECK(cub::DeviceScan::InclusiveSum(nullptr, tmp, pp.touched, offsets, int(CN), stream));
-    void* ws = ctx.cuda_workspace(tmp);
-    CUDA_CHECK(cub::DeviceScan::InclusiveSum(ws, tmp, pp.touched, offsets, int(CN), stream));
-    uint32_t total = 0;
-    CUDA_CHECK(cudaMemcpyAsync(&total, offsets + CN - 1, sizeof total, cudaMemcpyDeviceToHost, stream));
-    CUDA_CHECK(cudaStreamSynchronize(stream));
-    st.E = total;
-  } else {
-    st.E = 0;
-  }
-  FF_CHECK(st.E < (int64_t(1) << 31), "splat: too many (Gaussian, tile) entries: ", st.E);
-
-  // ---- keys, sort, ranges ----
-  const int64_t E = st.E;
-  uint2* ranges = st.get<uint2>(st.ranges, size_t(C) * TT);
-  CUDA_CHECK(cudaMemsetAsync(ranges, 0, sizeof(uint2) * size_t(C) * TT, stream));
-  st.sorted_vals = st.get<uint32_t>(st.vals, std::max<int64_t>(E, 1));
-  if (E > 0) {
-    uint64_t* keys = st.get<uint64_t>(st.keys, E);
-    uint64_t* keys_alt = st.get<uint64_t>(st.keys_alt, E);
-    uint32_t* vals = st.get<uint32_t>(st.vals, E);
-    uint32_t* vals_alt = st.get<uint32_t>(st.vals_alt, E);
-    duplicate_keys_kernel<<<blocks_for(CN, 256), 256, 0, stream>>>(int(CN), N, st.tiles_x, int(TT), offsets, pp.touched,
-                                                                   pp.rect, pp.depth, keys, vals);
-    CUDA_CHECK_LAUNCH();
-    int bits = 1;
-    while ((uint64_t(1) << bits) < uint64_t(C) * TT) ++bits;
-    cub::DoubleBuffer<uint64_t> kb(keys, keys_alt);
-    cub::DoubleBuffer<uint32_t> vb(vals, vals_alt);
-    size_t tmp = 0;
-    CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, tmp, kb, vb, int(E), 0, 32 + bits, stream));
-    void* ws = ctx.cuda_workspace(tmp);
-    CUDA_CHECK(cub::DeviceRadixSort::SortPairs(ws, tmp, kb, vb, int(E), 0, 32 + bits, stream));
-    st.sorted_vals = vb.Current();
-    tile_ranges_kernel<<<blocks_for(E, 256), 256, 0, stream>>>(E, kb.Current(), ranges);
-    CUDA_CHECK_LAUNCH();
-  }
+  CUDA_CHECK(fwd::project_and_bin(scratch, stream, pp, st.binned));
+  st.E = st.binned.entries;
+  FF_CHECK(st.binned.sorted_vals, "splat: too many (Gaussian, tile) entries to sort: ", st.E);
 
   // ---- blend ----
   BlendParams bp{};
   bp.W = W, bp.H = H, bp.tiles_x = st.tiles_x, bp.tiles_y = st.tiles_y;
-  bp.ranges = ranges, bp.vals = st.sorted_vals, bp.uv = pp.uv, bp.conic_o = pp.conic_o, bp.rgb = pp.rgb;
-  bp.depth = pp.depth, bp.background = p.background;
+  bp.ranges = st.binned.ranges, bp.vals = st.binned.sorted_vals, bp.uv = pp.uv, bp.conic_o = pp.conic_o;
+  bp.rgb = pp.rgb, bp.depth = pp.depth, bp.background = p.background;
   bp.image = p.image, bp.alpha = p.alpha, bp.out_depth = p.depth;
   bp.final_T = st.get<float>(st.final_T, CHW);
   bp.n_contrib = st.get<int32_t>(st.n_contrib, CHW);
-  dim3 grid(st.tiles_x, st.tiles_y, C), block(kTile, kTile);
-  render_fwd_kernel<<<grid, block, 0, stream>>>(bp);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK(fwd::blend(bp, C, stream));
+  if (::ff::detail::sync_debug_enabled()) CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 void render_bwd_cuda(Context& ctx, const RenderParams& p, const RenderGrads& g, CudaState* sp) {
@@ -628,12 +412,12 @@ void render_bwd_cuda(Context& ctx, const RenderParams& p, const RenderGrads& g, 
   if (st.E > 0) {
     BlendParams bp{};
     bp.W = st.W, bp.H = st.H, bp.tiles_x = st.tiles_x, bp.tiles_y = st.tiles_y;
-    bp.ranges = static_cast<const uint2*>(st.ranges.ptr);
-    bp.vals = st.sorted_vals;
-    bp.uv = static_cast<const float2*>(st.uv.ptr);
-    bp.conic_o = static_cast<const float4*>(st.conic_o.ptr);
-    bp.rgb = static_cast<const float*>(st.rgb.ptr);
-    bp.depth = static_cast<const float*>(st.depth.ptr);
+    bp.ranges = st.binned.ranges;
+    bp.vals = st.binned.sorted_vals;
+    bp.uv = st.saved<float2>(fwd::kUV);
+    bp.conic_o = st.saved<float4>(fwd::kConicO);
+    bp.rgb = st.saved<float>(fwd::kRGB);
+    bp.depth = st.saved<float>(fwd::kDepth);
     bp.background = p.background;
     bp.final_T = static_cast<float*>(st.final_T.ptr);
     bp.n_contrib = static_cast<int32_t*>(st.n_contrib.ptr);
@@ -647,8 +431,8 @@ void render_bwd_cuda(Context& ctx, const RenderParams& p, const RenderGrads& g, 
   q.N = N, q.C = C, q.W = st.W, q.H = st.H;
   q.means = p.means, q.scales = p.scales, q.rotations = p.rotations, q.colors = p.colors, q.sh = p.sh;
   q.sh_degree = p.sh_degree, q.sh_coeffs = p.sh_coeffs, q.viewmats = p.viewmats, q.intrinsics = p.intrinsics;
-  q.radius = static_cast<const int32_t*>(st.radius.ptr);
-  q.clamp = static_cast<const uint8_t*>(st.clamp.ptr);
+  q.radius = st.saved<int32_t>(fwd::kRadius);
+  q.clamp = st.saved<uint8_t>(fwd::kClamp);
   q.g2d = g2d;
   q.d_means = g.d_means, q.d_scales = g.d_scales, q.d_rotations = g.d_rotations, q.d_opacities = g.d_opacities;
   q.d_colors = g.d_colors, q.d_sh = g.d_sh, q.d_viewmats = g.d_viewmats, q.d_means2d = g.d_means2d;

@@ -5,7 +5,10 @@
  * The library has no training code and no autograd: it carries its own forward-only generator (StyleGAN2
  * mapping, modulated 3×3 convolutions with demodulation, FIR upsampling, ToRGB skips), MLP decoders, bilinear
  * texture sampling and a forward-only Gaussian rasterizer with the engine's maths (splat/splat.h; renders agree
- * with the engine's to ≤ 1/255). The CPU build depends on libc, libm and pthreads only.
+ * with the engine's to ≤ 1/255). The CPU build (libfacefield) depends on libc, libm and pthreads only. The CUDA
+ * build (libfacefield_cuda, built when nvcc is found) has the same API plus renderers on a CUDA device
+ * (ff_renderer_create_cuda: the engine's CUDA rasterizer kernels, CUDA runtime linked statically, needs only the
+ * NVIDIA driver at run time); decoding stays on the CPU.
  *
  * Conventions (those of the engine, splat/splat.h):
  *   camera      viewmat: world→camera 4×4, row-major, OpenCV axes (x right, y down, z forward), last row ignored;
@@ -98,6 +101,8 @@ typedef struct ff_camera {
 /* ---- library ------------------------------------------------------------------------------------------- */
 /* "major.minor (cpu)" or "major.minor (cpu+cuda)"; static string. */
 FF_API const char* ff_version(void);
+/* CUDA devices a renderer can use: 0 in the CPU build, or when there is no NVIDIA driver or device. */
+FF_API int ff_cuda_device_count(void);
 /* Short name of a status ("FF_ERROR_FORMAT"); static string. */
 FF_API const char* ff_status_name(ff_status status);
 /* Message of the calling thread's last failed call ("" if none); thread-local, library-owned. */
@@ -153,8 +158,14 @@ FF_API ff_status ff_gaussians_read(const ff_gaussians* g, float* means, float* s
 FF_API ff_status ff_gaussians_save(const ff_gaussians* g, const char* path, ff_format format, int sh_degree);
 
 /* ---- rendering ----------------------------------------------------------------------------------------- */
-/* threads: rasterizer worker threads (0 = all cores). */
+/* A CPU renderer. threads: rasterizer worker threads (0 = all cores). */
 FF_API ff_status ff_renderer_create(int threads, ff_renderer** out);
+/* A renderer on CUDA device `device` (0-based) with its own stream and device memory; the same calls and images
+ * as the CPU renderer (within 1/255). Each Gaussian set is uploaded on its first render and kept until another set
+ * is rendered; ff_render is synchronous (the image is in the caller's buffer on return). FF_ERROR_UNSUPPORTED
+ * from the CPU build or when no device/driver is usable (the message says which), FF_ERROR_INVALID_ARGUMENT for
+ * an index outside 0..ff_cuda_device_count()−1. */
+FF_API ff_status ff_renderer_create_cuda(int device, ff_renderer** out);
 FF_API void ff_renderer_free(ff_renderer* r);
 /* Render g for cam into rgba (caller-owned, height rows of stride bytes; stride 0 = 4·width; stride ≥ 4·width).
  * background: 3 floats in [0,1] or NULL for black. Gaussians behind the camera (view z ≤ 0.2) are culled. */
