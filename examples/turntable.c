@@ -1,6 +1,6 @@
 /* examples/turntable.c — render a turntable of one identity with facefield's C API only (plain C99).
  *
- *   turntable MODEL OUT_DIR [--identity I] [--frames N] [--size PX] [--threads T] [--elevation DEG]
+ *   turntable MODEL OUT_DIR [--identity I] [--frames N] [--size PX] [--threads T] [--elevation DEG] [--cuda D]
  *   turntable --synthetic OUT_DIR [...]     (no model: a small synthetic head-like pack, for the tests)
  *
  * MODEL is an identity pack (.ffpk) or a checkpoint that stores its layout. Frames are written as binary PPM
@@ -34,7 +34,9 @@ static void usage(void) {
          "  --frames N        frames over 360 degrees (default 36)\n"
          "  --size PX         square image size in pixels (default 512)\n"
          "  --threads T       render/decode threads, 0 = all cores (default 0)\n"
-         "  --elevation DEG   camera elevation above the horizontal plane (default 10)\n");
+         "  --elevation DEG   camera elevation above the horizontal plane (default 10)\n"
+         "  --cuda D          render on CUDA device D (needs libfacefield_cuda and a GPU; otherwise the CPU\n"
+         "                    renderer is used and the reason is printed)\n");
 }
 
 /* a bumpy ellipsoidal cap of coloured Gaussians, written to a pack and opened as a model */
@@ -76,7 +78,7 @@ static int write_ppm(const char* path, const unsigned char* rgba, int w, int h) 
 
 int main(int argc, char** argv) {
   const char *model_path = NULL, *out_dir = NULL;
-  int synthetic = 0, identity = 0, frames = 36, size = 512, threads = 0, i, k;
+  int synthetic = 0, identity = 0, frames = 36, size = 512, threads = 0, cuda_device = -1, i, k;
   double elevation = 10.0;
   char path[4096];
   ff_model* model = NULL;
@@ -98,6 +100,7 @@ int main(int argc, char** argv) {
     else if (!strcmp(argv[i], "--size") && i + 1 < argc) size = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--elevation") && i + 1 < argc) elevation = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--cuda") && i + 1 < argc) cuda_device = atoi(argv[++i]);
     else if (argv[i][0] == '-') {
       fprintf(stderr, "turntable: unknown option '%s' (see --help)\n", argv[i]);
       return 2;
@@ -136,7 +139,10 @@ int main(int argc, char** argv) {
     if (d > rad * rad) rad = sqrt(d);
   }
   if (rad <= 0) rad = 1;
-  CHECK(ff_renderer_create(threads, &r));
+  if (cuda_device >= 0 && ff_renderer_create_cuda(cuda_device, &r) != FF_OK)
+    fprintf(stderr, "turntable: no CUDA renderer (%s); rendering on the CPU\n", ff_last_error());
+  if (r) printf("turntable: facefield %s, rendering on CUDA device %d\n", ff_version(), cuda_device);
+  else CHECK(ff_renderer_create(threads, &r));
   for (i = 0; i < frames; ++i) {
     const double az = 2 * M_PI * i / frames, el = elevation * M_PI / 180, dist = 2.2 * rad;
     double eye[3], z[3], x[3], y[3], nz, nx;
