@@ -37,7 +37,7 @@ std::vector<int> permutation(int n, uint64_t key) {
   return p;
 }
 
-uint64_t key3(uint64_t a, uint64_t b, uint64_t c) { return rng::mix64(rng::mix64(a ^ 0x51ed27ULL) ^ rng::mix64(b) + c); }
+uint64_t key3(uint64_t a, uint64_t b, uint64_t c) { return rng::mix64(rng::mix64(a ^ 0x51ed27ULL) ^ (rng::mix64(b) + c)); }
 
 std::vector<int> parse_views(const std::string& spec, int V) {
   std::vector<int> out;

@@ -157,8 +157,8 @@ std::vector<uint8_t> gif_lzw_decode(const uint8_t* d, size_t n, size_t expected)
 
 GifWriter::GifWriter(int w, int h, int delay, int loops) : w_(w), h_(h), delay_(delay) {
   FF_CHECK(w > 0 && h > 0 && w < 65536 && h < 65536, "gif: bad size ", w, "x", h);
-  const char* sig = "GIF89a";
-  out_.insert(out_.end(), sig, sig + 6);
+  for (char c : {'G', 'I', 'F', '8', '9', 'a'}) out_.push_back(uint8_t(c));  // signature (insert() trips GCC 12's
+                                                                           // -Wstringop-overflow false positive)
   put16(out_, w);
   put16(out_, h);
   out_.push_back(0xF7);  // global colour table, 8 bits colour resolution, 256 entries
