@@ -142,10 +142,10 @@ ff_status open_bytes(const std::string& bytes, const std::string& what, int thre
 extern "C" {
 
 #ifdef FF_RUNTIME_CUDA
-FF_API const char* ff_version(void) { return "1.0 (cpu+cuda)"; }
+FF_API const char* ff_version(void) { return "1.1 (cpu+cuda)"; }
 FF_API int ff_cuda_device_count(void) { return ffrt::cuda_device_count(); }
 #else
-FF_API const char* ff_version(void) { return "1.0 (cpu)"; }
+FF_API const char* ff_version(void) { return "1.1 (cpu)"; }
 FF_API int ff_cuda_device_count(void) { return 0; }
 #endif
 

@@ -60,7 +60,7 @@ extern "C" {
 #endif
 
 #define FF_RUNTIME_VERSION_MAJOR 1
-#define FF_RUNTIME_VERSION_MINOR 0
+#define FF_RUNTIME_VERSION_MINOR 1  /* 1.1: ff_renderer_create_cuda, ff_cuda_device_count */
 
 typedef enum ff_status {
   FF_OK = 0,
