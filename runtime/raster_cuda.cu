@@ -100,8 +100,6 @@ CudaRasterizer::CudaRasterizer(int device) : impl_(new Impl) {
 
 CudaRasterizer::~CudaRasterizer() = default;
 
-int CudaRasterizer::device() const { return impl_->device; }
-
 void CudaRasterizer::render(const RasterGaussians& g, uint64_t gaussians_id, const RasterCamera& cam,
                             const float bg[3], const RasterOutput& out) {
   check_camera(cam, out);
@@ -127,8 +125,6 @@ void CudaRasterizer::render(const RasterGaussians& g, uint64_t gaussians_id, con
 
   fwd::PreParams pp{};
   pp.N = N, pp.C = 1, pp.W = W, pp.H = H;
-  pp.tiles_x = (W + ff::splat::math::kTile - 1) / ff::splat::math::kTile;
-  pp.tiles_y = (H + ff::splat::math::kTile - 1) / ff::splat::math::kTile;
   pp.means = static_cast<const float*>(m.means.ptr), pp.scales = static_cast<const float*>(m.scales.ptr);
   pp.rotations = static_cast<const float*>(m.rotations.ptr), pp.opacities = static_cast<const float*>(m.opacities.ptr);
   pp.colors = static_cast<const float*>(m.colors.ptr), pp.sh = nullptr, pp.sh_degree = 0, pp.sh_coeffs = 1;

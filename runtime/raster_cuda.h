@@ -25,7 +25,6 @@ class CudaRasterizer {
   ~CudaRasterizer();
   CudaRasterizer(const CudaRasterizer&) = delete;
   CudaRasterizer& operator=(const CudaRasterizer&) = delete;
-  int device() const;
   // Same contract as Rasterizer::render (check_camera; Gaussians validated at creation); synchronous.
   void render(const RasterGaussians& g, uint64_t gaussians_id, const RasterCamera& cam, const float bg[3],
               const RasterOutput& out);

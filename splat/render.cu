@@ -377,12 +377,13 @@ void render_fwd_cuda(Context& ctx, const RenderParams& p, CudaState*& sp) {
     void* workspace(size_t bytes) override { return ctx.cuda_workspace(bytes); }
   } scratch(st, ctx);
   PreParams pp{};
-  pp.N = N, pp.C = C, pp.W = W, pp.H = H, pp.tiles_x = st.tiles_x, pp.tiles_y = st.tiles_y;
+  pp.N = N, pp.C = C, pp.W = W, pp.H = H;
   pp.means = p.means, pp.scales = p.scales, pp.rotations = p.rotations, pp.opacities = p.opacities;
   pp.colors = p.colors, pp.sh = p.sh, pp.sh_degree = p.sh_degree, pp.sh_coeffs = p.sh_coeffs;
   pp.viewmats = p.viewmats, pp.intrinsics = p.intrinsics, pp.near_cull = p.near_cull;
   pp.radii_out = p.radii;
   CUDA_CHECK(fwd::project_and_bin(scratch, stream, pp, st.binned));
+  CUDA_CHECK_LAUNCH();
   st.E = st.binned.entries;
   FF_CHECK(st.binned.sorted_vals, "splat: too many (Gaussian, tile) entries to sort: ", st.E);
 
@@ -395,7 +396,7 @@ void render_fwd_cuda(Context& ctx, const RenderParams& p, CudaState*& sp) {
   bp.final_T = st.get<float>(st.final_T, CHW);
   bp.n_contrib = st.get<int32_t>(st.n_contrib, CHW);
   CUDA_CHECK(fwd::blend(bp, C, stream));
-  if (::ff::detail::sync_debug_enabled()) CUDA_CHECK(cudaDeviceSynchronize());
+  CUDA_CHECK_LAUNCH();
 }
 
 void render_bwd_cuda(Context& ctx, const RenderParams& p, const RenderGrads& g, CudaState* sp) {

@@ -47,7 +47,6 @@ struct PreParams {
   int32_t* radii_out;       // [C,N] or null
 };
 
-
 __global__ void preprocess_fwd_kernel(PreParams p) {
   int idx = blockIdx.x * blockDim.x + threadIdx.x;
   if (idx >= p.C * p.N) return;
@@ -238,11 +237,13 @@ struct Binned {
   const uint32_t* sorted_vals = nullptr;  // [entries] c·N + n, by (camera, tile, depth)
 };
 
-// Projects, bins and sorts: pp's inputs (N, C, W, H, tiles, Gaussians, cameras, near_cull, radii_out) are set by
-// the caller, its per-(camera, Gaussian) outputs are taken from `scratch` here. One synchronising 4-byte copy (the
+// Projects, bins and sorts: pp's inputs (N, C, W, H, Gaussians, cameras, near_cull, radii_out) are set by the
+// caller; its tile counts (from W, H) and per-(camera, Gaussian) outputs are filled here. One synchronising 4-byte copy (the
 // entry count). Returns the first CUDA error (kernels are checked with cudaGetLastError). With 2³¹ or more
 // entries it stops before sorting and leaves out.sorted_vals null: the caller reports that.
 inline cudaError_t project_and_bin(Scratch& scratch, cudaStream_t stream, PreParams& pp, Binned& out) {
+  pp.tiles_x = (pp.W + kTile - 1) / kTile;
+  pp.tiles_y = (pp.H + kTile - 1) / kTile;
   const int64_t CN = int64_t(pp.C) * pp.N;
   const int64_t TT = int64_t(pp.tiles_x) * pp.tiles_y;
   cudaError_t e = cudaSuccess;
