@@ -12,12 +12,14 @@
 #include <cstring>
 #include <filesystem>
 
-#include "apps/ffrt_bridge.h"
+#include "apps/common/model_runtime.h"
 #include "core/rng.h"
 #include "splat/splat.h"
 #include "tests/testing.h"
 #include "tests/train/train_test_util.h"
 #include "train/ply_export.h"
+#include "train/checkpoint.h"
+#include "train/model_file.h"
 #include "train/trainer.h"
 
 using namespace ff;
@@ -79,10 +81,12 @@ double max_rgb_diff(const std::vector<uint8_t>& rgba, const std::vector<float>& 
   return m;
 }
 
-ff_camera to_ff(const train::Camera& k, int width = 0) {
-  apps::Cam c = apps::from_viewmat(k.viewmat.data(), k.intrinsics[0], k.intrinsics[1], k.intrinsics[2],
-                                   k.intrinsics[3], k.width, k.height);
-  return apps::resized(c, width).to_ff();
+ff_camera to_ff(const Camera& k, int width = 0) { return apps::runtime_camera(resized(k, width)); }
+
+std::vector<std::string> subject_names(const train::Dataset& ds) {
+  std::vector<std::string> n;
+  for (int s = 0; s < ds.num_subjects(); ++s) n.push_back(ds.subject_name(s));
+  return n;
 }
 
 struct Decoded {
@@ -141,7 +145,7 @@ void check_model_roundtrip(const train::ModelConfig& cfg) {
   auto ds = ff::testing::tiny_scene(3, 2);
   auto model = make_model(ctx, cfg, *ds);
   apps::Runtime rt;
-  rt.open_pack(apps::model_pack(*model, apps::subject_names(*ds)), 2);
+  rt.open_pack(train::model_pack(*model, subject_names(*ds)), 2);
   CHECK(rt.info.num_identities == 3);
   CHECK(rt.info.code_dim == cfg.code_dim);
   CHECK(rt.info.num_gaussians == model->layout().G);
@@ -384,7 +388,7 @@ TEST_CASE("runtime: checkpoints open directly when they store the layout; refuse
   CHECK(max_rel(runtime_read(hold).colors, e.colors) < 1e-4);
   ff_model_close(m);
   // the model pack written to a file opens the same way, and a corrupt checkpoint is a format error
-  ffrt::write_pack(dir + "/m.ffpk", apps::model_pack(*model, apps::subject_names(*ds), {1}));
+  ffrt::write_pack(dir + "/m.ffpk", train::model_pack(*model, subject_names(*ds), {}, {}, {1}));
   REQUIRE(ff_model_open((dir + "/m.ffpk").c_str(), 1, &m) == FF_OK);
   ff_model_info info;
   REQUIRE(ff_model_get_info(m, &info) == FF_OK);
