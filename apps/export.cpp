@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
       what = "identity " + std::to_string(i) + (rt.name(i).empty() ? "" : " (" + rt.name(i) + ")");
     }
     const ff_format f = fmt == "ply" ? FF_FORMAT_PLY : fmt == "splat" ? FF_FORMAT_SPLAT : FF_FORMAT_PACK;
-    apps::rt_check(ff_gaussians_save(g.g, out.c_str(), f, sh), "ff_gaussians_save");
+    apps::check(ff_gaussians_save(g.g, out.c_str(), f, sh), "ff_gaussians_save");
     std::printf("export: wrote %s (%s, %d Gaussians of %s, %.2f MB)\n", out.c_str(), fmt.c_str(), g.count(), what.c_str(),
                 double(std::filesystem::file_size(out)) / 1e6);
     return 0;

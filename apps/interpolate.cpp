@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
       const int ci = std::min(int(tpos), int(cams.size()) - 1);
       const Camera cam = ci + 1 < int(cams.size()) ? interpolate_camera(cams[size_t(ci)], cams[size_t(ci + 1)], tpos - ci)
                                                    : cams[size_t(ci)];
-      auto img = rt.render(g, apps::runtime_camera(cam), bg.data());
+      auto img = rt.render(g, runtime_camera(cam), bg.data());
       char name[64];
       std::snprintf(name, sizeof name, "frame_%04d.png", f);
       apps::write_png_rgba((std::filesystem::path(out) / name).string(), img, W, H, false);

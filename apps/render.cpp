@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
     const bool alpha = o.integer("alpha", 0, 1);
     const int frames = int(o.integer("orbit", 0, 100000));
     if (frames == 0) {
-      auto img = rt.render(g, apps::runtime_camera(cam), bg.data());
+      auto img = rt.render(g, runtime_camera(cam), bg.data());
       apps::write_png_rgba(o.str("out"), img, cam.width, cam.height, alpha);
       std::printf("render: wrote %s (%dx%d, %d Gaussians)\n", o.str("out").c_str(), cam.width, cam.height, g.count());
       return 0;
@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
     std::filesystem::create_directories(o.str("out_dir"));
     const auto path = orbit(cam, centroid(xyz), camera_up(cam), frames, o.number("degrees", 1, 360));
     for (int f = 0; f < frames; ++f) {
-      auto img = rt.render(g, apps::runtime_camera(path[size_t(f)]), bg.data());
+      auto img = rt.render(g, runtime_camera(path[size_t(f)]), bg.data());
       char name[64];
       std::snprintf(name, sizeof name, "frame_%04d.png", f);
       apps::write_png_rgba((std::filesystem::path(o.str("out_dir")) / name).string(), img, cam.width, cam.height, alpha);

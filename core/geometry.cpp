@@ -36,6 +36,14 @@ std::array<float, 4> Camera::intrinsics_f() const {
   return {float(intrinsics[0]), float(intrinsics[1]), float(intrinsics[2]), float(intrinsics[3])};
 }
 
+ff_camera runtime_camera(const Camera& c) {
+  ff_camera r{};
+  for (size_t i = 0; i < 16; ++i) r.viewmat[i] = float(c.viewmat[i]);
+  r.fx = float(c.fx()), r.fy = float(c.fy()), r.cx = float(c.cx()), r.cy = float(c.cy());
+  r.width = c.width, r.height = c.height;
+  return r;
+}
+
 Camera resized(Camera c, int width) {
   if (width <= 0 || width == c.width) return c;
   const double s = double(width) / c.width;

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/include/facefield.h"
+
 namespace ff {
 
 using Vec3d = std::array<double, 3>;
@@ -52,6 +54,9 @@ struct Camera {
   std::array<float, 16> viewmat_f() const;
   std::array<float, 4> intrinsics_f() const;
 };
+
+// The same camera as the embeddable runtime's C struct (runtime/include/facefield.h): the same numbers as floats.
+ff_camera runtime_camera(const Camera& c);
 
 // Intrinsics rescaled to a new image width (aspect kept); width ≤ 0 or equal keeps the camera.
 Camera resized(Camera c, int width);

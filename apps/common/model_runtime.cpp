@@ -11,71 +11,6 @@
 
 namespace ff::apps {
 
-void rt_check(ff_status s, const char* what) { FF_CHECK(s == FF_OK, what, ": ", ff_status_name(s), ": ", ff_last_error()); }
-
-std::vector<float> Gaussians::means() const {
-  std::vector<float> m(size_t(count()) * 3);
-  rt_check(ff_gaussians_read(g, m.data(), nullptr, nullptr, nullptr, nullptr), "ff_gaussians_read");
-  return m;
-}
-
-Runtime::~Runtime() {
-  ff_renderer_free(renderer);
-  ff_model_close(model);
-}
-void Runtime::open_pack(const ffrt::Pack& p, int threads) {
-  const std::string b = ffrt::pack_bytes(p);
-  rt_check(ff_model_open_memory(b.data(), b.size(), threads, &model), "ff_model_open_memory");
-  finish(threads);
-}
-void Runtime::open_file(const std::string& path, int threads) {
-  rt_check(ff_model_open(path.c_str(), threads, &model), "ff_model_open");
-  finish(threads);
-}
-void Runtime::finish(int threads) {
-  rt_check(ff_model_get_info(model, &info), "ff_model_get_info");
-  rt_check(ff_renderer_create(threads, &renderer), "ff_renderer_create");
-}
-std::string Runtime::name(int i) const {
-  char b[256];
-  rt_check(ff_model_identity_name(model, i, b, sizeof b), "ff_model_identity_name");
-  return b;
-}
-std::vector<float> Runtime::code(int i) const {
-  std::vector<float> c(size_t(info.code_dim));
-  rt_check(ff_model_get_code(model, i, c.data(), info.code_dim), "ff_model_get_code");
-  return c;
-}
-std::vector<float> Runtime::positions(int i) const {
-  std::vector<float> x(size_t(info.num_gaussians) * 3);
-  rt_check(ff_model_get_positions(model, i, x.data(), x.size()), "ff_model_get_positions");
-  return x;
-}
-Gaussians Runtime::identity(int i) const {
-  ff_gaussians* g = nullptr;
-  rt_check(ff_decode_identity(model, i, &g), "ff_decode_identity");
-  return Gaussians(g);
-}
-Gaussians Runtime::decode(const std::vector<float>& code, const std::vector<float>* xyz) const {
-  ff_gaussians* g = nullptr;
-  rt_check(ff_decode_code(model, code.data(), int(code.size()), xyz ? xyz->data() : nullptr, xyz ? xyz->size() : 0, &g),
-           "ff_decode_code");
-  return Gaussians(g);
-}
-std::vector<uint8_t> Runtime::render(const Gaussians& g, const ff_camera& cam, const float bg[3]) const {
-  std::vector<uint8_t> rgba(size_t(cam.width) * cam.height * 4);
-  rt_check(ff_render(renderer, g.g, &cam, bg, rgba.data(), 0), "ff_render");
-  return rgba;
-}
-
-ff_camera runtime_camera(const Camera& c) {
-  ff_camera r{};
-  for (int i = 0; i < 16; ++i) r.viewmat[i] = float(c.viewmat[size_t(i)]);
-  r.fx = float(c.fx()), r.fy = float(c.fy()), r.cx = float(c.cx()), r.cy = float(c.cy());
-  r.width = c.width, r.height = c.height;
-  return r;
-}
-
 int OpenedModel::num_views(int identity) const {
   return identity >= 0 && size_t(identity) < file.cameras.size() ? int(file.cameras[size_t(identity)].size()) : 0;
 }
@@ -108,7 +43,8 @@ std::unique_ptr<OpenedModel> open_model(Context& ctx, const std::string& path, i
     return m;
   }
   m->file = train::load_model_file(ctx, path, Device::cpu());
-  m->rt.open_pack(train::model_pack(m->file), threads);
+  const std::string pack = ffrt::pack_bytes(train::model_pack(m->file));
+  m->rt.open_memory(pack.data(), pack.size(), threads);
   return m;
 }
 

@@ -12,7 +12,7 @@
 // back in one copy — the only synchronisation per evaluation (the seed recipe's Adam runs on the device and reads
 // the loss and gradient once per step for the finiteness check).
 // Recipes:
-//   "seed"    original_system.md §5: code = 0.01·randn (the Context's RNG), Adam lr 1e-3 (eps 1e-15), 1000 steps,
+//   "seed"    docs/model.md §4: code = 0.01·randn (the Context's RNG), Adam lr 1e-3 (eps 1e-15), 1000 steps,
 //             full resolution, no pose refinement.
 //   "default" start from the mean of the training codes; coarse-to-fine over `levels` (max crop side in px, e.g.
 //             64 → 128 → 256); at each level L-BFGS (memory 8, Armijo backtracking) on the whitened code
