@@ -134,26 +134,27 @@ std::vector<std::string> Options::list(const std::string& k) const {
   return out;
 }
 
-std::vector<long> Options::integers(const std::string& k, long lo, long hi) const {
-  std::vector<long> out;
-  for (const std::string& s : list(k)) {
-    long v = 0;
-    FF_CHECK(parse_long(s, v) && v >= lo && v <= hi, "--", k, " must be a comma-separated list of integers in [", lo,
-             ", ", hi, "], got '", s, "' in '", str(k), "'");
+namespace {
+// The comma-separated items of `o`'s value --k, each parsed by `parse` and in [lo, hi] (`what`: "integers", "numbers").
+template <class T, class Parse>
+std::vector<T> list_of(const Options& o, const std::string& k, T lo, T hi, Parse parse, const char* what) {
+  std::vector<T> out;
+  for (const std::string& s : o.list(k)) {
+    T v{};
+    FF_CHECK(parse(s, v) && v >= lo && v <= hi, "--", k, " must be a comma-separated list of ", what, " in [", lo, ", ", hi,
+             "], got '", s, "' in '", o.str(k), "'");
     out.push_back(v);
   }
   return out;
 }
+}  // namespace
+
+std::vector<long> Options::integers(const std::string& k, long lo, long hi) const {
+  return list_of(*this, k, lo, hi, parse_long, "integers");
+}
 
 std::vector<double> Options::numbers(const std::string& k, double lo, double hi) const {
-  std::vector<double> out;
-  for (const std::string& s : list(k)) {
-    double v = 0;
-    FF_CHECK(parse_double(s, v) && v >= lo && v <= hi, "--", k, " must be a comma-separated list of numbers in [", lo,
-             ", ", hi, "], got '", s, "' in '", str(k), "'");
-    out.push_back(v);
-  }
-  return out;
+  return list_of(*this, k, lo, hi, parse_double, "numbers");
 }
 
 std::array<float, 3> Options::color(const std::string& k) const {
