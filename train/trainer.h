@@ -97,6 +97,7 @@ struct TrainConfig {
 // Every option: name, type, default (as text) and help; read/write through the table.
 struct OptionInfo {
   std::string name, type, help;
+  std::string range;                              // numeric options: "[lo, hi]", values outside are refused
   std::function<std::string()> get;               // current value as JSON text
   std::function<void(const std::string&)> set;    // from JSON text or a bare string
 };
