@@ -71,9 +71,9 @@ TEST_CASE("checkpoint: truncated, foreign and corrupt files are refused with a c
   write_file_atomic(dir + "/flip.ffck", flipped);
   CHECK_THROWS_WITH_AS(train::read_checkpoint(ctx, dir + "/flip.ffck"), doctest::Contains("checksum"), ff::Error);
   std::string future = bytes;
-  future[8] = 2;
+  future[8] = 3;
   write_file_atomic(dir + "/future.ffck", future);
-  CHECK_THROWS_WITH_AS(train::read_checkpoint(ctx, dir + "/future.ffck"), doctest::Contains("format version 2"),
+  CHECK_THROWS_WITH_AS(train::read_checkpoint(ctx, dir + "/future.ffck"), doctest::Contains("format version 3"),
                        ff::Error);
   CHECK_THROWS_WITH_AS(train::read_checkpoint(ctx, dir + "/missing.ffck"), doctest::Contains("does not exist"),
                        ff::Error);

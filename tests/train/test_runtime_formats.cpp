@@ -332,7 +332,7 @@ TEST_CASE("runtime: identity packs refuse truncated, corrupt, foreign and newer 
   c[c.size() / 2] ^= 1;
   CHECK_THROWS_WITH_AS(ffrt::parse_pack(c, "p"), doctest::Contains("checksum"), ffrt::Error);
   std::string v = b;
-  v[8] = 2;
+  v[8] = 3;
   CHECK_THROWS_WITH_AS(ffrt::parse_pack(v, "p"), doctest::Contains("version"), ffrt::Error);
   CHECK_THROWS_WITH_AS(ffrt::parse_model_file("GIF89a......", "p"), doctest::Contains("neither"), ffrt::Error);
   CHECK_THROWS_AS(ffrt::parse_pack(b + "x", "p"), ffrt::Error);  // trailing bytes
