@@ -1,0 +1,28 @@
+// fuzz/fuzz_ffpk.cpp — libFuzzer target for the .ffpk identity-pack readers: the container (fuzz/fuzz_container.h,
+// versions 1 and 2, header record pack/kind), parse_pack / parse_model_file and gaussians_from_pack
+// (runtime/formats.h); an accepted pack must re-write (pack_bytes) to one that parses back. Any ffrt::Error is an
+// accepted outcome.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "fuzz/fuzz_container.h"
+#include "runtime/formats.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string bytes(reinterpret_cast<const char*>(data), size);
+  ff::fuzz::container_roundtrip(bytes, ffrt::FileKind::kPack);
+  ffrt::Pack p;
+  try {
+    p = ffrt::parse_model_file(bytes, "fuzz.ffpk");
+  } catch (const ffrt::Error&) {
+    return 0;
+  }
+  if (ffrt::parse_pack(ffrt::pack_bytes(p), "fuzz-rewritten").arrays.size() != p.arrays.size()) __builtin_trap();
+  try {
+    ffrt::GaussianSet g = ffrt::gaussians_from_pack(p, "fuzz.ffpk");
+    g.check("fuzz.ffpk");
+  } catch (const ffrt::Error&) {
+  }
+  return 0;
+}
