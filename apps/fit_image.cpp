@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   auto b = [](bool v) { return std::string(v ? "true" : "false"); };
   auto parse_bool = [](const std::string& s) { return s == "1" || s == "true" || s == "yes" || s == "on"; };
   std::vector<Opt> opts = {
-      {"model", "CKPT", "trained checkpoint (.ffck); without it only landmarks, head fit and mask are produced",
+      {"model", "FILE", "trained model file: checkpoint (.ffck) or model pack (.ffpk); without it only landmarks, head fit and mask",
        [&] { return o.model_path.empty() ? "(none)" : o.model_path; }, [&](auto& s) { o.model_path = s; }},
       {"image", "PHOTO", "input photo (JPEG/PNG)", [&] { return o.image.empty() ? "(required)" : o.image; },
        [&](auto& s) { o.image = s; }},
@@ -64,10 +64,9 @@ int main(int argc, char** argv) {
        [&] { return o.landmarks.empty() ? "(detect with dlib)" : o.landmarks; }, [&](auto& s) { o.landmarks = s; }},
       {"face", "I", "which detected face, largest first", [&] { return std::to_string(o.face); },
        [&](auto& s) { o.face = std::stoi(s); }},
-      {"data", "DIR", "training dataset of the checkpoint (for the Gaussian layout), overrides its config",
-       [&] { return o.data_dir.empty() ? "(from the checkpoint)" : o.data_dir; }, [&](auto& s) { o.data_dir = s; }},
-      {"head-model", "PATH", "head model: builtin or FLAME files (must match the training data)",
-       [&] { return o.head_model; }, [&](auto& s) { o.head_model = s; }},
+      {"head-model", "PATH", "head model: builtin or a FLAME file; checked against the one the model file names",
+       [&] { return o.head_model.empty() ? "(the model file's; FF_HEAD_MODEL overrides)" : o.head_model; },
+       [&](auto& s) { o.head_model = s; }},
       {"recipe", "NAME", "identity fit: default (mean code, coarse-to-fine L-BFGS + pose) or seed (Adam 1000 steps)",
        [&] { return o.code.recipe; }, [&](auto& s) { o.code.recipe = s; }},
       {"fov", "DEG", "vertical field of view when EXIF has no focal length", [&] { return num(o.fov_deg); },
@@ -110,7 +109,7 @@ int main(int argc, char** argv) {
   auto usage = [&](FILE* f) {
     std::fprintf(f,
                  "fit_image — one photo -> a 3D Gaussian face (detection, 68 landmarks, head pose/shape, face mask,\n"
-                 "identity code, outputs).\n\nusage: fit_image --model CKPT --image PHOTO [--out DIR] [options]\n\n"
+                 "identity code, outputs).\n\nusage: fit_image --model FILE --image PHOTO [--out DIR] [options]\n\n"
                  "options (--name value or --name=value):\n");
     for (auto& op : opts) {
       std::string head = "  --" + op.name + " " + op.arg;

@@ -1,4 +1,4 @@
-// train/trainer.h — training the identity field model (original_system.md §4, without its bugs).
+// train/trainer.h — training the identity field model (docs/model.md §3, without its bugs).
 //
 // One optimiser step = B (subject, view) pairs (B = batch_views; 1 = the seed's one-subject-one-view step):
 // decode the distinct subjects' codes in one generator batch, render each subject's views (one splat call per
