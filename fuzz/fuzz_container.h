@@ -1,12 +1,23 @@
 // fuzz/fuzz_container.h — the property the container targets (fuzz_fft, fuzz_ffck, fuzz_ffpk) check on any input:
 // parse_container either refuses it with an ffrt::Error, or every record lies inside the input with
 // nbytes = numel · dtype size, and writing the parsed view again gives bytes that parse to the same view.
+// with_valid_checksum: the input with its last 8 bytes replaced by the right checksum, so that mutated files also
+// get past the checksum and reach what runs on an accepted file (each target runs on both variants).
 #pragma once
+#include <cstring>
 #include <string>
 
 #include "runtime/container.h"
 
 namespace ff::fuzz {
+
+inline std::string with_valid_checksum(std::string b) {
+  if (b.size() >= 8) {
+    const uint64_t sum = ffrt::fnv1a64(b.data(), b.size() - 8);
+    std::memcpy(&b[b.size() - 8], &sum, 8);
+  }
+  return b;
+}
 
 inline void container_roundtrip(const std::string& bytes, ffrt::FileKind kind) {
   ffrt::ContainerView v;

@@ -10,12 +10,14 @@
 #include "runtime/formats.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string bytes(reinterpret_cast<const char*>(data), size);
-  ff::fuzz::container_roundtrip(bytes, ffrt::FileKind::kCheckpoint);
-  try {
-    ffrt::Pack p = ffrt::parse_model_file(bytes, "fuzz.ffck");
-    for (auto& a : p.arrays) (void)a.floats();
-  } catch (const ffrt::Error&) {
+  const std::string raw(reinterpret_cast<const char*>(data), size);
+  for (const std::string& bytes : {raw, ff::fuzz::with_valid_checksum(raw)}) {
+    ff::fuzz::container_roundtrip(bytes, ffrt::FileKind::kCheckpoint);
+    try {
+      ffrt::Pack p = ffrt::parse_model_file(bytes, "fuzz.ffck");
+      for (auto& a : p.arrays) (void)a.floats();
+    } catch (const ffrt::Error&) {
+    }
   }
   return 0;
 }

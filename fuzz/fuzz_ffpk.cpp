@@ -9,14 +9,14 @@
 #include "fuzz/fuzz_container.h"
 #include "runtime/formats.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string bytes(reinterpret_cast<const char*>(data), size);
+namespace {
+void one(const std::string& bytes) {
   ff::fuzz::container_roundtrip(bytes, ffrt::FileKind::kPack);
   ffrt::Pack p;
   try {
     p = ffrt::parse_model_file(bytes, "fuzz.ffpk");
   } catch (const ffrt::Error&) {
-    return 0;
+    return;
   }
   if (ffrt::parse_pack(ffrt::pack_bytes(p), "fuzz-rewritten").arrays.size() != p.arrays.size()) __builtin_trap();
   try {
@@ -24,5 +24,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     g.check("fuzz.ffpk");
   } catch (const ffrt::Error&) {
   }
+}
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string raw(reinterpret_cast<const char*>(data), size);
+  one(raw);
+  one(ff::fuzz::with_valid_checksum(raw));
   return 0;
 }

@@ -9,6 +9,8 @@
 #include "fuzz/fuzz_container.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  ff::fuzz::container_roundtrip(std::string(reinterpret_cast<const char*>(data), size), ffrt::FileKind::kTensors);
+  const std::string bytes(reinterpret_cast<const char*>(data), size);
+  ff::fuzz::container_roundtrip(bytes, ffrt::FileKind::kTensors);
+  ff::fuzz::container_roundtrip(ff::fuzz::with_valid_checksum(bytes), ffrt::FileKind::kTensors);
   return 0;
 }
