@@ -358,10 +358,11 @@ TEST_CASE("reader: cameras are rescaled to the image and moved to the canonical 
   Dataset ds = Dataset::open(td.path);
   const Subject& s = ds.subject(0);
   CHECK_FALSE(s.preprocessed);
-  const Camera& c = s.cameras[size_t(s.camera_index("222200037"))];
-  CHECK(c.k.fx == doctest::Approx(7400.0 * 110 / 2200));
-  CHECK(c.k.fy == doctest::Approx(7400.0 * 160 / 3208));
-  CHECK(c.k.cx == doctest::Approx(1100.0 * 110 / 2200));  // (1099.5 + 0.5)·s
+  const int ci = s.camera_index("222200037");
+  const Camera& c = s.cameras[size_t(ci)];
+  CHECK(c.fx() == doctest::Approx(7400.0 * 110 / 2200));
+  CHECK(c.fy() == doctest::Approx(7400.0 * 160 / 3208));
+  CHECK(c.cx() == doctest::Approx(1100.0 * 110 / 2200));  // (1099.5 + 0.5)·s
   // viewmat = world_2_cam · cano2world, cano2world = [R(euler) | t] without the scale
   FlameTracking t = small_tracking();
   auto R = euler_xyz_to_matrix(t.rotation.data());
@@ -370,7 +371,7 @@ TEST_CASE("reader: cameras are rescaled to the image and moved to the canonical 
     for (int b = 0; b < 3; ++b) c2w[size_t(a * 4 + b)] = R[size_t(a * 3 + b)];
     c2w[size_t(a * 4 + 3)] = t.translation[size_t(a)];
   }
-  Mat4 want = mat4_mul(c.world_2_cam, c2w);
+  Mat4 want = mat4_mul(s.world_2_cam[size_t(ci)], c2w);
   for (int i = 0; i < 16; ++i) CHECK(c.viewmat[size_t(i)] == doctest::Approx(want[size_t(i)]).epsilon(1e-6));
   auto vf = c.viewmat_f();
   CHECK(vf[15] == 1.0f);

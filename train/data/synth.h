@@ -70,7 +70,8 @@ struct SynthIdentity {
   std::string name;                 // zero-padded index ("000")
   FlameTracking tracking;           // as written (float32-exact)
   CameraParams calibration;         // as written to camera_params.json
-  std::vector<Camera> cameras;      // sorted by serial: splat intrinsics at width×height, world_2_cam, canonical viewmat
+  std::vector<ff::Camera> cameras;  // sorted by serial: name = serial, splat intrinsics at width×height, canonical viewmat
+  std::vector<Mat4> world_2_cam;    // [cameras] OpenCV world → camera
   std::vector<double> canonical_vertices;  // [V, 3] tracked neutral mesh (canonical frame)
   Mat4 cano2world{};
   std::vector<Image8> images;       // [cameras] RGB, when rendered
