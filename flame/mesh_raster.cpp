@@ -7,6 +7,7 @@
 
 #include "core/check.h"
 #include "core/file.h"
+#include "core/geometry.h"
 
 // stb in this translation unit only (static functions: no clash with other users of stb in the program).
 #pragma GCC diagnostic push
@@ -23,16 +24,8 @@
 namespace ff::flame {
 
 namespace {
-using V3 = std::array<double, 3>;
+using V3 = Vec3d;
 V3 sub(const V3& a, const V3& b) { return {a[0] - b[0], a[1] - b[1], a[2] - b[2]}; }
-V3 cross(const V3& a, const V3& b) {
-  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
-}
-double dot(const V3& a, const V3& b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
-V3 normalize(const V3& a) {
-  double n = std::sqrt(dot(a, a));
-  return n > 0 ? V3{a[0] / n, a[1] / n, a[2] / n} : V3{0, 0, 0};
-}
 uint8_t encode(double x, float gamma) {
   x = std::clamp(x, 0.0, 1.0);
   if (gamma != 1.f) x = std::pow(x, 1.0 / gamma);
@@ -68,11 +61,11 @@ RasterImage rasterize_mesh(const double* vertices, int V, const int32_t* faces, 
     const int32_t* t = faces + size_t(f) * 3;
     for (int k = 0; k < 3; ++k) FF_CHECK(t[k] >= 0 && t[k] < V, "rasterize_mesh: face ", f, " vertex ", t[k], " out of range");
     V3 n = cross(sub(pc[size_t(t[1])], pc[size_t(t[0])]), sub(pc[size_t(t[2])], pc[size_t(t[0])]));
-    nf[size_t(f)] = normalize(n);
+    nf[size_t(f)] = normalized(n);
     for (int k = 0; k < 3; ++k)
       for (int c = 0; c < 3; ++c) nv[size_t(t[k])][size_t(c)] += n[size_t(c)];
   }
-  for (auto& n : nv) n = normalize(n);
+  for (auto& n : nv) n = normalized(n);
 
   // visibility pass: z-buffer with perspective-correct barycentrics
   for (int f = 0; f < F; ++f) {
@@ -112,7 +105,7 @@ RasterImage rasterize_mesh(const double* vertices, int V, const int32_t* faces, 
   }
 
   // shading pass
-  V3 L = normalize(o.light_dir);
+  V3 L = normalized(o.light_dir);
   img.rgb.resize(size_t(W) * H * 3);
   for (size_t i = 0; i < size_t(W) * H; ++i) {
     int32_t f = img.face_id[i];
@@ -128,7 +121,7 @@ RasterImage rasterize_mesh(const double* vertices, int V, const int32_t* faces, 
         V3 s{0, 0, 0};
         for (int k = 0; k < 3; ++k)
           for (int c = 0; c < 3; ++c) s[size_t(c)] += bc[k] * nv[size_t(t[k])][size_t(c)];
-        s = normalize(s);
+        s = normalized(s);
         if (dot(s, s) > 0) n = s;
       }
       if (dot(n, p) > 0) n = {-n[0], -n[1], -n[2]};  // face the camera
@@ -151,8 +144,8 @@ RasterImage rasterize_mesh(const double* vertices, int V, const int32_t* faces, 
 
 PinholeCamera<double> look_at_camera(const std::array<double, 3>& eye, const std::array<double, 3>& target,
                                      const std::array<double, 3>& up, double fx, double fy, double cx, double cy) {
-  V3 f = normalize(sub(target, eye));
-  V3 r = normalize(cross(f, up));
+  V3 f = normalized(sub(target, eye));
+  V3 r = normalized(cross(f, up));
   FF_CHECK(dot(f, f) > 0 && dot(r, r) > 0, "look_at_camera: degenerate eye/target/up");
   V3 d = cross(f, r);  // image down
   PinholeCamera<double> c;
