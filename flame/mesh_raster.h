@@ -67,7 +67,10 @@ struct Canvas {
   void text(int x, int y, const std::string& s, std::array<uint8_t, 3> c, int scale = 1);
 };
 
-// PNG via stb_image_write, written atomically; throws ff::Error when the file cannot be written.
-void write_png(const std::string& path, int width, int height, int channels, const uint8_t* data);
+// The engine's one PNG writer (train/data's Image8 writer, train/eval's pictures and the apps call it): 8-bit
+// pixels [height, width, channels] (channels 1..4: grey, grey+alpha, RGB, RGBA), rows top to bottom, encoded by
+// stb_image_write at zlib level `compression` (1..9) and written atomically (core/file.h). Throws ff::Error naming
+// the file for a bad image or level, or when the file cannot be written.
+void write_png(const std::string& path, int width, int height, int channels, const uint8_t* data, int compression = 6);
 
 }  // namespace ff::flame

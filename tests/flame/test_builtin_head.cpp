@@ -476,6 +476,8 @@ TEST_CASE("mesh_raster: z-buffer, face ids and shading of a known scene") {
   CHECK(std::string(sig + 1, 3) == "PNG");
   std::remove(path.c_str());
   CHECK(throws_with([&] { fl::write_png("/nonexistent/dir/x.png", 64, 64, 3, img.rgb.data()); }, {"cannot write"}));
+  CHECK(throws_with([&] { fl::write_png(path, 64, 64, 3, img.rgb.data(), 0); }, {"compression level 0", "1..9"}));
+  CHECK_FALSE(std::ifstream(path).good());  // refused before anything was written
   // downsample averages
   std::vector<uint8_t> two = {0, 0, 0, 255, 255, 255, 0, 0, 0, 255, 255, 255};
   auto one = fl::downsample(two, 2, 2, 3, 2);
