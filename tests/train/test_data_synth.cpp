@@ -242,7 +242,7 @@ TEST_CASE("face mask: occluded by the rest of the head, soft edge") {
                    0.0, -1.0, 1.5, 1.0, -1.0, 1.5, 1.0, 1.0, 1.5, 0.0, 1.0, 1.5};  // occluder on the right half
   head.faces = {0, 1, 2, 0, 2, 3, 4, 5, 6, 4, 6, 7};
   std::vector<uint8_t> flag = {1, 1, 0, 0};
-  RasterView v{mat4_identity(), 100, 100, 50, 50, 100, 100};
+  flame::RasterView v{mat4_identity(), 100, 100, 50, 50, 100, 100};
   Image8 sharp = render_face_mask(head, flag, v, 2, 0.0);
   CHECK(sharp.at(40, 50)[0] == 255);  // visible mask (left half)
   CHECK(sharp.at(60, 50)[0] == 0);    // hidden behind the occluder

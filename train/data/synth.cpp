@@ -17,7 +17,7 @@
 #include "flame/mesh.h"
 #include "flame/npy.h"
 #include "train/data/preprocess.h"
-#include "train/data/raster.h"
+#include "flame/mesh_raster.h"
 
 namespace fs = std::filesystem;
 
@@ -638,7 +638,7 @@ SynthIdentity synth_identity(const flame::FlameModel& m, const SynthOptions& o, 
   const int TS = o.texture_size;
   Appearance ap = sample_appearance(o.seed, index);
   FaceFrame ff = face_frame(m, m.v_template);
-  std::vector<double> tnormals = vertex_normals(m.v_template.data(), m.V, m.faces.data(), m.F);
+  std::vector<double> tnormals = flame::vertex_normals(m.v_template.data(), m.V, m.faces.data(), m.F);
   std::vector<float> tex(size_t(TS) * TS * 3, 0.f);
   std::vector<uint8_t> filled(size_t(TS) * TS, 0);
   for (int f = 0; f < m.F; ++f) {
@@ -711,7 +711,7 @@ SynthIdentity synth_identity(const flame::FlameModel& m, const SynthOptions& o, 
   for (size_t i = 0; i < cv.size(); i += 3)
     for (int a = 0; a < 3; ++a)
       wv[i + size_t(a)] = C[size_t(a * 4)] * cv[i] + C[size_t(a * 4 + 1)] * cv[i + 1] + C[size_t(a * 4 + 2)] * cv[i + 2] + C[size_t(a * 4 + 3)];
-  std::vector<double> wn = vertex_normals(wv.data(), m.V, m.faces.data(), m.F);
+  std::vector<double> wn = flame::vertex_normals(wv.data(), m.V, m.faces.data(), m.F);
   // sRGB encode table over linear [0, 1]
   static const std::vector<uint8_t> enc = [] {
     std::vector<uint8_t> t(4097);
@@ -719,12 +719,12 @@ SynthIdentity synth_identity(const flame::FlameModel& m, const SynthOptions& o, 
     return t;
   }();
   const int ss = o.supersample, W = o.width, H = o.height;
-  GBuffer g;
+  flame::GBuffer g;
   for (size_t ci = 0; ci < id.cameras.size(); ++ci) {
     const ff::Camera& cam = id.cameras[ci];
     const Mat4& M = id.world_2_cam[ci];
-    RasterView view{M, cam.fx(), cam.fy(), cam.cx(), cam.cy(), W, H};
-    rasterize(wv.data(), m.V, m.faces.data(), m.F, view, ss, g);
+    flame::RasterView view{M, cam.fx(), cam.fy(), cam.cx(), cam.cy(), W, H};
+    flame::rasterize(wv.data(), m.V, m.faces.data(), m.F, view, ss, g);
     // camera centre in world: −Rᵀt
     V3 cc{-(M[0] * M[3] + M[4] * M[7] + M[8] * M[11]), -(M[1] * M[3] + M[5] * M[7] + M[9] * M[11]),
           -(M[2] * M[3] + M[6] * M[7] + M[10] * M[11])};

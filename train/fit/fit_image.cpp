@@ -81,7 +81,7 @@ FittedMeshes fitted_meshes(const flame::FlameModel& model, const std::vector<dou
 }
 
 FImage face_mask(const FittedMeshes& m, const std::array<double, 16>& V, const Intrinsics& K, double blur) {
-  data::RasterView rv;
+  flame::RasterView rv;
   rv.viewmat = V;
   rv.fx = K.fx, rv.fy = K.fy, rv.cx = K.cx, rv.cy = K.cy;
   rv.width = K.width, rv.height = K.height;
@@ -222,7 +222,7 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
     flame::RasterOptions ro;
     ro.width = W, ro.height = H;
     flame::PinholeCamera<double> pc;
-    pc.fx = K.fx, pc.fy = K.fy, pc.cx = K.cx - 0.5, pc.cy = K.cy - 0.5;
+    pc.fx = K.fx, pc.fy = K.fy, pc.cx = K.cx, pc.cy = K.cy;
     for (int i = 0; i < 3; ++i) {
       for (int j = 0; j < 3; ++j) pc.R[i * 3 + j] = rep.head.R[i * 3 + j];
       pc.t[i] = rep.head.t[i];
