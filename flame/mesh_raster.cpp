@@ -82,9 +82,8 @@ void rasterize(const double* verts, int nv, const int32_t* faces, int nf, const 
     const double *P0 = &pc[size_t(t[0]) * 3], *P1 = &pc[size_t(t[1]) * 3], *P2 = &pc[size_t(t[2]) * 3];
     if (P0[2] <= v.near || P1[2] <= v.near || P2[2] <= v.near) continue;
     if (cull) {
-      double e1[3] = {P1[0] - P0[0], P1[1] - P0[1], P1[2] - P0[2]}, e2[3] = {P2[0] - P0[0], P2[1] - P0[1], P2[2] - P0[2]};
-      double nrm[3] = {e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2], e1[0] * e2[1] - e1[1] * e2[0]};
-      if (nrm[0] * P0[0] + nrm[1] * P0[1] + nrm[2] * P0[2] >= 0) continue;
+      const V3 nrm = cross({P1[0] - P0[0], P1[1] - P0[1], P1[2] - P0[2]}, {P2[0] - P0[0], P2[1] - P0[1], P2[2] - P0[2]});
+      if (dot(nrm, {P0[0], P0[1], P0[2]}) >= 0) continue;
     }
     const double x0 = uv[size_t(t[0]) * 2], y0 = uv[size_t(t[0]) * 2 + 1];
     const double x1 = uv[size_t(t[1]) * 2], y1 = uv[size_t(t[1]) * 2 + 1];
@@ -126,8 +125,7 @@ std::vector<double> vertex_normals(const double* v, int nv, const int32_t* faces
   for (int f = 0; f < nf; ++f) {
     const int32_t* t = faces + size_t(f) * 3;
     const double *a = v + size_t(t[0]) * 3, *b = v + size_t(t[1]) * 3, *c = v + size_t(t[2]) * 3;
-    double e1[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]}, e2[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
-    double fn[3] = {e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2], e1[0] * e2[1] - e1[1] * e2[0]};
+    const V3 fn = cross({b[0] - a[0], b[1] - a[1], b[2] - a[2]}, {c[0] - a[0], c[1] - a[1], c[2] - a[2]});
     for (int k = 0; k < 3; ++k)
       for (int a2 = 0; a2 < 3; ++a2) n[size_t(t[k]) * 3 + a2] += fn[a2];
   }
