@@ -1,6 +1,7 @@
 # cmake/check_layers.cmake — the layering check (ctest `layering/includes`): every quoted #include of every source
 # file (.h .hpp .c .cpp .cu .cuh) of every layer in cmake/layers.cmake must name a file of a layer the including
-# file's layer may use. Prints each violation as file:line and fails when there is any.
+# file's layer may use, and (in a git checkout) every tracked source outside third_party/ must be in a layer.
+# Prints each violation as file:line and fails when there is any.
 #
 #   cmake -DFF_ROOT=<repo root> [-DFF_SELFTEST_DIR=<scratch folder>] -P cmake/check_layers.cmake
 #
@@ -122,6 +123,23 @@ if(NOT FF_ROOT)
   get_filename_component(FF_ROOT "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
 endif()
 ff_check_includes("${FF_ROOT}" violations nfiles nincl)
+# every tracked source outside third_party/ must be in a layer (checked where git and a checkout are at hand)
+find_program(FF_GIT git)
+if(FF_GIT AND EXISTS "${FF_ROOT}/.git")
+  execute_process(COMMAND "${FF_GIT}" ls-files -- "*.h" "*.hpp" "*.c" "*.cpp" "*.cu" "*.cuh"
+                  WORKING_DIRECTORY "${FF_ROOT}" OUTPUT_VARIABLE tracked RESULT_VARIABLE rc ERROR_QUIET)
+  if(rc EQUAL 0)
+    string(REPLACE "\n" ";" tracked "${tracked}")
+    foreach(f ${tracked})
+      if(NOT f MATCHES "^third_party/")
+        ff_layer_of("${f}" l)
+        if(l STREQUAL "")
+          list(APPEND violations "${f}:1: not in any layer: add its folder to cmake/layers.cmake")
+        endif()
+      endif()
+    endforeach()
+  endif()
+endif()
 foreach(e ${FF_LAYER_EXCEPTIONS})
   if(NOT e IN_LIST violations_used)
     message(WARNING "cmake/layers.cmake: exception \"${e}\" is no longer needed: remove it")
