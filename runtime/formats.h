@@ -1,13 +1,13 @@
 // runtime/formats.h — facefield's interchange formats, dependency-free (C++17 standard library only), shared by
 // the runtime library (runtime/) and the engine's apps (apps/export.cpp, render, interpolate) and tests.
 //
-//   .ply    the official 3DGS point_cloud.ply (formats.md §4.1): binary_little_endian, one `vertex` element,
+//   .ply    the official 3DGS point_cloud.ply (docs/conventions.md §5.1): binary_little_endian, one `vertex` element,
 //           float properties x y z nx ny nz f_dc_0..2 [f_rest_0..44] opacity scale_0..2 rot_0..3, raw values:
 //           opacity = logit(o), scale = log(σ), f_dc = (rgb − 0.5)/C0, rot = the normalised (w,x,y,z), normals 0.
 //           SH degree 0 by default (17 floats per Gaussian); degree 3 writes 45 zero f_rest (62 floats).
 //           The reader is header-driven: any property order, types char/uchar/short/ushort/int/uint/float/double
 //           (and int8…float64), ascii or binary_little_endian, extra properties (binding_0, …) ignored.
-//   .splat  antimatter15 (formats.md §4.2): 32 bytes per Gaussian, no header: 3×f32 position, 3×f32 linear
+//   .splat  antimatter15 (docs/conventions.md §5.2): 32 bytes per Gaussian, no header: 3×f32 position, 3×f32 linear
 //           scale, RGBA u8 (A = opacity·255), quaternion u8 (w,x,y,z)·128+128 of the normalised rotation; records
 //           sorted by descending exp(Σ log s)·opacity (ties by index). Colour/opacity/rotation are quantised.
 //   .ffpk   identity pack: magic "FFPACK\r\n", u32 version (1), u32 kind (1 = decoded Gaussians, 2 = model:

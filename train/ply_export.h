@@ -1,4 +1,4 @@
-// train/ply_export.h — Gaussians as the official 3DGS point_cloud.ply (formats.md §4.1), and a header-driven
+// train/ply_export.h — Gaussians as the official 3DGS point_cloud.ply (docs/conventions.md §5.1), and a header-driven
 // reader for it.
 //
 // Layout: binary_little_endian, one `vertex` element, float properties in exactly 3DGS's order

@@ -189,3 +189,30 @@ TEST_CASE("config: JSON round trip, overrides, unknown keys and bad values refus
   for (auto& o : train::config_options(c)) CHECK_MESSAGE(help.find("--" + o.name + " ") != std::string::npos, o.name);
   CHECK(help.find("--lr_xyz <double>") != std::string::npos);
 }
+
+TEST_CASE("config: every numeric option is range-checked, from the command line and from JSON, naming the option") {
+  train::TrainConfig c;
+  CHECK_THROWS_WITH_AS(train::config_set(c, "threads", "100000"),
+                       doctest::Contains("option threads: must be in [0, 1024], got 100000"), ff::Error);
+  CHECK_THROWS_WITH_AS(train::config_set(c, "steps", "-5"), doctest::Contains("option steps: must be in [0, "), ff::Error);
+  CHECK_THROWS_WITH_AS(train::config_set(c, "lambda_dssim", "1.5"), doctest::Contains("option lambda_dssim: must be in [0, 1]"),
+                       ff::Error);
+  CHECK_THROWS_WITH_AS(train::config_set(c, "model.K", "0"), doctest::Contains("option model.K: must be in [1, "), ff::Error);
+  CHECK_THROWS_WITH_AS(train::config_set(c, "seed", "-1"), doctest::Contains("option seed: must be in [0, "), ff::Error);
+  CHECK_THROWS_WITH_AS(train::config_set(c, "batch_views", "1e12"), doctest::Contains("batch_views"), ff::Error);
+  CHECK_THROWS_WITH_AS(train::config_from_json(c, "{\"model\": {\"tex_res\": -4}}", "x.json"),
+                       doctest::Contains("option model.tex_res: must be in [1, "), ff::Error);
+  CHECK(c.threads == 0);  // a refused value changes nothing
+  train::config_set(c, "threads", "1024");
+  train::config_set(c, "seed", "18446744073709551615");
+  CHECK(c.threads == 1024);
+  CHECK(c.seed == ~uint64_t(0));
+  for (auto& o : train::config_options(c))  // numeric options state their range
+    CHECK_MESSAGE((o.type == "string" || o.type == "bool") == o.range.empty(), o.name);
+  // the shipped configs lie inside the ranges
+  for (const char* f : {"configs/demo.json", "configs/seed.json"}) {
+    train::TrainConfig d;
+    const std::string path = std::string(FF_SOURCE_DIR) + "/" + f;
+    CHECK_NOTHROW(train::config_from_json(d, ff::read_file(path), path));
+  }
+}
