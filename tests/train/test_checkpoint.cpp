@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/testing.h"
 #include "tests/train/train_test_util.h"
 #include "train/checkpoint.h"
 #include "train/ply_export.h"
@@ -71,12 +72,56 @@ TEST_CASE("checkpoint: truncated, foreign and corrupt files are refused with a c
   write_file_atomic(dir + "/flip.ffck", flipped);
   CHECK_THROWS_WITH_AS(train::read_checkpoint(ctx, dir + "/flip.ffck"), doctest::Contains("checksum"), ff::Error);
   std::string future = bytes;
-  future[8] = 2;
+  future[8] = 3;
   write_file_atomic(dir + "/future.ffck", future);
-  CHECK_THROWS_WITH_AS(train::read_checkpoint(ctx, dir + "/future.ffck"), doctest::Contains("format version 2"),
+  CHECK_THROWS_WITH_AS(train::read_checkpoint(ctx, dir + "/future.ffck"), doctest::Contains("format version 3"),
                        ff::Error);
   CHECK_THROWS_WITH_AS(train::read_checkpoint(ctx, dir + "/missing.ffck"), doctest::Contains("does not exist"),
                        ff::Error);
+}
+
+TEST_CASE("checkpoint: version-1 files still read; packs and tensor files are refused by name") {
+  Context ctx(0, 1);
+  // tests/reference/container_v1_fixtures.py: the fixed v1 header (step, RNG counter, config) and every dtype
+  const std::string v1 = testing::fixture_path("container_v1.ffck");
+  train::Checkpoint ck = train::read_checkpoint(ctx, v1);
+  CHECK(ck.step == 1234);
+  CHECK(ck.rng_counter == (uint64_t(1) << 63) + 5);
+  CHECK(ck.config_json == "{\"steps\": 1234, \"model\": {\"K\": 2}}");
+  REQUIRE(ck.tensors.size() == 7);
+  CHECK(find_tensor(ck.tensors, "param/x").to_vector<float>() == std::vector<float>{0.5f, -1, 2, 3.25f, -0.125f, 8});
+  CHECK(find_tensor(ck.tensors, "buffer/G.filter").to_vector<double>() == std::vector<double>{0.25, -4.5});
+  CHECK(find_tensor(ck.tensors, "adam.step/x").to_vector<int64_t>() == std::vector<int64_t>{7});
+  CHECK(find_tensor(ck.tensors, "train/ids").to_vector<int32_t>() == std::vector<int32_t>{1, -2, 3});
+  CHECK(find_tensor(ck.tensors, "train/names").to_vector<uint8_t>() == std::vector<uint8_t>{'a', '\n', 'b'});
+  CHECK(find_tensor(ck.tensors, "empty").shape() == Shape{0, 4});
+  // written back: version 2, the same checkpoint
+  const std::string dir = testing::temp_dir("ck_v1");
+  train::write_checkpoint(dir + "/v2.ffck", ck);
+  const std::string bytes = read_file(dir + "/v2.ffck");
+  CHECK(bytes[8] == 2);
+  train::Checkpoint back = train::read_checkpoint(ctx, dir + "/v2.ffck");
+  CHECK(back.step == ck.step);
+  CHECK(back.rng_counter == ck.rng_counter);
+  CHECK(back.config_json == ck.config_json);
+  REQUIRE(back.tensors.size() == ck.tensors.size());
+  for (size_t i = 0; i < ck.tensors.size(); ++i) {
+    CHECK(back.tensors[i].first == ck.tensors[i].first);
+    CHECK(back.tensors[i].second.dtype() == ck.tensors[i].second.dtype());
+    CHECK(back.tensors[i].second.shape() == ck.tensors[i].second.shape());
+  }
+  CHECK_THROWS_WITH_AS(train::read_checkpoint(ctx, testing::fixture_path("container_v1.ffpk")),
+                       doctest::Contains("is not a facefield checkpoint (bad magic: its first bytes are not "
+                                         "\"FFCKPT\\r\\n\"); it is a facefield identity pack (.ffpk)"),
+                       ff::Error);
+  CHECK_THROWS_WITH_AS(train::read_checkpoint(ctx, testing::fixture_path("nn_blocks.fft")),
+                       doctest::Contains("it is a facefield tensor file (.fft)"), ff::Error);
+  // a tensor may not take a header record's name
+  train::Checkpoint bad;
+  bad.tensors.emplace_back("ckpt/step", from_vector<int64_t>(ctx, {1}, {1}));
+  CHECK_THROWS_WITH_AS(train::write_checkpoint(dir + "/bad.ffck", bad), doctest::Contains("reserved"), ff::Error);
+  CHECK_FALSE(fs::exists(dir + "/bad.ffck"));
+  fs::remove_all(dir);
 }
 
 TEST_CASE("checkpoint: 6 steps == 3 steps + save + resume in a fresh trainer + 3 steps, bit for bit (CPU)") {

@@ -338,10 +338,66 @@ TEST_CASE("runtime: identity packs refuse truncated, corrupt, foreign and newer 
   c[c.size() / 2] ^= 1;
   CHECK_THROWS_WITH_AS(ffrt::parse_pack(c, "p"), doctest::Contains("checksum"), ffrt::Error);
   std::string v = b;
-  v[8] = 2;
+  v[8] = 3;
   CHECK_THROWS_WITH_AS(ffrt::parse_pack(v, "p"), doctest::Contains("version"), ffrt::Error);
   CHECK_THROWS_WITH_AS(ffrt::parse_model_file("GIF89a......", "p"), doctest::Contains("neither"), ffrt::Error);
   CHECK_THROWS_AS(ffrt::parse_pack(b + "x", "p"), ffrt::Error);  // trailing bytes
+}
+
+TEST_CASE("runtime: version-1 packs and checkpoints still open; v2 packs carry every dtype; wrong kinds refused by name") {
+  // tests/reference/container_v1_fixtures.py (the v1 layouts of runtime/container.h)
+  const std::string v1_pack = read_file(ff::testing::fixture_path("container_v1.ffpk"));
+  REQUIRE(v1_pack[8] == 1);
+  const ffrt::Pack p = ffrt::parse_model_file(v1_pack, "container_v1.ffpk");
+  CHECK(p.kind == ffrt::kPackGaussians);
+  CHECK(p.meta.find("\"gaussians\":2") != std::string::npos);
+  REQUIRE(p.arrays.size() == 9);
+  const ffrt::GaussianSet g = ffrt::load_gaussians(ff::testing::fixture_path("container_v1.ffpk"));
+  REQUIRE(g.size() == 2);
+  CHECK(g.means == std::vector<float>{0, 0, 1, 0.5f, -0.5f, 2});
+  CHECK(g.opacities == std::vector<float>{0.75f, 0.25f});
+  CHECK(p.get("extra/f64", "p").dtype == ffrt::kF64);
+  CHECK(p.get("extra/i32", "p").floats() == std::vector<float>{-7, 9});
+  CHECK(p.get("names", "p").data == "ann\nb");
+  // re-written as v2 (every dtype kept) and read back
+  const std::string v2 = ffrt::pack_bytes(p);
+  CHECK(v2[8] == 2);
+  const ffrt::Pack q = ffrt::parse_pack(v2, "v2");
+  CHECK(q.kind == p.kind);
+  CHECK(q.meta == p.meta);
+  REQUIRE(q.arrays.size() == p.arrays.size());
+  for (size_t i = 0; i < p.arrays.size(); ++i) {
+    CHECK(q.arrays[i].name == p.arrays[i].name);
+    CHECK(q.arrays[i].dtype == p.arrays[i].dtype);
+    CHECK(q.arrays[i].shape == p.arrays[i].shape);
+    CHECK(q.arrays[i].data == p.arrays[i].data);
+  }
+  // a v1 checkpoint through the runtime: parameters, buffers and layout, f64 → f32, config as meta
+  const std::string v1_ck = read_file(ff::testing::fixture_path("container_v1.ffck"));
+  const ffrt::Pack c = ffrt::parse_model_file(v1_ck, "container_v1.ffck");
+  CHECK(c.kind == ffrt::kPackModel);
+  CHECK(c.meta == "{\"steps\": 1234, \"model\": {\"K\": 2}}");
+  REQUIRE(c.arrays.size() == 3);
+  CHECK(c.get("x", "c").floats() == std::vector<float>{0.5f, -1, 2, 3.25f, -0.125f, 8});
+  CHECK(c.get("G.filter", "c").dtype == ffrt::kF32);
+  CHECK(c.get("G.filter", "c").floats() == std::vector<float>{0.25f, -4.5f});
+  CHECK(c.find("layout/row_uv") != nullptr);
+  // the wrong reader names what the file is
+  CHECK_THROWS_WITH_AS(ffrt::parse_pack(v1_ck, "'m.ffck'"),
+                       doctest::Contains("'m.ffck' is not a facefield identity pack (bad magic: its first bytes are "
+                                         "not \"FFPACK\\r\\n\"); it is a facefield checkpoint (.ffck)"),
+                       ffrt::Error);
+  CHECK_THROWS_WITH_AS(ffrt::parse_checkpoint(v2, "'p.ffpk'"),
+                       doctest::Contains("is not a facefield checkpoint (bad magic: its first bytes are not "
+                                         "\"FFCKPT\\r\\n\"); it is a facefield identity pack (.ffpk)"),
+                       ffrt::Error);
+  CHECK_THROWS_WITH_AS(ffrt::parse_model_file(read_file(ff::testing::fixture_path("nn_blocks.fft")), "'t.fft'"),
+                       doctest::Contains("neither"), ffrt::Error);
+  // a pack kind other than 1 or 2 is refused
+  ffrt::Pack odd = p;
+  odd.kind = 7;
+  CHECK_THROWS_WITH_AS(ffrt::parse_pack(ffrt::pack_bytes(odd), "'o'"), doctest::Contains("unknown pack kind 7"),
+                       ffrt::Error);
 }
 
 TEST_CASE("runtime: C API decode + render match the engine (uv placement)") {
