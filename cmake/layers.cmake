@@ -53,6 +53,8 @@ ff_layer_rule(examples     FILES examples/               PATHS runtime/include/f
 # tests use every library but not the programs (apps/*.cpp, apps/*.h): code a test needs belongs in a library
 ff_layer_rule(tests        FILES tests/                  USES apps_common runtime_cuda)
 ff_layer_rule(bench        FILES bench/                  USES apps runtime_cuda tests)
+# fuzz targets and their replay harness (fuzz/CMakeLists.txt, fuzz/run.sh): the readers of every library layer
+ff_layer_rule(fuzz         FILES fuzz/                   USES apps_common)
 
 set(FF_LAYER_EXCEPTIONS
   # TODO(runtime/raster.cpp owner): the runtime must not include the engine; the shared header-only projection
