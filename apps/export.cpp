@@ -10,44 +10,12 @@
 #ifdef FF_HAVE_RUNTIME
 #include <cstdio>
 
-#include "apps/ffrt_bridge.h"
+#include <filesystem>
+
+#include "apps/common/cli.h"
+#include "apps/common/model_runtime.h"
 
 using namespace ff;
-
-namespace {
-
-// a model pack restricted to identities `ids` (codes, xyz and names are per identity)
-ffrt::Pack subset_pack(const ffrt::Pack& in, const std::vector<int>& ids, const std::string& what) {
-  ffrt::Pack p = in;
-  const ffrt::Array& codes = in.get("codes", what);
-  const int64_t N = codes.shape.at(0);
-  for (int i : ids) FF_CHECK(i >= 0 && i < N, "--identities: ", i, " out of range (", what, " has ", N, ")");
-  std::vector<std::string> names;
-  if (const ffrt::Array* nm = in.find("names")) {
-    std::string cur;
-    for (char c : nm->data) {
-      if (c == '\n') names.push_back(cur), cur.clear();
-      else cur += c;
-    }
-  }
-  for (auto& a : p.arrays) {
-    if (a.name == "codes" || a.name == "xyz") {
-      const size_t row = a.data.size() / size_t(N);
-      std::string d;
-      for (int i : ids) d += a.data.substr(size_t(i) * row, row);
-      a.data = d;
-      a.shape[0] = int64_t(ids.size());
-    } else if (a.name == "names") {
-      std::string d;
-      for (int i : ids) d += (size_t(i) < names.size() ? names[size_t(i)] : "") + "\n";
-      a.data = d;
-      a.shape = {int64_t(d.size())};
-    }
-  }
-  return p;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   try {
@@ -55,7 +23,6 @@ int main(int argc, char** argv) {
                     "Exports a trained identity field model (checkpoint .ffck or identity pack .ffpk) as a runtime\n"
                     "identity pack, or one identity's decoded Gaussians as 3DGS .ply / .splat / Gaussian pack.",
                     {{"model", "", "checkpoint (.ffck) or identity pack (.ffpk) (required)"},
-                     {"data_dir", "", "overrides a checkpoint's data_dir (its training set gives the layout)"},
                      {"out", "", "output file (required): .ply, .splat or .ffpk"},
                      {"format", "", "ply | splat | gaussians | model (default: from --out's extension)"},
                      {"identity", "", "identity to decode for ply/splat/gaussians (default 0)"},
@@ -90,16 +57,8 @@ int main(int argc, char** argv) {
     if (fmt == "model") {
       FF_CHECK(!o.has("identity") && !o.has("code"), "--format model exports every identity's code; use --identities",
                " to choose some (--identity / --code are for ply, splat and gaussians)");
-      const std::string bytes = ffrt::read_file(model);
-      ffrt::Pack p;
-      if (ffrt::is_checkpoint(bytes)) {
-        apps::EngineModel em = apps::load_checkpoint_model(ctx, model, o.str("data_dir"));
-        p = apps::model_pack(em.model(), apps::subject_names(*em.dataset), ids);
-      } else {
-        p = ffrt::parse_pack(bytes, "'" + model + "'");
-        FF_CHECK(p.kind == ffrt::kPackModel, model, " holds decoded Gaussians, not a model");
-        if (!ids.empty()) p = subset_pack(p, ids, model);
-      }
+      const train::ModelFile mf = train::load_model_file(ctx, model, Device::cpu());
+      const ffrt::Pack p = train::model_pack(mf, ids);
       ffrt::write_pack(out, p);
       // verify: the runtime opens what was written
       apps::Runtime rt;
@@ -111,8 +70,8 @@ int main(int argc, char** argv) {
     }
 
     FF_CHECK(ids.empty(), "--identities is for --format model; use --identity I for ", fmt);
-    apps::Runtime rt;
-    apps::open_model(rt, model, o.str("data_dir"), threads, ctx);
+    auto m = apps::open_model(ctx, model, threads);
+    const apps::Runtime& rt = m->rt;
     apps::Gaussians g;
     std::string what;
     if (o.has("code")) {
@@ -128,7 +87,7 @@ int main(int argc, char** argv) {
       what = "identity " + std::to_string(i) + (rt.name(i).empty() ? "" : " (" + rt.name(i) + ")");
     }
     const ff_format f = fmt == "ply" ? FF_FORMAT_PLY : fmt == "splat" ? FF_FORMAT_SPLAT : FF_FORMAT_PACK;
-    apps::rt_check(ff_gaussians_save(g.g, out.c_str(), f, sh), "ff_gaussians_save");
+    apps::check(ff_gaussians_save(g.g, out.c_str(), f, sh), "ff_gaussians_save");
     std::printf("export: wrote %s (%s, %d Gaussians of %s, %.2f MB)\n", out.c_str(), fmt.c_str(), g.count(), what.c_str(),
                 double(std::filesystem::file_size(out)) / 1e6);
     return 0;

@@ -4,31 +4,16 @@
 //   fit_image --image me.jpg --landmarks me.dlib68.txt          (landmarks given; no model: head fit + mask only)
 //   fit_image --device cuda --model CKPT --image me.jpg --out fit_me   (identity fit + renders on the GPU)
 #include <cstdio>
-#include <cstdlib>
-#include <functional>
 #include <sstream>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "apps/common/cli.h"
 #include "core/check.h"
 #include "core/context.h"
 #include "train/fit/fit_image.h"
 
 namespace {
-struct Opt {
-  std::string name, arg, help;
-  std::function<std::string()> get;
-  std::function<void(const std::string&)> set;
-};
-
-std::vector<int> parse_ints(const std::string& s) {
-  std::vector<int> v;
-  std::stringstream ss(s);
-  std::string x;
-  while (std::getline(ss, x, ',')) v.push_back(std::stoi(x));
-  return v;
-}
 std::string join(const std::vector<int>& v) {
   std::string s;
   for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
@@ -39,131 +24,87 @@ std::string num(double d) {
   s << d;
   return s.str();
 }
+std::vector<int> to_int(const std::vector<long>& v) { return std::vector<int>(v.begin(), v.end()); }
+std::string b(bool v) { return v ? "true" : "false"; }
 }  // namespace
 
 int main(int argc, char** argv) {
   ff::fit::FitImageOptions o;
   int threads = 0;
   uint64_t seed = 0;
-  bool help = false;
-  auto b = [](bool v) { return std::string(v ? "true" : "false"); };
-  auto parse_bool = [](const std::string& s) { return s == "1" || s == "true" || s == "yes" || s == "on"; };
-  std::vector<Opt> opts = {
-      {"model", "CKPT", "trained checkpoint (.ffck); without it only landmarks, head fit and mask are produced",
-       [&] { return o.model_path.empty() ? "(none)" : o.model_path; }, [&](auto& s) { o.model_path = s; }},
-      {"image", "PHOTO", "input photo (JPEG/PNG)", [&] { return o.image.empty() ? "(required)" : o.image; },
-       [&](auto& s) { o.image = s; }},
-      {"out", "DIR", "output folder (replaced atomically when complete)", [&] { return o.out; }, [&](auto& s) { o.out = s; }},
-      {"device", "cpu|cuda", "where the model runs: identity fit, renders, turntable (landmarks/head fit: CPU)",
-       [&] { return o.device; },
-       [&](auto& s) {
-         if (s != "cpu" && s != "cuda") throw std::invalid_argument("device");
-         o.device = s;
-       }},
-      {"landmarks", "FILE", "68 landmarks 'index x y' per line (skips detection)",
-       [&] { return o.landmarks.empty() ? "(detect with dlib)" : o.landmarks; }, [&](auto& s) { o.landmarks = s; }},
-      {"face", "I", "which detected face, largest first", [&] { return std::to_string(o.face); },
-       [&](auto& s) { o.face = std::stoi(s); }},
-      {"data", "DIR", "training dataset of the checkpoint (for the Gaussian layout), overrides its config",
-       [&] { return o.data_dir.empty() ? "(from the checkpoint)" : o.data_dir; }, [&](auto& s) { o.data_dir = s; }},
-      {"head-model", "PATH", "head model: builtin or FLAME files (must match the training data)",
-       [&] { return o.head_model; }, [&](auto& s) { o.head_model = s; }},
-      {"recipe", "NAME", "identity fit: default (mean code, coarse-to-fine L-BFGS + pose) or seed (Adam 1000 steps)",
-       [&] { return o.code.recipe; }, [&](auto& s) { o.code.recipe = s; }},
-      {"fov", "DEG", "vertical field of view when EXIF has no focal length", [&] { return num(o.fov_deg); },
-       [&](auto& s) { o.fov_deg = std::stod(s); }},
-      {"focal", "PX", "force the focal length in pixels (0: EXIF or --fov)", [&] { return num(o.focal_px); },
-       [&](auto& s) { o.focal_px = std::stod(s); }},
-      {"remove-background", "BOOL", "also write photo_masked.png (photo outside the face mask removed)",
-       [&] { return b(o.remove_background); }, [&](auto& s) { o.remove_background = parse_bool(s); }},
-      {"levels", "LIST", "default recipe: max crop side per coarse-to-fine level", [&] { return join(o.code.levels); },
-       [&](auto& s) { o.code.levels = parse_ints(s); }},
-      {"iterations", "LIST", "default recipe: L-BFGS iterations per level", [&] { return join(o.code.iterations); },
-       [&](auto& s) { o.code.iterations = parse_ints(s); }},
-      {"pose-from-level", "N", "default recipe: refine the head pose from this level (-1: never)",
-       [&] { return std::to_string(o.code.pose_from_level); }, [&](auto& s) { o.code.pose_from_level = std::stoi(s); }},
-      {"code-prior", "W", "default recipe: weight of the whitened-code prior", [&] { return num(o.code.prior); },
-       [&](auto& s) { o.code.prior = std::stod(s); }},
-      {"seed-steps", "N", "seed recipe: Adam steps", [&] { return std::to_string(o.code.seed_steps); },
-       [&](auto& s) { o.code.seed_steps = std::stoi(s); }},
-      {"seed-lr", "LR", "seed recipe: Adam learning rate", [&] { return num(o.code.seed_lr); },
-       [&](auto& s) { o.code.seed_lr = std::stod(s); }},
-      {"shape-modes", "N", "head fit: shape coefficients", [&] { return std::to_string(o.head.n_shape); },
-       [&](auto& s) { o.head.n_shape = std::stoi(s); }},
-      {"shape-reg", "W", "head fit: weight of the N(0,I) shape prior", [&] { return num(o.head.shape_reg); },
-       [&](auto& s) { o.head.shape_reg = std::stod(s); }},
-      {"contour-weight", "W", "head fit: weight of the 17 jaw-contour landmarks", [&] { return num(o.head.contour_weight); },
-       [&](auto& s) { o.head.contour_weight = std::stod(s); }},
-      {"turntable-frames", "N", "turntable frames (0: none)", [&] { return std::to_string(o.turntable_frames); },
-       [&](auto& s) { o.turntable_frames = std::stoi(s); }},
-      {"turntable-size", "PX", "turntable frame size", [&] { return std::to_string(o.turntable_size); },
-       [&](auto& s) { o.turntable_size = std::stoi(s); }},
-      {"turntable-yaw", "DEG", "turntable swing (±)", [&] { return num(o.turntable_yaw_deg); },
-       [&](auto& s) { o.turntable_yaw_deg = std::stod(s); }},
-      {"threads", "N", "CPU threads (0: all)", [&] { return std::to_string(threads); },
-       [&](auto& s) { threads = std::stoi(s); }},
-      {"seed", "N", "RNG seed (the seed recipe's initial code)", [&] { return std::to_string(seed); },
-       [&](auto& s) { seed = std::stoull(s); }},
-      {"progress", "BOOL", "progress lines with ETA on stderr", [&] { return b(o.progress); },
-       [&](auto& s) { o.progress = parse_bool(s); }},
-  };
-  auto usage = [&](FILE* f) {
-    std::fprintf(f,
-                 "fit_image — one photo -> a 3D Gaussian face (detection, 68 landmarks, head pose/shape, face mask,\n"
-                 "identity code, outputs).\n\nusage: fit_image --model CKPT --image PHOTO [--out DIR] [options]\n\n"
-                 "options (--name value or --name=value):\n");
-    for (auto& op : opts) {
-      std::string head = "  --" + op.name + " " + op.arg;
-      if (head.size() < 30) head.resize(30, ' ');
-      std::fprintf(f, "%s %s (default %s)\n", head.c_str(), op.help.c_str(), op.get().c_str());
-    }
-    std::fprintf(f, "  --help                       this text\n\n"
-                    "outputs in DIR: face.ply fit.json landmarks.txt mask.png mesh.ply overlay.png turntable/ "
-                    "turntable.gif metrics.json\nexit codes: 0 ok, 1 failure (no face, unreadable image, bad "
-                    "model...), 2 bad usage\n");
-  };
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      help = true;
-      continue;
-    }
-    if (a.rfind("--", 0) != 0) {
-      std::fprintf(stderr, "fit_image: unexpected argument '%s' (see --help)\n", a.c_str());
-      return 2;
-    }
-    std::string name = a.substr(2), val;
-    size_t eq = name.find('=');
-    bool has_val = eq != std::string::npos;
-    if (has_val) val = name.substr(eq + 1), name = name.substr(0, eq);
-    Opt* op = nullptr;
-    for (auto& x : opts)
-      if (x.name == name) op = &x;
-    if (!op) {
-      std::fprintf(stderr, "fit_image: unknown option --%s (see --help)\n", name.c_str());
-      return 2;
-    }
-    if (!has_val) {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "fit_image: --%s needs a value\n", name.c_str());
-        return 2;
-      }
-      val = argv[++i];
-    }
-    try {
-      op->set(val);
-    } catch (const std::exception&) {
-      std::fprintf(stderr, "fit_image: bad value '%s' for --%s\n", val.c_str(), name.c_str());
-      return 2;
-    }
-  }
-  if (help) {
-    usage(stdout);
-    return 0;
-  }
-  if (o.image.empty()) {
-    usage(stderr);
-    std::fprintf(stderr, "\nfit_image: --image is required\n");
+  // the table's defaults are FitImageOptions' (train/fit/fit_image.h)
+  ff::apps::Options opts(
+      "fit_image — one photo -> a 3D Gaussian face (detection, 68 landmarks, head pose/shape, face mask,\n"
+      "identity code, outputs).\n\nusage: fit_image --model FILE --image PHOTO [--out DIR] [options]",
+      {{"model", o.model_path,
+        "FILE: trained model file: checkpoint (.ffck) or model pack (.ffpk); without it only landmarks, head fit and mask"},
+       {"image", o.image, "PHOTO: input photo (JPEG/PNG; required)"},
+       {"out", o.out, "DIR: output folder (replaced atomically when complete)"},
+       {"device", o.device, "cpu|cuda: where the model runs: identity fit, renders, turntable (landmarks/head fit: CPU)"},
+       {"landmarks", o.landmarks, "FILE: 68 landmarks 'index x y' per line (skips detection; none: detect with dlib)"},
+       {"face", std::to_string(o.face), "I: which detected face, largest first, in [0, 1000]"},
+       {"head-model", o.head_model,
+        "PATH: head model: builtin or a FLAME file; checked against the one the model file names (none: the model "
+        "file's; FF_HEAD_MODEL overrides)"},
+       {"recipe", o.code.recipe, "default|seed: identity fit: default (mean code, coarse-to-fine L-BFGS + pose) or seed "
+                                 "(Adam 1000 steps)"},
+       {"fov", num(o.fov_deg), "DEG: vertical field of view when EXIF has no focal length, in [1, 179]"},
+       {"focal", num(o.focal_px), "PX: force the focal length in pixels (0: EXIF or --fov), in [0, 1e+06]"},
+       {"remove-background", b(o.remove_background),
+        "BOOL: also write photo_masked.png (photo outside the face mask removed)"},
+       {"levels", join(o.code.levels), "LIST: default recipe: max crop side per coarse-to-fine level, each in [8, 16384]"},
+       {"iterations", join(o.code.iterations), "LIST: default recipe: L-BFGS iterations per level, each in [0, 100000]"},
+       {"pose-from-level", std::to_string(o.code.pose_from_level),
+        "N: default recipe: refine the head pose from this level (-1: never), in [-1, 64]"},
+       {"code-prior", num(o.code.prior), "W: default recipe: weight of the whitened-code prior, in [0, 1e+06]"},
+       {"seed-steps", std::to_string(o.code.seed_steps), "N: seed recipe: Adam steps, in [0, 1000000]"},
+       {"seed-lr", num(o.code.seed_lr), "LR: seed recipe: Adam learning rate, in [0, 1000]"},
+       {"shape-modes", std::to_string(o.head.n_shape), "N: head fit: shape coefficients, in [0, 1000]"},
+       {"shape-reg", num(o.head.shape_reg), "W: head fit: weight of the N(0,I) shape prior, in [0, 1e+06]"},
+       {"contour-weight", num(o.head.contour_weight),
+        "W: head fit: weight of the 17 jaw-contour landmarks, in [0, 1000]"},
+       {"turntable-frames", std::to_string(o.turntable_frames), "N: turntable frames (0: none), in [0, 3600]"},
+       {"turntable-size", std::to_string(o.turntable_size), "PX: turntable frame size, in [16, 8192]"},
+       {"turntable-yaw", num(o.turntable_yaw_deg), "DEG: turntable swing (±), in [0, 180]"},
+       {"threads", std::to_string(threads), "N: CPU threads (0: all), in [0, 1024]"},
+       {"seed", std::to_string(seed), "N: RNG seed (the seed recipe's initial code)"},
+       {"progress", b(o.progress), "BOOL: progress lines with ETA on stderr"}},
+      "outputs in DIR: face.ply fit.json landmarks.txt mask.png mesh.ply overlay.png turntable/ turntable.gif "
+      "metrics.json\nexit codes: 0 ok, 1 failure (no face, unreadable image, bad model...), 2 bad usage\n");
+  // every option is parsed and range-checked before any work; a bad one is bad usage (exit 2)
+  try {
+    if (!opts.parse(argc, argv)) return 0;
+    o.model_path = opts.str("model");
+    o.image = opts.str("image");
+    o.out = opts.str("out");
+    o.device = opts.choice("device", {"cpu", "cuda"});
+    o.landmarks = opts.str("landmarks");
+    o.face = int(opts.integer("face", 0, 1000));
+    o.head_model = opts.str("head-model");
+    o.code.recipe = opts.choice("recipe", {"default", "seed"});
+    o.fov_deg = opts.number("fov", 1, 179);
+    o.focal_px = opts.number("focal", 0, 1e6);
+    o.remove_background = opts.boolean("remove-background");
+    o.code.levels = to_int(opts.integers("levels", 8, 16384));
+    o.code.iterations = to_int(opts.integers("iterations", 0, 100000));
+    o.code.pose_from_level = int(opts.integer("pose-from-level", -1, 64));
+    o.code.prior = opts.number("code-prior", 0, 1e6);
+    o.code.seed_steps = int(opts.integer("seed-steps", 0, 1000000));
+    o.code.seed_lr = opts.number("seed-lr", 0, 1000);
+    o.head.n_shape = int(opts.integer("shape-modes", 0, 1000));
+    o.head.shape_reg = opts.number("shape-reg", 0, 1e6);
+    o.head.contour_weight = opts.number("contour-weight", 0, 1000);
+    o.turntable_frames = int(opts.integer("turntable-frames", 0, 3600));
+    o.turntable_size = int(opts.integer("turntable-size", 16, 8192));
+    o.turntable_yaw_deg = opts.number("turntable-yaw", 0, 180);
+    threads = int(opts.integer("threads", 0, 1024));
+    seed = uint64_t(opts.uinteger("seed", ~0ull));
+    o.progress = opts.boolean("progress");
+    FF_CHECK(o.code.levels.size() == o.code.iterations.size(), "--levels and --iterations need as many entries, got ",
+             o.code.levels.size(), " and ", o.code.iterations.size());
+    FF_CHECK(!o.image.empty(), "--image is required (see --help)");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fit_image: %s\n", e.what());
     return 2;
   }
   try {

@@ -11,11 +11,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "apps/common/cli.h"
 #include "core/check.h"
 #include "core/rng.h"
 #include "flame/flame.h"
@@ -26,184 +26,157 @@
 
 namespace {
 
-const char* kHelp = R"(flame — FLAME head model tool (facefield)
+using ff::apps::Options;
+using Opt = ff::apps::Options::Opt;
 
-usage:
-  flame info [--model FILE] [side files]        list what was read from the files
-  flame mesh [--model FILE] [params] --out OUT  write the posed mesh (.ply or .obj)
-  flame sheet [--model FILE] --out OUT.png      render a contact sheet of random faces (front and 3/4 views)
-  flame --help
+const char* kUsage = R"(flame — FLAME head model tool (facefield)
 
-model and side files (the content decides the format: Python pickle, .npz, object .npy, .obj):
-  --model FILE              flame2023.pkl, flame2023_no_jaw.pkl, generic_model.pkl or an .npz conversion, or
-                            'builtin' (the default): facefield's built-in head model on the MediaPipe canonical
-                            face mesh (468 vertices, 100 shape / 14 expression modes, 68-point landmarks)
-  --masks FILE              FLAME_masks.pkl
-  --static-landmarks FILE   flame_static_embedding.pkl
-  --dynamic-landmarks FILE  flame_dynamic_embedding.npy
-  --landmarks-with-eyes FILE  landmark_embedding_with_eyes.npy
-  --uv-obj FILE             head_template_mesh.obj (UVs; its triangles must equal the model's)
-  --expr-offset N           shapedirs column where expressions start (default 300)
-  --n-shape N, --n-expr N   keep only the first N components
+usage: flame <command> [options]
 
-parameters for `mesh` (comma-separated numbers; missing entries are 0):
-  --shape a,b,...           shape coefficients
-  --expr a,b,...            expression coefficients
-  --expr-name n=v,...       built-in model: expression coefficients by name (jaw_open, smile, pucker,
-                            brow_raise, brow_lower, eye_close_left, eye_close_right, mouth_frown,
-                            mouth_stretch, cheek_puff, mouth_left, nose_wrinkle, upper_lip_raise,
-                            lower_lip_depress)
-  --pose 15 values          axis-angle for global, neck, jaw, left eye, right eye (overrides the 5 below)
-  --global x,y,z  --neck x,y,z  --jaw x,y,z  --eyes lx,ly,lz,rx,ry,rz
-  --trans x,y,z             translation (added after scaling)
-  --scale s                 uniform scale (default 1)
+Model and side files: the content decides the format (Python pickle, .npz, object .npy, .obj). The default model
+'builtin' is facefield's built-in head model on the MediaPipe canonical face mesh (468 vertices, 100 shape /
+14 expression modes, 68-point landmarks).)";
 
-output options for `mesh`:
-  --out FILE                .ply or .obj (required)
-  --ascii                   ASCII PLY instead of binary
-  --face-mask               keep the seed's face-mask region (needs --masks)
-  --close-mouth             add the seed's 30 mouth-closing triangles (5023-vertex FLAME only)
-  --subdivide N             N rounds of midpoint subdivision (old vertices first)
-  --landmarks FILE          also write the landmarks (x y z per line): 70-point when --landmarks-with-eyes is
-                            given, else 68 (static + dynamic), else 51 (static)
-
-options for `sheet` (PNG; each cell shows a front and a 3/4 view):
-  --out FILE.png            output image (required)
-  --what shapes             random shapes, coefficients ~ N(0, sigma^2) over all shape modes (default)
-         expressions        each expression at coefficient 1, the jaw and neck poses, on the mean shape
-         modes              the first --n shape modes at -3 and +3 (one cell each)
-  --n N                     number of cells (default 16)
-  --seed S                  random seed (default 0)
-  --sigma X                 scale of the random shape coefficients (default 1)
-  --size PX                 size of one view in pixels (default 256)
-  --landmarks               draw the 68 (or 51) landmarks in red
-)";
-
-std::vector<double> parse_list(const std::string& s, const std::string& opt) {
-  std::vector<double> v;
-  std::stringstream ss(s);
-  std::string tok;
-  while (std::getline(ss, tok, ',')) {
-    if (tok.empty()) continue;
-    char* end = nullptr;
-    double x = std::strtod(tok.c_str(), &end);
-    FF_CHECK(end && *end == 0, "option ", opt, ": '", tok, "' is not a number");
-    v.push_back(x);
-  }
-  return v;
+// model and side files: every command
+std::vector<Opt> model_options() {
+  return {{"model", "builtin",
+           "FILE: flame2023.pkl, flame2023_no_jaw.pkl, generic_model.pkl or an .npz conversion, or 'builtin' "
+           "(facefield's built-in head model)"},
+          {"masks", "", "FILE: FLAME_masks.pkl"},
+          {"static-landmarks", "", "FILE: flame_static_embedding.pkl"},
+          {"dynamic-landmarks", "", "FILE: flame_dynamic_embedding.npy"},
+          {"landmarks-with-eyes", "", "FILE: landmark_embedding_with_eyes.npy"},
+          {"uv-obj", "", "FILE: head_template_mesh.obj (UVs; its triangles must equal the model's)"},
+          {"expr-offset", std::to_string(ff::flame::kFlameShapeColumns),
+           "N: shapedirs column where expressions start, in [0, 1048576]"},
+          {"n-shape", "-1", "N: keep only the first N shape components (-1: all), in [-1, 1048576]"},
+          {"n-expr", "-1", "N: keep only the first N expression components (-1: all), in [-1, 1048576]"}};
 }
 
-struct Args {
-  std::string cmd;
-  std::map<std::string, std::string> kv;
-  std::map<std::string, bool> flags;
-};
-
-Args parse(int argc, char** argv) {
-  static const char* kValued[] = {"--model", "--masks", "--static-landmarks", "--dynamic-landmarks",
-                                  "--landmarks-with-eyes", "--uv-obj", "--expr-offset", "--n-shape", "--n-expr",
-                                  "--shape", "--expr", "--pose", "--global", "--neck", "--jaw", "--eyes", "--trans",
-                                  "--scale", "--out", "--subdivide", "--landmarks", "--expr-name", "--what", "--n",
-                                  "--seed", "--sigma", "--size"};
-  static const char* kFlags[] = {"--ascii", "--face-mask", "--close-mouth", "--help"};
-  static const char* kSheetFlags[] = {"--landmarks"};  // a flag for `sheet`, a file for `mesh`
-  Args a;
-  bool sheet = false;
-  for (int i = 1; i < argc; ++i)
-    if (std::string(argv[i]) == "sheet") sheet = true;
-  for (int i = 1; i < argc; ++i) {
-    std::string s = argv[i];
-    bool done = false;
-    if (sheet)
-      for (const char* k : kSheetFlags)
-        if (s == k) {
-          a.flags[s] = true;
-          done = true;
-        }
-    if (done) continue;
-    for (const char* k : kValued)
-      if (s == k) {
-        FF_CHECK(i + 1 < argc, "option ", s, " needs a value");
-        a.kv[s] = argv[++i];
-        done = true;
-      }
-    for (const char* k : kFlags)
-      if (s == k) {
-        a.flags[s] = true;
-        done = true;
-      }
-    if (done) continue;
-    if (s == "-h") {
-      a.flags["--help"] = true;
-      continue;
-    }
-    FF_CHECK(a.cmd.empty() && s.rfind("--", 0) != 0, "unknown option '", s, "' (see flame --help)");
-    a.cmd = s;
-  }
+std::vector<Opt> concat(std::vector<Opt> a, const std::vector<Opt>& b) {
+  a.insert(a.end(), b.begin(), b.end());
   return a;
 }
 
-ff::flame::FlameModel load(const Args& a) {
+constexpr double kMaxCoef = 1000;   // |shape/expression coefficient|
+constexpr double kMaxAngle = 100;   // |axis-angle component| in radians
+constexpr double kMaxLength = 1e6;  // |translation| in model units
+
+Options info_options() {
+  return Options("usage: flame info [--model FILE] [side files]\n\nLists what was read from the files.", model_options());
+}
+
+Options mesh_options() {
+  return Options(
+      "usage: flame mesh [--model FILE] [params] --out OUT\n\nWrites the posed mesh (.ply or .obj). Parameters are "
+      "comma-separated numbers; missing entries are 0.",
+      concat(model_options(),
+             {{"shape", "", "a,b,...: shape coefficients, each in [-1000, 1000]"},
+              {"expr", "", "a,b,...: expression coefficients, each in [-1000, 1000]"},
+              {"expr-name", "",
+               "n=v,...: built-in model: expression coefficients by name (jaw_open, smile, pucker, brow_raise, "
+               "brow_lower, eye_close_left, eye_close_right, mouth_frown, mouth_stretch, cheek_puff, mouth_left, "
+               "nose_wrinkle, upper_lip_raise, lower_lip_depress); v defaults to 1"},
+              {"pose", "", "15 values: axis-angle for global, neck, jaw, left eye, right eye (overrides the 4 below)"},
+              {"global", "", "x,y,z: global axis-angle rotation (radians, each in [-100, 100])"},
+              {"neck", "", "x,y,z: neck axis-angle rotation"},
+              {"jaw", "", "x,y,z: jaw axis-angle rotation"},
+              {"eyes", "", "lx,ly,lz,rx,ry,rz: eye axis-angle rotations"},
+              {"trans", "", "x,y,z: translation (added after scaling)"},
+              {"scale", "1", "s: uniform scale, in [1e-06, 1e+06]"},
+              {"out", "", "FILE: .ply or .obj (required)"},
+              {"ascii", "", "ASCII PLY instead of binary", true},
+              {"face-mask", "", "keep the seed's face-mask region (needs --masks)", true},
+              {"close-mouth", "", "add the seed's 30 mouth-closing triangles (5023-vertex FLAME only)", true},
+              {"subdivide", "0", "N: rounds of midpoint subdivision (old vertices first), in [0, 6]"},
+              {"landmarks", "",
+               "FILE: also write the landmarks (x y z per line): 70-point when --landmarks-with-eyes is given, else 68 "
+               "(static + dynamic), else 51 (static)"}}));
+}
+
+Options sheet_options() {
+  return Options(
+      "usage: flame sheet [--model FILE] --out OUT.png [options]\n\nRenders a contact sheet of faces (PNG; each cell "
+      "shows a front and a 3/4 view).",
+      concat(model_options(),
+             {{"out", "", "FILE.png: output image (required)"},
+              {"what", "shapes",
+               "shapes: random shapes, coefficients ~ N(0, sigma^2) over all shape modes; expressions: each "
+               "expression at coefficient 1, the jaw and neck poses, on the mean shape; modes: the first --n shape "
+               "modes at -3 and +3 (one cell each)"},
+              {"n", "16", "N: number of cells, in [1, 1024]"},
+              {"seed", "0", "S: random seed"},
+              {"sigma", "1", "X: scale of the random shape coefficients, in [0, 100]"},
+              {"size", "256", "PX: size of one view in pixels, in [32, 2048]"},
+              {"landmarks", "", "draw the 68 (or 51) landmarks in red", true}}));
+}
+
+ff::flame::FlameModel load(const Options& a) {
   ff::flame::FlameLoadOptions o;
-  if (a.kv.count("--expr-offset")) o.expr_offset = std::atoi(a.kv.at("--expr-offset").c_str());
-  if (a.kv.count("--n-shape")) o.n_shape = std::atoi(a.kv.at("--n-shape").c_str());
-  if (a.kv.count("--n-expr")) o.n_expr = std::atoi(a.kv.at("--n-expr").c_str());
-  std::string path = a.kv.count("--model") ? a.kv.at("--model") : std::string("builtin");
-  ff::flame::FlameModel m = ff::flame::load_head_model(path, o);
-  if (a.kv.count("--masks")) ff::flame::load_flame_masks(m, a.kv.at("--masks"));
-  if (a.kv.count("--static-landmarks"))
-    m.static_landmarks = ff::flame::load_static_embedding(a.kv.at("--static-landmarks"));
-  if (a.kv.count("--dynamic-landmarks"))
-    m.dynamic_landmarks = ff::flame::load_dynamic_embedding(a.kv.at("--dynamic-landmarks"));
-  if (a.kv.count("--landmarks-with-eyes")) ff::flame::load_landmarks_with_eyes(m, a.kv.at("--landmarks-with-eyes"));
-  if (a.kv.count("--uv-obj")) ff::flame::load_uv_obj(m, a.kv.at("--uv-obj"));
+  o.expr_offset = int(a.integer("expr-offset", 0, 1 << 20));
+  o.n_shape = int(a.integer("n-shape", -1, 1 << 20));
+  o.n_expr = int(a.integer("n-expr", -1, 1 << 20));
+  ff::flame::FlameModel m = ff::flame::load_head_model(a.str("model"), o);
+  if (a.has("masks")) ff::flame::load_flame_masks(m, a.str("masks"));
+  if (a.has("static-landmarks")) m.static_landmarks = ff::flame::load_static_embedding(a.str("static-landmarks"));
+  if (a.has("dynamic-landmarks")) m.dynamic_landmarks = ff::flame::load_dynamic_embedding(a.str("dynamic-landmarks"));
+  if (a.has("landmarks-with-eyes")) ff::flame::load_landmarks_with_eyes(m, a.str("landmarks-with-eyes"));
+  if (a.has("uv-obj")) ff::flame::load_uv_obj(m, a.str("uv-obj"));
   m.validate();
   return m;
 }
 
-int cmd_mesh(const Args& a) {
-  ff::flame::FlameModel m = load(a);
-  FF_CHECK(a.kv.count("--out"), "--out FILE is required");
-  auto get = [&](const char* k) { return a.kv.count(k) ? parse_list(a.kv.at(k), k) : std::vector<double>{}; };
-  std::vector<double> shape = get("--shape"), expr = get("--expr");
-  if (a.kv.count("--expr-name")) {
-    std::stringstream ss(a.kv.at("--expr-name"));
-    std::string tok;
-    while (std::getline(ss, tok, ',')) {
-      if (tok.empty()) continue;
-      size_t eq = tok.find('=');
-      std::string name = tok.substr(0, eq);
-      int e = ff::flame::builtin_expression_index(name);
-      FF_CHECK(e >= 0 && e < m.E && ff::flame::is_builtin_model_name(a.kv.count("--model") ? a.kv.at("--model") : "builtin"),
-               "--expr-name: '", name, "' is not an expression of the built-in model (see flame --help)");
-      double val = eq == std::string::npos ? 1.0 : parse_list(tok.substr(eq + 1), "--expr-name").at(0);
-      if (int(expr.size()) <= e) expr.resize(size_t(e) + 1, 0.0);
-      expr[size_t(e)] = val;
+int cmd_mesh(const Options& a) {
+  // every option is checked before the model is loaded
+  FF_CHECK(a.has("out"), "--out FILE is required");
+  std::vector<double> shape = a.numbers("shape", -kMaxCoef, kMaxCoef), expr = a.numbers("expr", -kMaxCoef, kMaxCoef);
+  std::vector<std::pair<std::string, double>> named;  // --expr-name n=v
+  for (const std::string& tok : a.list("expr-name")) {
+    const size_t eq = tok.find('=');
+    double val = 1.0;
+    if (eq != std::string::npos) {
+      char* end = nullptr;
+      const std::string v = tok.substr(eq + 1);
+      val = std::strtod(v.c_str(), &end);
+      FF_CHECK(!v.empty() && *end == 0 && std::isfinite(val) && std::fabs(val) <= kMaxCoef, "--expr-name: '", tok,
+               "' needs name=value with a value in [-", kMaxCoef, ", ", kMaxCoef, "]");
     }
+    named.push_back({tok.substr(0, eq), val});
+  }
+  const std::vector<double> pose_all = a.numbers("pose", -kMaxAngle, kMaxAngle);
+  const std::vector<double> global = a.numbers("global", -kMaxAngle, kMaxAngle), neck = a.numbers("neck", -kMaxAngle, kMaxAngle),
+                            jaw = a.numbers("jaw", -kMaxAngle, kMaxAngle), eyes = a.numbers("eyes", -kMaxAngle, kMaxAngle);
+  std::vector<double> trans = a.numbers("trans", -kMaxLength, kMaxLength);
+  if (!trans.empty()) FF_CHECK(trans.size() == 3, "--trans needs 3 values");
+  double scale = a.number("scale", 1e-6, 1e6);
+  const int sub = int(a.integer("subdivide", 0, 6));
+
+  ff::flame::FlameModel m = load(a);
+  for (auto& [name, val] : named) {
+    int e = ff::flame::builtin_expression_index(name);
+    FF_CHECK(e >= 0 && e < m.E && ff::flame::is_builtin_model_name(a.str("model")), "--expr-name: '", name,
+             "' is not an expression of the built-in model (see flame mesh --help)");
+    if (int(expr.size()) <= e) expr.resize(size_t(e) + 1, 0.0);
+    expr[size_t(e)] = val;
   }
   FF_CHECK(int(shape.size()) <= m.S, "--shape has ", shape.size(), " values, the model has ", m.S, " components");
   FF_CHECK(int(expr.size()) <= m.E, "--expr has ", expr.size(), " values, the model has ", m.E, " components");
   std::vector<double> pose(size_t(m.J) * 3, 0.0);
-  auto put = [&](const char* k, int joint, size_t n) {
-    std::vector<double> v = get(k);
+  auto put = [&](const char* k, const std::vector<double>& v, int joint, size_t n) {
     if (v.empty()) return;
     FF_CHECK(v.size() == n, k, " needs ", n, " values, got ", v.size());
     for (size_t i = 0; i < n; ++i) pose[size_t(joint) * 3 + i] = v[i];
   };
   if (m.J == ff::flame::kFlameJoints) {
-    put("--global", ff::flame::kGlobal, 3);
-    put("--neck", ff::flame::kNeck, 3);
-    put("--jaw", ff::flame::kJaw, 3);
-    put("--eyes", ff::flame::kLeftEye, 6);
+    put("--global", global, ff::flame::kGlobal, 3);
+    put("--neck", neck, ff::flame::kNeck, 3);
+    put("--jaw", jaw, ff::flame::kJaw, 3);
+    put("--eyes", eyes, ff::flame::kLeftEye, 6);
   }
-  if (a.kv.count("--pose")) {
-    std::vector<double> p = get("--pose");
-    FF_CHECK(p.size() == pose.size(), "--pose needs ", pose.size(), " values, got ", p.size());
-    pose = p;
+  if (a.has("pose")) {
+    FF_CHECK(pose_all.size() == pose.size(), "--pose needs ", pose.size(), " values, got ", pose_all.size());
+    pose = pose_all;
   }
-  std::vector<double> trans = get("--trans");
-  if (!trans.empty()) FF_CHECK(trans.size() == 3, "--trans needs 3 values");
-  double scale = a.kv.count("--scale") ? parse_list(a.kv.at("--scale"), "--scale").at(0) : 1.0;
   ff::flame::FlameInput<double> in;
   in.n_shape = int(shape.size());
   in.n_expr = int(expr.size());
@@ -216,9 +189,9 @@ int cmd_mesh(const Args& a) {
   ff::flame::flame_fwd(m, in, out);
 
   std::vector<int32_t> extra;
-  if (a.flags.count("--close-mouth")) extra = ff::flame::seed_mouth_faces();
+  if (a.flag("close-mouth")) extra = ff::flame::seed_mouth_faces();
   ff::flame::Mesh mesh;
-  if (a.flags.count("--face-mask")) {
+  if (a.flag("face-mask")) {
     auto fm = ff::flame::make_face_mask(m, ff::flame::seed_face_mask_regions(), extra);
     mesh = ff::flame::face_mask_mesh(m, out.vertices, fm);
   } else {
@@ -233,13 +206,11 @@ int cmd_mesh(const Args& a) {
       mesh.faces.push_back(extra[i]);
     }
   }
-  int sub = a.kv.count("--subdivide") ? std::atoi(a.kv.at("--subdivide").c_str()) : 0;
-  FF_CHECK(sub >= 0 && sub <= 6, "--subdivide must be in [0, 6]");
   for (int i = 0; i < sub; ++i) mesh = ff::flame::subdivide_midpoint(mesh);
-  ff::flame::write_mesh(a.kv.at("--out"), mesh, !a.flags.count("--ascii"));
-  std::printf("wrote %s: %d vertices, %d faces\n", a.kv.at("--out").c_str(), mesh.num_vertices(), mesh.num_faces());
+  ff::flame::write_mesh(a.str("out"), mesh, !a.flag("ascii"));
+  std::printf("wrote %s: %d vertices, %d faces\n", a.str("out").c_str(), mesh.num_vertices(), mesh.num_faces());
 
-  if (a.kv.count("--landmarks")) {
+  if (a.has("landmarks")) {
     using S = ff::flame::LandmarkScheme;
     S scheme = !m.full_landmarks.empty() ? S::WithEyes70 : (!m.dynamic_landmarks.empty() ? S::Contour68 : S::Static51);
     auto set = ff::flame::make_landmark_set<double>(m, scheme, pose.data(), 1);
@@ -249,11 +220,11 @@ int cmd_mesh(const Args& a) {
     s.precision(9);
     for (int i = 0; i < set.count; ++i) s << l[size_t(i) * 3] << " " << l[size_t(i) * 3 + 1] << " " << l[size_t(i) * 3 + 2] << "\n";
     std::string txt = s.str();
-    FILE* f = std::fopen(a.kv.at("--landmarks").c_str(), "w");
-    FF_CHECK(f, "cannot write '", a.kv.at("--landmarks"), "'");
+    FILE* f = std::fopen(a.str("landmarks").c_str(), "w");
+    FF_CHECK(f, "cannot write '", a.str("landmarks"), "'");
     std::fwrite(txt.data(), 1, txt.size(), f);
     std::fclose(f);
-    std::printf("wrote %s: %d landmarks\n", a.kv.at("--landmarks").c_str(), set.count);
+    std::printf("wrote %s: %d landmarks\n", a.str("landmarks").c_str(), set.count);
   }
   return 0;
 }
@@ -266,17 +237,15 @@ struct SheetItem {
   std::vector<double> shape, expr, pose;
 };
 
-int cmd_sheet(const Args& a) {
+int cmd_sheet(const Options& a) {
+  // every option is checked before the model is loaded
+  FF_CHECK(a.has("out"), "--out FILE.png is required");
+  const int n = int(a.integer("n", 1, 1024)), size = int(a.integer("size", 32, 2048));
+  const uint64_t seed = uint64_t(a.uinteger("seed", ~0ull));
+  const double sigma = a.number("sigma", 0, 100);
+  const std::string what = a.choice("what", {"shapes", "expressions", "modes"});
   ff::flame::FlameModel m = load(a);
-  FF_CHECK(a.kv.count("--out"), "--out FILE.png is required");
-  auto num = [&](const char* k, double def) { return a.kv.count(k) ? parse_list(a.kv.at(k), k).at(0) : def; };
-  const int n = int(num("--n", 16)), size = int(num("--size", 256));
-  const uint64_t seed = uint64_t(num("--seed", 0));
-  const double sigma = num("--sigma", 1.0);
-  const std::string what = a.kv.count("--what") ? a.kv.at("--what") : "shapes";
-  FF_CHECK(n >= 1 && n <= 1024, "--n must be in [1, 1024]");
-  FF_CHECK(size >= 32 && size <= 2048, "--size must be in [32, 2048]");
-  const bool builtin = !a.kv.count("--model") || ff::flame::is_builtin_model_name(a.kv.at("--model"));
+  const bool builtin = ff::flame::is_builtin_model_name(a.str("model"));
   const size_t P = size_t(m.J) * 3;
 
   std::vector<SheetItem> items;
@@ -314,8 +283,6 @@ int cmd_sheet(const Args& a) {
         it.shape[size_t(s)] = sign;
         items.push_back(it);
       }
-  } else {
-    FF_THROW("--what must be shapes, expressions or modes, got '", what, "'");
   }
 
   // framing from the template's bounding box
@@ -345,7 +312,7 @@ int cmd_sheet(const Args& a) {
     }
   }
   using S = ff::flame::LandmarkScheme;
-  const bool draw_lmk = a.flags.count("--landmarks") > 0;
+  const bool draw_lmk = a.flag("landmarks");
   S scheme = !m.dynamic_landmarks.empty() && !m.static_landmarks.empty() ? S::Contour68 : S::Static51;
   if (draw_lmk)
     FF_CHECK(!m.static_landmarks.empty(), "--landmarks: the model has no landmark embedding (give --static-landmarks)");
@@ -392,8 +359,8 @@ int cmd_sheet(const Args& a) {
     }
     canvas.text(x0 + 2, y0 + size + 4, it.label, {40, 40, 40}, 1);
   }
-  ff::flame::write_png(a.kv.at("--out"), canvas.width, canvas.height, 3, canvas.rgb.data());
-  std::printf("wrote %s: %zu cells (%s), %dx%d\n", a.kv.at("--out").c_str(), items.size(), what.c_str(), canvas.width,
+  ff::flame::write_png(a.str("out"), canvas.width, canvas.height, 3, canvas.rgb.data());
+  std::printf("wrote %s: %zu cells (%s), %dx%d\n", a.str("out").c_str(), items.size(), what.c_str(), canvas.width,
               canvas.height);
   return 0;
 }
@@ -402,18 +369,24 @@ int cmd_sheet(const Args& a) {
 
 int main(int argc, char** argv) {
   try {
-    Args a = parse(argc, argv);
-    if (a.flags.count("--help") || a.cmd.empty()) {
-      std::fputs(kHelp, stdout);
-      return a.cmd.empty() && !a.flags.count("--help") ? 1 : 0;
+    ff::apps::Commands commands(kUsage, {{"info", "[--model FILE] [side files]   list what was read from the files",
+                                          info_options()},
+                                         {"mesh", "[--model FILE] [params] --out OUT   write the posed mesh (.ply or .obj)",
+                                          mesh_options()},
+                                         {"sheet", "[--model FILE] --out OUT.png   render a contact sheet of random faces "
+                                          "(front and 3/4 views)", sheet_options()}});
+    if (argc < 2) {
+      commands.print_help();
+      return 1;
     }
-    if (a.cmd == "info") {
-      std::fputs(load(a).summary().c_str(), stdout);
+    ff::apps::Command* cmd = commands.parse(argc, argv);
+    if (!cmd) return 0;
+    if (cmd->name == "info") {
+      std::fputs(load(cmd->options).summary().c_str(), stdout);
       return 0;
     }
-    if (a.cmd == "mesh") return cmd_mesh(a);
-    if (a.cmd == "sheet") return cmd_sheet(a);
-    FF_THROW("unknown command '", a.cmd, "' (info, mesh, sheet; see flame --help)");
+    if (cmd->name == "mesh") return cmd_mesh(cmd->options);
+    return cmd_sheet(cmd->options);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "flame: %s\n", e.what());
     return 1;

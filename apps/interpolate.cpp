@@ -3,17 +3,20 @@
 // rendered with the embeddable runtime; PNG frames + an animated GIF (+ MP4 when ffmpeg is installed).
 //
 //   interpolate --model ckpt.ffck --keys 0,3,7 --frames 24 --out_dir morph/
-//   interpolate --model face.ffpk --data_dir data/ --keys 2,fit_me/fit.json --subject 5 --cameras 5:0,5:4,5:8
-// Keys are identity indices or fit_image code files. Cameras: --cameras lists dataset views (SUBJECT:VIEW, any
-// subject's calibration); default: every view of --subject (sorted as the dataset lists them), or the frontal
-// default camera swinging ±--degrees/2 when there is no dataset.
+//   interpolate --model face.ffpk --keys 2,fit_me/fit.json --subject 5 --cameras 5:0,5:4,5:8
+// Keys are identity indices or fit_image code files. Cameras: --cameras lists training cameras stored in the model
+// file (IDENTITY:VIEW, any identity's calibration); default: every training view of --subject, or the frontal
+// default camera swinging ±--degrees/2 when the model file holds no cameras.
 #ifdef FF_HAVE_RUNTIME
 #include <cstdio>
 #include <cstdlib>
 
 #include <unistd.h>
 
-#include "apps/ffrt_bridge.h"
+#include <filesystem>
+
+#include "apps/common/cli.h"
+#include "apps/common/model_runtime.h"
 #include "train/fit/gif.h"
 
 using namespace ff;
@@ -25,14 +28,13 @@ int main(int argc, char** argv) {
                     "(rotation slerp between key cameras) with facefield's embeddable runtime; writes PNG frames,\n"
                     "an animated GIF, and an MP4 when ffmpeg is on PATH.",
                     {{"model", "", "checkpoint (.ffck) or model identity pack (.ffpk) (required)"},
-                     {"data_dir", "", "dataset folder: cameras for a pack; overrides a checkpoint's data_dir"},
                      {"keys", "0,1", "key identities: indices and/or fit_image code files (fit.json), ≥ 2"},
                      {"frames", "24", "frames per key-to-key segment"},
                      {"hold", "4", "extra frames holding each key identity"},
-                     {"cameras", "", "key cameras SUBJECT:VIEW,... (default: all views of --subject)"},
-                     {"subject", "0", "subject whose calibration gives the default camera path"},
+                     {"cameras", "", "key cameras IDENTITY:VIEW,... (default: all training views of --subject)"},
+                     {"subject", "0", "identity whose training cameras give the default camera path"},
                      {"loop", "1", "1: return to the first key (identities and cameras) at the end"},
-                     {"degrees", "40", "without a dataset: swing of the frontal camera (degrees)"},
+                     {"degrees", "40", "without stored cameras: swing of the frontal camera (degrees)"},
                      {"width", "384", "output width in pixels (intrinsics rescaled, aspect kept)"},
                      {"background", "0,0,0", "background colour r,g,b in [0,1]"},
                      {"out_dir", "interpolate_out", "output folder (frame_NNNN.png, interpolate.gif, .mp4)"},
@@ -44,14 +46,10 @@ int main(int argc, char** argv) {
     FF_CHECK(o.has("model"), "--model is required (see --help)");
     const int threads = int(o.integer("threads", 0, 1024));
     Context ctx(0, threads);
-    apps::Runtime rt;
-    std::unique_ptr<apps::EngineModel> em;
-    apps::open_model(rt, o.str("model"), o.str("data_dir"), threads, ctx, &em);
+    auto m = apps::open_model(ctx, o.str("model"), threads);
+    const apps::Runtime& rt = m->rt;
     FF_CHECK(rt.info.has_generator, o.str("model"), " holds one identity's decoded Gaussians; interpolation needs a ",
              "model (a checkpoint or a model pack from `export --format model`)");
-    std::shared_ptr<train::Dataset> ds;
-    if (em) ds = em->dataset;
-    else if (o.has("data_dir")) ds = train::open_dataset(o.str("data_dir"), "", -1);
 
     // keys: (code, positions)
     struct Key {
@@ -82,23 +80,20 @@ int main(int argc, char** argv) {
 
     // key cameras
     const int width = int(o.integer("width", 1, 16384));
-    std::vector<apps::Cam> cams;
+    std::vector<Camera> cams;
     if (o.has("cameras")) {
-      FF_CHECK(ds, "--cameras needs a dataset: a checkpoint, or --data_dir with a pack");
-      for (const std::string& c : o.list("cameras")) {
-        auto [s, v] = apps::parse_view(c, *ds);
-        cams.push_back(apps::resized(apps::dataset_camera(*ds, s, v), width));
-      }
-    } else if (ds) {
+      for (const std::string& c : o.list("cameras")) cams.push_back(resized(m->camera_of(c), width));
+    } else if (m->has_cameras()) {
       const int s = int(o.integer("subject", 0, 1 << 30));
-      FF_CHECK(s < ds->num_subjects(), "--subject ", s, " out of range (", ds->num_subjects(), " subjects)");
-      for (int v = 0; v < ds->num_views(s); ++v) cams.push_back(apps::resized(apps::dataset_camera(*ds, s, v), width));
+      FF_CHECK(s < rt.info.num_identities, "--subject ", s, " out of range (", rt.info.num_identities, " identities)");
+      FF_CHECK(m->num_views(s) > 0, "--subject ", s, " has no training cameras in ", o.str("model"));
+      for (int v = 0; v < m->num_views(s); ++v) cams.push_back(resized(m->file.cameras[size_t(s)][size_t(v)], width));
     } else {
-      const apps::Cam front = apps::default_camera(keys[0].xyz, width, width);
+      const Camera front = frontal_camera(keys[0].xyz, width, width);
       const double half = o.number("degrees", 0, 180) / 2;
-      const auto c = apps::centroid(keys[0].xyz);
+      const auto c = centroid(keys[0].xyz);
       for (double a : {-half, half}) {
-        auto p = apps::orbit(front, c, apps::camera_up(front), 4, 2 * a);  // frame 1 of a 4-frame swing: angle a
+        auto p = orbit(front, c, camera_up(front), 4, 2 * a);  // frame 1 of a 4-frame swing: angle a
         cams.push_back(p[1]);
       }
     }
@@ -127,9 +122,9 @@ int main(int argc, char** argv) {
       // camera: position along the whole sequence mapped onto the key-camera path
       const double tpos = total > 1 ? double(f) / (loop ? total : total - 1) * double(cams.size() - 1) : 0.0;
       const int ci = std::min(int(tpos), int(cams.size()) - 1);
-      const apps::Cam cam = ci + 1 < int(cams.size()) ? apps::interpolate_camera(cams[size_t(ci)], cams[size_t(ci + 1)], tpos - ci)
-                                                       : cams[size_t(ci)];
-      auto img = rt.render(g, cam.to_ff(), bg.data());
+      const Camera cam = ci + 1 < int(cams.size()) ? interpolate_camera(cams[size_t(ci)], cams[size_t(ci + 1)], tpos - ci)
+                                                   : cams[size_t(ci)];
+      auto img = rt.render(g, runtime_camera(cam), bg.data());
       char name[64];
       std::snprintf(name, sizeof name, "frame_%04d.png", f);
       apps::write_png_rgba((std::filesystem::path(out) / name).string(), img, W, H, false);

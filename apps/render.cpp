@@ -4,13 +4,16 @@
 //   render --model run/checkpoints/step_00002000.ffck --identity 3 --camera 3:0 --out id3.png
 //   render --model face.ffpk --code fit_me/fit.json --camera fit --out me.png
 //   render --model face.ffpk --identity 0 --orbit 36 --out_dir orbit/      # frames orbit/frame_0000.png …
-// A checkpoint (.ffck) is loaded by the engine (its training dataset is reopened: the surface layout and the
-// cameras come from it); an identity pack (.ffpk, from `export`) needs no dataset (cameras then come from
-// --data_dir, the code file, or the default frontal camera).
+// A model file (.ffck checkpoint or .ffpk model pack) is self-contained (train/model_file.h): the surface layout
+// and the training cameras come from it, no dataset is read. A pack of decoded Gaussians renders from the code
+// file's camera or the default frontal camera.
 #ifdef FF_HAVE_RUNTIME
 #include <cstdio>
 
-#include "apps/ffrt_bridge.h"
+#include <filesystem>
+
+#include "apps/common/cli.h"
+#include "apps/common/model_runtime.h"
 
 using namespace ff;
 
@@ -20,10 +23,9 @@ int main(int argc, char** argv) {
                     "Renders an identity of a trained identity field model (checkpoint .ffck or identity pack .ffpk)\n"
                     "with facefield's embeddable runtime and writes PNG images.",
                     {{"model", "", "checkpoint (.ffck) or identity pack (.ffpk) (required)"},
-                     {"data_dir", "", "dataset folder: cameras for a pack; overrides a checkpoint's data_dir"},
                      {"identity", "0", "identity index (see --list)"},
                      {"code", "", "code file written by fit_image (fit.json); positions from its face.ply"},
-                     {"camera", "", "SUBJECT:VIEW of the dataset, 'fit' (the code file's photo camera) or "
+                     {"camera", "", "IDENTITY:VIEW (a training camera), 'fit' (the code file's photo camera) or "
                                     "'front'; default: the identity's first view, else 'fit', else 'front'"},
                      {"orbit", "0", "frames of an orbit around the face (0: a single image)"},
                      {"degrees", "360", "orbit sweep: 360 = full turn, less = swing ±degrees/2 and back"},
@@ -39,20 +41,14 @@ int main(int argc, char** argv) {
     FF_CHECK(o.has("model"), "--model is required (see --help)");
     const int threads = int(o.integer("threads", 0, 1024));
     Context ctx(0, threads > 0 ? threads : 0);
-    apps::Runtime rt;
-    std::unique_ptr<apps::EngineModel> em;
-    apps::open_model(rt, o.str("model"), o.str("data_dir"), threads, ctx, &em);
-    std::shared_ptr<train::Dataset> ds;
-    if (em) ds = em->dataset;
-    else if (o.has("data_dir")) ds = train::open_dataset(o.str("data_dir"), "", -1);
+    auto m = apps::open_model(ctx, o.str("model"), threads);
+    const apps::Runtime& rt = m->rt;
     if (o.integer("list", 0, 1)) {
       std::printf("%s: %d identities, %d Gaussians, code_dim %d%s\n", o.str("model").c_str(), rt.info.num_identities,
                   rt.info.num_gaussians, rt.info.code_dim, rt.info.has_generator ? "" : " (decoded Gaussians only)");
-      for (int i = 0; i < rt.info.num_identities; ++i) std::printf("  identity %d  %s\n", i, rt.name(i).c_str());
-      if (ds)
-        for (int s = 0; s < ds->num_subjects(); ++s)
-          std::printf("  cameras of subject %d (%s): %d views (--camera %d:0 … %d:%d)\n", s, ds->subject_name(s).c_str(),
-                      ds->num_views(s), s, s, ds->num_views(s) - 1);
+      for (int i = 0; i < rt.info.num_identities; ++i)
+        std::printf("  identity %d  %-24s %d training cameras (--camera %d:0 … %d:%d)\n", i, rt.name(i).c_str(),
+                    m->num_views(i), i, i, std::max(0, m->num_views(i) - 1));
       return 0;
     }
 
@@ -76,36 +72,34 @@ int main(int argc, char** argv) {
     // camera
     const std::vector<float> xyz = g.means();
     std::string cam_spec = o.str("camera");
-    if (cam_spec.empty()) cam_spec = (ds && !o.has("code") && identity < ds->num_subjects()) ? std::to_string(identity) + ":0"
-                                     : cf.has_camera                                          ? "fit"
-                                                                                              : "front";
-    apps::Cam cam;
+    if (cam_spec.empty()) cam_spec = (!o.has("code") && m->num_views(identity) > 0) ? std::to_string(identity) + ":0"
+                                     : cf.has_camera                                   ? "fit"
+                                                                                       : "front";
+    Camera cam;
     if (cam_spec == "fit") {
       FF_CHECK(cf.has_camera, "--camera fit needs a code file (--code) with \"viewmat\" and \"camera\"");
       cam = cf.camera;
     } else if (cam_spec == "front") {
       const int h = int(o.integer("height", 1, 16384));
       const int w = o.was_given("width") ? int(o.integer("width", 1, 16384)) : h;
-      cam = apps::default_camera(xyz, w, h);
+      cam = frontal_camera(xyz, w, h);
     } else {
-      FF_CHECK(ds, "--camera ", cam_spec, " needs a dataset: a checkpoint, or --data_dir with a pack");
-      auto [s, v] = apps::parse_view(cam_spec, *ds);
-      cam = apps::dataset_camera(*ds, s, v);
+      cam = m->camera_of(cam_spec);
     }
-    cam = apps::resized(cam, int(o.integer("width", 0, 16384)));
+    cam = resized(cam, int(o.integer("width", 0, 16384)));
     const auto bg = o.color("background");
     const bool alpha = o.integer("alpha", 0, 1);
     const int frames = int(o.integer("orbit", 0, 100000));
     if (frames == 0) {
-      auto img = rt.render(g, cam.to_ff(), bg.data());
+      auto img = rt.render(g, runtime_camera(cam), bg.data());
       apps::write_png_rgba(o.str("out"), img, cam.width, cam.height, alpha);
       std::printf("render: wrote %s (%dx%d, %d Gaussians)\n", o.str("out").c_str(), cam.width, cam.height, g.count());
       return 0;
     }
     std::filesystem::create_directories(o.str("out_dir"));
-    const auto path = apps::orbit(cam, apps::centroid(xyz), apps::camera_up(cam), frames, o.number("degrees", 1, 360));
+    const auto path = orbit(cam, centroid(xyz), camera_up(cam), frames, o.number("degrees", 1, 360));
     for (int f = 0; f < frames; ++f) {
-      auto img = rt.render(g, path[size_t(f)].to_ff(), bg.data());
+      auto img = rt.render(g, runtime_camera(path[size_t(f)]), bg.data());
       char name[64];
       std::snprintf(name, sizeof name, "frame_%04d.png", f);
       apps::write_png_rgba((std::filesystem::path(o.str("out_dir")) / name).string(), img, cam.width, cam.height, alpha);

@@ -6,64 +6,44 @@
 //   build/train --help                                     # every option with its default
 // Options: --name value or --name=value; later ones override earlier ones and the config file.
 #include <cstdio>
-#include <cstring>
 #include <string>
+#include <vector>
 
+#include "apps/common/cli.h"
 #include "tensor/io.h"
 #include "train/trainer.h"
 
 using namespace ff;
 
-static void usage() {
-  std::printf(
+// The option table: --config, --print-config and every TrainConfig key (train/config.cpp config_options) with
+// its default, type and valid range.
+static apps::Options train_options() {
+  train::TrainConfig defaults;
+  std::vector<apps::Options::Opt> table = {
+      {"config", "", "JSON config file (same names, model.* inside a \"model\" object); the options given here override it"},
+      {"print-config", "", "print the resulting configuration as JSON and exit", true}};
+  for (auto& o : train::config_options(defaults)) {
+    std::string def = o.get();
+    if (def.size() >= 2 && def.front() == '"') def = def.substr(1, def.size() - 2);  // JSON string -> text
+    table.push_back({o.name, def, "<" + o.type + "> " + o.help + (o.range.empty() ? "" : ", in " + o.range)});
+  }
+  return apps::Options(
       "usage: train [--config FILE.json] [--OPTION VALUE]... [--print-config] [--help]\n\n"
       "Trains facefield's identity field model (codes -> StyleGAN2 UV texture -> MLP decoders -> 3D Gaussians)\n"
-      "on a NeRSemble-layout dataset (e.g. `ffdata synth` output) and evaluates held-out views and identities.\n"
-      "The JSON config uses the same names (model.* options inside a \"model\" object).\n\nOptions:\n%s",
-      train::config_help().c_str());
+      "on a NeRSemble-layout dataset (e.g. `ffdata synth` output) and evaluates held-out views and identities.",
+      table);
 }
 
 int main(int argc, char** argv) {
   try {
+    apps::Options opts = train_options();
+    if (!opts.parse(argc, argv)) return 0;
+    // the config file first, then the options given on the command line (values range-checked by config_set)
     train::TrainConfig cfg;
-    bool print_config = false;
-    // the config file first, then overrides in order
-    for (int i = 1; i < argc; ++i) {
-      std::string a = argv[i];
-      if (a == "--help" || a == "-h") {
-        usage();
-        return 0;
-      }
-      if (a == "--config" && i + 1 < argc) {
-        train::config_from_json(cfg, read_file(argv[i + 1]), argv[i + 1]);
-        ++i;
-      } else if (a.rfind("--config=", 0) == 0) {
-        train::config_from_json(cfg, read_file(a.substr(9)), a.substr(9));
-      }
-    }
-    for (int i = 1; i < argc; ++i) {
-      std::string a = argv[i];
-      if (a == "--config") {
-        ++i;
-        continue;
-      }
-      if (a.rfind("--config=", 0) == 0) continue;
-      if (a == "--print-config") {
-        print_config = true;
-        continue;
-      }
-      FF_CHECK(a.rfind("--", 0) == 0, "unexpected argument '", a, "' (see --help)");
-      std::string key = a.substr(2), value;
-      const size_t eq = key.find('=');
-      if (eq != std::string::npos) {
-        value = key.substr(eq + 1);
-        key = key.substr(0, eq);
-      } else {
-        FF_CHECK(i + 1 < argc, "option --", key, " needs a value");
-        value = argv[++i];
-      }
-      train::config_set(cfg, key, value);
-    }
+    if (opts.has("config")) train::config_from_json(cfg, read_file(opts.str("config")), opts.str("config"));
+    for (size_t i = 2; i < opts.table.size(); ++i)
+      if (opts.was_given(opts.table[i].name)) train::config_set(cfg, opts.table[i].name, opts.str(opts.table[i].name));
+    const bool print_config = opts.flag("print-config");
     if (print_config) {
       std::printf("%s\n", train::config_to_json(cfg).c_str());
       return 0;

@@ -5,7 +5,7 @@
 // Fill the fields, set the counts, call validate(); it checks every shape, index range and finite value and
 // names the source file and key in its errors.
 //
-// Forward (formats.md §2; identical to smplx / flame-pytorch / GaussianAvatars lbs.py):
+// Forward (docs/conventions.md §3; identical to smplx / flame-pytorch / GaussianAvatars lbs.py):
 //   v_shaped = v_template + shapedirs·β + exprdirs·ψ (+ static_offset)
 //   J        = J_regressor · v_shaped
 //   R_j      = rodrigues(pose_j) with θ = ‖r + 1e-8‖ (elementwise 1e-8), k = r/θ

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -14,6 +15,7 @@
 
 #include "core/check.h"
 #include "core/rng.h"
+#include "runtime/formats.h"
 #include "flame/headmodel_mediapipe.h"
 
 namespace ff::flame {
@@ -788,6 +790,21 @@ FlameModel load_head_model(const std::string& path, const FlameLoadOptions& opts
   trim(m.exprdirs, m.E, opts.n_expr, "n_expr");
   m.validate();
   return m;
+}
+
+std::string head_model_content_id(const FlameModel& m) {
+  uint64_t h = ffrt::fnv1a64(&m.V, sizeof m.V);
+  auto add = [&](const auto& v) {
+    const uint64_t n = v.size();
+    h = ffrt::fnv1a64(&n, sizeof n, h);
+    if (n) h = ffrt::fnv1a64(v.data(), n * sizeof(v[0]), h);
+  };
+  add(m.v_template), add(m.faces), add(m.shapedirs), add(m.exprdirs), add(m.j_regressor), add(m.weights);
+  add(m.parents), add(m.uvs), add(m.uv_faces);
+  for (const auto& [name, ids] : m.masks) add(name), add(ids);
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
 }
 
 }  // namespace ff::flame

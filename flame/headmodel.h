@@ -67,6 +67,10 @@ FlameModel builtin_head_model();
 bool is_builtin_model_name(const std::string& path);
 // "builtin" → the built-in model trimmed to opts.n_shape / opts.n_expr; anything else → load_flame_model.
 FlameModel load_head_model(const std::string& path_or_builtin, const FlameLoadOptions& opts = {});
+// 16 hex digits of FNV-1a-64 over the model's geometry, topology, bases, skinning, UVs and masks: the same model
+// gives the same id whether it was read from .pkl or .npz. Checkpoints store it with the model's name
+// (train/model_file.h) so a fit is refused when another head model is given.
+std::string head_model_content_id(const FlameModel& m);
 
 struct BuiltinHeadInfo {
   std::vector<std::string> shape_names;   // [S] named fields, then "smooth_<k>"

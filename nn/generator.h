@@ -1,4 +1,4 @@
-// nn/generator.h — the seed's StyleGAN2 "UV feature texture" generator (original_system.md §1.2).
+// nn/generator.h — the seed's StyleGAN2 "UV feature texture" generator (docs/model.md §1.2).
 //
 // z [N,64] → normalize_2nd_moment → mapping (2 equalized-lr FC layers, 64 wide, lr_mul 0.01, ReLU) → w,
 // broadcast to num_ws copies → synthesis network (skip architecture, 4 → 64 px, channels 512, 512, 256, 128, 64,

@@ -13,100 +13,6 @@ namespace ffrt {
 
 namespace {
 
-std::string cat() { return {}; }
-template <class A, class... R>
-std::string cat(const A& a, const R&... r) {
-  std::string s;
-  if constexpr (std::is_arithmetic<A>::value) {
-    char b[64];
-    if constexpr (std::is_floating_point<A>::value) std::snprintf(b, sizeof b, "%g", double(a));
-    else if constexpr (std::is_signed<A>::value) std::snprintf(b, sizeof b, "%lld", (long long)a);
-    else std::snprintf(b, sizeof b, "%llu", (unsigned long long)a);
-    s = b;
-  } else {
-    s = a;
-  }
-  return s + cat(r...);
-}
-template <class... R>
-[[noreturn]] void fail(int status, const R&... r) {
-  throw Error(status, cat(r...));
-}
-
-template <class T>
-void put(std::string& s, T v) {
-  s.append(reinterpret_cast<const char*>(&v), sizeof(T));  // little-endian hosts (x86-64, aarch64)
-}
-
-struct Reader {
-  const std::string& buf;
-  const std::string& what;
-  size_t pos = 0;
-  void need(uint64_t n, const char* field) {
-    if (n > buf.size() || pos + n > buf.size())
-      fail(kFormat, what, " is truncated: reading ", field, " needs ", n, " bytes at offset ", pos, " but it has ",
-           buf.size(), " bytes");
-  }
-  template <class T>
-  T get(const char* field) {
-    need(sizeof(T), field);
-    T v;
-    std::memcpy(&v, buf.data() + pos, sizeof(T));
-    pos += sizeof(T);
-    return v;
-  }
-};
-
-constexpr char kPackMagic[8] = {'F', 'F', 'P', 'A', 'C', 'K', '\r', '\n'};
-constexpr char kCkptMagic[8] = {'F', 'F', 'C', 'K', 'P', 'T', '\r', '\n'};
-constexpr uint32_t kCkptVersion = 1;
-
-size_t dtype_size(uint8_t dt) {
-  switch (dt) {
-    case kF32: return 4;
-    case kF64: return 8;
-    case kI32: return 4;
-    case kI64: return 8;
-    case kU8: return 1;
-  }
-  return 0;
-}
-
-// tensor records shared by .ffpk and .ffck
-Array read_array(Reader& r, uint32_t i) {
-  Array a;
-  const uint32_t nl = r.get<uint32_t>("an array name length");
-  if (nl >= (1u << 16)) fail(kFormat, r.what, ": array ", i, " has an implausible name length ", nl);
-  r.need(nl, "an array name");
-  a.name = r.buf.substr(r.pos, nl);
-  r.pos += nl;
-  a.dtype = r.get<uint8_t>("a dtype");
-  if (dtype_size(a.dtype) == 0) fail(kFormat, r.what, ": array '", a.name, "' has unknown dtype code ", int(a.dtype));
-  const uint32_t nd = r.get<uint32_t>("a rank");
-  if (nd > 16) fail(kFormat, r.what, ": array '", a.name, "' has rank ", nd);
-  uint64_t numel = 1;
-  for (uint32_t d = 0; d < nd; ++d) {
-    const int64_t v = r.get<int64_t>("a dimension");
-    if (v < 0 || v >= (int64_t(1) << 40)) fail(kFormat, r.what, ": array '", a.name, "' has a bad dimension ", v);
-    a.shape.push_back(v);
-    numel *= uint64_t(v);
-    if (numel >= (uint64_t(1) << 40)) fail(kFormat, r.what, ": array '", a.name, "' is implausibly large");
-  }
-  const uint64_t nb = r.get<uint64_t>("a byte count");
-  if (nb != numel * dtype_size(a.dtype))
-    fail(kFormat, r.what, ": array '", a.name, "' declares ", nb, " bytes, its shape needs ", numel * dtype_size(a.dtype));
-  r.need(nb, "array data");
-  a.data = r.buf.substr(r.pos, size_t(nb));
-  r.pos += size_t(nb);
-  return a;
-}
-
-void check_checksum(Reader& r) {
-  const uint64_t stored = r.get<uint64_t>("the checksum");
-  if (r.pos != r.buf.size()) fail(kFormat, r.what, " has ", r.buf.size() - r.pos, " unexpected trailing bytes");
-  if (fnv1a64(r.buf.data(), r.buf.size() - 8) != stored) fail(kFormat, r.what, " is corrupt: checksum mismatch");
-}
-
 inline float sigmoidf_(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 inline float logitf_(float p) {
   const double q = std::min(std::max(double(p), 1e-7), 1.0 - 1e-7);  // finite for o ∈ {0, 1}
@@ -123,15 +29,6 @@ void normalise_quat(const float* q, float* out) {
 
 }  // namespace
 
-uint64_t fnv1a64(const void* data, size_t n, uint64_t h) {
-  const unsigned char* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < n; ++i) {
-    h ^= p[i];
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
 // ---- GaussianSet ----------------------------------------------------------------------------------------
 void GaussianSet::resize(size_t n) {
   means.resize(n * 3);
@@ -146,36 +43,6 @@ void GaussianSet::check(const std::string& what) const {
   if (means.size() != 3 * n || log_scales.size() != 3 * n || rotations.size() != 4 * n || colors.size() != 3 * n)
     fail(kInvalid, what, ": inconsistent Gaussian arrays (", n, " opacities, ", means.size(), " mean floats, ",
          log_scales.size(), " scale floats, ", rotations.size(), " rotation floats, ", colors.size(), " colour floats)");
-}
-
-// ---- files ----------------------------------------------------------------------------------------------
-std::string read_file(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) fail(kIO, "cannot open '", path, "': ", std::strerror(errno));
-  std::string s;
-  char buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
-  const bool err = std::ferror(f);
-  std::fclose(f);
-  if (err) fail(kIO, "error reading '", path, "'");
-  return s;
-}
-
-void write_file(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) fail(kIO, "cannot create '", tmp, "': ", std::strerror(errno));
-  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  const bool closed = std::fclose(f) == 0;
-  if (!ok || !closed) {
-    std::remove(tmp.c_str());
-    fail(kIO, "error writing '", tmp, "' (disk full?)");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    fail(kIO, "cannot rename '", tmp, "' to '", path, "': ", std::strerror(errno));
-  }
 }
 
 // ---- .ply -----------------------------------------------------------------------------------------------
@@ -466,44 +333,7 @@ GaussianSet parse_splat(const std::string& b, const std::string& what) {
 
 GaussianSet read_splat(const std::string& path) { return parse_splat(read_file(path), "'" + path + "'"); }
 
-// ---- arrays / packs -------------------------------------------------------------------------------------
-int64_t Array::numel() const {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
-}
-
-std::vector<float> Array::floats() const {
-  const int64_t n = numel();
-  std::vector<float> out(static_cast<size_t>(n));
-  const char* p = data.data();
-  for (int64_t i = 0; i < n; ++i) {
-    switch (dtype) {
-      case kF32: std::memcpy(&out[i], p + 4 * i, 4); break;
-      case kF64: {
-        double d;
-        std::memcpy(&d, p + 8 * i, 8);
-        out[i] = float(d);
-        break;
-      }
-      case kI32: {
-        int32_t d;
-        std::memcpy(&d, p + 4 * i, 4);
-        out[i] = float(d);
-        break;
-      }
-      case kI64: {
-        int64_t d;
-        std::memcpy(&d, p + 8 * i, 8);
-        out[i] = float(d);
-        break;
-      }
-      default: out[i] = float(uint8_t(p[i])); break;
-    }
-  }
-  return out;
-}
-
+// ---- packs -------------------------------------------------------------------------------------
 const Array* Pack::find(const std::string& name) const {
   for (auto& a : arrays)
     if (a.name == name) return &a;
@@ -534,78 +364,42 @@ void Pack::add_u8(const std::string& name, const std::string& bytes) {
   arrays.push_back(std::move(a));
 }
 
-bool is_pack(const std::string& b) { return b.size() >= 8 && std::memcmp(b.data(), kPackMagic, 8) == 0; }
-bool is_checkpoint(const std::string& b) { return b.size() >= 8 && std::memcmp(b.data(), kCkptMagic, 8) == 0; }
+bool is_pack(const std::string& b) { return has_magic(b, FileKind::kPack); }
+bool is_checkpoint(const std::string& b) { return has_magic(b, FileKind::kCheckpoint); }
 
 std::string pack_bytes(const Pack& p) {
-  std::string s(kPackMagic, 8);
-  put<uint32_t>(s, kPackVersion);
-  put<uint32_t>(s, p.kind);
-  put<uint64_t>(s, uint64_t(p.meta.size()));
-  s += p.meta;
-  put<uint32_t>(s, uint32_t(p.arrays.size()));
-  for (auto& a : p.arrays) {
-    if (a.data.size() != size_t(a.numel()) * dtype_size(a.dtype))
-      fail(kInternal, "pack_bytes: array '", a.name, "' holds ", a.data.size(), " bytes for its shape");
-    put<uint32_t>(s, uint32_t(a.name.size()));
-    s += a.name;
-    put<uint8_t>(s, a.dtype);
-    put<uint32_t>(s, uint32_t(a.shape.size()));
-    for (int64_t d : a.shape) put<int64_t>(s, d);
-    put<uint64_t>(s, uint64_t(a.data.size()));
-    s += a.data;
-  }
-  put<uint64_t>(s, fnv1a64(s.data(), s.size()));
-  return s;
+  Header h;
+  h.meta = p.meta;
+  h.pack_kind = p.kind;
+  ContainerWriter w(FileKind::kPack, h);
+  for (auto& a : p.arrays) w.add(a);
+  return w.finish();
 }
 
 void write_pack(const std::string& path, const Pack& p) { write_file(path, pack_bytes(p)); }
 
 Pack parse_pack(const std::string& b, const std::string& what) {
-  if (!is_pack(b)) fail(kFormat, what, " is not a facefield identity pack (its first bytes are not \"FFPACK\\r\\n\")");
-  Reader r{b, what};
-  r.pos = 8;
-  const uint32_t version = r.get<uint32_t>("the version");
-  if (version == 0 || version > kPackVersion)
-    fail(kFormat, what, " has pack format version ", version, "; this build reads version ", kPackVersion);
+  const ContainerView v = parse_container(b, FileKind::kPack, what);
   Pack p;
-  p.kind = r.get<uint32_t>("the kind");
+  p.kind = v.header.pack_kind;
   if (p.kind != kPackGaussians && p.kind != kPackModel) fail(kFormat, what, " has unknown pack kind ", p.kind);
-  const uint64_t ml = r.get<uint64_t>("the meta length");
-  r.need(ml, "the meta text");
-  p.meta = b.substr(r.pos, size_t(ml));
-  r.pos += size_t(ml);
-  const uint32_t count = r.get<uint32_t>("the array count");
-  for (uint32_t i = 0; i < count; ++i) p.arrays.push_back(read_array(r, i));
-  check_checksum(r);
+  p.meta = v.header.meta;
+  for (auto& r : v.records) p.arrays.push_back(r.copy());
   return p;
 }
 
 Pack parse_checkpoint(const std::string& b, const std::string& what) {
-  if (!is_checkpoint(b)) fail(kFormat, what, " is not a facefield checkpoint (magic \"FFCKPT\\r\\n\" expected)");
-  Reader r{b, what};
-  r.pos = 8;
-  const uint32_t version = r.get<uint32_t>("the version");
-  if (version != kCkptVersion)
-    fail(kFormat, what, " has checkpoint format version ", version, "; this build reads version ", kCkptVersion);
-  r.get<int64_t>("the step");
-  r.get<uint64_t>("the RNG counter");
-  const uint64_t cl = r.get<uint64_t>("the config length");
-  r.need(cl, "the config JSON");
+  const ContainerView v = parse_container(b, FileKind::kCheckpoint, what);
   Pack p;
   p.kind = kPackModel;
-  p.meta = b.substr(r.pos, size_t(cl));
-  r.pos += size_t(cl);
-  const uint32_t count = r.get<uint32_t>("the tensor count");
-  std::vector<Array> all;
-  for (uint32_t i = 0; i < count; ++i) all.push_back(read_array(r, i));
-  check_checksum(r);
-  for (auto& a : all) {
+  p.meta = v.header.meta;
+  for (auto& r : v.records) {
     std::string name;
-    if (a.name.rfind("param/", 0) == 0) name = a.name.substr(6);
-    else if (a.name.rfind("buffer/", 0) == 0) name = a.name.substr(7);
-    else if (a.name.rfind("layout/", 0) == 0) name = a.name;
+    if (r.name.rfind("param/", 0) == 0) name = r.name.substr(6);
+    else if (r.name.rfind("buffer/", 0) == 0) name = r.name.substr(7);
+    else if (r.name.rfind("layout/", 0) == 0) name = r.name;
     else continue;  // Adam moments, trainer state
+    Array a = r.copy();
     a.name = name;
     if (a.dtype == kF64) {  // F64 runs (gradient checks): convert
       std::vector<float> f = a.floats();

@@ -1,44 +1,39 @@
 // runtime/formats.h — facefield's interchange formats, dependency-free (C++17 standard library only), shared by
 // the runtime library (runtime/) and the engine's apps (apps/export.cpp, render, interpolate) and tests.
 //
-//   .ply    the official 3DGS point_cloud.ply (formats.md §4.1): binary_little_endian, one `vertex` element,
+//   .ply    the official 3DGS point_cloud.ply (docs/conventions.md §5.1): binary_little_endian, one `vertex` element,
 //           float properties x y z nx ny nz f_dc_0..2 [f_rest_0..44] opacity scale_0..2 rot_0..3, raw values:
 //           opacity = logit(o), scale = log(σ), f_dc = (rgb − 0.5)/C0, rot = the normalised (w,x,y,z), normals 0.
 //           SH degree 0 by default (17 floats per Gaussian); degree 3 writes 45 zero f_rest (62 floats).
 //           The reader is header-driven: any property order, types char/uchar/short/ushort/int/uint/float/double
 //           (and int8…float64), ascii or binary_little_endian, extra properties (binding_0, …) ignored.
-//   .splat  antimatter15 (formats.md §4.2): 32 bytes per Gaussian, no header: 3×f32 position, 3×f32 linear
+//   .splat  antimatter15 (docs/conventions.md §5.2): 32 bytes per Gaussian, no header: 3×f32 position, 3×f32 linear
 //           scale, RGBA u8 (A = opacity·255), quaternion u8 (w,x,y,z)·128+128 of the normalised rotation; records
 //           sorted by descending exp(Σ log s)·opacity (ties by index). Colour/opacity/rotation are quantised.
-//   .ffpk   identity pack: magic "FFPACK\r\n", u32 version (1), u32 kind (1 = decoded Gaussians, 2 = model:
-//           generator + decoders + layout + codes + positions), u64 meta length + meta bytes (JSON, informative),
-//           u32 count, then per array: u32 name length, name, u8 dtype (0 f32, 2 i32, 4 u8), u32 rank, i64 dims,
-//           u64 byte count, data (C order, little-endian); u64 FNV-1a-64 of every preceding byte.
+//   .ffpk   identity pack: the container of runtime/container.h (magic "FFPACK\r\n"); its header record "pack/kind"
+//           says what it holds (1 = decoded Gaussians, 2 = model: generator + decoders + layout + codes +
+//           positions), meta is informative JSON; arrays may have any name and any of the five dtypes.
 //           Kind 1 arrays: means [N,3], log_scales [N,3], rotations [N,4], opacities [N] (activated), colors [N,3].
 //           Kind 2 arrays: the checkpoint's parameter names (train/model.h: codes, E, G.*, pos_embedding, dec.*,
 //           mu_*, xyz) and generator buffers (G.*.noise_const, G.*.resample_filter), layout/row_uv [rows,2],
 //           and optionally names (u8, '\n'-separated identity names).
-//   .ffck   the training checkpoint (train/checkpoint.h) is read here too (read-only): its "param/<name>" and
-//           "buffer/<name>" tensors become a kind-2 pack (f64 converted to f32); Adam and trainer state are
-//           skipped. A runtime model needs "layout/row_uv" (or "param/layout/row_uv"/"buffer/layout/row_uv").
+//   .ffck   the training checkpoint (train/checkpoint.h, the same container) is read here too (read-only): its
+//           "param/<name>" and "buffer/<name>" tensors become a kind-2 pack (f64 converted to f32), its config JSON
+//           the meta; Adam and trainer state are skipped. A runtime model needs "layout/row_uv" (or
+//           "param/layout/row_uv"/"buffer/layout/row_uv").
 // Readers refuse foreign files (magic), newer versions, truncated or corrupt files (sizes, checksum) with an
-// ffrt::Error whose status is FF_ERROR_FORMAT and whose message names the file and the reason.
+// ffrt::Error whose status is FF_ERROR_FORMAT and whose message names the file and the reason; version-1 packs and
+// checkpoints (written before runtime/container.h) are still read.
 #pragma once
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "runtime/container.h"  // Error, Array, DType, read_file, write_file, fnv1a64
 
 namespace ffrt {
 
 constexpr double kSH_C0 = 0.28209479177387814;
-
-// Error with a facefield.h status code (ff_status values).
-enum Status { kOk = 0, kInvalid = 1, kIO = 2, kFormat = 3, kUnsupported = 4, kNoMemory = 5, kInternal = 6 };
-struct Error : std::runtime_error {
-  int status;
-  Error(int s, const std::string& msg) : std::runtime_error(msg), status(s) {}
-};
 
 // One identity's decoded Gaussians, host arrays.
 struct GaussianSet {
@@ -51,10 +46,6 @@ struct GaussianSet {
   void resize(size_t n);
   void check(const std::string& what) const;  // consistent sizes (throws kInvalid)
 };
-
-// ---- files ----
-std::string read_file(const std::string& path);                        // throws kIO
-void write_file(const std::string& path, const std::string& bytes);     // temp file + rename; throws kIO
 
 // ---- .ply ----
 std::string ply_bytes(const GaussianSet& g, int sh_degree = 0);        // sh_degree 0 or 3
@@ -69,18 +60,8 @@ void write_splat(const std::string& path, const GaussianSet& g);
 GaussianSet parse_splat(const std::string& bytes, const std::string& what);
 GaussianSet read_splat(const std::string& path);
 
-// ---- .ffpk / .ffck containers ----
-enum DType : uint8_t { kF32 = 0, kF64 = 1, kI32 = 2, kI64 = 3, kU8 = 4 };
-struct Array {
-  std::string name;
-  uint8_t dtype = kF32;
-  std::vector<int64_t> shape;
-  std::string data;  // raw bytes, C order
-  int64_t numel() const;
-  const float* f32() const { return reinterpret_cast<const float*>(data.data()); }
-  std::vector<float> floats() const;  // f32 copy (f64/i32/i64/u8 converted)
-};
-constexpr uint32_t kPackVersion = 1;
+// ---- .ffpk / .ffck (runtime/container.h) ----
+constexpr uint32_t kPackVersion = kContainerVersion;  // written; version 1 is read too
 enum PackKind : uint32_t { kPackGaussians = 1, kPackModel = 2 };
 struct Pack {
   uint32_t kind = kPackGaussians;
@@ -106,7 +87,5 @@ Pack pack_from_gaussians(const GaussianSet& g, const std::string& meta = "");
 GaussianSet gaussians_from_pack(const Pack& p, const std::string& what);
 // .ply / .splat / kind-1 .ffpk by content (.splat: anything else whose size is a multiple of 32)
 GaussianSet load_gaussians(const std::string& path);
-
-uint64_t fnv1a64(const void* data, size_t n, uint64_t h = 0xcbf29ce484222325ULL);
 
 }  // namespace ffrt

@@ -1,90 +1,34 @@
-// train/checkpoint.cpp — .ffck read/write (layout in checkpoint.h).
+// train/checkpoint.cpp — .ffck read/write over runtime/container.h (see checkpoint.h).
 #include "train/checkpoint.h"
 
 #include <algorithm>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 
 namespace ff::train {
 
-namespace {
-constexpr char kMagic[8] = {'F', 'F', 'C', 'K', 'P', 'T', '\r', '\n'};
-
-}  // namespace
-
 void write_checkpoint(const std::string& path, const Checkpoint& ck) {
-  std::string s(kMagic, 8);
-  put_le<uint32_t>(s, kCheckpointVersion);
-  put_le<int64_t>(s, ck.step);
-  put_le<uint64_t>(s, ck.rng_counter);
-  put_le<uint64_t>(s, uint64_t(ck.config_json.size()));
-  s += ck.config_json;
-  put_le<uint32_t>(s, uint32_t(ck.tensors.size()));
-  for (auto& [name, t] : ck.tensors) {
-    FF_CHECK(t.defined(), "write_checkpoint: tensor '", name, "' is undefined");
-    Tensor c = t.to(Device::cpu()).contiguous();
-    put_le<uint32_t>(s, uint32_t(name.size()));
-    s += name;
-    put_le<uint8_t>(s, uint8_t(c.dtype()));
-    put_le<uint32_t>(s, uint32_t(c.dim()));
-    for (int64_t d : c.shape()) put_le<int64_t>(s, d);
-    const uint64_t nb = uint64_t(c.numel()) * dtype_size(c.dtype());
-    put_le<uint64_t>(s, nb);
-    if (nb) s.append(static_cast<const char*>(c.raw_data()), nb);
-  }
-  put_le<uint64_t>(s, fnv1a64(s.data(), s.size()));
+  ffrt::Header h;
+  h.meta = ck.config_json;
+  h.step = ck.step;
+  h.rng_counter = ck.rng_counter;
+  ffrt::ContainerWriter w(ffrt::FileKind::kCheckpoint, h);
+  add_tensor_records(w, ck.tensors, "write_checkpoint");
   std::filesystem::path p(path);
   if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
-  write_file_atomic(path, s);
+  write_file_atomic(path, w.finish());
 }
 
 Checkpoint read_checkpoint(Context& ctx, const std::string& path) {
   FF_CHECK(std::filesystem::exists(path), "checkpoint '", path, "' does not exist");
-  std::string buf = read_file(path);
-  ByteReader r(buf, path, "checkpoint");
-  FF_CHECK(buf.size() >= 8 && std::memcmp(buf.data(), kMagic, 8) == 0, "'", path,
-           "' is not a facefield checkpoint (its first bytes are not the .ffck magic \"FFCKPT\\r\\n\")");
-  r.pos = 8;
-  const uint32_t version = r.get<uint32_t>("the version");
-  FF_CHECK(version == kCheckpointVersion, "checkpoint '", path, "' has format version ", version,
-           "; this build reads version ", kCheckpointVersion);
+  const std::string buf = read_file(path);
+  const ffrt::ContainerView v =
+      rethrow_as_ff([&] { return ffrt::parse_container(buf, ffrt::FileKind::kCheckpoint, "'" + path + "'"); });
   Checkpoint ck;
-  ck.step = r.get<int64_t>("the step");
-  ck.rng_counter = r.get<uint64_t>("the RNG counter");
-  const uint64_t cl = r.get<uint64_t>("the config length");
-  r.need(cl, "the config JSON");
-  ck.config_json = buf.substr(r.pos, cl);
-  r.pos += cl;
-  const uint32_t count = r.get<uint32_t>("the tensor count");
-  for (uint32_t i = 0; i < count; ++i) {
-    const uint32_t nl = r.get<uint32_t>("a tensor name length");
-    FF_CHECK(nl < (1u << 16), "checkpoint '", path, "': tensor ", i, " has an implausible name length ", nl);
-    r.need(nl, "a tensor name");
-    std::string name = buf.substr(r.pos, nl);
-    r.pos += nl;
-    const uint8_t dt = r.get<uint8_t>("a dtype");
-    FF_CHECK(dt <= uint8_t(DType::U8), "checkpoint '", path, "': tensor '", name, "' has unknown dtype code ", int(dt));
-    const uint32_t nd = r.get<uint32_t>("a rank");
-    FF_CHECK(nd <= 16, "checkpoint '", path, "': tensor '", name, "' has rank ", nd);
-    Shape shape;
-    for (uint32_t d = 0; d < nd; ++d) {
-      const int64_t v = r.get<int64_t>("a dimension");
-      FF_CHECK(v >= 0 && v < (int64_t(1) << 40), "checkpoint '", path, "': tensor '", name, "' has a bad dimension ", v);
-      shape.push_back(v);
-    }
-    const uint64_t nb = r.get<uint64_t>("a byte count");
-    const uint64_t expect = uint64_t(shape_numel(shape)) * dtype_size(DType(dt));
-    FF_CHECK(nb == expect, "checkpoint '", path, "': tensor '", name, "' declares ", nb, " bytes, its shape needs ", expect);
-    r.need(nb, "tensor data");
-    Tensor t = empty(ctx, shape, DType(dt), Device::cpu());
-    if (nb) std::memcpy(t.raw_data(), buf.data() + r.pos, nb);
-    r.pos += nb;
-    ck.tensors.emplace_back(name, t);
-  }
-  const uint64_t stored = r.get<uint64_t>("the checksum");
-  FF_CHECK(r.pos == buf.size(), "checkpoint '", path, "' has ", buf.size() - r.pos, " unexpected trailing bytes");
-  FF_CHECK(fnv1a64(buf.data(), buf.size() - 8) == stored, "checkpoint '", path, "' is corrupt: checksum mismatch");
+  ck.step = v.header.step;
+  ck.rng_counter = v.header.rng_counter;
+  ck.config_json = v.header.meta;
+  ck.tensors = tensors_from_records(ctx, v.records);
   return ck;
 }
 

@@ -1,22 +1,18 @@
 // train/checkpoint.h — facefield's training checkpoint files (".ffck").
 //
-// Byte layout (all integers little-endian):
-//   magic       8 bytes  "FFCKPT\r\n"  (the CR/LF catch text-mode transfers, like PNG's signature)
-//   version     u32      1
-//   step        i64      optimiser steps completed
-//   rng_counter u64      the Context's counter RNG position (core/rng.h): all the RNG state a run has
-//   config_len  u64, config bytes  — the run's full configuration as JSON (UTF-8)
-//   count       u32      number of tensors
-//   tensor × count:
-//     name_len u32, name bytes; dtype u8 (0 f32, 1 f64, 2 i32, 3 i64, 4 u8); ndim u32, dims i64 × ndim;
-//     nbytes u64 (= numel · dtype size); data, C order
-//   checksum    u64      FNV-1a over every byte before it
+// The container of runtime/container.h (byte layout there) under the magic "FFCKPT\r\n" (the CR/LF catch text-mode
+// transfers, like PNG's signature): meta = the run's full configuration as JSON (UTF-8); header records
+// "ckpt/step" (optimiser steps completed) and "ckpt/rng_counter" (the Context's counter-RNG position, core/rng.h:
+// all the RNG state a run has); then the tensors. Version-1 checkpoints (step / RNG counter / config in a fixed
+// header) are still read; version 2 is written. The runtime reads the same files (runtime/formats.h
+// parse_checkpoint).
 // Tensor names: "param/<name>" (every model parameter, IdentityModel::named_parameters), "buffer/<name>"
 // (generator noise and filters), "adam.m/<name>", "adam.v/<name>", "adam.step/<name>" (i64 [1]) for every
 // optimised parameter, and "train/<name>" for trainer state (loss history).
+// Any other names and all five dtypes may be added (tensor names must not be the header records' names).
 // Files are written atomically (temp file + rename), so a kill -9 at any moment leaves either the previous
-// file or the new one. Reading refuses a foreign file (wrong magic), a newer version, a truncated or corrupt
-// file (sizes, checksum), naming the path and the reason.
+// file or the new one. Reading refuses a foreign file (wrong magic, naming the facefield kind it is when it is
+// one), a newer version, a truncated or corrupt file (sizes, checksum), naming the path and the reason.
 //
 //   ff::train::Checkpoint ck{step, ctx.rng_counter(), config_json, tensors};
 //   ff::train::write_checkpoint("run/checkpoints/step_00001000.ffck", ck);
@@ -25,11 +21,12 @@
 #include <string>
 #include <vector>
 
+#include "runtime/container.h"
 #include "tensor/io.h"
 
 namespace ff::train {
 
-constexpr uint32_t kCheckpointVersion = 1;
+constexpr uint32_t kCheckpointVersion = ffrt::kContainerVersion;  // written; version 1 is read too
 
 struct Checkpoint {
   int64_t step = 0;

@@ -24,10 +24,12 @@ namespace {
 
 class NersembleDataset : public Dataset {
  public:
-  NersembleDataset(data::Dataset ds, flame::FlameModel model, std::string desc)
+  NersembleDataset(data::Dataset ds, flame::FlameModel model, std::string model_spec, std::string desc)
       : ds_(std::move(ds)), model_(std::move(model)), desc_(std::move(desc)) {
     meshes_.resize(ds_.num_subjects());
+    head_ = {std::move(model_spec), flame::head_model_content_id(model_)};
   }
+  HeadModelRef head_model() const override { return head_; }
   std::string description() const override { return desc_; }
   int num_subjects() const override { return ds_.num_subjects(); }
   std::string subject_name(int s) const override { return ds_.subject(s).name; }
@@ -66,6 +68,7 @@ class NersembleDataset : public Dataset {
   mutable data::Dataset ds_;
   flame::FlameModel model_;
   std::string desc_;
+  HeadModelRef head_;
   mutable std::mutex mu_;
   mutable std::vector<flame::Mesh> meshes_;
 };
@@ -97,7 +100,7 @@ std::unique_ptr<Dataset> open_dataset(const std::string& root, const std::string
   flame::FlameModel model = flame::load_head_model(model_name);
   std::string desc = root + " (" + split + "): " + std::to_string(ds.num_subjects()) + " subjects, " +
                      std::to_string(ds.width()) + "×" + std::to_string(ds.height()) + ", head model " + model_name;
-  return std::make_unique<NersembleDataset>(std::move(ds), std::move(model), desc);
+  return std::make_unique<NersembleDataset>(std::move(ds), std::move(model), model_name, desc);
 }
 
 }  // namespace ff::train

@@ -10,17 +10,6 @@
 
 namespace ff::train {
 
-std::array<double, 3> Camera::center() const {
-  // c = −Rᵀ t
-  std::array<double, 3> c{};
-  for (int i = 0; i < 3; ++i) {
-    double s = 0;
-    for (int j = 0; j < 3; ++j) s += viewmat[4 * j + i] * viewmat[4 * j + 3];
-    c[i] = -s;
-  }
-  return c;
-}
-
 void InMemoryDataset::load_view(int s, int v, std::vector<uint8_t>& rgb, std::vector<uint8_t>& mask) const {
   const Subject& sub = subjects.at(s);
   rgb = sub.images.at(v);

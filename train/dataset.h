@@ -22,18 +22,19 @@
 #include <string>
 #include <vector>
 
+#include "core/geometry.h"
 #include "flame/mesh.h"
 
 namespace ff::train {
 
-struct Camera {
-  std::string name;                 // e.g. "222200037"
-  int width = 0, height = 0;        // pixels of the stored image
-  std::array<double, 16> viewmat{}; // world(canonical)→camera, row-major, OpenCV axes
-  std::array<double, 4> intrinsics{}; // fx, fy, cx, cy
-  // camera centre in world coordinates (−Rᵀt)
-  std::array<double, 3> center() const;
-};
+using ff::Camera;
+
+// Which head model a surface was built on: `spec` as given to flame::load_head_model ("builtin" or a FLAME file
+// path) and the content id of the loaded model (flame::head_model_content_id), checked when it is loaded again.
+struct HeadModelRef {
+  std::string spec;
+  std::string content_id;
+};  // core/geometry.h: name, width×height, world(canonical)→camera viewmat, intrinsics
 
 class Dataset {
  public:
@@ -47,6 +48,9 @@ class Dataset {
   virtual void load_view(int s, int v, std::vector<uint8_t>& rgb, std::vector<uint8_t>& mask) const = 0;
   // the subject's face-mask mesh in canonical space (same topology for all subjects), with UVs
   virtual flame::Mesh face_mesh(int s) const = 0;
+  // the head model whose face-mask topology the meshes share ("" spec when the meshes come from no head model,
+  // e.g. the toy scene); stored in checkpoints so photo fitting places Gaussians on the same surface
+  virtual HeadModelRef head_model() const { return {}; }
 };
 
 // Everything in memory: for tests, the toy scene and small adapters.

@@ -1,4 +1,4 @@
-// train/model.h — the identity field model (original_system.md §1), facefield's version.
+// train/model.h — the identity field model (docs/model.md §1), facefield's version.
 //
 //   codes c [N,80] (0.01·randn) ──E [64,80] (randn)──▶ z = E·c [N,64]
 //   z ──nn::Generator──▶ UV feature texture [N,F=64,R=64,R]
@@ -11,7 +11,7 @@
 //   "seed": the seed exactly — A anchors = mesh vertices, G = A·K Gaussians, Gaussian g at vertex g of the
 //           mesh midpoint-subdivided until it has ≥ G vertices (nested prefixes, flame/mesh.h); every
 //           Gaussian of anchor a reads the texture at a's UV. Position and feature are spatially unrelated
-//           (Gaussian 12a+k is not near anchor a): §9 bug 3, kept only for comparison.
+//           (Gaussian 12a+k is not near anchor a): docs/model.md §6, kept only for comparison.
 //   "uv" (default): Gaussian (a, k) sits on its own surface point in anchor a's barycentric dual cell (the
 //           part of a's incident triangles where a has the largest barycentric weight; triangles drawn
 //           area-weighted, stratified over k, from a seeded counter RNG), is placed on every subject by the
@@ -130,7 +130,7 @@ class IdentityModel {
   // "dec.<attr>.<l>.weight|bias", "mu_scale", "mu_rot", "mu_opac", "xyz"); buffers: the generator's.
   std::vector<nn::NamedParam> named_parameters() const;
   std::vector<nn::NamedParam> named_buffers() const;
-  // The seed's optimiser groups (original_system.md §4.5): name → tensors.
+  // The seed's optimiser groups (docs/model.md §3.3): name → tensors.
   struct Group {
     std::string name;
     std::vector<Tensor> params;

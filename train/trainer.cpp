@@ -18,6 +18,7 @@
 #include "splat/splat_op.h"
 #include "train/checkpoint.h"
 #include "train/eval.h"
+#include "train/model_file.h"
 
 namespace ff::train {
 
@@ -546,12 +547,14 @@ void Trainer::save_checkpoint(const std::string& path) const {
     ck.tensors.emplace_back("adam.step/" + param_names_[k], from_vector<int64_t>(ctx_, {state[k].step}, {1}));
   }
   ck.tensors.emplace_back("train/losses", from_vector<double>(ctx_, losses_, {int64_t(losses_.size())}));
-  // the surface layout (each decoder row's UV and anchor), so the runtime can open the checkpoint without the
-  // training dataset (runtime/infer.cpp reads these names; ignored by load_checkpoint)
-  const SurfaceLayout& L = model_->layout();
-  ck.tensors.emplace_back("layout/row_uv", from_vector<float>(ctx_, L.row_uv, {int64_t(L.rows), 2}));
-  std::vector<int32_t> anchors(L.row_anchor.begin(), L.row_anchor.end());
-  ck.tensors.emplace_back("layout/row_anchor", from_vector<int32_t>(ctx_, anchors, {int64_t(L.rows)}));
+  // everything inference and photo fitting need (train/model_file.h): the checkpoint is a self-contained model file
+  std::vector<std::string> names;
+  std::vector<std::vector<Camera>> cameras(size_t(train_->num_subjects()));
+  for (int sub = 0; sub < train_->num_subjects(); ++sub) {
+    names.push_back(train_->subject_name(sub));
+    for (int v = 0; v < train_->num_views(sub); ++v) cameras[size_t(sub)].push_back(train_->camera(sub, v));
+  }
+  for (auto& rec : model_records(ctx_, *model_, names, cameras, train_->head_model())) ck.tensors.push_back(rec);
   write_checkpoint(path, ck);
 }
 

@@ -1,4 +1,4 @@
-// train/trainer.h — training the identity field model (original_system.md §4, without its bugs).
+// train/trainer.h — training the identity field model (docs/model.md §3, without its bugs).
 //
 // One optimiser step = B (subject, view) pairs (B = batch_views; 1 = the seed's one-subject-one-view step):
 // decode the distinct subjects' codes in one generator batch, render each subject's views (one splat call per
@@ -97,6 +97,7 @@ struct TrainConfig {
 // Every option: name, type, default (as text) and help; read/write through the table.
 struct OptionInfo {
   std::string name, type, help;
+  std::string range;                              // numeric options: "[lo, hi]", values outside are refused
   std::function<std::string()> get;               // current value as JSON text
   std::function<void(const std::string&)> set;    // from JSON text or a bare string
 };

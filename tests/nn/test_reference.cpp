@@ -179,7 +179,7 @@ TEST_CASE("nn reference: the full seed generator has torch's parameter names, sh
   auto counts = find_tensor(fx, "seed.param_count").to_vector<int64_t>();
   CHECK(G.parameter_count() == counts[0]);
   CHECK(G.mapping_parameter_count() == counts[1]);
-  CHECK(G.parameter_count() == 9796681);  // mapping 8,320 + synthesis 9,788,361 (original_system.md §1.2)
+  CHECK(G.parameter_count() == 9796681);  // mapping 8,320 + synthesis 9,788,361 (docs/model.md §1.2)
   CHECK(G.num_ws() == find_tensor(fx, "seed.num_ws").to_vector<int64_t>()[0]);
   std::map<std::string, Shape> ref;
   for (auto& [n, t] : strip_prefix(fx, "seed.shape.")) {

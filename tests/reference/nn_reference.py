@@ -3,7 +3,7 @@
 
 Our own code, following the published maths of NVlabs/stylegan2-ada-pytorch (training/networks.py and
 torch_utils/ops/{bias_act,upfirdn2d,conv2d_resample}.py, the reference "_ref" paths), with the seed's
-modifications (original_system.md §1.2): 2 mapping layers, ReLU activations, num_ws counted from 1,
+modifications (docs/model.md §1.2): 2 mapping layers, ReLU activations, num_ws counted from 1,
 channel_min 16, constant noise.
 
 Writes (fixed torch seed; inputs/weights generated in float32, maths in float64, results saved as float32):

@@ -1,4 +1,5 @@
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <tuple>
 
@@ -182,6 +183,37 @@ TEST_CASE("tensor io: save/load round trip and refusal of bad files") {
   CHECK_THROWS_WITH_AS(load_tensors(ctx, path + ".ver"), doctest::Contains("version 9"), ff::Error);
   CHECK_THROWS_WITH_AS(load_tensors(ctx, "does/not/exist.fft"), doctest::Contains("cannot open"), ff::Error);
   for (auto s : {"", ".trunc", ".foreign", ".corrupt", ".ver"}) std::remove((path + s).c_str());
+}
+
+TEST_CASE("tensor io: version-1 files still load, version 2 is written; another kind is refused by name") {
+  Context ctx(0);
+  const std::string v1 = testing::fixture_path("nn_blocks.fft");  // written by facefield before the v2 container
+  const std::string v1_bytes = read_file(v1);
+  uint32_t version;
+  std::memcpy(&version, v1_bytes.data() + 8, 4);
+  REQUIRE(version == 1);
+  NamedTensors a = load_tensors(ctx, v1);
+  REQUIRE(a.size() > 10);
+  const std::string path = "test_tensor_io_v2.fft";
+  save_tensors(path, a);
+  const std::string v2_bytes = read_file(path);
+  std::memcpy(&version, v2_bytes.data() + 8, 4);
+  CHECK(version == 2);
+  NamedTensors b = load_tensors(ctx, path);
+  REQUIRE(b.size() == a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    CHECK(b[i].first == a[i].first);
+    CHECK(b[i].second.dtype() == a[i].second.dtype());
+    CHECK(b[i].second.shape() == a[i].second.shape());
+    CHECK(std::memcmp(b[i].second.raw_data(), a[i].second.raw_data(), a[i].second.numel() * dtype_size(a[i].second.dtype())) == 0);
+  }
+  CHECK_THROWS_WITH_AS(load_tensors(ctx, testing::fixture_path("container_v1.ffck")),
+                       doctest::Contains("is not a facefield tensor file (bad magic: its first bytes are not "
+                                         "\"FFTENSOR\"); it is a facefield checkpoint (.ffck)"),
+                       ff::Error);
+  CHECK_THROWS_WITH_AS(load_tensors(ctx, testing::fixture_path("container_v1.ffpk")),
+                       doctest::Contains("it is a facefield identity pack (.ffpk)"), ff::Error);
+  std::remove(path.c_str());
 }
 
 TEST_CASE("kernels: f32 GEMM and conv (own packed kernel) agree with the f64 path") {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/testing.h"
 #include "tests/train/train_test_util.h"
 #include "train/checkpoint.h"
 
@@ -70,12 +71,56 @@ TEST_CASE("checkpoint: truncated, foreign and corrupt files are refused with a c
   write_file_atomic(dir + "/flip.ffck", flipped);
   CHECK_THROWS_WITH_AS(train::read_checkpoint(ctx, dir + "/flip.ffck"), doctest::Contains("checksum"), ff::Error);
   std::string future = bytes;
-  future[8] = 2;
+  future[8] = 3;
   write_file_atomic(dir + "/future.ffck", future);
-  CHECK_THROWS_WITH_AS(train::read_checkpoint(ctx, dir + "/future.ffck"), doctest::Contains("format version 2"),
+  CHECK_THROWS_WITH_AS(train::read_checkpoint(ctx, dir + "/future.ffck"), doctest::Contains("format version 3"),
                        ff::Error);
   CHECK_THROWS_WITH_AS(train::read_checkpoint(ctx, dir + "/missing.ffck"), doctest::Contains("does not exist"),
                        ff::Error);
+}
+
+TEST_CASE("checkpoint: version-1 files still read; packs and tensor files are refused by name") {
+  Context ctx(0, 1);
+  // tests/reference/container_v1_fixtures.py: the fixed v1 header (step, RNG counter, config) and every dtype
+  const std::string v1 = testing::fixture_path("container_v1.ffck");
+  train::Checkpoint ck = train::read_checkpoint(ctx, v1);
+  CHECK(ck.step == 1234);
+  CHECK(ck.rng_counter == (uint64_t(1) << 63) + 5);
+  CHECK(ck.config_json == "{\"steps\": 1234, \"model\": {\"K\": 2}}");
+  REQUIRE(ck.tensors.size() == 7);
+  CHECK(find_tensor(ck.tensors, "param/x").to_vector<float>() == std::vector<float>{0.5f, -1, 2, 3.25f, -0.125f, 8});
+  CHECK(find_tensor(ck.tensors, "buffer/G.filter").to_vector<double>() == std::vector<double>{0.25, -4.5});
+  CHECK(find_tensor(ck.tensors, "adam.step/x").to_vector<int64_t>() == std::vector<int64_t>{7});
+  CHECK(find_tensor(ck.tensors, "train/ids").to_vector<int32_t>() == std::vector<int32_t>{1, -2, 3});
+  CHECK(find_tensor(ck.tensors, "train/names").to_vector<uint8_t>() == std::vector<uint8_t>{'a', '\n', 'b'});
+  CHECK(find_tensor(ck.tensors, "empty").shape() == Shape{0, 4});
+  // written back: version 2, the same checkpoint
+  const std::string dir = testing::temp_dir("ck_v1");
+  train::write_checkpoint(dir + "/v2.ffck", ck);
+  const std::string bytes = read_file(dir + "/v2.ffck");
+  CHECK(bytes[8] == 2);
+  train::Checkpoint back = train::read_checkpoint(ctx, dir + "/v2.ffck");
+  CHECK(back.step == ck.step);
+  CHECK(back.rng_counter == ck.rng_counter);
+  CHECK(back.config_json == ck.config_json);
+  REQUIRE(back.tensors.size() == ck.tensors.size());
+  for (size_t i = 0; i < ck.tensors.size(); ++i) {
+    CHECK(back.tensors[i].first == ck.tensors[i].first);
+    CHECK(back.tensors[i].second.dtype() == ck.tensors[i].second.dtype());
+    CHECK(back.tensors[i].second.shape() == ck.tensors[i].second.shape());
+  }
+  CHECK_THROWS_WITH_AS(train::read_checkpoint(ctx, testing::fixture_path("container_v1.ffpk")),
+                       doctest::Contains("is not a facefield checkpoint (bad magic: its first bytes are not "
+                                         "\"FFCKPT\\r\\n\"); it is a facefield identity pack (.ffpk)"),
+                       ff::Error);
+  CHECK_THROWS_WITH_AS(train::read_checkpoint(ctx, testing::fixture_path("nn_blocks.fft")),
+                       doctest::Contains("it is a facefield tensor file (.fft)"), ff::Error);
+  // a tensor may not take a header record's name
+  train::Checkpoint bad;
+  bad.tensors.emplace_back("ckpt/step", from_vector<int64_t>(ctx, {1}, {1}));
+  CHECK_THROWS_WITH_AS(train::write_checkpoint(dir + "/bad.ffck", bad), doctest::Contains("reserved"), ff::Error);
+  CHECK_FALSE(fs::exists(dir + "/bad.ffck"));
+  fs::remove_all(dir);
 }
 
 TEST_CASE("checkpoint: 6 steps == 3 steps + save + resume in a fresh trainer + 3 steps, bit for bit (CPU)") {
@@ -199,4 +244,31 @@ TEST_CASE("config: JSON round trip, overrides, unknown keys and bad values refus
   std::string help = train::config_help();
   for (auto& o : train::config_options(c)) CHECK_MESSAGE(help.find("--" + o.name + " ") != std::string::npos, o.name);
   CHECK(help.find("--lr_xyz <double>") != std::string::npos);
+}
+
+TEST_CASE("config: every numeric option is range-checked, from the command line and from JSON, naming the option") {
+  train::TrainConfig c;
+  CHECK_THROWS_WITH_AS(train::config_set(c, "threads", "100000"),
+                       doctest::Contains("option threads: must be in [0, 1024], got 100000"), ff::Error);
+  CHECK_THROWS_WITH_AS(train::config_set(c, "steps", "-5"), doctest::Contains("option steps: must be in [0, "), ff::Error);
+  CHECK_THROWS_WITH_AS(train::config_set(c, "lambda_dssim", "1.5"), doctest::Contains("option lambda_dssim: must be in [0, 1]"),
+                       ff::Error);
+  CHECK_THROWS_WITH_AS(train::config_set(c, "model.K", "0"), doctest::Contains("option model.K: must be in [1, "), ff::Error);
+  CHECK_THROWS_WITH_AS(train::config_set(c, "seed", "-1"), doctest::Contains("option seed: must be in [0, "), ff::Error);
+  CHECK_THROWS_WITH_AS(train::config_set(c, "batch_views", "1e12"), doctest::Contains("batch_views"), ff::Error);
+  CHECK_THROWS_WITH_AS(train::config_from_json(c, "{\"model\": {\"tex_res\": -4}}", "x.json"),
+                       doctest::Contains("option model.tex_res: must be in [1, "), ff::Error);
+  CHECK(c.threads == 0);  // a refused value changes nothing
+  train::config_set(c, "threads", "1024");
+  train::config_set(c, "seed", "18446744073709551615");
+  CHECK(c.threads == 1024);
+  CHECK(c.seed == ~uint64_t(0));
+  for (auto& o : train::config_options(c))  // numeric options state their range
+    CHECK_MESSAGE((o.type == "string" || o.type == "bool") == o.range.empty(), o.name);
+  // the shipped configs lie inside the ranges
+  for (const char* f : {"configs/demo.json", "configs/seed.json"}) {
+    train::TrainConfig d;
+    const std::string path = std::string(FF_SOURCE_DIR) + "/" + f;
+    CHECK_NOTHROW(train::config_from_json(d, ff::read_file(path), path));
+  }
 }

@@ -93,10 +93,10 @@ fit::FImage view_image(const std::vector<uint8_t>& rgb, int W, int H) {
 TEST_CASE("fit: held-out synthetic identities — the fit beats the mean code on the 15 novel views") {
   Fixture& fx = fixture();
   Context ctx(0, 2);
-  fit::LoadedModel lm = fit::load_fit_model(ctx, fx.ckpt);
+  train::ModelFile lm = fit::load_fit_model(ctx, fx.ckpt);
   auto held = train::open_dataset(fx.data, "heldout");
   REQUIRE(held->num_subjects() == 3);
-  train::IdentityModel& model = lm.model();
+  train::IdentityModel& model = (*lm.model);
   std::vector<float> mean, sd;
   fit::code_stats(model, mean, sd);
   double fit_psnr = 0, mean_psnr = 0, fit_in = 0, mean_in = 0, seed_psnr = 0, t_fit = 0, t_seed = 0;
@@ -163,7 +163,7 @@ TEST_CASE("fit: photo end to end (grace_hopper, given landmarks) writes every ou
   if (kPhoto.empty() || kPhotoLmk.empty()) return;
   Fixture& fx = fixture();
   Context ctx(0, 2);
-  fit::LoadedModel lm = fit::load_fit_model(ctx, fx.ckpt);
+  train::ModelFile lm = fit::load_fit_model(ctx, fx.ckpt);
   std::string out = fx.dir + "/out_photo";
   fit::FitImageOptions o;
   o.image = kPhoto;
@@ -188,7 +188,7 @@ TEST_CASE("fit: photo end to end (grace_hopper, given landmarks) writes every ou
   CHECK(std::abs(r.head.yaw_deg) < 30);
   CHECK(r.psnr_mask >= r.mean_code_psnr_mask - 0.05);
   testing::PlyRecords t = testing::ply_records(out + "/face.ply");
-  CHECK(t.rows == size_t(lm.model().layout().G));
+  CHECK(t.rows == size_t((*lm.model).layout().G));
   CHECK(t.column("f_dc_0") >= 0);
   // a second run replaces the folder atomically
   o.turntable_frames = 0;
@@ -278,10 +278,10 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 TEST_CASE("fit: the device option is checked before anything is loaded") {
   Context ctx(0, 1);
-  CHECK_THROWS_WITH_AS(fit::load_fit_model(ctx, "/nonexistent/x.ffck", "", "tpu"),
+  CHECK_THROWS_WITH_AS(fit::load_fit_model(ctx, "/nonexistent/x.ffck", "tpu"),
                        doctest::Contains("device must be cpu or cuda"), ff::Error);
   if (!Context::cuda_available())
-    CHECK_THROWS_WITH_AS(fit::load_fit_model(ctx, "/nonexistent/x.ffck", "", "cuda"),
+    CHECK_THROWS_WITH_AS(fit::load_fit_model(ctx, "/nonexistent/x.ffck", "cuda"),
                          doctest::Contains("device cuda requested"), ff::Error);
 }
 
@@ -289,23 +289,23 @@ TEST_CASE("fit: CUDA and CPU fits of the same held-out identity agree") {
   if (!ff::testing::cuda_or_skip("fit: CUDA and CPU fits of the same held-out identity agree")) return;
   Fixture& fx = fixture();
   Context ctx(0, 2);
-  fit::LoadedModel cpu = fit::load_fit_model(ctx, fx.ckpt, "", "cpu");
-  fit::LoadedModel gpu = fit::load_fit_model(ctx, fx.ckpt, "", "cuda");
-  REQUIRE(gpu.model().device().is_cuda());
-  REQUIRE(cpu.model().device().is_cpu());
+  train::ModelFile cpu = fit::load_fit_model(ctx, fx.ckpt, "cpu");
+  train::ModelFile gpu = fit::load_fit_model(ctx, fx.ckpt, "cuda");
+  REQUIRE((*gpu.model).device().is_cuda());
+  REQUIRE((*cpu.model).device().is_cpu());
   auto held = train::open_dataset(fx.data, "heldout");
-  fit::CodeFitProblem p = heldout_problem(cpu.model(), *held, 0);
+  fit::CodeFitProblem p = heldout_problem((*cpu.model), *held, 0);
   std::vector<float> mean, sd, gmean, gsd;
-  fit::code_stats(cpu.model(), mean, sd);
-  fit::code_stats(gpu.model(), gmean, gsd);
+  fit::code_stats((*cpu.model), mean, sd);
+  fit::code_stats((*gpu.model), gmean, gsd);
   CHECK(max_abs_diff(mean, gmean) < 1e-6);
 
   // one render of the mean code: same pixels up to float summation order
   {
     const int W = p.photo.width, H = p.photo.height;
     const std::array<double, 4> K = {p.K.fx, p.K.fy, p.K.cx, p.K.cy};
-    fit::FImage a = fit::render_code(cpu.model(), mean, p.xyz, p.viewmat, K, W, H);
-    fit::FImage b = fit::render_code(gpu.model(), mean, p.xyz, p.viewmat, K, W, H);
+    fit::FImage a = fit::render_code((*cpu.model), mean, p.xyz, p.viewmat, K, W, H);
+    fit::FImage b = fit::render_code((*gpu.model), mean, p.xyz, p.viewmat, K, W, H);
     double mad = 0;
     for (size_t i = 0; i < a.data.size(); ++i) mad += std::abs(a.data[i] - b.data[i]) / a.data.size();
     std::printf("[fit cuda] mean-code render %dx%d: mean |cpu - cuda| %.2e, max %.2e\n", W, H, mad,
@@ -327,11 +327,11 @@ TEST_CASE("fit: CUDA and CPU fits of the same held-out identity agree") {
     o.levels = {48};
     o.iterations = {0};
     o.pose_from_level = -1;
-    fit::CodeFitResult a = fit::fit_code(cpu.model(), p, o), b = fit::fit_code(gpu.model(), p, o);
+    fit::CodeFitResult a = fit::fit_code((*cpu.model), p, o), b = fit::fit_code((*gpu.model), p, o);
     std::printf("[fit cuda] loss at the mean code: cpu %.6f cuda %.6f\n", a.final_loss, b.final_loss);
     CHECK(std::abs(a.final_loss - b.final_loss) <= 1e-3 * a.final_loss + 1e-6);
     o.iterations = {1};
-    a = fit::fit_code(cpu.model(), p, o), b = fit::fit_code(gpu.model(), p, o);
+    a = fit::fit_code((*cpu.model), p, o), b = fit::fit_code((*gpu.model), p, o);
     auto wd = whitened_dist(a.code, b.code);
     std::printf("[fit cuda] one L-BFGS step: loss cpu %.6f cuda %.6f; whitened code distance %.2e (step %.3f)\n",
                 a.final_loss, b.final_loss, wd[0], wd[1]);
@@ -346,7 +346,7 @@ TEST_CASE("fit: CUDA and CPU fits of the same held-out identity agree") {
     o.levels = {48, 96};
     o.iterations = {12, 6};
     o.pose_from_level = 1;
-    fit::CodeFitResult a = fit::fit_code(cpu.model(), p, o), b = fit::fit_code(gpu.model(), p, o);
+    fit::CodeFitResult a = fit::fit_code((*cpu.model), p, o), b = fit::fit_code((*gpu.model), p, o);
     auto wd = whitened_dist(a.code, b.code);
     double dv = 0;
     for (int i = 0; i < 12; ++i) dv = std::max(dv, std::abs(a.viewmat[i] - b.viewmat[i]));
@@ -364,9 +364,9 @@ TEST_CASE("fit: CUDA and CPU fits of the same held-out identity agree") {
     o.recipe = "seed";
     o.seed_steps = 20;
     const uint64_t counter = ctx.rng_counter();
-    fit::CodeFitResult a = fit::fit_code(cpu.model(), p, o);
+    fit::CodeFitResult a = fit::fit_code((*cpu.model), p, o);
     ctx.set_rng_counter(counter);
-    fit::CodeFitResult b = fit::fit_code(gpu.model(), p, o);
+    fit::CodeFitResult b = fit::fit_code((*gpu.model), p, o);
     REQUIRE(a.losses.size() == 20);
     REQUIRE(b.losses.size() == 20);
     std::printf("[fit cuda] seed recipe 20 steps: loss cpu %.6f cuda %.6f; max code diff %.2e (%.3f s vs %.3f s)\n",

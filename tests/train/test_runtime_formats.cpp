@@ -12,11 +12,14 @@
 #include <cstring>
 #include <filesystem>
 
-#include "apps/ffrt_bridge.h"
+#include "core/geometry.h"
+#include "runtime/include/facefield.hpp"
 #include "core/rng.h"
 #include "splat/splat.h"
 #include "tests/testing.h"
 #include "tests/train/train_test_util.h"
+#include "train/checkpoint.h"
+#include "train/model_file.h"
 #include "train/trainer.h"
 
 using namespace ff;
@@ -78,10 +81,12 @@ double max_rgb_diff(const std::vector<uint8_t>& rgba, const std::vector<float>& 
   return m;
 }
 
-ff_camera to_ff(const train::Camera& k, int width = 0) {
-  apps::Cam c = apps::from_viewmat(k.viewmat.data(), k.intrinsics[0], k.intrinsics[1], k.intrinsics[2],
-                                   k.intrinsics[3], k.width, k.height);
-  return apps::resized(c, width).to_ff();
+ff_camera to_ff(const Camera& k, int width = 0) { return runtime_camera(resized(k, width)); }
+
+std::vector<std::string> subject_names(const train::Dataset& ds) {
+  std::vector<std::string> n;
+  for (int s = 0; s < ds.num_subjects(); ++s) n.push_back(ds.subject_name(s));
+  return n;
 }
 
 struct Decoded {
@@ -98,11 +103,11 @@ Decoded engine_decode(train::IdentityModel& m, const Tensor& codes, const Tensor
   d.colors = select(gb.colors, 0, 0).to(DType::F32).to_vector<float>();
   return d;
 }
-Decoded runtime_read(const apps::Gaussians& g) {
+Decoded runtime_read(const facefield::Gaussians& g) {
   Decoded d;
   const size_t n = size_t(g.count());
   d.means.resize(3 * n), d.scales.resize(3 * n), d.rots.resize(4 * n), d.opac.resize(n), d.colors.resize(3 * n);
-  apps::rt_check(ff_gaussians_read(g.g, d.means.data(), d.scales.data(), d.rots.data(), d.opac.data(), d.colors.data()),
+  facefield::check(ff_gaussians_read(g.g, d.means.data(), d.scales.data(), d.rots.data(), d.opac.data(), d.colors.data()),
                  "read");
   return d;
 }
@@ -139,8 +144,9 @@ void check_model_roundtrip(const train::ModelConfig& cfg) {
   Context ctx(5, 2);
   auto ds = ff::testing::tiny_scene(3, 2);
   auto model = make_model(ctx, cfg, *ds);
-  apps::Runtime rt;
-  rt.open_pack(apps::model_pack(*model, apps::subject_names(*ds)), 2);
+  facefield::Runtime rt;
+  const std::string pack = ffrt::pack_bytes(train::model_pack(*model, subject_names(*ds)));
+  rt.open_memory(pack.data(), pack.size(), 2);
   CHECK(rt.info.num_identities == 3);
   CHECK(rt.info.code_dim == cfg.code_dim);
   CHECK(rt.info.num_gaussians == model->layout().G);
@@ -150,7 +156,7 @@ void check_model_roundtrip(const train::ModelConfig& cfg) {
   for (int s = 0; s < 3; ++s) {
     Tensor idx = from_vector<int64_t>(ctx, {int64_t(s)}, {1});
     Decoded e = engine_decode(*model, model->code_rows(idx), model->positions(s));
-    apps::Gaussians g = rt.identity(s);
+    facefield::Gaussians g = rt.identity(s);
     Decoded r = runtime_read(g);
     CHECK(r.means == e.means);
     CHECK(max_rel(r.scales, e.scales) < 1e-4);
@@ -175,7 +181,7 @@ void check_model_roundtrip(const train::ModelConfig& cfg) {
     for (size_t i = 0; i < x.size(); ++i) x[i] = 0.25f * x0[i] + 0.75f * x2[i];
     Tensor codes = from_vector<float>(ctx, c, {1, int64_t(c.size())}).to(model->codes.dtype());
     Decoded e = engine_decode(*model, codes, from_vector<float>(ctx, x, {int64_t(x.size() / 3), 3}));
-    apps::Gaussians g = rt.decode(c, &x);
+    facefield::Gaussians g = rt.decode(c, &x);
     Decoded r = runtime_read(g);
     CHECK(max_rel(r.colors, e.colors) < 1e-4);
     CHECK(max_rel(r.scales, e.scales) < 1e-4);
@@ -183,14 +189,14 @@ void check_model_roundtrip(const train::ModelConfig& cfg) {
     const float w[2] = {0.25f, 0.75f};
     ff_gaussians* gm = nullptr;
     REQUIRE(ff_decode_mix(rt.model, 2, ids, w, &gm) == FF_OK);
-    apps::Gaussians mix(gm);
+    facefield::Gaussians mix(gm);
     Decoded rm = runtime_read(mix);
     CHECK(max_rel(rm.colors, r.colors) < 1e-5);
     CHECK(max_rel(rm.means, r.means) < 1e-5);
     std::vector<float> ref = engine_render(ctx, e.means, e.scales, e.rots, e.opac, e.colors, cam);
     CHECK(max_rgb_diff(rt.render(g, cam, nullptr), ref, cam.width, cam.height) <= 1.0 / 255.0 + 1e-6);
     // no positions: the identities' mean
-    apps::Gaussians gmean = rt.decode(c, nullptr);
+    facefield::Gaussians gmean = rt.decode(c, nullptr);
     std::vector<float> xm = rt.positions(-1), got = gmean.means();
     CHECK(max_rel(got, xm) < 1e-6);
     // wrong code length / bad identity are argument errors, not crashes
@@ -327,10 +333,66 @@ TEST_CASE("runtime: identity packs refuse truncated, corrupt, foreign and newer 
   c[c.size() / 2] ^= 1;
   CHECK_THROWS_WITH_AS(ffrt::parse_pack(c, "p"), doctest::Contains("checksum"), ffrt::Error);
   std::string v = b;
-  v[8] = 2;
+  v[8] = 3;
   CHECK_THROWS_WITH_AS(ffrt::parse_pack(v, "p"), doctest::Contains("version"), ffrt::Error);
   CHECK_THROWS_WITH_AS(ffrt::parse_model_file("GIF89a......", "p"), doctest::Contains("neither"), ffrt::Error);
   CHECK_THROWS_AS(ffrt::parse_pack(b + "x", "p"), ffrt::Error);  // trailing bytes
+}
+
+TEST_CASE("runtime: version-1 packs and checkpoints still open; v2 packs carry every dtype; wrong kinds refused by name") {
+  // tests/reference/container_v1_fixtures.py (the v1 layouts of runtime/container.h)
+  const std::string v1_pack = read_file(ff::testing::fixture_path("container_v1.ffpk"));
+  REQUIRE(v1_pack[8] == 1);
+  const ffrt::Pack p = ffrt::parse_model_file(v1_pack, "container_v1.ffpk");
+  CHECK(p.kind == ffrt::kPackGaussians);
+  CHECK(p.meta.find("\"gaussians\":2") != std::string::npos);
+  REQUIRE(p.arrays.size() == 9);
+  const ffrt::GaussianSet g = ffrt::load_gaussians(ff::testing::fixture_path("container_v1.ffpk"));
+  REQUIRE(g.size() == 2);
+  CHECK(g.means == std::vector<float>{0, 0, 1, 0.5f, -0.5f, 2});
+  CHECK(g.opacities == std::vector<float>{0.75f, 0.25f});
+  CHECK(p.get("extra/f64", "p").dtype == ffrt::kF64);
+  CHECK(p.get("extra/i32", "p").floats() == std::vector<float>{-7, 9});
+  CHECK(p.get("names", "p").data == "ann\nb");
+  // re-written as v2 (every dtype kept) and read back
+  const std::string v2 = ffrt::pack_bytes(p);
+  CHECK(v2[8] == 2);
+  const ffrt::Pack q = ffrt::parse_pack(v2, "v2");
+  CHECK(q.kind == p.kind);
+  CHECK(q.meta == p.meta);
+  REQUIRE(q.arrays.size() == p.arrays.size());
+  for (size_t i = 0; i < p.arrays.size(); ++i) {
+    CHECK(q.arrays[i].name == p.arrays[i].name);
+    CHECK(q.arrays[i].dtype == p.arrays[i].dtype);
+    CHECK(q.arrays[i].shape == p.arrays[i].shape);
+    CHECK(q.arrays[i].data == p.arrays[i].data);
+  }
+  // a v1 checkpoint through the runtime: parameters, buffers and layout, f64 → f32, config as meta
+  const std::string v1_ck = read_file(ff::testing::fixture_path("container_v1.ffck"));
+  const ffrt::Pack c = ffrt::parse_model_file(v1_ck, "container_v1.ffck");
+  CHECK(c.kind == ffrt::kPackModel);
+  CHECK(c.meta == "{\"steps\": 1234, \"model\": {\"K\": 2}}");
+  REQUIRE(c.arrays.size() == 3);
+  CHECK(c.get("x", "c").floats() == std::vector<float>{0.5f, -1, 2, 3.25f, -0.125f, 8});
+  CHECK(c.get("G.filter", "c").dtype == ffrt::kF32);
+  CHECK(c.get("G.filter", "c").floats() == std::vector<float>{0.25f, -4.5f});
+  CHECK(c.find("layout/row_uv") != nullptr);
+  // the wrong reader names what the file is
+  CHECK_THROWS_WITH_AS(ffrt::parse_pack(v1_ck, "'m.ffck'"),
+                       doctest::Contains("'m.ffck' is not a facefield identity pack (bad magic: its first bytes are "
+                                         "not \"FFPACK\\r\\n\"); it is a facefield checkpoint (.ffck)"),
+                       ffrt::Error);
+  CHECK_THROWS_WITH_AS(ffrt::parse_checkpoint(v2, "'p.ffpk'"),
+                       doctest::Contains("is not a facefield checkpoint (bad magic: its first bytes are not "
+                                         "\"FFCKPT\\r\\n\"); it is a facefield identity pack (.ffpk)"),
+                       ffrt::Error);
+  CHECK_THROWS_WITH_AS(ffrt::parse_model_file(read_file(ff::testing::fixture_path("nn_blocks.fft")), "'t.fft'"),
+                       doctest::Contains("neither"), ffrt::Error);
+  // a pack kind other than 1 or 2 is refused
+  ffrt::Pack odd = p;
+  odd.kind = 7;
+  CHECK_THROWS_WITH_AS(ffrt::parse_pack(ffrt::pack_bytes(odd), "'o'"), doctest::Contains("unknown pack kind 7"),
+                       ffrt::Error);
 }
 
 TEST_CASE("runtime: C API decode + render match the engine (uv placement)") {
@@ -373,20 +435,20 @@ TEST_CASE("runtime: checkpoints open directly when they store the layout; refuse
   REQUIRE(ff_model_open((dir + "/with_layout.ffck").c_str(), 1, &m) == FF_OK);
   ff_gaussians* g = nullptr;
   REQUIRE(ff_decode_identity(m, 1, &g) == FF_OK);
-  apps::Gaussians hold(g);
+  facefield::Gaussians hold(g);
   Tensor idx = from_vector<int64_t>(ctx, {1}, {1});
   Decoded e = engine_decode(*model, model->code_rows(idx), model->positions(1));
   CHECK(max_rel(runtime_read(hold).colors, e.colors) < 1e-4);
   ff_model_close(m);
   // the model pack written to a file opens the same way, and a corrupt checkpoint is a format error
-  ffrt::write_pack(dir + "/m.ffpk", apps::model_pack(*model, apps::subject_names(*ds), {1}));
+  ffrt::write_pack(dir + "/m.ffpk", train::model_pack(*model, subject_names(*ds), {}, {}, {1}));
   REQUIRE(ff_model_open((dir + "/m.ffpk").c_str(), 1, &m) == FF_OK);
   ff_model_info info;
   REQUIRE(ff_model_get_info(m, &info) == FF_OK);
   CHECK(info.num_identities == 1);  // the subset
   ff_gaussians* g1 = nullptr;
   REQUIRE(ff_decode_identity(m, 0, &g1) == FF_OK);
-  apps::Gaussians hold1(g1);
+  facefield::Gaussians hold1(g1);
   CHECK(max_rel(runtime_read(hold1).colors, e.colors) < 1e-4);
   ff_model_close(m);
   std::string bytes = read_file(dir + "/with_layout.ffck");
@@ -421,7 +483,7 @@ TEST_CASE("runtime: bench scene (36,084 Gaussians @512x512) renders as the engin
   cam.fx = cam.fy = 3.0f * W, cam.cx = W / 2.0f, cam.cy = H / 2.0f, cam.width = W, cam.height = H;
   ff_gaussians* g = nullptr;
   REQUIRE(ff_gaussians_create(N, m.data(), s.data(), q.data(), o.data(), c.data(), &g) == FF_OK);
-  apps::Gaussians hold(g);
+  facefield::Gaussians hold(g);
   ff_renderer* r = nullptr;
   REQUIRE(ff_renderer_create(2, &r) == FF_OK);
   std::vector<uint8_t> img(size_t(W) * H * 4);
@@ -452,7 +514,7 @@ TEST_CASE("runtime: a checkpoint written by the trainer opens directly (layout s
   REQUIRE_MESSAGE(ff_model_open(path.c_str(), 1, &m) == FF_OK, ff_last_error());
   ff_gaussians* g = nullptr;
   REQUIRE(ff_decode_identity(m, 1, &g) == FF_OK);
-  apps::Gaussians hold(g);
+  facefield::Gaussians hold(g);
   train::IdentityModel& model = tr.model();
   NoGrad ng(ctx);
   Decoded e = engine_decode(model, model.code_rows(from_vector<int64_t>(ctx, {1}, {1})), model.positions(1));

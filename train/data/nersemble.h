@@ -1,7 +1,7 @@
 // train/data/nersemble.h — the NeRSemble dataset layout: paths, camera_params.json, FLAME tracking .npz, the
 // seed's canonical→world transform, and the intrinsics conversion to splat.h's pixel convention.
 //
-// Layout of one subject (formats.md §3, original_system.md §4.1/§7; `SEQ` defaults to EXP-1-head):
+// Layout of one subject (docs/conventions.md §4, docs/model.md §3.1/§5; `SEQ` defaults to EXP-1-head):
 //   <root>/<subject>/calibration/camera_params.json
 //   <root>/<subject>/sequences/<SEQ>/annotations/tracking/FLAME2023_v2/tracked_flame_params.npz   (seed's source)
 //        (also accepted: sequences/<SEQ>/tracking/flame2023_tracking_v2.npz | flame2023_tracking.npz)
@@ -28,7 +28,7 @@
 //       0.5·s px off (0.25 px at images-2x). Kept to reproduce the seed exactly.
 // nersemble_intrinsics() is the inverse (what `ffdata synth` writes).
 //
-// Canonical frame. Training renders in the seed's canonical space (original_system.md §2): the tracked
+// Canonical frame. Training renders in the seed's canonical space (docs/model.md §2): the tracked
 // neutral mesh is FLAME(shape, expr = 0, pose = [0, neck, jaw, eyes]) × scale, and canonical → world is the rigid
 // [R | t] of the tracked frame (R from rotation_matrices, else Euler XYZ = Rx·Ry·Rz; orthonormalised by SVD like the
 // seed's uptoscale_transform). Camera view matrix in canonical space: W2C_cano = W2C_world · [R | t].

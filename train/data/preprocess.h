@@ -1,6 +1,6 @@
 // train/data/preprocess.h — one-command, idempotent preprocessing of a NeRSemble-layout dataset, replacing the
 // seed's FLAME2PLY.py + flamemask_crater.py + projection_ply.py (×2) and its hand-renamed files
-// (original_system.md §7). Per subject (outputs in timesteps/frame_<t>/, names in train/data/nersemble.h):
+// (docs/model.md §5). Per subject (outputs in timesteps/frame_<t>/, names in train/data/nersemble.h):
 //   00000.ply                    the tracked neutral head in canonical space: FLAME(shape, expression = 0,
 //                                pose = [0, neck, jaw, eyes]) × scale, plus the seed's 30 mouth-closing faces
 //                                when the model is FLAME's 5023-vertex mesh

@@ -117,41 +117,11 @@ std::vector<float> read_loss_and_grads(const Tensor& loss, const Tensor& code, c
 
 // ---- model loading -------------------------------------------------------------------------------------------------
 
-LoadedModel load_fit_model(Context& ctx, const std::string& path, const std::string& data_dir,
-                           const std::string& device) {
+train::ModelFile load_fit_model(Context& ctx, const std::string& path, const std::string& device) {
   FF_CHECK(device == "cpu" || device == "cuda", "model '", path, "': device must be cpu or cuda, got '", device, "'");
   FF_CHECK(device == "cpu" || Context::cuda_available(), "model '", path, "': device cuda requested but ",
            Context::cuda_unavailable_reason());
-  FF_CHECK(std::filesystem::exists(path), "model checkpoint '", path, "' does not exist");
-  LoadedModel lm;
-  lm.path = path;
-  train::Checkpoint ck = train::read_checkpoint(ctx, path);
-  train::TrainConfig cfg;
-  train::config_from_json(cfg, ck.config_json, path + " (config)");
-  if (!data_dir.empty()) cfg.data_dir = data_dir;
-  cfg.device = device;
-  cfg.gt_cache_mb = 0;  // the training images are never used by a fit
-  cfg.progress = false;
-  cfg.resume.clear();
-  cfg.threads = 0;
-  if (cfg.toy) {
-    train::ToyOptions t;
-    t.subjects = cfg.toy_subjects, t.views = cfg.toy_views, t.width = cfg.toy_width, t.height = cfg.toy_height;
-    t.seed = cfg.seed + 1;
-    lm.dataset = std::make_shared<train::InMemoryDataset>(train::make_toy_dataset(t));
-  } else {
-    FF_CHECK(!cfg.data_dir.empty(), "model '", path, "': its config names no data_dir (pass --data DIR)");
-    try {
-      lm.dataset = train::open_dataset(cfg.data_dir, "train", cfg.max_subjects);
-    } catch (const Error& e) {
-      FF_THROW("model '", path, "': cannot reopen its training dataset '", cfg.data_dir,
-               "' (needed for the Gaussian layout; pass --data DIR): ", e.what());
-    }
-  }
-  lm.trainer = std::make_unique<train::Trainer>(ctx, cfg, lm.dataset, nullptr);
-  lm.trainer->load_checkpoint(path);
-  lm.config = cfg;
-  return lm;
+  return train::load_model_file(ctx, path, device == "cuda" ? Device::cuda(ctx.cuda_device()) : Device::cpu());
 }
 
 // ---- images --------------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@
 // back in one copy — the only synchronisation per evaluation (the seed recipe's Adam runs on the device and reads
 // the loss and gradient once per step for the finiteness check).
 // Recipes:
-//   "seed"    original_system.md §5: code = 0.01·randn (the Context's RNG), Adam lr 1e-3 (eps 1e-15), 1000 steps,
+//   "seed"    docs/model.md §4: code = 0.01·randn (the Context's RNG), Adam lr 1e-3 (eps 1e-15), 1000 steps,
 //             full resolution, no pose refinement.
 //   "default" start from the mean of the training codes; coarse-to-fine over `levels` (max crop side in px, e.g.
 //             64 → 128 → 256); at each level L-BFGS (memory 8, Armijo backtracking) on the whitened code
@@ -20,8 +20,8 @@
 //             from level `pose_from_level` on, also the head pose as a 6-d left perturbation
 //             V = [exp(ω)·R0 | exp(ω)·t0 + τ] whose gradient comes from the renderer's d_viewmats.
 //
-//   ff::fit::LoadedModel lm = ff::fit::load_fit_model(ctx, "run/checkpoints/step_00002000.ffck", "", "cuda");
-//   ff::fit::CodeFitResult r = ff::fit::fit_code(lm.model(), problem, {});
+//   ff::train::ModelFile lm = ff::fit::load_fit_model(ctx, "run/checkpoints/step_00002000.ffck", "cuda");
+//   ff::fit::CodeFitResult r = ff::fit::fit_code(*lm.model, problem, {});
 #pragma once
 #include <array>
 #include <functional>
@@ -31,23 +31,13 @@
 
 #include "runtime/formats.h"
 #include "train/fit/landmark_fit.h"
-#include "train/trainer.h"
+#include "train/model_file.h"
 
 namespace ff::fit {
 
-// A checkpoint loaded for fitting: the Trainer rebuilt from the checkpoint's own config (its training dataset is
-// reopened for the surface layout), then the parameters loaded. Frozen use only.
-struct LoadedModel {
-  std::shared_ptr<train::Dataset> dataset;
-  std::unique_ptr<train::Trainer> trainer;
-  train::TrainConfig config;
-  std::string path;
-  train::IdentityModel& model() const { return trainer->model(); }
-};
-// data_dir: overrides the config's data_dir ("" keeps it). device: "cpu" or "cuda" — where the model lives and hence
-// where fit_code / render_code / code_gaussians compute. Throws ff::Error naming the file on any problem.
-LoadedModel load_fit_model(Context& ctx, const std::string& checkpoint, const std::string& data_dir = "",
-                           const std::string& device = "cpu");
+// A model file (.ffck or .ffpk, train/model_file.h) loaded for fitting on `device` ("cpu" or "cuda": where
+// fit_code / render_code / code_gaussians compute). No dataset is read. Throws ff::Error naming the file.
+train::ModelFile load_fit_model(Context& ctx, const std::string& path, const std::string& device = "cpu");
 
 // Planar float image.
 struct FImage {

@@ -118,7 +118,7 @@ std::vector<std::array<double, 16>> turntable_views(const std::array<double, 3>&
   return out;
 }
 
-FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const LoadedModel* preloaded) {
+FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::ModelFile* preloaded) {
   FitImageReport rep;
   rep.out = o.out;
   FF_CHECK(!o.image.empty(), "no image given (--image PHOTO)");
@@ -135,6 +135,7 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const LoadedMod
     phase_t = Clock::now();
   };
   const auto t_all = Clock::now();
+  std::string head_model_name;
   try {
     // ---- 1. photo and landmarks ----
     Photo photo = read_photo(o.image);
@@ -151,8 +152,17 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const LoadedMod
                "landmark ", i, " lies far outside the ", W, "x", H, " image (wrong landmark file?)");
     end_phase(o.landmarks.empty() ? "detect" : "read_landmarks");
 
-    // ---- 2. head model fit ----
-    flame::FlameModel head_model = flame::load_head_model(o.head_model);
+    // ---- 2. model file and head model fit ----
+    train::ModelFile own;
+    const train::ModelFile* lm = preloaded;
+    if (!lm && !o.model_path.empty()) {
+      own = load_fit_model(ctx, o.model_path, o.device);
+      lm = &own;
+      end_phase("load_model");
+    }
+    const flame::FlameModel head_model =
+        lm ? train::find_head_model(*lm, o.head_model) : flame::load_head_model(o.head_model.empty() ? "builtin" : o.head_model);
+    head_model_name = lm && o.head_model.empty() ? lm->head.spec : o.head_model.empty() ? "builtin" : o.head_model;
     Intrinsics K = photo_intrinsics(photo, o.fov_deg);
     if (o.focal_px > 0) {
       K.fx = K.fy = o.focal_px;
@@ -174,17 +184,10 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const LoadedMod
     };
 
     // ---- 4. identity code ----
-    LoadedModel own;
-    const LoadedModel* lm = preloaded;
-    if (!lm && !o.model_path.empty()) {
-      own = load_fit_model(ctx, o.model_path, o.data_dir, o.device);
-      lm = &own;
-      end_phase("load_model");
-    }
     std::vector<float> xyz, mean_code, code_sd;
     if (lm) {
       rep.has_model = true;
-      train::IdentityModel& model = lm->model();
+      train::IdentityModel& model = *lm->model;
       xyz = model.layout().place(meshes.facemask);
       CodeFitProblem prob;
       prob.photo = photo_f;
@@ -205,7 +208,7 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const LoadedMod
     const std::array<double, 4> Kv = {K.fx, K.fy, K.cx, K.cy};
     FImage render, alpha;
     if (lm) {
-      train::IdentityModel& model = lm->model();
+      train::IdentityModel& model = *lm->model;
       render = render_code(model, rep.code.code, xyz, rep.code.viewmat, Kv, W, H, &alpha);
       train::ImageMetrics im = train::image_metrics(render.data.data(), photo_f.data.data(), mask.data, W, H);
       rep.psnr_mask = im.psnr_mask;
@@ -277,7 +280,7 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const LoadedMod
     double turntable_s = 0;
     if (lm && o.turntable_frames > 0) {
       auto tt0 = Clock::now();
-      train::IdentityModel& model = lm->model();
+      train::IdentityModel& model = *lm->model;
       std::array<double, 3> c{0, 0, 0}, lo{1e9, 1e9, 1e9}, hi{-1e9, -1e9, -1e9};
       const size_t G = xyz.size() / 3;
       for (size_t g = 0; g < G; ++g)
@@ -326,7 +329,7 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const LoadedMod
       j["head_pose_deg"] = {{"yaw", rep.head.yaw_deg}, {"pitch", rep.head.pitch_deg}, {"roll", rep.head.roll_deg}};
       j["shape"] = rep.head.shape;
       j["jaw"] = rep.head.jaw;
-      j["head_model"] = o.head_model;
+      j["head_model"] = head_model_name;
       if (lm) {
         j["model"] = o.model_path.empty() ? lm->path : o.model_path;
         j["recipe"] = o.code.recipe;
@@ -360,7 +363,7 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const LoadedMod
       for (auto& [k, v] : rep.seconds) s[k] = v;
       m["seconds"] = s;
       m["threads"] = ctx.threads();
-      m["device"] = lm ? lm->model().device().str() : std::string("cpu");
+      m["device"] = lm ? lm->model->device().str() : std::string("cpu");
       write_text(file("metrics.json"), m.dump(2) + "\n");
     }
 

@@ -32,9 +32,9 @@ namespace ff::fit {
 
 struct FitImageOptions {
   std::string image;                 // photo (JPEG/PNG)
-  std::string model_path;            // trained checkpoint (.ffck); "" = no identity fit
-  std::string data_dir;              // overrides the checkpoint's data_dir (its training set gives the layout)
-  std::string head_model = "builtin";  // head model ("builtin" or FLAME files), must be the training data's
+  std::string model_path;            // model file (.ffck checkpoint or .ffpk model pack); "" = no identity fit
+  std::string head_model;            // head model ("builtin" or FLAME files); "" = the one the model file names
+                                     // (train::find_head_model), else builtin; must be the model's (content id)
   std::string landmarks;             // given landmarks (skips detection)
   std::string out = "fit_out";
   std::string device = "cpu";        // "cpu" or "cuda": where the model is loaded and the identity fit, the renders
@@ -65,7 +65,7 @@ struct FitImageReport {
 
 // Runs the pipeline. `preloaded`: a model already in memory (tests; its own device is used, o.device is ignored);
 // else loaded from model_path on o.device when set.
-FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const LoadedModel* preloaded = nullptr);
+FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::ModelFile* preloaded = nullptr);
 
 // The head's canonical mesh → the face-mask mesh the identity model's layout is placed on, the full head and the
 // per-triangle face flag (train/data/preprocess.h build_head_meshes with the default options).

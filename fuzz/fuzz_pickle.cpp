@@ -1,5 +1,5 @@
-// flame/fuzz/fuzz_pickle.cpp — libFuzzer target for the restricted unpickler and its array decoding.
-// Build and run with flame/fuzz/run.sh. Any ff::Error is an accepted outcome; crashes, sanitizer reports,
+// fuzz/fuzz_pickle.cpp — libFuzzer target for the restricted unpickler and its array decoding.
+// Build and run with fuzz/run.sh. Any ff::Error is an accepted outcome; crashes, sanitizer reports,
 // leaks, timeouts and other exceptions are bugs.
 #include <cstddef>
 #include <cstdint>

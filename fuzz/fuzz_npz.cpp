@@ -1,4 +1,4 @@
-// flame/fuzz/fuzz_npz.cpp — libFuzzer target for the .npy/.npz reader (ZIP, zip64, deflate, npy headers) and
+// fuzz/fuzz_npz.cpp — libFuzzer target for the .npy/.npz reader (ZIP, zip64, deflate, npy headers) and
 // the pickled-object .npy path. Any ff::Error is an accepted outcome.
 #include <cstddef>
 #include <cstdint>

@@ -1,4 +1,4 @@
-// train/data/fuzz/fuzz_camera_json.cpp — libFuzzer target for the NeRSemble camera_params.json parser (shared
+// fuzz/fuzz_camera_json.cpp — libFuzzer target for the NeRSemble camera_params.json parser (shared
 // and per-camera intrinsics, world_2_cam validation), the split.json parser, and the intrinsics
 // conversion of whatever parses. Any ff::Error is an accepted outcome.
 #include <cmath>

@@ -1,4 +1,4 @@
-// train/data/fuzz/fuzz_tracking_npz.cpp — libFuzzer target for the FLAME tracking .npz reader (ZIP container,
+// fuzz/fuzz_tracking_npz.cpp — libFuzzer target for the FLAME tracking .npz reader (ZIP container,
 // npy headers, key/shape/dtype validation) and the transforms computed from an accepted file (cano2world,
 // SVD orthonormalisation). Any ff::Error is an accepted outcome.
 #include <cstddef>

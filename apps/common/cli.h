@@ -1,0 +1,84 @@
+// apps/common/cli.h — the one command-line parser of facefield's programs: options "--name value" or
+// "--name=value" checked against a table of (name, default, help); boolean flags "--name" (no value); `--help`
+// prints the table with the defaults. Values are read through typed getters that range-check them and name the
+// option in the error (ff::Error, core/check.h). Later occurrences of an option override earlier ones.
+//
+//   ff::apps::Options o("usage: render --model FILE [options]", {{"model", "", "model file (required)"},
+//                                                               {"quiet", "", "no progress lines", true}});
+//   if (!o.parse(argc, argv)) return 0;            // --help was printed
+//   const int w = int(o.integer("width", 1, 16384));
+//
+// A program with several commands (ffdata synth|preprocess|check, flame info|mesh|sheet) lists them in a
+// Commands: argv[1] names the command, the rest are that command's options, and each command has its own table
+// and --help:
+//   ff::apps::Commands c("usage: ffdata <command> [options]", {{"synth", "write a dataset", synth_options}, ...});
+//   ff::apps::Command* cmd = c.parse(argc, argv);  // nullptr: help was printed
+//   if (cmd->name == "synth") ... cmd->options.integer("n", 1, 100000) ...
+#pragma once
+#include <array>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ff::apps {
+
+// Options "--name value" / "--name=value" (flags: "--name") against a table; --help prints the table.
+struct Options {
+  struct Opt {
+    std::string name, def, help;
+    bool flag = false;  // a boolean flag: "--name" alone; its value is "" (off) or "true" (given)
+  };
+  std::string usage;                         // printed above the table by --help
+  std::vector<Opt> table;
+  std::map<std::string, std::string> val;    // current value of every option (its default until given)
+  std::vector<std::string> given;            // names given on the command line, in order
+  std::string epilog;                        // printed below the table by --help (outputs, exit codes, ...)
+
+  Options(std::string usage, std::vector<Opt> table, std::string epilog = "");
+  void print_help() const;
+  // Parses argv[first..argc). Returns false when --help / -h was given (the help is printed then); throws
+  // ff::Error for an unknown option, a missing value, a value given to a flag or a bare argument.
+  bool parse(int argc, char** argv, int first = 1);
+
+  const std::string& str(const std::string& k) const;
+  bool has(const std::string& k) const;        // value not empty (a flag: given)
+  bool was_given(const std::string& k) const;  // on the command line
+  bool flag(const std::string& k) const;       // a flag (Opt::flag) was given
+  // Typed getters: the value must parse completely and lie in [lo, hi]; the error names the option.
+  long integer(const std::string& k, long lo, long hi) const;
+  unsigned long long uinteger(const std::string& k, unsigned long long hi) const;  // in [0, hi]
+  double number(const std::string& k, double lo, double hi) const;
+  std::vector<std::string> list(const std::string& k) const;  // comma-separated, empty items dropped
+  std::vector<long> integers(const std::string& k, long lo, long hi) const;      // list of integers in [lo, hi]
+  std::vector<double> numbers(const std::string& k, double lo, double hi) const;  // list of numbers in [lo, hi]
+  std::array<float, 3> color(const std::string& k) const;  // "r,g,b" in [0, 1]
+  bool boolean(const std::string& k) const;                // true/false, 1/0, yes/no, on/off
+  // The value must be one of `choices`.
+  const std::string& choice(const std::string& k, const std::vector<std::string>& choices) const;
+
+ private:
+  const Opt* find(const std::string& k) const;
+};
+
+// One command of a program with several: its name, one line for the program's help, its options.
+struct Command {
+  std::string name, summary;
+  Options options;
+};
+
+// A program with several commands: argv[1] is the command, argv[2..] its options.
+struct Commands {
+  std::string usage;   // printed above the list of commands
+  std::vector<Command> commands;
+  std::string epilog;  // printed below it
+  Commands(std::string usage, std::vector<Command> commands, std::string epilog = "");
+  void print_help() const;
+  // Returns the command with its options parsed, or nullptr when a help was printed (`prog --help` or
+  // `prog CMD --help`). Throws ff::Error for no command, an unknown command or a bad option.
+  Command* parse(int argc, char** argv);
+};
+
+// "-12", "3": an optional minus sign and digits only.
+bool is_integer(const std::string& s);
+
+}  // namespace ff::apps

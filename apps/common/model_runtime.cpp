@@ -1,0 +1,97 @@
+// apps/common/model_runtime.cpp — see model_runtime.h.
+#include "apps/common/model_runtime.h"
+
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "core/file.h"
+#include "train/data/image.h"
+
+namespace ff::apps {
+
+int OpenedModel::num_views(int identity) const {
+  return identity >= 0 && size_t(identity) < file.cameras.size() ? int(file.cameras[size_t(identity)].size()) : 0;
+}
+
+const Camera& OpenedModel::camera_of(const std::string& s) const {
+  auto is_index = [](const std::string& t) {
+    if (t.empty()) return false;
+    for (char c : t)
+      if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+    return t.size() < 9;
+  };
+  const size_t colon = s.find(':');
+  FF_CHECK(colon != std::string::npos && is_index(s.substr(0, colon)) && is_index(s.substr(colon + 1)), "camera '", s,
+           "' must be IDENTITY:VIEW (e.g. 0:3)");
+  FF_CHECK(has_cameras(), "camera '", s, "': model file '", file.path, "' holds no training cameras");
+  const int id = std::stoi(s.substr(0, colon)), v = std::stoi(s.substr(colon + 1));
+  FF_CHECK(id < int(file.cameras.size()), "camera '", s, "': identity ", id, " out of range (", file.cameras.size(),
+           " identities)");
+  FF_CHECK(v < num_views(id), "camera '", s, "': view ", v, " out of range (identity ", id, " has ", num_views(id),
+           " training views)");
+  return file.cameras[size_t(id)][size_t(v)];
+}
+
+std::unique_ptr<OpenedModel> open_model(Context& ctx, const std::string& path, int threads) {
+  auto m = std::make_unique<OpenedModel>();
+  FF_CHECK(std::filesystem::is_regular_file(path), "model file '", path, "' does not exist or is not a file");
+  const std::string bytes = read_file(path);
+  if (ffrt::is_pack(bytes) && ffrt::parse_pack(bytes, "'" + path + "'").kind == ffrt::kPackGaussians) {
+    m->rt.open_file(path, threads);  // one identity's decoded Gaussians: nothing for the engine to load
+    return m;
+  }
+  m->file = train::load_model_file(ctx, path, Device::cpu());
+  const std::string pack = ffrt::pack_bytes(train::model_pack(m->file));
+  m->rt.open_memory(pack.data(), pack.size(), threads);
+  return m;
+}
+
+CodeFile read_code_file(const std::string& path, int code_dim, int num_gaussians) {
+  using json = nlohmann::json;
+  CodeFile cf;
+  cf.path = path;
+  json j = json::parse(read_file(path), nullptr, false);
+  FF_CHECK(!j.is_discarded() && j.is_object(), "code file '", path, "' is not a JSON object");
+  const json* c = j.contains("code") ? &j["code"] : nullptr;
+  FF_CHECK(c && c->is_array(), "code file '", path, "' has no \"code\" array (fit_image's fit.json has one)");
+  for (auto& v : *c) {
+    FF_CHECK(v.is_number(), "code file '", path, "': \"code\" must hold numbers");
+    cf.code.push_back(v.get<float>());
+  }
+  FF_CHECK(int(cf.code.size()) == code_dim, "code file '", path, "' has a code of ", cf.code.size(),
+           " values; the model's codes have ", code_dim);
+  if (j.contains("viewmat") && j.contains("camera") && j["viewmat"].is_array() && j["viewmat"].size() == 16 &&
+      j["camera"].is_object()) {
+    for (size_t i = 0; i < 16; ++i) {
+      FF_CHECK(j["viewmat"][i].is_number(), "code file '", path, "': \"viewmat\" must hold 16 numbers");
+      cf.camera.viewmat[i] = j["viewmat"][i].get<double>();
+    }
+    const json& k = j["camera"];
+    cf.camera.intrinsics = {k.value("fx", 0.0), k.value("fy", 0.0), k.value("cx", 0.0), k.value("cy", 0.0)};
+    cf.camera.width = k.value("width", 0), cf.camera.height = k.value("height", 0);
+    cf.has_camera = cf.camera.fx() > 0 && cf.camera.fy() > 0 && cf.camera.width > 0 && cf.camera.height > 0;
+  }
+  const std::filesystem::path ply = std::filesystem::path(path).parent_path() / "face.ply";
+  if (std::filesystem::exists(ply)) {
+    ffrt::GaussianSet g = ffrt::read_ply(ply.string());
+    if (int(g.size()) == num_gaussians) cf.xyz = g.means;
+  }
+  if (j.contains("positions") && j["positions"].is_array() && int(j["positions"].size()) == 3 * num_gaussians) {
+    cf.xyz.clear();
+    for (auto& v : j["positions"]) cf.xyz.push_back(v.get<float>());
+  }
+  return cf;
+}
+
+void write_png_rgba(const std::string& path, const std::vector<uint8_t>& rgba, int w, int h, bool keep_alpha) {
+  data::Image8 im(w, h, keep_alpha ? 4 : 3);
+  for (size_t i = 0; i < size_t(w) * h; ++i)
+    for (int c = 0; c < im.channels; ++c) im.pixels[i * size_t(im.channels) + size_t(c)] = rgba[4 * i + size_t(c)];
+  data::write_png(path, im);
+}
+
+bool have_ffmpeg() { return std::system("command -v ffmpeg > /dev/null 2>&1") == 0; }
+
+}  // namespace ff::apps
