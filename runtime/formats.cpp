@@ -388,6 +388,12 @@ Pack parse_pack(const std::string& b, const std::string& what) {
   return p;
 }
 
+bool is_model_record(const std::string& name) {
+  for (const char* p : {"layout/", "cameras/", "head/", "model/"})
+    if (name.rfind(p, 0) == 0) return true;
+  return name == "names";
+}
+
 Pack parse_checkpoint(const std::string& b, const std::string& what) {
   const ContainerView v = parse_container(b, FileKind::kCheckpoint, what);
   Pack p;
@@ -395,13 +401,14 @@ Pack parse_checkpoint(const std::string& b, const std::string& what) {
   p.meta = v.header.meta;
   for (auto& r : v.records) {
     std::string name;
+    bool weight = true;
     if (r.name.rfind("param/", 0) == 0) name = r.name.substr(6);
     else if (r.name.rfind("buffer/", 0) == 0) name = r.name.substr(7);
-    else if (r.name.rfind("layout/", 0) == 0) name = r.name;
+    else if (is_model_record(r.name)) name = r.name, weight = false;
     else continue;  // Adam moments, trainer state
     Array a = r.copy();
     a.name = name;
-    if (a.dtype == kF64) {  // F64 runs (gradient checks): convert
+    if (weight && a.dtype == kF64) {  // F64 runs (gradient checks): convert
       std::vector<float> f = a.floats();
       a.dtype = kF32;
       a.data.assign(reinterpret_cast<const char*>(f.data()), f.size() * 4);

@@ -15,11 +15,12 @@
 //           positions), meta is informative JSON; arrays may have any name and any of the five dtypes.
 //           Kind 1 arrays: means [N,3], log_scales [N,3], rotations [N,4], opacities [N] (activated), colors [N,3].
 //           Kind 2 arrays: the checkpoint's parameter names (train/model.h: codes, E, G.*, pos_embedding, dec.*,
-//           mu_*, xyz) and generator buffers (G.*.noise_const, G.*.resample_filter), layout/row_uv [rows,2],
-//           and optionally names (u8, '\n'-separated identity names).
+//           mu_*, xyz) and generator buffers (G.*.noise_const, G.*.resample_filter), and the model records of
+//           train/model_file.h (layout/*, names, cameras/*, head/*, model/config); the runtime needs layout/row_uv
+//           [rows,2] (and layout/row_anchor for uv placement) and reads names; the rest is for the engine.
 //   .ffck   the training checkpoint (train/checkpoint.h, the same container) is read here too (read-only): its
-//           "param/<name>" and "buffer/<name>" tensors become a kind-2 pack (f64 converted to f32), its config JSON
-//           the meta; Adam and trainer state are skipped. A runtime model needs "layout/row_uv" (or
+//           "param/<name>" and "buffer/<name>" tensors become a kind-2 pack (f64 converted to f32), its model records
+//           keep their names, its config JSON is the meta; Adam and trainer state are skipped. A runtime model needs "layout/row_uv" (or
 //           "param/layout/row_uv"/"buffer/layout/row_uv").
 // Readers refuse foreign files (magic), newer versions, truncated or corrupt files (sizes, checksum) with an
 // ffrt::Error whose status is FF_ERROR_FORMAT and whose message names the file and the reason; version-1 packs and
@@ -75,7 +76,10 @@ struct Pack {
 std::string pack_bytes(const Pack& p);
 void write_pack(const std::string& path, const Pack& p);
 Pack parse_pack(const std::string& bytes, const std::string& what);
-// a training checkpoint → kind-2 pack (parameters and buffers only)
+// the records every model file holds besides parameters and buffers (train/model_file.h): layout/*, cameras/*,
+// head/*, model/*, names — a checkpoint's become the pack's under the same names
+bool is_model_record(const std::string& name);
+// a training checkpoint → kind-2 pack (parameters, buffers and the model records; no optimiser state)
 Pack parse_checkpoint(const std::string& bytes, const std::string& what);
 // by magic: .ffpk or .ffck (throws kFormat naming both magics otherwise)
 Pack parse_model_file(const std::string& bytes, const std::string& what);

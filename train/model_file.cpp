@@ -9,7 +9,6 @@
 
 #include "core/file.h"
 #include "flame/headmodel.h"
-#include "train/checkpoint.h"
 #include "train/trainer.h"
 
 namespace ff::train {
@@ -67,35 +66,6 @@ struct Records {
   }
 };
 
-Tensor array_tensor(Context& ctx, const ffrt::Array& a, const std::string& what) {
-  Shape shape(a.shape.begin(), a.shape.end());
-  switch (a.dtype) {
-    case ffrt::kF32: {
-      std::vector<float> v(size_t(a.numel()));
-      std::memcpy(v.data(), a.data.data(), a.data.size());
-      return from_vector<float>(ctx, v, shape);
-    }
-    case ffrt::kF64: {
-      std::vector<double> v(size_t(a.numel()));
-      std::memcpy(v.data(), a.data.data(), a.data.size());
-      return from_vector<double>(ctx, v, shape);
-    }
-    case ffrt::kI32: {
-      std::vector<int32_t> v(size_t(a.numel()));
-      std::memcpy(v.data(), a.data.data(), a.data.size());
-      return from_vector<int32_t>(ctx, v, shape);
-    }
-    case ffrt::kI64: {
-      std::vector<int64_t> v(size_t(a.numel()));
-      std::memcpy(v.data(), a.data.data(), a.data.size());
-      return from_vector<int64_t>(ctx, v, shape);
-    }
-    case ffrt::kU8:
-      return from_vector<uint8_t>(ctx, std::vector<uint8_t>(a.data.begin(), a.data.end()), shape);
-  }
-  FF_THROW(what, ": array '", a.name, "' has an unknown dtype");
-}
-
 ffrt::Array tensor_array(const std::string& name, const Tensor& t) {
   Tensor c = t.detach().to(Device::cpu()).contiguous();
   ffrt::Array a;
@@ -107,34 +77,27 @@ ffrt::Array tensor_array(const std::string& name, const Tensor& t) {
   return a;
 }
 
+// Checkpoints and packs are the same container (runtime/container.h): one path reads both.
 Records read_records(Context& ctx, const std::string& path) {
   Records r;
   r.what = "model file '" + path + "'";
   FF_CHECK(fs::exists(path), "model file '", path, "' does not exist");
   FF_CHECK(fs::is_regular_file(path), "model file '", path, "' is not a regular file");
-  std::string head(8, '\0');
-  {
-    const std::string bytes = read_file(path);
-    head = bytes.substr(0, 8);
-    if (ffrt::is_pack(bytes)) {
-      ffrt::Pack p;
-      try {
-        p = ffrt::parse_pack(bytes, "'" + path + "'");
-      } catch (const ffrt::Error& e) {
-        FF_THROW(e.what());
-      }
-      FF_CHECK(p.kind == ffrt::kPackModel, r.what, " holds one identity's decoded Gaussians, not a model (export a ",
-               "model pack with `export --model CHECKPOINT --format model`)");
-      r.is_pack = true;
-      for (const auto& a : p.arrays) r.t.emplace(a.name, array_tensor(ctx, a, r.what));
-      return r;
-    }
-    FF_CHECK(ffrt::is_checkpoint(bytes), r.what, " is neither a facefield checkpoint (.ffck) nor a model pack (.ffpk)");
+  const std::string bytes = read_file(path);
+  const bool pack = ffrt::is_pack(bytes);
+  FF_CHECK(pack || ffrt::is_checkpoint(bytes), r.what, " is neither a facefield checkpoint (.ffck) nor a model pack (.ffpk)");
+  const ffrt::ContainerView v = rethrow_as_ff([&] {
+    return ffrt::parse_container(bytes, pack ? ffrt::FileKind::kPack : ffrt::FileKind::kCheckpoint, "'" + path + "'");
+  });
+  if (pack)
+    FF_CHECK(v.header.pack_kind == ffrt::kPackModel, r.what, " holds one identity's decoded Gaussians, not a model ",
+             "(export a model pack with `export --model CHECKPOINT --format model`)");
+  r.is_pack = pack;
+  for (auto& [n, t] : tensors_from_records(ctx, v.records)) r.t.emplace(n, t);
+  if (!pack) {
+    r.t.emplace("ckpt/config", text_tensor(ctx, v.header.meta));
+    r.t.emplace("ckpt/step", from_vector<int64_t>(ctx, {v.header.step}, {1}));
   }
-  Checkpoint ck = read_checkpoint(ctx, path);
-  for (auto& [n, t] : ck.tensors) r.t.emplace(n, t);
-  r.t.emplace("ckpt/config", text_tensor(ctx, ck.config_json));
-  r.t.emplace("ckpt/step", from_vector<int64_t>(ctx, {ck.step}, {1}));
   return r;
 }
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "flame/headmodel.h"
+#include "runtime/include/facefield.hpp"
 #include "tests/train/train_test_util.h"
 #include "train/checkpoint.h"
 #include "train/model_file.h"
@@ -95,6 +96,12 @@ TEST_CASE("model file: a checkpoint and its model pack load with no dataset and 
     CHECK(pk.step == -1);
     CHECK(decoded_colors(*pk.model, 0) == decoded_colors(*mf.model, 2));
     CHECK(decoded_colors(*pk.model, 1) == decoded_colors(*mf.model, 0));
+    // the runtime opens the checkpoint and the pack directly, with the identities' names
+    for (const std::string f : {ck, dir + "/m.ffpk"}) {
+      facefield::Runtime rt;
+      rt.open_file(f, 1);
+      CHECK(rt.name(0) == (f == ck ? mf.names[0] : mf.names[2]));
+    }
     // the whole pack (no subset) is the same model
     ffrt::write_pack(dir + "/all.ffpk", train::model_pack(mf));
     train::ModelFile all = train::load_model_file(ctx, dir + "/all.ffpk");
