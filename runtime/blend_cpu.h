@@ -2,7 +2,7 @@
 // forward rasterizer (runtime/raster.cpp, float) and the engine's CPU renderer (splat/render_cpu.cpp, float and the
 // double reference path; its backward re-evaluates α with eval_alpha below so both passes make bitwise-identical
 // skip decisions). Header-only: the C++17 standard library, GCC/Clang vector extensions and the constants of
-// splat/math.h (header-only, shared with the CUDA kernels' splat/render_fwd.cuh).
+// runtime/raster_constants.h (which splat/math.h, and through it the CUDA kernels, use too).
 //
 // Maths (3DGS, splat/splat.h "Maths"): pixel (i, j) is evaluated at its centre (i + 0.5, j + 0.5); for a Gaussian at
 // (u, v) with conic [[A, B], [B, C]] and opacity o, dx = u − px, dy = v − py,
@@ -16,9 +16,9 @@
 //
 // Data: TileGaussians holds one tile's Gaussians in (depth, index) order as structure-of-arrays; the caller fills
 // it (resize, then the arrays) from its own projected state. ey is the opacity-aware half extent in y (outside it
-// α < 1/255, splat/math.h kExtentMargin): rows farther than ey are culled exactly. pmin = power_min(o) lets the float
-// path skip a Gaussian for a whole row before the exp when every lane's power is below it (α < 1/255 everywhere), so
-// it never changes a result.
+// α < 1/255; splat/math.h project_gaussian computes it): rows farther than ey are culled exactly. pmin =
+// power_min(o) lets the float path skip a Gaussian for a whole row before the exp when every lane's power is below
+// it (α < 1/255 everywhere), so it never changes a result.
 //
 //   blend::TileGaussians<float> tg;  tg.resize(L, /*with_depth=*/false);  ... fill tg.u[k], tg.v[k], ...
 //   blend::blend_tile<false, false>(tg, x0, y0, W, H, bg, [&](int py, int nx, const blend::RowBlend<float>& rb) {
@@ -32,14 +32,14 @@
 #include <type_traits>
 #include <vector>
 
-#include "splat/math.h"
+#include "runtime/raster_constants.h"
 
 namespace ffrt::blend {
 // Internal linkage: each including file gets its own copy, compiled with its own flags (no cross-file ABI for the
 // 64-byte vector arguments, which GCC passes in memory without AVX-512).
 namespace {
 
-constexpr int kLanes = ff::splat::math::kTile;  // one 16-pixel tile row = 16 lanes
+constexpr int kLanes = raster::kTile;  // one 16-pixel tile row = 16 lanes
 
 // ---- 16 float lanes as one GCC/Clang vector (AVX-512: one register; AVX2: two) ----
 typedef float v16f __attribute__((vector_size(64)));
@@ -168,9 +168,9 @@ struct RowBlend {
 // kDepth: accumulate depth; kLast: record last.
 template <bool kDepth, bool kLast, class T>
 inline void blend_row(const TileGaussians<T>& tg, const int* rl, int nrl, T px0, T pyc, RowBlend<T>& rb) {
-  using ff::splat::math::kAlphaMax;
-  using ff::splat::math::kAlphaMin;
-  using ff::splat::math::kTransmittanceMin;
+  using raster::kAlphaMax;
+  using raster::kAlphaMin;
+  using raster::kTransmittanceMin;
   if constexpr (std::is_same<T, float>::value) {
     const float* __restrict gxs = tg.u.data();
     const float* __restrict gys = tg.v.data();
