@@ -26,7 +26,7 @@
 //   config.json                  the full configuration (re-runnable with --config)
 //   cameras.json                 3DGS-style camera list of the training subjects' views (canonical space)
 //   checkpoints/step_N.ffck      last keep_ckpts checkpoints
-//   point_cloud/iteration_N/point_cloud.ply   3DGS .ply of the first training subject (ply_export.h);
+//   point_cloud/iteration_N/point_cloud.ply   3DGS .ply of the first training subject (runtime/formats.h);
 //                                <subject>.ply for the first export_subjects subjects
 //   eval/step_N.png              evaluation grid (GT | render | error) of held-out views and identities
 //   metrics.csv                  one row per evaluation and set (train_views, heldout_views, heldout_ids)
