@@ -57,9 +57,6 @@ ff_layer_rule(bench        FILES bench/                  USES apps runtime_cuda 
 ff_layer_rule(fuzz         FILES fuzz/                   USES apps_common)
 
 set(FF_LAYER_EXCEPTIONS
-  # TODO(runtime/raster.cpp owner): the runtime must not include the engine; the shared header-only projection
-  # math (splat/math.h, which includes core/hd.h) belongs under runtime/, with splat/ including it from there.
-  "runtime/raster.cpp -> splat/math.h"
 )
 
 # ff_layer_of(FILE OUT): the layer of FILE (a path relative to the repo root), or "" when no pattern matches.

@@ -4,7 +4,7 @@
 // row-major world→camera matrix [R | t; 0 0 0 1]; intrinsics (fx, fy, cx, cy) are in pixels of a width×height
 // image with pixel centres at integer + 0.5 (a camera point (x, y, z) lands at u = fx·x/z + cx, measured from the
 // image's left edge); lengths in the world's units (metres for FLAME / the built-in head model); quaternions are
-// (w, x, y, z). The rasterizer's kernel-side camera (splat/math.h make_camera) is built from these same numbers.
+// (w, x, y, z). The rasterizer's kernel-side camera (runtime/splat_math.h make_camera) is built from these same numbers.
 //
 //   ff::Camera c = ff::look_at({0, 0, 1}, {0, 0, 0}, {0, -1, 0}, 500, 500, 256, 256, 512, 512);
 //   std::vector<ff::Camera> path = ff::orbit(c, {0, 0, 0}, ff::camera_up(c), 36, 360);

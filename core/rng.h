@@ -8,7 +8,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "core/hd.h"
+#include "runtime/hd.h"
 
 namespace ff::rng {
 

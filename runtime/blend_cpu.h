@@ -2,7 +2,7 @@
 // forward rasterizer (runtime/raster.cpp, float) and the engine's CPU renderer (splat/render_cpu.cpp, float and the
 // double reference path; its backward re-evaluates α with eval_alpha below so both passes make bitwise-identical
 // skip decisions). Header-only: the C++17 standard library, GCC/Clang vector extensions and the constants of
-// runtime/raster_constants.h (which splat/math.h, and through it the CUDA kernels, use too).
+// runtime/raster_constants.h (which runtime/splat_math.h, and through it the CUDA kernels, use too).
 //
 // Maths (3DGS, splat/splat.h "Maths"): pixel (i, j) is evaluated at its centre (i + 0.5, j + 0.5); for a Gaussian at
 // (u, v) with conic [[A, B], [B, C]] and opacity o, dx = u − px, dy = v − py,
@@ -16,7 +16,7 @@
 //
 // Data: TileGaussians holds one tile's Gaussians in (depth, index) order as structure-of-arrays; the caller fills
 // it (resize, then the arrays) from its own projected state. ey is the opacity-aware half extent in y (outside it
-// α < 1/255; splat/math.h project_gaussian computes it): rows farther than ey are culled exactly. pmin =
+// α < 1/255; runtime/splat_math.h project_gaussian computes it): rows farther than ey are culled exactly. pmin =
 // power_min(o) lets the float path skip a Gaussian for a whole row before the exp when every lane's power is below
 // it (α < 1/255 everywhere), so it never changes a result.
 //

@@ -8,7 +8,7 @@
 
 #include "runtime/blend_cpu.h"
 #include "runtime/formats.h"
-#include "splat/math.h"
+#include "runtime/splat_math.h"
 
 namespace ffrt {
 namespace {

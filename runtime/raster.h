@@ -1,6 +1,6 @@
 // runtime/raster.h — the runtime's forward-only Gaussian rasterizer (CPU, float).
 //
-// Same maths as the engine's splat/ forward (it uses splat/math.h's per-Gaussian projection verbatim: EWA with
+// Same maths as the engine's splat/ forward (it uses runtime/splat_math.h's per-Gaussian projection verbatim: EWA with
 // the ±1.3·tan_fov Jacobian clamp, +0.3 dilation, 3σ radius ∩ opacity-aware extent, 16×16 tiles, front-to-back
 // by (depth, index), α = min(0.99, o·exp(power)), skip α < 1/255 or power > 0, stop before T·(1−α) < 1e-4),
 // without anything the backward pass needs. Depth order comes from one stable radix sort of the depth bits;

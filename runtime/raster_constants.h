@@ -1,6 +1,6 @@
 // runtime/raster_constants.h — the blending constants of the 3DGS rasterizer (graphdeco diff-gaussian-rasterization
 // config.h / forward.cu), in one place for every rasterizer: the runtime's CPU blend loop (runtime/blend_cpu.h) and
-// the engine's CPU and CUDA code, which take them through splat/math.h. Plain constexpr values: C++17 and nvcc.
+// the engine's CPU and CUDA code, which take them through runtime/splat_math.h. Plain constexpr values: C++17 and nvcc.
 #pragma once
 
 namespace ffrt::raster {

@@ -10,7 +10,7 @@
 
 #include "core/cuda_check.h"
 #include "splat/internal.h"
-#include "splat/math.h"
+#include "runtime/splat_math.h"
 #include "splat/render_fwd.cuh"
 
 namespace ff::splat {

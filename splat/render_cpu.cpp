@@ -20,7 +20,7 @@
 #include "core/check.h"
 #include "runtime/blend_cpu.h"
 #include "splat/internal.h"
-#include "splat/math.h"
+#include "runtime/splat_math.h"
 
 namespace ff::splat {
 namespace {

@@ -12,7 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "splat/math.h"
+#include "runtime/splat_math.h"
 
 namespace ff::splat::fwd {
 namespace {

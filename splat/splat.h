@@ -24,7 +24,7 @@
 //              2-D covariance diagonal, radius = ceil(3·sqrt(λmax)) with λ = mid ± sqrt(max(0.1, mid²−det)),
 //              16×16 tiles, depth-sorted front to back (ties by Gaussian index), α = min(0.99, o·exp(power)),
 //              power > 0 and α < 1/255 skipped, a pixel stops before the Gaussian that would bring
-//              T·(1−α) below 1e-4. Constants are in splat/math.h. Gradients are the exact derivatives of
+//              T·(1−α) below 1e-4. Constants are in runtime/splat_math.h. Gradients are the exact derivatives of
 //              this forward (3DGS's backward is approximate at the α = 0.99 clamp and the Jacobian clamp;
 //              ours zeroes the clamped paths there).
 //

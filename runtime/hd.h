@@ -1,4 +1,4 @@
-// core/hd.h — FF_HD marks small maths helpers callable from host and device code
+// runtime/hd.h — FF_HD marks small maths helpers callable from host and device code
 // (__host__ __device__ under nvcc, nothing otherwise), so CPU references and CUDA kernels share them.
 #pragma once
 #if defined(__CUDACC__)

@@ -1,7 +1,8 @@
-// splat/math.h — host/device-shared small maths of the 3DGS rasterizer, each with its `_vjp` twin.
+// runtime/splat_math.h — host/device-shared small maths of the 3DGS rasterizer, each with its `_vjp` twin.
+// Dependency-free (it lives in runtime/ so the runtime's forward rasterizer and the engine's splat/ share one copy).
 //
-// Used by the CPU implementation (render_cpu.cpp, templated on float/double) and the CUDA kernels
-// (render.cu, float). Everything here is per Gaussian and per camera: quaternion → rotation,
+// Used by the engine's CPU implementation (splat/render_cpu.cpp, templated on float/double), its CUDA kernels
+// (splat/render.cu, float) and the runtime (runtime/raster.cpp). Everything here is per Gaussian and per camera: quaternion → rotation,
 // 3-D covariance, EWA projection to a 2-D covariance with the 3DGS Jacobian clamp and 0.3 dilation,
 // conic, radius and tile rectangle, SH colour; then `project_gaussian_vjp` / `eval_color_vjp` chain
 // cotangents back to the Gaussian parameters and to the camera's world→camera R, t.
@@ -13,7 +14,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "core/hd.h"
+#include "runtime/hd.h"
 #include "runtime/raster_constants.h"
 
 namespace ff::splat::math {
