@@ -173,9 +173,9 @@ int cmd_synth(const Options& a) {
   o.contact_sheets = !a.flag("no-contact-sheets");
   o.verbose = !a.flag("quiet");
   o.model_name = a.str("model");
-  ff::flame::FlameModel m = load_model(a, o.model_name);
   ff::apps::OutputDir out_dir(a.str("out"), "ffdata-synth");  // written aside, renamed into place when complete
   o.out = out_dir.path();
+  ff::flame::FlameModel m = load_model(a, o.model_name);
   ff::data::SynthReport r = ff::data::write_synth_dataset(m, o);
   out_dir.commit();
   const char* out = out_dir.target().c_str();
