@@ -18,6 +18,7 @@
 using namespace ff;
 
 int main(int argc, char** argv) {
+  apps::start_program(argv);
   try {
     apps::Options o("usage: export --model FILE --out FILE [options]\n\n"
                     "Exports a trained identity field model (checkpoint .ffck or identity pack .ffpk) as a runtime\n"
@@ -45,7 +46,7 @@ int main(int argc, char** argv) {
              "gaussians or model, got '", fmt, "'");
     const int sh = int(o.integer("sh_degree", 0, 3));
     FF_CHECK(sh == 0 || sh == 3, "--sh_degree must be 0 or 3");
-    const int threads = int(o.integer("threads", 0, 1024));
+    const int threads = o.threads();
     Context ctx(0, threads);
     const std::string model = o.str("model");
     std::vector<int> ids;
@@ -92,7 +93,7 @@ int main(int argc, char** argv) {
                 double(std::filesystem::file_size(out)) / 1e6);
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "export: error: %s\n", e.what());
+    std::fprintf(stderr, "export: error: %s\n", apps::failure_message(e).c_str());
     return 1;
   }
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "apps/common/cli.h"
+#include "apps/common/output_dir.h"
 #include "core/check.h"
 #include "core/parallel.h"
 #include "flame/flame.h"
@@ -154,7 +155,6 @@ ff::data::PrincipalPoint principal_point(const Options& a) {
 int cmd_synth(const Options& a) {
   ff::data::SynthOptions o;
   FF_CHECK(a.has("out"), "synth: --out DIR is required");
-  o.out = a.str("out");
   o.n = int(a.integer("n", 1, 100000));
   o.seed = uint64_t(a.uinteger("seed", ~0ull));
   o.width = int(a.integer("width", 1, 16384));
@@ -167,17 +167,20 @@ int cmd_synth(const Options& a) {
   o.camera_distance = a.number("distance", 1e-3, 1000);
   o.focal = a.number("focal", 1, 1e7);
   o.sequence = a.str("sequence");
-  o.threads = int(a.integer("threads", 0, 1024));
+  o.threads = a.threads();
   o.png_compression = int(a.integer("png-level", 1, 9));
   o.preprocess = !a.flag("no-preprocess");
   o.contact_sheets = !a.flag("no-contact-sheets");
   o.verbose = !a.flag("quiet");
   o.model_name = a.str("model");
+  ff::apps::OutputDir out_dir(a.str("out"), "ffdata-synth");  // written aside, renamed into place when complete
+  o.out = out_dir.path();
   ff::flame::FlameModel m = load_model(a, o.model_name);
   ff::data::SynthReport r = ff::data::write_synth_dataset(m, o);
+  out_dir.commit();
+  const char* out = out_dir.target().c_str();
   std::printf("%s", r.text().c_str());
-  std::printf("wrote %s (contact sheets: %s/contact_sheet_centre.png, %s/contact_sheet_views.png)\n", o.out.c_str(),
-              o.out.c_str(), o.out.c_str());
+  std::printf("wrote %s (contact sheets: %s/contact_sheet_centre.png, %s/contact_sheet_views.png)\n", out, out, out);
   return 0;
 }
 
@@ -208,7 +211,7 @@ int cmd_preprocess(const Options& a) {
   o.cull_backfaces = a.flag("cull-backfaces");
   o.principal_point = principal_point(a);
   o.force = a.flag("force");
-  o.threads = int(a.integer("threads", 0, 1024));
+  o.threads = a.threads();
   o.png_compression = int(a.integer("png-level", 1, 9));
   o.verbose = !a.flag("quiet");
   ff::flame::FlameModel m = load_model(a, a.has("model") ? a.str("model") : def);
@@ -238,7 +241,7 @@ int cmd_check(const Options& a) {
   o.principal_point = principal_point(a);
   o.disk_cache = a.str("disk-cache");
   o.prefetch_threads = 0;
-  const int threads = int(a.integer("threads", 0, 1024));
+  const int threads = a.threads();
   std::string root = a.str("root");
   ff::data::ValidationReport rep = ff::data::validate_dataset(root, o);
   if (a.flag("json")) {
@@ -279,6 +282,7 @@ int cmd_check(const Options& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ff::apps::start_program(argv);
   try {
     ff::apps::Commands commands(kUsage, {{"synth", "--out DIR [options]    write a synthetic multi-view dataset (then preprocess it)",
                                           synth_options()},
@@ -295,7 +299,7 @@ int main(int argc, char** argv) {
     if (cmd->name == "preprocess") return cmd_preprocess(cmd->options);
     return cmd_check(cmd->options);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "ffdata: %s\n", e.what());
+    std::fprintf(stderr, "ffdata: %s\n", ff::apps::failure_message(e).c_str());
     return 1;
   }
 }

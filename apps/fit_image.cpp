@@ -29,6 +29,7 @@ std::string b(bool v) { return v ? "true" : "false"; }
 }  // namespace
 
 int main(int argc, char** argv) {
+  ff::apps::start_program(argv);
   ff::fit::FitImageOptions o;
   int threads = 0;
   uint64_t seed = 0;
@@ -97,14 +98,14 @@ int main(int argc, char** argv) {
     o.turntable_frames = int(opts.integer("turntable-frames", 0, 3600));
     o.turntable_size = int(opts.integer("turntable-size", 16, 8192));
     o.turntable_yaw_deg = opts.number("turntable-yaw", 0, 180);
-    threads = int(opts.integer("threads", 0, 1024));
+    threads = opts.threads();
     seed = uint64_t(opts.uinteger("seed", ~0ull));
     o.progress = opts.boolean("progress");
     FF_CHECK(o.code.levels.size() == o.code.iterations.size(), "--levels and --iterations need as many entries, got ",
              o.code.levels.size(), " and ", o.code.iterations.size());
     FF_CHECK(!o.image.empty(), "--image is required (see --help)");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "fit_image: %s\n", e.what());
+    std::fprintf(stderr, "fit_image: %s\n", ff::apps::failure_message(e).c_str());
     return 2;
   }
   try {
@@ -124,7 +125,7 @@ int main(int argc, char** argv) {
     std::printf("\n");
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "fit_image: error: %s\n", e.what());
+    std::fprintf(stderr, "fit_image: error: %s\n", ff::apps::failure_message(e).c_str());
     return 1;
   }
 }

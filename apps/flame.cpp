@@ -368,6 +368,7 @@ int cmd_sheet(const Options& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ff::apps::start_program(argv);
   try {
     ff::apps::Commands commands(kUsage, {{"info", "[--model FILE] [side files]   list what was read from the files",
                                           info_options()},
@@ -388,7 +389,7 @@ int main(int argc, char** argv) {
     if (cmd->name == "mesh") return cmd_mesh(cmd->options);
     return cmd_sheet(cmd->options);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "flame: %s\n", e.what());
+    std::fprintf(stderr, "flame: %s\n", ff::apps::failure_message(e).c_str());
     return 1;
   }
 }

@@ -17,11 +17,13 @@
 
 #include "apps/common/cli.h"
 #include "apps/common/model_runtime.h"
+#include "apps/common/output_dir.h"
 #include "train/fit/gif.h"
 
 using namespace ff;
 
 int main(int argc, char** argv) {
+  apps::start_program(argv);
   try {
     apps::Options o("usage: interpolate --model FILE --keys K1,K2[,...] [options]\n\n"
                     "Morphs between identities (codes and positions interpolated linearly) along a camera path\n"
@@ -44,7 +46,7 @@ int main(int argc, char** argv) {
                      {"threads", "0", "CPU threads (0: all)"}});
     if (!o.parse(argc, argv)) return 0;
     FF_CHECK(o.has("model"), "--model is required (see --help)");
-    const int threads = int(o.integer("threads", 0, 1024));
+    const int threads = o.threads();
     Context ctx(0, threads);
     auto m = apps::open_model(ctx, o.str("model"), threads);
     const apps::Runtime& rt = m->rt;
@@ -104,8 +106,8 @@ int main(int argc, char** argv) {
     const int segs = int(keys.size()) - 1;
     const int total = segs * (per + hold) + (loop ? 0 : hold + 1);  // loop: the last segment returns to key 0
     const auto bg = o.color("background");
-    const std::string out = o.str("out_dir");
-    std::filesystem::create_directories(out);
+    apps::OutputDir out_dir(o.str("out_dir"), "interpolate");
+    const std::string out = out_dir.path(), target = out_dir.target();
     const int W = cams[0].width, H = cams[0].height;
     std::unique_ptr<fit::GifWriter> gif;
     const int fps = int(o.integer("fps", 1, 100));
@@ -151,22 +153,24 @@ int main(int argc, char** argv) {
     std::printf("\n");
     if (gif) {
       gif->save((std::filesystem::path(out) / "interpolate.gif").string());
-      std::printf("interpolate: wrote %s/interpolate.gif\n", out.c_str());
+      std::printf("interpolate: wrote %s/interpolate.gif\n", target.c_str());
     }
     if (o.integer("mp4", 0, 1)) {
       if (apps::have_ffmpeg()) {
         const std::string cmd = "ffmpeg -loglevel error -y -framerate " + std::to_string(fps) + " -i '" + out +
                                 "/frame_%04d.png' -pix_fmt yuv420p -vf 'pad=ceil(iw/2)*2:ceil(ih/2)*2' '" + out +
                                 "/interpolate.mp4'";
-        if (std::system(cmd.c_str()) == 0) std::printf("interpolate: wrote %s/interpolate.mp4\n", out.c_str());
+        if (std::system(cmd.c_str()) == 0) std::printf("interpolate: wrote %s/interpolate.mp4\n", target.c_str());
         else std::fprintf(stderr, "interpolate: ffmpeg failed; the PNG frames and GIF are complete\n");
       } else {
         std::printf("interpolate: ffmpeg not found, no MP4 (frames and GIF written)\n");
       }
     }
+    out_dir.commit();
+    std::printf("interpolate: wrote %d frames to %s\n", total, target.c_str());
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "\ninterpolate: error: %s\n", e.what());
+    std::fprintf(stderr, "\ninterpolate: error: %s\n", apps::failure_message(e).c_str());
     return 1;
   }
 }

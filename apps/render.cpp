@@ -14,10 +14,12 @@
 
 #include "apps/common/cli.h"
 #include "apps/common/model_runtime.h"
+#include "apps/common/output_dir.h"
 
 using namespace ff;
 
 int main(int argc, char** argv) {
+  apps::start_program(argv);
   try {
     apps::Options o("usage: render --model FILE (--identity I | --code FIT.json) [options]\n\n"
                     "Renders an identity of a trained identity field model (checkpoint .ffck or identity pack .ffpk)\n"
@@ -39,7 +41,7 @@ int main(int argc, char** argv) {
                      {"list", "0", "1: list the identities and cameras and exit"}});
     if (!o.parse(argc, argv)) return 0;
     FF_CHECK(o.has("model"), "--model is required (see --help)");
-    const int threads = int(o.integer("threads", 0, 1024));
+    const int threads = o.threads();
     Context ctx(0, threads > 0 ? threads : 0);
     auto m = apps::open_model(ctx, o.str("model"), threads);
     const apps::Runtime& rt = m->rt;
@@ -96,18 +98,19 @@ int main(int argc, char** argv) {
       std::printf("render: wrote %s (%dx%d, %d Gaussians)\n", o.str("out").c_str(), cam.width, cam.height, g.count());
       return 0;
     }
-    std::filesystem::create_directories(o.str("out_dir"));
+    apps::OutputDir out_dir(o.str("out_dir"), "render");
     const auto path = orbit(cam, centroid(xyz), camera_up(cam), frames, o.number("degrees", 1, 360));
     for (int f = 0; f < frames; ++f) {
       auto img = rt.render(g, runtime_camera(path[size_t(f)]), bg.data());
       char name[64];
       std::snprintf(name, sizeof name, "frame_%04d.png", f);
-      apps::write_png_rgba((std::filesystem::path(o.str("out_dir")) / name).string(), img, cam.width, cam.height, alpha);
+      apps::write_png_rgba((std::filesystem::path(out_dir.path()) / name).string(), img, cam.width, cam.height, alpha);
     }
-    std::printf("render: wrote %d orbit frames (%dx%d) to %s\n", frames, cam.width, cam.height, o.str("out_dir").c_str());
+    out_dir.commit();
+    std::printf("render: wrote %d orbit frames (%dx%d) to %s\n", frames, cam.width, cam.height, out_dir.target().c_str());
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "render: error: %s\n", e.what());
+    std::fprintf(stderr, "render: error: %s\n", apps::failure_message(e).c_str());
     return 1;
   }
 }

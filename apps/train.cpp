@@ -35,6 +35,7 @@ static apps::Options train_options() {
 }
 
 int main(int argc, char** argv) {
+  apps::start_program(argv);
   try {
     apps::Options opts = train_options();
     if (!opts.parse(argc, argv)) return 0;
@@ -68,7 +69,7 @@ int main(int argc, char** argv) {
     trainer.run();
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "train: error: %s\n", e.what());
+    std::fprintf(stderr, "train: error: %s\n", apps::failure_message(e).c_str());
     return 1;
   }
 }

@@ -15,6 +15,7 @@
 using namespace ff;
 
 int main(int argc, char** argv) {
+  apps::start_program(argv);
   try {
     apps::Options o("usage: upgrade_model --model OLD.ffck --out NEW.ffck [--data_dir DIR]\n\n"
                     "Rewrites a checkpoint from an older facefield, which needs its training dataset to rebuild the\n"
@@ -53,7 +54,7 @@ int main(int argc, char** argv) {
                 check.head.spec.c_str());
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "upgrade_model: error: %s\n", e.what());
+    std::fprintf(stderr, "upgrade_model: error: %s\n", apps::failure_message(e).c_str());
     return 1;
   }
 }

@@ -41,7 +41,7 @@ uint64_t Context::rng_advance(uint64_t count) {
 }
 
 void Context::set_threads(int n) {
-  FF_CHECK(n >= 0, "Context::set_threads: thread count must be >= 0, got ", n);
+  check_thread_count(n, "Context::set_threads");
   threads_ = n == 0 ? hardware_threads() : n;
 }
 

@@ -1,5 +1,6 @@
 // flame/flame_io.cpp — FlameModel::validate/summary and the readers for the FLAME file family.
 #include <cmath>
+#include <memory>
 #include <sstream>
 
 #include "core/check.h"
@@ -43,7 +44,7 @@ std::string shp(std::initializer_list<int64_t> d) {
 // A key → array source over a pickled dict or an npz.
 struct ArraySource {
   std::string path;
-  std::map<std::string, npy::NdArray> npz;
+  std::shared_ptr<npy::NpzReader> npz;  // members decoded on demand (unneeded string arrays are never read)
   pickle::Document doc;
   bool is_pickle = false;
 
@@ -53,7 +54,7 @@ struct ArraySource {
     auto bytes = npy::read_file_bytes(path);
     FF_CHECK(!bytes.empty(), "'", path, "': empty file");
     if (npy::is_zip(bytes.data(), bytes.size())) {
-      s.npz = npy::parse_npz(bytes.data(), bytes.size(), path);
+      s.npz = std::make_shared<npy::NpzReader>(std::move(bytes), path);
     } else if (npy::is_npy(bytes.data(), bytes.size())) {
       npy::NdArray a = npy::parse_npy(bytes.data(), bytes.size(), path);
       FF_CHECK(a.kind == 'O', "'", path, "': a single numeric .npy array is not a dict of arrays");
@@ -72,17 +73,16 @@ struct ArraySource {
     return s;
   }
   bool has(const std::string& key) const {
-    if (!is_pickle) return npz.count(key) > 0;
+    if (!is_pickle) return npz->contains(key);
     return doc.root->get(key) != nullptr;
   }
   // nullopt-like: returns false when absent
   bool try_get(const std::string& key, npy::NdArray& out) const {
     std::string what = "'" + path + "': key '" + key + "'";
     if (!is_pickle) {
-      auto it = npz.find(key);
-      if (it == npz.end()) return false;
-      FF_CHECK(it->second.is_numeric(), what, ": object arrays are not supported here");
-      out = it->second;
+      if (!npz->contains(key)) return false;
+      out = npz->get(key);
+      FF_CHECK(out.is_numeric(), what, ": object arrays are not supported here");
       return true;
     }
     const pickle::Value* v = doc.root->get(key);
@@ -99,7 +99,7 @@ struct ArraySource {
   std::vector<std::string> keys() const {
     std::vector<std::string> k;
     if (!is_pickle)
-      for (auto& kv : npz) k.push_back(kv.first);
+      k = npz->keys();
     else
       k = doc.root->keys();
     return k;

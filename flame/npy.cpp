@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstdio>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 namespace ff::npy {
@@ -172,6 +173,8 @@ NdArray from_raw(const std::string& descr, const std::vector<int64_t>& shape, bo
   char kind = descr[1];
   FF_CHECK(order == '<' || order == '>' || order == '|' || order == '=', "npy '", name, "': bad byte order in descr '",
            descr, "'");
+  FF_CHECK(kind != 'U' && kind != 'S', "npy '", name, "': holds strings (numpy dtype '", descr,
+           "'), not numbers; facefield reads numeric arrays only");
   FF_CHECK(kind == 'f' || kind == 'i' || kind == 'u' || kind == 'b', "npy '", name, "': unsupported dtype '", descr,
            "' (supported: f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1)");
   int isz = 0;
@@ -295,7 +298,7 @@ std::vector<uint8_t> inflate_raw(const uint8_t* src, size_t csize, uint64_t usiz
 
 }  // namespace
 
-std::map<std::string, std::vector<uint8_t>> read_zip(const uint8_t* b, size_t n, const std::string& name) {
+std::vector<ZipEntry> zip_directory(const uint8_t* b, size_t n, const std::string& name) {
   FF_CHECK(n >= 22, "zip '", name, "': too short to be a ZIP archive (", n, " bytes)");
   // end of central directory: scan back over at most a 64 KiB comment
   size_t eocd = SIZE_MAX;
@@ -317,13 +320,15 @@ std::map<std::string, std::vector<uint8_t>> read_zip(const uint8_t* b, size_t n,
   }
   FF_CHECK(cd_off <= n && cd_size <= n - cd_off, "zip '", name, "': central directory out of range");
   FF_CHECK(entries <= cd_size / 46, "zip '", name, "': entry count ", entries, " exceeds the central directory");
-  std::map<std::string, std::vector<uint8_t>> out;
+  std::vector<ZipEntry> out;
+  std::set<std::string> seen;
   uint64_t p = cd_off, end = cd_off + cd_size;
   for (uint64_t e = 0; e < entries; ++e) {
     FF_CHECK(p + 46 <= end && rd32(b + p) == 0x02014b50, "zip '", name, "': bad central directory entry ", e);
+    ZipEntry z;
     uint16_t flags = rd16(b + p + 8);
-    uint16_t method = rd16(b + p + 10);
-    uint32_t crc = rd32(b + p + 16);
+    z.method = rd16(b + p + 10);
+    z.crc = rd32(b + p + 16);
     uint64_t csize = rd32(b + p + 20);
     uint64_t usize = rd32(b + p + 24);
     uint16_t nlen = rd16(b + p + 28), xlen = rd16(b + p + 30), clen = rd16(b + p + 32);
@@ -354,40 +359,91 @@ std::map<std::string, std::vector<uint8_t>> read_zip(const uint8_t* b, size_t n,
     uint64_t data = loff + 30 + rd16(b + loff + 26) + rd16(b + loff + 28);
     FF_CHECK(data <= n && csize <= n - data, "zip '", name, "': member '", member, "' truncated (", csize,
              " bytes declared)");
-    std::string what = "zip '" + name + "': member '" + member + "'";
-    std::vector<uint8_t> bytes;
-    if (method == 0) {
-      FF_CHECK(csize == usize, what, ": stored size mismatch");
-      bytes.assign(b + data, b + data + csize);
-    } else if (method == 8) {
-      bytes = inflate_raw(b + data, size_t(csize), usize, what);
-    } else {
-      FF_THROW(what, ": unsupported compression method ", method, " (stored and deflate only)");
-    }
-    uLong c = crc32(0L, Z_NULL, 0);
-    size_t off = 0;
-    while (off < bytes.size()) {  // crc32's length is a uInt
-      size_t chunk = std::min<size_t>(bytes.size() - off, 1u << 30);
-      c = crc32(c, bytes.data() + off, uInt(chunk));
-      off += chunk;
-    }
-    FF_CHECK(uint32_t(c) == crc, what, ": CRC mismatch (corrupt file)");
-    FF_CHECK(!out.count(member), what, ": duplicate member");
-    out.emplace(member, std::move(bytes));
+    FF_CHECK(seen.insert(member).second, "zip '", name, "': member '", member, "': duplicate member");
+    z.member = std::move(member);
+    z.data_offset = data;
+    z.csize = csize;
+    z.usize = usize;
+    out.push_back(std::move(z));
     p += 46 + nlen + xlen + clen;
   }
   return out;
 }
 
-std::map<std::string, NdArray> parse_npz(const uint8_t* b, size_t n, const std::string& name) {
-  FF_CHECK(is_zip(b, n), "npz '", name, "': not a ZIP archive");
-  auto members = read_zip(b, n, name);
-  std::map<std::string, NdArray> out;
-  for (auto& [m, bytes] : members) {
-    std::string key = m;
-    if (key.size() > 4 && key.compare(key.size() - 4, 4, ".npy") == 0) key.resize(key.size() - 4);
-    out.emplace(key, parse_npy(bytes.data(), bytes.size(), name + ":" + m));
+std::vector<uint8_t> zip_member_bytes(const uint8_t* b, const ZipEntry& z, const std::string& name) {
+  const std::string what = "zip '" + name + "': member '" + z.member + "'";
+  std::vector<uint8_t> bytes;
+  if (z.method == 0) {
+    FF_CHECK(z.csize == z.usize, what, ": stored size mismatch");
+    bytes.assign(b + z.data_offset, b + z.data_offset + z.csize);
+  } else if (z.method == 8) {
+    bytes = inflate_raw(b + z.data_offset, size_t(z.csize), z.usize, what);
+  } else {
+    FF_THROW(what, ": unsupported compression method ", z.method, " (stored and deflate only)");
   }
+  uLong c = crc32(0L, Z_NULL, 0);
+  size_t off = 0;
+  while (off < bytes.size()) {  // crc32's length is a uInt
+    size_t chunk = std::min<size_t>(bytes.size() - off, 1u << 30);
+    c = crc32(c, bytes.data() + off, uInt(chunk));
+    off += chunk;
+  }
+  FF_CHECK(uint32_t(c) == z.crc, what, ": CRC mismatch (corrupt file)");
+  return bytes;
+}
+
+std::map<std::string, std::vector<uint8_t>> read_zip(const uint8_t* b, size_t n, const std::string& name) {
+  std::map<std::string, std::vector<uint8_t>> out;
+  for (const ZipEntry& z : zip_directory(b, n, name)) out.emplace(z.member, zip_member_bytes(b, z, name));
+  return out;
+}
+
+namespace {
+std::string npz_key(const std::string& member) {
+  std::string key = member;
+  if (key.size() > 4 && key.compare(key.size() - 4, 4, ".npy") == 0) key.resize(key.size() - 4);
+  return key;
+}
+
+// key (member name without ".npy") → directory entry; two members with one key are refused
+std::map<std::string, ZipEntry> npz_entries(const uint8_t* b, size_t n, const std::string& name) {
+  FF_CHECK(is_zip(b, n), "npz '", name, "': not a ZIP archive");
+  std::map<std::string, ZipEntry> out;
+  for (ZipEntry& z : zip_directory(b, n, name)) {
+    std::string key = npz_key(z.member);
+    FF_CHECK(!out.count(key), "npz '", name, "': members '", out.at(key).member, "' and '", z.member,
+             "' have the same key");
+    out.emplace(std::move(key), std::move(z));
+  }
+  return out;
+}
+
+NdArray npz_member(const uint8_t* b, const ZipEntry& z, const std::string& name) {
+  const std::vector<uint8_t> raw = zip_member_bytes(b, z, name);
+  return parse_npy(raw.data(), raw.size(), name + ":" + z.member);
+}
+
+}  // namespace
+
+NpzReader::NpzReader(std::vector<uint8_t> bytes, std::string name) : bytes_(std::move(bytes)), name_(std::move(name)) {
+  entries_ = npz_entries(bytes_.data(), bytes_.size(), name_);
+}
+
+std::vector<std::string> NpzReader::keys() const {
+  std::vector<std::string> k;
+  for (auto& kv : entries_) k.push_back(kv.first);
+  return k;
+}
+
+NdArray NpzReader::get(const std::string& key) const {
+  auto it = entries_.find(key);
+  FF_CHECK(it != entries_.end(), "npz '", name_, "': no member '", key, "'");
+  return npz_member(bytes_.data(), it->second, name_);
+}
+
+std::map<std::string, NdArray> parse_npz(const uint8_t* b, size_t n, const std::string& name) {
+  std::map<std::string, NdArray> out;
+  for (auto& [key, z] : npz_entries(b, n, name)) out.emplace(key, npz_member(b, z, name));
   return out;
 }
 
@@ -397,12 +453,18 @@ std::map<std::string, NdArray> read_npz_file(const std::string& path) {
 }
 
 std::vector<uint8_t> serialize_npz(const std::map<std::string, NdArray>& arrays, bool use_deflate) {
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> members;
+  for (auto& [key, arr] : arrays) members.emplace_back(key + ".npy", serialize_npy(arr));
+  return serialize_zip(members, use_deflate);
+}
+
+std::vector<uint8_t> serialize_zip(const std::vector<std::pair<std::string, std::vector<uint8_t>>>& members,
+                                   bool use_deflate) {
   std::vector<uint8_t> out, cd;
   uint32_t count = 0;
-  for (auto& [key, arr] : arrays) {
-    std::string member = key + ".npy";
+  for (auto& [member, raw] : members) {
+    const std::string& key = member;
     FF_CHECK(member.size() < 65535, "write_npz: key too long");
-    std::vector<uint8_t> raw = serialize_npy(arr);
     FF_CHECK(raw.size() < 0xffffffffu, "write_npz: member '", key, "' exceeds 4 GiB (zip64 writing not supported)");
     uint32_t crc = uint32_t(crc32(crc32(0L, Z_NULL, 0), raw.data(), uInt(raw.size())));
     std::vector<uint8_t> comp;
@@ -411,7 +473,7 @@ std::vector<uint8_t> serialize_npz(const std::map<std::string, NdArray>& arrays,
       z_stream zs{};
       FF_CHECK(deflateInit2(&zs, 6, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK, "write_npz: deflateInit2 failed");
       comp.resize(deflateBound(&zs, uLong(raw.size())));
-      zs.next_in = raw.data();
+      zs.next_in = const_cast<Bytef*>(raw.data());
       zs.avail_in = uInt(raw.size());
       zs.next_out = comp.data();
       zs.avail_out = uInt(comp.size());

@@ -23,6 +23,7 @@
 #include <map>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "core/check.h"
@@ -66,12 +67,41 @@ NdArray read_npy_file(const std::string& path);
 std::vector<uint8_t> serialize_npy(const NdArray& a);
 void write_npy_file(const std::string& path, const NdArray& a);
 
-// ZIP container (npz): member name → raw bytes. Member names keep their ".npy" suffix here.
+// ZIP container (npz). zip_directory checks the central directory and every member's local header and extent
+// without decoding anything; zip_member_bytes inflates one member and checks its CRC.
+struct ZipEntry {
+  std::string member;            // name in the archive (keeps its ".npy" suffix)
+  uint16_t method = 0;           // 0 stored, 8 deflate
+  uint32_t crc = 0;
+  uint64_t data_offset = 0, csize = 0, usize = 0;
+};
+std::vector<ZipEntry> zip_directory(const uint8_t* bytes, size_t size, const std::string& name);
+std::vector<uint8_t> zip_member_bytes(const uint8_t* bytes, const ZipEntry& entry, const std::string& name);
+// member name → raw bytes, every member decoded.
 std::map<std::string, std::vector<uint8_t>> read_zip(const uint8_t* bytes, size_t size, const std::string& name);
-// npz: key (member name without ".npy") → array.
+// npz: key (member name without ".npy") → array, every member decoded (one that is not a supported array fails all).
 std::map<std::string, NdArray> parse_npz(const uint8_t* bytes, size_t size, const std::string& name);
+// An npz read on demand: the directory is checked when it is opened; a member is decoded only when get() asks for
+// it, so members a reader never needs (FLAME's 'bs_style' / 'bs_type' numpy string arrays '<U7') cost nothing
+// and cannot fail the load. get() of a string array throws naming the member.
+class NpzReader {
+ public:
+  NpzReader(std::vector<uint8_t> bytes, std::string name);
+  std::vector<std::string> keys() const;  // sorted
+  bool contains(const std::string& key) const { return entries_.count(key) > 0; }
+  NdArray get(const std::string& key) const;
+  const std::string& name() const { return name_; }
+
+ private:
+  std::vector<uint8_t> bytes_;
+  std::string name_;
+  std::map<std::string, ZipEntry> entries_;
+};
 std::map<std::string, NdArray> read_npz_file(const std::string& path);
 std::vector<uint8_t> serialize_npz(const std::map<std::string, NdArray>& arrays, bool deflate);
+// A ZIP archive of raw members (name, bytes) in this order, stored or deflated (serialize_npz writes through it).
+std::vector<uint8_t> serialize_zip(const std::vector<std::pair<std::string, std::vector<uint8_t>>>& members,
+                                   bool deflate);
 void write_npz_file(const std::string& path, const std::map<std::string, NdArray>& arrays, bool deflate = false);
 
 // Whole-file helpers shared by the FLAME readers.

@@ -7,7 +7,12 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <unistd.h>
+
+#include <new>
+
 #include "core/check.h"
+#include "core/parallel.h"
 
 namespace ff::apps {
 
@@ -213,6 +218,30 @@ bool is_integer(const std::string& s) {
   for (size_t i = (s[0] == '-' ? 1 : 0); i < s.size(); ++i)
     if (!std::isdigit(static_cast<unsigned char>(s[i]))) return false;
   return s != "-";
+}
+
+int Options::threads(const std::string& k) const {
+  return check_thread_count(integer(k, 0, kMaxThreads), ("--" + k).c_str());
+}
+
+void start_program(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT") || !argv || !argv[0]) return;
+  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+  execv("/proc/self/exe", argv);  // returns only on failure: go on with OpenMP's default policy
+}
+
+namespace {
+std::string g_step;  // the innermost Step's text (programs are single-threaded where they set one)
+}
+
+Step::Step(std::string what) : previous_(std::move(g_step)) { g_step = std::move(what); }
+Step::~Step() { g_step = std::move(previous_); }
+
+std::string failure_message(const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e))
+    return "out of memory while " + (g_step.empty() ? std::string("running") : g_step) +
+           " (an input may be larger than this machine's memory, or corrupt)";
+  return e.what();
 }
 
 }  // namespace ff::apps

@@ -16,6 +16,7 @@
 //   if (cmd->name == "synth") ... cmd->options.integer("n", 1, 100000) ...
 #pragma once
 #include <array>
+#include <exception>
 #include <map>
 #include <string>
 #include <vector>
@@ -46,6 +47,8 @@ struct Options {
   bool flag(const std::string& k) const;       // a flag (Opt::flag) was given
   // Typed getters: the value must parse completely and lie in [lo, hi]; the error names the option.
   long integer(const std::string& k, long lo, long hi) const;
+  // --threads: an integer in [0, ff::kMaxThreads] (core/parallel.h check_thread_count; 0: all hardware threads).
+  int threads(const std::string& k = "threads") const;
   unsigned long long uinteger(const std::string& k, unsigned long long hi) const;  // in [0, hi]
   double number(const std::string& k, double lo, double hi) const;
   std::vector<std::string> list(const std::string& k) const;  // comma-separated, empty items dropped
@@ -80,5 +83,26 @@ struct Commands {
 
 // "-12", "3": an optional minus sign and digits only.
 bool is_integer(const std::string& s);
+
+// The first call of every program's main. OpenMP (libgomp) reads OMP_WAIT_POLICY once, when it is loaded, before
+// main runs, and by default its idle threads spin for a while after every parallel region, which takes CPU from
+// other processes on a shared machine. When the user has set neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT, this sets
+// OMP_WAIT_POLICY=PASSIVE and re-executes the program (/proc/self/exe, same argv) so that OpenMP starts with it;
+// where that is impossible the program goes on unchanged. Set OMP_WAIT_POLICY yourself to choose otherwise.
+void start_program(char** argv);
+
+// What the program is doing now, named by the message of an out-of-memory error (see failure_message):
+//   apps::Step step("reading model " + path);   // for this scope
+struct Step {
+  explicit Step(std::string what);
+  ~Step();
+  Step(const Step&) = delete;
+  Step& operator=(const Step&) = delete;
+ private:
+  std::string previous_;
+};
+// The line a program's main prints for an exception it caught: e.what(), except that std::bad_alloc (no message of
+// its own) becomes "out of memory while <the innermost Step>".
+std::string failure_message(const std::exception& e);
 
 }  // namespace ff::apps

@@ -4,8 +4,8 @@
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 
+#include "apps/common/cli.h"
 #include "core/file.h"
 #include "train/data/image.h"
 
@@ -35,6 +35,7 @@ const Camera& OpenedModel::camera_of(const std::string& s) const {
 }
 
 std::unique_ptr<OpenedModel> open_model(Context& ctx, const std::string& path, int threads) {
+  Step step("reading model file '" + path + "'");
   auto m = std::make_unique<OpenedModel>();
   FF_CHECK(std::filesystem::is_regular_file(path), "model file '", path, "' does not exist or is not a file");
   const std::string bytes = read_file(path);
@@ -49,38 +50,12 @@ std::unique_ptr<OpenedModel> open_model(Context& ctx, const std::string& path, i
 }
 
 CodeFile read_code_file(const std::string& path, int code_dim, int num_gaussians) {
-  using json = nlohmann::json;
-  CodeFile cf;
-  cf.path = path;
-  json j = json::parse(read_file(path), nullptr, false);
-  FF_CHECK(!j.is_discarded() && j.is_object(), "code file '", path, "' is not a JSON object");
-  const json* c = j.contains("code") ? &j["code"] : nullptr;
-  FF_CHECK(c && c->is_array(), "code file '", path, "' has no \"code\" array (fit_image's fit.json has one)");
-  for (auto& v : *c) {
-    FF_CHECK(v.is_number(), "code file '", path, "': \"code\" must hold numbers");
-    cf.code.push_back(v.get<float>());
-  }
-  FF_CHECK(int(cf.code.size()) == code_dim, "code file '", path, "' has a code of ", cf.code.size(),
-           " values; the model's codes have ", code_dim);
-  if (j.contains("viewmat") && j.contains("camera") && j["viewmat"].is_array() && j["viewmat"].size() == 16 &&
-      j["camera"].is_object()) {
-    for (size_t i = 0; i < 16; ++i) {
-      FF_CHECK(j["viewmat"][i].is_number(), "code file '", path, "': \"viewmat\" must hold 16 numbers");
-      cf.camera.viewmat[i] = j["viewmat"][i].get<double>();
-    }
-    const json& k = j["camera"];
-    cf.camera.intrinsics = {k.value("fx", 0.0), k.value("fy", 0.0), k.value("cx", 0.0), k.value("cy", 0.0)};
-    cf.camera.width = k.value("width", 0), cf.camera.height = k.value("height", 0);
-    cf.has_camera = cf.camera.fx() > 0 && cf.camera.fy() > 0 && cf.camera.width > 0 && cf.camera.height > 0;
-  }
+  Step step("reading code file '" + path + "'");
+  CodeFile cf = parse_code_file(read_file(path), path, code_dim, num_gaussians);
   const std::filesystem::path ply = std::filesystem::path(path).parent_path() / "face.ply";
-  if (std::filesystem::exists(ply)) {
+  if (cf.xyz.empty() && std::filesystem::exists(ply)) {
     ffrt::GaussianSet g = ffrt::read_ply(ply.string());
     if (int(g.size()) == num_gaussians) cf.xyz = g.means;
-  }
-  if (j.contains("positions") && j["positions"].is_array() && int(j["positions"].size()) == 3 * num_gaussians) {
-    cf.xyz.clear();
-    for (auto& v : j["positions"]) cf.xyz.push_back(v.get<float>());
   }
   return cf;
 }

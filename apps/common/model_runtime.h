@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "apps/common/code_file.h"
 #include "core/geometry.h"
 #include "runtime/formats.h"
 #include "runtime/include/facefield.hpp"
@@ -36,14 +37,8 @@ struct OpenedModel {
 };
 std::unique_ptr<OpenedModel> open_model(Context& ctx, const std::string& path, int threads);
 
-// A code file written by fit_image (fit.json: "code", and the photo camera "viewmat" + "camera"); positions from its
+// A code file written by fit_image (fit.json, apps/common/code_file.h): read and parsed, with positions from its
 // "positions" array, else from the sibling face.ply when it has the model's Gaussian count, else empty (→ the mean).
-struct CodeFile {
-  std::string path;
-  std::vector<float> code, xyz;
-  bool has_camera = false;
-  Camera camera;
-};
 CodeFile read_code_file(const std::string& path, int code_dim, int num_gaussians);
 
 // RGBA8 frame → PNG (RGB, or RGBA when keep_alpha), written atomically.

@@ -2,6 +2,8 @@
 // typed range-checked getters, commands).
 #include <doctest/doctest.h>
 
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -157,4 +159,28 @@ TEST_CASE("is_integer") {
   CHECK(!ff::apps::is_integer("-"));
   CHECK(!ff::apps::is_integer(""));
   CHECK(!ff::apps::is_integer("1.5"));
+}
+
+TEST_CASE("--threads goes through the one thread-count check; out of memory names the step") {
+  Argv a({"--threads", "100000"});
+  Options o = table();
+  REQUIRE(o.parse(a.argc(), a.argv()));
+  CHECK_THROWS_WITH_AS(o.threads(), doctest::Contains("--threads"), ff::Error);
+  Argv b({"--threads", "3"});
+  Options p = table();
+  REQUIRE(p.parse(b.argc(), b.argv()));
+  CHECK(p.threads() == 3);
+
+  const std::bad_alloc oom;
+  CHECK(ff::apps::failure_message(oom).find("out of memory while running") == 0);
+  {
+    ff::apps::Step outer("reading model file 'm.ffck'");
+    CHECK(ff::apps::failure_message(oom).find("out of memory while reading model file 'm.ffck'") == 0);
+    {
+      ff::apps::Step inner("reading code file 'fit.json'");
+      CHECK(ff::apps::failure_message(oom).find("reading code file 'fit.json'") != std::string::npos);
+    }
+    CHECK(ff::apps::failure_message(oom).find("m.ffck") != std::string::npos);
+  }
+  CHECK(ff::apps::failure_message(std::runtime_error("plain")) == "plain");
 }

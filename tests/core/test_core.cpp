@@ -49,6 +49,18 @@ TEST_CASE("Context: rng ranges, threads, host memory stats") {
   CHECK_THROWS_AS(ctx.set_threads(-1), ff::Error);
 }
 
+TEST_CASE("an unreasonable thread count is refused before OpenMP sees it") {
+  CHECK_THROWS_WITH_AS(ff::Context(0, 100000), doctest::Contains("got 100000"), ff::Error);
+  ff::Context ctx(0, 1);
+  CHECK_THROWS_WITH_AS(ctx.set_threads(ff::kMaxThreads + 1), doctest::Contains("Context::set_threads"), ff::Error);
+  CHECK(ctx.threads() == 1);  // unchanged by the refused call
+  ctx.set_threads(ff::kMaxThreads);
+  CHECK(ctx.threads() == ff::kMaxThreads);
+  CHECK_THROWS_WITH_AS(ff::parallel_for(10, 1, 100000, [](int64_t, int64_t) {}), doctest::Contains("parallel_for"), ff::Error);
+  CHECK_THROWS_WITH_AS(ff::check_thread_count(100000, "render --threads"), doctest::Contains("render --threads"), ff::Error);
+  CHECK(ff::check_thread_count(0, "x") == 0);
+}
+
 TEST_CASE("parallel_for covers the range exactly once, in fixed chunks") {
   std::vector<int> hits(1001, 0);
   ff::parallel_for(1001, 10, 4, [&](int64_t b, int64_t e) {

@@ -4,6 +4,7 @@
 
 #include "flame/flame.h"
 #include "flame/landmarks.h"
+#include "flame/npy.h"
 #include "tests/flame/flame_test_util.h"
 
 using namespace ff;
@@ -70,6 +71,50 @@ TEST_CASE("FLAME loaders: 2023 pkl (protocol 2 and 4), 2020 Py2 chumpy pkl and n
   CHECK(e.exprdirs == a.exprdirs);
   CHECK(e.posedirs == a.posedirs);
   std::remove(p.c_str());
+}
+
+// A .npy member of numpy unicode strings ('<U<width>', UTF-32LE), as np.savez writes the official model's
+// 'bs_style' / 'bs_type' entries.
+static std::vector<uint8_t> unicode_npy(const std::vector<std::string>& words, int width) {
+  std::string h = "{'descr': '<U" + std::to_string(width) + "', 'fortran_order': False, 'shape': (" +
+                  std::to_string(words.size()) + ",), }";
+  while ((10 + h.size() + 1) % 64) h += ' ';
+  h += '\n';
+  std::vector<uint8_t> b = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, uint8_t(h.size()), uint8_t(h.size() >> 8)};
+  b.insert(b.end(), h.begin(), h.end());
+  for (const std::string& w : words)
+    for (int i = 0; i < width; ++i) {
+      const char c = i < int(w.size()) ? w[size_t(i)] : 0;
+      b.insert(b.end(), {uint8_t(c), 0, 0, 0});
+    }
+  return b;
+}
+
+TEST_CASE("FLAME npz with numpy string members: the loader skips what it does not need") {
+  FlameModel a = load_flame_model(testing::fixture_path("flame_model_2023_p2.pkl"), fixture_opts());
+  const std::string plain = flame_test::tmp_path("plain.npz"), with_strings = flame_test::tmp_path("strings.npz");
+  save_flame_npz(a, plain);
+  const std::vector<uint8_t> bytes = npy::read_file_bytes(plain);
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> members;
+  for (auto& [m, b] : npy::read_zip(bytes.data(), bytes.size(), plain)) members.emplace_back(m, b);
+  members.emplace_back("bs_style.npy", unicode_npy({"lbs"}, 3));
+  members.emplace_back("bs_type.npy", unicode_npy({"lrotmin", "lbs"}, 7));
+  const std::vector<uint8_t> z = npy::serialize_zip(members, true);
+  npy::write_file_atomic(with_strings, z.data(), z.size());
+
+  FlameModel b = load_flame_model(with_strings);
+  CHECK(b.v_template == a.v_template);
+  CHECK(b.shapedirs == a.shapedirs);
+  CHECK(b.posedirs == a.posedirs);
+  // asked for, a string member is refused naming the file, the member and its dtype
+  npy::NpzReader r(npy::read_file_bytes(with_strings), with_strings);
+  CHECK(r.contains("bs_style"));
+  CHECK(r.get("v_template").shape == std::vector<int64_t>{32, 3});
+  CHECK_THROWS_WITH_AS(r.get("bs_type"), doctest::Contains("bs_type.npy': holds strings (numpy dtype '<U7')"), ff::Error);
+  // the eager reader still refuses the whole archive, naming the member
+  CHECK_THROWS_WITH_AS(npy::parse_npz(z.data(), z.size(), with_strings), doctest::Contains("bs_style.npy"), ff::Error);
+  std::remove(plain.c_str());
+  std::remove(with_strings.c_str());
 }
 
 TEST_CASE("FLAME side files: masks, static/dynamic/with-eyes embeddings, OBJ UVs") {

@@ -98,3 +98,20 @@ TEST_CASE("npy/npz bad input: truncation, bad magic, corrupt data, unsupported d
   CHECK(throws_with([&] { npy::parse_npy(big.data(), big.size(), "b.npy"); }, {"b.npy"}));
   CHECK(throws_with([&] { npy::read_npy_file("/nonexistent/x.npy"); }, {"/nonexistent/x.npy"}));
 }
+
+TEST_CASE("npz read on demand: members decoded only when asked for; one key from two members is refused") {
+  const float v[3] = {1, 2, 3};
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> members = {
+      {"a.npy", npy::serialize_npy(npy::NdArray::from<float>({3}, v))},
+      {"junk.npy", {'n', 'o', 't', ' ', 'n', 'p', 'y'}}};
+  const std::vector<uint8_t> z = npy::serialize_zip(members, true);
+  npy::NpzReader r(z, "t.npz");
+  CHECK(r.keys() == std::vector<std::string>{"a", "junk"});
+  CHECK(r.get("a").to<float>() == std::vector<float>{1, 2, 3});  // the broken member is never decoded
+  CHECK_THROWS_WITH_AS(r.get("junk"), doctest::Contains("t.npz:junk.npy"), ff::Error);
+  CHECK_THROWS_WITH_AS(r.get("b"), doctest::Contains("no member 'b'"), ff::Error);
+  CHECK_THROWS_AS(npy::parse_npz(z.data(), z.size(), "t.npz"), ff::Error);  // the eager reader decodes all
+  members.push_back({"a", npy::serialize_npy(npy::NdArray::from<float>({3}, v))});
+  const std::vector<uint8_t> twice = npy::serialize_zip(members, false);
+  CHECK_THROWS_WITH_AS(npy::NpzReader(twice, "t.npz"), doctest::Contains("have the same key"), ff::Error);
+}

@@ -1,0 +1,100 @@
+// tests/apps/test_output_dir.cpp — apps/common/output_dir.h: a program's output folder appears complete or not at
+// all, and nothing the program did not write is deleted or overwritten.
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+
+#include "apps/common/output_dir.h"
+#include "core/check.h"
+
+namespace fs = std::filesystem;
+using ff::apps::OutputDir;
+
+namespace {
+fs::path fresh_root(const std::string& name) {
+  fs::path r = fs::temp_directory_path() / ("ff_test_output_dir_" + std::to_string(getpid()) + "_" + name);
+  fs::remove_all(r);
+  fs::create_directories(r);
+  return r;
+}
+void touch(const fs::path& p, const std::string& text = "x") { std::ofstream(p) << text; }
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+}  // namespace
+
+TEST_CASE("OutputDir: written aside, renamed into place on commit; a trailing slash works") {
+  const fs::path root = fresh_root("commit");
+  const fs::path target = root / "frames";
+  {
+    OutputDir d(target.string() + "/", "render");
+    CHECK(d.target() == target.string());
+    CHECK(!fs::exists(target));  // nothing at the target until commit
+    touch(fs::path(d.path()) / "frame_0000.png");
+    d.commit();
+  }
+  CHECK(fs::exists(target / "frame_0000.png"));
+  CHECK(fs::exists(target / OutputDir::marker_name("render")));
+  // an earlier output of the same program is replaced as a whole
+  {
+    OutputDir d(target.string(), "render");
+    touch(fs::path(d.path()) / "frame_0001.png");
+    d.commit();
+  }
+  CHECK(!fs::exists(target / "frame_0000.png"));
+  CHECK(fs::exists(target / "frame_0001.png"));
+  // an empty folder is fine
+  fs::create_directories(root / "empty");
+  {
+    OutputDir d((root / "empty").string(), "interpolate");
+    d.commit();
+  }
+  CHECK(fs::exists(root / "empty" / OutputDir::marker_name("interpolate")));
+  CHECK(std::distance(fs::directory_iterator(root), fs::directory_iterator()) == 2);  // no temporary left behind
+  fs::remove_all(root);
+}
+
+TEST_CASE("OutputDir: a failure leaves nothing behind and never touches what it did not write") {
+  const fs::path root = fresh_root("failure");
+  const fs::path target = root / "out";
+  try {
+    OutputDir d(target.string(), "render");
+    touch(fs::path(d.path()) / "frame_0000.png");
+    throw std::runtime_error("render failed half-way");
+  } catch (const std::runtime_error&) {
+  }
+  CHECK(!fs::exists(target));
+  CHECK(fs::is_empty(root));
+  // an earlier output survives a failed second run unchanged
+  {
+    OutputDir d(target.string(), "render");
+    touch(fs::path(d.path()) / "frame_0000.png", "first");
+    d.commit();
+  }
+  try {
+    OutputDir d(target.string(), "render");
+    touch(fs::path(d.path()) / "frame_0000.png", "second");
+    throw std::runtime_error("fails");
+  } catch (const std::runtime_error&) {
+  }
+  CHECK(slurp(target / "frame_0000.png") == "first");
+  // a folder with the user's files, another program's output, or a file: refused, untouched
+  const fs::path mine = root / "photos";
+  fs::create_directories(mine);
+  touch(mine / "holiday.jpg");
+  CHECK_THROWS_WITH_AS(OutputDir(mine.string(), "render"), doctest::Contains("is not empty and is not an earlier output of render"),
+                       ff::Error);
+  CHECK_THROWS_WITH_AS(OutputDir(target.string(), "interpolate"), doctest::Contains("refusing to write into"), ff::Error);
+  touch(root / "a_file");
+  CHECK_THROWS_WITH_AS(OutputDir((root / "a_file").string(), "render"), doctest::Contains("not a folder"), ff::Error);
+  CHECK_THROWS_AS(OutputDir(".", "render"), ff::Error);
+  CHECK(slurp(mine / "holiday.jpg") == "x");
+  CHECK(std::distance(fs::directory_iterator(mine), fs::directory_iterator()) == 1);
+  fs::remove_all(root);
+}
