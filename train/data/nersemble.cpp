@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <nlohmann/json.hpp>
@@ -354,6 +355,9 @@ SplitFile parse_split(const std::string& text, const std::string& name) {
         (std::string(k) == "train" ? s.train : s.heldout).push_back(v.get<std::string>());
       }
     }
+    for (auto& h : s.heldout)
+      FF_CHECK(std::find(s.train.begin(), s.train.end(), h) == s.train.end(), name, ": subject '", h,
+               "' is listed under both 'train' and 'heldout'");
   } catch (const nlohmann::json::exception& e) {
     FF_THROW(name, ": not valid JSON (", e.what(), ")");
   }
@@ -362,8 +366,8 @@ SplitFile parse_split(const std::string& text, const std::string& name) {
 
 SplitFile read_split(const std::string& root) {
   std::string path = root + "/split.json";
-  std::ifstream probe(path);
-  if (!probe.good()) return {};
+  std::error_code ec;
+  if (!std::filesystem::exists(std::filesystem::symlink_status(path, ec))) return {};  // no split: every subject trains
   std::vector<uint8_t> b = npy::read_file_bytes(path);
   return parse_split(std::string(b.begin(), b.end()), path);
 }

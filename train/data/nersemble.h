@@ -129,6 +129,8 @@ void write_tracking(const std::string& path, const FlameTracking& t);
 
 // ---- split.json ---------------------------------------------------------------------------------
 // {"train": [...], "heldout": [...]} (other keys ignored); held-out subjects are never used for training.
+// parse_split throws ff::Error naming the file for invalid JSON, wrong types, or a subject in both lists; a
+// split.json that exists but cannot be read (a directory, no permission) throws too — only a missing one is empty.
 struct SplitFile {
   std::vector<std::string> train, heldout;
 };
