@@ -4,24 +4,14 @@
 // truncated JPEG and one with a bad Huffman table, synth's held-out default.
 #include <cstring>
 #include <filesystem>
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "tests/train/test_data_util.h"
 #include "train/data/synth.h"
 
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#endif
-#include <stb/stb_image_write.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
 
 using namespace ff;
 using namespace ff::data;
@@ -73,6 +63,21 @@ TEST_CASE("a directory where a file should be: every reader names the path, neve
   CHECK(throws_with([&] { read_image(d); }, "is not a regular file"));
   CHECK(throws_with([&] { probe_image(d); }, d));
   CHECK(throws_with([&] { npy::read_file_bytes(td.path + "/missing"); }, "missing"));
+}
+
+TEST_CASE("worker threads: any exception becomes a message naming the file") {
+  auto message_of = [](auto thrower) {
+    try {
+      thrower();
+    } catch (...) {
+      return current_exception_message("a/file.png");
+    }
+    return std::string("no throw");
+  };
+  CHECK(message_of([] { throw std::bad_alloc(); }) == "a/file.png: out of memory while reading it");
+  CHECK(message_of([] { throw std::runtime_error("json type_error"); }) == "a/file.png: json type_error");
+  CHECK(message_of([] { throw 42; }) == "a/file.png: unknown exception");
+  CHECK(message_of([] { FF_THROW("b.json: bad"); }).find("b.json: bad") != std::string::npos);
 }
 
 TEST_CASE("dataset: directories in place of camera_params.json, tracking npz, image: subjects skipped and named") {
@@ -185,17 +190,12 @@ TEST_CASE("PNG integrity: a flipped bit anywhere, a truncated file and a bad len
 }
 
 TEST_CASE("JPEG: a truncated file is refused (JPEG has no checksum; stb_image would decode it)") {
-  const Image8 im = gradient(32, 24);
-  std::vector<uint8_t> jpg;
-  stbi_write_jpg_to_func(
-      [](void* ctx, void* data, int size) {
-        auto* v = static_cast<std::vector<uint8_t>*>(ctx);
-        v->insert(v->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
-      },
-      &jpg, im.width, im.height, 3, im.pixels.data(), 90);
+  // tests/fixtures/gradient_13x9.jpg: stb_image_write's JPEG of a 13x9 RGB gradient (fuzz/make_seeds.cpp, c3.jpg)
+  const std::vector<uint8_t> jpg = npy::read_file_bytes(testing::fixture_path("gradient_13x9.jpg"));
   REQUIRE(jpg.size() > 200);
   Image8 back = decode_image(jpg.data(), jpg.size(), "good.jpg", 3);
-  CHECK(back.width == 32);
+  CHECK(back.width == 13);
+  CHECK(back.height == 9);
   for (size_t keep : {jpg.size() - 2, jpg.size() - 40, jpg.size() / 2}) {
     std::vector<uint8_t> cut(jpg.begin(), jpg.begin() + long(keep));
     CHECK(throws_with([&] { decode_image(cut.data(), cut.size(), "cut.jpg"); }, "cut.jpg: truncated JPEG"));

@@ -107,22 +107,6 @@ struct Probe {
   std::string error;  // why not ok
 };
 
-// Inside a catch (...) block: the message of what a reader threw, so every thread of the reader hands any failure
-// (not only ff::Error: std::bad_alloc, a filesystem or JSON error, anything) to its caller as text naming `file`.
-std::string current_exception_message(const std::string& file) {
-  try {
-    throw;
-  } catch (const ff::Error& e) {
-    return e.what();  // ff::Errors of the readers name their file already
-  } catch (const std::bad_alloc&) {
-    return file + ": out of memory while reading it";
-  } catch (const std::exception& e) {
-    return file + ": " + e.what();
-  } catch (...) {
-    return file + ": unknown exception";
-  }
-}
-
 struct Candidate {
   std::string name;
   SubjectPaths paths;

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <new>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -339,6 +340,21 @@ void write_tracking(const std::string& path, const FlameTracking& t) {
   std::vector<int32_t> fr(t.frames.begin(), t.frames.end());
   z["frames"] = npy::NdArray::from<int32_t>({T}, fr.data());
   npy::write_npz_file(path, z, /*deflate=*/true);
+}
+
+// ---- errors of worker threads ------------------------------------------------------------------
+std::string current_exception_message(const std::string& file) {
+  try {
+    throw;
+  } catch (const ff::Error& e) {
+    return e.what();  // ff::Errors of the readers name their file already
+  } catch (const std::bad_alloc&) {
+    return file + ": out of memory while reading it";
+  } catch (const std::exception& e) {
+    return file + ": " + e.what();
+  } catch (...) {
+    return file + ": unknown exception";
+  }
 }
 
 // ---- split.json ---------------------------------------------------------------------------------

@@ -852,9 +852,10 @@ SynthReport write_synth_dataset(const flame::FlameModel& m, const SynthOptions& 
           std::printf("synth %s: rendered %zu views\n", id.name.c_str(), id.cameras.size());
           std::fflush(stdout);
         }
-      } catch (const ff::Error& ex) {
+      } catch (...) {  // nothing may escape an OpenMP region (std::terminate)
+        std::string m = current_exception_message(o.out + " identity " + std::to_string(i));
         std::lock_guard<std::mutex> l(mu);
-        errors.push_back(ex.what());
+        errors.push_back(m);
       }
     }
   });
