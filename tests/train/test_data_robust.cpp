@@ -209,6 +209,9 @@ TEST_CASE("JPEG: a truncated file is refused (JPEG has no checksum; stb_image wo
   std::vector<uint8_t> bad = jpg;
   bad[dht + 5 + 8] = 0xFF;  // the count of 9-bit codes
   CHECK(throws_with([&] { decode_image(bad.data(), bad.size(), "dht.jpg"); }, "dht.jpg: corrupt JPEG (Huffman table"));
+  // stb also takes fill bytes before SOI for a JPEG (fuzz/corpus/fuzz_image/crash_dht_fill_before_soi.jpg): checked too
+  bad.insert(bad.begin(), 3, uint8_t(0xFF));
+  CHECK(throws_with([&] { decode_image(bad.data(), bad.size(), "fill.jpg"); }, "fill.jpg: corrupt JPEG (Huffman table"));
 }
 
 TEST_CASE("synth: the held-out default scales with n; held-out >= n is refused naming both") {

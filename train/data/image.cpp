@@ -78,17 +78,22 @@ void verify_dht(const uint8_t* p, size_t len, size_t at, const std::string& name
     FF_CHECK(len - k >= 17, name, ": corrupt JPEG (short Huffman table in the segment at byte ", at, ")");
     FF_CHECK((p[k] >> 4) <= 1 && (p[k] & 15) <= 3, name, ": corrupt JPEG (Huffman table class/id ", int(p[k]),
              " in the segment at byte ", at, ")");
-    size_t codes = 0;
-    for (int j = 1; j <= 16; ++j) codes += p[k + size_t(j)];
+    size_t codes = 0, kraft = 0;  // Σ count[len]·2^(16−len): below 2^16 for a prefix code without the all-ones code
+    for (int j = 1; j <= 16; ++j) {
+      codes += p[k + size_t(j)];
+      kraft += size_t(p[k + size_t(j)]) << (16 - j);
+    }
     FF_CHECK(codes <= 256 && codes <= len - k - 17, name, ": corrupt JPEG (Huffman table with ", codes,
              " codes in the segment at byte ", at, ")");
+    FF_CHECK(kraft < (size_t(1) << 16), name, ": corrupt JPEG (Huffman table code lengths are not a prefix code, in ",
+             "the segment at byte ", at, ")");
     k += 17 + codes;
   }
 }
 
-void verify_jpeg_segments(const uint8_t* b, size_t n, const std::string& name) {
+void verify_jpeg_segments(const uint8_t* b, size_t n, size_t start, const std::string& name) {
   const std::string truncated = name + ": truncated JPEG (no end-of-image marker after the last scan)";
-  for (size_t i = 2;;) {  // after SOI
+  for (size_t i = start;;) {  // after SOI
     FF_CHECK(i + 1 < n, truncated);
     FF_CHECK(b[i] == 0xFF, name, ": corrupt JPEG (expected a marker at byte ", i, ")");
     const uint8_t m = b[i + 1];
@@ -114,7 +119,12 @@ void verify_jpeg_segments(const uint8_t* b, size_t n, const std::string& name) {
 void verify_image_bytes(const uint8_t* b, size_t n, const std::string& name) {
   static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
   if (n >= 8 && std::memcmp(b, kPng, 8) == 0) verify_png_chunks(b, n, name);
-  else if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) verify_jpeg_segments(b, n, name);
+  else {
+    // stb_image takes anything starting with fill bytes 0xFF… then SOI (D8) for a JPEG: check exactly those
+    size_t soi = 0;
+    while (soi < n && b[soi] == 0xFF) ++soi;
+    if (soi >= 1 && soi < n && b[soi] == 0xD8) verify_jpeg_segments(b, n, soi + 1, name);
+  }
 }
 }  // namespace
 
