@@ -1,9 +1,10 @@
 // apps/ffdata.cpp — the `ffdata` CLI: synthetic NeRSemble-layout datasets, one-command preprocessing, validation.
 //
-//   ffdata synth --out DIR [--n 64 --seed 0 --width 275 --height 401 --heldout 8]
+//   ffdata synth --out DIR [--n 64 --seed 0 --width 275 --height 401 --heldout K (default min(8, n/4))]
 //   ffdata preprocess --root DIR [--model builtin|FLAME file --masks FLAME_masks.pkl]
 //   ffdata check --root DIR [--strict] [--deep]
-// Errors print one line and exit 1 (check: exit 1 when nothing is usable, or when --strict and there is an error).
+// Errors print one line and exit 1 (check: exit 1 when nothing is usable, split.json is invalid, or when --strict and
+// there is an error).
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -61,7 +62,7 @@ then runs `ffdata preprocess` on it. Deterministic for a seed.)",
               {"seed", "0", "S: random seed"},
               {"width", "275", "W: image width (275 = 2200/8), in [1, 16384]"},
               {"height", "401", "H: image height (401 = 3208/8), in [1, 16384]"},
-              {"heldout", "8", "K: identities held out in split.json, in [0, n]"},
+              {"heldout", "", "K: identities held out in split.json, in [0, n-1] (default min(8, n/4))"},
               {"texture", "512", "N: procedural texture size in texels, in [1, 16384]"},
               {"supersample", "2", "K: anti-aliasing samples per pixel axis, in [1, 16]"},
               {"shape-std", "1", "X: shape coefficients ~ N(0, X^2), in [0, 100]"},
@@ -159,7 +160,11 @@ int cmd_synth(const Options& a) {
   o.seed = uint64_t(a.uinteger("seed", ~0ull));
   o.width = int(a.integer("width", 1, 16384));
   o.height = int(a.integer("height", 1, 16384));
-  o.heldout = int(a.integer("heldout", 0, o.n));
+  if (a.has("heldout")) {
+    o.heldout = int(a.integer("heldout", 0, 100000));
+    FF_CHECK(o.heldout < o.n, "synth: --heldout ", o.heldout, " must be less than --n ", o.n,
+             " (at least one identity must train)");
+  }
   o.texture_size = int(a.integer("texture", 1, 16384));
   o.supersample = int(a.integer("supersample", 1, 16));
   o.shape_std = a.number("shape-std", 0, 100);
@@ -252,6 +257,7 @@ int cmd_check(const Options& a) {
     j["cameras"] = rep.cameras;
     j["errors"] = rep.errors();
     j["warnings"] = rep.warnings();
+    if (!rep.split_error.empty()) j["split_error"] = rep.split_error;
     for (auto& s : rep.subjects)
       j["subjects"].push_back({{"name", s.name}, {"ok", s.ok}, {"heldout", s.heldout}, {"preprocessed", s.preprocessed},
                                {"cameras", s.cameras}, {"gt", s.gt}});
@@ -262,7 +268,7 @@ int cmd_check(const Options& a) {
   } else {
     std::printf("%s", rep.text().c_str());
   }
-  if (a.flag("deep") && rep.usable() > 0) {
+  if (a.flag("deep") && rep.usable() > 0 && rep.split_error.empty()) {
     auto t0 = std::chrono::steady_clock::now();
     ff::data::Dataset ds = ff::data::Dataset::open(root, o);
     ds.preload_all(threads);
@@ -275,6 +281,7 @@ int cmd_check(const Options& a) {
                 double(st.bytes) / (1 << 20));
   }
   if (rep.usable() == 0) return 1;
+  if (!rep.split_error.empty()) return 1;  // train refuses such a dataset
   if (a.flag("strict") && rep.errors() > 0) return 1;
   return 0;
 }

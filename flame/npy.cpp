@@ -8,6 +8,10 @@
 #include <cstdio>
 #include <fstream>
 #include <set>
+#include <new>
+#include <cerrno>
+#include <cstring>
+#include <sys/stat.h>
 #include <sstream>
 
 namespace ff::npy {
@@ -36,16 +40,30 @@ std::string NdArray::shape_str() const {
 // ------------------------------------------------------------------------------------------------
 // files
 
+uint64_t regular_file_size(const std::string& path) {
+  struct stat st;
+  FF_CHECK(::stat(path.c_str(), &st) == 0, "cannot open '", path, "' for reading: ", std::strerror(errno));
+  FF_CHECK(S_ISREG(st.st_mode), "'", path, "' is not a regular file (",
+           S_ISDIR(st.st_mode) ? "a directory" : "a device, pipe or socket", ")");
+  return uint64_t(st.st_size);
+}
+
 std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  // the size comes from stat() of a regular file, never from seeking a directory or a pipe (a directory "opens"
+  // on Linux and reports a size of 2^63, which used to throw std::bad_alloc naming nothing)
+  const uint64_t n = regular_file_size(path);
+  FF_CHECK(n <= kMaxFileBytes, "'", path, "' is ", n, " bytes, larger than the ", kMaxFileBytes, "-byte limit for one file");
   std::ifstream f(path, std::ios::binary);
   FF_CHECK(f.good(), "cannot open '", path, "' for reading");
-  f.seekg(0, std::ios::end);
-  std::streamoff n = f.tellg();
-  FF_CHECK(n >= 0, "cannot determine the size of '", path, "'");
-  f.seekg(0);
-  std::vector<uint8_t> b(static_cast<size_t>(n));
-  if (n) f.read(reinterpret_cast<char*>(b.data()), n);
+  std::vector<uint8_t> b;
+  try {
+    b.resize(static_cast<size_t>(n));
+  } catch (const std::bad_alloc&) {
+    FF_THROW("out of memory reading '", path, "' (", n, " bytes)");
+  }
+  if (n) f.read(reinterpret_cast<char*>(b.data()), std::streamsize(n));
   FF_CHECK(f.good() || f.eof(), "read error on '", path, "'");
+  FF_CHECK(uint64_t(f.gcount()) == n, "'", path, "' changed while it was read (", f.gcount(), " of ", n, " bytes)");
   return b;
 }
 

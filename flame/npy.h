@@ -104,7 +104,11 @@ std::vector<uint8_t> serialize_zip(const std::vector<std::pair<std::string, std:
                                    bool deflate);
 void write_npz_file(const std::string& path, const std::map<std::string, NdArray>& arrays, bool deflate = false);
 
-// Whole-file helpers shared by the FLAME readers.
+// Whole-file helpers shared by the FLAME and dataset readers. The one validation step before any read:
+// regular_file_size throws ff::Error naming the path when it is missing, a directory, a device or a pipe;
+// read_file_bytes also refuses files over kMaxFileBytes and reports running out of memory naming the file.
+constexpr uint64_t kMaxFileBytes = uint64_t(1) << 36;  // 64 GiB
+uint64_t regular_file_size(const std::string& path);
 std::vector<uint8_t> read_file_bytes(const std::string& path);
 // atomic whole-file write (temp file + rename), shared with every layer
 using ff::write_file_atomic;

@@ -6,6 +6,8 @@
 #   fuzz_fft, fuzz_ffck, fuzz_ffpk, fuzz_ply   fuzz/make_seeds.cpp (the code's own writers: valid files of every
 #                      kind / dtype / PLY variant, and truncated and bit-flipped copies) + version-1 files
 #                      (tests/fixtures/container_v1.*, and a v1 .fft from tests/reference/container_v1_fixtures.py)
+#   fuzz_image, fuzz_split_json                fuzz/make_seeds.cpp too (PNG/JPEG of 1, 3, 4 channels and damaged
+#                      copies; valid and invalid splits) + crash inputs kept as regression seeds (re-add them by hand)
 #   fuzz_pickle, fuzz_npz                      the small FLAME fixtures of tests/fixtures/
 #   fuzz_camera_json, fuzz_tracking_npz        a 2-subject `ffdata synth` dataset, plus per-camera / scaled
 #                      intrinsics variants of its camera_params.json

@@ -1,6 +1,7 @@
 // fuzz/make_seeds.cpp — writes the seed inputs of the runtime-format targets (fuzz_fft, fuzz_ffck, fuzz_ffpk,
 // fuzz_ply) with the code's own writers: small valid files of every kind, dtype and PLY variant, plus truncated
-// and bit-flipped copies. Run by fuzz/make_corpus.sh, which commits them under fuzz/corpus/<target>/.
+// and bit-flipped copies; and of fuzz_image (small PNGs and JPEGs of 1, 3, 4 channels from stb_image_write, the
+// same encoder family as flame::write_png, plus damaged copies) and fuzz_split_json (valid and invalid splits). Run by fuzz/make_corpus.sh, which commits them under fuzz/corpus/<target>/.
 //   fuzz_make_seeds OUT_DIR     (creates OUT_DIR/<target>/)
 #include <cstdio>
 #include <filesystem>
@@ -8,6 +9,19 @@
 #include <vector>
 
 #include "runtime/formats.h"
+
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#endif
+#include <stb/stb_image_write.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 namespace {
 
@@ -25,6 +39,25 @@ void seed_damaged(const std::string& target, const std::string& name, const std:
   std::string flip = bytes;
   flip[flip.size() / 2] ^= 0x10;
   seed(target, name + ".flip", flip);
+}
+
+void append_bytes(void* ctx, void* data, int size) {
+  static_cast<std::string*>(ctx)->append(static_cast<const char*>(data), size_t(size));
+}
+
+// PNG and JPEG of 1, 3 and 4 channels (a gradient, so the filters and the DCT have work), and damaged copies
+void image_seeds() {
+  for (int c : {1, 3, 4}) {
+    const int w = 13, h = 9;
+    std::vector<unsigned char> px(size_t(w * h * c));
+    for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<unsigned char>(i * 37 % 251);
+    std::string png, jpg;
+    stbi_write_png_to_func(append_bytes, &png, w, h, c, px.data(), w * c);
+    seed_damaged("fuzz_image", "c" + std::to_string(c) + ".png", png);
+    if (c == 4) continue;  // JPEG has no alpha
+    stbi_write_jpg_to_func(append_bytes, &jpg, w, h, c, px.data(), 85);
+    seed_damaged("fuzz_image", "c" + std::to_string(c) + ".jpg", jpg);
+  }
 }
 
 ffrt::GaussianSet gaussians(int n) {
@@ -104,6 +137,12 @@ int main(int argc, char** argv) {
     typed += std::string(8, '\0');                 // f_dc_1
     typed += std::string(4 + 1 + 1 + 2 + 2 + 4 + 4 + 4 + 4, '\x03');  // f_dc_2 .. binding_0
     seed("fuzz_ply", "typed.ply", typed);
+    image_seeds();
+    seed("fuzz_split_json", "split.json", "{\"train\": [\"000\", \"001\"], \"heldout\": [\"002\"], \"note\": \"x\"}");
+    seed("fuzz_split_json", "empty_lists.json", "{\"train\": [], \"heldout\": []}");
+    seed("fuzz_split_json", "both.json", "{\"train\": [\"a\"], \"heldout\": [\"a\"]}");
+    seed("fuzz_split_json", "types.json", "{\"train\": \"a\", \"heldout\": [1, null, {\"x\": []}]}");
+    seed("fuzz_split_json", "cut.json", "{\"train\": [\"000\", \"0");
   } catch (const ffrt::Error& e) {
     std::fprintf(stderr, "fuzz_make_seeds: %s\n", e.what());
     return 1;

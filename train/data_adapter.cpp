@@ -7,6 +7,7 @@
 // (shape, expression 0, pose [0, neck, jaw, eyes], × scale) through the seed's face mask — because the .ply
 // carries no UVs; the UVs and topology come from the head model. The head model is the built-in one unless
 // the dataset's synth.json names another (or FF_HEAD_MODEL points to FLAME files).
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -72,6 +73,9 @@ std::unique_ptr<Dataset> open_dataset(const std::string& root, const std::string
   data::DatasetOptions o;
   o.split = split == "train" ? data::Split::Train : split == "heldout" ? data::Split::Heldout : data::Split::All;
   data::Dataset ds = data::Dataset::open(root, o);
+  // a subject dropped for a broken camera file or tracking npz must not vanish silently from training
+  const std::string skipped = ds.report().skipped_text();
+  if (!skipped.empty()) std::fprintf(stderr, "dataset %s:\n%s", root.c_str(), skipped.c_str());
   if (max_subjects > 0 && ds.num_subjects() > max_subjects) {
     std::vector<std::string> names;
     for (int i = 0; i < max_subjects; ++i) names.push_back(ds.subject(i).name);

@@ -27,9 +27,12 @@ namespace ff::data {
 
 // ---- report -------------------------------------------------------------------------------------
 int ValidationReport::errors() const {
-  return int(std::count_if(problems.begin(), problems.end(), [](const Problem& p) { return p.severity == Severity::Error; }));
+  return int(std::count_if(problems.begin(), problems.end(), [](const Problem& p) { return p.severity == Severity::Error; })) +
+         (split_error.empty() ? 0 : 1);
 }
-int ValidationReport::warnings() const { return int(problems.size()) - errors(); }
+int ValidationReport::warnings() const {
+  return int(std::count_if(problems.begin(), problems.end(), [](const Problem& p) { return p.severity == Severity::Warning; }));
+}
 int ValidationReport::usable() const {
   return int(std::count_if(subjects.begin(), subjects.end(), [](const SubjectSummary& s) { return s.ok; }));
 }
@@ -50,12 +53,31 @@ std::string ValidationReport::text() const {
       << " cameras, " << s.width << "x" << s.height << ", gt " << (s.gt.empty() ? "-" : s.gt)
       << (s.preprocessed ? ", preprocessed" : ", not preprocessed") << "\n";
   }
+  if (!split_error.empty()) o << "error: " << split_error << "\n";
   for (auto& p : problems) {
     o << (p.severity == Severity::Error ? "error: " : "warning: ");
     if (!p.subject.empty()) o << p.subject << ": ";
     if (!p.camera.empty()) o << "camera " << p.camera << ": ";
     o << p.what;
     if (!p.file.empty()) o << " [" << p.file << "]";
+    o << "\n";
+  }
+  o << skipped_text();
+  return o.str();
+}
+
+std::string ValidationReport::skipped_text() const {
+  std::ostringstream o;
+  for (auto& s : subjects) {
+    if (s.ok) continue;
+    o << "skipped subject " << s.name << " (not used):";
+    const char* sep = " ";
+    for (auto& p : problems)
+      if (p.severity == Severity::Error && p.subject == s.name) {
+        o << sep << (p.camera.empty() ? "" : "camera " + p.camera + ": ") << p.what
+          << (p.file.empty() ? "" : " [" + p.file + "]");
+        sep = "; ";
+      }
     o << "\n";
   }
   return o.str();
@@ -82,6 +104,7 @@ struct Probe {
   std::string file;
   int w = 0, h = 0;
   bool ok = false;
+  std::string error;  // why not ok
 };
 
 struct Candidate {
@@ -110,7 +133,8 @@ Probe probe(const std::string& file) {
     p.w = in.width;
     p.h = in.height;
     p.ok = true;
-  } catch (const ff::Error&) {
+  } catch (...) {
+    p.error = current_exception_message(file);
   }
   return p;
 }
@@ -128,13 +152,89 @@ bool is_subject_dir(const fs::path& d) { return fs::is_directory(d / "calibratio
 const std::string kPreprocessedMarkers[] = {"mesh", "facemask", "cano2world"};
 
 struct ScanResult {
-  ValidationReport report;
+  ValidationReport report;  // report.split_error: split.json unusable (Dataset::open refuses)
   std::vector<Subject> subjects;
 };
 
 std::string short_err(const std::string& e) {
   // ff::Error messages start with "file:line: " of the throw site; keep them, they are useful in reports.
   return e.size() > 600 ? e.substr(0, 600) + "..." : e;
+}
+
+// Parses and probes one subject; records its problems in c. Throws only what the readers throw unexpectedly
+// (the caller turns that into an error of the subject).
+void scan_candidate(Candidate& c, const DatasetOptions& o) {
+  try {
+    FF_CHECK(fs::exists(c.paths.camera_json), "missing calibration/camera_params.json");
+    c.cams = read_camera_params(c.paths.camera_json);
+    c.json_ok = true;
+  } catch (...) {
+    c.add(Severity::Error, "", c.paths.camera_json,
+          "camera parameters unusable: " + short_err(current_exception_message(c.paths.camera_json)));
+  }
+  std::string tfile;
+  for (auto& t : c.paths.tracking_candidates())
+    if (fs::exists(t)) {
+      tfile = t;
+      break;
+    }
+  if (tfile.empty()) {
+    c.add(Severity::Error, "", c.paths.tracking, "missing FLAME tracking npz");
+  } else {
+    try {
+      c.tracking = read_tracking(tfile);
+      c.timestep = c.tracking.index_of_frame(o.frame);
+      c.tracking_ok = true;
+    } catch (...) {
+      c.add(Severity::Error, "", tfile, "FLAME tracking unusable: " + short_err(current_exception_message(tfile)));
+    }
+  }
+  if (c.json_ok) {
+    for (auto& serial : c.cams.serials()) {
+      std::string f = find_image(c.paths, serial);
+      if (f.empty()) {
+        c.add(Severity::Error, serial, c.paths.image(serial, ".png|.jpg"), "camera without an image");
+        continue;
+      }
+      Probe p = probe(f);
+      if (!p.ok) c.add(Severity::Error, serial, f, "unreadable image: " + short_err(p.error));
+      c.images[serial] = p;
+    }
+    // images without calibration
+    if (fs::is_directory(c.paths.image_dir))
+      for (auto& e : fs::directory_iterator(c.paths.image_dir)) {
+        std::string fn = e.path().filename().string();
+        if (fn.rfind("cam_", 0) != 0) continue;
+        std::string serial = e.path().stem().string().substr(4);
+        if (!c.cams.world_2_cam.count(serial))
+          c.add(Severity::Warning, serial, e.path().string(), "image without calibration (ignored)");
+      }
+  }
+  // preprocessed outputs
+  bool base = fs::exists(c.paths.mesh) && fs::exists(c.paths.facemask(0)) && fs::exists(c.paths.cano2world);
+  bool any = fs::exists(c.paths.mesh) || fs::exists(c.paths.facemask(0)) || fs::exists(c.paths.cano2world) ||
+             fs::is_directory(c.paths.mask_dir) || fs::is_directory(c.paths.masked_dir);
+  bool all = base && c.json_ok;
+  if (c.json_ok)
+    for (auto& serial : c.cams.serials()) {
+      std::string mf = c.paths.mask(serial), gf = c.paths.masked(serial);
+      if (!fs::exists(mf) || !fs::exists(gf)) {
+        all = false;
+        continue;
+      }
+      c.masks[serial] = probe(mf);
+      c.maskeds[serial] = probe(gf);
+      if (!c.masks[serial].ok) c.add(Severity::Error, serial, mf, "unreadable face mask: " + short_err(c.masks[serial].error));
+      if (!c.maskeds[serial].ok)
+        c.add(Severity::Error, serial, gf, "unreadable masked image: " + short_err(c.maskeds[serial].error));
+    }
+  c.preprocessed = all;
+  if (!all) {
+    if (o.require_preprocessed || o.gt == GtSource::Masked)
+      c.add(Severity::Error, "", c.paths.frame_dir, "not preprocessed (run `ffdata preprocess`)");
+    else if (any)
+      c.add(Severity::Warning, "", c.paths.frame_dir, "partially preprocessed; using raw images (run `ffdata preprocess`)");
+  }
 }
 
 ScanResult scan(const std::string& root_in, const DatasetOptions& o) {
@@ -148,8 +248,10 @@ ScanResult scan(const std::string& root_in, const DatasetOptions& o) {
   SplitFile split;
   try {
     split = read_split(root);
-  } catch (const ff::Error& e) {
-    rep.problems.push_back({Severity::Error, "", "", root + "/split.json", short_err(e.what())});
+  } catch (...) {
+    // not a dataset-level "problem" that training can go past: without the split, held-out subjects would be
+    // trained on. Reported (validate_dataset), and Dataset::open refuses.
+    rep.split_error = short_err(current_exception_message(root + "/split.json"));
   }
   std::set<std::string> heldout(split.heldout.begin(), split.heldout.end());
 
@@ -177,76 +279,13 @@ ScanResult scan(const std::string& root_in, const DatasetOptions& o) {
       c.name = names[i];
       c.paths = subject_paths(root, c.name, o.sequence, o.frame, o.image_folder);
       try {
-        FF_CHECK(fs::exists(c.paths.camera_json), "missing calibration/camera_params.json");
-        c.cams = read_camera_params(c.paths.camera_json);
-        c.json_ok = true;
-      } catch (const ff::Error& e) {
-        c.add(Severity::Error, "", c.paths.camera_json, std::string("camera parameters unusable: ") + short_err(e.what()));
-      }
-      std::string tfile;
-      for (auto& t : c.paths.tracking_candidates())
-        if (fs::exists(t)) {
-          tfile = t;
-          break;
-        }
-      if (tfile.empty()) {
-        c.add(Severity::Error, "", c.paths.tracking, "missing FLAME tracking npz");
-      } else {
-        try {
-          c.tracking = read_tracking(tfile);
-          c.timestep = c.tracking.index_of_frame(o.frame);
-          c.tracking_ok = true;
-        } catch (const ff::Error& e) {
-          c.add(Severity::Error, "", tfile, std::string("FLAME tracking unusable: ") + short_err(e.what()));
-        }
-      }
-      if (c.json_ok) {
-        for (auto& serial : c.cams.serials()) {
-          std::string f = find_image(c.paths, serial);
-          if (f.empty()) {
-            c.add(Severity::Error, serial, c.paths.image(serial, ".png|.jpg"), "camera without an image");
-            continue;
-          }
-          Probe p = probe(f);
-          if (!p.ok) c.add(Severity::Error, serial, f, "unreadable image");
-          c.images[serial] = p;
-        }
-        // images without calibration
-        if (fs::is_directory(c.paths.image_dir))
-          for (auto& e : fs::directory_iterator(c.paths.image_dir)) {
-            std::string fn = e.path().filename().string();
-            if (fn.rfind("cam_", 0) != 0) continue;
-            std::string serial = e.path().stem().string().substr(4);
-            if (!c.cams.world_2_cam.count(serial))
-              c.add(Severity::Warning, serial, e.path().string(), "image without calibration (ignored)");
-          }
-      }
-      // preprocessed outputs
-      bool base = fs::exists(c.paths.mesh) && fs::exists(c.paths.facemask(0)) && fs::exists(c.paths.cano2world);
-      bool any = fs::exists(c.paths.mesh) || fs::exists(c.paths.facemask(0)) || fs::exists(c.paths.cano2world) ||
-                 fs::is_directory(c.paths.mask_dir) || fs::is_directory(c.paths.masked_dir);
-      bool all = base && c.json_ok;
-      if (c.json_ok)
-        for (auto& serial : c.cams.serials()) {
-          std::string mf = c.paths.mask(serial), gf = c.paths.masked(serial);
-          if (!fs::exists(mf) || !fs::exists(gf)) {
-            all = false;
-            continue;
-          }
-          c.masks[serial] = probe(mf);
-          c.maskeds[serial] = probe(gf);
-          if (!c.masks[serial].ok) c.add(Severity::Error, serial, mf, "unreadable face mask");
-          if (!c.maskeds[serial].ok) c.add(Severity::Error, serial, gf, "unreadable masked image");
-        }
-      c.preprocessed = all;
-      if (!all) {
-        if (o.require_preprocessed || o.gt == GtSource::Masked)
-          c.add(Severity::Error, "", c.paths.frame_dir, "not preprocessed (run `ffdata preprocess`)");
-        else if (any)
-          c.add(Severity::Warning, "", c.paths.frame_dir, "partially preprocessed; using raw images (run `ffdata preprocess`)");
+        scan_candidate(c, o);
+      } catch (...) {  // anything a reader or std::filesystem threw: the subject is unusable, never std::terminate
+        c.add(Severity::Error, "", c.paths.frame_dir, "cannot scan: " + short_err(current_exception_message(c.paths.frame_dir)));
       }
     }
   };
+
   {
     int nt = std::max(1, std::min<int>(4, int(cands.size())));
     std::vector<std::thread> th;
@@ -481,6 +520,14 @@ struct Dataset::Impl {
     return {sub.images[size_t(c)]};
   }
 
+  // "subject S camera C (files)": what a failure that does not name its file is about
+  std::string view_name(int s, int c) const {
+    std::string n = "subject " + subjects[size_t(s)].name + " camera " + subjects[size_t(s)].cameras[size_t(c)].name + " (";
+    const char* sep = "";
+    for (auto& f : sources(s, c)) n += sep + f, sep = ", ";
+    return n + ")";
+  }
+
   // decode one view (no lock held)
   std::shared_ptr<const ViewU8> decode(int s, int c) {
     const Subject& sub = subjects[size_t(s)];
@@ -515,7 +562,7 @@ struct Dataset::Impl {
     if (!dpath.empty()) {
       try {
         disk_write(dpath, sig, *v);
-      } catch (const ff::Error&) {  // a full or read-only disk must not stop training
+      } catch (const std::exception&) {  // a full or read-only disk must not stop training
       }
     }
     std::lock_guard<std::mutex> l(mu);
@@ -584,8 +631,8 @@ struct Dataset::Impl {
     std::string err;
     try {
       v = decode(s, c);
-    } catch (const ff::Error& e) {
-      err = e.what();
+    } catch (...) {
+      err = current_exception_message(view_name(s, c));
     }
     l.lock();
     finish(k, v, err);
@@ -606,10 +653,10 @@ struct Dataset::Impl {
       l.unlock();
       std::shared_ptr<const ViewU8> v;
       std::string err;
-      try {
+      try {  // a prefetch thread hands any failure to load(), which rethrows it as ff::Error
         v = decode(int(k / 65536), int(k % 65536));
-      } catch (const ff::Error& e) {
-        err = e.what();
+      } catch (...) {
+        err = current_exception_message(view_name(int(k / 65536), int(k % 65536)));
       }
       l.lock();
       finish(k, v, err);
@@ -636,6 +683,9 @@ Dataset::~Dataset() = default;
 Dataset Dataset::open(const std::string& root, const DatasetOptions& opts) {
   FF_CHECK(opts.prefetch_threads >= 0 && opts.prefetch_threads <= 64, "dataset: prefetch_threads must be 0..64");
   ScanResult r = scan(root, opts);
+  FF_CHECK(r.report.split_error.empty(), "dataset '", root, "' refused: ", r.report.split_error,
+           "\n(without a valid split.json the held-out subjects would be trained on; fix the file, or remove it to "
+           "use every subject)");
   if (opts.strict && r.report.errors() > 0)
     FF_THROW("dataset '", root, "' refused (strict): ", r.report.errors(), " errors, ", r.report.warnings(), " warnings\n",
              r.report.text());
@@ -711,9 +761,10 @@ void Dataset::preload_all(int threads) {
     for (size_t i; (i = next.fetch_add(1)) < all.size();) {
       try {
         impl_->get(all[i].first, all[i].second);
-      } catch (const ff::Error& e) {
+      } catch (...) {  // get() throws ff::Error naming the view; anything else is named here
+        std::string m = current_exception_message(impl_->view_name(all[i].first, all[i].second));
         std::lock_guard<std::mutex> l(emu);
-        errors.push_back(e.what());
+        errors.push_back(m);
       }
     }
   };

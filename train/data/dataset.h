@@ -12,8 +12,11 @@
 //           missing when require_preprocessed;
 //   warning (kept): an image without calibration, an extra camera (ignored), preprocessed outputs partly
 //           present (raw images are used), a subject listed in split.json that does not exist.
-// Non-strict: subjects with errors are skipped (each reported); strict: open() throws ff::Error with the report
-// when there is any error.
+// Non-strict: subjects with errors are skipped (each reported; ValidationReport::skipped_text() names them and
+// why); strict: open() throws ff::Error with the report when there is any error. An unusable split.json
+// (unreadable, not JSON, wrong types, a subject both train and held out) is refused by open() either way.
+// Every failure in the reader's threads (scan, prefetch, preload) reaches the caller as ff::Error naming the file
+// (std::bad_alloc and other exceptions included), never std::terminate.
 // The dataset's image size is DatasetOptions::width×height when given, else the most common size found.
 //
 // Images. Each view is decoded once into a compact uint8 entry (RGB [H,W,3] + mask [H,W], 4 B/pixel), kept in an
@@ -71,10 +74,13 @@ struct ValidationReport {
   std::vector<std::string> cameras;  // expected serials
   std::vector<SubjectSummary> subjects;
   std::vector<Problem> problems;
+  std::string split_error;  // non-empty: split.json exists but is unusable (counts as an error; open() refuses)
   int errors() const;
   int warnings() const;
   int usable() const;
-  std::string text() const;  // multi-line human-readable report
+  std::string text() const;  // multi-line human-readable report (ends with skipped_text())
+  // one line per skipped (unusable) subject and every error that made it so; "" when none is skipped
+  std::string skipped_text() const;
 };
 
 enum class GtSource { Auto, Masked, Raw };

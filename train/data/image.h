@@ -28,9 +28,13 @@ struct ImageInfo {
   int width = 0, height = 0, channels = 0;
 };
 
-// Reads only the header (PNG / JPEG / anything stb knows). Throws ff::Error naming the file when unreadable.
+// Reads only the header (PNG / JPEG / anything stb knows). Throws ff::Error naming the file when unreadable or
+// not a regular file.
 ImageInfo probe_image(const std::string& path);
 // Decodes the whole file; want_channels 0 keeps the file's channels, else converts (1 = grey, 3 = RGB, 4 = RGBA).
+// Integrity first (stb checks none of it): a PNG must have every chunk's CRC-32 right and end with IEND; a JPEG's
+// segments must lie inside the file, its Huffman tables be well-formed, and EOI end its last scan (truncated files
+// are refused). Every failure is an ff::Error naming the file.
 Image8 read_image(const std::string& path, int want_channels = 0);
 Image8 decode_image(const uint8_t* bytes, size_t size, const std::string& name, int want_channels = 0);
 // PNG, written atomically, through flame::write_png (flame/mesh_raster.h). compression 1..9 (zlib level).

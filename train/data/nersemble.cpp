@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <new>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -340,6 +342,21 @@ void write_tracking(const std::string& path, const FlameTracking& t) {
   npy::write_npz_file(path, z, /*deflate=*/true);
 }
 
+// ---- errors of worker threads ------------------------------------------------------------------
+std::string current_exception_message(const std::string& file) {
+  try {
+    throw;
+  } catch (const ff::Error& e) {
+    return e.what();  // ff::Errors of the readers name their file already
+  } catch (const std::bad_alloc&) {
+    return file + ": out of memory while reading it";
+  } catch (const std::exception& e) {
+    return file + ": " + e.what();
+  } catch (...) {
+    return file + ": unknown exception";
+  }
+}
+
 // ---- split.json ---------------------------------------------------------------------------------
 SplitFile parse_split(const std::string& text, const std::string& name) {
   SplitFile s;
@@ -354,6 +371,9 @@ SplitFile parse_split(const std::string& text, const std::string& name) {
         (std::string(k) == "train" ? s.train : s.heldout).push_back(v.get<std::string>());
       }
     }
+    for (auto& h : s.heldout)
+      FF_CHECK(std::find(s.train.begin(), s.train.end(), h) == s.train.end(), name, ": subject '", h,
+               "' is listed under both 'train' and 'heldout'");
   } catch (const nlohmann::json::exception& e) {
     FF_THROW(name, ": not valid JSON (", e.what(), ")");
   }
@@ -362,8 +382,8 @@ SplitFile parse_split(const std::string& text, const std::string& name) {
 
 SplitFile read_split(const std::string& root) {
   std::string path = root + "/split.json";
-  std::ifstream probe(path);
-  if (!probe.good()) return {};
+  std::error_code ec;
+  if (!std::filesystem::exists(std::filesystem::symlink_status(path, ec))) return {};  // no split: every subject trains
   std::vector<uint8_t> b = npy::read_file_bytes(path);
   return parse_split(std::string(b.begin(), b.end()), path);
 }

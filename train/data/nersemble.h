@@ -127,8 +127,16 @@ FlameTracking read_tracking(const std::string& path);
 // float32 arrays, int32 frames, shape (1, S), scale (1, 1) — the benchmark's key set.
 void write_tracking(const std::string& path, const FlameTracking& t);
 
+// ---- errors of worker threads ------------------------------------------------------------------
+// Call inside a catch (...) block: the message of what a reader threw, so every thread of the data layer (scan,
+// prefetch, preload, preprocess, synth) hands any failure to its caller as text naming `file` — std::bad_alloc, a
+// filesystem or JSON error included — instead of letting it escape a thread (std::terminate).
+std::string current_exception_message(const std::string& file);
+
 // ---- split.json ---------------------------------------------------------------------------------
 // {"train": [...], "heldout": [...]} (other keys ignored); held-out subjects are never used for training.
+// parse_split throws ff::Error naming the file for invalid JSON, wrong types, or a subject in both lists; a
+// split.json that exists but cannot be read (a directory, no permission) throws too — only a missing one is empty.
 struct SplitFile {
   std::vector<std::string> train, heldout;
 };

@@ -190,9 +190,10 @@ PreprocessReport preprocess_dataset(const std::string& root, const flame::FlameM
           } else {
             kp++;
           }
-        } catch (const ff::Error& e) {
+        } catch (...) {  // nothing may escape an OpenMP region (std::terminate)
+          std::string m = current_exception_message(sub.images[size_t(c)]);
           std::lock_guard<std::mutex> l(mu);
-          errors.push_back(e.what());
+          errors.push_back(m);
         }
       }
     });

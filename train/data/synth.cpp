@@ -799,12 +799,17 @@ std::string SynthReport::text() const {
   return s.str();
 }
 
+int synth_heldout(const SynthOptions& o) { return o.heldout >= 0 ? o.heldout : std::min(8, o.n / 4); }
+
 SynthReport write_synth_dataset(const flame::FlameModel& m, const SynthOptions& o) {
   using clock = std::chrono::steady_clock;
   auto t0 = clock::now();
   FF_CHECK(!o.out.empty(), "synth: no output directory");
   FF_CHECK(o.n >= 1 && o.n <= 100000, "synth: n must be ≥ 1");
-  FF_CHECK(o.heldout >= 0 && o.heldout < o.n, "synth: heldout must be in [0, n)");
+  FF_CHECK(o.heldout >= -1, "synth: heldout must be -1 (auto) or ≥ 0, got ", o.heldout);
+  const int heldout = synth_heldout(o);
+  FF_CHECK(heldout < o.n, "synth: ", heldout, " held-out identities need at least ", heldout + 1,
+           " identities, got n = ", o.n, " (lower --heldout or raise --n; at least one identity must train)");
   fs::create_directories(o.out);
   const int threads = o.threads > 0 ? o.threads : hardware_threads();
   SynthReport rep;
@@ -847,9 +852,10 @@ SynthReport write_synth_dataset(const flame::FlameModel& m, const SynthOptions& 
           std::printf("synth %s: rendered %zu views\n", id.name.c_str(), id.cameras.size());
           std::fflush(stdout);
         }
-      } catch (const ff::Error& ex) {
+      } catch (...) {  // nothing may escape an OpenMP region (std::terminate)
+        std::string m = current_exception_message(o.out + " identity " + std::to_string(i));
         std::lock_guard<std::mutex> l(mu);
-        errors.push_back(ex.what());
+        errors.push_back(m);
       }
     }
   });
@@ -864,7 +870,7 @@ SynthReport write_synth_dataset(const flame::FlameModel& m, const SynthOptions& 
   for (int i = 0; i < o.n; ++i) order.push_back({rng::bits_at(rng::mix64(o.seed) ^ 0x5EEDULL, uint64_t(i)), i});
   std::sort(order.begin(), order.end());
   std::vector<char> held(size_t(o.n), 0);
-  for (int i = 0; i < o.heldout; ++i) held[size_t(order[size_t(i)].second)] = 1;
+  for (int i = 0; i < heldout; ++i) held[size_t(order[size_t(i)].second)] = 1;
   SplitFile split;
   for (int i = 0; i < o.n; ++i) (held[size_t(i)] ? split.heldout : split.train).push_back(names[size_t(i)]);
   write_split(o.out, split);
@@ -877,7 +883,7 @@ SynthReport write_synth_dataset(const flame::FlameModel& m, const SynthOptions& 
     j["n"] = o.n;
     j["width"] = o.width;
     j["height"] = o.height;
-    j["heldout"] = o.heldout;
+    j["heldout"] = heldout;
     j["model"] = o.model_name;
     j["model_vertices"] = m.V;
     j["model_shape_modes"] = m.S;

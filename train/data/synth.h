@@ -49,7 +49,7 @@ struct SynthOptions {
   int n = 64;                       // identities
   uint64_t seed = 0;
   int width = 275, height = 401;    // image size (2200×3208 / 8)
-  int heldout = 8;                  // identities listed as held out in split.json
+  int heldout = -1;                 // identities listed as held out in split.json; -1: min(8, n/4)
   std::string model_name = "builtin";  // recorded in synth.json (preprocessing a synth dataset needs the same model)
   int texture_size = 512;
   int supersample = 2;
@@ -89,6 +89,8 @@ struct SynthReport {
   std::string text() const;
 };
 SynthReport write_synth_dataset(const flame::FlameModel& model, const SynthOptions& opts);
+// The held-out count write_synth_dataset uses: opts.heldout, or min(8, n/4) when it is −1.
+int synth_heldout(const SynthOptions& opts);
 
 // The 16-camera rig (azimuth, elevation in degrees) by serial; the first entry is the centre camera.
 struct RigCamera {
