@@ -2,12 +2,14 @@
 // (docs/reliability.md "Training runs"): out-of-range and non-finite values in files, option edges, the out_dir
 // lock, resume fallback, leftovers of killed writes, metrics.csv after a resume.
 #include <doctest/doctest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <map>
 
 #include "core/file.h"
 #include "tests/testing.h"
@@ -234,4 +236,70 @@ TEST_CASE("reliability: resume latest skips a corrupt newest checkpoint; killed 
   Context ctx2(1, 2);
   train::Trainer c(ctx2, cfg, scene, nullptr);
   CHECK_THROWS_WITH_AS(c.run(), doctest::Contains(("no checkpoint in " + ck + " can be loaded").c_str()), ff::Error);
+}
+
+TEST_CASE("reliability: kill -9 during a run, then resume latest == the uninterrupted run, bit for bit (CPU)") {
+  // one thread: the child is forked from this process, where OpenMP must not be used after a fork
+  auto cfg = testing::tiny_train("");
+  cfg.threads = 1;
+  cfg.steps = 8;
+  cfg.ckpt_every = 1;
+  cfg.keep_ckpts = 2;
+  cfg.eval_every = 4;
+  cfg.eval_fit_steps = 0;
+  auto scene = testing::tiny_scene(2, 3);
+  auto final_state = [](const std::string& out) {
+    Context ctx(0, 1);
+    train::Checkpoint ck = train::read_checkpoint(ctx, train::checkpoint_path(out + "/checkpoints", 8));
+    std::map<std::string, std::vector<uint8_t>> s;
+    for (auto& [n, t] : ck.tensors) {
+      const uint8_t* p = static_cast<const uint8_t*>(t.raw_data());
+      if (n.rfind("param/", 0) == 0 || n.rfind("adam.", 0) == 0 || n == "train/losses")
+        s[n].assign(p, p + size_t(t.numel()) * dtype_size(t.dtype()));
+    }
+    return std::make_pair(s, ck.rng_counter);
+  };
+  const std::string ref = testing::temp_dir("rel_kill_ref"), out = testing::temp_dir("rel_kill");
+  {
+    cfg.out_dir = ref;
+    Context ctx(7, 1);
+    train::Trainer t(ctx, cfg, scene, nullptr);
+    t.run();
+  }
+  cfg.out_dir = out;
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    try {
+      Context ctx(7, 1);
+      train::Trainer t(ctx, cfg, scene, nullptr);
+      t.run();
+    } catch (...) {
+    }
+    ::_exit(0);
+  }
+  // kill it once it has saved step 3: somewhere in a step, a checkpoint write, an export or an evaluation
+  for (int i = 0; i < 3000; ++i) {
+    auto all = train::list_checkpoints(out + "/checkpoints");
+    if (!all.empty() && all.back() >= train::checkpoint_path(out + "/checkpoints", 3)) break;
+    ::usleep(10000);
+  }
+  ::kill(child, SIGKILL);
+  int st = 0;
+  ::waitpid(child, &st, 0);
+  cfg.resume = "latest";
+  {
+    Context ctx(7, 1);
+    train::Trainer t(ctx, cfg, scene, nullptr);
+    t.run();  // takes over the dead child's lock
+    CHECK(t.current_step() == 8);
+  }
+  auto a = final_state(ref), b = final_state(out);
+  CHECK(a.second == b.second);
+  REQUIRE(a.first.size() == b.first.size());
+  for (auto& [n, bytes] : a.first) CHECK_MESSAGE(b.first[n] == bytes, n, " differs after kill -9 + resume");
+  const std::string csv_ref = read_file(ref + "/metrics.csv"), csv = read_file(out + "/metrics.csv");
+  CHECK(count_rows(csv, "4,") == count_rows(csv_ref, "4,"));
+  CHECK(count_rows(csv, "8,") == count_rows(csv_ref, "8,"));
+  CHECK_FALSE(fs::exists(out + "/.lock"));
 }
