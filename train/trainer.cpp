@@ -302,10 +302,13 @@ StepStats Trainer::step() {
   GaussianBatch gb = model_->decode_texture(tex);
   lap(&PhaseTimes::decoders);
   {
-    const std::vector<std::pair<const char*, Tensor>> attrs = {{"decoded colors", gb.colors},
-                                                               {"decoded log_scales", gb.log_scales},
-                                                               {"decoded rotations", gb.rotations},
-                                                               {"decoded opacities", gb.opacities}};
+    // scales too: a finite log-scale above ~88 overflows exp in the renderer (a diverging learning rate)
+    const std::vector<std::pair<const char*, Tensor>> attrs = {
+        {"decoded colors", gb.colors},
+        {"decoded log_scales", gb.log_scales},
+        {"decoded scales (exp of log_scales)", kernels::unary(kernels::Unary::Exp, gb.log_scales.detach(), {})},
+        {"decoded rotations", gb.rotations},
+        {"decoded opacities", gb.opacities}};
     std::vector<Tensor> ts;
     for (auto& a : attrs) ts.push_back(a.second);
     for (int sub : subs) ts.push_back(model_->positions(sub));

@@ -303,3 +303,17 @@ TEST_CASE("reliability: kill -9 during a run, then resume latest == the uninterr
   CHECK(count_rows(csv, "8,") == count_rows(csv_ref, "8,"));
   CHECK_FALSE(fs::exists(out + "/.lock"));
 }
+
+TEST_CASE("reliability: a diverging learning rate skips steps with overflowing scales (no renderer exception)") {
+  auto cfg = testing::tiny_train(testing::temp_dir("rel_diverge"));
+  cfg.lr_scale = 1000;  // inside its range; log-scales jump past exp's range after one step
+  Context ctx(1, 2);
+  train::Trainer tr(ctx, cfg, testing::tiny_scene(2, 3), nullptr);
+  std::string failure;
+  for (int i = 0; i < 4 && failure.empty(); ++i) {
+    train::StepStats st;
+    REQUIRE_NOTHROW(st = tr.step());
+    if (!st.ok) failure = st.failure;
+  }
+  CHECK(failure.find("decoded scales (exp of log_scales)") != std::string::npos);
+}
