@@ -41,6 +41,17 @@ void rewrite_checkpoint(const std::string& path, const std::string& out, F edit)
   train::write_checkpoint(out, ck);
 }
 
+// a finished tiny run of `steps` steps in `dir` (no evaluation fit), its config returned for the next run
+train::TrainConfig finished_run(const std::string& dir, int64_t steps) {
+  auto cfg = testing::tiny_train(dir);
+  cfg.steps = steps;
+  cfg.eval_fit_steps = 0;
+  Context ctx(1, 2);
+  train::Trainer a(ctx, cfg, testing::tiny_scene(2, 3), nullptr);
+  a.run();
+  return cfg;
+}
+
 int count_rows(const std::string& csv, const std::string& prefix) {
   int n = 0;
   size_t at = 0;
@@ -105,12 +116,7 @@ TEST_CASE("reliability: list_checkpoints ignores names whose number does not fit
   for (const char* n : {"step_99999999999999999999.ffck", "step_1000000000000001.ffck", "step_.ffck", "step_12.ffck.bak"})
     write_text(ck + "/" + n, "x");
   CHECK(train::list_checkpoints(ck).empty());
-  auto cfg = testing::tiny_train(dir);
-  cfg.steps = 2;
-  cfg.eval_fit_steps = 0;
-  Context ctx(1, 2);
-  train::Trainer a(ctx, cfg, testing::tiny_scene(2, 3), nullptr);
-  a.run();
+  auto cfg = finished_run(dir, 2);
   CHECK(train::list_checkpoints(ck) == std::vector<std::string>{train::checkpoint_path(ck, 2)});
   cfg.resume = "latest";
   cfg.steps = 3;
@@ -128,13 +134,7 @@ TEST_CASE("reliability: adam_eps 0 is refused; resuming with --steps below the c
   CHECK_NOTHROW(train::config_set(c, "adam_eps", "1e-15"));
   CHECK_NOTHROW(train::config_set(c, "adam_eps", "1"));
 
-  const std::string dir = testing::temp_dir("rel_steps");
-  auto cfg = testing::tiny_train(dir);
-  cfg.steps = 3;
-  cfg.eval_fit_steps = 0;
-  Context ctx(1, 2);
-  train::Trainer a(ctx, cfg, testing::tiny_scene(2, 3), nullptr);
-  a.run();
+  auto cfg = finished_run(testing::temp_dir("rel_steps"), 3);
   cfg.resume = "latest";
   cfg.steps = 2;
   Context ctx2(1, 2);
