@@ -3,7 +3,7 @@ BUILD   ?= build
 JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup configure test bench demo cpu clean format
+.PHONY: all setup configure test bench demo cpu clean format format-check
 
 all: configure
 	@cmake --build $(BUILD) -j $(JOBS)
@@ -34,5 +34,17 @@ cpu:
 clean:
 	rm -rf $(BUILD) build-cpu
 
+# C++/CUDA sources in the style of .clang-format; third_party/ and generated files (FORMAT_EXCLUDE) are left alone
+FORMAT_EXCLUDE = ^third_party/ ^flame/headmodel_mediapipe_data\.cpp$$
+FORMAT_FILES = $(shell git ls-files '*.h' '*.cpp' '*.cu' '*.cuh' | grep -v $(addprefix -e ,$(FORMAT_EXCLUDE)))
+
 format:
-	clang-format -i $$(git ls-files '*.h' '*.cpp' '*.cu' '*.cuh')
+	clang-format -i $(FORMAT_FILES)
+
+# how many lines `make format` would change (per file, then the total); changes nothing
+format-check:
+	@total=0; for f in $(FORMAT_FILES); do \
+	  n=$$(clang-format "$$f" | diff "$$f" - | grep -c '^<'); \
+	  if [ "$$n" -gt 0 ]; then echo "$$n $$f"; total=$$((total + n)); fi; \
+	done; \
+	echo "format-check: $$total of $$(cat $(FORMAT_FILES) | wc -l) lines would change (make format)"

@@ -342,7 +342,7 @@ int cmd_sheet(const Options& a) {
     for (int view = 0; view < 2; ++view) {
       std::array<double, 3> eye = {center[0] + dist * std::sin(yaws[view]), center[1],
                                    center[2] + dist * std::cos(yaws[view])};
-      auto cam = ff::flame::look_at_camera(eye, center, {0, 1, 0}, f, f, 0.5 * (size * ss - 1), 0.5 * (size * ss - 1));
+      auto cam = ff::flame::look_at_camera(eye, center, {0, 1, 0}, f, f, 0.5 * size * ss, 0.5 * size * ss);
       ff::flame::RasterOptions o;
       o.width = o.height = size * ss;
       o.background = {0.93f, 0.93f, 0.93f};

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "core/check.h"
+#include "core/geometry.h"
 #include "core/rng.h"
 #include "runtime/formats.h"
 #include "flame/headmodel_mediapipe.h"
@@ -22,13 +23,10 @@ namespace ff::flame {
 
 namespace {
 
-using V3 = std::array<double, 3>;
+using V3 = Vec3d;
 V3 operator+(V3 a, V3 b) { return {a[0] + b[0], a[1] + b[1], a[2] + b[2]}; }
 V3 operator-(V3 a, V3 b) { return {a[0] - b[0], a[1] - b[1], a[2] - b[2]}; }
 V3 operator*(double s, V3 a) { return {s * a[0], s * a[1], s * a[2]}; }
-double dot(V3 a, V3 b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
-V3 cross(V3 a, V3 b) { return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]}; }
-double norm(V3 a) { return std::sqrt(dot(a, a)); }
 V3 mirror_x(V3 a) { return {-a[0], a[1], a[2]}; }
 
 constexpr int kV = kBuiltinVertices;

@@ -7,6 +7,7 @@
 
 #include "core/check.h"
 #include "core/file.h"
+#include "core/geometry.h"
 
 // stb in this translation unit only (static functions: no clash with other users of stb in the program).
 #pragma GCC diagnostic push
@@ -16,6 +17,21 @@
 #pragma GCC diagnostic ignored "-Wconversion"
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
+// PNG deflate through zlib (flame/ links it): several times faster than stb's own compressor.
+#include <zlib.h>
+static unsigned char* ff_png_deflate(unsigned char* data, int len, int* out_len, int level) {
+  uLongf n = compressBound(uLong(len));
+  unsigned char* out = static_cast<unsigned char*>(malloc(n));
+  if (!out) return nullptr;
+  if (compress2(out, &n, data, uLong(len), level) != Z_OK) {
+    free(out);
+    return nullptr;
+  }
+  *out_len = int(n);
+  return out;
+}
+#define STBIW_ZLIB_COMPRESS ff_png_deflate
+#define STBI_WRITE_NO_STDIO
 #include <stb/stb_image_write.h>
 #include <stb/stb_easy_font.h>
 #pragma GCC diagnostic pop
@@ -23,22 +39,109 @@
 namespace ff::flame {
 
 namespace {
-using V3 = std::array<double, 3>;
+using V3 = Vec3d;
 V3 sub(const V3& a, const V3& b) { return {a[0] - b[0], a[1] - b[1], a[2] - b[2]}; }
-V3 cross(const V3& a, const V3& b) {
-  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
-}
-double dot(const V3& a, const V3& b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
-V3 normalize(const V3& a) {
-  double n = std::sqrt(dot(a, a));
-  return n > 0 ? V3{a[0] / n, a[1] / n, a[2] / n} : V3{0, 0, 0};
-}
 uint8_t encode(double x, float gamma) {
   x = std::clamp(x, 0.0, 1.0);
   if (gamma != 1.f) x = std::pow(x, 1.0 / gamma);
   return uint8_t(std::lround(x * 255.0));
 }
 }  // namespace
+
+void rasterize(const double* verts, int nv, const int32_t* faces, int nf, const RasterView& v, int ss, GBuffer& g,
+               bool cull) {
+  FF_CHECK(v.width > 0 && v.height > 0 && ss >= 1 && ss <= 8, "rasterize: bad size ", v.width, "x", v.height, " ss ", ss);
+  FF_CHECK(v.fx > 0 && v.fy > 0, "rasterize: fx/fy must be positive");
+  FF_CHECK(nv >= 0 && nf >= 0 && (nv == 0 || verts) && (nf == 0 || faces), "rasterize: bad mesh arguments");
+  g.width = v.width;
+  g.height = v.height;
+  g.ss = ss;
+  const int W = v.width * ss, H = v.height * ss;
+  const size_t n = size_t(W) * H;
+  g.tri.assign(n, -1);
+  g.bary.resize(n * 2);
+  g.depth.assign(n, INFINITY);
+  const double fx = v.fx * ss, fy = v.fy * ss, cx = v.cx * ss, cy = v.cy * ss;
+  const std::array<double, 16>& M = v.viewmat;
+  // camera-space vertices and their projections
+  std::vector<double> pc(size_t(nv) * 3), uv(size_t(nv) * 2);
+  for (int i = 0; i < nv; ++i) {
+    const double* p = verts + size_t(i) * 3;
+    for (int a = 0; a < 3; ++a)
+      pc[size_t(i) * 3 + a] = M[size_t(a * 4)] * p[0] + M[size_t(a * 4 + 1)] * p[1] + M[size_t(a * 4 + 2)] * p[2] + M[size_t(a * 4 + 3)];
+    double z = pc[size_t(i) * 3 + 2];
+    if (z > v.near) {
+      uv[size_t(i) * 2] = fx * pc[size_t(i) * 3] / z + cx;
+      uv[size_t(i) * 2 + 1] = fy * pc[size_t(i) * 3 + 1] / z + cy;
+    }
+  }
+  for (int f = 0; f < nf; ++f) {
+    const int32_t* t = faces + size_t(f) * 3;
+    FF_CHECK(t[0] >= 0 && t[0] < nv && t[1] >= 0 && t[1] < nv && t[2] >= 0 && t[2] < nv, "rasterize: face ", f,
+             " index out of range");
+    const double *P0 = &pc[size_t(t[0]) * 3], *P1 = &pc[size_t(t[1]) * 3], *P2 = &pc[size_t(t[2]) * 3];
+    if (P0[2] <= v.near || P1[2] <= v.near || P2[2] <= v.near) continue;
+    if (cull) {
+      const V3 nrm = cross({P1[0] - P0[0], P1[1] - P0[1], P1[2] - P0[2]}, {P2[0] - P0[0], P2[1] - P0[1], P2[2] - P0[2]});
+      if (dot(nrm, {P0[0], P0[1], P0[2]}) >= 0) continue;
+    }
+    const double x0 = uv[size_t(t[0]) * 2], y0 = uv[size_t(t[0]) * 2 + 1];
+    const double x1 = uv[size_t(t[1]) * 2], y1 = uv[size_t(t[1]) * 2 + 1];
+    const double x2 = uv[size_t(t[2]) * 2], y2 = uv[size_t(t[2]) * 2 + 1];
+    const double area = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0);
+    if (!(std::fabs(area) > 1e-12)) continue;
+    // sample (i, j) at (i + 0.5, j + 0.5): covered samples satisfy i + 0.5 ∈ [min, max]
+    int xa = std::max(0, int(std::ceil(std::min({x0, x1, x2}) - 0.5)));
+    int xb = std::min(W - 1, int(std::floor(std::max({x0, x1, x2}) - 0.5)));
+    int ya = std::max(0, int(std::ceil(std::min({y0, y1, y2}) - 0.5)));
+    int yb = std::min(H - 1, int(std::floor(std::max({y0, y1, y2}) - 0.5)));
+    if (xa > xb || ya > yb) continue;
+    const double inv_area = 1.0 / area;
+    const double iz0 = 1.0 / P0[2], iz1 = 1.0 / P1[2], iz2 = 1.0 / P2[2];
+    for (int j = ya; j <= yb; ++j) {
+      const double py = j + 0.5;
+      for (int i = xa; i <= xb; ++i) {
+        const double px = i + 0.5;
+        // screen-space barycentrics (sign-normalised by the area)
+        double b1 = ((px - x0) * (y2 - y0) - (x2 - x0) * (py - y0)) * inv_area;
+        double b2 = ((x1 - x0) * (py - y0) - (px - x0) * (y1 - y0)) * inv_area;
+        double b0 = 1.0 - b1 - b2;
+        if (b0 < 0 || b1 < 0 || b2 < 0) continue;
+        double iz = b0 * iz0 + b1 * iz1 + b2 * iz2;
+        double z = 1.0 / iz;
+        size_t s = size_t(j) * W + i;
+        if (!(z < g.depth[s])) continue;
+        g.depth[s] = float(z);
+        g.tri[s] = f;
+        g.bary[s * 2] = float(b1 * iz1 * z);
+        g.bary[s * 2 + 1] = float(b2 * iz2 * z);
+      }
+    }
+  }
+}
+
+std::vector<double> vertex_normals(const double* v, int nv, const int32_t* faces, int nf) {
+  std::vector<double> n(size_t(nv) * 3, 0.0);
+  for (int f = 0; f < nf; ++f) {
+    const int32_t* t = faces + size_t(f) * 3;
+    const double *a = v + size_t(t[0]) * 3, *b = v + size_t(t[1]) * 3, *c = v + size_t(t[2]) * 3;
+    const V3 fn = cross({b[0] - a[0], b[1] - a[1], b[2] - a[2]}, {c[0] - a[0], c[1] - a[1], c[2] - a[2]});
+    for (int k = 0; k < 3; ++k)
+      for (int a2 = 0; a2 < 3; ++a2) n[size_t(t[k]) * 3 + a2] += fn[a2];
+  }
+  for (int i = 0; i < nv; ++i) {
+    double* p = &n[size_t(i) * 3];
+    double l = std::sqrt(p[0] * p[0] + p[1] * p[1] + p[2] * p[2]);
+    if (l > 0) {
+      p[0] /= l;
+      p[1] /= l;
+      p[2] /= l;
+    } else {
+      p[2] = 1;
+    }
+  }
+  return n;
+}
 
 RasterImage rasterize_mesh(const double* vertices, int V, const int32_t* faces, int F,
                            const PinholeCamera<double>& cam, const RasterOptions& o) {
@@ -52,8 +155,6 @@ RasterImage rasterize_mesh(const double* vertices, int V, const int32_t* faces, 
   RasterImage img;
   img.width = W;
   img.height = H;
-  img.depth.assign(size_t(W) * H, std::numeric_limits<float>::infinity());
-  img.face_id.assign(size_t(W) * H, -1);
   img.bary.assign(size_t(W) * H * 3, 0.f);
 
   // camera-space positions and normals
@@ -68,51 +169,36 @@ RasterImage rasterize_mesh(const double* vertices, int V, const int32_t* faces, 
     const int32_t* t = faces + size_t(f) * 3;
     for (int k = 0; k < 3; ++k) FF_CHECK(t[k] >= 0 && t[k] < V, "rasterize_mesh: face ", f, " vertex ", t[k], " out of range");
     V3 n = cross(sub(pc[size_t(t[1])], pc[size_t(t[0])]), sub(pc[size_t(t[2])], pc[size_t(t[0])]));
-    nf[size_t(f)] = normalize(n);
+    nf[size_t(f)] = normalized(n);
     for (int k = 0; k < 3; ++k)
       for (int c = 0; c < 3; ++c) nv[size_t(t[k])][size_t(c)] += n[size_t(c)];
   }
-  for (auto& n : nv) n = normalize(n);
+  for (auto& n : nv) n = normalized(n);
 
-  // visibility pass: z-buffer with perspective-correct barycentrics
-  for (int f = 0; f < F; ++f) {
-    const int32_t* t = faces + size_t(f) * 3;
-    const V3 &a = pc[size_t(t[0])], &b = pc[size_t(t[1])], &c = pc[size_t(t[2])];
-    if (a[2] <= o.near || b[2] <= o.near || c[2] <= o.near) continue;
-    double sx[3], sy[3], iz[3];
-    const V3* P[3] = {&a, &b, &c};
-    for (int k = 0; k < 3; ++k) {
-      sx[k] = cam.fx * (*P[k])[0] / (*P[k])[2] + cam.cx;
-      sy[k] = cam.fy * (*P[k])[1] / (*P[k])[2] + cam.cy;
-      iz[k] = 1.0 / (*P[k])[2];
-    }
-    double area = (sx[1] - sx[0]) * (sy[2] - sy[0]) - (sx[2] - sx[0]) * (sy[1] - sy[0]);
-    if (std::fabs(area) < 1e-12) continue;
-    int x0 = std::max(0, int(std::ceil(std::min({sx[0], sx[1], sx[2]}) - 0.5)));
-    int x1 = std::min(W - 1, int(std::floor(std::max({sx[0], sx[1], sx[2]}) + 0.5)));
-    int y0 = std::max(0, int(std::ceil(std::min({sy[0], sy[1], sy[2]}) - 0.5)));
-    int y1 = std::min(H - 1, int(std::floor(std::max({sy[0], sy[1], sy[2]}) + 0.5)));
-    for (int y = y0; y <= y1; ++y)
-      for (int x = x0; x <= x1; ++x) {
-        double px = x, py = y;
-        double w0 = ((sx[1] - px) * (sy[2] - py) - (sx[2] - px) * (sy[1] - py)) / area;
-        double w1 = ((sx[2] - px) * (sy[0] - py) - (sx[0] - px) * (sy[2] - py)) / area;
-        double w2 = 1.0 - w0 - w1;
-        if (w0 < 0 || w1 < 0 || w2 < 0) continue;
-        double q0 = w0 * iz[0], q1 = w1 * iz[1], q2 = w2 * iz[2], qs = q0 + q1 + q2;
-        double z = 1.0 / qs;
-        size_t i = size_t(y) * W + size_t(x);
-        if (z >= img.depth[i]) continue;
-        img.depth[i] = float(z);
-        img.face_id[i] = f;
-        img.bary[i * 3] = float(q0 / qs);
-        img.bary[i * 3 + 1] = float(q1 / qs);
-        img.bary[i * 3 + 2] = float(q2 / qs);
-      }
+  // visibility: the G-buffer at one sample per pixel
+  RasterView view;
+  for (int r = 0; r < 3; ++r) {
+    for (int c = 0; c < 3; ++c) view.viewmat[size_t(r * 4 + c)] = cam.R[r * 3 + c];
+    view.viewmat[size_t(r * 4 + 3)] = cam.t[r];
   }
+  view.viewmat[15] = 1;
+  view.fx = cam.fx, view.fy = cam.fy, view.cx = cam.cx, view.cy = cam.cy;
+  view.width = W, view.height = H;
+  view.near = o.near;
+  GBuffer g;
+  rasterize(vertices, V, faces, F, view, 1, g);
+  img.depth = std::move(g.depth);
+  img.face_id = std::move(g.tri);
+  for (size_t i = 0; i < size_t(W) * H; ++i)
+    if (img.face_id[i] >= 0) {
+      const float b1 = g.bary[i * 2], b2 = g.bary[i * 2 + 1];
+      img.bary[i * 3] = 1.f - b1 - b2;
+      img.bary[i * 3 + 1] = b1;
+      img.bary[i * 3 + 2] = b2;
+    }
 
   // shading pass
-  V3 L = normalize(o.light_dir);
+  V3 L = normalized(o.light_dir);
   img.rgb.resize(size_t(W) * H * 3);
   for (size_t i = 0; i < size_t(W) * H; ++i) {
     int32_t f = img.face_id[i];
@@ -128,7 +214,7 @@ RasterImage rasterize_mesh(const double* vertices, int V, const int32_t* faces, 
         V3 s{0, 0, 0};
         for (int k = 0; k < 3; ++k)
           for (int c = 0; c < 3; ++c) s[size_t(c)] += bc[k] * nv[size_t(t[k])][size_t(c)];
-        s = normalize(s);
+        s = normalized(s);
         if (dot(s, s) > 0) n = s;
       }
       if (dot(n, p) > 0) n = {-n[0], -n[1], -n[2]};  // face the camera
@@ -151,8 +237,8 @@ RasterImage rasterize_mesh(const double* vertices, int V, const int32_t* faces, 
 
 PinholeCamera<double> look_at_camera(const std::array<double, 3>& eye, const std::array<double, 3>& target,
                                      const std::array<double, 3>& up, double fx, double fy, double cx, double cy) {
-  V3 f = normalize(sub(target, eye));
-  V3 r = normalize(cross(f, up));
+  V3 f = normalized(sub(target, eye));
+  V3 r = normalized(cross(f, up));
   FF_CHECK(dot(f, f) > 0 && dot(r, r) > 0, "look_at_camera: degenerate eye/target/up");
   V3 d = cross(f, r);  // image down
   PinholeCamera<double> c;
@@ -227,8 +313,14 @@ void Canvas::text(int x, int y, const std::string& s, std::array<uint8_t, 3> col
   }
 }
 
-void write_png(const std::string& path, int w, int h, int channels, const uint8_t* data) {
-  FF_CHECK(w > 0 && h > 0 && channels >= 1 && channels <= 4 && data, "write_png: bad image for '", path, "'");
+void write_png(const std::string& path, int w, int h, int channels, const uint8_t* data, int compression) {
+  FF_CHECK(w > 0 && h > 0 && channels >= 1 && channels <= 4 && data, "write_png: bad image for '", path, "' (", w, "x",
+           h, "x", channels, ")");
+  FF_CHECK(compression >= 1 && compression <= 9, "write_png: compression level ", compression, " for '", path,
+           "' is not in 1..9");
+  // stb's level is a global of this file: set per call. Concurrent writers (synth/preprocess threads) use one level;
+  // a different level would only change the file size.
+  stbi_write_png_compression_level = compression;
   std::string bytes;
   int ok = stbi_write_png_to_func(
       [](void* ctx, void* d, int n) { static_cast<std::string*>(ctx)->append(static_cast<const char*>(d), size_t(n)); },

@@ -1,11 +1,19 @@
-// flame/mesh_raster.h — a small CPU triangle rasterizer (z-buffer, perspective-correct interpolation,
-// Lambert shading) and PNG output, for contact sheets of head models and for synthetic images.
+// flame/mesh_raster.h — the engine's one CPU triangle rasterizer and PNG output: a visibility buffer ("G-buffer":
+// per sample the nearest triangle, its perspective-correct barycentrics and its camera depth; ss×ss supersampling)
+// for synthetic images and face masks (train/data/synth.h, train/data/preprocess.h), and a Lambert-shaded render
+// on top of it (rasterize_mesh) for contact sheets of head models and fit overlays.
 //
-// Camera: ff::flame::PinholeCamera (OpenCV: x_c = R·x + t, u = fx·x_c/z_c + cx, v = fy·y_c/z_c + cy, x right,
-// y down, z forward). Pixel (i, j) covers [i−½, i+½] × [j−½, j+½]: its centre is at u = i, v = j (OpenCV).
-// Triangles with any vertex at z_c ≤ near are skipped (no clipping). Both sides are drawn; the shading normal
-// is flipped to face the camera. Deterministic, single-threaded.
+// Conventions = core/geometry.h and splat/splat.h: OpenCV camera axes (x right, y down, z forward), x_c = R·x + t
+// (RasterView::viewmat world→camera row-major, or PinholeCamera R, t), u = fx·x_c/z_c + cx measured from the image's
+// left EDGE: pixel (i, j) covers [i, i+1] × [j, j+1] and is sampled at its centre (i + ½, j + ½); sub-sample s of ss
+// at i + (s + ½)/ss. Triangles with any vertex at z_c ≤ near are skipped (no clipping). Coverage is inclusive on
+// edges; shared edges are resolved by the depth test (first triangle wins a tie), so closed meshes leave no
+// cracks. rasterize_mesh draws both sides and flips the shading normal to face the camera. Deterministic,
+// single-threaded.
 //
+//   ff::flame::RasterView view{viewmat, fx, fy, cx, cy, W, H};
+//   ff::flame::GBuffer g;  ff::flame::rasterize(verts, nv, faces, nf, view, /*ss=*/2, g);
+//   // g.tri[s] ≥ 0: triangle id; g.bary[2s], g.bary[2s+1]: weights of its 2nd and 3rd vertex
 //   ff::flame::RasterOptions o; o.width = o.height = 512;
 //   auto cam = ff::flame::look_at_camera({0, 0, 0.6}, {0, 0, 0}, {0, 1, 0}, 1400, 1400, 256, 256);
 //   ff::flame::RasterImage img = ff::flame::rasterize_mesh(verts.data(), V, faces.data(), F, cam, o);
@@ -19,6 +27,32 @@
 #include "flame/landmarks.h"
 
 namespace ff::flame {
+
+constexpr double kNearZ = 1e-3;  // RasterView's default near plane (the rigs keep heads ~1 m from every camera)
+
+struct RasterView {
+  std::array<double, 16> viewmat{};       // world → camera, row-major
+  double fx = 0, fy = 0, cx = 0, cy = 0;  // pixels, centres at integer + ½
+  int width = 0, height = 0;
+  double near = kNearZ;                   // triangles with a vertex at camera z ≤ near are dropped
+};
+
+struct GBuffer {
+  int width = 0, height = 0, ss = 1;  // samples: (width·ss) × (height·ss), row-major
+  std::vector<int32_t> tri;           // [Hs·Ws] triangle id or −1
+  std::vector<float> bary;            // [Hs·Ws, 2] perspective-correct weights of vertices 1 and 2 (b0 = 1 − b1 − b2)
+  std::vector<float> depth;           // [Hs·Ws] camera z (+inf where tri < 0)
+  int sample_width() const { return width * ss; }
+  int sample_height() const { return height * ss; }
+};
+
+// verts [nv, 3] world positions, faces [nf, 3]; ss in 1..8. cull_backfaces drops triangles whose (p1−p0)×(p2−p0)
+// normal points away from the camera.
+void rasterize(const double* verts, int nv, const int32_t* faces, int nf, const RasterView& view, int ss, GBuffer& g,
+               bool cull_backfaces = false);
+
+// Per-vertex unit normals (area-weighted face normals; +z where they cancel), [nv, 3].
+std::vector<double> vertex_normals(const double* verts, int nv, const int32_t* faces, int nf);
 
 struct RasterOptions {
   int width = 256, height = 256;
@@ -45,6 +79,8 @@ struct RasterImage {
   std::vector<float> bary;       // [H, W, 3] perspective-correct barycentrics of the visible triangle
 };
 
+// One sample per pixel through rasterize() (cam's cx, cy in the pixel-centre-at-integer + ½ convention above),
+// then Lambert shading.
 RasterImage rasterize_mesh(const double* vertices, int num_vertices, const int32_t* faces, int num_faces,
                            const PinholeCamera<double>& cam, const RasterOptions& opt);
 
@@ -67,7 +103,10 @@ struct Canvas {
   void text(int x, int y, const std::string& s, std::array<uint8_t, 3> c, int scale = 1);
 };
 
-// PNG via stb_image_write, written atomically; throws ff::Error when the file cannot be written.
-void write_png(const std::string& path, int width, int height, int channels, const uint8_t* data);
+// The engine's one PNG writer (train/data's Image8 writer, train/eval's pictures and the apps call it): 8-bit
+// pixels [height, width, channels] (channels 1..4: grey, grey+alpha, RGB, RGBA), rows top to bottom, encoded by
+// stb_image_write at zlib level `compression` (1..9) and written atomically (core/file.h). Throws ff::Error naming
+// the file for a bad image or level, or when the file cannot be written.
+void write_png(const std::string& path, int width, int height, int channels, const uint8_t* data, int compression = 6);
 
 }  // namespace ff::flame

@@ -4,7 +4,8 @@
 // the ±1.3·tan_fov Jacobian clamp, +0.3 dilation, 3σ radius ∩ opacity-aware extent, 16×16 tiles, front-to-back
 // by (depth, index), α = min(0.99, o·exp(power)), skip α < 1/255 or power > 0, stop before T·(1−α) < 1e-4),
 // without anything the backward pass needs. Depth order comes from one stable radix sort of the depth bits;
-// tiles blend in parallel on the renderer's pool as 16-lane rows (one SIMD vector per 16-pixel tile row).
+// tiles blend in parallel on the renderer's pool as 16-lane rows (one SIMD vector per 16-pixel tile row) with
+// runtime/blend_cpu.h, the blending loop the engine's CPU forward (splat/render_cpu.cpp) runs too.
 #pragma once
 #include <cstddef>
 #include <cstdint>

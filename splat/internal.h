@@ -12,6 +12,7 @@ template <class T>
 struct CpuState {
   int C = 0, N = 0, W = 0, H = 0, tiles_x = 0, tiles_y = 0;
   std::vector<T> u, v, ca, cb, cc, op, cr, cg, cbl, z, ext_y;  // [C*N] projected attributes
+  std::vector<T> pmin;              // [N] ffrt::blend::power_min(opacity) (runtime/blend_cpu.h)
   std::vector<uint8_t> clamp_mask;  // [C*N] SH clamp bits
   std::vector<int32_t> radius;      // [C*N]
   std::vector<int32_t> rect;        // [C*N, 4] binned tile rect

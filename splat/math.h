@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "core/hd.h"
+#include "runtime/raster_constants.h"
 
 namespace ff::splat::math {
 
@@ -36,11 +37,11 @@ template <class T>
 FF_HD T m_clamp(T v, T lo, T hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
 // ---- named constants (3DGS, graphdeco diff-gaussian-rasterization config.h / forward.cu) ---------
-constexpr int kTile = 16;                    // BLOCK_X = BLOCK_Y = 16
+using ffrt::raster::kTile;                   // 16 (runtime/raster_constants.h: tile size and blending constants)
 constexpr double kDilation = 0.3;            // low-pass filter added to the 2-D covariance diagonal
-constexpr double kAlphaMin = 1.0 / 255.0;   // α below this is skipped (not blended)
-constexpr double kAlphaMax = 0.99;          // α is clamped to this (keeps 1/(1−α) finite in backward)
-constexpr double kTransmittanceMin = 1e-4;   // a pixel stops once T·(1−α) would fall below this
+using ffrt::raster::kAlphaMin;               // 1/255: α below this is skipped (not blended)
+using ffrt::raster::kAlphaMax;               // 0.99: α is clamped to this (keeps 1/(1−α) finite in backward)
+using ffrt::raster::kTransmittanceMin;       // 1e-4: a pixel stops once T·(1−α) would fall below this
 constexpr double kFrustumClamp = 1.3;       // EWA Jacobian evaluated at x/z clamped to ±1.3·tan_fov
 constexpr double kNearCull = 0.2;           // Gaussians with view z <= this are culled (3DGS in_frustum)
 // Conservative margin added to q in the opacity-aware extent test (|Δ|ᵀΣ⁻¹|Δ| ≤ 2 ln(255 o) + margin):

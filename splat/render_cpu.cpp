@@ -3,10 +3,12 @@
 // Layout: per (camera, Gaussian) SoA arrays; each (camera, tile) holds a depth-sorted list of entries.
 // Blending runs one 16-pixel tile row at a time as 16 SIMD lanes (one lane per pixel) over a row list:
 // the tile's Gaussians whose opacity-aware extent reaches the row (culling them is exact: outside the
-// extent α < 1/255). Backward walks each row's list back to front, reconstructing T by division (α ≤ 0.99
-// keeps that stable), reduces the 16 lanes' contributions per Gaussian, and accumulates them per entry;
-// entries are then summed per Gaussian in entry order, and camera gradients are summed from fixed-size
-// chunk partials in chunk order — so results are bitwise identical for any thread count.
+// extent α < 1/255); the forward loop is runtime/blend_cpu.h, the same code as the runtime's rasterizer,
+// and the backward evaluates α with its eval_alpha. Backward walks each row's list back to front,
+// reconstructing T by division (α ≤ 0.99 keeps that stable), reduces the 16 lanes' contributions per
+// Gaussian, and accumulates them per entry; entries are then summed per Gaussian in entry order, and camera
+// gradients are summed from fixed-size chunk partials in chunk order — so results are bitwise identical for
+// any thread count.
 #include <omp.h>
 
 #include <algorithm>
@@ -16,6 +18,7 @@
 #include <type_traits>
 
 #include "core/check.h"
+#include "runtime/blend_cpu.h"
 #include "splat/internal.h"
 #include "splat/math.h"
 
@@ -23,134 +26,48 @@ namespace ff::splat {
 namespace {
 
 using namespace ff::splat::math;
+using ffrt::blend::any;
+using ffrt::blend::eval_alpha;
+using ffrt::blend::hsum;
+using ffrt::blend::iota16;
+using ffrt::blend::load;
+using ffrt::blend::store;
+using ffrt::blend::v16f;
+using ffrt::blend::v16i;
 constexpr int LW = kTile;        // lanes per row = tile width
 constexpr int64_t kChunk = 1024;  // Gaussians per preprocessing chunk (fixed: determinism)
 constexpr int kG = 10;           // per-entry gradient slots: u, v, A, B, C, opacity, r, g, b, depth
 
-// exp for the blending loops: a Cephes-style polynomial (≈1 ulp) that vectorises; double uses std::exp.
-inline float vexp(float x) {
-  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  float n = std::floor(x * 1.44269504088896341f + 0.5f);
-  float r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float y = ((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + 4.1665795894e-2f) * r +
-             1.6666665459e-1f) * r + 5.0000001201e-1f;
-  y = y * (r * r) + r + 1.0f;
-  int32_t e = (int32_t(n) + 127) << 23;
-  float s;
-  std::memcpy(&s, &e, sizeof s);
-  return y * s;
-}
-inline double vexp(double x) { return std::exp(x); }
-
 template <class T>
 struct TileScratch {
-  std::vector<T> gx, gy, A, B, Cc, o, r, g, b, z, ey, acc;
-  std::vector<int> rl;
-  void resize(int L) {
-    if (int(gx.size()) >= L) return;
-    for (auto* v : {&gx, &gy, &A, &B, &Cc, &o, &r, &g, &b, &z, &ey}) v->resize(L);
-  }
+  ffrt::blend::TileGaussians<T> tg;  // the tile's Gaussians (runtime/blend_cpu.h)
+  std::vector<T> acc;                // backward: per-entry gradient accumulators
 };
 
 template <class T>
-void gather_tile(const CpuState<T>& s, int c, int64_t b0, int L, TileScratch<T>& ts) {
-  ts.resize(L);
+void gather_tile(const CpuState<T>& s, int c, int64_t b0, int L, ffrt::blend::TileGaussians<T>& tg) {
+  tg.resize(L, /*with_depth=*/true);
   const int64_t base = int64_t(c) * s.N;
   for (int k = 0; k < L; ++k) {
-    int64_t i = base + s.ids[b0 + k];
-    ts.gx[k] = s.u[i];
-    ts.gy[k] = s.v[i];
-    ts.A[k] = s.ca[i];
-    ts.B[k] = s.cb[i];
-    ts.Cc[k] = s.cc[i];
-    ts.o[k] = s.op[i];
-    ts.r[k] = s.cr[i];
-    ts.g[k] = s.cg[i];
-    ts.b[k] = s.cbl[i];
-    ts.z[k] = s.z[i];
-    ts.ey[k] = s.ext_y[i];
+    const int32_t n = s.ids[b0 + k];
+    const int64_t i = base + n;
+    tg.u[k] = s.u[i];
+    tg.v[k] = s.v[i];
+    tg.ca[k] = s.ca[i];
+    tg.cb[k] = s.cb[i];
+    tg.cc[k] = s.cc[i];
+    tg.o[k] = s.op[i];
+    tg.r[k] = s.cr[i];
+    tg.g[k] = s.cg[i];
+    tg.b[k] = s.cbl[i];
+    tg.z[k] = s.z[i];
+    tg.ey[k] = s.ext_y[i];
+    tg.pmin[k] = s.pmin[size_t(n)];
   }
 }
 
-// Entries of the tile (up to `limit`) whose opacity-aware extent reaches the row centred at pyc, in depth
-// order. Exact: outside the extent α < 1/255. (Also culling by the ellipse's x-range on the row was
-// measured slower: the blend loop is cheaper than the test.)
-template <class T>
-void build_row_list(const TileScratch<T>& ts, int L, T pyc, int limit, std::vector<int>& rl) {
-  rl.clear();
-  int n = std::min(L, limit);
-  for (int k = 0; k < n; ++k)
-    if (std::abs(pyc - ts.gy[k]) <= ts.ey[k]) rl.push_back(k);
-}
-
-// ---- float: 16 lanes as one GCC/Clang vector (AVX-512: one register; AVX2: two) ----
-typedef float v16f __attribute__((vector_size(64)));
-typedef int32_t v16i __attribute__((vector_size(64)));
-typedef float v8f __attribute__((vector_size(32)));
-typedef float v4f __attribute__((vector_size(16)));
-typedef int32_t v8i __attribute__((vector_size(32)));
-typedef int32_t v4i __attribute__((vector_size(16)));
-
-inline v16f vexp(v16f x) {  // same polynomial as the scalar vexp
-  const v16f lo = v16f{} - 87.0f, hi = v16f{} + 88.0f;
-  x = x < lo ? lo : x;
-  x = x > hi ? hi : x;
-  const v16f magic = v16f{} + 12582912.0f;  // 1.5·2^23: adding it rounds to the nearest integer
-  v16f t = x * 1.44269504088896341f;
-  v16f n = (t + magic) - magic;
-  v16f r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  v16f y = ((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + 4.1665795894e-2f) * r +
-            1.6666665459e-1f) * r + 5.0000001201e-1f;
-  y = y * (r * r) + r + 1.0f;
-  v16i e = (__builtin_convertvector(n, v16i) + 127) << 23;
-  return y * __builtin_bit_cast(v16f, e);
-}
-// α of Gaussian (gx, A, Bdy = B·dy, cterm = −C·dy²/2, o) at pixel-centre x px: one definition for
-// forward and backward so both make bitwise-identical skip decisions.
-template <class V>
-inline void eval_alpha(V gx, V px, V A, V Bdy, V cterm, V& dx, V& power, V& G) {
-  dx = gx - px;
-  power = A * dx * dx * -0.5f - Bdy * dx + cterm;
-  G = vexp(power);
-}
-
-// ---- generic (scalar-lane) row kernels: the double reference path ----
-template <class T>
-void fwd_row(const TileScratch<T>& ts, const int* rl, int nrl, T px0, T pyc, T* act, T* Tr, T* Cr, T* Cg, T* Cb, T* Dz,
-             int32_t* last) {
-  const T a_min = T(kAlphaMin), a_max = T(kAlphaMax), t_min = T(kTransmittanceMin);
-  for (int ii = 0; ii < nrl; ++ii) {
-    const int k = rl[ii];
-    const T gx = ts.gx[k], dy = ts.gy[k] - pyc, A = ts.A[k], Bdy = ts.B[k] * dy;
-    const T cterm = T(-0.5) * ts.Cc[k] * dy * dy, o = ts.o[k];
-    const T cr = ts.r[k], cg = ts.g[k], cb = ts.b[k], cz = ts.z[k];
-    bool any = false;
-    for (int l = 0; l < LW; ++l) {
-      if (act[l] == T(0)) continue;
-      any = true;
-      T dx, power, G;
-      eval_alpha<T>(gx, px0 + T(l), A, Bdy, cterm, dx, power, G);
-      T a = std::min(a_max, o * G);
-      if (power > T(0) || a < a_min) continue;
-      T tT = Tr[l] * (T(1) - a);
-      if (tT < t_min) {
-        act[l] = T(0);
-        continue;
-      }
-      T w = a * Tr[l];
-      Cr[l] += w * cr;
-      Cg[l] += w * cg;
-      Cb[l] += w * cb;
-      Dz[l] += w * cz;
-      Tr[l] = tT;
-      last[l] = k + 1;
-    }
-    if (!any) break;
-  }
-}
-
+// ---- backward row kernels (the forward is runtime/blend_cpu.h's blend_row) ----
+// generic scalar lanes: the double reference path
 template <class T>
 void bwd_row(const TileScratch<T>& ts, const int* rl, int nrl, T px0, T pyc, const int32_t* last, T* Tc, const T* dr,
              const T* dg, const T* db, const T* dD, const T* bgt, T* acc) {
@@ -158,9 +75,9 @@ void bwd_row(const TileScratch<T>& ts, const int* rl, int nrl, T px0, T pyc, con
   T Sr[LW] = {}, Sg[LW] = {}, Sb[LW] = {}, Sz[LW] = {};
   for (int ii = nrl - 1; ii >= 0; --ii) {
     const int k = rl[ii];
-    const T gx = ts.gx[k], dy = ts.gy[k] - pyc, A = ts.A[k], B = ts.B[k], Cq = ts.Cc[k];
-    const T Bdy = B * dy, cterm = T(-0.5) * Cq * dy * dy, o = ts.o[k];
-    const T cr = ts.r[k], cg = ts.g[k], cb = ts.b[k], cz = ts.z[k];
+    const T gx = ts.tg.u[k], dy = ts.tg.v[k] - pyc, A = ts.tg.ca[k], B = ts.tg.cb[k], Cq = ts.tg.cc[k];
+    const T Bdy = B * dy, cterm = T(-0.5) * Cq * dy * dy, o = ts.tg.o[k];
+    const T cr = ts.tg.r[k], cg = ts.tg.g[k], cb = ts.tg.b[k], cz = ts.tg.z[k];
     T* a_ = acc + size_t(k) * kG;
     for (int l = 0; l < LW; ++l) {
       if (k >= last[l]) continue;
@@ -195,61 +112,7 @@ void bwd_row(const TileScratch<T>& ts, const int* rl, int nrl, T px0, T pyc, con
   }
 }
 
-inline float hsum(v16f v) {
-  v8f a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
-  v4f b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
-  return (b[0] + b[2]) + (b[1] + b[3]);
-}
-inline bool any(v16i m) {
-  v8i a = __builtin_shufflevector(m, m, 0, 1, 2, 3, 4, 5, 6, 7) | __builtin_shufflevector(m, m, 8, 9, 10, 11, 12, 13, 14, 15);
-  v4i b = __builtin_shufflevector(a, a, 0, 1, 2, 3) | __builtin_shufflevector(a, a, 4, 5, 6, 7);
-  return (b[0] | b[1] | b[2] | b[3]) != 0;
-}
-inline v16f iota16() { return v16f{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}; }
-template <class V>
-inline V load(const void* p) {
-  V v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-template <class V>
-inline void store(void* p, V v) {
-  std::memcpy(p, &v, sizeof v);
-}
-
-// float rows: 16 lanes as one GCC/Clang vector
-void fwd_row(const TileScratch<float>& ts, const int* rl, int nrl, float px0, float pyc, float* act_, float* Tr_,
-             float* Cr_, float* Cg_, float* Cb_, float* Dz_, int32_t* last_) {
-  const v16f px = iota16() + px0, zero = v16f{};
-  const v16f a_min = zero + float(kAlphaMin), a_max = zero + float(kAlphaMax), t_min = zero + float(kTransmittanceMin);
-  v16f act = load<v16f>(act_), Tr = load<v16f>(Tr_), Cr = load<v16f>(Cr_), Cg = load<v16f>(Cg_), Cb = load<v16f>(Cb_),
-       Dz = load<v16f>(Dz_);
-  v16i last = load<v16i>(last_);
-  for (int ii = 0; ii < nrl; ++ii) {
-    const int k = rl[ii];
-    const float dy = ts.gy[k] - pyc;
-    v16f dx, power, G;
-    eval_alpha<v16f>(zero + ts.gx[k], px, zero + ts.A[k], zero + ts.B[k] * dy, zero + -0.5f * ts.Cc[k] * dy * dy, dx,
-                     power, G);
-    v16f a = G * ts.o[k];
-    a = a < a_max ? a : a_max;
-    v16f tT = Tr * (1.0f - a);
-    v16i ok = (act > zero) & (power <= zero) & (a >= a_min);
-    v16i stop = ok & (tT < t_min);
-    v16i use = ok & ~stop;
-    act = stop ? zero : act;
-    v16f w = use ? a * Tr : zero;
-    Cr += w * ts.r[k];
-    Cg += w * ts.g[k];
-    Cb += w * ts.b[k];
-    Dz += w * ts.z[k];
-    Tr = use ? tT : Tr;
-    last = use ? (v16i{} + (k + 1)) : last;
-    if ((ii & 7) == 7 && !any(act > zero)) break;
-  }
-  store(act_, act), store(Tr_, Tr), store(Cr_, Cr), store(Cg_, Cg), store(Cb_, Cb), store(Dz_, Dz), store(last_, last);
-}
-
+// float: 16 lanes as one GCC/Clang vector
 void bwd_row(const TileScratch<float>& ts, const int* rl, int nrl, float px0, float pyc, const int32_t* last_,
              float* Tc_, const float* dr_, const float* dg_, const float* db_, const float* dD_, const float* bgt_,
              float* acc) {
@@ -261,10 +124,10 @@ void bwd_row(const TileScratch<float>& ts, const int* rl, int nrl, float px0, fl
   v16f Tc = load<v16f>(Tc_), Sr = zero, Sg = zero, Sb = zero, Sz = zero;
   for (int ii = nrl - 1; ii >= 0; --ii) {
     const int k = rl[ii];
-    const float dy = ts.gy[k] - pyc, A = ts.A[k], B = ts.B[k], Cq = ts.Cc[k], o = ts.o[k];
-    const float cr = ts.r[k], cg = ts.g[k], cb = ts.b[k], cz = ts.z[k];
+    const float dy = ts.tg.v[k] - pyc, A = ts.tg.ca[k], B = ts.tg.cb[k], Cq = ts.tg.cc[k], o = ts.tg.o[k];
+    const float cr = ts.tg.r[k], cg = ts.tg.g[k], cb = ts.tg.b[k], cz = ts.tg.z[k];
     v16f dx, power, G;
-    eval_alpha<v16f>(zero + ts.gx[k], px, zero + A, zero + B * dy, zero + -0.5f * Cq * dy * dy, dx, power, G);
+    eval_alpha<v16f>(zero + ts.tg.u[k], px, zero + A, zero + B * dy, zero + -0.5f * Cq * dy * dy, dx, power, G);
     v16f oG = G * o;
     v16f a = oG < a_max ? oG : a_max;
     v16i use = ((v16i{} + k) < last) & (power <= zero) & (a >= a_min);
@@ -303,40 +166,25 @@ template <class T>
 void fwd_tile(const RenderParamsT<T>& p, CpuState<T>& s, int c, int tile, TileScratch<T>& ts) {
   const int TT = s.tiles_x * s.tiles_y;
   const int64_t b0 = s.tile_off[int64_t(c) * TT + tile], b1 = s.tile_off[int64_t(c) * TT + tile + 1];
-  const int L = int(b1 - b0);
-  gather_tile(s, c, b0, L, ts);
+  gather_tile(s, c, b0, int(b1 - b0), ts.tg);
   const int W = s.W, H = s.H;
+  const int64_t HW = int64_t(W) * H;
   const int x0 = (tile % s.tiles_x) * kTile, y0 = (tile / s.tiles_x) * kTile;
-  const int nx = std::min(kTile, W - x0);
   T bg[3] = {T(0), T(0), T(0)};
   if (p.background)
     for (int k = 0; k < 3; ++k) bg[k] = p.background[3 * c + k];
-  for (int ry = 0; ry < kTile; ++ry) {
-    const int py = y0 + ry;
-    if (py >= H) break;
-    alignas(64) T Tr[LW], Cr[LW], Cg[LW], Cb[LW], Dz[LW], act[LW];
-    alignas(64) int32_t last[LW];
-    for (int l = 0; l < LW; ++l) {
-      Tr[l] = T(1);
-      Cr[l] = Cg[l] = Cb[l] = Dz[l] = T(0);
-      act[l] = l < nx ? T(1) : T(0);
-      last[l] = 0;
-    }
-    const T pyc = T(py) + T(0.5);
-    build_row_list(ts, L, pyc, L, ts.rl);
-    fwd_row(ts, ts.rl.data(), int(ts.rl.size()), T(x0) + T(0.5), pyc, act, Tr, Cr, Cg, Cb, Dz, last);
-    const int64_t HW = int64_t(W) * H;
+  auto emit = [&](int py, int nx, const ffrt::blend::RowBlend<T>& rb) {
     const int64_t row = int64_t(c) * HW + int64_t(py) * W + x0;
     for (int l = 0; l < nx; ++l) {
-      p.image[(int64_t(c) * 3 + 0) * HW + int64_t(py) * W + x0 + l] = Cr[l] + Tr[l] * bg[0];
-      p.image[(int64_t(c) * 3 + 1) * HW + int64_t(py) * W + x0 + l] = Cg[l] + Tr[l] * bg[1];
-      p.image[(int64_t(c) * 3 + 2) * HW + int64_t(py) * W + x0 + l] = Cb[l] + Tr[l] * bg[2];
-      if (p.alpha) p.alpha[row + l] = T(1) - Tr[l];
-      if (p.depth) p.depth[row + l] = Dz[l];
-      s.final_T[row + l] = Tr[l];
-      s.n_contrib[row + l] = last[l];
+      for (int k = 0; k < 3; ++k) p.image[(int64_t(c) * 3 + k) * HW + int64_t(py) * W + x0 + l] = rb.rgb[k][l];
+      if (p.alpha) p.alpha[row + l] = T(1) - rb.trans[l];
+      if (p.depth) p.depth[row + l] = rb.depth[l];
+      s.final_T[row + l] = rb.trans[l];
+      s.n_contrib[row + l] = rb.last[l];
     }
-  }
+  };
+  if (p.depth) ffrt::blend::blend_tile<true, true>(ts.tg, x0, y0, W, H, bg, emit);
+  else ffrt::blend::blend_tile<false, true>(ts.tg, x0, y0, W, H, bg, emit);
 }
 
 template <class T>
@@ -346,7 +194,7 @@ void bwd_tile(const RenderParamsT<T>& p, const RenderGradsT<T>& g, CpuState<T>& 
   const int64_t b0 = s.tile_off[int64_t(c) * TT + tile], b1 = s.tile_off[int64_t(c) * TT + tile + 1];
   const int L = int(b1 - b0);
   if (L == 0) return;
-  gather_tile(s, c, b0, L, ts);
+  gather_tile(s, c, b0, L, ts.tg);
   constexpr int AW = std::is_same<T, float>::value ? LW : 1;  // float: per-lane accumulators
   ts.acc.assign(size_t(L) * kG * AW, T(0));
   const int W = s.W, H = s.H;
@@ -383,8 +231,8 @@ void bwd_tile(const RenderParamsT<T>& p, const RenderGradsT<T>& g, CpuState<T>& 
     }
     if (maxlast == 0) continue;
     const T pyc = T(py) + T(0.5);
-    build_row_list(ts, L, pyc, maxlast, ts.rl);
-    bwd_row(ts, ts.rl.data(), int(ts.rl.size()), T(x0) + T(0.5), pyc, last, Tc, dr, dg, db, dD, bgt, ts.acc.data());
+    const int nrl = ffrt::blend::build_row_list(ts.tg, pyc, maxlast);
+    bwd_row(ts, ts.tg.row_list.data(), nrl, T(x0) + T(0.5), pyc, last, Tc, dr, dg, db, dD, bgt, ts.acc.data());
   }
   if constexpr (AW > 1) {
     for (size_t i = 0; i < size_t(L) * kG; ++i) s.entry_grad[size_t(b0) * kG + i] = hsum(load<v16f>(&ts.acc[i * LW]));
@@ -402,6 +250,7 @@ void project_all(const RenderParamsT<T>& p, int threads, CpuState<T>& s, const s
   for (int64_t ch = 0; ch < nchunks; ++ch) {
     const int n1 = int(std::min<int64_t>(N, (ch + 1) * kChunk));
     for (int n = int(ch * kChunk); n < n1; ++n) {
+      s.pmin[size_t(n)] = ffrt::blend::power_min(p.opacities[n]);
       for (int c = 0; c < C; ++c) {
         const int64_t i = int64_t(c) * N + n;
         Projected<T> pr;
@@ -479,6 +328,7 @@ void render_fwd_cpu(const RenderParamsT<T>& p, int threads, CpuState<T>& s) {
   s.tiles_y = cams.empty() ? 1 : cams[0].tiles_y;
   const size_t CN = size_t(s.C) * s.N;
   for (auto* v : {&s.u, &s.v, &s.ca, &s.cb, &s.cc, &s.op, &s.cr, &s.cg, &s.cbl, &s.z, &s.ext_y}) v->resize(CN);
+  s.pmin.resize(size_t(s.N));
   s.clamp_mask.resize(CN);
   s.radius.resize(CN);
   s.rect.resize(CN * 4);

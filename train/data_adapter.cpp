@@ -35,14 +35,7 @@ class NersembleDataset : public Dataset {
   std::string subject_name(int s) const override { return ds_.subject(s).name; }
   int num_views(int s) const override { return int(ds_.subject(s).cameras.size()); }
   Camera camera(int s, int v) const override {
-    const data::Camera& c = ds_.subject(s).cameras.at(v);
-    Camera out;
-    out.name = c.serial;
-    out.width = c.width;
-    out.height = c.height;
-    out.viewmat = c.viewmat;
-    out.intrinsics = {c.k.fx, c.k.fy, c.k.cx, c.k.cy};
-    return out;
+    return ds_.subject(s).cameras.at(v);
   }
   void load_view(int s, int v, std::vector<uint8_t>& rgb, std::vector<uint8_t>& mask) const override {
     std::shared_ptr<const data::ViewU8> view = ds_.view_u8(s, v);

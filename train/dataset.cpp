@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "autograd/graph.h"
+#include "core/geometry.h"
 #include "core/rng.h"
 #include "splat/splat_op.h"
 
@@ -131,19 +132,16 @@ InMemoryDataset make_toy_dataset(const ToyOptions& opt) {
       const double D = 0.5;
       // camera centre on a sphere around the origin in front of the face (−z), looking at the origin
       const double c[3] = {D * std::sin(az) * std::cos(el), -D * std::sin(el), -D * std::cos(az) * std::cos(el)};
-      double fwd[3] = {-c[0] / D, -c[1] / D, -c[2] / D};
-      double up[3] = {0, -1, 0};  // OpenCV: y down, so "up" is −y
-      double right[3] = {fwd[1] * up[2] - fwd[2] * up[1], fwd[2] * up[0] - fwd[0] * up[2], fwd[0] * up[1] - fwd[1] * up[0]};
-      double rn = std::sqrt(right[0] * right[0] + right[1] * right[1] + right[2] * right[2]);
-      for (double& x : right) x /= rn;
+      Vec3d fwd{-c[0] / D, -c[1] / D, -c[2] / D};
+      const Vec3d up{0, -1, 0};  // OpenCV: y down, so "up" is −y
+      Vec3d right = normalized(cross(fwd, up));
       // x right = −(fwd × up_world)… choose x so that the camera's y points down (world +y)
-      double down[3] = {fwd[1] * right[2] - fwd[2] * right[1], fwd[2] * right[0] - fwd[0] * right[2],
-                        fwd[0] * right[1] - fwd[1] * right[0]};
+      Vec3d down = cross(fwd, right);
       if (down[1] < 0) {
         for (double& x : right) x = -x;
         for (double& x : down) x = -x;
       }
-      const double* R[3] = {right, down, fwd};
+      const double* R[3] = {right.data(), down.data(), fwd.data()};
       for (int r = 0; r < 3; ++r) {
         for (int k = 0; k < 3; ++k) cam.viewmat[4 * r + k] = R[r][k];
         cam.viewmat[4 * r + 3] = -(R[r][0] * c[0] + R[r][1] * c[1] + R[r][2] * c[2]);

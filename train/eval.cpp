@@ -97,12 +97,14 @@ ImageMetrics image_metrics(const float* img, const float* gt, const std::vector<
   return r;
 }
 
-void write_png(const std::string& path, const std::vector<uint8_t>& rgb, int W, int H) {
-  FF_CHECK(rgb.size() == size_t(W) * H * 3, "write_png: buffer has ", rgb.size(), " bytes for ", W, "×", H);
+namespace {
+// RGB u8 [H,W,3] → PNG, creating the parent directory (the trainer's eval/ folder)
+void write_picture(const std::string& path, const std::vector<uint8_t>& rgb, int W, int H) {
   std::filesystem::path p(path);
   if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
   flame::write_png(path, W, H, 3, rgb.data());
 }
+}  // namespace
 
 void draw_text(std::vector<uint8_t>& rgb, int W, int H, int x, int y, const std::string& text, const uint8_t color[3],
                int scale) {
@@ -155,7 +157,7 @@ void write_eval_grid(const std::string& path, const std::vector<GridRow>& rows, 
           }
     }
   }
-  write_png(path, img, W, H);
+  write_picture(path, img, W, H);
 }
 
 void write_loss_curve(const std::string& path, const std::vector<double>& loss, const std::string& title, int W, int H) {
@@ -216,7 +218,7 @@ void write_loss_curve(const std::string& path, const std::vector<double>& loss, 
   }
   line(L, T, L, H - B, black);
   line(L, H - B, W - R, H - B, black);
-  write_png(path, img, W, H);
+  write_picture(path, img, W, H);
 }
 
 }  // namespace ff::train

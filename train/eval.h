@@ -6,10 +6,9 @@
 //   SSIM  = the 3DGS SSIM map (11×11 Gaussian window σ 1.5, C1 = 0.01², C2 = 0.03², zero padding, per
 //           channel) averaged over the image, or over the mask (weighted by m). The full-image value equals
 //           1 − D-SSIM of splat::l1_dssim_loss.
-// Pictures: PNGs through stb_image_write; text with stb_easy_font (both header-only, Debian's libstb-dev).
+// Pictures: PNGs through flame::write_png (flame/mesh_raster.h); text with stb_easy_font (header-only).
 //
 //   ff::train::ImageMetrics m = ff::train::image_metrics(render, gt, mask, W, H);
-//   ff::train::write_png("grid.png", rgb8, W, H);
 #pragma once
 #include <cstdint>
 #include <string>
@@ -25,9 +24,6 @@ struct ImageMetrics {
 ImageMetrics image_metrics(const float* img, const float* gt, const std::vector<float>& mask, int W, int H);
 // the SSIM map [3,H,W]
 std::vector<double> ssim_map(const float* img, const float* gt, int W, int H);
-
-// RGB u8 [H,W,3] → PNG (atomic write)
-void write_png(const std::string& path, const std::vector<uint8_t>& rgb, int W, int H);
 
 // A grid of rows (GT | render | error×4) with a label per row; images [3,H,W] float.
 struct GridRow {

@@ -7,6 +7,7 @@
 
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "runtime/formats.h"
 
 namespace ff::train {
 
@@ -388,6 +389,18 @@ int64_t IdentityModel::parameter_count() const {
   int64_t n = 0;
   for (auto& p : named_parameters()) n += p.tensor.numel();
   return n;
+}
+
+ffrt::GaussianSet host_gaussians(const GaussianBatch& gb, int64_t row, std::vector<float> means) {
+  ffrt::GaussianSet g;
+  g.means = std::move(means);
+  g.log_scales = select(gb.log_scales, 0, row).to(DType::F32).to_vector<float>();
+  g.rotations = select(gb.rotations, 0, row).to(DType::F32).to_vector<float>();
+  g.opacities = select(gb.opacities, 0, row).to(DType::F32).to_vector<float>();
+  g.colors = select(gb.colors, 0, row).to(DType::F32).to_vector<float>();
+  FF_CHECK(g.means.size() == 3 * g.opacities.size(), "host_gaussians: ", g.means.size() / 3, " positions for ",
+           g.opacities.size(), " Gaussians");
+  return g;
 }
 
 }  // namespace ff::train

@@ -37,6 +37,10 @@
 #include "flame/mesh.h"
 #include "nn/generator.h"
 
+namespace ffrt {
+struct GaussianSet;  // runtime/formats.h
+}
+
 namespace ff::train {
 
 struct ModelConfig {
@@ -92,6 +96,11 @@ struct GaussianBatch {
   Tensor opacities;  // [B,G]   sigmoid(out + μ_opac)
   Tensor texture;    // [B,F,R,R] the generator output (for inspection)
 };
+
+// Row `row` of a GaussianBatch at positions means [G,3] as the runtime's host arrays (runtime/formats.h:
+// activated opacities and colours, log-scales, unnormalised rotations), on any device: what ffrt::write_ply,
+// write_splat and pack_from_gaussians take (the engine's .ply exports go through it).
+ffrt::GaussianSet host_gaussians(const GaussianBatch& gb, int64_t row, std::vector<float> means);
 
 class IdentityModel {
  public:

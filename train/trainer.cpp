@@ -15,11 +15,11 @@
 
 #include "core/file.h"
 #include "core/rng.h"
+#include "runtime/formats.h"
 #include "splat/splat_op.h"
 #include "train/checkpoint.h"
 #include "train/eval.h"
 #include "train/model_file.h"
-#include "train/ply_export.h"
 
 namespace ff::train {
 
@@ -635,20 +635,15 @@ void Trainer::export_ply(const std::string& final_dir) const {
   // folder, removed by the next run); an existing `dir` (this program's earlier export of the step) is replaced
   const std::string dir = final_dir + ".tmp." + std::to_string(long(::getpid()));
   fs::remove_all(dir);
-  fs::create_directories(dir);
   NoGrad ng(ctx_);
+  fs::create_directories(dir);
   const int n = std::min(train_->num_subjects(), std::max(1, cfg_.export_subjects));
   for (int s = 0; s < n; ++s) {
     Tensor idx = from_vector<int64_t>(ctx_, {int64_t(s)}, {1}).to(dev_);
     GaussianBatch gb = model_->decode(model_->code_rows(idx));
-    PlyGaussians g;
-    g.means = model_->positions(s).to(DType::F32).to_vector<float>();
-    g.log_scales = select(gb.log_scales, 0, 0).to(DType::F32).to_vector<float>();
-    g.rotations = select(gb.rotations, 0, 0).to(DType::F32).to_vector<float>();
-    g.opacities = select(gb.opacities, 0, 0).to(DType::F32).to_vector<float>();
-    g.colors = select(gb.colors, 0, 0).to(DType::F32).to_vector<float>();
-    if (s == 0) write_gaussians_ply((fs::path(dir) / "point_cloud.ply").string(), g);
-    write_gaussians_ply((fs::path(dir) / (train_->subject_name(s) + ".ply")).string(), g);
+    const ffrt::GaussianSet g = host_gaussians(gb, 0, model_->positions(s).to(DType::F32).to_vector<float>());
+    if (s == 0) ffrt::write_ply((fs::path(dir) / "point_cloud.ply").string(), g);
+    ffrt::write_ply((fs::path(dir) / (train_->subject_name(s) + ".ply")).string(), g);
   }
   fs::remove_all(final_dir);
   fs::rename(dir, final_dir);

@@ -32,7 +32,7 @@
 //   cameras.json                 3DGS-style camera list of the training subjects' views (canonical space)
 //   checkpoints/step_N.ffck      last keep_ckpts checkpoints
 //   .lock                        "<pid> <host>" of the run using the folder (core/file.h DirLock)
-//   point_cloud/iteration_N/point_cloud.ply   3DGS .ply of the first training subject (ply_export.h);
+//   point_cloud/iteration_N/point_cloud.ply   3DGS .ply of the first training subject (runtime/formats.h);
 //                                <subject>.ply for the first export_subjects subjects (written into
 //                                iteration_N.tmp.<pid>/, renamed when complete)
 //   eval/step_N.png              evaluation grid (GT | render | error) of held-out views and identities

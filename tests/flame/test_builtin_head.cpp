@@ -1,5 +1,5 @@
 // tests/flame/test_builtin_head.cpp — the built-in head model (MediaPipe canonical mesh + procedural bases),
-// its protobuf reader and the small mesh rasterizer.
+// its protobuf reader and the shaded mesh render (rasterize_mesh).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -448,7 +448,7 @@ TEST_CASE("mesh_raster: z-buffer, face ids and shading of a known scene") {
   std::vector<double> V = {-1, -1, 0, 1, -1, 0, 1, 1, 0, -1, 1, 0,                    // far square z = 0
                            -0.5, -0.5, 0.5, 0.5, -0.5, 0.5, 0.5, 0.5, 0.5, -0.5, 0.5, 0.5};  // near z = 0.5
   std::vector<int32_t> F = {0, 1, 2, 0, 2, 3, 4, 5, 6, 4, 6, 7};
-  auto cam = fl::look_at_camera({0, 0, 5}, {0, 0, 0}, {0, 1, 0}, 100, 100, 31.5, 31.5);
+  auto cam = fl::look_at_camera({0, 0, 5}, {0, 0, 0}, {0, 1, 0}, 100, 100, 32, 32);  // the image centre
   fl::RasterOptions o;
   o.width = o.height = 64;
   auto img = fl::rasterize_mesh(V.data(), 8, F.data(), 4, cam, o);
@@ -476,6 +476,8 @@ TEST_CASE("mesh_raster: z-buffer, face ids and shading of a known scene") {
   CHECK(std::string(sig + 1, 3) == "PNG");
   std::remove(path.c_str());
   CHECK(throws_with([&] { fl::write_png("/nonexistent/dir/x.png", 64, 64, 3, img.rgb.data()); }, {"cannot write"}));
+  CHECK(throws_with([&] { fl::write_png(path, 64, 64, 3, img.rgb.data(), 0); }, {"compression level 0", "1..9"}));
+  CHECK_FALSE(std::ifstream(path).good());  // refused before anything was written
   // downsample averages
   std::vector<uint8_t> two = {0, 0, 0, 255, 255, 255, 0, 0, 0, 255, 255, 255};
   auto one = fl::downsample(two, 2, 2, 3, 2);
@@ -484,7 +486,7 @@ TEST_CASE("mesh_raster: z-buffer, face ids and shading of a known scene") {
 
 TEST_CASE("builtin head model: a rendered front view shows the face where expected") {
   const fl::FlameModel& m = fl::builtin_head_model_ref();
-  auto cam = fl::look_at_camera({0, 0, 0.8}, {0, 0, 0}, {0, 1, 0}, 600, 600, 127.5, 127.5);
+  auto cam = fl::look_at_camera({0, 0, 0.8}, {0, 0, 0}, {0, 1, 0}, 600, 600, 128, 128);  // the image centre
   fl::RasterOptions o;
   o.width = o.height = 256;
   auto img = fl::rasterize_mesh(m.v_template.data(), m.V, m.faces.data(), m.F, cam, o);
@@ -494,7 +496,7 @@ TEST_CASE("builtin head model: a rendered front view shows the face where expect
   // the nose tip projects to the image centre column and is the nearest surface there
   double tip[3] = {coord(m.v_template, 4, 0), coord(m.v_template, 4, 1), coord(m.v_template, 4, 2)}, uv[2], z;
   fl::project_points(cam, tip, 1, uv, &z);
-  int x = int(std::lround(uv[0])), y = int(std::lround(uv[1]));
+  int x = int(std::floor(uv[0])), y = int(std::floor(uv[1]));  // the pixel holding (u, v): centres at integer + ½
   CHECK(x == doctest::Approx(127.5).epsilon(0.01));
   CHECK(img.depth[size_t(y) * 256 + size_t(x)] == doctest::Approx(z).epsilon(2e-3));
 }

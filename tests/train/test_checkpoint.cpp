@@ -9,7 +9,6 @@
 #include "tests/testing.h"
 #include "tests/train/train_test_util.h"
 #include "train/checkpoint.h"
-#include "train/ply_export.h"
 
 using namespace ff;
 namespace fs = std::filesystem;
@@ -176,24 +175,24 @@ TEST_CASE("checkpoint: 6 steps == 3 steps + save + resume in a fresh trainer + 3
 
 TEST_CASE("ply export: the official 3DGS layout, raw (pre-activation) values") {
   const std::string dir = testing::temp_dir("ply");
-  train::PlyGaussians g;
+  ffrt::GaussianSet g;
   g.means = {0.1f, 0.2f, 0.3f, -1, -2, -3};
   g.log_scales = {-3, -4, -5, -1, -1, -1};
   g.rotations = {2, 0, 0, 0, 0, 0, 0, 3};
   g.opacities = {0.5f, 0.9f};
   g.colors = {0.5f, 0.25f, 1.f, 0, 0, 0};
-  train::write_gaussians_ply(dir + "/p.ply", g);
+  ffrt::write_ply(dir + "/p.ply", g);
   std::string bytes = read_file(dir + "/p.ply");
   CHECK(bytes.rfind("ply\nformat binary_little_endian 1.0\nelement vertex 2\nproperty float x\n", 0) == 0);
-  train::PlyTable t = train::read_ply_table(dir + "/p.ply");
+  testing::PlyRecords t = testing::ply_records(dir + "/p.ply");
   const std::vector<std::string> expect = {"x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
                                            "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"};
   CHECK(t.names == expect);
   REQUIRE(t.rows == 2);
-  auto v = [&](int r, const char* n) { return t.values[r * t.names.size() + t.column(n)]; };
+  auto v = [&](int r, const char* n) { return t.at(size_t(r), n); };
   CHECK(v(0, "y") == doctest::Approx(0.2));
   CHECK(v(0, "f_dc_0") == doctest::Approx(0.0));
-  CHECK(v(0, "f_dc_2") == doctest::Approx(0.5 / train::kSH_C0));
+  CHECK(v(0, "f_dc_2") == doctest::Approx(0.5 / ffrt::kSH_C0));
   CHECK(v(0, "opacity") == doctest::Approx(0.0));
   CHECK(v(1, "opacity") == doctest::Approx(std::log(9.0)).epsilon(1e-5));
   CHECK(v(0, "scale_1") == doctest::Approx(-4));
@@ -208,10 +207,22 @@ TEST_CASE("ply export: a trained model's point_cloud.ply reads back with every G
   train::Trainer tr(ctx, cfg, testing::tiny_scene(2, 2), nullptr);
   tr.step();
   tr.export_ply(cfg.out_dir + "/pc");
-  train::PlyTable t = train::read_ply_table(cfg.out_dir + "/pc/point_cloud.ply");
+  testing::PlyRecords t = testing::ply_records(cfg.out_dir + "/pc/point_cloud.ply");
   CHECK(t.rows == size_t(tr.model().layout().G));
   for (float x : t.values) REQUIRE(std::isfinite(x));
   CHECK(fs::exists(cfg.out_dir + "/pc/toy1.ply"));
+  // the values are subject 0's decoded Gaussians (train/model.h host_gaussians)
+  NoGrad ng(ctx);
+  const train::GaussianBatch gb = tr.model().decode(tr.model().code_rows(from_vector<int64_t>(ctx, {0}, {1})));
+  const ffrt::GaussianSet e = train::host_gaussians(gb, 0, tr.model().positions(0).to_vector<float>());
+  const ffrt::GaussianSet r = ffrt::read_ply(cfg.out_dir + "/pc/point_cloud.ply");
+  REQUIRE(r.size() == e.size());
+  CHECK(r.means == e.means);
+  CHECK(r.log_scales == e.log_scales);
+  for (size_t i = 0; i < e.size(); ++i) {
+    CHECK(std::abs(r.opacities[i] - e.opacities[i]) < 1e-6);
+    for (int c = 0; c < 3; ++c) CHECK(std::abs(r.colors[3 * i + c] - e.colors[3 * i + c]) < 1e-6);
+  }
 }
 
 TEST_CASE("config: JSON round trip, overrides, unknown keys and bad values refused, --help lists every option") {

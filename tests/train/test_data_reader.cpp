@@ -1,5 +1,5 @@
 // The NeRSemble reader: camera_params.json (shared / per camera, errors), intrinsics conversion, tracking npz,
-// transforms, the triangle rasterizer, a broken-layout fixture (missing camera, wrong-size image, corrupt npz,
+// transforms, a broken-layout fixture (missing camera, wrong-size image, corrupt npz,
 // camera without image, unreadable image) reported and skipped / refused under strict, and the view cache
 // (prefetch, LRU bound, disk cache).
 #include <cmath>
@@ -14,7 +14,6 @@
 #include "train/data/dataset.h"
 #include "train/data/image.h"
 #include "train/data/nersemble.h"
-#include "train/data/raster.h"
 
 using namespace ff;
 using namespace ff::data;
@@ -253,47 +252,6 @@ TEST_CASE("tracking npz: write/read round trip (float32-exact), dtype tolerance,
   CHECK(throws_with([&] { r.index_of_frame(7); }, "frame 7"));
 }
 
-TEST_CASE("rasterizer: coverage, depth order, perspective-correct barycentrics") {
-  // two triangles covering the square [-1,1]² at z = 2 (near) and a big one at z = 4 (far), camera at the origin
-  std::vector<double> v = {-1, -1, 2, 1, -1, 2, 1, 1, 2, -1, 1, 2, -3, -3, 4, 3, -3, 4, 0, 3, 4};
-  std::vector<int32_t> f = {4, 5, 6, 0, 1, 2, 0, 2, 3};
-  RasterView view{mat4_identity(), 10, 10, 10, 10, 20, 20};
-  GBuffer g;
-  rasterize(v.data(), 7, f.data(), 3, view, 1, g);
-  // the near square projects to [5, 15]² : its pixels belong to triangles 1/2, at depth 2
-  CHECK(g.tri[size_t(10 * 20 + 10)] >= 1);
-  CHECK(g.depth[size_t(10 * 20 + 10)] == doctest::Approx(2));
-  CHECK(g.tri[size_t(2 * 20 + 10)] == 0);  // only the far triangle there
-  CHECK(g.depth[size_t(2 * 20 + 10)] == doctest::Approx(4));
-  CHECK(g.tri[size_t(0)] == -1);
-  // perspective-correct: a slanted triangle; the 3-D point from the barycentrics must lie on the pixel's ray
-  std::vector<double> s = {-1, -1, 2, 2, -1, 6, 0, 2, 3};
-  std::vector<int32_t> sf = {0, 1, 2};
-  rasterize(s.data(), 3, sf.data(), 1, view, 2, g);
-  int checked = 0;
-  for (int j = 0; j < g.sample_height(); ++j)
-    for (int i = 0; i < g.sample_width(); ++i) {
-      size_t k = size_t(j) * size_t(g.sample_width()) + size_t(i);
-      if (g.tri[k] < 0) continue;
-      double b1 = g.bary[k * 2], b2 = g.bary[k * 2 + 1], b0 = 1 - b1 - b2;
-      double P[3];
-      for (int a = 0; a < 3; ++a) P[a] = b0 * s[size_t(a)] + b1 * s[size_t(3 + a)] + b2 * s[size_t(6 + a)];
-      CHECK(P[2] == doctest::Approx(g.depth[k]).epsilon(1e-5));
-      CHECK(20 * P[0] / P[2] + 20 == doctest::Approx(i + 0.5).epsilon(1e-4));
-      CHECK(20 * P[1] / P[2] + 20 == doctest::Approx(j + 0.5).epsilon(1e-4));
-      ++checked;
-    }
-  CHECK(checked > 50);
-  // back-face culling: the reversed triangle disappears
-  std::vector<int32_t> rev = {0, 2, 1};
-  rasterize(s.data(), 3, sf.data(), 1, view, 1, g, true);
-  int a = int(std::count_if(g.tri.begin(), g.tri.end(), [](int32_t t) { return t >= 0; }));
-  rasterize(s.data(), 3, rev.data(), 1, view, 1, g, true);
-  int b = int(std::count_if(g.tri.begin(), g.tri.end(), [](int32_t t) { return t >= 0; }));
-  CHECK(a + b > 0);
-  CHECK(a * b == 0);
-}
-
 TEST_CASE("broken layout: missing camera, wrong-size image, corrupt npz, camera without image, unreadable image") {
   data_test::TempDir td("broken");
   write_fixture_subject(td.path, {"001"});
@@ -358,10 +316,11 @@ TEST_CASE("reader: cameras are rescaled to the image and moved to the canonical 
   Dataset ds = Dataset::open(td.path);
   const Subject& s = ds.subject(0);
   CHECK_FALSE(s.preprocessed);
-  const Camera& c = s.cameras[size_t(s.camera_index("222200037"))];
-  CHECK(c.k.fx == doctest::Approx(7400.0 * 110 / 2200));
-  CHECK(c.k.fy == doctest::Approx(7400.0 * 160 / 3208));
-  CHECK(c.k.cx == doctest::Approx(1100.0 * 110 / 2200));  // (1099.5 + 0.5)·s
+  const int ci = s.camera_index("222200037");
+  const Camera& c = s.cameras[size_t(ci)];
+  CHECK(c.fx() == doctest::Approx(7400.0 * 110 / 2200));
+  CHECK(c.fy() == doctest::Approx(7400.0 * 160 / 3208));
+  CHECK(c.cx() == doctest::Approx(1100.0 * 110 / 2200));  // (1099.5 + 0.5)·s
   // viewmat = world_2_cam · cano2world, cano2world = [R(euler) | t] without the scale
   FlameTracking t = small_tracking();
   auto R = euler_xyz_to_matrix(t.rotation.data());
@@ -370,7 +329,7 @@ TEST_CASE("reader: cameras are rescaled to the image and moved to the canonical 
     for (int b = 0; b < 3; ++b) c2w[size_t(a * 4 + b)] = R[size_t(a * 3 + b)];
     c2w[size_t(a * 4 + 3)] = t.translation[size_t(a)];
   }
-  Mat4 want = mat4_mul(c.world_2_cam, c2w);
+  Mat4 want = mat4_mul(s.world_2_cam[size_t(ci)], c2w);
   for (int i = 0; i < 16; ++i) CHECK(c.viewmat[size_t(i)] == doctest::Approx(want[size_t(i)]).epsilon(1e-6));
   auto vf = c.viewmat_f();
   CHECK(vf[15] == 1.0f);

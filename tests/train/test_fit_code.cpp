@@ -187,7 +187,7 @@ TEST_CASE("fit: photo end to end (grace_hopper, given landmarks) writes every ou
   CHECK(r.head.mean_px < 6.0);  // a 512 px portrait, face box ~215 px
   CHECK(std::abs(r.head.yaw_deg) < 30);
   CHECK(r.psnr_mask >= r.mean_code_psnr_mask - 0.05);
-  train::PlyTable t = train::read_ply_table(out + "/face.ply");
+  testing::PlyRecords t = testing::ply_records(out + "/face.ply");
   CHECK(t.rows == size_t((*lm.model).layout().G));
   CHECK(t.column("f_dc_0") >= 0);
   // a second run replaces the folder atomically

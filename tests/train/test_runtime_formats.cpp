@@ -1,6 +1,6 @@
 // tests/train/test_runtime_formats.cpp — the embeddable runtime (runtime/) against the engine:
-//   * .ply / .splat / .ffpk round trips through runtime/formats.h, and the 3DGS .ply layout against the engine's
-//     own writer/reader (train/ply_export.h);
+//   * .ply / .splat / .ffpk round trips through runtime/formats.h (the engine's .ply exports use it too), the 3DGS
+//     .ply layout and its stored raw values;
 //   * C API round trip: engine IdentityModel → identity pack → ff_model_open_memory → ff_decode_identity equals the
 //     engine's decode, and ff_render equals the engine's splat::render_fwd to ≤ 1/255 (uv and seed placements,
 //     several generator sizes), also for codes/mixes; a checkpoint with its layout opens directly, one without
@@ -18,7 +18,6 @@
 #include "splat/splat.h"
 #include "tests/testing.h"
 #include "tests/train/train_test_util.h"
-#include "train/ply_export.h"
 #include "train/checkpoint.h"
 #include "train/model_file.h"
 #include "train/trainer.h"
@@ -210,7 +209,7 @@ void check_model_roundtrip(const train::ModelConfig& cfg) {
 
 }  // namespace
 
-TEST_CASE("runtime: .ply round trip, 3DGS layout and cross-check with the engine's writer/reader") {
+TEST_CASE("runtime: .ply round trip, 3DGS layout, stored raw values, file read-back") {
   ffrt::GaussianSet g = random_set(257, 3);
   for (int deg : {0, 3}) {
     const std::string bytes = ffrt::ply_bytes(g, deg);
@@ -249,18 +248,14 @@ TEST_CASE("runtime: .ply round trip, 3DGS layout and cross-check with the engine
     const float opacity_raw = rec[deg ? 9 + 45 : 9];
     CHECK(std::abs(opacity_raw - std::log(g.opacities[0] / (1 - g.opacities[0]))) < 1e-4);
   }
-  // the engine's reader reads ours, and ours reads the engine's writer
+  // the file: stored records by name, and read back
   const std::string dir = ff::testing::temp_dir("runtime_ply");
   ffrt::write_ply(dir + "/rt.ply", g, 0);
-  train::PlyTable t = train::read_ply_table(dir + "/rt.ply");
+  ff::testing::PlyRecords t = ff::testing::ply_records(dir + "/rt.ply");
   CHECK(t.rows == g.size());
   CHECK(t.column("scale_1") >= 0);
-  CHECK(t.values[size_t(t.column("scale_1"))] == g.log_scales[1]);
-  train::PlyGaussians pg;
-  pg.means = g.means, pg.log_scales = g.log_scales, pg.rotations = g.rotations, pg.opacities = g.opacities,
-  pg.colors = g.colors;
-  train::write_gaussians_ply(dir + "/engine.ply", pg);
-  ffrt::GaussianSet e = ffrt::read_ply(dir + "/engine.ply");
+  CHECK(t.at(0, "scale_1") == g.log_scales[1]);
+  ffrt::GaussianSet e = ffrt::read_ply(dir + "/rt.ply");
   REQUIRE(e.size() == g.size());
   for (size_t i = 0; i < g.size(); ++i) {
     CHECK(e.means[3 * i] == g.means[3 * i]);

@@ -2,9 +2,15 @@
 #pragma once
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
+#include <sstream>
 #include <string>
+#include <vector>
 
+#include "core/check.h"
+#include "runtime/formats.h"
 #include "train/trainer.h"
 
 namespace ff::testing {
@@ -55,6 +61,52 @@ inline std::string temp_dir(const std::string& name) {
   std::filesystem::remove_all(d);
   std::filesystem::create_directories(d);
   return d;
+}
+
+// The stored (pre-activation) values of a .ply that ffrt::write_ply wrote (runtime/formats.h): binary little-endian,
+// one `vertex` element of float properties only (anything else throws). For checks of the raw 3DGS fields;
+// ffrt::read_ply is the reader.
+struct PlyRecords {
+  std::vector<std::string> names;  // property names in header order
+  std::vector<float> values;       // [rows, names.size()]
+  size_t rows = 0;
+  int column(const std::string& name) const {  // −1 if absent
+    auto it = std::find(names.begin(), names.end(), name);
+    return it == names.end() ? -1 : int(it - names.begin());
+  }
+  float at(size_t row, const std::string& name) const {
+    const int c = column(name);
+    FF_CHECK(c >= 0 && row < rows, "PlyRecords: no '", name, "' in row ", row);
+    return values[row * names.size() + size_t(c)];
+  }
+};
+
+inline PlyRecords ply_records(const std::string& path) {
+  const std::string b = ffrt::read_file(path);
+  const size_t he = b.find("end_header\n");
+  FF_CHECK(b.rfind("ply\nformat binary_little_endian 1.0\n", 0) == 0 && he != std::string::npos, "'", path,
+           "' is not a binary little-endian .ply");
+  PlyRecords t;
+  std::istringstream hs(b.substr(0, he));
+  std::string line;
+  while (std::getline(hs, line)) {
+    std::istringstream ls(line);
+    std::string w, a, name;
+    ls >> w >> a >> name;
+    if (w == "element") {
+      FF_CHECK(a == "vertex" && t.names.empty(), "'", path, "': unexpected element '", a, "'");
+      t.rows = std::stoul(name);
+    } else if (w == "property") {
+      FF_CHECK(a == "float", "'", path, "': property '", name, "' is ", a, ", not float");
+      t.names.push_back(name);
+    }
+  }
+  const size_t body = he + std::strlen("end_header\n");
+  FF_CHECK(b.size() == body + t.rows * t.names.size() * 4, "'", path, "': ", b.size() - body, " body bytes for ",
+           t.rows, " records of ", t.names.size(), " floats");
+  t.values.resize(t.rows * t.names.size());
+  std::memcpy(t.values.data(), b.data() + body, t.values.size() * 4);
+  return t;
 }
 
 }  // namespace ff::testing

@@ -69,16 +69,9 @@ flame::Mesh read_subject_mesh(const Subject& s, int level) {
 }
 
 // ---- camera helpers -----------------------------------------------------------------------------
-std::array<float, 16> Camera::viewmat_f() const {
-  std::array<float, 16> o;
-  for (int i = 0; i < 16; ++i) o[size_t(i)] = float(viewmat[size_t(i)]);
-  return o;
-}
-std::array<float, 4> Camera::intrinsics_f() const { return {float(k.fx), float(k.fy), float(k.cx), float(k.cy)}; }
-
 int Subject::camera_index(const std::string& serial) const {
   for (size_t i = 0; i < cameras.size(); ++i)
-    if (cameras[i].serial == serial) return int(i);
+    if (cameras[i].name == serial) return int(i);
   return -1;
 }
 
@@ -357,15 +350,17 @@ ScanResult scan(const std::string& root_in, const DatasetOptions& o) {
     s.cano2world = rigid_from_scaled(s.cano2world_scaled);
     for (auto& serial : c.cams.serials()) {
       if (!expected.count(serial)) continue;
-      Camera cam;
-      cam.serial = serial;
+      ff::Camera cam;
+      cam.name = serial;
       cam.width = rep.width;
       cam.height = rep.height;
-      cam.k = to_splat_intrinsics(c.cams.intrinsics.at(serial), rep.width, rep.height, o.principal_point, o.calib_width,
-                                  o.calib_height);
-      cam.world_2_cam = c.cams.world_2_cam.at(serial);
-      cam.viewmat = mat4_mul(cam.world_2_cam, s.cano2world);
+      const Intrinsics k = to_splat_intrinsics(c.cams.intrinsics.at(serial), rep.width, rep.height, o.principal_point,
+                                               o.calib_width, o.calib_height);
+      cam.intrinsics = {k.fx, k.fy, k.cx, k.cy};
+      const Mat4& w2c = c.cams.world_2_cam.at(serial);
+      cam.viewmat = mat4_mul(w2c, s.cano2world);
       s.cameras.push_back(cam);
+      s.world_2_cam.push_back(w2c);
       s.images.push_back(c.images.at(serial).file);
     }
     res.subjects.push_back(std::move(s));
@@ -479,7 +474,7 @@ struct Dataset::Impl {
 
   std::vector<std::string> sources(int s, int c) const {
     const Subject& sub = subjects[size_t(s)];
-    const std::string& serial = sub.cameras[size_t(c)].serial;
+    const std::string& serial = sub.cameras[size_t(c)].name;
     if (sub.preprocessed) return {sub.paths.masked(serial), sub.paths.mask(serial)};
     std::string a = sub.paths.alpha(serial);
     if (fs::exists(a)) return {sub.images[size_t(c)], a};
@@ -489,7 +484,7 @@ struct Dataset::Impl {
   // decode one view (no lock held)
   std::shared_ptr<const ViewU8> decode(int s, int c) {
     const Subject& sub = subjects[size_t(s)];
-    const std::string& serial = sub.cameras[size_t(c)].serial;
+    const std::string& serial = sub.cameras[size_t(c)].name;
     std::vector<std::string> src = sources(s, c);
     auto v = std::make_shared<ViewU8>();
     std::string dpath;

@@ -30,7 +30,7 @@
 //   ds.prefetch({{0, 0}, {0, 1}});
 //   std::vector<float> img(3 * ds.height() * ds.width()), mask(ds.height() * ds.width());
 //   ds.load(0, 1, img.data(), mask.data());
-//   const ff::data::Camera& cam = ds.subject(0).cameras[1];   // cam.viewmat (canonical→camera), cam.k
+//   const ff::Camera& cam = ds.subject(0).cameras[1];   // cam.name (serial), cam.viewmat (canonical→camera)
 #pragma once
 #include <array>
 #include <cstdint>
@@ -39,6 +39,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/geometry.h"
 #include "flame/mesh.h"
 #include "train/data/nersemble.h"
 
@@ -97,22 +98,15 @@ struct DatasetOptions {
   int prefetch_threads = 1;                      // background decoders (0: none; load() decodes on a miss)
 };
 
-struct Camera {
-  std::string serial;
-  int width = 0, height = 0;   // image size
-  Intrinsics k;                // splat.h convention at width×height
-  Mat4 world_2_cam{};          // OpenCV world → camera (camera_params.json)
-  Mat4 viewmat{};              // canonical → camera = world_2_cam · cano2world (what training renders with)
-  std::array<float, 16> viewmat_f() const;   // for splat::RenderParams::viewmats
-  std::array<float, 4> intrinsics_f() const; // {fx, fy, cx, cy} for splat::RenderParams::intrinsics
-};
-
 struct Subject {
   std::string name;
   SubjectPaths paths;
   bool heldout = false;
   bool preprocessed = false;      // every preprocessed file is present
-  std::vector<Camera> cameras;    // sorted by serial
+  // sorted by serial: name = serial, width×height = the dataset's image size, intrinsics in the splat.h / core/geometry.h
+  // convention at that size, viewmat = canonical → camera = world_2_cam · cano2world (what training renders with)
+  std::vector<ff::Camera> cameras;
+  std::vector<Mat4> world_2_cam;  // [cameras] OpenCV world → camera (camera_params.json)
   std::vector<std::string> images;  // raw image file per camera
   FlameTracking tracking;
   int timestep = 0;               // index of DatasetOptions::frame in tracking.frames

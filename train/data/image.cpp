@@ -1,4 +1,5 @@
-// train/data/image.cpp — stb-backed image I/O (private, static stb symbols), blur, contact sheets.
+// train/data/image.cpp — stb-backed image decoding (private, static stb symbols), PNG writing through
+// flame::write_png, blur, contact sheets.
 #include "train/data/image.h"
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <limits>
 
 #include "core/check.h"
+#include "flame/mesh_raster.h"
 #include "flame/npy.h"
 
 #define STB_IMAGE_STATIC
@@ -20,23 +22,6 @@
 #define STBI_NO_LINEAR
 #define STBI_NO_STDIO
 #define STBI_MAX_DIMENSIONS (1 << 15)
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-// PNG deflate through zlib (already linked by flame/): several times faster than stb's own compressor.
-#include <zlib.h>
-static unsigned char* ff_png_deflate(unsigned char* data, int len, int* out_len, int level) {
-  uLongf n = compressBound(uLong(len));
-  unsigned char* out = static_cast<unsigned char*>(malloc(n));
-  if (!out) return nullptr;
-  if (compress2(out, &n, data, uLong(len), level) != Z_OK) {
-    free(out);
-    return nullptr;
-  }
-  *out_len = int(n);
-  return out;
-}
-#define STBIW_ZLIB_COMPRESS ff_png_deflate
-#define STBI_WRITE_NO_STDIO
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
@@ -46,7 +31,6 @@ static unsigned char* ff_png_deflate(unsigned char* data, int len, int* out_len,
 #pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
 #endif
 #include <stb/stb_image.h>
-#include <stb/stb_image_write.h>
 #if defined(__GNUC__)
 #pragma GCC diagnostic pop
 #endif
@@ -100,29 +84,11 @@ Image8 read_image(const std::string& path, int want) {
   return decode_image(b.data(), b.size(), path, want);
 }
 
-std::vector<uint8_t> encode_png(const Image8& im, int compression) {
-  FF_CHECK(im.width > 0 && im.height > 0 && im.channels >= 1 && im.channels <= 4 &&
-               im.pixels.size() == size_t(im.width) * im.height * im.channels,
-           "encode_png: inconsistent image ", im.width, "x", im.height, "x", im.channels);
-  struct Sink {
-    static void write(void* ctx, void* data, int size) {
-      auto* v = static_cast<std::vector<uint8_t>*>(ctx);
-      v->insert(v->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
-    }
-  };
-  std::vector<uint8_t> out;
-  // stb's compression level is a process-wide global: set it per call. Concurrent callers are expected to use the
-  // same level (everything in one synth/preprocess run does); a different level only changes the file size.
-  stbi_write_png_compression_level = std::clamp(compression, 1, 9);
-  int ok = stbi_write_png_to_func(&Sink::write, &out, im.width, im.height, im.channels, im.pixels.data(),
-                                  im.width * im.channels);
-  FF_CHECK(ok, "encode_png: stb failed");
-  return out;
-}
-
 void write_png(const std::string& path, const Image8& im, int compression) {
-  std::vector<uint8_t> b = encode_png(im, compression);
-  npy::write_file_atomic(path, b.data(), b.size());
+  FF_CHECK(im.pixels.size() == size_t(std::max(im.width, 0)) * size_t(std::max(im.height, 0)) * size_t(std::max(im.channels, 0)),
+           "write_png: inconsistent image ", im.width, "x", im.height, "x", im.channels, " (", im.pixels.size(),
+           " bytes) for '", path, "'");
+  flame::write_png(path, im.width, im.height, im.channels, im.pixels.data(), compression);
 }
 
 void gaussian_blur(float* plane, int w, int h, double sigma) {

@@ -33,9 +33,8 @@ ImageInfo probe_image(const std::string& path);
 // Decodes the whole file; want_channels 0 keeps the file's channels, else converts (1 = grey, 3 = RGB, 4 = RGBA).
 Image8 read_image(const std::string& path, int want_channels = 0);
 Image8 decode_image(const uint8_t* bytes, size_t size, const std::string& name, int want_channels = 0);
-// PNG, written atomically. compression 1..9 (stb's zlib level).
+// PNG, written atomically, through flame::write_png (flame/mesh_raster.h). compression 1..9 (zlib level).
 void write_png(const std::string& path, const Image8& im, int compression = 6);
-std::vector<uint8_t> encode_png(const Image8& im, int compression = 6);
 
 // In-place separable Gaussian blur of a float plane [H, W] (σ in pixels, kernel radius ⌈3σ⌉, edges clamped).
 void gaussian_blur(float* plane, int width, int height, double sigma);

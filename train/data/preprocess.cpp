@@ -86,10 +86,10 @@ HeadMeshes build_head_meshes(const flame::FlameModel& m, const std::vector<doubl
   return h;
 }
 
-Image8 render_face_mask(const flame::Mesh& head, const std::vector<uint8_t>& flag, const RasterView& view, int ss,
+Image8 render_face_mask(const flame::Mesh& head, const std::vector<uint8_t>& flag, const flame::RasterView& view, int ss,
                         double sigma1100) {
-  GBuffer g;
-  rasterize(head.vertices.data(), head.num_vertices(), head.faces.data(), head.num_faces(), view, ss, g);
+  flame::GBuffer g;
+  flame::rasterize(head.vertices.data(), head.num_vertices(), head.faces.data(), head.num_faces(), view, ss, g);
   const int W = view.width, H = view.height, SW = g.sample_width();
   std::vector<float> plane(size_t(W) * H);
   const float inv = 1.0f / float(ss * ss);
@@ -168,12 +168,12 @@ PreprocessReport preprocess_dataset(const std::string& root, const flame::FlameM
     parallel_for(nc, 1, threads, [&](int64_t b, int64_t e) {
       for (int64_t c = b; c < e; ++c) {
         try {
-          const Camera& cam = sub.cameras[size_t(c)];
-          std::string mf = sub.paths.mask(cam.serial), gf = sub.paths.masked(cam.serial);
+          const ff::Camera& cam = sub.cameras[size_t(c)];
+          std::string mf = sub.paths.mask(cam.name), gf = sub.paths.masked(cam.name);
           bool remask = need(mf);
           Image8 mask;
           if (remask) {
-            RasterView v{cam.viewmat, cam.k.fx, cam.k.fy, cam.k.cx, cam.k.cy, cam.width, cam.height};
+            flame::RasterView v{cam.viewmat, cam.fx(), cam.fy(), cam.cx(), cam.cy(), cam.width, cam.height};
             mask = render_face_mask(hm.head, hm.face_flag, v, o.supersample, o.blur_sigma);
             write_png(mf, mask, o.png_compression);
             wr++;

@@ -23,7 +23,7 @@
 #include "flame/mesh.h"
 #include "train/data/image.h"
 #include "train/data/nersemble.h"
-#include "train/data/raster.h"
+#include "flame/mesh_raster.h"
 
 namespace ff::data {
 
@@ -74,7 +74,7 @@ HeadMeshes build_head_meshes(const flame::FlameModel& model, const std::vector<d
                              const PreprocessOptions& opts, std::vector<std::string>* warnings = nullptr);
 
 // The soft face mask of `head` seen by `view` (canonical camera): 8-bit, 1 channel.
-Image8 render_face_mask(const flame::Mesh& head, const std::vector<uint8_t>& face_flag, const RasterView& view, int ss,
+Image8 render_face_mask(const flame::Mesh& head, const std::vector<uint8_t>& face_flag, const flame::RasterView& view, int ss,
                         double blur_sigma_at_1100);
 // rgb × mask / 255 on black (RGB, rounded).
 Image8 apply_mask(const Image8& rgb, const Image8& mask);

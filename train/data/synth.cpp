@@ -17,7 +17,7 @@
 #include "flame/mesh.h"
 #include "flame/npy.h"
 #include "train/data/preprocess.h"
-#include "train/data/raster.h"
+#include "flame/mesh_raster.h"
 
 namespace fs = std::filesystem;
 
@@ -622,14 +622,15 @@ SynthIdentity synth_identity(const flame::FlameModel& m, const SynthOptions& o, 
     cp.intrinsics[rc.serial] = K;
   }
   for (auto& serial : cp.serials()) {  // sorted, like Dataset
-    Camera cam;
-    cam.serial = serial;
+    ff::Camera cam;
+    cam.name = serial;
     cam.width = o.width;
     cam.height = o.height;
-    cam.k = to_splat_intrinsics(K, o.width, o.height);
-    cam.world_2_cam = cp.world_2_cam[serial];
-    cam.viewmat = mat4_mul(cam.world_2_cam, id.cano2world);
+    const Intrinsics k = to_splat_intrinsics(K, o.width, o.height);
+    cam.intrinsics = {k.fx, k.fy, k.cx, k.cy};
+    cam.viewmat = mat4_mul(cp.world_2_cam[serial], id.cano2world);
     id.cameras.push_back(cam);
+    id.world_2_cam.push_back(cp.world_2_cam[serial]);
   }
   if (!render) return id;
 
@@ -637,7 +638,7 @@ SynthIdentity synth_identity(const flame::FlameModel& m, const SynthOptions& o, 
   const int TS = o.texture_size;
   Appearance ap = sample_appearance(o.seed, index);
   FaceFrame ff = face_frame(m, m.v_template);
-  std::vector<double> tnormals = vertex_normals(m.v_template.data(), m.V, m.faces.data(), m.F);
+  std::vector<double> tnormals = flame::vertex_normals(m.v_template.data(), m.V, m.faces.data(), m.F);
   std::vector<float> tex(size_t(TS) * TS * 3, 0.f);
   std::vector<uint8_t> filled(size_t(TS) * TS, 0);
   for (int f = 0; f < m.F; ++f) {
@@ -710,7 +711,7 @@ SynthIdentity synth_identity(const flame::FlameModel& m, const SynthOptions& o, 
   for (size_t i = 0; i < cv.size(); i += 3)
     for (int a = 0; a < 3; ++a)
       wv[i + size_t(a)] = C[size_t(a * 4)] * cv[i] + C[size_t(a * 4 + 1)] * cv[i + 1] + C[size_t(a * 4 + 2)] * cv[i + 2] + C[size_t(a * 4 + 3)];
-  std::vector<double> wn = vertex_normals(wv.data(), m.V, m.faces.data(), m.F);
+  std::vector<double> wn = flame::vertex_normals(wv.data(), m.V, m.faces.data(), m.F);
   // sRGB encode table over linear [0, 1]
   static const std::vector<uint8_t> enc = [] {
     std::vector<uint8_t> t(4097);
@@ -718,12 +719,13 @@ SynthIdentity synth_identity(const flame::FlameModel& m, const SynthOptions& o, 
     return t;
   }();
   const int ss = o.supersample, W = o.width, H = o.height;
-  GBuffer g;
-  for (const Camera& cam : id.cameras) {
-    RasterView view{cam.world_2_cam, cam.k.fx, cam.k.fy, cam.k.cx, cam.k.cy, W, H};
-    rasterize(wv.data(), m.V, m.faces.data(), m.F, view, ss, g);
+  flame::GBuffer g;
+  for (size_t ci = 0; ci < id.cameras.size(); ++ci) {
+    const ff::Camera& cam = id.cameras[ci];
+    const Mat4& M = id.world_2_cam[ci];
+    flame::RasterView view{M, cam.fx(), cam.fy(), cam.cx(), cam.cy(), W, H};
+    flame::rasterize(wv.data(), m.V, m.faces.data(), m.F, view, ss, g);
     // camera centre in world: −Rᵀt
-    const Mat4& M = cam.world_2_cam;
     V3 cc{-(M[0] * M[3] + M[4] * M[7] + M[8] * M[11]), -(M[1] * M[3] + M[5] * M[7] + M[9] * M[11]),
           -(M[2] * M[3] + M[6] * M[7] + M[10] * M[11])};
     Image8 img(W, H, 3), alpha(W, H, 1);
@@ -828,8 +830,8 @@ SynthReport write_synth_dataset(const flame::FlameModel& m, const SynthOptions& 
         write_camera_params(sp.camera_json, id.calibration);
         write_tracking(sp.tracking, id.tracking);
         for (size_t c = 0; c < id.cameras.size(); ++c) {
-          write_png(sp.image(id.cameras[c].serial, ".png"), id.images[c], o.png_compression);
-          write_png(sp.alpha(id.cameras[c].serial), id.alpha[c], o.png_compression);
+          write_png(sp.image(id.cameras[c].name, ".png"), id.images[c], o.png_compression);
+          write_png(sp.alpha(id.cameras[c].name), id.alpha[c], o.png_compression);
         }
         auto r2 = clock::now();
         render_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(r1 - r0).count();
@@ -837,7 +839,7 @@ SynthReport write_synth_dataset(const flame::FlameModel& m, const SynthOptions& 
         names[size_t(i)] = id.name;
         int ci = -1;
         for (size_t c = 0; c < id.cameras.size(); ++c)
-          if (id.cameras[c].serial == kCentreSerial) ci = int(c);
+          if (id.cameras[c].name == kCentreSerial) ci = int(c);
         centre[size_t(i)] = id.images[size_t(ci)];
         if (i == 0) first_views = id.images;
         if (o.verbose) {
@@ -902,7 +904,7 @@ SynthReport write_synth_dataset(const flame::FlameModel& m, const SynthOptions& 
     SynthIdentity id0 = synth_identity(m, o, 0, false);
     for (const RigCamera& rc : synth_rig())
       for (size_t c = 0; c < id0.cameras.size(); ++c)
-        if (id0.cameras[c].serial == rc.serial) idx.push_back(c);
+        if (id0.cameras[c].name == rc.serial) idx.push_back(c);
     for (size_t c : idx) tiles.push_back(&first_views[c]);
     write_png(o.out + "/contact_sheet_views.png", contact_sheet(tiles, 4), 6);
   }

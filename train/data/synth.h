@@ -21,7 +21,7 @@
 //              ±60°), 4 below (−20°: ±13, ±40°), each jittered per identity (σ 0.8 cm position, 0.7° roll); shared
 //              intrinsics of a 2200×3208 calibration image (fx ≈ 8800 px, centred principal point ± 8 px), so
 //              images-2x would be 1100×1604 and the configured size is a fraction of it.
-//   rendering  z-buffered triangle rasterization (train/data/raster.h) with ss×ss supersampling, perspective-
+//   rendering  z-buffered triangle rasterization (flame/mesh_raster.h) with ss×ss supersampling, perspective-
 //              correct UVs and normals, bilinear texture lookup, Lambert key + fill light with wrap (soft skin)
 //              and ambient, linear → sRGB; black background; the alpha map is the supersampled coverage.
 // Outputs: per identity calibration/camera_params.json, the tracking npz, images-2x/cam_<serial>.png,
@@ -70,7 +70,8 @@ struct SynthIdentity {
   std::string name;                 // zero-padded index ("000")
   FlameTracking tracking;           // as written (float32-exact)
   CameraParams calibration;         // as written to camera_params.json
-  std::vector<Camera> cameras;      // sorted by serial: splat intrinsics at width×height, world_2_cam, canonical viewmat
+  std::vector<ff::Camera> cameras;  // sorted by serial: name = serial, splat intrinsics at width×height, canonical viewmat
+  std::vector<Mat4> world_2_cam;    // [cameras] OpenCV world → camera
   std::vector<double> canonical_vertices;  // [V, 3] tracked neutral mesh (canonical frame)
   Mat4 cano2world{};
   std::vector<Image8> images;       // [cameras] RGB, when rendered

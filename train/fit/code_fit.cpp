@@ -236,18 +236,12 @@ FImage render_code(train::IdentityModel& model, const std::vector<float>& code, 
   return out;
 }
 
-train::PlyGaussians code_gaussians(train::IdentityModel& model, const std::vector<float>& code,
-                                   const std::vector<float>& xyz) {
+ffrt::GaussianSet code_gaussians(train::IdentityModel& model, const std::vector<float>& code,
+                                 const std::vector<float>& xyz) {
   Context& ctx = model.ctx();
   NoGrad ng(ctx);
   train::GaussianBatch gb = model.decode(from_vector<float>(ctx, code, {1, int64_t(code.size())}, model.device()));
-  train::PlyGaussians g;
-  g.means = xyz;
-  g.log_scales = select(gb.log_scales, 0, 0).to(DType::F32).to_vector<float>();
-  g.rotations = select(gb.rotations, 0, 0).to(DType::F32).to_vector<float>();
-  g.opacities = select(gb.opacities, 0, 0).to(DType::F32).to_vector<float>();
-  g.colors = select(gb.colors, 0, 0).to(DType::F32).to_vector<float>();
-  return g;
+  return train::host_gaussians(gb, 0, xyz);
 }
 
 // ---- the fit -------------------------------------------------------------------------------------------------------

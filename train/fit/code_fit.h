@@ -29,8 +29,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/formats.h"
 #include "train/fit/landmark_fit.h"
-#include "train/ply_export.h"
 #include "train/model_file.h"
 
 namespace ff::fit {
@@ -94,9 +94,9 @@ FImage render_code(train::IdentityModel& model, const std::vector<float>& code, 
                    const std::array<double, 16>& viewmat, const std::array<double, 4>& fxfycxcy, int W, int H,
                    FImage* alpha = nullptr);
 
-// The decoded Gaussians of a code as 3DGS ply data (positions xyz as given).
-train::PlyGaussians code_gaussians(train::IdentityModel& model, const std::vector<float>& code,
-                                   const std::vector<float>& xyz);
+// The decoded Gaussians of a code as host arrays for ffrt::write_ply (positions xyz as given).
+ffrt::GaussianSet code_gaussians(train::IdentityModel& model, const std::vector<float>& code,
+                                 const std::vector<float>& xyz);
 
 // Mask box (pixels where mask > thr) grown by pad·size on each side, made square-ish: x0 y0 w h.
 std::array<double, 4> mask_crop(const FImage& mask, double pad, double thr = 0.05);

@@ -10,13 +10,13 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/geometry.h"
 #include "flame/headmodel.h"
 #include "flame/mesh.h"
 #include "flame/mesh_raster.h"
 #include "train/data/preprocess.h"
 #include "train/eval.h"
 #include "train/fit/gif.h"
-#include "train/ply_export.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -80,7 +80,7 @@ FittedMeshes fitted_meshes(const flame::FlameModel& model, const std::vector<dou
 }
 
 FImage face_mask(const FittedMeshes& m, const std::array<double, 16>& V, const Intrinsics& K, double blur) {
-  data::RasterView rv;
+  flame::RasterView rv;
   rv.viewmat = V;
   rv.fx = K.fx, rv.fy = K.fy, rv.cx = K.cx, rv.cy = K.cy;
   rv.width = K.width, rv.height = K.height;
@@ -101,14 +101,11 @@ std::vector<std::array<double, 16>> turntable_views(const std::array<double, 3>&
     double ph = double(f) / frames;
     double a = yaw_deg * std::sin(2 * kPi * ph) * kPi / 180, e = pitch_deg * kPi / 180;
     double eye[3] = {c[0] + dist * std::sin(a) * std::cos(e), c[1] + dist * std::sin(e), c[2] + dist * std::cos(a) * std::cos(e)};
-    double z[3] = {(c[0] - eye[0]) / dist, (c[1] - eye[1]) / dist, (c[2] - eye[2]) / dist};
-    const double dn[3] = {0, -1, 0};
-    double x[3] = {dn[1] * z[2] - dn[2] * z[1], dn[2] * z[0] - dn[0] * z[2], dn[0] * z[1] - dn[1] * z[0]};
-    double xn = std::sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
-    for (double& v : x) v /= xn;
-    double y[3] = {z[1] * x[2] - z[2] * x[1], z[2] * x[0] - z[0] * x[2], z[0] * x[1] - z[1] * x[0]};
+    const Vec3d z{(c[0] - eye[0]) / dist, (c[1] - eye[1]) / dist, (c[2] - eye[2]) / dist};
+    const Vec3d x = normalized(cross({0, -1, 0}, z));
+    const Vec3d y = cross(z, x);
     std::array<double, 16> V{};
-    const double* rows[3] = {x, y, z};
+    const double* rows[3] = {x.data(), y.data(), z.data()};
     for (int i = 0; i < 3; ++i) {
       for (int j = 0; j < 3; ++j) V[i * 4 + j] = rows[i][j];
       V[i * 4 + 3] = -(rows[i][0] * eye[0] + rows[i][1] * eye[1] + rows[i][2] * eye[2]);
@@ -218,13 +215,13 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       train::ImageMetrics bm = train::image_metrics(base.data.data(), photo_f.data.data(), mask.data, W, H);
       rep.mean_code_psnr_mask = bm.psnr_mask;
       rep.mean_code_ssim_mask = bm.ssim_mask;
-      train::write_gaussians_ply(file("face.ply"), code_gaussians(model, rep.code.code, xyz));
+      ffrt::write_ply(file("face.ply"), code_gaussians(model, rep.code.code, xyz));
     }
     // the shaded mesh (for the overlay without a model)
     flame::RasterOptions ro;
     ro.width = W, ro.height = H;
     flame::PinholeCamera<double> pc;
-    pc.fx = K.fx, pc.fy = K.fy, pc.cx = K.cx - 0.5, pc.cy = K.cy - 0.5;
+    pc.fx = K.fx, pc.fy = K.fy, pc.cx = K.cx, pc.cy = K.cy;
     for (int i = 0; i < 3; ++i) {
       for (int j = 0; j < 3; ++j) pc.R[i * 3 + j] = rep.head.R[i * 3 + j];
       pc.t[i] = rep.head.t[i];

@@ -4,7 +4,7 @@
 //
 // Outputs (in `out`; written into a sibling temp folder and renamed into place at the very end, so a failure
 // leaves no half-written results and an existing `out` is only replaced by a complete one):
-//   face.ply            3DGS layout (train/ply_export.h), world = the head's canonical frame (metres, y up,
+//   face.ply            3DGS layout (runtime/formats.h), world = the head's canonical frame (metres, y up,
 //                       z towards the face's front); the photo camera is fit.json's viewmat
 //   fit.json            code, camera (intrinsics, canonical→camera viewmat from landmarks and after refinement),
 //                       head pose (yaw/pitch/roll), shape coefficients, jaw, focal source, inputs
