@@ -16,9 +16,12 @@ json parse_value(const std::string& text) {
   return j;
 }
 
-// Every numeric option has its valid range [lo, hi]: values outside are refused naming the option.
+// Every numeric option has its valid range [lo, hi] ((lo, hi] when lo_open: e.g. adam_eps, whose 0 makes Adam's
+// update 0/0 and training non-finite): values outside are refused naming the option.
 struct Range {
   double lo, hi;
+  bool lo_open = false;
+  bool contains(double v) const { return (lo_open ? v > lo : v >= lo) && v <= hi; }
 };
 constexpr double kBig = 2147483647;          // INT_MAX: "no limit" for int counts
 constexpr double kSteps = 1e15;              // step counts (int64)
@@ -31,7 +34,7 @@ std::string range_text(Range r) {  // "[0, 1024]"
     else s << x;
     return s.str();
   };
-  return "[" + num(r.lo) + ", " + num(r.hi) + "]";
+  return (r.lo_open ? "(" : "[") + num(r.lo) + ", " + num(r.hi) + "]";
 }
 
 template <class T>
@@ -62,13 +65,13 @@ OptionInfo make_opt(const std::string& name, const char* type, T* p, const std::
         FF_CHECK(j.is_number_integer() || j.is_number_unsigned(), "option ", name, ": expected an integer (", type,
                  "), got ", j.dump());
         const double v = j.is_number_unsigned() ? double(j.get<uint64_t>()) : double(j.get<int64_t>());
-        const bool in_range = v >= r.lo && v <= r.hi;
+        const bool in_range = r.contains(v);
         FF_CHECK(in_range, "option ", name, ": must be in ", range_text(r), ", got ", j.dump());
         *p = j.get<T>();
       } else {
         FF_CHECK(j.is_number(), "option ", name, ": expected a number, got ", j.dump());
         const double v = j.get<double>();
-        FF_CHECK(std::isfinite(v) && v >= r.lo && v <= r.hi, "option ", name, ": must be in ", range_text(r), ", got ",
+        FF_CHECK(std::isfinite(v) && r.contains(v), "option ", name, ": must be in ", range_text(r), ", got ",
                  j.dump());
         *p = j.get<T>();
       }
@@ -133,7 +136,7 @@ std::vector<OptionInfo> config_options(TrainConfig& c) {
   o.push_back(opt("lr_codes", "double", &c.lr_codes, "identity codes learning rate", {0, 1e3}));
   o.push_back(opt("lr_mu", "double", &c.lr_mu, "mu_scale, mu_rot, mu_opac learning rate", {0, 1e3}));
   o.push_back(opt("lr_xyz", "double", &c.lr_xyz, "per-subject positions learning rate", {0, 1e3}));
-  o.push_back(opt("adam_eps", "double", &c.adam_eps, "Adam epsilon", {0, 1}));
+  o.push_back(opt("adam_eps", "double", &c.adam_eps, "Adam epsilon", {0, 1, true}));
   o.push_back(opt("lambda_dssim", "double", &c.lambda_dssim, "D-SSIM weight of the loss", {0, 1}));
   o.push_back(opt("loss_region", "string", &c.loss_region, "image (whole image, the seed) or mask (face mask only)"));
   o.push_back(opt("scale_reg_weight", "double", &c.scale_reg_weight, "scale regulariser weight (0: off)", {0, 1e9}));

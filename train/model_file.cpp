@@ -9,6 +9,7 @@
 
 #include "core/file.h"
 #include "flame/headmodel.h"
+#include "train/checkpoint.h"
 #include "train/trainer.h"
 
 namespace ff::train {
@@ -151,7 +152,11 @@ ModelFile load_model_file(Context& ctx, const std::string& path, Device device) 
   TrainConfig tc;
   config_from_json(tc, "{\"model\":" + tensor_text(r.get("model/config")) + "}", r.what + " (model/config)");
   if (const Tensor* c = r.find("ckpt/config")) mf.train_config_json = tensor_text(*c);
-  if (const Tensor* s = r.find("ckpt/step")) mf.step = s->to_vector<int64_t>().at(0);
+  if (const Tensor* s = r.find("ckpt/step")) {
+    mf.step = s->to_vector<int64_t>().at(0);
+    FF_CHECK(mf.step >= 0 && mf.step <= kMaxCheckpointStep, r.what, " holds step ", mf.step, ", outside [0, ",
+             kMaxCheckpointStep, "]");
+  }
   // layout
   SurfaceLayout L;
   const std::vector<int64_t> info = r.get("layout/info").to_vector<int64_t>();
@@ -195,6 +200,9 @@ ModelFile load_model_file(Context& ctx, const std::string& path, Device device) 
              b.tensor.shape());
     b.tensor.copy_(src.to(b.tensor.dtype()).to(b.tensor.device()));
   }
+  // a well-formed file with NaN/Inf values would render garbage without a word: refused, naming the tensor
+  for (auto& p : mf.model->named_parameters()) check_finite(p.tensor, p.name, path);
+  for (auto& b : mf.model->named_buffers()) check_finite(b.tensor, b.name, path);
   // names, cameras, head model
   mf.names = split_lines(tensor_text(r.get("names")));
   mf.names.resize(size_t(N));

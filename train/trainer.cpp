@@ -13,6 +13,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "core/file.h"
 #include "core/rng.h"
 #include "runtime/formats.h"
 #include "splat/splat_op.h"
@@ -149,6 +150,7 @@ Trainer::Trainer(Context& ctx, const TrainConfig& cfg, std::shared_ptr<Dataset> 
 }
 
 std::vector<std::pair<int, int>> Trainer::pairs_of_step(int64_t t) const {
+  FF_CHECK(t >= 0, "Trainer::pairs_of_step: step ", t, " is negative");
   const int N = train_->num_subjects();
   const int mbs = std::min(cfg_.minibatch_subjects, N), mbi = cfg_.minibatch_iters;
   std::vector<std::pair<int, int>> out;
@@ -300,10 +302,13 @@ StepStats Trainer::step() {
   GaussianBatch gb = model_->decode_texture(tex);
   lap(&PhaseTimes::decoders);
   {
-    const std::vector<std::pair<const char*, Tensor>> attrs = {{"decoded colors", gb.colors},
-                                                               {"decoded log_scales", gb.log_scales},
-                                                               {"decoded rotations", gb.rotations},
-                                                               {"decoded opacities", gb.opacities}};
+    // scales too: a finite log-scale above ~88 overflows exp in the renderer (a diverging learning rate)
+    const std::vector<std::pair<const char*, Tensor>> attrs = {
+        {"decoded colors", gb.colors},
+        {"decoded log_scales", gb.log_scales},
+        {"decoded scales (exp of log_scales)", kernels::unary(kernels::Unary::Exp, gb.log_scales.detach(), {})},
+        {"decoded rotations", gb.rotations},
+        {"decoded opacities", gb.opacities}};
     std::vector<Tensor> ts;
     for (auto& a : attrs) ts.push_back(a.second);
     for (int sub : subs) ts.push_back(model_->positions(sub));
@@ -516,19 +521,41 @@ std::vector<SetMetrics> Trainer::evaluate(bool write_grid) {
   return out;
 }
 
+namespace {
+constexpr const char* kMetricsCsvHeader =
+    "step,set,images,psnr,psnr_mask,ssim,ssim_mask,base_psnr,base_psnr_mask,base_ssim,base_ssim_mask\n";
+
+// metrics.csv's rows with step ≤ last_step (all rows: last_step < 0), header first; "" when there is no file.
+// A row that does not start with a step number (e.g. a line cut by a crash of an older, appending writer) is dropped.
+std::string metrics_csv_upto(const std::string& path, int64_t last_step) {
+  if (!fs::exists(path)) return "";
+  std::istringstream in(read_file(path));
+  std::string out = kMetricsCsvHeader, line;
+  std::getline(in, line);  // the header
+  while (std::getline(in, line)) {
+    const size_t comma = line.find(',');
+    if (comma == 0 || comma == std::string::npos || line.find_first_not_of("0123456789") != comma) continue;
+    if (comma > 16) continue;  // more digits than any step
+    if (last_step >= 0 && std::stoll(line.substr(0, comma)) > last_step) continue;
+    out += line + "\n";
+  }
+  return out;
+}
+}  // namespace
+
 void Trainer::append_metrics_csv(const std::vector<SetMetrics>& m) const {
+  // rewritten whole and atomically: a kill leaves the previous file, never a cut row
   const std::string path = (fs::path(cfg_.out_dir) / "metrics.csv").string();
-  const bool fresh = !fs::exists(path);
-  std::ofstream f(path, std::ios::app);
-  if (fresh)
-    f << "step,set,images,psnr,psnr_mask,ssim,ssim_mask,base_psnr,base_psnr_mask,base_ssim,base_ssim_mask\n";
+  std::string text = metrics_csv_upto(path, -1);
+  if (text.empty()) text = kMetricsCsvHeader;
   char line[512];
   for (auto& s : m) {
     std::snprintf(line, sizeof line, "%lld,%s,%d,%.4f,%.4f,%.5f,%.5f,%.4f,%.4f,%.5f,%.5f\n",
                   static_cast<long long>(step_), s.set.c_str(), s.images, s.psnr, s.psnr_mask, s.ssim, s.ssim_mask,
                   s.base_psnr, s.base_psnr_mask, s.base_ssim, s.base_ssim_mask);
-    f << line;
+    text += line;
   }
+  write_file_atomic(path, text);
 }
 
 // ---- checkpoints and exports ----------------------------------------------------------------------------
@@ -569,23 +596,33 @@ void Trainer::load_checkpoint(const std::string& path) {
              "' was trained with model.", k, " = ", saved.contains("model") && saved["model"].contains(k) ? saved["model"][k].dump() : "?",
              ", this run has ", v.dump(), " (resume with the checkpoint's model options)");
   std::map<std::string, Tensor> t(ck.tensors.begin(), ck.tensors.end());
+  // every value is checked before anything is changed: a refused checkpoint leaves the trainer as it was
+  std::vector<std::pair<Tensor, Tensor>> copies;  // (destination, checked source)
   auto take = [&](const std::string& name, const Tensor& dst) {
     auto it = t.find(name);
     FF_CHECK(it != t.end(), "checkpoint '", path, "' has no tensor '", name, "'");
     FF_CHECK(it->second.shape() == dst.shape(), "checkpoint '", path, "': '", name, "' has shape ", it->second.shape(),
              ", the model ", dst.shape(), " (a different dataset or subject count?)");
-    dst.copy_(it->second.to(dst.dtype()));
+    check_finite(it->second, name, path);
+    copies.emplace_back(dst, it->second);
   };
   for (auto& p : model_->named_parameters()) take("param/" + p.name, p.tensor);
   for (auto& b : model_->named_buffers()) take("buffer/" + b.name, b.tensor);
   auto& state = opt_->state();
+  std::vector<int64_t> adam_steps;
   for (size_t k = 0; k < state.size(); ++k) {
     take("adam.m/" + param_names_[k], state[k].m);
     take("adam.v/" + param_names_[k], state[k].v);
     auto it = t.find("adam.step/" + param_names_[k]);
     FF_CHECK(it != t.end(), "checkpoint '", path, "' has no Adam step for '", param_names_[k], "'");
-    state[k].step = it->second.to_vector<int64_t>().at(0);
+    const std::vector<int64_t> as = it->second.to(DType::I64).to_vector<int64_t>();
+    FF_CHECK(as.size() == 1 && as[0] >= 0 && as[0] <= kMaxCheckpointStep, "checkpoint '", path, "': Adam step of '",
+             param_names_[k], "' is ", as.empty() ? std::string("missing") : std::to_string(as[0]), ", outside [0, ",
+             kMaxCheckpointStep, "]");
+    adam_steps.push_back(as[0]);
   }
+  for (auto& [dst, src] : copies) dst.copy_(src.to(dst.dtype()));
+  for (size_t k = 0; k < state.size(); ++k) state[k].step = adam_steps[k];
   auto it = t.find("train/losses");
   losses_ = it != t.end() ? it->second.to_vector<double>() : std::vector<double>();
   step_ = ck.step;
@@ -593,7 +630,11 @@ void Trainer::load_checkpoint(const std::string& path) {
   bad_in_row_ = 0;
 }
 
-void Trainer::export_ply(const std::string& dir) const {
+void Trainer::export_ply(const std::string& final_dir) const {
+  // written into "<dir>.tmp.<pid>" and renamed, so `dir` is complete whenever it exists (a kill leaves the temp
+  // folder, removed by the next run); an existing `dir` (this program's earlier export of the step) is replaced
+  const std::string dir = final_dir + ".tmp." + std::to_string(long(::getpid()));
+  fs::remove_all(dir);
   NoGrad ng(ctx_);
   fs::create_directories(dir);
   const int n = std::min(train_->num_subjects(), std::max(1, cfg_.export_subjects));
@@ -604,6 +645,8 @@ void Trainer::export_ply(const std::string& dir) const {
     if (s == 0) ffrt::write_ply((fs::path(dir) / "point_cloud.ply").string(), g);
     ffrt::write_ply((fs::path(dir) / (train_->subject_name(s) + ".ply")).string(), g);
   }
+  fs::remove_all(final_dir);
+  fs::rename(dir, final_dir);
 }
 
 void Trainer::write_cameras_json() const {
@@ -634,18 +677,65 @@ void Trainer::write_cameras_json() const {
 
 // ---- the run --------------------------------------------------------------------------------------------
 
+namespace {
+// out_dir names this program writes atomically ("<name>.tmp.<pid>" while writing)
+bool own_output_name(const std::string& n) {
+  return n == "config.json" || n == "cameras.json" || n == "metrics.json" || n == "metrics.csv" ||
+         n == "losses.csv" || n == "loss_curve.png";
+}
+// "iteration_<digits>" (point_cloud/) and "step_<digits>.png" (eval/)
+bool numbered_name(const std::string& n, const std::string& prefix, const std::string& suffix) {
+  return n.size() > prefix.size() + suffix.size() && n.compare(0, prefix.size(), prefix) == 0 &&
+         n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+         std::min(n.find_first_not_of("0123456789", prefix.size()), n.size()) == n.size() - suffix.size();
+}
+}  // namespace
+
 void Trainer::run() {
-  fs::create_directories(cfg_.out_dir);
+  DirLock lock(cfg_.out_dir);  // one run per out_dir, released when run() returns or throws
+  if (!lock.taken_over_from().empty())
+    std::fprintf(stderr, "[train] %s was left by %s, which is gone (stale lock): taken over\n", lock.path().c_str(),
+                 lock.taken_over_from().c_str());
   const std::string ckdir = (fs::path(cfg_.out_dir) / "checkpoints").string();
+  {  // leftovers of writes a killed run did not finish
+    std::vector<std::string> removed = remove_stale_checkpoint_temps(ckdir);
+    for (auto& r : remove_stale_temp_files(cfg_.out_dir, own_output_name)) removed.push_back(r);
+    for (auto& r : remove_stale_temp_files((fs::path(cfg_.out_dir) / "point_cloud").string(),
+                                           [](const std::string& n) { return numbered_name(n, "iteration_", ""); }))
+      removed.push_back(r);
+    for (auto& r : remove_stale_temp_files((fs::path(cfg_.out_dir) / "eval").string(),
+                                           [](const std::string& n) { return numbered_name(n, "step_", ".png"); }))
+      removed.push_back(r);
+    for (auto& r : removed) std::fprintf(stderr, "[train] removed %s (an unfinished write of a killed run)\n", r.c_str());
+  }
   if (!cfg_.resume.empty()) {
     std::string path = cfg_.resume;
     if (path == "latest") {
+      // the newest checkpoint that loads; each one skipped is named with the reason
       auto all = list_checkpoints(ckdir);
       FF_CHECK(!all.empty(), "--resume latest: no checkpoint in ", ckdir);
-      path = all.back();
+      std::string why;
+      path.clear();
+      for (auto it = all.rbegin(); it != all.rend() && path.empty(); ++it) {
+        try {
+          load_checkpoint(*it);
+          path = *it;
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "[train] --resume latest: skipped %s: %s\n", it->c_str(), e.what());
+          why += std::string("\n  ") + e.what();
+        }
+      }
+      FF_CHECK(!path.empty(), "--resume latest: no checkpoint in ", ckdir, " can be loaded:", why);
+    } else {
+      load_checkpoint(path);
     }
-    load_checkpoint(path);
+    FF_CHECK(step_ <= total_steps_, "checkpoint '", path, "' is at step ", step_, ", past this run's total of ",
+             total_steps_, " steps: resume with --steps ", step_, " or more");
     std::fprintf(stderr, "[train] resumed from %s at step %lld\n", path.c_str(), static_cast<long long>(step_));
+    // metrics.csv rows of evaluations after the checkpoint are redone by this run
+    const std::string metrics = (fs::path(cfg_.out_dir) / "metrics.csv").string();
+    const std::string kept = metrics_csv_upto(metrics, step_);
+    if (!kept.empty()) write_file_atomic(metrics, kept);
   }
   write_file_atomic((fs::path(cfg_.out_dir) / "config.json").string(), config_to_json(cfg_) + "\n");
   write_cameras_json();

@@ -21,13 +21,20 @@
 // Checkpoints (train/checkpoint.h) every ckpt_every steps and at the end, atomically, the last keep_ckpts
 // kept; resume() restores parameters, buffers, Adam m/v/step, the RNG counter, the step and the loss history:
 // on the CPU the continued run is bit-identical to an uninterrupted one.
+// run() holds out_dir's lock (core/file.h DirLock) from start to end, removes the "<name>.tmp.<pid>" leftovers of
+// its own killed writes (dead PID only), resumes "latest" from the newest checkpoint that loads (naming each one
+// skipped), refuses a checkpoint past total_steps(), and drops metrics.csv rows past the resumed step.
+// Values read from checkpoints are checked before anything changes: step ranges, finite parameters and Adam state.
+// Reliability cases and their tests: docs/reliability.md "Training runs".
 //
 // Output folder (out_dir), following 3DGS habits:
 //   config.json                  the full configuration (re-runnable with --config)
 //   cameras.json                 3DGS-style camera list of the training subjects' views (canonical space)
 //   checkpoints/step_N.ffck      last keep_ckpts checkpoints
+//   .lock                        "<pid> <host>" of the run using the folder (core/file.h DirLock)
 //   point_cloud/iteration_N/point_cloud.ply   3DGS .ply of the first training subject (runtime/formats.h);
-//                                <subject>.ply for the first export_subjects subjects
+//                                <subject>.ply for the first export_subjects subjects (written into
+//                                iteration_N.tmp.<pid>/, renamed when complete)
 //   eval/step_N.png              evaluation grid (GT | render | error) of held-out views and identities
 //   metrics.csv                  one row per evaluation and set (train_views, heldout_views, heldout_ids)
 //   loss_curve.png, losses.csv   per-step training loss
