@@ -23,7 +23,7 @@
 #include "flame/headmodel.h"
 #define FFDATA_HAVE_BUILTIN 1
 #endif
-#include "train/data/dataset.h"
+#include "train/data/nersemble_reader.h"
 #include "train/data/preprocess.h"
 #include "train/data/synth.h"
 
@@ -270,7 +270,7 @@ int cmd_check(const Options& a) {
   }
   if (a.flag("deep") && rep.usable() > 0 && rep.split_error.empty()) {
     auto t0 = std::chrono::steady_clock::now();
-    ff::data::Dataset ds = ff::data::Dataset::open(root, o);
+    ff::data::NersembleReader ds = ff::data::NersembleReader::open(root, o);
     ds.preload_all(threads);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     auto st = ds.cache_stats();

@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
       std::printf("%s\n", train::config_to_json(cfg).c_str());
       return 0;
     }
-    std::shared_ptr<train::Dataset> tr, ho;
+    std::shared_ptr<train::IdentityDataset> tr, ho;
     if (cfg.toy) {
       train::ToyOptions t;
       t.subjects = cfg.toy_subjects, t.views = cfg.toy_views, t.width = cfg.toy_width, t.height = cfg.toy_height;

@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
     if (o.has("data_dir")) cfg.data_dir = o.str("data_dir"), cfg.toy = false;
     cfg.device = "cpu", cfg.progress = false, cfg.max_heldout_subjects = 0, cfg.gt_cache_mb = 0;
     cfg.resume.clear();
-    std::shared_ptr<train::Dataset> ds;
+    std::shared_ptr<train::IdentityDataset> ds;
     if (cfg.toy) {
       train::ToyOptions t;  // exactly apps/train.cpp's toy scene
       t.subjects = cfg.toy_subjects, t.views = cfg.toy_views, t.width = cfg.toy_width, t.height = cfg.toy_height;

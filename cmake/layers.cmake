@@ -41,7 +41,7 @@ ff_layer_rule(flame        FILES flame/                  USES core)
 ff_layer_rule(flame_op     FILES flame/*_op.cpp flame/*_op.h  USES flame autograd)  # FLAME as autograd ops
 # the NeRSemble reader, preprocessing and synthetic data: no trainer, no autograd
 ff_layer_rule(train_data   FILES train/data/             USES flame)
-# model, trainer, evaluation, checkpoints; train/data_adapter.cpp shows train/data through train/dataset.h
+# model, trainer, evaluation, checkpoints; train/data_adapter.cpp shows train/data through train/identity_dataset.h
 ff_layer_rule(train        FILES train/                  USES train_data nn splat_op flame_op)
 # photo fitting (landmarks, codes, fit_image)
 ff_layer_rule(train_fit    FILES train/fit/              USES train)

@@ -1,7 +1,7 @@
-// train/data_adapter.cpp — open_dataset(): the NeRSemble-layout reader (train/data/dataset.h) seen through the
-// trainer's Dataset interface (train/dataset.h).
+// train/data_adapter.cpp — open_dataset(): the NeRSemble-layout reader (train/data/nersemble_reader.h) seen through the
+// trainer's IdentityDataset interface (train/identity_dataset.h).
 //
-// Cameras and images come from ff::data::Dataset (canonical-space view matrices, splat.h intrinsics, the
+// Cameras and images come from ff::data::NersembleReader (canonical-space view matrices, splat.h intrinsics, the
 // cached uint8 ground truth: masked GT on black + soft face mask when preprocessed). The face mesh of a subject
 // is rebuilt exactly as preprocessing writes 00000_facemask.ply — the head model's tracked neutral vertices
 // (shape, expression 0, pose [0, neck, jaw, eyes], × scale) through the seed's face mask — because the .ply
@@ -15,17 +15,17 @@
 #include <nlohmann/json.hpp>
 
 #include "flame/headmodel.h"
-#include "train/data/dataset.h"
+#include "train/data/nersemble_reader.h"
 #include "train/data/preprocess.h"
-#include "train/dataset.h"
+#include "train/identity_dataset.h"
 
 namespace ff::train {
 
 namespace {
 
-class NersembleDataset : public Dataset {
+class NersembleDataset : public IdentityDataset {
  public:
-  NersembleDataset(data::Dataset ds, flame::FlameModel model, std::string model_spec, std::string desc)
+  NersembleDataset(data::NersembleReader ds, flame::FlameModel model, std::string model_spec, std::string desc)
       : ds_(std::move(ds)), model_(std::move(model)), desc_(std::move(desc)) {
     meshes_.resize(ds_.num_subjects());
     head_ = {std::move(model_spec), flame::head_model_content_id(model_)};
@@ -59,7 +59,7 @@ class NersembleDataset : public Dataset {
   }
 
  private:
-  mutable data::Dataset ds_;
+  mutable data::NersembleReader ds_;
   flame::FlameModel model_;
   std::string desc_;
   HeadModelRef head_;
@@ -69,10 +69,10 @@ class NersembleDataset : public Dataset {
 
 }  // namespace
 
-std::unique_ptr<Dataset> open_dataset(const std::string& root, const std::string& split, int max_subjects) {
+std::unique_ptr<IdentityDataset> open_dataset(const std::string& root, const std::string& split, int max_subjects) {
   data::DatasetOptions o;
   o.split = split == "train" ? data::Split::Train : split == "heldout" ? data::Split::Heldout : data::Split::All;
-  data::Dataset ds = data::Dataset::open(root, o);
+  data::NersembleReader ds = data::NersembleReader::open(root, o);
   // a subject dropped for a broken camera file or tracking npz must not vanish silently from training
   const std::string skipped = ds.report().skipped_text();
   if (!skipped.empty()) std::fprintf(stderr, "dataset %s:\n%s", root.c_str(), skipped.c_str());
@@ -80,7 +80,7 @@ std::unique_ptr<Dataset> open_dataset(const std::string& root, const std::string
     std::vector<std::string> names;
     for (int i = 0; i < max_subjects; ++i) names.push_back(ds.subject(i).name);
     o.subjects = names;
-    ds = data::Dataset::open(root, o);
+    ds = data::NersembleReader::open(root, o);
   }
   // which head model made the meshes: synth.json's model_name, FF_HEAD_MODEL, else the built-in one
   std::string model_name = "builtin";

@@ -28,7 +28,7 @@
 #include "flame/flame.h"
 #include "runtime/formats.h"
 #include "tensor/io.h"
-#include "train/dataset.h"
+#include "train/identity_dataset.h"
 #include "train/model.h"
 
 namespace ff::train {

@@ -74,7 +74,7 @@ std::string fmt_time(double s) {
 }
 
 // the most frontal camera: the one whose centre direction is closest to the mean direction of all centres
-int frontal_view(const Dataset& ds, int s) {
+int frontal_view(const IdentityDataset& ds, int s) {
   const int V = ds.num_views(s);
   std::vector<std::array<double, 3>> d(V);
   std::array<double, 3> mean{0, 0, 0};
@@ -94,7 +94,7 @@ int frontal_view(const Dataset& ds, int s) {
 
 }  // namespace
 
-Trainer::Trainer(Context& ctx, const TrainConfig& cfg, std::shared_ptr<Dataset> train, std::shared_ptr<Dataset> heldout)
+Trainer::Trainer(Context& ctx, const TrainConfig& cfg, std::shared_ptr<IdentityDataset> train, std::shared_ptr<IdentityDataset> heldout)
     : ctx_(ctx), cfg_(cfg), train_(std::move(train)), heldout_(std::move(heldout)) {
   FF_CHECK(train_ && train_->num_subjects() > 0, "Trainer: no training subjects");
   FF_CHECK(cfg.device == "cpu" || cfg.device == "cuda", "Trainer: device must be cpu or cuda, got '", cfg.device, "'");
@@ -174,7 +174,7 @@ std::vector<std::pair<int, int>> Trainer::pairs_of_step(int64_t t) const {
   return out;
 }
 
-Trainer::GT Trainer::load_gt(const Dataset& ds, int s, const std::vector<int>& views) const {
+Trainer::GT Trainer::load_gt(const IdentityDataset& ds, int s, const std::vector<int>& views) const {
   // uint8 to the device as stored ([C,H,W,3] + [C,H,W]); the HWC→CHW permutation, the cast and the 1/255
   // scale run there (one strided cast-copy + one scale), so a 1100×1604 view moves 7 MB instead of 28.
   const Camera c0 = ds.camera(s, views[0]);
@@ -238,7 +238,7 @@ bool all_finite_fused(const std::vector<Tensor>& ts) {
 }
 }  // namespace
 
-Tensor Trainer::viewmats(const Dataset& ds, int s, const std::vector<int>& views) const {
+Tensor Trainer::viewmats(const IdentityDataset& ds, int s, const std::vector<int>& views) const {
   std::vector<float> v;
   for (int i : views) {
     Camera c = ds.camera(s, i);
@@ -247,7 +247,7 @@ Tensor Trainer::viewmats(const Dataset& ds, int s, const std::vector<int>& views
   return from_vector<float>(ctx_, v, {int64_t(views.size()), 4, 4}).to(dev_);
 }
 
-Tensor Trainer::intrinsics(const Dataset& ds, int s, const std::vector<int>& views) const {
+Tensor Trainer::intrinsics(const IdentityDataset& ds, int s, const std::vector<int>& views) const {
   std::vector<float> v;
   for (int i : views) {
     Camera c = ds.camera(s, i);
@@ -256,7 +256,7 @@ Tensor Trainer::intrinsics(const Dataset& ds, int s, const std::vector<int>& vie
   return from_vector<float>(ctx_, v, {int64_t(views.size()), 4}).to(dev_);
 }
 
-Tensor Trainer::render_subject(const GaussianBatch& gb, int b, const Tensor& means, const Dataset& ds, int s,
+Tensor Trainer::render_subject(const GaussianBatch& gb, int b, const Tensor& means, const IdentityDataset& ds, int s,
                                const std::vector<int>& views) const {
   splat::GaussianTensors g;
   g.means = means;
@@ -405,7 +405,7 @@ std::vector<SetMetrics> Trainer::evaluate(bool write_grid) {
   const uint64_t rng_saved = ctx_.rng_counter();  // evaluation never perturbs the training's random stream
   std::vector<SetMetrics> out;
   std::vector<GridRow> grid;
-  auto eval_images = [&](const Tensor& img, const GT& gt, const std::vector<int>& views, const Dataset& ds, int s,
+  auto eval_images = [&](const Tensor& img, const GT& gt, const std::vector<int>& views, const IdentityDataset& ds, int s,
                          Acc& acc, bool add_grid, const std::string& tag) {
     std::vector<float> r = img.to_vector<float>(), g = gt.image.to_vector<float>(), m = gt.mask.to_vector<float>();
     const Camera c0 = ds.camera(s, views[0]);

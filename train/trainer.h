@@ -41,7 +41,7 @@
 //   metrics.json                 final evaluation, timings, parameter counts
 //
 //   ff::train::TrainConfig cfg;  cfg.steps = 100;
-//   ff::train::Trainer tr(ctx, cfg, train_ds, heldout_ds);   // shared_ptr<Dataset>s; heldout may be null
+//   ff::train::Trainer tr(ctx, cfg, train_ds, heldout_ds);   // shared_ptr<IdentityDataset>s; heldout may be null
 //   tr.run();
 #pragma once
 #include <chrono>
@@ -52,7 +52,7 @@
 #include <vector>
 
 #include "autograd/optim.h"
-#include "train/dataset.h"
+#include "train/identity_dataset.h"
 #include "train/model.h"
 
 namespace ff::train {
@@ -138,7 +138,7 @@ struct SetMetrics {
 
 class Trainer {
  public:
-  Trainer(Context& ctx, const TrainConfig& cfg, std::shared_ptr<Dataset> train, std::shared_ptr<Dataset> heldout);
+  Trainer(Context& ctx, const TrainConfig& cfg, std::shared_ptr<IdentityDataset> train, std::shared_ptr<IdentityDataset> heldout);
 
   // Full run: resume if asked, steps with progress, periodic eval/checkpoints, final eval + outputs.
   void run();
@@ -169,7 +169,7 @@ class Trainer {
  private:
   Context& ctx_;
   TrainConfig cfg_;
-  std::shared_ptr<Dataset> train_, heldout_;
+  std::shared_ptr<IdentityDataset> train_, heldout_;
   Device dev_;
   std::unique_ptr<IdentityModel> model_;
   std::unique_ptr<Adam> opt_;
@@ -184,12 +184,12 @@ class Trainer {
     Tensor image;  // [C,3,H,W]
     Tensor mask;   // [C,1,H,W]
   };
-  GT load_gt(const Dataset& ds, int s, const std::vector<int>& views) const;
+  GT load_gt(const IdentityDataset& ds, int s, const std::vector<int>& views) const;
   mutable std::map<std::pair<int, int>, std::pair<Tensor, Tensor>> gt_cache_;  // (s,v) → u8 [H,W,3], [1,H,W]
   mutable int64_t gt_cache_bytes_ = 0;
-  Tensor viewmats(const Dataset& ds, int s, const std::vector<int>& views) const;
-  Tensor intrinsics(const Dataset& ds, int s, const std::vector<int>& views) const;
-  Tensor render_subject(const GaussianBatch& gb, int b, const Tensor& means, const Dataset& ds, int s,
+  Tensor viewmats(const IdentityDataset& ds, int s, const std::vector<int>& views) const;
+  Tensor intrinsics(const IdentityDataset& ds, int s, const std::vector<int>& views) const;
+  Tensor render_subject(const GaussianBatch& gb, int b, const Tensor& means, const IdentityDataset& ds, int s,
                         const std::vector<int>& views) const;
   void write_cameras_json() const;
   void append_metrics_csv(const std::vector<SetMetrics>& m) const;

@@ -11,7 +11,7 @@
 #include "core/check.h"
 #include "flame/npy.h"
 #include "tests/train/test_data_util.h"
-#include "train/data/dataset.h"
+#include "train/data/nersemble_reader.h"
 #include "train/data/image.h"
 #include "train/data/nersemble.h"
 
@@ -188,7 +188,7 @@ TEST_CASE("broken layout: missing camera, wrong-size image, corrupt npz, camera 
   CHECK(text.find("ok      001") != std::string::npos);
 
   // non-strict: the bad subjects are skipped
-  Dataset ds = Dataset::open(td.path);
+  NersembleReader ds = NersembleReader::open(td.path);
   CHECK(ds.num_subjects() == 3);
   CHECK(ds.subject(0).name == "001");
   CHECK(ds.subject(1).name == "007");
@@ -198,27 +198,27 @@ TEST_CASE("broken layout: missing camera, wrong-size image, corrupt npz, camera 
   // strict: refused, with the report in the message
   DatasetOptions so;
   so.strict = true;
-  CHECK(throws_with([&] { Dataset::open(td.path, so); }, "refused (strict)"));
-  CHECK(throws_with([&] { Dataset::open(td.path, so); }, "missing camera"));
+  CHECK(throws_with([&] { NersembleReader::open(td.path, so); }, "refused (strict)"));
+  CHECK(throws_with([&] { NersembleReader::open(td.path, so); }, "missing camera"));
   // strict on the good subjects alone is fine (warnings, like 008's extra camera, do not refuse)
   so.subjects = {"001", "007", "008"};
-  Dataset good = Dataset::open(td.path, so);
+  NersembleReader good = NersembleReader::open(td.path, so);
   CHECK(good.num_subjects() == 3);
   // a requested subject that does not exist is an error
   so.subjects = {"001", "999"};
-  CHECK(throws_with([&] { Dataset::open(td.path, so); }, "requested subject not found"));
+  CHECK(throws_with([&] { NersembleReader::open(td.path, so); }, "requested subject not found"));
   // an explicit expected size turns every image into a wrong-size one
   DatasetOptions wo;
   wo.width = 220;
   wo.height = 320;
   CHECK(validate_dataset(td.path, wo).usable() == 0);
-  CHECK(throws_with([&] { Dataset::open(td.path, wo); }, "no usable subject"));
+  CHECK(throws_with([&] { NersembleReader::open(td.path, wo); }, "no usable subject"));
 }
 
 TEST_CASE("reader: cameras are rescaled to the image and moved to the canonical frame; raw images and masks") {
   data_test::TempDir td("reader");
   write_fixture_subject(td.path, {"001"});
-  Dataset ds = Dataset::open(td.path);
+  NersembleReader ds = NersembleReader::open(td.path);
   const Subject& s = ds.subject(0);
   CHECK_FALSE(s.preprocessed);
   const int ci = s.camera_index("222200037");
@@ -254,7 +254,7 @@ TEST_CASE("view cache: prefetch thread, LRU bound, disk cache") {
   o.disk_cache = td.path + "/cache";
   o.prefetch_threads = 1;
   {
-    Dataset ds = Dataset::open(td.path, o);
+    NersembleReader ds = NersembleReader::open(td.path, o);
     ds.prefetch_subject(0);
     ds.prefetch_subject(1);
     ds.wait_prefetch();
@@ -269,7 +269,7 @@ TEST_CASE("view cache: prefetch thread, LRU bound, disk cache") {
     CHECK(st.bytes == size_t(6) * 110 * 160 * 4);
   }
   {  // re-open: every view comes from the disk cache, no PNG decode
-    Dataset ds = Dataset::open(td.path, o);
+    NersembleReader ds = NersembleReader::open(td.path, o);
     ds.preload_all(2);
     CacheStats st = ds.cache_stats();
     CHECK(st.disk_hits == 6);
@@ -281,7 +281,7 @@ TEST_CASE("view cache: prefetch thread, LRU bound, disk cache") {
     DatasetOptions small = o;
     small.disk_cache.clear();
     small.cache_bytes = size_t(2) * 110 * 160 * 4;
-    Dataset ds = Dataset::open(td.path, small);
+    NersembleReader ds = NersembleReader::open(td.path, small);
     for (int c = 0; c < 3; ++c) ds.view_u8(0, c);
     CacheStats st = ds.cache_stats();
     CHECK(st.entries == 2);
@@ -298,7 +298,7 @@ TEST_CASE("view cache: prefetch thread, LRU bound, disk cache") {
       f.seekp(100);
       f.put('\x7f');
     }
-  Dataset ds = Dataset::open(td.path, o);
+  NersembleReader ds = NersembleReader::open(td.path, o);
   ds.preload_all(1);
   CHECK(ds.cache_stats().decoded == 6);
 }

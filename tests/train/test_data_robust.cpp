@@ -102,12 +102,12 @@ TEST_CASE("dataset: directories in place of camera_params.json, tracking npz, im
   CHECK(skipped.find("camera_params.json") != std::string::npos);  // the why names the file
   CHECK(r.text().find("skipped subject 003 (not used): FLAME tracking unusable") != std::string::npos);
 
-  Dataset ds = Dataset::open(td.path);
+  NersembleReader ds = NersembleReader::open(td.path);
   CHECK(ds.num_subjects() == 1);
   CHECK(ds.report().skipped_text() == skipped);
   DatasetOptions so;
   so.strict = true;
-  CHECK(throws_with([&] { Dataset::open(td.path, so); }, "not a regular file"));
+  CHECK(throws_with([&] { NersembleReader::open(td.path, so); }, "not a regular file"));
 }
 
 TEST_CASE("dataset: a view that turns into a directory after open fails in load(), prefetch thread and preload_all") {
@@ -116,7 +116,7 @@ TEST_CASE("dataset: a view that turns into a directory after open fails in load(
   for (int threads : {0, 1}) {
     DatasetOptions o;
     o.prefetch_threads = threads;
-    Dataset ds = Dataset::open(td.path, o);
+    NersembleReader ds = NersembleReader::open(td.path, o);
     REQUIRE(ds.num_subjects() == 1);
     const std::string img = ds.subject(0).images[0];
     make_directory_at(img);
@@ -150,16 +150,16 @@ TEST_CASE("split.json: an invalid one is refused for training, named, never 'all
     CHECK(r.split_error.find(c.what) != std::string::npos);
     CHECK(r.errors() == 1);
     CHECK(r.text().find(c.what) != std::string::npos);
-    CHECK(throws_with([&] { Dataset::open(td.path); }, "refused"));
-    CHECK(throws_with([&] { Dataset::open(td.path); }, c.what));
+    CHECK(throws_with([&] { NersembleReader::open(td.path); }, "refused"));
+    CHECK(throws_with([&] { NersembleReader::open(td.path); }, c.what));
   }
   fs::remove(sj);
   fs::create_directories(sj);  // a directory: refused too (it used to read as "no split")
-  CHECK(throws_with([&] { Dataset::open(td.path); }, "is not a regular file"));
+  CHECK(throws_with([&] { NersembleReader::open(td.path); }, "is not a regular file"));
   fs::remove(sj);
-  CHECK(Dataset::open(td.path).num_subjects() == 2);  // no split.json: every subject trains
+  CHECK(NersembleReader::open(td.path).num_subjects() == 2);  // no split.json: every subject trains
   write_split(td.path, {{"001"}, {"002"}});
-  CHECK(Dataset::open(td.path).num_subjects() == 1);
+  CHECK(NersembleReader::open(td.path).num_subjects() == 1);
 }
 
 TEST_CASE("PNG integrity: a flipped bit anywhere, a truncated file and a bad length are refused naming the file") {

@@ -8,7 +8,7 @@
 #include "core/check.h"
 #include "flame/mesh.h"
 #include "tests/train/test_data_util.h"
-#include "train/data/dataset.h"
+#include "train/data/nersemble_reader.h"
 #include "train/data/preprocess.h"
 #include "train/data/synth.h"
 
@@ -65,20 +65,20 @@ TEST_CASE("synth → reader round trip: cameras, tracking, meshes, images, masks
   if (vr.errors() || vr.warnings()) std::printf("%s", vr.text().c_str());
 
   // the train split excludes the held-out identity; Split::All has everyone
-  Dataset train = Dataset::open(o.out);
+  NersembleReader train = NersembleReader::open(o.out);
   CHECK(train.num_subjects() == 2);
   CHECK(train.find_subject(rep.heldout[0]) == -1);
   DatasetOptions all_o;
   all_o.split = Split::All;
   all_o.gt = GtSource::Raw;
-  Dataset all = Dataset::open(o.out, all_o);
+  NersembleReader all = NersembleReader::open(o.out, all_o);
   CHECK(all.num_subjects() == 3);
   DatasetOptions held_o;
   held_o.split = Split::Heldout;
-  Dataset held = Dataset::open(o.out, held_o);
+  NersembleReader held = NersembleReader::open(o.out, held_o);
   CHECK(held.num_subjects() == 1);
   CHECK(held.subject(0).name == rep.heldout[0]);
-  Dataset masked = Dataset::open(o.out, [] {
+  NersembleReader masked = NersembleReader::open(o.out, [] {
     DatasetOptions d;
     d.split = Split::All;
     return d;

@@ -13,7 +13,7 @@
 #include "core/check.h"
 #include "flame/flame.h"
 #include "flame/npy.h"
-#include "train/data/dataset.h"
+#include "train/data/nersemble_reader.h"
 #include "train/data/image.h"
 #include "train/data/nersemble.h"
 #include "tests/testing.h"

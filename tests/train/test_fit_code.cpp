@@ -71,7 +71,7 @@ struct Fixture {
     cfg.out_dir = dir + "/run";
     cfg.max_heldout_subjects = 0;
     auto ds = train::open_dataset(data, "train");
-    train::Trainer tr(ctx, cfg, std::shared_ptr<train::Dataset>(std::move(ds)), nullptr);
+    train::Trainer tr(ctx, cfg, std::shared_ptr<train::IdentityDataset>(std::move(ds)), nullptr);
     for (int i = 0; i < cfg.steps; ++i) tr.step();
     ckpt = dir + "/tiny.ffck";
     tr.save_checkpoint(ckpt);
@@ -249,7 +249,7 @@ TEST_CASE("fit: no face and corrupt image fail cleanly without outputs") {
 
 namespace {
 // The centre view of held-out subject s as a code-fit problem (exact synthetic camera).
-fit::CodeFitProblem heldout_problem(const train::IdentityModel& model, const train::Dataset& held, int s) {
+fit::CodeFitProblem heldout_problem(const train::IdentityModel& model, const train::IdentityDataset& held, int s) {
   int centre = -1;
   for (int v = 0; v < held.num_views(s); ++v)
     if (held.camera(s, v).name == "222200037") centre = v;

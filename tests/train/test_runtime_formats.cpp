@@ -83,7 +83,7 @@ double max_rgb_diff(const std::vector<uint8_t>& rgba, const std::vector<float>& 
 
 ff_camera to_ff(const Camera& k, int width = 0) { return runtime_camera(resized(k, width)); }
 
-std::vector<std::string> subject_names(const train::Dataset& ds) {
+std::vector<std::string> subject_names(const train::IdentityDataset& ds) {
   std::vector<std::string> n;
   for (int s = 0; s < ds.num_subjects(); ++s) n.push_back(ds.subject_name(s));
   return n;

@@ -2,7 +2,7 @@
 // probing, a separable Gaussian blur and a contact-sheet builder.
 //
 // Image8 is interleaved (HWC), row-major, top row first — the file layout; training wants planar float CHW,
-// which Dataset produces. stb is compiled privately into image.cpp (STB_*_STATIC), so no other layer can clash
+// which NersembleReader produces. stb is compiled privately into image.cpp (STB_*_STATIC), so no other layer can clash
 // with its symbols.
 //
 //   ff::data::Image8 im = ff::data::read_image("cam_222200037.png", 3);   // force 3 channels

@@ -392,7 +392,7 @@ void write_split(const std::string& root, const SplitFile& s) {
   json j;
   j["train"] = s.train;
   j["heldout"] = s.heldout;
-  j["note"] = "heldout subjects are never used in training (Dataset skips them unless Split::Heldout/All)";
+  j["note"] = "heldout subjects are never used in training (NersembleReader skips them unless Split::Heldout/All)";
   std::string t = j.dump(1);
   npy::write_file_atomic(root + "/split.json", t.data(), t.size());
 }

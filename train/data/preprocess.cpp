@@ -12,7 +12,7 @@
 
 #include "core/check.h"
 #include "core/parallel.h"
-#include "train/data/dataset.h"
+#include "train/data/nersemble_reader.h"
 
 namespace fs = std::filesystem;
 
@@ -133,7 +133,7 @@ PreprocessReport preprocess_dataset(const std::string& root, const flame::FlameM
   dopt.principal_point = o.principal_point;
   dopt.calib_width = o.calib_width;
   dopt.calib_height = o.calib_height;
-  Dataset ds = Dataset::open(root, dopt);
+  NersembleReader ds = NersembleReader::open(root, dopt);
   PreprocessReport rep;
   rep.validation = ds.report().text();
   rep.skipped = int(ds.report().subjects.size()) - ds.report().usable();

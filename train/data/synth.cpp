@@ -621,7 +621,7 @@ SynthIdentity synth_identity(const flame::FlameModel& m, const SynthOptions& o, 
     cp.world_2_cam[rc.serial] = w2c;
     cp.intrinsics[rc.serial] = K;
   }
-  for (auto& serial : cp.serials()) {  // sorted, like Dataset
+  for (auto& serial : cp.serials()) {  // sorted, like NersembleReader
     ff::Camera cam;
     cam.name = serial;
     cam.width = o.width;

@@ -1,4 +1,4 @@
-// train/data/synth.h — synthetic multi-view identities written in exactly the NeRSemble layout (so Dataset reads
+// train/data/synth.h — synthetic multi-view identities written in exactly the NeRSemble layout (so NersembleReader reads
 // them like real data): facefield's built-in default dataset and its test data.
 //
 // Per identity i (everything keyed by (seed, i) through core/rng.h's counter RNG: deterministic for a seed,
@@ -38,7 +38,7 @@
 #include <vector>
 
 #include "flame/flame.h"
-#include "train/data/dataset.h"
+#include "train/data/nersemble_reader.h"
 #include "train/data/image.h"
 #include "train/data/nersemble.h"
 

@@ -1,5 +1,5 @@
-// train/dataset.cpp — InMemoryDataset and the toy scene (see dataset.h).
-#include "train/dataset.h"
+// train/identity_dataset.cpp — InMemoryDataset and the toy scene (see dataset.h).
+#include "train/identity_dataset.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-// train/data/dataset.h — the reader of NeRSemble-layout datasets (real or `ffdata synth`): validation on open,
+// train/data/nersemble_reader.h — the reader of NeRSemble-layout datasets (real or `ffdata synth`): validation on open,
 // a bounded uint8 image cache with background prefetch, and the trainer's (subject, camera) → image/mask/camera
 // call. Layout and camera conventions: train/data/nersemble.h.
 //
@@ -28,7 +28,7 @@
 // Ground truth (GtSource::Auto): preprocessed subjects give filled_masked_images/ (masked GT on black) and
 // flamemask_proj/ (soft face mask); others give the raw image and alpha_map/ (or an all-ones mask).
 //
-//   ff::data::Dataset ds = ff::data::Dataset::open("/data/synth64");
+//   ff::data::NersembleReader ds = ff::data::NersembleReader::open("/data/synth64");
 //   std::printf("%s", ds.report().text().c_str());
 //   ds.prefetch({{0, 0}, {0, 1}});
 //   std::vector<float> img(3 * ds.height() * ds.width()), mask(ds.height() * ds.width());
@@ -140,13 +140,13 @@ struct CacheStats {
   size_t entries = 0;
 };
 
-class Dataset {
+class NersembleReader {
  public:
   // Scans and validates; throws ff::Error when strict and anything is wrong, or when no subject is usable.
-  static Dataset open(const std::string& root, const DatasetOptions& opts = {});
-  Dataset(Dataset&&) noexcept;
-  Dataset& operator=(Dataset&&) noexcept;
-  ~Dataset();
+  static NersembleReader open(const std::string& root, const DatasetOptions& opts = {});
+  NersembleReader(NersembleReader&&) noexcept;
+  NersembleReader& operator=(NersembleReader&&) noexcept;
+  ~NersembleReader();
 
   const ValidationReport& report() const;
   const DatasetOptions& options() const;
@@ -172,7 +172,7 @@ class Dataset {
   struct Impl;
 
  private:
-  explicit Dataset(std::unique_ptr<Impl> impl);
+  explicit NersembleReader(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

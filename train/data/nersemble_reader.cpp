@@ -1,5 +1,5 @@
-// train/data/dataset.cpp — scan/validate, the uint8 view cache with prefetch threads, disk cache.
-#include "train/data/dataset.h"
+// train/data/nersemble_reader.cpp — scan/validate, the uint8 view cache with prefetch threads, disk cache.
+#include "train/data/nersemble_reader.h"
 
 #include <algorithm>
 #include <atomic>
@@ -152,7 +152,7 @@ bool is_subject_dir(const fs::path& d) { return fs::is_directory(d / "calibratio
 const std::string kPreprocessedMarkers[] = {"mesh", "facemask", "cano2world"};
 
 struct ScanResult {
-  ValidationReport report;  // report.split_error: split.json unusable (Dataset::open refuses)
+  ValidationReport report;  // report.split_error: split.json unusable (NersembleReader::open refuses)
   std::vector<Subject> subjects;
 };
 
@@ -250,7 +250,7 @@ ScanResult scan(const std::string& root_in, const DatasetOptions& o) {
     split = read_split(root);
   } catch (...) {
     // not a dataset-level "problem" that training can go past: without the split, held-out subjects would be
-    // trained on. Reported (validate_dataset), and Dataset::open refuses.
+    // trained on. Reported (validate_dataset), and NersembleReader::open refuses.
     rep.split_error = short_err(current_exception_message(root + "/split.json"));
   }
   std::set<std::string> heldout(split.heldout.begin(), split.heldout.end());
@@ -478,8 +478,8 @@ void disk_write(const std::string& path, uint64_t sig, const ViewU8& v) {
 
 ValidationReport validate_dataset(const std::string& root, const DatasetOptions& opts) { return scan(root, opts).report; }
 
-// ---- Dataset ------------------------------------------------------------------------------------
-struct Dataset::Impl {
+// ---- NersembleReader ------------------------------------------------------------------------------------
+struct NersembleReader::Impl {
   DatasetOptions opts;
   ValidationReport report;
   std::vector<Subject> subjects;
@@ -675,12 +675,12 @@ struct Dataset::Impl {
   }
 };
 
-Dataset::Dataset(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Dataset::Dataset(Dataset&&) noexcept = default;
-Dataset& Dataset::operator=(Dataset&&) noexcept = default;
-Dataset::~Dataset() = default;
+NersembleReader::NersembleReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+NersembleReader::NersembleReader(NersembleReader&&) noexcept = default;
+NersembleReader& NersembleReader::operator=(NersembleReader&&) noexcept = default;
+NersembleReader::~NersembleReader() = default;
 
-Dataset Dataset::open(const std::string& root, const DatasetOptions& opts) {
+NersembleReader NersembleReader::open(const std::string& root, const DatasetOptions& opts) {
   FF_CHECK(opts.prefetch_threads >= 0 && opts.prefetch_threads <= 64, "dataset: prefetch_threads must be 0..64");
   ScanResult r = scan(root, opts);
   FF_CHECK(r.report.split_error.empty(), "dataset '", root, "' refused: ", r.report.split_error,
@@ -696,27 +696,27 @@ Dataset Dataset::open(const std::string& root, const DatasetOptions& opts) {
   impl->report = std::move(r.report);
   impl->subjects = std::move(r.subjects);
   for (int t = 0; t < opts.prefetch_threads; ++t) impl->workers.emplace_back([p = impl.get()] { p->worker(); });
-  return Dataset(std::move(impl));
+  return NersembleReader(std::move(impl));
 }
 
-const ValidationReport& Dataset::report() const { return impl_->report; }
-const DatasetOptions& Dataset::options() const { return impl_->opts; }
-int Dataset::num_subjects() const { return int(impl_->subjects.size()); }
-const Subject& Dataset::subject(int i) const {
+const ValidationReport& NersembleReader::report() const { return impl_->report; }
+const DatasetOptions& NersembleReader::options() const { return impl_->opts; }
+int NersembleReader::num_subjects() const { return int(impl_->subjects.size()); }
+const Subject& NersembleReader::subject(int i) const {
   FF_CHECK(i >= 0 && i < num_subjects(), "dataset: subject index ", i, " out of range [0, ", num_subjects(), ")");
   return impl_->subjects[size_t(i)];
 }
-int Dataset::find_subject(const std::string& name) const {
+int NersembleReader::find_subject(const std::string& name) const {
   for (int i = 0; i < num_subjects(); ++i)
     if (impl_->subjects[size_t(i)].name == name) return i;
   return -1;
 }
-int Dataset::width() const { return impl_->report.width; }
-int Dataset::height() const { return impl_->report.height; }
+int NersembleReader::width() const { return impl_->report.width; }
+int NersembleReader::height() const { return impl_->report.height; }
 
-std::shared_ptr<const ViewU8> Dataset::view_u8(int s, int c) { return impl_->get(s, c); }
+std::shared_ptr<const ViewU8> NersembleReader::view_u8(int s, int c) { return impl_->get(s, c); }
 
-void Dataset::load(int s, int c, float* image, float* mask) {
+void NersembleReader::load(int s, int c, float* image, float* mask) {
   std::shared_ptr<const ViewU8> v = impl_->get(s, c);
   const size_t n = size_t(v->width) * v->height;
   constexpr float k = 1.0f / 255.0f;
@@ -730,7 +730,7 @@ void Dataset::load(int s, int c, float* image, float* mask) {
     for (size_t i = 0; i < n; ++i) mask[i] = v->mask[i] * k;
 }
 
-void Dataset::prefetch(const std::vector<std::pair<int, int>>& views) {
+void NersembleReader::prefetch(const std::vector<std::pair<int, int>>& views) {
   for (auto& sc : views) impl_->check_view(sc.first, sc.second);
   if (impl_->workers.empty()) return;
   {
@@ -743,13 +743,13 @@ void Dataset::prefetch(const std::vector<std::pair<int, int>>& views) {
   impl_->cv.notify_all();
 }
 
-void Dataset::prefetch_subject(int s) {
+void NersembleReader::prefetch_subject(int s) {
   std::vector<std::pair<int, int>> v;
   for (int c = 0; c < int(subject(s).cameras.size()); ++c) v.push_back({s, c});
   prefetch(v);
 }
 
-void Dataset::preload_all(int threads) {
+void NersembleReader::preload_all(int threads) {
   std::vector<std::pair<int, int>> all;
   for (int s = 0; s < num_subjects(); ++s)
     for (int c = 0; c < int(subject(s).cameras.size()); ++c) all.push_back({s, c});
@@ -775,12 +775,12 @@ void Dataset::preload_all(int threads) {
   FF_CHECK(errors.empty(), "dataset: ", errors.size(), " views failed to decode; first: ", errors.empty() ? "" : errors[0]);
 }
 
-void Dataset::wait_prefetch() {
+void NersembleReader::wait_prefetch() {
   std::unique_lock<std::mutex> l(impl_->mu);
   impl_->cv.wait(l, [&] { return impl_->queue.empty() && impl_->in_flight == 0; });
 }
 
-CacheStats Dataset::cache_stats() const {
+CacheStats NersembleReader::cache_stats() const {
   std::lock_guard<std::mutex> l(impl_->mu);
   CacheStats s = impl_->stats;
   s.entries = impl_->lru.size();

@@ -1,7 +1,7 @@
-// train/dataset.h — what the trainer needs from a multi-view identity dataset, and an in-memory implementation.
+// train/identity_dataset.h — what the trainer needs from a multi-view identity dataset, and an in-memory implementation.
 //
 // The trainer reads subjects, their calibrated views and one face-mask mesh per subject through the small
-// abstract interface `Dataset`. The NeRSemble-layout reader (train/data/) is adapted to it in
+// abstract interface `IdentityDataset`. The NeRSemble-layout reader (train/data/) is adapted to it in
 // train/data_adapter.cpp (open_dataset); tests build an InMemoryDataset directly (make_toy_dataset).
 //
 // Conventions (those of splat/splat.h): cameras are world→camera 4×4 row-major OpenCV matrices in the
@@ -36,9 +36,9 @@ struct HeadModelRef {
   std::string content_id;
 };  // core/geometry.h: name, width×height, world(canonical)→camera viewmat, intrinsics
 
-class Dataset {
+class IdentityDataset {
  public:
-  virtual ~Dataset() = default;
+  virtual ~IdentityDataset() = default;
   virtual std::string description() const = 0;  // one line: where it came from, counts
   virtual int num_subjects() const = 0;
   virtual std::string subject_name(int s) const = 0;
@@ -54,7 +54,7 @@ class Dataset {
 };
 
 // Everything in memory: for tests, the toy scene and small adapters.
-class InMemoryDataset : public Dataset {
+class InMemoryDataset : public IdentityDataset {
  public:
   struct Subject {
     std::string name;
@@ -92,6 +92,6 @@ InMemoryDataset make_toy_dataset(const ToyOptions& opt);
 
 // Open a dataset folder: the NeRSemble layout of train/data (also what `ffdata synth` writes). `split` selects
 // "train" or "test" identities when the folder defines a split; "" = all subjects.
-std::unique_ptr<Dataset> open_dataset(const std::string& root, const std::string& split, int max_subjects = -1);
+std::unique_ptr<IdentityDataset> open_dataset(const std::string& root, const std::string& split, int max_subjects = -1);
 
 }  // namespace ff::train
