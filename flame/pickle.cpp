@@ -650,6 +650,18 @@ npy::NdArray ndarray_from_reconstruct(const Value* v, const std::string& what, i
   return npy::from_raw(descr, shape, fortran, reinterpret_cast<const uint8_t*>(raw.data()), raw.size(), what);
 }
 
+// Leaves under a nested list, counted once per distinct node (memoised), saturating at 2^40: the pickle memo can
+// make a DAG whose expansion is exponential in its size; this costs O(distinct nodes) whatever the expansion.
+uint64_t count_leaves(const Value* v, std::unordered_map<const Value*, uint64_t>& memo, int depth) {
+  if (depth >= 32 || !(v->kind == Kind::List || v->kind == Kind::Tuple)) return 1;
+  auto it = memo.find(v);
+  if (it != memo.end()) return it->second;
+  uint64_t n = 0;
+  for (const Value* x : v->items) n = std::min<uint64_t>(n + count_leaves(x, memo, depth + 1), uint64_t(1) << 40);
+  memo.emplace(v, n);
+  return n;
+}
+
 void flatten_numbers(const Value* v, std::vector<double>& out, std::vector<int64_t>& shape, size_t level, bool& is_float,
                      const std::string& what, int depth, size_t& budget, size_t& leaf_level) {
   FF_CHECK(depth < 32, what, ": nesting too deep");
@@ -766,8 +778,17 @@ npy::NdArray to_array(const Value* v, const std::string& what, int max_depth) {
     std::vector<double> vals;
     std::vector<int64_t> shape;
     bool is_float = false;
-    size_t budget = size_t(1) << 26;  // nodes visited: shared sub-lists cannot blow up exponentially
+    // nodes visited: shared sub-lists (the memo makes a DAG) cannot blow up exponentially; 4M numbers is far more
+    // than any FLAME file holds as nested lists (its big arrays are numpy arrays)
+    size_t budget = size_t(1) << 22;
     size_t leaf_level = SIZE_MAX;
+    {
+      // a numeric nested list written by Python shares no sub-lists: refuse expansions far beyond the distinct nodes
+      std::unordered_map<const Value*, uint64_t> memo;
+      const uint64_t leaves = count_leaves(v, memo, 0);
+      FF_CHECK(leaves <= 4 * (memo.size() + 1) + 4096, what, ": nested list of ", leaves, " numbers built from ",
+               memo.size(), " shared sub-lists (a self-referencing or exploding structure), refused");
+    }
     flatten_numbers(v, vals, shape, 0, is_float, what, 0, budget, leaf_level);
     int64_t n = 1;
     for (int64_t d : shape) n *= d;

@@ -1,4 +1,6 @@
 // Restricted unpickler: opcodes, forbidden globals, refused opcodes, truncation, limits.
+#include <chrono>
+
 #include "flame/pickle.h"
 #include "tests/flame/flame_test_util.h"
 
@@ -121,4 +123,27 @@ TEST_CASE("pickle: numpy arrays, chumpy Ch, scipy csc, set, _codecs.encode") {
   CHECK(e.root->get("dynamic_lmk_faces_idx")->kind == pickle::Kind::Skipped);
   CHECK(throws_with([&] { pickle::to_array(e.root->get("dynamic_lmk_faces_idx"), "dyn"); }, {"torch object"}));
   CHECK(pickle::to_array(e.root->get("full_lmk_faces_idx"), "full").shape == std::vector<int64_t>{1, 70});
+}
+
+TEST_CASE("pickle: a nested list built from shared sub-lists (exponential expansion) is refused at once") {
+  // L0 = [1.0, 2.0]; Lk = [Lk-1, Lk-1] through the memo: 40 levels, 2^41 numbers from 41 lists (found by fuzzing)
+  std::string s = "\x80\x02";
+  s += "]q";
+  s += char(0);
+  s += "(K\x01K\x02";
+  s += "e0";  // APPENDS, then POP (the list stays in the memo)
+  for (int k = 1; k <= 40; ++k) {
+    s += "]q";
+    s += char(k);
+    s += "(h";
+    s += char(k - 1);
+    s += "h";
+    s += char(k - 1);
+    s += k < 40 ? "e0" : "e";
+  }
+  s += ".";
+  pickle::Document d = pickle::loads(reinterpret_cast<const uint8_t*>(s.data()), s.size(), "dag.pkl");
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(throws_with([&] { pickle::to_array(d.root, "dag.pkl", 64); }, {"shared sub-lists"}));
+  CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < 1.0);
 }
