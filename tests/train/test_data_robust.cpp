@@ -2,6 +2,7 @@
 // images"): a directory where a file should be (camera_params.json, tracking npz, image — at scan, in a prefetch
 // thread, in preload_all), an invalid split.json, skipped subjects named, bit-flipped and truncated PNGs, a
 // truncated JPEG and one with a bad Huffman table, synth's held-out default.
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <new>
@@ -227,4 +228,11 @@ TEST_CASE("synth: the held-out default scales with n; held-out >= n is refused n
   flame::FlameModel m = fixture_model();
   CHECK(throws_with([&] { write_synth_dataset(m, o); }, "4 held-out identities need at least 5 identities, got n = 4"));
   CHECK(!fs::exists(o.out));
+}
+
+TEST_CASE("images: a header claiming far more pixels than the bytes can hold is refused at once (found by fuzzing)") {
+  const std::vector<uint8_t> b = npy::read_file_bytes(std::string(FF_SOURCE_DIR) + "/fuzz/corpus/fuzz_image/timeout_huge_header.jpg");
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(throws_with([&] { decode_image(b.data(), b.size(), "huge.jpg", 3); }, "implausible"));
+  CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < 1.0);
 }

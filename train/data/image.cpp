@@ -153,6 +153,14 @@ Image8 decode_image(const uint8_t* bytes, size_t size, const std::string& name, 
   FF_CHECK(size < size_t(std::numeric_limits<int>::max()), name, ": file too large");
   verify_image_bytes(bytes, size, name);
   int w = 0, h = 0, c = 0;
+  // A header may claim far more pixels than the bytes can encode (a 600-byte JPEG claiming 16k × 16k decodes for
+  // minutes): refuse more than 4000 pixels per stored byte (real photos stay below ~100, flat synthetic images
+  // below ~1000) and more than 2^28 pixels in all.
+  if (stbi_info_from_memory(bytes, int(size), &w, &h, &c)) {
+    const double px = double(w) * double(h);
+    FF_CHECK(px <= 4000.0 * double(size) && px <= double(1 << 28), name, ": header claims ", w, "x", h,
+             " pixels, implausible for ", size, " bytes (a damaged or hostile file)");
+  }
   uint8_t* p = stbi_load_from_memory(bytes, int(size), &w, &h, &c, want);
   FF_CHECK(p != nullptr, name, ": cannot decode image (", stb_reason(), ")");
   Image8 im;
