@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace ff::pickle {
 
@@ -652,12 +653,15 @@ npy::NdArray ndarray_from_reconstruct(const Value* v, const std::string& what, i
 
 // Leaves under a nested list, counted once per distinct node (memoised), saturating at 2^40: the pickle memo can
 // make a DAG whose expansion is exponential in its size; this costs O(distinct nodes) whatever the expansion.
-uint64_t count_leaves(const Value* v, std::unordered_map<const Value*, uint64_t>& memo, int depth) {
-  if (depth >= 32 || !(v->kind == Kind::List || v->kind == Kind::Tuple)) return 1;
+uint64_t count_leaves(const Value* v, std::unordered_map<const Value*, uint64_t>& memo,
+                      std::unordered_set<const Value*>& seen, int depth) {
+  seen.insert(v);
+  if (!(v->kind == Kind::List || v->kind == Kind::Tuple)) return 1;
+  if (depth >= 32) return uint64_t(1) << 40;  // too deep for flatten_numbers anyway: refused
   auto it = memo.find(v);
   if (it != memo.end()) return it->second;
   uint64_t n = 0;
-  for (const Value* x : v->items) n = std::min<uint64_t>(n + count_leaves(x, memo, depth + 1), uint64_t(1) << 40);
+  for (const Value* x : v->items) n = std::min<uint64_t>(n + count_leaves(x, memo, seen, depth + 1), uint64_t(1) << 40);
   memo.emplace(v, n);
   return n;
 }
@@ -784,10 +788,12 @@ npy::NdArray to_array(const Value* v, const std::string& what, int max_depth) {
     size_t leaf_level = SIZE_MAX;
     {
       // a numeric nested list written by Python shares no sub-lists: refuse expansions far beyond the distinct nodes
+      // (each number of a genuine list is its own object: the expansion cannot exceed the distinct objects by much)
       std::unordered_map<const Value*, uint64_t> memo;
-      const uint64_t leaves = count_leaves(v, memo, 0);
-      FF_CHECK(leaves <= 4 * (memo.size() + 1) + 4096, what, ": nested list of ", leaves, " numbers built from ",
-               memo.size(), " shared sub-lists (a self-referencing or exploding structure), refused");
+      std::unordered_set<const Value*> seen;
+      const uint64_t leaves = count_leaves(v, memo, seen, 0);
+      FF_CHECK(leaves <= 4 * uint64_t(seen.size()) + 4096, what, ": nested list of ", leaves, " numbers built from ",
+               seen.size(), " distinct objects (shared sub-lists: a self-referencing or exploding structure), refused");
     }
     flatten_numbers(v, vals, shape, 0, is_float, what, 0, budget, leaf_level);
     int64_t n = 1;
