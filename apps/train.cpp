@@ -51,9 +51,7 @@ int main(int argc, char** argv) {
     }
     std::shared_ptr<train::IdentityDataset> tr, ho;
     if (cfg.toy) {
-      train::ToyOptions t;
-      t.subjects = cfg.toy_subjects, t.views = cfg.toy_views, t.width = cfg.toy_width, t.height = cfg.toy_height;
-      t.seed = cfg.seed + 1;
+      train::ToyOptions t = train::toy_options(cfg);
       tr = std::make_shared<train::InMemoryDataset>(train::make_toy_dataset(t));
       t.subjects = std::max(0, cfg.max_heldout_subjects);
       t.first_subject = 100000;

@@ -37,9 +37,7 @@ int main(int argc, char** argv) {
     cfg.resume.clear();
     std::shared_ptr<train::IdentityDataset> ds;
     if (cfg.toy) {
-      train::ToyOptions t;  // exactly apps/train.cpp's toy scene
-      t.subjects = cfg.toy_subjects, t.views = cfg.toy_views, t.width = cfg.toy_width, t.height = cfg.toy_height;
-      t.seed = cfg.seed + 1;
+      train::ToyOptions t = train::toy_options(cfg);
       ds = std::make_shared<train::InMemoryDataset>(train::make_toy_dataset(t));
     } else {
       FF_CHECK(!cfg.data_dir.empty(), "'", in, "' names no data_dir: pass --data_dir DIR (its training dataset)");

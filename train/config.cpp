@@ -207,4 +207,11 @@ std::string config_help() {
   return s.str();
 }
 
+ToyOptions toy_options(const TrainConfig& cfg) {
+  ToyOptions t;
+  t.subjects = cfg.toy_subjects, t.views = cfg.toy_views, t.width = cfg.toy_width, t.height = cfg.toy_height;
+  t.seed = cfg.seed + 1;
+  return t;
+}
+
 }  // namespace ff::train

@@ -113,6 +113,8 @@ std::string config_to_json(const TrainConfig& cfg);             // pretty JSON o
 void config_from_json(TrainConfig& cfg, const std::string& json, const std::string& what);  // unknown keys throw
 void config_set(TrainConfig& cfg, const std::string& key, const std::string& value);
 std::string config_help();                                       // "--name <type> (default …) help" lines
+// The toy scene a run with toy = true trains on (apps/train.cpp; upgrade_model rebuilds the same one).
+ToyOptions toy_options(const TrainConfig& cfg);
 
 struct StepStats {
   int64_t step = 0;         // index of this step (0-based)
