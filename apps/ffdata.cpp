@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "apps/common/cli.h"
-#include "apps/common/output_dir.h"
 #include "core/check.h"
+#include "core/output_dir.h"
 #include "core/parallel.h"
 #include "flame/flame.h"
 #include "flame/mesh.h"
@@ -178,7 +178,7 @@ int cmd_synth(const Options& a) {
   o.contact_sheets = !a.flag("no-contact-sheets");
   o.verbose = !a.flag("quiet");
   o.model_name = a.str("model");
-  ff::apps::OutputDir out_dir(a.str("out"), "ffdata-synth");  // written aside, renamed into place when complete
+  ff::OutputDir out_dir(a.str("out"), "ffdata-synth");  // written aside, renamed into place when complete
   o.out = out_dir.path();
   ff::flame::FlameModel m = load_model(a, o.model_name);
   ff::data::SynthReport r = ff::data::write_synth_dataset(m, o);

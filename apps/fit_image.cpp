@@ -40,7 +40,8 @@ int main(int argc, char** argv) {
       {{"model", o.model_path,
         "FILE: trained model file: checkpoint (.ffck) or model pack (.ffpk); without it only landmarks, head fit and mask"},
        {"image", o.image, "PHOTO: input photo (JPEG/PNG; required)"},
-       {"out", o.out, "DIR: output folder (replaced atomically when complete)"},
+       {"out", o.out, "DIR: output folder: absent, empty or an earlier fit_image output (anything else is refused); "
+                      "replaced atomically when complete"},
        {"device", o.device, "cpu|cuda: where the model runs: identity fit, renders, turntable (landmarks/head fit: CPU)"},
        {"landmarks", o.landmarks, "FILE: 68 landmarks 'index x y' per line (skips detection; none: detect with dlib)"},
        {"face", std::to_string(o.face), "I: which detected face, largest first, in [0, 1000]"},

@@ -17,7 +17,7 @@
 
 #include "apps/common/cli.h"
 #include "apps/common/model_runtime.h"
-#include "apps/common/output_dir.h"
+#include "core/output_dir.h"
 #include "train/fit/gif.h"
 
 using namespace ff;
@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
     const int segs = int(keys.size()) - 1;
     const int total = segs * (per + hold) + (loop ? 0 : hold + 1);  // loop: the last segment returns to key 0
     const auto bg = o.color("background");
-    apps::OutputDir out_dir(o.str("out_dir"), "interpolate");
+    OutputDir out_dir(o.str("out_dir"), "interpolate");
     const std::string out = out_dir.path(), target = out_dir.target();
     const int W = cams[0].width, H = cams[0].height;
     std::unique_ptr<fit::GifWriter> gif;

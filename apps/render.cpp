@@ -14,7 +14,7 @@
 
 #include "apps/common/cli.h"
 #include "apps/common/model_runtime.h"
-#include "apps/common/output_dir.h"
+#include "core/output_dir.h"
 
 using namespace ff;
 
@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
       std::printf("render: wrote %s (%dx%d, %d Gaussians)\n", o.str("out").c_str(), cam.width, cam.height, g.count());
       return 0;
     }
-    apps::OutputDir out_dir(o.str("out_dir"), "render");
+    OutputDir out_dir(o.str("out_dir"), "render");
     const auto path = orbit(cam, centroid(xyz), camera_up(cam), frames, o.number("degrees", 1, 360));
     for (int f = 0; f < frames; ++f) {
       auto img = rt.render(g, runtime_camera(path[size_t(f)]), bg.data());

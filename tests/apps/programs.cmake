@@ -1,7 +1,8 @@
 # tests/apps/programs.cmake — whole-program checks of the built programs (ctest apps/programs, seconds):
-# an absurd --threads is refused with a message naming the option (no crash inside OpenMP), fit_image --fov 0 is
-# refused up front naming --fov, ffdata synth refuses a folder holding the user's files and leaves it as it was,
-# and a synth that fails leaves no partial folder.
+# an absurd --threads is refused with a message naming the option (no crash inside OpenMP), fit_image's bad option
+# values (--fov 0, --face 1.5, --turntable-size 0, --focal -100) are refused up front naming the option, ffdata
+# synth and fit_image refuse a folder holding the user's files (fit_image also the working folder and a file) and
+# leave it as it was, and a synth that fails leaves no partial folder.
 #   cmake -DBIN=build -DWORK=/tmp/x -P tests/apps/programs.cmake
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
@@ -27,6 +28,9 @@ endif()
 expect("train --threads 100000" 1 "threads" ${BIN}/train --threads 100000)
 expect("fit_image --threads 100000" 2 "--threads" ${BIN}/fit_image --image none.jpg --threads 100000)
 expect("fit_image --fov 0" 2 "--fov" ${BIN}/fit_image --image none.jpg --fov 0)
+expect("fit_image --face 1.5" 2 "--face must be an integer" ${BIN}/fit_image --image none.jpg --face 1.5)
+expect("fit_image --turntable-size 0" 2 "--turntable-size" ${BIN}/fit_image --image none.jpg --turntable-size 0)
+expect("fit_image --focal -100" 2 "--focal" ${BIN}/fit_image --image none.jpg --focal -100)
 expect("ffdata check --deep --threads 100000" 1 "--threads" ${BIN}/ffdata check --root none --deep --threads 100000)
 expect("ffdata synth --threads 100000" 1 "--threads" ${BIN}/ffdata synth --out ${WORK}/s --threads 100000)
 
@@ -41,6 +45,23 @@ endif()
 file(GLOB kept RELATIVE ${WORK}/mine ${WORK}/mine/*)
 if(NOT kept STREQUAL "holiday.jpg")
   message(FATAL_ERROR "ffdata synth changed the user's folder: ${kept}")
+endif()
+# fit_image --out: the folder holding the photo, the working folder (relative and absolute) and an existing file
+# are refused before the photo is read (holiday.jpg is no image: reading it would fail differently)
+expect("fit_image --out the photo's folder" 1 "refusing to write into"
+       ${BIN}/fit_image --image ${WORK}/mine/holiday.jpg --out ${WORK}/mine/)
+expect("fit_image --out ." 1 "give a folder of its own" ${BIN}/fit_image --image ${WORK}/mine/holiday.jpg --out .)
+expect("fit_image --out $(pwd)" 1 "refusing to write into" ${BIN}/fit_image --image ${WORK}/mine/holiday.jpg --out ${WORK})
+expect("fit_image --out a file" 1 "not a folder"
+       ${BIN}/fit_image --image ${WORK}/mine/holiday.jpg --out ${WORK}/mine/holiday.jpg)
+file(GLOB left RELATIVE ${WORK} ${WORK}/*)
+if(NOT left STREQUAL "mine")
+  message(FATAL_ERROR "fit_image left '${left}' in ${WORK}")
+endif()
+file(GLOB kept RELATIVE ${WORK}/mine ${WORK}/mine/*)
+file(READ ${WORK}/mine/holiday.jpg photo)
+if(NOT kept STREQUAL "holiday.jpg" OR NOT photo STREQUAL "x")
+  message(FATAL_ERROR "fit_image changed the user's folder: ${kept}")
 endif()
 # a synth that fails after its output folder was started leaves nothing behind
 expect("ffdata synth failing half-way" 1 "nonexistent.pkl"

@@ -179,7 +179,7 @@ TEST_CASE("fit: photo end to end (grace_hopper, given landmarks) writes every ou
   for (const char* f : {"face.ply", "fit.json", "landmarks.txt", "mask.png", "photo_masked.png", "mesh.ply",
                         "overlay.png", "turntable.gif", "turntable/frame_005.png", "metrics.json"})
     CHECK_MESSAGE(fs::exists(fs::path(out) / f), f);
-  CHECK_FALSE(fs::exists(out + ".tmp-" + std::to_string(::getpid())));
+  CHECK_FALSE(fs::exists(out + ".tmp." + std::to_string(::getpid())));
   std::printf("[fit] grace_hopper: landmark rms %.2f px (mean %.2f), yaw %.1f pitch %.1f roll %.1f; masked PSNR %.2f "
               "(mean code %.2f); seconds: head fit %.2f, mask %.2f, code fit %.2f, total %.2f\n",
               r.head.rms_px, r.head.mean_px, r.head.yaw_deg, r.head.pitch_deg, r.head.roll_deg, r.psnr_mask,

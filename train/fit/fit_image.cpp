@@ -1,8 +1,6 @@
 // train/fit/fit_image.cpp — the single-photo pipeline (see fit_image.h).
 #include "train/fit/fit_image.h"
 
-#include <unistd.h>
-
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -11,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/geometry.h"
+#include "core/output_dir.h"
 #include "flame/headmodel.h"
 #include "flame/mesh.h"
 #include "flame/mesh_raster.h"
@@ -124,9 +123,11 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
   FF_CHECK(o.device == "cpu" || o.device == "cuda", "device must be cpu or cuda, got '", o.device, "'");
   FF_CHECK(preloaded || o.model_path.empty() || o.device == "cpu" || Context::cuda_available(),
            "device cuda requested but ", Context::cuda_unavailable_reason());
-  const fs::path out(o.out);
-  const fs::path tmp = fs::path(o.out + ".tmp-" + std::to_string(::getpid()));
-  fs::remove_all(tmp);
+  // the output folder, checked before any work: absent, empty or an earlier fit_image output (core/output_dir.h);
+  // everything is written into its temporary sibling, removed on failure or SIGINT/SIGTERM
+  OutputDir out_dir(o.out, "fit_image");
+  rep.out = out_dir.target();
+  const fs::path tmp = out_dir.path();
   auto phase_t = Clock::now();
   auto end_phase = [&](const std::string& name) {
     rep.seconds[name] = since(phase_t);
@@ -366,18 +367,9 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
     }
 
     // ---- publish atomically ----
-    fs::path old;
-    if (fs::exists(out)) {
-      old = fs::path(o.out + ".old-" + std::to_string(::getpid()));
-      fs::remove_all(old);
-      fs::rename(out, old);
-    }
-    fs::rename(tmp, out);
-    if (!old.empty()) fs::remove_all(old);
+    out_dir.commit();
   } catch (...) {
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
-    throw;
+    throw;  // out_dir's destructor removes the temporary folder
   }
   return rep;
 }

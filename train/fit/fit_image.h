@@ -2,8 +2,10 @@
 // run it: photo → 68 landmarks (dlib, or a file) → head-model fit (camera, pose, shape, jaw) → occlusion-aware face
 // mask → identity-code fit (trained checkpoint) → outputs.
 //
-// Outputs (in `out`; written into a sibling temp folder and renamed into place at the very end, so a failure
-// leaves no half-written results and an existing `out` is only replaced by a complete one):
+// Outputs (in `out`, through core/output_dir.h: `out` must be absent, an empty folder or an earlier fit_image output
+// (marker file .facefield-fit_image), else it is refused before any work; everything is written into the sibling
+// "<out>.tmp.<pid>" and renamed into place at the very end, so a failure, SIGINT or SIGTERM leaves no half-written
+// results and nothing fit_image did not write is ever deleted or replaced):
 //   face.ply            3DGS layout (runtime/formats.h), world = the head's canonical frame (metres, y up,
 //                       z towards the face's front); the photo camera is fit.json's viewmat
 //   fit.json            code, camera (intrinsics, canonical→camera viewmat from landmarks and after refinement),

@@ -1,7 +1,9 @@
-// tests/apps/test_output_dir.cpp — apps/common/output_dir.h: a program's output folder appears complete or not at
-// all, and nothing the program did not write is deleted or overwritten.
+// tests/core/test_output_dir.cpp — core/output_dir.h: a program's output folder appears complete or not at all,
+// nothing the program did not write is deleted or overwritten, and SIGINT / SIGTERM leave no temporary folder.
 #include <doctest/doctest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -9,11 +11,11 @@
 #include <stdexcept>
 #include <string>
 
-#include "apps/common/output_dir.h"
+#include "core/output_dir.h"
 #include "core/check.h"
 
 namespace fs = std::filesystem;
-using ff::apps::OutputDir;
+using ff::OutputDir;
 
 namespace {
 fs::path fresh_root(const std::string& name) {
@@ -96,5 +98,73 @@ TEST_CASE("OutputDir: a failure leaves nothing behind and never touches what it 
   CHECK_THROWS_AS(OutputDir(".", "render"), ff::Error);
   CHECK(slurp(mine / "holiday.jpg") == "x");
   CHECK(std::distance(fs::directory_iterator(mine), fs::directory_iterator()) == 1);
+  fs::remove_all(root);
+}
+
+TEST_CASE("OutputDir: the working folder, its parent and the root are refused; so is a folder holding the photo") {
+  const fs::path root = fresh_root("refused");
+  touch(root / "me.jpg");
+  for (const std::string& t : {std::string("."), std::string("./"), std::string(".."), std::string("/"),
+                               (root / "sub" / "..").string(), fs::current_path().string()})
+    CHECK_THROWS_AS(OutputDir(t, "fit_image"), ff::Error);
+  // the folder holding the user's photo, with or without a trailing slash
+  CHECK_THROWS_WITH_AS(OutputDir(root.string() + "/", "fit_image"), doctest::Contains("refusing to write into"), ff::Error);
+  CHECK(slurp(root / "me.jpg") == "x");
+  CHECK(std::distance(fs::directory_iterator(root), fs::directory_iterator()) == 1);  // no temporary left behind
+  fs::remove_all(root);
+}
+
+namespace {
+// Forks a child that opens an OutputDir on `target`, writes a file into it, tells the parent through a pipe, then
+// waits; the parent sends `sig`. Returns the child's wait status.
+int kill_while_writing(const fs::path& target, int sig) {
+  int ready[2];
+  REQUIRE(pipe(ready) == 0);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    close(ready[0]);
+    signal(SIGINT, SIG_DFL);  // as a program starts (doctest installs crash handlers of its own)
+    signal(SIGTERM, SIG_DFL);
+    try {
+      OutputDir d(target.string(), "render");
+      touch(fs::path(d.path()) / "frame_0000.png");
+      char c = 'r';
+      if (write(ready[1], &c, 1) != 1) _exit(3);
+      for (int i = 0; i < 1000; ++i) usleep(10000);  // killed long before this ends
+    } catch (...) {
+      _exit(4);
+    }
+    _exit(5);
+  }
+  close(ready[1]);
+  char c = 0;
+  REQUIRE(read(ready[0], &c, 1) == 1);
+  close(ready[0]);
+  CHECK(fs::exists(target.string() + ".tmp." + std::to_string(pid)));  // the child is mid-way
+  kill(pid, sig);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return status;
+}
+}  // namespace
+
+TEST_CASE("OutputDir: SIGINT and SIGTERM remove the temporary folder and the process still dies of the signal") {
+  const fs::path root = fresh_root("signal");
+  for (int sig : {SIGINT, SIGTERM}) {
+    const int status = kill_while_writing(root / "out", sig);
+    CHECK(WIFSIGNALED(status));
+    if (WIFSIGNALED(status)) CHECK(WTERMSIG(status) == sig);
+    CHECK_MESSAGE(fs::is_empty(root), "signal ", sig, " left a temporary folder");
+  }
+  // an earlier output survives an interrupted second run unchanged
+  {
+    OutputDir d((root / "out").string(), "render");
+    touch(fs::path(d.path()) / "frame_0000.png", "first");
+    d.commit();
+  }
+  kill_while_writing(root / "out", SIGTERM);
+  CHECK(slurp(root / "out" / "frame_0000.png") == "first");
+  CHECK(std::distance(fs::directory_iterator(root), fs::directory_iterator()) == 1);
   fs::remove_all(root);
 }
