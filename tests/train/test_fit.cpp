@@ -1,5 +1,6 @@
-// tests/train/test_fit.cpp — fit_image building blocks: EXIF focal length, landmark files, the GIF encoder, and the
-// head-model landmark fit on synthetic projections (yaw 0°, ±25°, with noise).
+// tests/train/test_fit.cpp — fit_image building blocks: EXIF focal length and orientation (JPEGs written here with
+// the tag), landmark files, the GIF encoder, and the head-model landmark fit on synthetic projections (yaw 0°, ±25°,
+// with noise).
 #include <unistd.h>
 
 #include <cmath>
@@ -7,6 +8,10 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb/stb_image_write.h>
 
 #include "core/check.h"
 #include "flame/headmodel.h"
@@ -54,6 +59,45 @@ std::vector<uint8_t> exif_jpeg(bool le, double focal_mm, int f35, int pixel_x) {
   return j;
 }
 
+// A JPEG of `im` (stb_image_write, quality 95) with an APP1 Exif block right after SOI whose IFD0 holds the
+// Orientation tag (0x0112, SHORT) = `orientation`, as a camera writes it.
+std::vector<uint8_t> jpeg_with_orientation(const data::Image8& im, int orientation, bool le = true) {
+  std::vector<uint8_t> jpg;
+  stbi_write_jpg_to_func([](void* ctx, void* data, int n) {
+    auto* v = static_cast<std::vector<uint8_t>*>(ctx);
+    v->insert(v->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + n);
+  }, &jpg, im.width, im.height, im.channels, im.pixels.data(), 95);
+  REQUIRE(jpg.size() > 4);
+  std::vector<uint8_t> t;  // TIFF: header, IFD0 with one entry
+  auto u16 = [&](uint32_t v) {
+    if (le) t.push_back(v & 255), t.push_back(v >> 8 & 255);
+    else t.push_back(v >> 8 & 255), t.push_back(v & 255);
+  };
+  auto u32 = [&](uint32_t v) {
+    if (le) for (int i = 0; i < 4; ++i) t.push_back(v >> (8 * i) & 255);
+    else for (int i = 3; i >= 0; --i) t.push_back(v >> (8 * i) & 255);
+  };
+  t.push_back(le ? 'I' : 'M'), t.push_back(le ? 'I' : 'M');
+  u16(42);
+  u32(8);
+  u16(1);
+  u16(0x0112), u16(3), u32(1), u16(uint32_t(orientation)), u16(0);  // SHORT, left-justified in the value field
+  u32(0);
+  std::vector<uint8_t> app1 = {0xFF, 0xE1};
+  const size_t len = 2 + 6 + t.size();
+  app1.push_back(uint8_t(len >> 8)), app1.push_back(uint8_t(len & 255));
+  const char* ex = "Exif\0\0";
+  app1.insert(app1.end(), ex, ex + 6);
+  app1.insert(app1.end(), t.begin(), t.end());
+  jpg.insert(jpg.begin() + 2, app1.begin(), app1.end());
+  return jpg;
+}
+void write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
+  REQUIRE(bool(f));
+}
+
 std::string tmpdir(const std::string& n) {
   auto d = std::filesystem::temp_directory_path() / ("ff_fit_" + n + "_" + std::to_string(::getpid()));
   std::filesystem::remove_all(d);
@@ -85,6 +129,74 @@ TEST_CASE("fit: EXIF focal length, both byte orders") {
   // default field of view when nothing is known
   fit::Intrinsics k = fit::default_intrinsics(512, 512);
   CHECK(k.fy == doctest::Approx(256.0 / std::tan(15.0 * M_PI / 180.0)));
+}
+
+TEST_CASE("fit: EXIF orientation 1..8 turns the photo upright (pixels, size, EXIF pixel dimensions)") {
+  const std::string d = tmpdir("orient");
+  // stored 48x32: grey, with a red block at the stored top-left and a blue one at the stored top-right
+  const int W = 48, H = 32;
+  data::Image8 im(W, H, 3, 128);
+  auto block = [&](int x0, int y0, uint8_t r, uint8_t g, uint8_t b) {
+    for (int y = y0; y < y0 + 8; ++y)
+      for (int x = x0; x < x0 + 8; ++x) im.at(x, y)[0] = r, im.at(x, y)[1] = g, im.at(x, y)[2] = b;
+  };
+  block(0, 0, 255, 0, 0);
+  block(W - 8, 0, 0, 0, 255);
+  // where the stored top-left / top-right corners are shown, for each orientation (display corner as x, y in {0,1})
+  struct Want { int w, h; int red[2], blue[2]; };
+  const Want want[9] = {{W, H, {0, 0}, {1, 0}},                                               // 0: no tag
+                        {W, H, {0, 0}, {1, 0}}, {W, H, {1, 0}, {0, 0}}, {W, H, {1, 1}, {0, 1}},  // 1, 2, 3
+                        {W, H, {0, 1}, {1, 1}}, {H, W, {0, 0}, {0, 1}}, {H, W, {1, 0}, {1, 1}},  // 4, 5, 6
+                        {H, W, {1, 1}, {1, 0}}, {H, W, {0, 1}, {0, 0}}};                      // 7, 8
+  for (int o = 1; o <= 8; ++o) {
+    CAPTURE(o);
+    const std::string path = d + "/o" + std::to_string(o) + ".jpg";
+    write_bytes(path, jpeg_with_orientation(im, o, o % 2 == 0));
+    fit::Photo p = fit::read_photo(path);
+    CHECK(p.exif.orientation == o);
+    REQUIRE(p.width() == want[o].w);
+    REQUIRE(p.height() == want[o].h);
+    auto at = [&](const int c[2]) { return p.rgb.at(c[0] ? p.width() - 4 : 3, c[1] ? p.height() - 4 : 3); };
+    const uint8_t* r = at(want[o].red);
+    const uint8_t* b = at(want[o].blue);
+    CHECK(r[0] > 200);
+    CHECK(r[2] < 60);
+    CHECK(b[2] > 200);
+    CHECK(b[0] < 60);
+    // intrinsics refer to the upright image: principal point at its centre
+    fit::Intrinsics K = fit::photo_intrinsics(p);
+    CHECK(K.cx == doctest::Approx(want[o].w / 2.0));
+    CHECK(K.cy == doctest::Approx(want[o].h / 2.0));
+  }
+  // an invalid value leaves the image as stored
+  write_bytes(d + "/o9.jpg", jpeg_with_orientation(im, 9));
+  CHECK(fit::read_photo(d + "/o9.jpg").width() == W);
+  std::filesystem::remove_all(d);
+}
+
+TEST_CASE("fit: a portrait phone photo stored sideways (EXIF 6, also 3 and 8) is detected like the upright one") {
+  const std::string photo = ff::testing::shared_path("data/photos/grace_hopper_512x512.jpg");
+  if (photo.empty()) return;
+  if (!fit::have_dlib() || fit::find_shape_predictor().empty()) {
+    std::printf("[skip] dlib or its shape predictor is not available\n");
+    return;
+  }
+  const std::string d = tmpdir("orient_photo");
+  fit::Photo up = fit::read_photo(photo);
+  const fit::Landmarks68 ref = fit::detect_landmarks(up, 0);
+  // store the photo as a camera held that way would: the inverse of what each tag shows
+  for (int o : {3, 6, 8}) {
+    CAPTURE(o);
+    const int inverse = o == 6 ? 8 : o == 8 ? 6 : 3;
+    write_bytes(d + "/p.jpg", jpeg_with_orientation(fit::apply_exif_orientation(up.rgb, inverse), o));
+    fit::Photo p = fit::read_photo(d + "/p.jpg");
+    REQUIRE(p.width() == up.width());
+    fit::Landmarks68 l = fit::detect_landmarks(p, 0);
+    double e = 0;
+    for (int i = 0; i < 68; ++i) e += std::hypot(l.xy[i * 2] - ref.xy[i * 2], l.xy[i * 2 + 1] - ref.xy[i * 2 + 1]) / 68;
+    CHECK(e < 3.0);  // the same face at the same place (JPEG re-encoding moves landmarks by ~1 px)
+  }
+  std::filesystem::remove_all(d);
 }
 
 TEST_CASE("fit: landmark files round-trip and reject bad input") {

@@ -159,6 +159,29 @@ double exif_focal_px(const ExifInfo& e, int W, int H, std::string* how) {
 
 // ---- photo -------------------------------------------------------------------------------------------------------
 
+data::Image8 apply_exif_orientation(const data::Image8& stored, int orientation) {
+  if (orientation < 2 || orientation > 8) return stored;  // 1 (upright), 0 (absent) or an invalid value
+  const int W = stored.width, H = stored.height, C = stored.channels;
+  const bool swap = orientation >= 5;
+  data::Image8 out(swap ? H : W, swap ? W : H, C);
+  for (int y = 0; y < out.height; ++y)
+    for (int x = 0; x < out.width; ++x) {
+      int sx = x, sy = y;  // the stored pixel shown at display (x, y)
+      switch (orientation) {
+        case 2: sx = W - 1 - x; break;                       // mirrored horizontally
+        case 3: sx = W - 1 - x, sy = H - 1 - y; break;       // rotated 180°
+        case 4: sy = H - 1 - y; break;                       // mirrored vertically
+        case 5: sx = y, sy = x; break;                       // transposed
+        case 6: sx = y, sy = H - 1 - x; break;               // shown rotated 90° clockwise
+        case 7: sx = W - 1 - y, sy = H - 1 - x; break;       // transversed
+        case 8: sx = W - 1 - y, sy = x; break;               // shown rotated 90° counter-clockwise
+      }
+      const uint8_t* src = stored.at(sx, sy);
+      std::copy(src, src + C, out.pixels.begin() + (size_t(y) * out.width + x) * C);
+    }
+  return out;
+}
+
 Photo read_photo(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   FF_CHECK(bool(f), "cannot read image '", path, "': ", fs::exists(path) ? "unreadable" : "no such file");
@@ -174,6 +197,8 @@ Photo read_photo(const std::string& path) {
   FF_CHECK(p.rgb.width >= 16 && p.rgb.height >= 16, "cannot read image '", path, "': too small (", p.rgb.width, "x",
            p.rgb.height, ")");
   p.exif = parse_exif(bytes.data(), bytes.size());
+  if (p.exif.orientation >= 2 && p.exif.orientation <= 8) p.rgb = apply_exif_orientation(p.rgb, p.exif.orientation);
+  if (p.exif.orientation >= 5 && p.exif.orientation <= 8) std::swap(p.exif.pixel_x, p.exif.pixel_y);
   return p;
 }
 

@@ -49,13 +49,19 @@ constexpr double kDefaultVerticalFovDeg = 30.0;
 
 struct Photo {
   std::string path;
-  data::Image8 rgb;  // [H, W, 3]
-  ExifInfo exif;
+  data::Image8 rgb;  // [H, W, 3], upright: EXIF orientation already applied
+  ExifInfo exif;     // pixel_x / pixel_y refer to the upright image (swapped for orientations 5–8)
   int width() const { return rgb.width; }
   int height() const { return rgb.height; }
 };
-// Reads a JPEG/PNG/... (stb) as RGB and its EXIF. Throws ff::Error "cannot read image '<path>': <reason>".
+// Reads a JPEG/PNG/... (stb) as RGB and its EXIF, and turns the pixels upright as the EXIF Orientation (0x0112)
+// says (a phone's portrait photo is stored sideways with orientation 6), so detection, landmarks, intrinsics and
+// every output refer to the image as viewers show it. Throws ff::Error "cannot read image '<path>': <reason>".
 Photo read_photo(const std::string& path);
+// The image as shown for EXIF orientation 1..8 (TIFF 6.0 / EXIF 2.3 tag 0x0112: 2 mirrored, 3 rotated 180°,
+// 4 flipped, 5 transposed, 6 shown rotated 90° clockwise, 7 transversed, 8 shown rotated 90° counter-clockwise);
+// 0, 1 or an invalid value: unchanged. Orientations 5–8 swap width and height.
+data::Image8 apply_exif_orientation(const data::Image8& stored, int orientation);
 
 struct Landmarks68 {
   std::array<double, 136> xy{};  // [68, 2] pixel coordinates (pixel centre = integer)
