@@ -17,6 +17,7 @@
 #include "flame/headmodel.h"
 #include "tests/testing.h"
 #include "train/fit/detect.h"
+#include "train/fit/fit_image.h"
 #include "train/fit/gif.h"
 #include "train/fit/landmark_fit.h"
 
@@ -316,4 +317,148 @@ TEST_CASE("fit: the landmark fit is robust to outliers (Huber)") {
   fit::HeadFit h = fit::fit_head(m, s.lmk, s.K, {});
   CHECK(std::abs(h.yaw_deg - 10.0) < 3.0);
   CHECK(h.mean_px_inner < 4.0);
+}
+
+TEST_CASE("fit: detections in the group photos: every face >= 80 px high accepted, non-faces rejected") {
+  if (!fit::have_dlib() || fit::find_shape_predictor().empty()) {
+    std::printf("[skip] dlib or its shape predictor is not available\n");
+    return;
+  }
+  const std::pair<const char*, int> photos[] = {{"group_sample2.jpg", 3}, {"group_sample4.jpg", 4},
+                                                {"grace_hopper_512x512.jpg", 1}};  // faces >= 80 px high
+  for (const auto& [name, faces] : photos) {
+    CAPTURE(name);
+    const std::string path = ff::testing::shared_path(std::string("data/photos/") + name);
+    if (path.empty()) continue;
+    fit::Photo p = fit::read_photo(path);
+    std::vector<fit::FaceCandidate> c = fit::detect_face_candidates(p);
+    std::printf("[fit] %s (%dx%d): %zu detections\n", name, p.width(), p.height(), c.size());
+    for (size_t i = 0; i < c.size(); ++i) {
+      const double h = c[i].box[3] - c[i].box[1];
+      std::printf("  box %4.0f %4.0f %4.0f %4.0f (%3.0f px high) score %+.3f eye-mouth %.2f iod %.1f texture %5.2f "
+                  "nose %d mirrored %d: %s\n",
+                  c[i].box[0], c[i].box[1], c[i].box[2], c[i].box[3], h, c[i].score, c[i].shape.eye_mouth_ratio,
+                  c[i].shape.interocular_px, c[i].texture, int(c[i].shape.nose_between), int(c[i].shape.mirrored),
+                  c[i].rejected.empty() ? "face" : c[i].rejected.c_str());
+      if (h >= 80) CHECK_MESSAGE(c[i].rejected.empty(), "a face >= 80 px high rejected: ", c[i].rejected);
+    }
+    const fit::Landmarks68 l = fit::detect_landmarks(p, 0);
+    CHECK(l.faces_found == faces);
+    CHECK(l.faces_found + l.rejected.size() == c.size());
+  }
+}
+
+TEST_CASE("fit: judge_face rejects a uniform patch, a mirrored layout and a low score; accepts a drawn face") {
+  const flame::FlameModel& m = flame::builtin_head_model_ref();
+  Synthetic s = make_synthetic(m, 0.0, 0.0, 0.0, 11);  // a frontal face's 68 landmarks in a 512x512 photo
+  const auto& xy = s.lmk.xy;
+  // a skin-coloured patch with sensor noise (±3 grey levels): what a shoulder looks like to the detector
+  data::Image8 patch(512, 512, 3);
+  std::mt19937_64 rng(5);
+  for (size_t i = 0; i < patch.pixels.size(); i += 3) {
+    const int n = int(rng() % 7) - 3;
+    patch.pixels[i] = uint8_t(200 + n), patch.pixels[i + 1] = uint8_t(160 + n), patch.pixels[i + 2] = uint8_t(140 + n);
+  }
+  fit::FaceCandidate c;
+  c.box = {150, 150, 360, 360};
+  c.score = 0.5;
+  c.xy = xy;
+  CHECK_MESSAGE(fit::judge_face(patch, c).find("uniform patch") != std::string::npos, fit::judge_face(patch, c));
+  CHECK(c.texture < fit::kMinFaceTexture);
+  // the same patch with a face drawn on it (dark eyes, brows, nostrils, lips at the landmarks): accepted
+  data::Image8 face = patch;
+  auto disc = [&](double cx, double cy, double r, uint8_t v) {
+    for (int y = int(cy - r); y <= int(cy + r); ++y)
+      for (int x = int(cx - r); x <= int(cx + r); ++x)
+        if (std::hypot(x - cx, y - cy) <= r) face.at(x, y)[0] = face.at(x, y)[1] = face.at(x, y)[2] = v;
+  };
+  const double iod = fit::landmark_shape(xy).interocular_px;
+  for (int i = 17; i < 68; ++i) disc(xy[i * 2], xy[i * 2 + 1], iod * (i >= 36 && i < 48 ? 0.06 : 0.04), 40);
+  CHECK_MESSAGE(fit::judge_face(face, c).empty(), fit::judge_face(face, c));
+  CHECK(c.texture >= fit::kMinFaceTexture);
+  CHECK_FALSE(c.shape.mirrored);
+  CHECK(c.shape.nose_between);
+  // the landmarks mirrored left-right (x -> W-1-x, indices kept): a layout no face produces
+  fit::FaceCandidate mir = c;
+  for (int i = 0; i < 68; ++i) mir.xy[i * 2] = 511 - xy[i * 2];
+  CHECK(fit::judge_face(face, mir).find("mirrored") != std::string::npos);
+  // a 180-degree rotated face is not mirrored (rotation keeps handedness)
+  std::array<double, 136> rot = xy;
+  for (int i = 0; i < 136; ++i) rot[i] = 511 - xy[i];
+  CHECK_FALSE(fit::landmark_shape(rot).mirrored);
+  // a collapsed layout (every point at the eyes' height)
+  fit::FaceCandidate flat = c;
+  for (int i = 0; i < 68; ++i) flat.xy[i * 2 + 1] = xy[37 * 2 + 1];
+  CHECK(fit::judge_face(face, flat).find("not a face") != std::string::npos);
+  // the detector's score below the threshold
+  fit::FaceCandidate low = c;
+  low.score = fit::kMinFaceScore - 0.1;
+  CHECK(fit::judge_face(face, low).find("detector score") != std::string::npos);
+}
+
+TEST_CASE("fit: mirrored landmarks and an implausible pose are warned about") {
+  const flame::FlameModel& m = flame::builtin_head_model_ref();
+  Synthetic s = make_synthetic(m, 10.0, 0.0, 0.5, 3);
+  fit::HeadFit h = fit::fit_head(m, s.lmk, s.K, {});
+  CHECK(fit::fit_warnings(s.lmk, h).empty());
+  fit::Landmarks68 mirrored = s.lmk;
+  for (int i = 0; i < 68; ++i) mirrored.xy[i * 2] = s.K.width - 1 - s.lmk.xy[i * 2];
+  fit::HeadFit hm = fit::fit_head(m, mirrored, s.K, {});
+  std::printf("[fit] mirrored landmarks: fitted yaw %.1f pitch %.1f roll %.1f, rms %.2f px\n", hm.yaw_deg,
+              hm.pitch_deg, hm.roll_deg, hm.rms_px);
+  const std::vector<std::string> w = fit::fit_warnings(mirrored, hm);
+  REQUIRE(!w.empty());
+  CHECK(w[0].find("mirrored") != std::string::npos);
+  // a pose no frontal landmark set gives (as a mirrored file's fit has): warned even when the layout looks fine
+  fit::HeadFit turned = h;
+  turned.yaw_deg = 178;
+  const std::vector<std::string> wt = fit::fit_warnings(s.lmk, turned);
+  REQUIRE(wt.size() == 1);
+  CHECK(wt[0].find("faces away") != std::string::npos);
+}
+
+TEST_CASE("fit_image (no model): --out d/ works, reruns replace it, warnings in metrics.json, overlay downscaled") {
+  namespace fs = std::filesystem;
+  const std::string d = tmpdir("fit_out");
+  // a 1100x700 grey photo and the 68 landmarks of a frontal head in it, mirrored left-right
+  const flame::FlameModel& m = flame::builtin_head_model_ref();
+  data::Image8 grey(1100, 700, 3, 120);
+  data::write_png(d + "/photo.png", grey);
+  fit::Intrinsics K = fit::default_intrinsics(1100, 700);
+  auto uv = fit::project_px(K, fit::head_rotation(0, 0, 0), {0, 0, 0.9}, fit::model_landmarks(m, {}, 0));
+  fit::Landmarks68 l;
+  for (int i = 0; i < 68; ++i) l.xy[i * 2] = 1099 - uv[i * 2], l.xy[i * 2 + 1] = uv[i * 2 + 1];
+  fit::write_landmarks_file(d + "/mirrored.txt", l);
+  Context ctx(0, 2);
+  fit::FitImageOptions o;
+  o.image = d + "/photo.png";
+  o.landmarks = d + "/mirrored.txt";
+  o.head_model = "builtin";
+  o.out = d + "/fit/";
+  o.progress = false;
+  fit::FitImageReport r = fit::fit_image(ctx, o);
+  CHECK(r.out == d + "/fit");
+  CHECK(fs::exists(d + "/fit/.facefield-fit_image"));
+  REQUIRE(!r.warnings.empty());
+  std::ifstream mf(d + "/fit/metrics.json");
+  const std::string metrics((std::istreambuf_iterator<char>(mf)), {});
+  CHECK(metrics.find("\"warnings\"") != std::string::npos);
+  CHECK(metrics.find("mirrored") != std::string::npos);
+  CHECK(metrics.find("\"rejected\": []") != std::string::npos);
+  // the overlay: three panels of the photo halved (k = ceil(1100 / 1024) = 2), a 24-px title row
+  data::ImageInfo ov = data::probe_image(d + "/fit/overlay.png");
+  CHECK(ov.width == 3 * 550);
+  CHECK(ov.height == 350 + 24);
+  // a second run replaces the earlier output (recognised by its marker); nothing else is left beside it
+  fs::remove(d + "/fit/mask.png");
+  fit::fit_image(ctx, o);
+  CHECK(fs::exists(d + "/fit/mask.png"));
+  size_t entries = 0;
+  for (auto& e : fs::directory_iterator(d)) entries += e.path().filename().string().rfind("fit", 0) == 0;
+  CHECK(entries == 1);
+  // a folder fit_image did not write is refused before any work, and left as it was
+  o.out = d;
+  CHECK_THROWS_WITH_AS(fit::fit_image(ctx, o), doctest::Contains("refusing to write into"), ff::Error);
+  CHECK(fs::exists(d + "/photo.png"));
+  fs::remove_all(d);
 }

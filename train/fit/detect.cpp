@@ -245,6 +245,92 @@ void write_landmarks_file(const std::string& path, const Landmarks68& l, const s
   }
 }
 
+// ---- is it a face? ------------------------------------------------------------------------------------------------
+
+namespace {
+std::array<double, 2> centroid(const std::array<double, 136>& xy, int from, int to) {  // points [from, to)
+  std::array<double, 2> c{0, 0};
+  for (int i = from; i < to; ++i) c[0] += xy[i * 2] / (to - from), c[1] += xy[i * 2 + 1] / (to - from);
+  return c;
+}
+}  // namespace
+
+LandmarkShape landmark_shape(const std::array<double, 136>& xy) {
+  LandmarkShape s;
+  const auto re = centroid(xy, 36, 42), le = centroid(xy, 42, 48), mouth = centroid(xy, 48, 68);
+  const double ex = le[0] - re[0], ey = le[1] - re[1];
+  s.interocular_px = std::hypot(ex, ey);
+  if (!(s.interocular_px > 1e-9)) return s;
+  const double ux = ex / s.interocular_px, uy = ey / s.interocular_px;  // along the eye line, subject right → left
+  const double vx = -uy, vy = ux;  // perpendicular: towards the mouth in an upright, unmirrored face (y down)
+  const double mx = (re[0] + le[0]) / 2, my = (re[1] + le[1]) / 2;
+  const double down_mouth = (mouth[0] - mx) * vx + (mouth[1] - my) * vy;
+  const double down_nose = (xy[30 * 2] - mx) * vx + (xy[30 * 2 + 1] - my) * vy;
+  s.eye_mouth_ratio = std::hypot(mouth[0] - mx, mouth[1] - my) / s.interocular_px;
+  s.mirrored = down_mouth < 0;
+  s.nose_between = std::abs(down_nose) < std::abs(down_mouth) && down_nose * down_mouth > 0;
+  return s;
+}
+
+double inner_face_texture(const data::Image8& im, const std::array<double, 136>& xy) {
+  double x0 = 1e30, y0 = 1e30, x1 = -1e30, y1 = -1e30;
+  for (int i = 17; i < 68; ++i) {
+    x0 = std::min(x0, xy[i * 2]), x1 = std::max(x1, xy[i * 2]);
+    y0 = std::min(y0, xy[i * 2 + 1]), y1 = std::max(y1, xy[i * 2 + 1]);
+  }
+  constexpr int N = 32;
+  const double cw = (x1 - x0) / N, ch = (y1 - y0) / N;
+  if (!(cw > 0 && ch > 0) || im.channels < 1) return 0;
+  // the mean grey level of each cell (box filter: every photo pixel whose centre falls in the cell; at least the
+  // nearest one), so the texture does not depend on the face's size in pixels
+  std::vector<double> g(size_t(N) * N);
+  for (int j = 0; j < N; ++j)
+    for (int i = 0; i < N; ++i) {
+      const int px0 = std::clamp(int(std::ceil(x0 + i * cw - 0.5)), 0, im.width - 1);
+      const int py0 = std::clamp(int(std::ceil(y0 + j * ch - 0.5)), 0, im.height - 1);
+      const int px1 = std::clamp(int(std::ceil(x0 + (i + 1) * cw - 0.5)) - 1, px0, im.width - 1);
+      const int py1 = std::clamp(int(std::ceil(y0 + (j + 1) * ch - 0.5)) - 1, py0, im.height - 1);
+      double sum = 0;
+      for (int y = py0; y <= py1; ++y)
+        for (int x = px0; x <= px1; ++x) {
+          const uint8_t* p = im.at(x, y);
+          sum += im.channels >= 3 ? 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2] : p[0];
+        }
+      g[size_t(j) * N + i] = sum / ((px1 - px0 + 1) * (py1 - py0 + 1));
+    }
+  double t = 0;
+  for (int j = 1; j < N - 1; ++j)
+    for (int i = 1; i < N - 1; ++i) {
+      const double gx = (g[size_t(j) * N + i + 1] - g[size_t(j) * N + i - 1]) / 2;
+      const double gy = (g[size_t(j + 1) * N + i] - g[size_t(j - 1) * N + i]) / 2;
+      t += std::hypot(gx, gy) / ((N - 2) * (N - 2));
+    }
+  return t;
+}
+
+std::string judge_face(const data::Image8& rgb, FaceCandidate& c) {
+  c.shape = landmark_shape(c.xy);
+  c.texture = inner_face_texture(rgb, c.xy);
+  char buf[200];
+  if (c.score < kMinFaceScore) {
+    std::snprintf(buf, sizeof buf, "detector score %.3f below %.3f", c.score, kMinFaceScore);
+    return buf;
+  }
+  if (!c.shape.nose_between) return "landmark layout is not a face (the nose is not between the eyes and the mouth)";
+  if (c.shape.eye_mouth_ratio < 0.6 || c.shape.eye_mouth_ratio > 3) {
+    std::snprintf(buf, sizeof buf, "landmark layout is not a face (eye-mouth distance %.2f x the eye distance, "
+                  "faces: 0.6-3)", c.shape.eye_mouth_ratio);
+    return buf;
+  }
+  if (c.shape.mirrored) return "landmark layout is mirrored (mouth on the wrong side of the eyes)";
+  if (c.texture < kMinFaceTexture) {
+    std::snprintf(buf, sizeof buf, "no facial features inside the box (texture %.2f, faces >= %.1f): a uniform "
+                  "patch", c.texture, kMinFaceTexture);
+    return buf;
+  }
+  return "";
+}
+
 // ---- dlib --------------------------------------------------------------------------------------------------------
 
 std::string find_shape_predictor() {
@@ -309,57 +395,91 @@ dlib::array2d<dlib::rgb_pixel> to_dlib(const data::Image8& im) {
   return a;
 }
 
-std::vector<dlib::rectangle> detect_rects(const Photo& photo) {
+// The detector's boxes with a confidence of at least kMinFaceScore (below dlib's own threshold of 0: judge_face
+// rejects what is not a face), on the image or (up = true) on its 2x pyramid_up, in the image's coordinates.
+std::vector<std::pair<dlib::rectangle, double>> detect_rects(const dlib::array2d<dlib::rgb_pixel>& img, bool up) {
   DlibModels& m = dlib_models(false);
-  dlib::array2d<dlib::rgb_pixel> img = to_dlib(photo.rgb);
-  std::vector<dlib::rectangle> r = m.detector(img);
-  if (r.empty() && std::max(photo.width(), photo.height()) < 1200) {
+  std::vector<dlib::rect_detection> d;
+  std::vector<std::pair<dlib::rectangle, double>> r;
+  if (!up) {
+    m.detector(img, d, kMinFaceScore);
+    for (auto& q : d) r.push_back({q.rect, q.detection_confidence});
+  } else {
     dlib::pyramid_down<2> pyr;
-    dlib::array2d<dlib::rgb_pixel> up;
-    dlib::pyramid_up(img, up, pyr);
-    for (auto& q : m.detector(up)) r.push_back(pyr.rect_down(q));
+    dlib::array2d<dlib::rgb_pixel> big;
+    dlib::pyramid_up(img, big, pyr);
+    m.detector(big, d, kMinFaceScore);
+    for (auto& q : d) r.push_back({pyr.rect_down(q.rect), q.detection_confidence});
   }
-  std::stable_sort(r.begin(), r.end(), [](const dlib::rectangle& a, const dlib::rectangle& b) { return a.area() > b.area(); });
   return r;
 }
 }  // namespace
 
-std::vector<std::array<double, 4>> detect_faces(const Photo& photo) {
+std::vector<FaceCandidate> detect_face_candidates(const Photo& photo) {
   std::lock_guard<std::mutex> lock(g_dlib_mu);
-  std::vector<std::array<double, 4>> out;
-  for (auto& r : detect_rects(photo))
-    out.push_back({double(r.left()), double(r.top()), double(r.right()), double(r.bottom())});
+  dlib::array2d<dlib::rgb_pixel> img = to_dlib(photo.rgb);
+  std::vector<FaceCandidate> out;
+  for (bool up : {false, true}) {
+    bool any_face = false;
+    for (const FaceCandidate& c : out) any_face = any_face || c.rejected.empty();
+    if (up && (any_face || std::max(photo.width(), photo.height()) >= 1200)) break;
+    for (const auto& [rect, score] : detect_rects(img, up)) {
+      dlib::full_object_detection s = dlib_models(true).predictor(img, rect);
+      FF_CHECK(s.num_parts() == 68, "face landmarks: the shape predictor gave ", s.num_parts(), " points, expected 68");
+      FaceCandidate c;
+      c.box = {double(rect.left()), double(rect.top()), double(rect.right()), double(rect.bottom())};
+      c.score = score;
+      for (int i = 0; i < 68; ++i) {
+        c.xy[i * 2] = double(s.part(i).x());
+        c.xy[i * 2 + 1] = double(s.part(i).y());
+      }
+      c.rejected = judge_face(photo.rgb, c);
+      out.push_back(c);
+    }
+  }
+  std::stable_sort(out.begin(), out.end(), [](const FaceCandidate& a, const FaceCandidate& b) {
+    return (a.box[2] - a.box[0]) * (a.box[3] - a.box[1]) > (b.box[2] - b.box[0]) * (b.box[3] - b.box[1]);
+  });
   return out;
 }
 
 Landmarks68 detect_landmarks(const Photo& photo, int face) {
-  std::lock_guard<std::mutex> lock(g_dlib_mu);
-  std::vector<dlib::rectangle> r = detect_rects(photo);
-  FF_CHECK(!r.empty(), "no face found in '", photo.path, "' (dlib HOG detector, also at 2x); pass --landmarks FILE");
-  FF_CHECK(face >= 0 && face < int(r.size()), "--face ", face, " out of range: ", r.size(), " face(s) found in '",
-           photo.path, "'");
-  DlibModels& m = dlib_models(true);
-  dlib::array2d<dlib::rgb_pixel> img = to_dlib(photo.rgb);
-  dlib::full_object_detection s = m.predictor(img, r[face]);
-  FF_CHECK(s.num_parts() == 68, "face landmarks: the shape predictor gave ", s.num_parts(), " points, expected 68");
+  std::vector<FaceCandidate> all = detect_face_candidates(photo);
   Landmarks68 l;
-  for (int i = 0; i < 68; ++i) {
-    l.xy[i * 2] = double(s.part(i).x());
-    l.xy[i * 2 + 1] = double(s.part(i).y());
+  std::vector<const FaceCandidate*> faces;
+  for (const FaceCandidate& c : all) {
+    if (c.rejected.empty())
+      faces.push_back(&c);
+    else
+      l.rejected.push_back(c);
   }
-  l.box = {double(r[face].left()), double(r[face].top()), double(r[face].right()), double(r[face].bottom())};
-  l.faces_found = int(r.size());
+  std::string why;
+  for (const FaceCandidate& c : l.rejected) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "; rejected the detection at box %.0f %.0f %.0f %.0f (score %.2f): ", c.box[0],
+                  c.box[1], c.box[2], c.box[3], c.score);
+    why += buf + c.rejected;
+  }
+  FF_CHECK(!faces.empty(), "no face found in '", photo.path, "' (dlib HOG detector, also at 2x", why,
+           "); pass --landmarks FILE");
+  FF_CHECK(face >= 0 && face < int(faces.size()), "--face ", face, " out of range: ", faces.size(),
+           " face(s) found in '", photo.path, "'", why);
+  const FaceCandidate& c = *faces[size_t(face)];
+  l.xy = c.xy;
+  l.box = c.box;
+  l.score = c.score;
+  l.faces_found = int(faces.size());
   l.source = "dlib";
   return l;
 }
 #else
 bool have_dlib() { return false; }
-std::vector<std::array<double, 4>> detect_faces(const Photo&) {
+std::vector<FaceCandidate> detect_face_candidates(const Photo&) {
   FF_THROW("face detection: this build has no dlib (apt-get install libdlib-dev libdlib-data and include "
            "cmake/dlib.cmake); pass --landmarks FILE");
 }
 Landmarks68 detect_landmarks(const Photo& p, int) {
-  detect_faces(p);
+  detect_face_candidates(p);
   return {};
 }
 #endif

@@ -7,8 +7,9 @@
 // shape_predictor_68_face_landmarks.dat from Debian's libdlib-data (/usr/share/dlib, uncompressed; a .bz2 next to
 // it or $FF_DLIB_SHAPE_PREDICTOR are also accepted — a .bz2 is decompressed once into ~/.cache/facefield).
 // Faces are sorted by box area, largest first; pick one with `face`. When the photo is small (max side < 1200 px)
-// and nothing is found, the detector runs once more on a 2× upsampled image (dlib's pyramid_up), which finds
-// faces down to ~40 px.
+// and no face is accepted, the detector runs once more on a 2× upsampled image (dlib's pyramid_up), which finds
+// faces down to ~40 px. Every detection is judged (judge_face: detector score, landmark layout, texture inside) and
+// what is not a face (a uniform shoulder patch in a group photo) is rejected and listed, not fitted.
 //
 //   ff::fit::Photo p = ff::fit::read_photo("me.jpg");                 // RGB + EXIF focal
 //   ff::fit::Landmarks68 l = ff::fit::detect_landmarks(p, /*face=*/0);
@@ -63,10 +64,49 @@ Photo read_photo(const std::string& path);
 // 0, 1 or an invalid value: unchanged. Orientations 5–8 swap width and height.
 data::Image8 apply_exif_orientation(const data::Image8& stored, int orientation);
 
+// What the 68 landmarks' layout says, independent of the image (pixel coordinates, iBUG order: 36–41 the subject's
+// right eye, shown on the image's left in a photo that is not mirrored; 42–47 the left eye; 48–67 the mouth).
+struct LandmarkShape {
+  double interocular_px = 0;   // distance between the two eye centres
+  double eye_mouth_ratio = 0;  // |mouth centre − eye midpoint| / interocular distance (frontal faces ≈ 1.1–1.3;
+                               // grows as yaw narrows the eyes; a collapsed or stretched set is far outside [0.6, 3])
+  bool mirrored = false;       // left–right swapped: the mouth lies on the wrong side of the eye line for the eyes'
+                               // order (independent of in-plane rotation; a 180°-rotated face is not mirrored)
+  bool nose_between = false;   // the nose tip (30) lies between the eye line and the mouth
+};
+LandmarkShape landmark_shape(const std::array<double, 136>& xy);
+
+// Texture of the inner face (the box of landmarks 17–67, resampled to 32×32 grey levels, so independent of the
+// face's size in pixels): mean gradient magnitude in grey levels per sample. Faces (eyes, brows, nostrils, lips)
+// measured 9.8–25; uniform patches of skin or cloth 4–6.
+double inner_face_texture(const data::Image8& rgb, const std::array<double, 136>& xy);
+
+// One box of the detector and what was made of it.
+struct FaceCandidate {
+  std::array<double, 4> box{};   // x0 y0 x1 y1 (pixels)
+  double score = 0;              // the HOG detector's confidence (dlib rect_detection; dlib's default threshold is 0)
+  std::array<double, 136> xy{};  // the 68 landmarks the shape predictor placed in the box
+  LandmarkShape shape;
+  double texture = 0;            // inner_face_texture
+  std::string rejected;          // why this is not taken as a face; "" = accepted
+};
+// The verdict on a candidate (box, score, xy filled): "" (a face) or the reason it is rejected. Rules: score below
+// kMinFaceScore; mirrored, nose not between eyes and mouth, or eye–mouth ratio outside [0.6, 3] (a landmark set no
+// face produces); inner-face texture below kMinFaceTexture (a uniform patch of skin or cloth: the detector saw
+// edges around it and the shape predictor always returns a face-like layout, so only the image inside tells).
+// Measured on group_sample2/4.jpg and grace_hopper (docs/reliability.md): the 8 faces >= 80 px high score >= -0.53
+// (dlib's default threshold 0 misses 3 of them) with texture >= 9.8; knee and shoulder patches score -0.68 and
+// below with texture 4.0-4.1, dark cloth 5.6. The detector therefore runs at kMinFaceScore = -0.6.
+constexpr double kMinFaceScore = -0.6;
+constexpr double kMinFaceTexture = 6.0;
+std::string judge_face(const data::Image8& rgb, FaceCandidate& c);
+
 struct Landmarks68 {
   std::array<double, 136> xy{};  // [68, 2] pixel coordinates (pixel centre = integer)
   std::array<double, 4> box{};   // detection box x0 y0 x1 y1 (zeros when given)
-  int faces_found = 0;           // faces the detector found (0 for a file)
+  double score = 0;              // detector confidence (0 when given)
+  int faces_found = 0;           // faces the detector found and accepted (0 for a file)
+  std::vector<FaceCandidate> rejected;  // detections rejected as no face (judge_face), largest first
   std::string source;            // "dlib", or the file path
 };
 
@@ -74,12 +114,14 @@ struct Landmarks68 {
 bool have_dlib();
 // The shape-predictor file that detection would use (empty when none is found).
 std::string find_shape_predictor();
-// Detects faces, sorts them by box area (largest first) and predicts the 68 landmarks of face `face`.
-// Throws ff::Error: "no face found in '<path>'", "--face i out of range (n faces)", or when dlib / the model is
+// Every box of the detector (also at 2× for small photos when nothing is found at 1×), largest first, each with its
+// landmarks and judge_face's verdict.
+std::vector<FaceCandidate> detect_face_candidates(const Photo& photo);
+// Detects faces, keeps those judge_face accepts, sorts them by box area (largest first) and returns the 68
+// landmarks of accepted face `face`, with the rejected detections listed. Throws ff::Error: "no face found in
+// '<path>'" (naming each rejected detection and why), "--face i out of range (n faces)", or when dlib / the model is
 // missing.
 Landmarks68 detect_landmarks(const Photo& photo, int face = 0);
-// All detected boxes, largest first (x0 y0 x1 y1).
-std::vector<std::array<double, 4>> detect_faces(const Photo& photo);
 
 // "index x y" per line (the format of shared/data/photos/*.dlib68.txt); '#' comments and blank lines skipped.
 // All 68 indices 0..67 must appear exactly once with finite coordinates; throws ff::Error naming the line.

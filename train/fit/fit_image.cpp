@@ -61,6 +61,14 @@ void write_text(const std::string& path, const std::string& s) {
   FF_CHECK(bool(f), "write failed: '", path, "'");
 }
 
+// the detections rejected as no face (detect.h judge_face), for fit.json and metrics.json
+json rejected_json(const Landmarks68& l) {
+  json a = json::array();
+  for (const FaceCandidate& c : l.rejected)
+    a.push_back({{"box", arr(c.box.data(), 4)}, {"score", c.score}, {"reason", c.rejected}});
+  return a;
+}
+
 data::Image8 mask_u8(const FImage& m) {
   data::Image8 im(m.width, m.height, 1);
   for (size_t i = 0; i < m.data.size(); ++i) im.pixels[i] = uint8_t(std::lround(std::clamp(m.data[i], 0.f, 1.f) * 255));
@@ -144,6 +152,9 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       rep.landmarks = read_landmarks_file(o.landmarks);
     } else {
       rep.landmarks = detect_landmarks(photo, o.face);
+      for (const FaceCandidate& c : rep.landmarks.rejected)
+        std::fprintf(stderr, "fit_image: rejected the detection at box %.0f %.0f %.0f %.0f (score %.2f): %s\n",
+                     c.box[0], c.box[1], c.box[2], c.box[3], c.score, c.rejected.c_str());
     }
     for (int i = 0; i < 68; ++i)
       FF_CHECK(rep.landmarks.xy[i * 2] > -W && rep.landmarks.xy[i * 2] < 2 * W && rep.landmarks.xy[i * 2 + 1] > -H &&
@@ -168,6 +179,8 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       K.source = "--focal " + std::to_string(o.focal_px) + " px";
     }
     rep.head = fit_head(head_model, rep.landmarks, K, o.head);
+    rep.warnings = fit_warnings(rep.landmarks, rep.head);
+    for (const std::string& w : rep.warnings) std::fprintf(stderr, "fit_image: warning: %s\n", w.c_str());
     end_phase("head_fit");
 
     // ---- 3. face mask ----
@@ -230,10 +243,13 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
     flame::RasterImage mesh_img =
         flame::rasterize_mesh(meshes.head.vertices.data(), meshes.head.num_vertices(), meshes.head.faces.data(),
                               meshes.head.num_faces(), pc, ro);
-    // overlay: photo | render (or mesh) over the photo | landmarks
+    // overlay: photo | render (or mesh) over the photo | landmarks. Each panel is the photo box-downscaled by the
+    // smallest integer factor k that brings its longer side to at most kOverlayPanelMax px (the last W % k columns
+    // and H % k rows are cut), so a 4000x3000 photo gives 1000x750 panels; landmark dots scale with the face.
     {
-      flame::Canvas cv(3 * W, H + 24, {24, 24, 24});
-      cv.paste(photo.rgb.pixels.data(), W, H, 0, 24);
+      constexpr int kOverlayPanelMax = 1024;
+      const int k = (std::max(W, H) + kOverlayPanelMax - 1) / kOverlayPanelMax;
+      const int pw = W / k, ph = H / k;
       std::vector<uint8_t> mid(photo.rgb.pixels);
       for (size_t p = 0; p < size_t(W) * H; ++p) {
         for (int c = 0; c < 3; ++c) {
@@ -248,22 +264,41 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
           mid[p * 3 + c] = uint8_t(std::clamp(v, 0.0, 255.0));
         }
       }
-      cv.paste(mid.data(), W, H, W, 24);
-      cv.paste(photo.rgb.pixels.data(), W, H, 2 * W, 24);
-      const double r = std::max(1.5, W / 256.0);
+      auto panel = [&](const std::vector<uint8_t>& full) {  // cut to a multiple of k, then box-filter by k
+        if (k == 1) return full;
+        std::vector<uint8_t> cut(size_t(pw) * k * ph * k * 3);
+        for (int y = 0; y < ph * k; ++y)
+          std::copy_n(full.begin() + size_t(y) * W * 3, size_t(pw) * k * 3, cut.begin() + size_t(y) * pw * k * 3);
+        return flame::downsample(cut, pw * k, ph * k, 3, k);
+      };
+      const std::vector<uint8_t> photo_panel = panel(photo.rgb.pixels);
+      flame::Canvas cv(3 * pw, ph + 24, {24, 24, 24});
+      cv.paste(photo_panel.data(), pw, ph, 0, 24);
+      cv.paste(panel(mid).data(), pw, ph, pw, 24);
+      cv.paste(photo_panel.data(), pw, ph, 2 * pw, 24);
+      // dots: 1/80 of the landmarks' extent (the face), at least 1.5 px; a landmark at pixel centre x is at
+      // (x + 0.5) / k - 0.5 in the panel
+      double lx0 = 1e30, ly0 = 1e30, lx1 = -1e30, ly1 = -1e30;
       for (int l = 0; l < 68; ++l) {
-        cv.dot(2 * W + rep.landmarks.xy[l * 2], 24 + rep.landmarks.xy[l * 2 + 1], r, {40, 230, 40});
-        cv.dot(2 * W + rep.head.projected[l * 2], 24 + rep.head.projected[l * 2 + 1], r * 0.7, {240, 40, 40});
+        lx0 = std::min(lx0, rep.landmarks.xy[l * 2]), lx1 = std::max(lx1, rep.landmarks.xy[l * 2]);
+        ly0 = std::min(ly0, rep.landmarks.xy[l * 2 + 1]), ly1 = std::max(ly1, rep.landmarks.xy[l * 2 + 1]);
       }
-      cv.text(6, 6, "photo", {255, 255, 255}, 2);
-      char buf[128];
+      const double r = std::max(1.5, std::max(lx1 - lx0, ly1 - ly0) / k / 80.0);
+      auto px = [&](double v) { return (v + 0.5) / k - 0.5; };
+      for (int l = 0; l < 68; ++l) {
+        cv.dot(2 * pw + px(rep.landmarks.xy[l * 2]), 24 + px(rep.landmarks.xy[l * 2 + 1]), r, {40, 230, 40});
+        cv.dot(2 * pw + px(rep.head.projected[l * 2]), 24 + px(rep.head.projected[l * 2 + 1]), r * 0.7, {240, 40, 40});
+      }
+      cv.text(6, 6, k == 1 ? std::string("photo") : "photo (1/" + std::to_string(k) + " size)", {255, 255, 255}, 2);
+      char buf[160];
       if (lm)
         std::snprintf(buf, sizeof buf, "render (%s): masked PSNR %.2f dB", o.code.recipe.c_str(), rep.psnr_mask);
       else
         std::snprintf(buf, sizeof buf, "fitted head mesh (no model)");
-      cv.text(W + 6, 6, buf, {255, 255, 255}, 2);
-      std::snprintf(buf, sizeof buf, "landmarks: detected (green), fitted (red) %.2f px", rep.head.mean_px);
-      cv.text(2 * W + 6, 6, buf, {255, 255, 255}, 2);
+      cv.text(pw + 6, 6, buf, {255, 255, 255}, 2);
+      // the number metrics.json calls landmarks.rms_px (in the photo's pixels)
+      std::snprintf(buf, sizeof buf, "landmarks: detected (green), fitted (red), rms %.2f px", rep.head.rms_px);
+      cv.text(2 * pw + 6, 6, buf, {255, 255, 255}, 2);
       flame::write_png(file("overlay.png"), cv.width, cv.height, 3, cv.rgb.data());
     }
     data::write_png(file("mask.png"), mask_u8(mask));
@@ -318,6 +353,9 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       j["landmarks_source"] = rep.landmarks.source;
       j["faces_found"] = rep.landmarks.faces_found;
       j["face_box"] = arr(rep.landmarks.box.data(), 4);
+      j["face_score"] = rep.landmarks.score;
+      j["rejected"] = rejected_json(rep.landmarks);
+      j["warnings"] = rep.warnings;
       j["camera"] = {{"fx", K.fx}, {"fy", K.fy}, {"cx", K.cx}, {"cy", K.cy}, {"width", W}, {"height", H},
                      {"focal_source", K.source},
                      {"convention", "splat.h: OpenCV axes, u = fx*x/z + cx measured from the pixel's left edge"}};
@@ -361,6 +399,8 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       json s;
       for (auto& [k, v] : rep.seconds) s[k] = v;
       m["seconds"] = s;
+      m["warnings"] = rep.warnings;
+      m["rejected"] = rejected_json(rep.landmarks);
       m["threads"] = ctx.threads();
       m["device"] = lm ? lm->model->device().str() : std::string("cpu");
       write_text(file("metrics.json"), m.dump(2) + "\n");

@@ -16,7 +16,8 @@
 //   overlay.png         photo | render (over the photo outside the mask) | landmarks (detected green, fitted red)
 //   turntable/frame_NNN.png + turntable.gif   the fitted face seen from a camera swinging ±yaw around the head
 //   metrics.json        masked PSNR/SSIM of the render on the photo (and of the mean code), landmark error (px),
-//                       seconds per phase, iterations, recipe
+//                       seconds per phase, iterations, recipe, "warnings" (mirrored landmarks, implausible pose),
+//                       "rejected" (detections that are not faces: box, score, reason; also in fit.json)
 // Without a model (model_path empty) phases 4–5's Gaussian parts are skipped: fit.json, landmarks, mask, mesh and
 // an overlay with the shaded mesh are still written.
 //
@@ -62,6 +63,7 @@ struct FitImageReport {
   CodeFitResult code;
   double psnr_mask = 0, ssim_mask = 0, mean_code_psnr_mask = 0, mean_code_ssim_mask = 0;
   bool has_model = false;
+  std::vector<std::string> warnings;       // fit_warnings (landmark_fit.h), also on stderr and in metrics.json
   std::vector<std::string> files;          // relative to out
 };
 

@@ -4,6 +4,7 @@
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "core/check.h"
 #include "flame/landmarks.h"
@@ -129,6 +130,31 @@ Intrinsics default_intrinsics(int W, int H, double vfov) {
   std::snprintf(buf, sizeof buf, "default %.0f deg vertical field of view -> %.1f px", vfov, k.fx);
   k.source = buf;
   return k;
+}
+
+std::vector<std::string> fit_warnings(const Landmarks68& lmk, const HeadFit& h) {
+  std::vector<std::string> w;
+  char buf[256];
+  const LandmarkShape s = landmark_shape(lmk.xy);
+  if (s.mirrored)
+    w.push_back("the landmarks are mirrored (left-right swapped: the subject's right eye, points 36-41, is on the "
+                "image's right); the fit is unreliable: check the landmark file");
+  if (std::abs(h.yaw_deg) > kMaxPlausibleYawDeg) {
+    std::snprintf(buf, sizeof buf, "fitted head yaw %.0f deg is implausible for 68 frontal landmarks (beyond +-%.0f%s)",
+                  h.yaw_deg, kMaxPlausibleYawDeg, std::abs(h.yaw_deg) > 90 ? ": the head faces away from the camera" : "");
+    w.push_back(buf);
+  }
+  if (std::abs(h.pitch_deg) > kMaxPlausiblePitchDeg) {
+    std::snprintf(buf, sizeof buf, "fitted head pitch %.0f deg is implausible (beyond +-%.0f)", h.pitch_deg,
+                  kMaxPlausiblePitchDeg);
+    w.push_back(buf);
+  }
+  if (s.interocular_px > 0 && h.rms_px > 0.15 * s.interocular_px) {
+    std::snprintf(buf, sizeof buf, "landmark fit error %.1f px rms is %.0f%% of the eye distance (%.1f px): the "
+                  "landmarks do not fit a head", h.rms_px, 100 * h.rms_px / s.interocular_px, s.interocular_px);
+    w.push_back(buf);
+  }
+  return w;
 }
 
 Intrinsics photo_intrinsics(const Photo& p, double vfov) {

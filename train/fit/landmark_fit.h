@@ -72,6 +72,14 @@ struct HeadFit {
 HeadFit fit_head(const flame::FlameModel& model, const Landmarks68& lmk, const Intrinsics& K,
                  const HeadFitOptions& opt = {});
 
+// What the user should be told about a landmark set and its head fit (one sentence each; empty when nothing is
+// wrong): a mirrored (left–right swapped) set (detect.h landmark_shape), a head turned further than a 68-point
+// frontal detection allows (|yaw| > kMaxPlausibleYawDeg: a mirrored file fits with yaw ≈ 180°, the head facing away),
+// |pitch| > kMaxPlausiblePitchDeg, and a landmark RMS error above 15% of the interocular distance (the landmarks do
+// not fit any head).
+constexpr double kMaxPlausibleYawDeg = 60, kMaxPlausiblePitchDeg = 50;
+std::vector<std::string> fit_warnings(const Landmarks68& lmk, const HeadFit& fit);
+
 // Canonical landmarks [68,3] of the model with the given shape/jaw (Contour68 order); vertices optional output.
 std::vector<double> model_landmarks(const flame::FlameModel& model, const std::vector<double>& shape, double jaw,
                                     std::vector<double>* vertices = nullptr);
