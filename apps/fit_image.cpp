@@ -3,6 +3,10 @@
 //   fit_image --model run/checkpoints/step_00002000.ffck --image me.jpg --out fit_me
 //   fit_image --image me.jpg --landmarks me.dlib68.txt          (landmarks given; no model: head fit + mask only)
 //   fit_image --device cuda --model CKPT --image me.jpg --out fit_me   (identity fit + renders on the GPU)
+// The photo is turned upright by its EXIF orientation; detections that are not faces are rejected and listed
+// (stderr, fit.json/metrics.json "rejected"; --face counts accepted faces only); mirrored landmarks or an
+// implausible pose are warned about (stderr, metrics.json "warnings"); --out must be absent, empty or an earlier
+// fit_image output (core/output_dir.h), checked before any work. See docs/reliability.md.
 #include <cstdio>
 #include <sstream>
 #include <string>
@@ -44,7 +48,7 @@ int main(int argc, char** argv) {
                       "replaced atomically when complete"},
        {"device", o.device, "cpu|cuda: where the model runs: identity fit, renders, turntable (landmarks/head fit: CPU)"},
        {"landmarks", o.landmarks, "FILE: 68 landmarks 'index x y' per line (skips detection; none: detect with dlib)"},
-       {"face", std::to_string(o.face), "I: which detected face, largest first, in [0, 1000]"},
+       {"face", std::to_string(o.face), "I: which accepted face, largest first, in [0, 1000]"},
        {"head-model", o.head_model,
         "PATH: head model: builtin or a FLAME file; checked against the one the model file names (none: the model "
         "file's; FF_HEAD_MODEL overrides)"},

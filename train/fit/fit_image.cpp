@@ -289,16 +289,17 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
         cv.dot(2 * pw + px(rep.landmarks.xy[l * 2]), 24 + px(rep.landmarks.xy[l * 2 + 1]), r, {40, 230, 40});
         cv.dot(2 * pw + px(rep.head.projected[l * 2]), 24 + px(rep.head.projected[l * 2 + 1]), r * 0.7, {240, 40, 40});
       }
-      cv.text(6, 6, k == 1 ? std::string("photo") : "photo (1/" + std::to_string(k) + " size)", {255, 255, 255}, 2);
+      const int ts = pw >= 400 ? 2 : 1;  // text scale: small photos get small titles
+      cv.text(6, 6, k == 1 ? std::string("photo") : "photo (1/" + std::to_string(k) + " size)", {255, 255, 255}, ts);
       char buf[160];
       if (lm)
         std::snprintf(buf, sizeof buf, "render (%s): masked PSNR %.2f dB", o.code.recipe.c_str(), rep.psnr_mask);
       else
         std::snprintf(buf, sizeof buf, "fitted head mesh (no model)");
-      cv.text(pw + 6, 6, buf, {255, 255, 255}, 2);
-      // the number metrics.json calls landmarks.rms_px (in the photo's pixels)
-      std::snprintf(buf, sizeof buf, "landmarks: detected (green), fitted (red), rms %.2f px", rep.head.rms_px);
-      cv.text(2 * pw + 6, 6, buf, {255, 255, 255}, 2);
+      cv.text(pw + 6, 6, buf, {255, 255, 255}, ts);
+      // the number metrics.json calls landmarks.rms_px (in the photo's pixels), first so that it is never cut off
+      std::snprintf(buf, sizeof buf, "landmarks rms %.2f px: green in, red fit", rep.head.rms_px);
+      cv.text(2 * pw + 6, 6, buf, {255, 255, 255}, ts);
       flame::write_png(file("overlay.png"), cv.width, cv.height, 3, cv.rgb.data());
     }
     data::write_png(file("mask.png"), mask_u8(mask));

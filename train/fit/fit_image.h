@@ -1,5 +1,5 @@
 // train/fit/fit_image.h — the whole single-photo pipeline behind apps/fit_image.cpp, as a library call so tests can
-// run it: photo → 68 landmarks (dlib, or a file) → head-model fit (camera, pose, shape, jaw) → occlusion-aware face
+// run it: photo (EXIF orientation applied) → 68 landmarks (dlib, non-faces rejected; or a file) → head-model fit (camera, pose, shape, jaw) → occlusion-aware face
 // mask → identity-code fit (trained checkpoint) → outputs.
 //
 // Outputs (in `out`, through core/output_dir.h: `out` must be absent, an empty folder or an earlier fit_image output
@@ -13,7 +13,8 @@
 //   landmarks.txt       the 68 landmarks used (the .dlib68.txt format)
 //   mask.png            the soft face mask; photo_masked.png (with --remove-background) the photo × mask on black
 //   mesh.ply            the fitted head mesh (canonical)
-//   overlay.png         photo | render (over the photo outside the mask) | landmarks (detected green, fitted red)
+//   overlay.png         photo | render (over the photo outside the mask) | landmarks (detected green, fitted red,
+//                       labelled with metrics.json's landmarks.rms_px); panels downscaled to <= 1024 px
 //   turntable/frame_NNN.png + turntable.gif   the fitted face seen from a camera swinging ±yaw around the head
 //   metrics.json        masked PSNR/SSIM of the render on the photo (and of the mean code), landmark error (px),
 //                       seconds per phase, iterations, recipe, "warnings" (mirrored landmarks, implausible pose),
