@@ -1,6 +1,6 @@
 // train/fit/fit_image.h — the whole single-photo pipeline behind apps/fit_image.cpp, as a library call so tests can
-// run it: photo (EXIF orientation applied) → 68 landmarks (dlib, non-faces rejected; or a file) → head-model fit (camera, pose, shape, jaw) → occlusion-aware face
-// mask → identity-code fit (trained checkpoint) → outputs.
+// run it: photo (EXIF orientation applied) → 68 landmarks (dlib, non-faces rejected; or a file) → head-model fit
+// (camera, pose, shape, jaw) → occlusion-aware face mask → identity-code fit (trained checkpoint) → outputs.
 //
 // Outputs (in `out`, through core/output_dir.h: `out` must be absent, an empty folder or an earlier fit_image output
 // (marker file .facefield-fit_image), else it is refused before any work; everything is written into the sibling
