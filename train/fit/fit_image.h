@@ -1,6 +1,7 @@
 // train/fit/fit_image.h — the whole single-photo pipeline behind apps/fit_image.cpp, as a library call so tests can
 // run it: photo (EXIF orientation applied) → 68 landmarks (dlib, non-faces rejected; or a file) → head-model fit
-// (camera, pose, shape, jaw) → occlusion-aware face mask → identity-code fit (trained checkpoint) → outputs.
+// (camera, pose, shape, jaw) → occlusion-aware face mask → identity-code fit (trained checkpoint) → detail stage
+// (surface Gaussians coloured from the photo, detail_fit.h) → outputs.
 //
 // Outputs (in `out`, through core/output_dir.h: `out` must be absent, an empty folder or an earlier fit_image output
 // (marker file .facefield-fit_image), else it is refused before any work; everything is written into the sibling
@@ -16,6 +17,7 @@
 //   overlay.png         photo | render (over the photo outside the mask) | landmarks (detected green, fitted red,
 //                       labelled with metrics.json's landmarks.rms_px); panels downscaled to <= 1024 px
 //   turntable/frame_NNN.png + turntable.gif   the fitted face seen from a camera swinging ±yaw around the head
+//   code.ply            (detail stage on) the code fit's Gaussians alone, for comparison with face.ply
 //   metrics.json        masked PSNR/SSIM of the render on the photo (and of the mean code), landmark error (px),
 //                       seconds per phase, iterations, recipe, "warnings" (mirrored landmarks, implausible pose),
 //                       "rejected" (detections that are not faces: box, score, reason; also in fit.json)
@@ -30,6 +32,7 @@
 #include <vector>
 
 #include "train/fit/code_fit.h"
+#include "train/fit/detail_fit.h"
 #include "train/fit/landmark_fit.h"
 
 namespace ff::fit {
@@ -50,9 +53,13 @@ struct FitImageOptions {
   int turntable_frames = 36;
   int turntable_size = 256;
   double turntable_yaw_deg = 35;
-  double mask_blur = 7.0;            // mask blur σ at 1100 px image width (the training masks')
+  double mask_blur_mm = 1.6;         // mask blur σ in millimetres on the face (at the head's distance): the training
+                                     // masks' 7 px at 1100 px width, with NeRSemble's ~4400 px focal length at 1 m
+                                     // (a blur in photo pixels would make a small face in a big photo all rim)
   HeadFitOptions head;
   CodeFitOptions code;
+  DetailOptions detail;              // the detail stage after the code fit (detail_fit.h); detail.enabled = false:
+                                     // the code fit's Gaussians are the result
   bool progress = true;              // progress + ETA lines on stderr
 };
 
@@ -62,8 +69,15 @@ struct FitImageReport {
   HeadFit head;
   Landmarks68 landmarks;
   CodeFitResult code;
-  double psnr_mask = 0, ssim_mask = 0, mean_code_psnr_mask = 0, mean_code_ssim_mask = 0;
-  bool has_model = false;
+  DetailResult detail;                     // when has_detail
+  // masked PSNR/SSIM at the photo's view: of the result (psnr_mask, ssim_mask), of the code fit alone, of the mean code
+  double psnr_mask = 0, ssim_mask = 0, code_psnr_mask = 0, code_ssim_mask = 0, mean_code_psnr_mask = 0,
+         mean_code_ssim_mask = 0;
+  ffrt::GaussianSet gaussians;             // the result, canonical frame (face.ply): the surfels, or the code's
+  ffrt::GaussianSet code_gaussians;        // the code fit's Gaussians, canonical frame
+  std::array<double, 16> viewmat{};        // canonical → photo camera of the result (row-major)
+  Intrinsics K;                            // the photo's intrinsics
+  bool has_model = false, has_detail = false;
   std::vector<std::string> warnings;       // fit_warnings (landmark_fit.h), also on stderr and in metrics.json
   std::vector<std::string> files;          // relative to out
 };
