@@ -24,38 +24,51 @@
 using namespace ff;
 
 namespace {
+// A TIFF block (the body of an APP1 Exif segment) in either byte order.
+struct Tiff {
+  bool le;
+  std::vector<uint8_t> t;
+  explicit Tiff(bool little) : le(little) { t.push_back(le ? 'I' : 'M'), t.push_back(le ? 'I' : 'M'); }
+  void u16(uint32_t v) {
+    if (le) t.push_back(v & 255), t.push_back(v >> 8 & 255);
+    else t.push_back(v >> 8 & 255), t.push_back(v & 255);
+  }
+  void u32(uint32_t v) {
+    if (le) for (int i = 0; i < 4; ++i) t.push_back(v >> (8 * i) & 255);
+    else for (int i = 3; i >= 0; --i) t.push_back(v >> (8 * i) & 255);
+  }
+  // the APP1 segment: FF E1, length, "Exif\0\0", the TIFF block
+  std::vector<uint8_t> app1() const {
+    std::vector<uint8_t> j = {0xFF, 0xE1};
+    size_t len = 2 + 6 + t.size();
+    j.push_back(uint8_t(len >> 8)), j.push_back(uint8_t(len & 255));
+    const char* ex = "Exif\0\0";
+    j.insert(j.end(), ex, ex + 6);
+    j.insert(j.end(), t.begin(), t.end());
+    return j;
+  }
+};
+
 // A JPEG prefix with an APP1 Exif block (little or big endian) holding FocalLength, FocalLengthIn35mmFilm and
 // PixelXDimension in the Exif sub-IFD; no image data (the parser stops at SOS / end).
 std::vector<uint8_t> exif_jpeg(bool le, double focal_mm, int f35, int pixel_x) {
-  std::vector<uint8_t> t;  // TIFF
-  auto u16 = [&](uint32_t v) {
-    if (le) t.push_back(v & 255), t.push_back(v >> 8 & 255);
-    else t.push_back(v >> 8 & 255), t.push_back(v & 255);
-  };
-  auto u32 = [&](uint32_t v) {
-    if (le) for (int i = 0; i < 4; ++i) t.push_back(v >> (8 * i) & 255);
-    else for (int i = 3; i >= 0; --i) t.push_back(v >> (8 * i) & 255);
-  };
-  t.push_back(le ? 'I' : 'M'), t.push_back(le ? 'I' : 'M');
-  u16(42);
-  u32(8);  // IFD0 at 8
-  u16(1);  // one entry: ExifIFD pointer
-  u16(0x8769), u16(4), u32(1), u32(26);
-  u32(0);  // next IFD
+  Tiff t(le);
+  t.u16(42);
+  t.u32(8);  // IFD0 at 8
+  t.u16(1);  // one entry: ExifIFD pointer
+  t.u16(0x8769), t.u16(4), t.u32(1), t.u32(26);
+  t.u32(0);  // next IFD
   // Exif IFD at 26: 3 entries (2 + 3·12 + 4 = 42 bytes) then the rational at 68
-  u16(3);
-  u16(0x920A), u16(5), u32(1), u32(68);
-  u16(0xA405), u16(3), u32(1);
-  u16(uint32_t(f35)), u16(0);
-  u16(0xA002), u16(4), u32(1), u32(uint32_t(pixel_x));
-  u32(0);
-  u32(uint32_t(std::lround(focal_mm * 100))), u32(100);
-  std::vector<uint8_t> j = {0xFF, 0xD8, 0xFF, 0xE1};
-  size_t len = 2 + 6 + t.size();
-  j.push_back(uint8_t(len >> 8)), j.push_back(uint8_t(len & 255));
-  const char* ex = "Exif\0\0";
-  j.insert(j.end(), ex, ex + 6);
-  j.insert(j.end(), t.begin(), t.end());
+  t.u16(3);
+  t.u16(0x920A), t.u16(5), t.u32(1), t.u32(68);
+  t.u16(0xA405), t.u16(3), t.u32(1);
+  t.u16(uint32_t(f35)), t.u16(0);
+  t.u16(0xA002), t.u16(4), t.u32(1), t.u32(uint32_t(pixel_x));
+  t.u32(0);
+  t.u32(uint32_t(std::lround(focal_mm * 100))), t.u32(100);
+  std::vector<uint8_t> j = {0xFF, 0xD8};
+  const std::vector<uint8_t> a = t.app1();
+  j.insert(j.end(), a.begin(), a.end());
   j.push_back(0xFF), j.push_back(0xD9);
   return j;
 }
@@ -69,28 +82,14 @@ std::vector<uint8_t> jpeg_with_orientation(const data::Image8& im, int orientati
     v->insert(v->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + n);
   }, &jpg, im.width, im.height, im.channels, im.pixels.data(), 95);
   REQUIRE(jpg.size() > 4);
-  std::vector<uint8_t> t;  // TIFF: header, IFD0 with one entry
-  auto u16 = [&](uint32_t v) {
-    if (le) t.push_back(v & 255), t.push_back(v >> 8 & 255);
-    else t.push_back(v >> 8 & 255), t.push_back(v & 255);
-  };
-  auto u32 = [&](uint32_t v) {
-    if (le) for (int i = 0; i < 4; ++i) t.push_back(v >> (8 * i) & 255);
-    else for (int i = 3; i >= 0; --i) t.push_back(v >> (8 * i) & 255);
-  };
-  t.push_back(le ? 'I' : 'M'), t.push_back(le ? 'I' : 'M');
-  u16(42);
-  u32(8);
-  u16(1);
-  u16(0x0112), u16(3), u32(1), u16(uint32_t(orientation)), u16(0);  // SHORT, left-justified in the value field
-  u32(0);
-  std::vector<uint8_t> app1 = {0xFF, 0xE1};
-  const size_t len = 2 + 6 + t.size();
-  app1.push_back(uint8_t(len >> 8)), app1.push_back(uint8_t(len & 255));
-  const char* ex = "Exif\0\0";
-  app1.insert(app1.end(), ex, ex + 6);
-  app1.insert(app1.end(), t.begin(), t.end());
-  jpg.insert(jpg.begin() + 2, app1.begin(), app1.end());
+  Tiff t(le);  // header, IFD0 with one entry
+  t.u16(42);
+  t.u32(8);
+  t.u16(1);
+  t.u16(0x0112), t.u16(3), t.u32(1), t.u16(uint32_t(orientation)), t.u16(0);  // SHORT, left-justified in the field
+  t.u32(0);
+  const std::vector<uint8_t> a = t.app1();
+  jpg.insert(jpg.begin() + 2, a.begin(), a.end());
   return jpg;
 }
 void write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
