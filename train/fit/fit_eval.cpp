@@ -12,6 +12,7 @@
 #include "core/check.h"
 #include "flame/landmarks.h"
 #include "flame/mesh_raster.h"
+#include "train/data/nersemble.h"
 #include "train/data/nersemble_reader.h"
 #include "train/data/preprocess.h"
 #include "train/eval.h"
@@ -64,24 +65,7 @@ std::string error_text(const std::exception& e) {
   return s;
 }
 
-// 4×4 row-major helpers for viewmat_v = camera_v · camera_fit⁻¹ · viewmat_fit
-using M4 = std::array<double, 16>;
-M4 mul(const M4& a, const M4& b) {
-  M4 c{};
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 4; ++j)
-      for (int k = 0; k < 4; ++k) c[i * 4 + j] += a[i * 4 + k] * b[k * 4 + j];
-  return c;
-}
-M4 rigid_inverse(const M4& m) {  // [R t; 0 1]⁻¹ = [Rᵀ −Rᵀt; 0 1]
-  M4 r{};
-  for (int i = 0; i < 3; ++i) {
-    for (int j = 0; j < 3; ++j) r[i * 4 + j] = m[j * 4 + i];
-    r[i * 4 + 3] = -(m[0 * 4 + i] * m[3] + m[1 * 4 + i] * m[7] + m[2 * 4 + i] * m[11]);
-  }
-  r[15] = 1;
-  return r;
-}
+using M4 = data::Mat4;  // row-major 4×4 (train/data/nersemble.h)
 
 // The fit's Gaussians rendered from `viewmat` (canonical → camera of the fit): [3,H,W] and alpha [1,H,W].
 struct FitRenderer {
@@ -197,10 +181,11 @@ void photo_section(Context& ctx, const train::ModelFile& mf, const FitRenderer& 
         const std::string label = ef.name + ": masked PSNR " + fmt(std::isfinite(ef.psnr_detail) ? ef.psnr_detail : ef.psnr_code) +
                                   " dB, SSIM " + fmt(std::isfinite(ef.ssim_detail) ? ef.ssim_detail : ef.ssim_code, 3) +
                                   ", landmark RMS " + fmt(ef.landmark_rms_px) + " px";
-        write_strip((fs::path(o.out) / "photos" / (tag + ".png")).string(), ph, render, alpha, rd.landmarks,
+        ef.strip = "photos/" + tag + ".png";
+        write_strip((fs::path(o.out) / ef.strip).string(), ph, render, alpha, rd.landmarks,
                     {(tt / "frame_003.png").string(), (tt / "frame_000.png").string(), (tt / "frame_001.png").string()},
                     label, o.fit.turntable_yaw_deg);
-        rep.files.push_back("photos/" + tag + ".png");
+        rep.files.push_back(ef.strip);
         pr.finish(ef.name + " default fit", kWeightPhotoFit);
       } catch (const std::exception& e) {
         ef.error = error_text(e);
@@ -246,13 +231,13 @@ void synthetic_section(Context& ctx, const train::ModelFile& mf, const FitRender
       ef.psnr_mean = r.mean_code_psnr_mask, ef.ssim_mean = r.mean_code_ssim_mask;
       ef.psnr_code = r.psnr_mask, ef.ssim_code = r.ssim_mask;
       ef.seconds = r.seconds;
-      const M4 fit_inv = rigid_inverse(cam.viewmat);
+      const M4 fit_inv = data::mat4_rigid_inverse(cam.viewmat);
       std::vector<float> gt(size_t(3) * W * H), mask(size_t(W) * H);
       for (int v = 0; v < int(sub.cameras.size()); ++v) {
         if (v == c) continue;  // never the input view
         const Camera& cv = sub.cameras[v];
         rd.load(s, v, gt.data(), mask.data());
-        const M4 V = mul(cv.viewmat, mul(fit_inv, r.code.viewmat));
+        const M4 V = data::mat4_mul(cv.viewmat, data::mat4_mul(fit_inv, r.code.viewmat));  // camera_v · camera_fit⁻¹ · viewmat_fit
         FImage img_code = fr.render(r, V, cv.intrinsics, W, H);
         train::ImageMetrics mc = train::image_metrics(img_code.data.data(), gt.data(), mask, W, H);
         ef.views.push_back(cv.name);
@@ -345,10 +330,7 @@ std::string report_markdown(const EvalReport& r, const EvalOptions& o) {
     }
     md << "\n";
     for (auto& f : r.photos)
-      if (f.error.empty()) {
-        const std::string tag = f.name.substr(0, f.name.rfind(" face ")) + "_face" + f.name.substr(f.name.rfind(' ') + 1);
-        md << "![" << f.name << "](photos/" << tag << ".png)\n\n";
-      }
+      if (!f.strip.empty()) md << "![" << f.name << "](" << f.strip << ")\n\n";
   }
 
   md << "## 3. Held-out synthetic identities: novel views (detail stage vs code-only)\n\n";

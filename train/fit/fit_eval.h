@@ -53,6 +53,7 @@ struct EvalFit {
   std::string name;           // "grace_hopper_512x512 face 0", "synthetic 021"
   std::string error;          // non-empty: the fit failed (message)
   double face_px = 0;         // detection box height (photos)
+  std::string strip;          // photos: the strip image, relative to the output folder
   double landmark_rms_px = NAN;
   // masked PSNR/SSIM at the input view: mean code, seed recipe, code fit (default recipe), detail stage
   double psnr_mean = NAN, ssim_mean = NAN, psnr_seed = NAN, ssim_seed = NAN, psnr_code = NAN, ssim_code = NAN,
