@@ -53,8 +53,10 @@ struct EvalFit {
   std::string name;           // "grace_hopper_512x512 face 0", "synthetic 021"
   std::string error;          // non-empty: the fit failed (message)
   double face_px = 0;         // detection box height (photos)
-  std::string strip;          // photos: the strip image, relative to the output folder
+  std::string strip;          // the strip (photos) or novel-view grid (synthetic) image, relative to the output folder
   double landmark_rms_px = NAN;
+  double landmark_3d_mm = NAN, depth_offset_mm = NAN;  // synthetic: fitted vs true landmarks in the input camera
+                                                       // frame (mean distance; mean z difference, + = farther)
   // masked PSNR/SSIM at the input view: mean code, seed recipe, code fit (default recipe), detail stage
   double psnr_mean = NAN, ssim_mean = NAN, psnr_seed = NAN, ssim_seed = NAN, psnr_code = NAN, ssim_code = NAN,
          psnr_detail = NAN, ssim_detail = NAN;
@@ -79,6 +81,8 @@ EvalReport run_eval(Context& ctx, const EvalOptions& o);
 
 // The 68 ground-truth landmarks (pixel-centre coordinates) of a held-out synthetic identity in camera `cam`: the head
 // model's Contour68 landmarks on the tracked neutral mesh `vertices` [V,3] (canonical), projected by the camera.
+// The head model's Contour68 landmarks [68,3] on a mesh of it (`vertices` [V,3], canonical).
+std::vector<double> mesh_landmarks(const flame::FlameModel& head, const std::vector<double>& vertices);
 Landmarks68 project_model_landmarks(const flame::FlameModel& head, const std::vector<double>& vertices,
                                     const Camera& cam);
 
