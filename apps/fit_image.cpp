@@ -64,13 +64,24 @@ int main(int argc, char** argv) {
        {"shape-reg", num(o.head.shape_reg), "W: head fit: weight of the N(0,I) shape prior, in [0, 1e+06]"},
        {"contour-weight", num(o.head.contour_weight),
         "W: head fit: weight of the 17 jaw-contour landmarks, in [0, 1000]"},
+       {"detail", o.detail.enabled ? "on" : "off",
+        "on|off: detail stage after the code fit: surface Gaussians coloured from the photo (off: the code fit alone)"},
+       {"detail-spacing", num(o.detail.spacing_px), "PX: detail stage: surfel spacing in photo pixels, in [0.5, 16]"},
+       {"detail-max-side", std::to_string(o.detail.max_side),
+        "PX: detail stage: the face crop's longer side is resampled to at most this, in [64, 4096]"},
+       {"detail-iterations", std::to_string(o.detail.iterations),
+        "N: detail stage: conjugate-gradient iterations of the colour solve, in [0, 1000]"},
+       {"detail-symmetry", num(o.detail.symmetry),
+        "W: detail stage: weight of the mirrored photo colour where the photo misses a point, in [0, 1]"},
+       {"detail-prior", num(o.detail.prior),
+        "W: detail stage: pull towards the mirrored/code colour where the photo sees a point badly, in [0, 1000]"},
        {"turntable-frames", std::to_string(o.turntable_frames), "N: turntable frames (0: none), in [0, 3600]"},
        {"turntable-size", std::to_string(o.turntable_size), "PX: turntable frame size, in [16, 8192]"},
        {"turntable-yaw", num(o.turntable_yaw_deg), "DEG: turntable swing (±), in [0, 180]"},
        {"threads", std::to_string(threads), "N: CPU threads (0: all), in [0, 1024]"},
        {"seed", std::to_string(seed), "N: RNG seed (the seed recipe's initial code)"},
        {"progress", b(o.progress), "BOOL: progress lines with ETA on stderr"}},
-      "outputs in DIR: face.ply fit.json landmarks.txt mask.png mesh.ply overlay.png turntable/ turntable.gif "
+      "outputs in DIR: face.ply (code.ply) fit.json landmarks.txt mask.png mesh.ply overlay.png turntable/ turntable.gif "
       "metrics.json\nexit codes: 0 ok, 1 failure (no face, unreadable image, bad model...), 2 bad usage\n");
   // every option is parsed and range-checked before any work; a bad one is bad usage (exit 2)
   try {
@@ -95,6 +106,12 @@ int main(int argc, char** argv) {
     o.head.n_shape = int(opts.integer("shape-modes", 0, 1000));
     o.head.shape_reg = opts.number("shape-reg", 0, 1e6);
     o.head.contour_weight = opts.number("contour-weight", 0, 1000);
+    o.detail.enabled = opts.choice("detail", {"on", "off"}) == "on";
+    o.detail.spacing_px = opts.number("detail-spacing", 0.5, 16);
+    o.detail.max_side = int(opts.integer("detail-max-side", 64, 4096));
+    o.detail.iterations = int(opts.integer("detail-iterations", 0, 1000));
+    o.detail.symmetry = opts.number("detail-symmetry", 0, 1);
+    o.detail.prior = opts.number("detail-prior", 0, 1000);
     o.turntable_frames = int(opts.integer("turntable-frames", 0, 3600));
     o.turntable_size = int(opts.integer("turntable-size", 16, 8192));
     o.turntable_yaw_deg = opts.number("turntable-yaw", 0, 180);
@@ -118,8 +135,13 @@ int main(int argc, char** argv) {
     if (r.has_model)
       std::printf("  identity (%s, %s): masked PSNR %.2f dB SSIM %.4f (mean code %.2f dB / %.4f), %d evaluations "
                   "in %.3f s\n",
-                  o.code.recipe.c_str(), o.device.c_str(), r.psnr_mask, r.ssim_mask, r.mean_code_psnr_mask,
+                  o.code.recipe.c_str(), o.device.c_str(), r.code_psnr_mask, r.code_ssim_mask, r.mean_code_psnr_mask,
                   r.mean_code_ssim_mask, r.code.evaluations, r.code.seconds);
+    if (r.has_detail)
+      std::printf("  detail: masked PSNR %.2f dB SSIM %.4f with %zu surfels (spacing %.2f px, %d CG iterations) in "
+                  "%.3f s\n",
+                  r.psnr_mask, r.ssim_mask, r.gaussians.size(), r.detail.spacing_px, r.detail.iterations,
+                  r.detail.seconds);
     std::printf("  seconds:");
     for (auto& [k, v] : r.seconds) std::printf(" %s %.2f", k.c_str(), v);
     std::printf("\n");

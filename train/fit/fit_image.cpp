@@ -171,7 +171,10 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
 
     // ---- 3. face mask ----
     FittedMeshes meshes = fitted_meshes(head_model, rep.head.vertices);
-    FImage mask = face_mask(meshes, rep.head.viewmat(), K, o.mask_blur);
+    const double head_dist = std::sqrt(rep.head.t[0] * rep.head.t[0] + rep.head.t[1] * rep.head.t[1] +
+                                       rep.head.t[2] * rep.head.t[2]);
+    const double mask_sigma_px = o.mask_blur_mm * 1e-3 * K.fx / head_dist;
+    FImage mask = face_mask(meshes, rep.head.viewmat(), K, mask_sigma_px * data::kImages2xWidth / double(W));
     FImage photo_f = to_float(photo.rgb);
     end_phase("mask");
 
@@ -199,7 +202,39 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       rep.code = fit_code(model, prob, co);
       pr.done();
       code_stats(model, mean_code, code_sd);
+      rep.code_gaussians = code_gaussians(model, rep.code.code, xyz);
       end_phase("code_fit");
+    }
+    rep.viewmat = lm ? rep.code.viewmat : rep.head.viewmat();
+    rep.K = K;
+
+    // ---- 4b. detail stage ----
+    if (lm && o.detail.enabled) {
+      DetailProblem dp;
+      dp.photo = photo_f;
+      dp.mask = mask;
+      dp.mask_sigma_px = mask_sigma_px;
+      dp.viewmat = rep.viewmat;
+      dp.K = K;
+      dp.head = &meshes.head;
+      dp.face_flag = &meshes.face_flag;
+      if (o.detail.symmetry > 0 && meshes.head.num_vertices() == head_model.V) {
+        double residual = 0;
+        dp.mirror = mirror_vertices(head_model.v_template, &residual);
+        // a template that is not left-right symmetric (partner farther than 2 mm) gets no symmetry prior
+        if (residual > 2e-3) dp.mirror.clear();
+      }
+      dp.prior = rep.code_gaussians;
+      DetailOptions dopt = o.detail;
+      Progress pr{o.progress, "detail"};
+      dopt.progress = [&](const std::string& w, double f, double l) { pr(w, f, l); };
+      rep.detail = fit_detail(ctx, dp, dopt);
+      pr.done();
+      rep.has_detail = true;
+      rep.gaussians = rep.detail.gaussians;
+      end_phase("detail");
+    } else {
+      rep.gaussians = rep.code_gaussians;
     }
 
     // ---- 5. outputs ----
@@ -209,13 +244,20 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       train::IdentityModel& model = *lm->model;
       render = render_code(model, rep.code.code, xyz, rep.code.viewmat, Kv, W, H, &alpha);
       train::ImageMetrics im = train::image_metrics(render.data.data(), photo_f.data.data(), mask.data, W, H);
-      rep.psnr_mask = im.psnr_mask;
-      rep.ssim_mask = im.ssim_mask;
+      rep.code_psnr_mask = rep.psnr_mask = im.psnr_mask;
+      rep.code_ssim_mask = rep.ssim_mask = im.ssim_mask;
+      if (rep.has_detail) {
+        render = render_gaussians(ctx, rep.gaussians, rep.viewmat, Kv, W, H, &alpha);
+        train::ImageMetrics dm = train::image_metrics(render.data.data(), photo_f.data.data(), mask.data, W, H);
+        rep.psnr_mask = dm.psnr_mask;
+        rep.ssim_mask = dm.ssim_mask;
+      }
       FImage base = render_code(model, mean_code, xyz, rep.head.viewmat(), Kv, W, H);
       train::ImageMetrics bm = train::image_metrics(base.data.data(), photo_f.data.data(), mask.data, W, H);
       rep.mean_code_psnr_mask = bm.psnr_mask;
       rep.mean_code_ssim_mask = bm.ssim_mask;
-      ffrt::write_ply(file("face.ply"), code_gaussians(model, rep.code.code, xyz));
+      ffrt::write_ply(file("face.ply"), rep.gaussians);
+      if (rep.has_detail) ffrt::write_ply(file("code.ply"), rep.code_gaussians);
     }
     // the shaded mesh (for the overlay without a model)
     flame::RasterOptions ro;
@@ -257,7 +299,8 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       cv.text(6, 6, "photo", {255, 255, 255}, 2);
       char buf[128];
       if (lm)
-        std::snprintf(buf, sizeof buf, "render (%s): masked PSNR %.2f dB", o.code.recipe.c_str(), rep.psnr_mask);
+        std::snprintf(buf, sizeof buf, "render (%s%s): masked PSNR %.2f dB", o.code.recipe.c_str(),
+                      rep.has_detail ? " + detail" : "", rep.psnr_mask);
       else
         std::snprintf(buf, sizeof buf, "fitted head mesh (no model)");
       cv.text(W + 6, 6, buf, {255, 255, 255}, 2);
@@ -296,7 +339,8 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       auto views = turntable_views(c, dist, o.turntable_yaw_deg, o.turntable_frames);
       Progress pr{o.progress, "turntable"};
       for (size_t i = 0; i < views.size(); ++i) {
-        FImage fr = render_code(model, rep.code.code, xyz, views[i], {f, f, S / 2.0, S / 2.0}, S, S);
+        FImage fr = rep.has_detail ? render_gaussians(ctx, rep.gaussians, views[i], {f, f, S / 2.0, S / 2.0}, S, S)
+                                   : render_code(model, rep.code.code, xyz, views[i], {f, f, S / 2.0, S / 2.0}, S, S);
         data::Image8 f8 = to_u8(fr);
         char name[64];
         std::snprintf(name, sizeof name, "turntable/frame_%03zu.png", i);
@@ -333,6 +377,12 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
         j["recipe"] = o.code.recipe;
         j["code"] = rep.code.code;
         j["mean_code"] = mean_code;
+        j["detail"] = rep.has_detail ? json{{"gaussians", rep.gaussians.size()},
+                                            {"ply", "face.ply"},
+                                            {"code_only_ply", "code.ply"},
+                                            {"spacing_px", rep.detail.spacing_px},
+                                            {"working_size", {rep.detail.width, rep.detail.height}}}
+                                     : json(nullptr);
       }
       write_text(file("fit.json"), j.dump(2) + "\n");
     }
@@ -351,6 +401,16 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       if (lm) {
         m["photo"] = {{"psnr_mask", rep.psnr_mask}, {"ssim_mask", rep.ssim_mask}};
         m["mean_code"] = {{"psnr_mask", rep.mean_code_psnr_mask}, {"ssim_mask", rep.mean_code_ssim_mask}};
+        m["code"] = {{"psnr_mask", rep.code_psnr_mask}, {"ssim_mask", rep.code_ssim_mask}};
+        if (rep.has_detail)
+          m["detail"] = {{"psnr_mask", rep.psnr_mask},
+                         {"ssim_mask", rep.ssim_mask},
+                         {"gaussians", rep.gaussians.size()},
+                         {"cg_iterations", rep.detail.iterations},
+                         {"working_psnr_start", rep.detail.psnr_start},
+                         {"working_psnr_end", rep.detail.psnr_end},
+                         {"spacing_px", rep.detail.spacing_px},
+                         {"seconds", rep.detail.seconds}};
         m["code_fit"] = {{"recipe", o.code.recipe},
                          {"evaluations", rep.code.evaluations},
                          {"iterations", rep.code.losses.size()},

@@ -1,6 +1,7 @@
 // train/fit/fit_image.h — the whole single-photo pipeline behind apps/fit_image.cpp, as a library call so tests can
 // run it: photo → 68 landmarks (dlib, or a file) → head-model fit (camera, pose, shape, jaw) → occlusion-aware face
-// mask → identity-code fit (trained checkpoint) → outputs.
+// mask → identity-code fit (trained checkpoint) → detail stage (surface Gaussians coloured from the photo,
+// detail_fit.h) → outputs.
 //
 // Outputs (in `out`; written into a sibling temp folder and renamed into place at the very end, so a failure
 // leaves no half-written results and an existing `out` is only replaced by a complete one):
@@ -13,6 +14,7 @@
 //   mesh.ply            the fitted head mesh (canonical)
 //   overlay.png         photo | render (over the photo outside the mask) | landmarks (detected green, fitted red)
 //   turntable/frame_NNN.png + turntable.gif   the fitted face seen from a camera swinging ±yaw around the head
+//   code.ply            (detail stage on) the code fit's Gaussians alone, for comparison with face.ply
 //   metrics.json        masked PSNR/SSIM of the render on the photo (and of the mean code), landmark error (px),
 //                       seconds per phase, iterations, recipe
 // Without a model (model_path empty) phases 4–5's Gaussian parts are skipped: fit.json, landmarks, mask, mesh and
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include "train/fit/code_fit.h"
+#include "train/fit/detail_fit.h"
 #include "train/fit/landmark_fit.h"
 
 namespace ff::fit {
@@ -46,9 +49,13 @@ struct FitImageOptions {
   int turntable_frames = 36;
   int turntable_size = 256;
   double turntable_yaw_deg = 35;
-  double mask_blur = 7.0;            // mask blur σ at 1100 px image width (the training masks')
+  double mask_blur_mm = 1.6;         // mask blur σ in millimetres on the face (at the head's distance): the training
+                                     // masks' 7 px at 1100 px width, with NeRSemble's ~4400 px focal length at 1 m
+                                     // (a blur in photo pixels would make a small face in a big photo all rim)
   HeadFitOptions head;
   CodeFitOptions code;
+  DetailOptions detail;              // the detail stage after the code fit (detail_fit.h); detail.enabled = false:
+                                     // the code fit's Gaussians are the result
   bool progress = true;              // progress + ETA lines on stderr
 };
 
@@ -58,8 +65,15 @@ struct FitImageReport {
   HeadFit head;
   Landmarks68 landmarks;
   CodeFitResult code;
-  double psnr_mask = 0, ssim_mask = 0, mean_code_psnr_mask = 0, mean_code_ssim_mask = 0;
-  bool has_model = false;
+  DetailResult detail;                     // when has_detail
+  // masked PSNR/SSIM at the photo's view: of the result (psnr_mask, ssim_mask), of the code fit alone, of the mean code
+  double psnr_mask = 0, ssim_mask = 0, code_psnr_mask = 0, code_ssim_mask = 0, mean_code_psnr_mask = 0,
+         mean_code_ssim_mask = 0;
+  ffrt::GaussianSet gaussians;             // the result, canonical frame (face.ply): the surfels, or the code's
+  ffrt::GaussianSet code_gaussians;        // the code fit's Gaussians, canonical frame
+  std::array<double, 16> viewmat{};        // canonical → photo camera of the result (row-major)
+  Intrinsics K;                            // the photo's intrinsics
+  bool has_model = false, has_detail = false;
   std::vector<std::string> files;          // relative to out
 };
 

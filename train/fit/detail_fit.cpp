@@ -1,0 +1,574 @@
+// train/fit/detail_fit.cpp — the detail stage (see detail_fit.h).
+#include "train/fit/detail_fit.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <map>
+
+#include "core/check.h"
+#include "core/geometry.h"
+#include "flame/mesh_raster.h"
+#include "splat/splat.h"
+
+namespace ff::fit {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+Vec3d vertex(const flame::Mesh& m, int v) {
+  return {m.vertices[size_t(v) * 3], m.vertices[size_t(v) * 3 + 1], m.vertices[size_t(v) * 3 + 2]};
+}
+Vec3d add(const Vec3d& a, const Vec3d& b) { return {a[0] + b[0], a[1] + b[1], a[2] + b[2]}; }
+Vec3d sub(const Vec3d& a, const Vec3d& b) { return {a[0] - b[0], a[1] - b[1], a[2] - b[2]}; }
+Vec3d scale(const Vec3d& a, double s) { return {a[0] * s, a[1] * s, a[2] * s}; }
+double smoothstep(double e0, double e1, double x) {
+  double t = std::clamp((x - e0) / (e1 - e0), 0.0, 1.0);
+  return t * t * (3 - 2 * t);
+}
+
+// A pinhole view of the working image: canonical → camera, intrinsics in the splat convention.
+struct View {
+  std::array<double, 16> V{};
+  double fx = 0, fy = 0, cx = 0, cy = 0;
+  int width = 0, height = 0;
+  Vec3d to_camera(const Vec3d& x) const {
+    return {V[0] * x[0] + V[1] * x[1] + V[2] * x[2] + V[3], V[4] * x[0] + V[5] * x[1] + V[6] * x[2] + V[7],
+            V[8] * x[0] + V[9] * x[1] + V[10] * x[2] + V[11]};
+  }
+  Vec3d center() const {  // −Rᵀt
+    return {-(V[0] * V[3] + V[4] * V[7] + V[8] * V[11]), -(V[1] * V[3] + V[5] * V[7] + V[9] * V[11]),
+            -(V[2] * V[3] + V[6] * V[7] + V[10] * V[11])};
+  }
+};
+
+// Bilinear sample of a planar image at pixel-centre coordinates (x, y) (pixel i's centre at i); edge-clamped.
+void sample_bilinear(const FImage& im, double x, double y, float* out) {
+  x = std::clamp(x, 0.0, double(im.width - 1));
+  y = std::clamp(y, 0.0, double(im.height - 1));
+  const int x0 = std::min(int(x), im.width - 1), y0 = std::min(int(y), im.height - 1);
+  const int x1 = std::min(x0 + 1, im.width - 1), y1 = std::min(y0 + 1, im.height - 1);
+  const double fx = x - x0, fy = y - y0;
+  const size_t P = size_t(im.width) * im.height;
+  for (int c = 0; c < im.channels; ++c) {
+    const float* ch = im.data.data() + c * P;
+    out[c] = float((1 - fy) * ((1 - fx) * ch[size_t(y0) * im.width + x0] + fx * ch[size_t(y0) * im.width + x1]) +
+                   fy * ((1 - fx) * ch[size_t(y1) * im.width + x0] + fx * ch[size_t(y1) * im.width + x1]));
+  }
+}
+
+// How well the photo sees surface point x with unit normal n: in the image, not behind the z-buffer, facing.
+double visibility(const View& v, const flame::GBuffer& g, const Vec3d& x, const Vec3d& n, float* photo_rgb,
+                  const FImage& photo) {
+  const Vec3d pc = v.to_camera(x);
+  if (pc[2] <= 1e-6) return 0;
+  const double u = v.fx * pc[0] / pc[2] + v.cx, w = v.fy * pc[1] / pc[2] + v.cy;
+  const int ix = int(std::floor(u)), iy = int(std::floor(w));
+  if (ix < 0 || iy < 0 || ix >= v.width || iy >= v.height) return 0;
+  const Vec3d ray = normalized(sub(x, v.center()));
+  const double c = -dot(n, ray);
+  const double facing = smoothstep(0.15, 0.5, c);
+  if (facing <= 0) return 0;
+  const double footprint = pc[2] / std::sqrt(v.fx * v.fy);  // metres per pixel at this depth
+  const double tol = 0.005 * pc[2] + 2 * footprint * std::sqrt(std::max(0.0, 1 - c * c)) / std::max(c, 0.1);
+  const float zb = g.depth[size_t(iy) * v.width + ix];
+  if (!(pc[2] <= zb + tol)) return 0;
+  if (photo_rgb) sample_bilinear(photo, u - 0.5, w - 0.5, photo_rgb);
+  return facing;
+}
+
+// k nearest points of a point set through a uniform grid (used for the code Gaussians' colours).
+class PointGrid {
+ public:
+  explicit PointGrid(const std::vector<float>& xyz) : xyz_(xyz) {
+    const size_t n = xyz.size() / 3;
+    FF_CHECK(n > 0, "detail stage: the code fit has no Gaussians");
+    lo_ = {1e30, 1e30, 1e30};
+    Vec3d hi{-1e30, -1e30, -1e30};
+    for (size_t i = 0; i < n; ++i)
+      for (int k = 0; k < 3; ++k) lo_[k] = std::min<double>(lo_[k], xyz[i * 3 + k]), hi[k] = std::max<double>(hi[k], xyz[i * 3 + k]);
+    const double ext = std::max({hi[0] - lo_[0], hi[1] - lo_[1], hi[2] - lo_[2], 1e-6});
+    cell_ = ext / kRes;
+    cells_.assign(size_t(kRes + 1) * (kRes + 1) * (kRes + 1), {});
+    for (size_t i = 0; i < n; ++i) cells_[index(cell_of({xyz[i * 3], xyz[i * 3 + 1], xyz[i * 3 + 2]}))].push_back(int(i));
+  }
+  // the k nearest (index, squared distance), nearest first
+  std::vector<std::pair<int, double>> nearest(const Vec3d& q, int k) const {
+    std::vector<std::pair<int, double>> best;
+    const std::array<int, 3> c = cell_of(q);
+    for (int r = 0; r <= kRes; ++r) {
+      for (int i = c[0] - r; i <= c[0] + r; ++i)
+        for (int j = c[1] - r; j <= c[1] + r; ++j)
+          for (int l = c[2] - r; l <= c[2] + r; ++l) {
+            if (std::max({std::abs(i - c[0]), std::abs(j - c[1]), std::abs(l - c[2])}) != r) continue;  // shell only
+            if (i < 0 || j < 0 || l < 0 || i > kRes || j > kRes || l > kRes) continue;
+            for (int p : cells_[index({i, j, l})]) {
+              const double d = sq(q, p);
+              best.push_back({p, d});
+            }
+          }
+      if (int(best.size()) >= k) {
+        std::partial_sort(best.begin(), best.begin() + k, best.end(),
+                          [](auto& a, auto& b) { return a.second < b.second; });
+        // every point outside the searched shells is farther than r·cell
+        if (best[k - 1].second <= (r * cell_) * (r * cell_)) {
+          best.resize(k);
+          return best;
+        }
+      }
+    }
+    std::sort(best.begin(), best.end(), [](auto& a, auto& b) { return a.second < b.second; });
+    if (int(best.size()) > k) best.resize(k);
+    return best;
+  }
+
+ private:
+  static constexpr int kRes = 48;
+  double sq(const Vec3d& q, int p) const {
+    double s = 0;
+    for (int k = 0; k < 3; ++k) s += (q[k] - xyz_[size_t(p) * 3 + k]) * (q[k] - xyz_[size_t(p) * 3 + k]);
+    return s;
+  }
+  std::array<int, 3> cell_of(const Vec3d& q) const {
+    std::array<int, 3> c{};
+    for (int k = 0; k < 3; ++k) c[k] = std::clamp(int(std::floor((q[k] - lo_[k]) / cell_)), 0, kRes);
+    return c;
+  }
+  size_t index(const std::array<int, 3>& c) const { return (size_t(c[0]) * (kRes + 1) + c[1]) * (kRes + 1) + c[2]; }
+  const std::vector<float>& xyz_;
+  Vec3d lo_{};
+  double cell_ = 1;
+  std::vector<std::vector<int>> cells_;
+};
+
+// The surfels' render as a linear operator of their colours: image = A·c (black background).
+class SurfelOperator {
+ public:
+  SurfelOperator(Context& ctx, const ffrt::GaussianSet& g, const View& v) : ctx_(ctx), g_(g) {
+    const size_t n = g.size();
+    scales_.resize(n * 3);
+    for (size_t i = 0; i < n * 3; ++i) scales_[i] = std::exp(g.log_scales[i]);
+    for (int i = 0; i < 16; ++i) viewmat_[i] = float(v.V[i]);
+    intr_ = {float(v.fx), float(v.fy), float(v.cx), float(v.cy)};
+    p_.num_gaussians = int(n);
+    p_.width = v.width, p_.height = v.height;
+    p_.means = g.means.data(), p_.scales = scales_.data(), p_.rotations = g.rotations.data();
+    p_.opacities = g.opacities.data(), p_.viewmats = viewmat_, p_.intrinsics = intr_.data();
+    image_.resize(size_t(3) * v.width * v.height);
+    cot_.resize(image_.size());
+  }
+  // out = Aᵀ·W·(k·y − A·c): with k = 0 this is −AᵀWA·c, with k = 1 and y the photo the residual of the normal
+  // equations. `image` (optional) receives A·c.
+  void normal_residual(const std::vector<float>& c, const std::vector<float>& Wpx, const std::vector<float>* y,
+                       std::vector<float>& out, std::vector<float>* image = nullptr) {
+    p_.colors = c.data();
+    p_.image = image_.data();
+    splat::render_fwd(ctx_, p_, state_);
+    const size_t P = Wpx.size();
+    for (int ch = 0; ch < 3; ++ch)
+      for (size_t i = 0; i < P; ++i) {
+        const float target = y ? (*y)[ch * P + i] : 0.f;
+        cot_[ch * P + i] = Wpx[i] * (image_[ch * P + i] - target);
+      }
+    out.assign(c.size(), 0.f);
+    splat::RenderGrads gr;
+    gr.d_image = cot_.data();
+    gr.d_colors = out.data();
+    splat::render_bwd(ctx_, p_, gr, state_);
+    for (auto& v : out) v = -v;  // d/dc of ½ΣW(Ac−y)² is AᵀW(Ac−y); the residual is its negative
+    if (image) *image = image_;
+  }
+
+ private:
+  Context& ctx_;
+  const ffrt::GaussianSet& g_;
+  std::vector<float> scales_, image_, cot_;
+  float viewmat_[16]{};
+  std::array<float, 4> intr_{};
+  splat::RenderParams p_;
+  splat::RenderState state_;
+};
+
+double masked_psnr(const std::vector<float>& img, const FImage& photo, const FImage& mask) {
+  const size_t P = mask.data.size();
+  double se = 0, wm = 0;
+  for (int c = 0; c < 3; ++c)
+    for (size_t i = 0; i < P; ++i) {
+      const double d = double(img[c * P + i]) - photo.data[c * P + i];
+      se += mask.data[i] * d * d;
+      wm += mask.data[i];
+    }
+  return wm > 0 ? 10 * std::log10(1.0 / std::max(se / wm, 1e-12)) : 0;
+}
+
+double dot_product(const std::vector<float>& a, const std::vector<float>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += double(a[i]) * b[i];
+  return s;
+}
+}  // namespace
+
+std::vector<int32_t> mirror_vertices(const std::vector<double>& t, double* residual) {
+  const int V = int(t.size() / 3);
+  FF_CHECK(V > 0 && t.size() == size_t(V) * 3, "mirror_vertices: template has ", t.size(), " values, not [V,3]");
+  double mx = 0;
+  for (int i = 0; i < V; ++i) mx += t[size_t(i) * 3] / V;
+  std::vector<int32_t> m(V);
+  double worst = 0;
+  for (int i = 0; i < V; ++i) {
+    const double q[3] = {2 * mx - t[size_t(i) * 3], t[size_t(i) * 3 + 1], t[size_t(i) * 3 + 2]};
+    double best = std::numeric_limits<double>::infinity();
+    for (int j = 0; j < V; ++j) {
+      const double dx = t[size_t(j) * 3] - q[0], dy = t[size_t(j) * 3 + 1] - q[1], dz = t[size_t(j) * 3 + 2] - q[2];
+      const double d = dx * dx + dy * dy + dz * dz;
+      if (d < best) best = d, m[i] = j;
+    }
+    worst = std::max(worst, std::sqrt(best));
+  }
+  if (residual) *residual = worst;
+  return m;
+}
+
+FImage render_gaussians(Context& ctx, const ffrt::GaussianSet& g, const std::array<double, 16>& V,
+                        const std::array<double, 4>& K, int W, int H, FImage* alpha) {
+  g.check("render_gaussians");
+  FF_CHECK(W > 0 && H > 0, "render_gaussians: image size must be positive, got ", W, "x", H);
+  std::vector<float> scales(g.log_scales.size());
+  for (size_t i = 0; i < scales.size(); ++i) scales[i] = std::exp(g.log_scales[i]);
+  float vm[16], in[4];
+  for (int i = 0; i < 16; ++i) vm[i] = float(V[i]);
+  for (int i = 0; i < 4; ++i) in[i] = float(K[i]);
+  FImage out;
+  out.width = W, out.height = H, out.channels = 3;
+  out.data.assign(size_t(3) * W * H, 0.f);
+  std::vector<float> a(size_t(W) * H);
+  splat::RenderParams p;
+  p.num_gaussians = int(g.size());
+  p.width = W, p.height = H;
+  p.means = g.means.data(), p.scales = scales.data(), p.rotations = g.rotations.data();
+  p.opacities = g.opacities.data(), p.colors = g.colors.data(), p.viewmats = vm, p.intrinsics = in;
+  p.image = out.data.data();
+  p.alpha = a.data();
+  splat::RenderState st;
+  splat::render_fwd(ctx, p, st);
+  for (auto& v : out.data) v = std::clamp(v, 0.f, 1.f);  // the image range (splat colours may overshoot)
+  if (alpha) {
+    alpha->width = W, alpha->height = H, alpha->channels = 1;
+    alpha->data = std::move(a);
+  }
+  return out;
+}
+
+DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOptions& o) {
+  const auto t0 = Clock::now();
+  FF_CHECK(p.head && p.face_flag, "detail stage: no head mesh given");
+  const flame::Mesh& head = *p.head;
+  const int F = head.num_faces(), NV = head.num_vertices();
+  FF_CHECK(int(p.face_flag->size()) == F, "detail stage: face_flag has ", p.face_flag->size(), " entries, the head ",
+           F, " triangles");
+  FF_CHECK(p.photo.channels == 3 && p.mask.channels == 1 && p.photo.width == p.mask.width &&
+               p.photo.height == p.mask.height,
+           "detail stage: photo/mask sizes differ");
+  FF_CHECK(o.spacing_px > 0 && std::isfinite(o.spacing_px), "detail stage: spacing must be > 0, got ", o.spacing_px);
+  FF_CHECK(o.max_side >= 16, "detail stage: max_side must be at least 16, got ", o.max_side);
+  FF_CHECK(o.max_gaussians >= 1000, "detail stage: max_gaussians must be at least 1000, got ", o.max_gaussians);
+  FF_CHECK(o.iterations >= 0, "detail stage: iterations must be >= 0, got ", o.iterations);
+  FF_CHECK(o.symmetry >= 0 && o.symmetry <= 1, "detail stage: symmetry must be in [0, 1], got ", o.symmetry);
+  FF_CHECK(o.prior >= 0 && std::isfinite(o.prior), "detail stage: prior must be >= 0, got ", o.prior);
+  FF_CHECK(p.mirror.empty() || int(p.mirror.size()) == NV, "detail stage: mirror map has ", p.mirror.size(),
+           " entries, the head ", NV, " vertices");
+  DetailResult res;
+
+  // ---- working image: the face crop, longer side ≤ max_side ----
+  const std::array<double, 4> crop = mask_crop(p.mask, 0.08);
+  const double s = std::min(1.0, o.max_side / std::max(crop[2], crop[3]));
+  View view;
+  view.V = p.viewmat;
+  view.width = std::max(8, int(std::lround(crop[2] * s)));
+  view.height = std::max(8, int(std::lround(crop[3] * s)));
+  const double sx = view.width / crop[2], sy = view.height / crop[3];
+  view.fx = p.K.fx * sx, view.fy = p.K.fy * sy, view.cx = (p.K.cx - crop[0]) * sx, view.cy = (p.K.cy - crop[1]) * sy;
+  const FImage photo = resample_area(p.photo, crop[0], crop[1], crop[2], crop[3], view.width, view.height);
+  const FImage mask = resample_area(p.mask, crop[0], crop[1], crop[2], crop[3], view.width, view.height);
+  res.width = view.width, res.height = view.height;
+  const size_t P = size_t(view.width) * view.height;
+
+  // ---- z-buffer of the whole head and the surface: face triangles + what the photo shows inside its mask ----
+  flame::GBuffer gb;
+  {
+    flame::RasterView rv;
+    rv.viewmat = view.V;
+    rv.fx = view.fx, rv.fy = view.fy, rv.cx = view.cx, rv.cy = view.cy;
+    rv.width = view.width, rv.height = view.height;
+    flame::rasterize(head.vertices.data(), NV, head.faces.data(), F, rv, 1, gb);
+  }
+  std::vector<uint8_t> on_surface(*p.face_flag);
+  for (size_t i = 0; i < P; ++i)
+    if (gb.tri[i] >= 0 && mask.data[i] > o.rim_mask) on_surface[gb.tri[i]] = 1;
+
+  // ---- the surface: its triangles, then a skirt beyond its contour in the photo ----
+  // A skirt quad extends every contour edge outward in the image (per-vertex averaged directions so corners leave
+  // no gaps, at the vertex's depth) by skirt_sigmas σ of the mask's blur: the soft mask reaches beyond the head's
+  // outline, and the skirt carries the photo's colours there. Skirt surfels are bound to the edge's triangle.
+  const double focal = std::sqrt(view.fx * view.fy);
+  struct SurfaceTri {
+    std::array<Vec3d, 3> c;
+    int face;          // head triangle it is bound to
+    bool skirt;
+    double area;
+  };
+  std::vector<SurfaceTri> surface;
+  auto corner = [&](int f, int k) { return vertex(head, head.faces[size_t(f) * 3 + k]); };
+  for (int f = 0; f < F; ++f) {
+    if (!on_surface[f]) continue;
+    SurfaceTri t{{corner(f, 0), corner(f, 1), corner(f, 2)}, f, false, 0};
+    t.area = 0.5 * norm(cross(sub(t.c[1], t.c[0]), sub(t.c[2], t.c[0])));
+    if (t.area > 1e-14) surface.push_back(t);
+  }
+  FF_CHECK(!surface.empty(), "detail stage: the fitted head has no face triangles");
+  const double skirt_px = o.skirt_sigmas * p.mask_sigma_px * s;  // working pixels
+  if (skirt_px > 0) {
+    // contour edges: edges of the surface whose adjacent triangles all project to one side of them (a boundary
+    // edge, or a silhouette where the surface folds away) and beyond which the photo shows no head (z-buffer empty
+    // two pixels outward). Hidden boundary edges and occlusion edges (the nose over a cheek) are not contours.
+    std::map<std::pair<int, int>, std::vector<int>> edges;  // (lo, hi) → adjacent surface triangles (their k)
+    for (size_t t = 0; t < surface.size(); ++t)
+      for (int k = 0; k < 3; ++k) {
+        const int va = head.faces[size_t(surface[t].face) * 3 + k];
+        const int vb = head.faces[size_t(surface[t].face) * 3 + (k + 1) % 3];
+        edges[{std::min(va, vb), std::max(va, vb)}].push_back(int(t));
+      }
+    auto project = [&](const Vec3d& x) {
+      const Vec3d pc = view.to_camera(x);
+      return std::array<double, 2>{view.fx * pc[0] / pc[2] + view.cx, view.fy * pc[1] / pc[2] + view.cy};
+    };
+    std::map<int, std::array<double, 2>> out_dir;  // contour vertex → summed outward image directions
+    std::vector<std::array<int, 3>> contour;       // (a, b, bound head triangle)
+    for (auto& [ab, adj] : edges) {
+      const Vec3d pa = vertex(head, ab.first), pb = vertex(head, ab.second);
+      if (view.to_camera(pa)[2] <= 1e-6 || view.to_camera(pb)[2] <= 1e-6) continue;
+      const auto ua = project(pa), ub = project(pb);
+      double ex = ub[0] - ua[0], ey = ub[1] - ua[1];
+      const double len = std::hypot(ex, ey);
+      if (len < 1e-9) continue;
+      ex /= len, ey /= len;
+      // side of each adjacent triangle's third vertex: sign of the cross product in the image
+      int side = 0;
+      bool one_side = true;
+      for (int t : adj) {
+        const int f = surface[t].face;
+        int third = -1;
+        for (int k = 0; k < 3; ++k) {
+          const int v = head.faces[size_t(f) * 3 + k];
+          if (v != ab.first && v != ab.second) third = v;
+        }
+        const auto uc = project(vertex(head, third));
+        const double cr = ex * (uc[1] - ua[1]) - ey * (uc[0] - ua[0]);
+        const int sd = cr > 0 ? 1 : -1;
+        if (side == 0) side = sd;
+        else if (sd != side) one_side = false;
+      }
+      if (!one_side) continue;
+      // outward = the image normal of the edge away from the triangles
+      const double ox = side > 0 ? ey : -ey, oy = side > 0 ? -ex : ex;
+      const double mx = 0.5 * (ua[0] + ub[0]) + 2 * ox, my = 0.5 * (ua[1] + ub[1]) + 2 * oy;
+      const int ix = int(std::floor(mx)), iy = int(std::floor(my));
+      const bool empty = ix < 0 || iy < 0 || ix >= view.width || iy >= view.height ||
+                         gb.tri[size_t(iy) * view.width + ix] < 0;
+      if (!empty) continue;
+      for (int v : {ab.first, ab.second}) out_dir[v][0] += ox, out_dir[v][1] += oy;
+      contour.push_back({ab.first, ab.second, surface[adj[0]].face});
+    }
+    // a skirt vertex: skirt_px pixels outward in the image, at the vertex's depth (camera x/y axes in the world)
+    auto skirt_vertex = [&](int v) {
+      const Vec3d x = vertex(head, v);
+      const double z = std::max(view.to_camera(x)[2], 1e-3);
+      const double n = std::max(std::hypot(out_dir[v][0], out_dir[v][1]), 1e-12);
+      const double dx = out_dir[v][0] / n, dy = out_dir[v][1] / n;
+      const Vec3d cam_x = {view.V[0], view.V[1], view.V[2]}, cam_y = {view.V[4], view.V[5], view.V[6]};
+      return add(x, scale(add(scale(cam_x, dx), scale(cam_y, dy)), skirt_px * z / focal));
+    };
+    for (auto& [va, vb, f] : contour) {
+      const Vec3d pa = vertex(head, va), pb = vertex(head, vb), qa = skirt_vertex(va), qb = skirt_vertex(vb);
+      for (const std::array<Vec3d, 3>& c : {std::array<Vec3d, 3>{pb, pa, qa}, std::array<Vec3d, 3>{pb, qa, qb}}) {
+        SurfaceTri t{c, f, true, 0.5 * norm(cross(sub(c[1], c[0]), sub(c[2], c[0])))};
+        if (t.area > 1e-14) surface.push_back(t);
+      }
+    }
+  }
+
+  // ---- surfels: a lattice of n² sub-triangle centroids per surface triangle ----
+  double spacing = o.spacing_px;
+  size_t total = 0;
+  std::vector<int> nsub;
+  for (int pass = 0; pass < 20; ++pass) {
+    nsub.assign(surface.size(), 1);
+    total = 0;
+    for (size_t k = 0; k < surface.size(); ++k) {
+      const auto& c = surface[k].c;
+      const Vec3d ctr = scale(add(add(c[0], c[1]), c[2]), 1.0 / 3);
+      const double z = std::max(view.to_camera(ctr)[2], 1e-3);
+      const double h = spacing * z / focal;
+      nsub[k] = std::clamp(int(std::ceil(std::sqrt(surface[k].area) / h)), 1, 256);
+      total += size_t(nsub[k]) * nsub[k];
+    }
+    if (total <= size_t(o.max_gaussians)) break;
+    spacing *= std::sqrt(double(total) / o.max_gaussians) * 1.02;
+  }
+  FF_CHECK(total <= size_t(o.max_gaussians), "detail stage: ", total, " surfels exceed the limit ", o.max_gaussians);
+  res.spacing_px = spacing;
+
+  ffrt::GaussianSet& g = res.gaussians;
+  g.resize(total);
+  res.tri.resize(total);
+  res.bary.resize(total * 3);
+  std::vector<Vec3d> normals(total);
+  std::vector<uint8_t> in_skirt(total, 0);
+  {
+    size_t i = 0;
+    for (size_t k = 0; k < surface.size(); ++k) {
+      const auto& c = surface[k].c;
+      const Vec3d e1 = sub(c[1], c[0]), e2 = sub(c[2], c[0]);
+      const Vec3d n = normalized(cross(e1, e2));
+      const Vec3d t1 = normalized(e1), t2 = cross(n, t1);
+      // rotation with columns t1, t2, n (the Gaussian's local x, y, z) → quaternion
+      const std::array<double, 9> R = {t1[0], t2[0], n[0], t1[1], t2[1], n[1], t1[2], t2[2], n[2]};
+      const std::array<double, 4> q = mat_to_quat(R);
+      const int m = nsub[k];
+      const double sig = 0.65 * std::sqrt(surface[k].area / (double(m) * m));
+      // barycentrics in the bound head triangle (for a skirt surfel: of its projection on that triangle's plane)
+      const int f = surface[k].face;
+      const Vec3d h0 = corner(f, 0), h1 = corner(f, 1), h2 = corner(f, 2);
+      const Vec3d he1 = sub(h1, h0), he2 = sub(h2, h0);
+      const double d11 = dot(he1, he1), d12 = dot(he1, he2), d22 = dot(he2, he2), det = d11 * d22 - d12 * d12;
+      auto put = [&](double b1, double b2) {
+        const double b0 = 1 - b1 - b2;
+        const Vec3d x = add(add(scale(c[0], b0), scale(c[1], b1)), scale(c[2], b2));
+        for (int d = 0; d < 3; ++d) g.means[i * 3 + d] = float(x[d]);
+        g.log_scales[i * 3] = g.log_scales[i * 3 + 1] = float(std::log(sig));
+        g.log_scales[i * 3 + 2] = float(std::log(0.1 * sig));
+        for (int d = 0; d < 4; ++d) g.rotations[i * 4 + d] = float(q[d]);
+        g.opacities[i] = 0.995f;
+        res.tri[i] = f;
+        const Vec3d r = sub(x, h0);
+        const double r1 = dot(r, he1), r2 = dot(r, he2);
+        const double w1 = (d22 * r1 - d12 * r2) / det, w2 = (d11 * r2 - d12 * r1) / det;
+        res.bary[i * 3] = float(1 - w1 - w2), res.bary[i * 3 + 1] = float(w1), res.bary[i * 3 + 2] = float(w2);
+        normals[i] = n;
+        in_skirt[i] = surface[k].skirt;
+        ++i;
+      };
+      for (int a = 0; a < m; ++a)
+        for (int b = 0; a + b < m; ++b) {
+          put((3 * a + 1) / (3.0 * m), (3 * b + 1) / (3.0 * m));                            // upward sub-triangle
+          if (a + b < m - 1) put((3 * a + 2) / (3.0 * m), (3 * b + 2) / (3.0 * m));          // downward one
+        }
+    }
+    FF_CHECK(i == total, "detail stage: surfel count mismatch ", i, " vs ", total);
+  }
+  if (o.progress) o.progress("surfels", 0.05, 0);
+
+  // ---- what the photo sees, the mirror points, the code's colours ----
+  std::vector<float> vis(total), photo_rgb(total * 3), guess(total * 3), prior_rgb(total * 3);
+  std::vector<float> mirror_vis(total, 0.f), mirror_rgb(total * 3, 0.f);
+  const bool symmetric = o.symmetry > 0 && !p.mirror.empty();
+  for (size_t i = 0; i < total; ++i) {
+    const Vec3d x = {g.means[i * 3], g.means[i * 3 + 1], g.means[i * 3 + 2]};
+    vis[i] = float(visibility(view, gb, x, normals[i], &photo_rgb[i * 3], photo));
+    if (symmetric && !in_skirt[i]) {
+      const int f = res.tri[i];
+      std::array<Vec3d, 3> mc;
+      for (int k = 0; k < 3; ++k) mc[k] = vertex(head, p.mirror[head.faces[size_t(f) * 3 + k]]);
+      const Vec3d mx = add(add(scale(mc[0], res.bary[i * 3]), scale(mc[1], res.bary[i * 3 + 1])),
+                           scale(mc[2], res.bary[i * 3 + 2]));
+      const Vec3d mn = scale(normalized(cross(sub(mc[1], mc[0]), sub(mc[2], mc[0]))), -1.0);  // mirroring flips winding
+      mirror_vis[i] = float(visibility(view, gb, mx, mn, &mirror_rgb[i * 3], photo));
+    }
+  }
+  res.visibility = vis;
+  {
+    const PointGrid grid(p.prior.means);
+    for (size_t i = 0; i < total; ++i) {
+      const auto nn = grid.nearest({g.means[i * 3], g.means[i * 3 + 1], g.means[i * 3 + 2]}, 6);
+      double acc[3] = {0, 0, 0}, wsum = 0;
+      for (auto& [j, d2] : nn) {
+        const double w = (p.prior.opacities[j] + 1e-3) / (d2 + 1e-10);
+        for (int c = 0; c < 3; ++c) acc[c] += w * p.prior.colors[size_t(j) * 3 + c];
+        wsum += w;
+      }
+      for (int c = 0; c < 3; ++c) prior_rgb[i * 3 + c] = float(acc[c] / wsum);
+    }
+  }
+  // one gain per channel matching the code's colours to the photo's on the well-seen surfels (robust bounds: a
+  // code colour far from the photo's tone is corrected by at most 4×)
+  double gain[3] = {1, 1, 1};
+  {
+    double num[3] = {0, 0, 0}, den[3] = {0, 0, 0};
+    for (size_t i = 0; i < total; ++i)
+      if (vis[i] > 0.5)
+        for (int c = 0; c < 3; ++c) num[c] += vis[i] * photo_rgb[i * 3 + c], den[c] += vis[i] * prior_rgb[i * 3 + c];
+    for (int c = 0; c < 3; ++c)
+      if (den[c] > 1e-6) gain[c] = std::clamp(num[c] / den[c], 0.25, 4.0);
+  }
+  std::vector<float> lambda(total);
+  std::vector<float> colors(total * 3);
+  for (size_t i = 0; i < total; ++i) {
+    const double wm = symmetric ? o.symmetry * mirror_vis[i] : 0.0;
+    for (int c = 0; c < 3; ++c) {
+      const double prior = std::clamp(gain[c] * prior_rgb[i * 3 + c], 0.0, 1.0);
+      guess[i * 3 + c] = float(wm * mirror_rgb[i * 3 + c] + (1 - wm) * prior);
+      colors[i * 3 + c] = float(vis[i] * photo_rgb[i * 3 + c] + (1 - vis[i]) * guess[i * 3 + c]);
+    }
+    lambda[i] = float(o.prior * (1 - vis[i]) * (1 - vis[i]) + o.damping);
+  }
+  guess = colors;  // the pull goes towards the initial colours: the guess where unseen, the photo's where seen
+
+  // ---- the colour solve: preconditioned CG on (AᵀWA + Λ)c = AᵀWy + Λt ----
+  std::vector<float> Wpx(P);
+  for (size_t i = 0; i < P; ++i) Wpx[i] = mask.data[i] + 0.05f;
+  SurfelOperator A(ctx, g, view);
+  std::vector<float> r, image, tmp;
+  A.normal_residual(colors, Wpx, &photo.data, r, &image);
+  res.psnr_start = masked_psnr(image, photo, mask);
+  res.psnr_end = res.psnr_start;
+  if (o.iterations > 0) {
+    for (size_t i = 0; i < total; ++i)
+      for (int c = 0; c < 3; ++c) r[i * 3 + c] += lambda[i] * (guess[i * 3 + c] - colors[i * 3 + c]);
+    // Jacobi-like preconditioner: the row sums AᵀWA·1 (+ λ), an upper bound of the diagonal
+    std::vector<float> ones(total * 3, 1.f), diag;
+    A.normal_residual(ones, Wpx, nullptr, diag);
+    for (size_t i = 0; i < total; ++i)
+      for (int c = 0; c < 3; ++c) diag[i * 3 + c] = std::max(-diag[i * 3 + c], 0.f) + lambda[i] + 1e-6f;
+    std::vector<float> z(r.size()), dir(r.size()), q(r.size());
+    for (size_t k = 0; k < r.size(); ++k) z[k] = r[k] / diag[k];
+    dir = z;
+    double rz = dot_product(r, z);
+    const double rz0 = rz;
+    for (int it = 0; it < o.iterations; ++it) {
+      A.normal_residual(dir, Wpx, nullptr, q);  // q = −AᵀWA·dir
+      for (size_t i = 0; i < total; ++i)
+        for (int c = 0; c < 3; ++c) q[i * 3 + c] = -q[i * 3 + c] + lambda[i] * dir[i * 3 + c];
+      const double pq = dot_product(dir, q);
+      if (!(pq > 0)) break;
+      const double alpha = rz / pq;
+      for (size_t k = 0; k < r.size(); ++k) colors[k] += float(alpha * dir[k]), r[k] -= float(alpha * q[k]);
+      for (size_t k = 0; k < r.size(); ++k) z[k] = r[k] / diag[k];
+      const double rz_new = dot_product(r, z);
+      res.iterations = it + 1;
+      if (o.progress) o.progress("colour solve", 0.1 + 0.9 * (it + 1) / o.iterations, rz_new / rz0);
+      if (rz_new <= 1e-12 * rz0) break;
+      const double beta = rz_new / rz;
+      rz = rz_new;
+      for (size_t k = 0; k < r.size(); ++k) dir[k] = z[k] + float(beta * dir[k]);
+    }
+  }
+  for (size_t k = 0; k < colors.size(); ++k) g.colors[k] = std::clamp(colors[k], 0.f, 1.f);  // GaussianSet range
+  A.normal_residual(g.colors, Wpx, &photo.data, tmp, &image);
+  res.psnr_end = masked_psnr(image, photo, mask);
+  res.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  g.check("detail stage surfels");
+  return res;
+}
+
+}  // namespace ff::fit

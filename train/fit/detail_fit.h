@@ -1,0 +1,97 @@
+// train/fit/detail_fit.h — fit_image's detail stage: after the identity-code fit, a dense layer of surface
+// Gaussians ("surfels") on the fitted head mesh whose colours reproduce the photo where the photo sees the face and
+// stay plausible where it does not. docs/model.md §7 explains the design and gives the ablation numbers.
+//
+// What it builds (all in the head's canonical frame, metres, the frame of face.ply):
+//   surface   the face-mask triangles of the fitted head mesh, plus every head triangle the photo shows inside its
+//             soft face mask (so the blurred mask's rim is covered too);
+//   surfels   per triangle a regular lattice of n² sub-triangle centroids, n chosen so that the spacing is
+//             `spacing_px` photo pixels at the triangle's depth (a uniform world density: the sides the photo sees
+//             at a grazing angle get as many surfels as the front); each surfel is a flat Gaussian in the
+//             triangle's plane (rotation = the triangle frame: first edge, normal), tangent σ = 0.65·√(sub-triangle
+//             area), normal σ = 0.1 × that, opacity 0.995. Every surfel is bound to its triangle (tri, barycentric),
+//             so it never leaves the surface and never grows huge or needle-thin.
+//   colours   a linear least-squares problem solved by preconditioned conjugate gradients: the render is linear in
+//             precomputed colours (image = Σ wᵢ cᵢ, splat/splat.h), so
+//                min_c  Σ_px W(px)·‖render(c)(px) − photo(px)‖²  +  Σᵢ λᵢ‖cᵢ − tᵢ‖²
+//             with W = face mask + 0.05 on the photo's face crop (at most `max_side` pixels), and the prior
+//             λᵢ = prior·(1 − vᵢ)² + 1e-4 pulling a surfel towards its guess tᵢ where the photo sees it badly.
+//             vᵢ ∈ [0,1] is the surfel's visibility in the photo: in the image, not occluded (z-buffer of the
+//             whole head) and facing the camera (smoothstep of the cosine between 0.15 and 0.5).
+//             The guess tᵢ: the photo colour at the surfel's mirror point (left–right symmetric vertex pairs of the
+//             head model, mirror_vertices) weighted by that point's visibility, else the code fit's colour there
+//             (the nearest code Gaussians) times a global per-channel gain matching the code's colours to the
+//             photo's on the well-seen surfels. The solve starts from vᵢ·photoᵢ + (1 − vᵢ)·tᵢ; its solution is
+//             projected onto [0,1] (the colour range of a GaussianSet).
+// Each CG iteration is one forward and one backward render of the surfels (d_colors only) on the CPU.
+//
+//   ff::fit::DetailProblem p{photo, mask, viewmat, K, &head_mesh, &face_flag, mirror, code_gaussians};
+//   ff::fit::DetailResult d = ff::fit::fit_detail(ctx, p, ff::fit::DetailOptions{});
+//   ffrt::write_ply("face.ply", d.gaussians);
+#pragma once
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "flame/mesh.h"
+#include "runtime/formats.h"
+#include "train/fit/code_fit.h"
+
+namespace ff::fit {
+
+struct DetailOptions {
+  bool enabled = true;         // fit_image --detail on|off (off: the code fit's Gaussians are the result)
+  double spacing_px = 1.2;     // surfel spacing in working-resolution photo pixels, > 0
+  int max_side = 512;          // the face crop is resampled so that its longer side is at most this (never upsampled)
+  int max_gaussians = 300000;  // the spacing grows when the surface would need more surfels
+  int iterations = 30;         // conjugate-gradient iterations (0: the initial colours)
+  double symmetry = 1.0;       // weight of the mirror point's photo colour in the guess, in [0, 1] (0: off)
+  double prior = 0.3;          // weight of the pull towards the guess where the photo does not see a surfel
+  double damping = 0.03;       // weight of the pull towards the initial colour everywhere (damps the colour
+                               // patterns overlapping surfels hide from the photo)
+  double rim_mask = 0.02;      // head triangles the photo shows where the mask exceeds this join the surface
+  double skirt_sigmas = 2.5;   // the surface's open boundary is extended outward by this many σ of the mask's blur
+                               // (DetailProblem::mask_sigma_px), where the soft mask still weighs the photo (0: off)
+  // progress: (phase text, fraction done in [0,1], current loss)
+  std::function<void(const std::string&, double, double)> progress;
+};
+
+struct DetailProblem {
+  FImage photo;                       // [3,H,W] in [0,1]
+  FImage mask;                        // [1,H,W] soft face mask in [0,1]
+  double mask_sigma_px = 0;           // σ of the mask's blur in photo pixels (fit_image.h mask_blur_mm at the head's depth)
+  std::array<double, 16> viewmat{};   // canonical → photo camera (the code fit's refined pose)
+  Intrinsics K;                       // of the photo (splat convention: pixel centres at i + ½)
+  const flame::Mesh* head = nullptr;  // fitted head mesh, canonical
+  const std::vector<uint8_t>* face_flag = nullptr;  // [head faces] 1 = face-mask triangle
+  std::vector<int32_t> mirror;        // [head vertices] symmetric partner (mirror_vertices), or empty: no symmetry
+  ffrt::GaussianSet prior;            // the code fit's Gaussians (canonical): colours for what the photo misses
+};
+
+struct DetailResult {
+  ffrt::GaussianSet gaussians;        // the surfels, canonical frame
+  std::vector<int32_t> tri;           // [N] head triangle each surfel is bound to
+  std::vector<float> bary;            // [N,3] its barycentric coordinates
+  std::vector<float> visibility;      // [N] vᵢ
+  int iterations = 0;                 // CG iterations run
+  int width = 0, height = 0;          // working resolution (the resampled face crop)
+  double spacing_px = 0;              // spacing used (≥ options.spacing_px when max_gaussians capped it)
+  double psnr_start = 0, psnr_end = 0;  // masked PSNR at the working resolution, initial colours / solved
+  double seconds = 0;
+};
+
+DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOptions& o);
+
+// Left–right symmetric partner of every vertex: the nearest vertex to (2·x̄ − x, y, z), x̄ the mean x of the
+// template [V,3] (head models are symmetric about their x = const plane). `residual` (optional): the largest
+// distance between a mirrored vertex and its partner.
+std::vector<int32_t> mirror_vertices(const std::vector<double>& template_vertices, double* residual = nullptr);
+
+// Renders a Gaussian set (host arrays; precomputed colours, black background) through viewmat (canonical →
+// camera, row-major 4×4) and fx, fy, cx, cy at W×H on the CPU → [3,H,W] in [0,1]; alpha [1,H,W] when asked.
+FImage render_gaussians(Context& ctx, const ffrt::GaussianSet& g, const std::array<double, 16>& viewmat,
+                        const std::array<double, 4>& fxfycxcy, int W, int H, FImage* alpha = nullptr);
+
+}  // namespace ff::fit
