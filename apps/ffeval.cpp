@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
        {"max-synthetic", std::to_string(o.max_synthetic),
         "N: held-out identities fitted on their frontal view (-1: all), in [-1, 100000]"},
        {"dataset", "true", "BOOL: run the dataset section (Trainer::evaluate)"},
+       {"detail", "true", "BOOL: the detail stage after the code fit (false: its columns are n/a)"},
        {"threads", std::to_string(threads), "N: CPU threads (0: all), in [0, 1024]"},
        {"seed", std::to_string(seed), "N: RNG seed (the seed recipe's initial code)"},
        {"progress", "true", "BOOL: progress lines with ETA on stderr"}},
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
     o.min_face_px = int(opts.integer("min-face", 1, 100000));
     o.max_synthetic = int(opts.integer("max-synthetic", -1, 100000));
     o.dataset_section = opts.boolean("dataset");
+    o.fit.detail.enabled = opts.boolean("detail");
     threads = opts.threads();
     seed = uint64_t(opts.uinteger("seed", ~0ull));
     o.progress = opts.boolean("progress");

@@ -135,6 +135,11 @@ TEST_CASE("fit_eval: run_eval writes the report and the plots with finite number
   CHECK(std::find(s.views.begin(), s.views.end(), "222200037") == s.views.end());
   CHECK(std::isfinite(s.novel_psnr_code));
   CHECK(std::isfinite(s.novel_ssim_code));
+  CHECK(std::isfinite(s.novel_psnr_detail));  // the detail stage, on by default
+  CHECK(std::isfinite(s.novel_ssim_detail));
+  CHECK(std::isfinite(s.psnr_detail));
+  CHECK(std::isfinite(s.landmark_3d_mm));
+  CHECK(fs::exists(o.out + "/" + s.strip));
   CHECK(std::isfinite(s.landmark_rms_px));
   CHECK(s.landmark_rms_px < 3.0);  // ground-truth landmarks of the head model: the head fit explains them
   // section 2: the photo (when the photos and dlib are here)
@@ -142,7 +147,8 @@ TEST_CASE("fit_eval: run_eval writes the report and the plots with finite number
     REQUIRE(r.photos.size() == 1);
     const fit::EvalFit& p = r.photos[0];
     CHECK(p.error.empty());
-    for (double v : {p.psnr_mean, p.psnr_seed, p.psnr_code, p.ssim_code, p.landmark_rms_px}) CHECK(std::isfinite(v));
+    for (double v : {p.psnr_mean, p.psnr_seed, p.psnr_code, p.ssim_code, p.psnr_detail, p.ssim_detail, p.landmark_rms_px})
+      CHECK(std::isfinite(v));
     CHECK(fs::exists(o.out + "/photos/grace_hopper_512x512_face0.png"));
     CHECK(fs::exists(o.out + "/photos_psnr.png"));
     CHECK(fs::exists(o.out + "/photos_ssim.png"));

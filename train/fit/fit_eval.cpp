@@ -67,15 +67,13 @@ std::string error_text(const std::exception& e) {
 
 using M4 = data::Mat4;  // row-major 4×4 (train/data/nersemble.h)
 
-// The fit's Gaussians rendered from `viewmat` (canonical → camera of the fit): [3,H,W] and alpha [1,H,W].
+// A fit's Gaussians (canonical frame) rendered from `viewmat` (canonical → camera): [3,H,W] and alpha [1,H,W].
 struct FitRenderer {
-  train::IdentityModel& model;
+  Context& ctx;
   const flame::FlameModel& head;
-  FImage render(const FitImageReport& r, const M4& viewmat, const std::array<double, 4>& K, int W, int H,
+  FImage render(const ffrt::GaussianSet& g, const M4& viewmat, const std::array<double, 4>& K, int W, int H,
                 FImage* alpha = nullptr) const {
-    // code-only (the detail stage is not in this build): the code's Gaussians on the fitted head mesh
-    const std::vector<float> xyz = model.layout().place(fitted_meshes(head, r.head.vertices).facemask);
-    return render_code(model, r.code.code, xyz, viewmat, K, W, H, alpha);
+    return render_gaussians(ctx, g, viewmat, K, W, H, alpha);
   }
 };
 
@@ -158,25 +156,28 @@ void photo_section(Context& ctx, const train::ModelFile& mf, const FitRenderer& 
         fo.progress = false;
         // the seed recipe (code only, no turntable)
         fo.code.recipe = "seed";
+        fo.detail.enabled = false;
         fo.turntable_frames = 0;
         fo.out = (fs::path(o.out) / "fits" / (tag + "_seed")).string();
         FitImageReport rs = fit_image(ctx, fo, &mf);
         ef.psnr_seed = rs.psnr_mask, ef.ssim_seed = rs.ssim_mask;
         ef.seed_seconds = rs.seconds;
         pr.finish(ef.name + " seed recipe", kWeightPhotoSeed);
-        // the default pipeline, with a 4-frame turntable: 0, +yaw, 0, −yaw
+        // the default pipeline (code fit + detail stage), with a 4-frame turntable: 0, +yaw, 0, −yaw
         fo.code = o.fit.code;
+        fo.detail = o.fit.detail;
         fo.turntable_frames = 4;
         fo.out = (fs::path(o.out) / "fits" / tag).string();
         FitImageReport rd = fit_image(ctx, fo, &mf);
         ef.face_px = rd.landmarks.box[3] - rd.landmarks.box[1];
         ef.landmark_rms_px = rd.head.rms_px;
         ef.psnr_mean = rd.mean_code_psnr_mask, ef.ssim_mean = rd.mean_code_ssim_mask;
-        ef.psnr_code = rd.psnr_mask, ef.ssim_code = rd.ssim_mask;
+        ef.psnr_code = rd.code_psnr_mask, ef.ssim_code = rd.code_ssim_mask;
+        if (rd.has_detail) ef.psnr_detail = rd.psnr_mask, ef.ssim_detail = rd.ssim_mask;
         ef.seconds = rd.seconds;
-        const Intrinsics& K = rd.head.K;
+        const Intrinsics& K = rd.K;
         FImage alpha;
-        FImage render = fr.render(rd, rd.code.viewmat, {K.fx, K.fy, K.cx, K.cy}, ph.width(), ph.height(), &alpha);
+        FImage render = fr.render(rd.gaussians, rd.viewmat, {K.fx, K.fy, K.cx, K.cy}, ph.width(), ph.height(), &alpha);
         const fs::path tt = fs::path(fo.out) / "turntable";
         const std::string label = ef.name + ": masked PSNR " + fmt(std::isfinite(ef.psnr_detail) ? ef.psnr_detail : ef.psnr_code) +
                                   " dB, SSIM " + fmt(std::isfinite(ef.ssim_detail) ? ef.ssim_detail : ef.ssim_code, 3) +
@@ -230,7 +231,8 @@ void synthetic_section(Context& ctx, const train::ModelFile& mf, const FitRender
       FitImageReport r = fit_image(ctx, fo, &mf);
       ef.landmark_rms_px = r.head.rms_px;
       ef.psnr_mean = r.mean_code_psnr_mask, ef.ssim_mean = r.mean_code_ssim_mask;
-      ef.psnr_code = r.psnr_mask, ef.ssim_code = r.ssim_mask;
+      ef.psnr_code = r.code_psnr_mask, ef.ssim_code = r.code_ssim_mask;
+      if (r.has_detail) ef.psnr_detail = r.psnr_mask, ef.ssim_detail = r.ssim_mask;
       ef.seconds = r.seconds;
       {  // the fitted head against the true one, in the input camera's frame: 3D landmark error and depth offset
         const std::vector<double> fit_lmk = mesh_landmarks(fr.head, r.head.vertices);
@@ -238,9 +240,9 @@ void synthetic_section(Context& ctx, const train::ModelFile& mf, const FitRender
         for (int l = 0; l < 68; ++l) {
           double d[3];
           for (int i = 0; i < 3; ++i) {
-            double a = r.code.viewmat[i * 4 + 3], b = cam.viewmat[i * 4 + 3];
+            double a = r.viewmat[i * 4 + 3], b = cam.viewmat[i * 4 + 3];
             for (int j = 0; j < 3; ++j)
-              a += r.code.viewmat[i * 4 + j] * fit_lmk[l * 3 + j], b += cam.viewmat[i * 4 + j] * true_lmk[l * 3 + j];
+              a += r.viewmat[i * 4 + j] * fit_lmk[l * 3 + j], b += cam.viewmat[i * 4 + j] * true_lmk[l * 3 + j];
             d[i] = a - b;
           }
           e += std::sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]) / 68, dz += d[2] / 68;
@@ -260,16 +262,25 @@ void synthetic_section(Context& ctx, const train::ModelFile& mf, const FitRender
         if (v == c) continue;  // never the input view
         const Camera& cv = sub.cameras[v];
         rd.load(s, v, gt.data(), mask.data());
-        const M4 V = data::mat4_mul(cv.viewmat, data::mat4_mul(fit_inv, r.code.viewmat));  // camera_v · camera_fit⁻¹ · viewmat_fit
-        FImage img_code = fr.render(r, V, cv.intrinsics, W, H);
+        // camera_v · camera_fit⁻¹ · viewmat_fit, with the code fit's and with the result's viewmat
+        const M4 to_v = data::mat4_mul(cv.viewmat, fit_inv);
+        FImage img_code = fr.render(r.code_gaussians, data::mat4_mul(to_v, r.code.viewmat), cv.intrinsics, W, H);
         train::ImageMetrics mc = train::image_metrics(img_code.data.data(), gt.data(), mask, W, H);
         ef.views.push_back(cv.name);
         ef.view_psnr_code.push_back(mc.psnr_mask);
         ef.view_ssim_code.push_back(mc.ssim_mask);
         const bool in_grid = ef.views.size() % 4 == 1;
         if (in_grid) add_row("camera " + cv.name + ": code-only " + fmt(mc.psnr_mask) + " dB", img_code);
-        ef.view_psnr_detail.push_back(NAN);
-        ef.view_ssim_detail.push_back(NAN);
+        if (r.has_detail) {
+          FImage img = fr.render(r.gaussians, data::mat4_mul(to_v, r.viewmat), cv.intrinsics, W, H);
+          train::ImageMetrics md = train::image_metrics(img.data.data(), gt.data(), mask, W, H);
+          ef.view_psnr_detail.push_back(md.psnr_mask);
+          ef.view_ssim_detail.push_back(md.ssim_mask);
+          if (in_grid) add_row("camera " + cv.name + ": detail stage " + fmt(md.psnr_mask) + " dB", img);
+        } else {
+          ef.view_psnr_detail.push_back(NAN);
+          ef.view_ssim_detail.push_back(NAN);
+        }
       }
       ef.strip = "synthetic/" + sub.name + ".png";
       train::write_eval_grid((fs::path(o.out) / ef.strip).string(), grid,
@@ -305,7 +316,7 @@ std::string report_markdown(const EvalReport& r, const EvalOptions& o) {
   md << "# facefield evaluation (`make eval`)\n\n";
   md << "- model: `" << r.model_path << "`\n";
   if (!r.data_dir.empty()) md << "- dataset: `" << r.data_dir << "`\n";
-  md << "- detail stage: " << (r.detail_available ? "on" : "pending (not in this build: the detail column is n/a)")
+  md << "- detail stage: " << (r.detail_available ? "on" : "off (the detail columns are n/a)")
      << "\n- total time: " << fmt(r.seconds, 0) << " s\n\n";
 
   md << "## 1. Synthetic dataset: held-out views and held-out identities\n\n";
@@ -373,24 +384,24 @@ std::string report_markdown(const EvalReport& r, const EvalOptions& o) {
           "error compares the fitted head with the true one in the input camera's frame: one view leaves the head's "
           "size and distance ambiguous, and a depth offset moves the render sideways in the other views.\n\n";
     md << "| identity | landmark RMS px | 3D landmark error mm (depth offset) | input view: mean code | code fit | "
-          "novel views: code-only PSNR | SSIM | detail PSNR | SSIM | detail − code |\n"
-          "|---|---|---|---|---|---|---|---|---|---|\n";
+          "detail | novel views: code-only PSNR | SSIM | detail PSNR | SSIM | detail − code |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|\n";
     std::vector<double> pc, pd, sc, sd;
     for (auto& f : r.synthetic) {
       if (!f.error.empty()) {
-        md << "| " << f.name << " | failed: " << f.error << " | | | | | | | | |\n";
+        md << "| " << f.name << " | failed: " << f.error << " | | | | | | | | | |\n";
         continue;
       }
       pc.push_back(f.novel_psnr_code), pd.push_back(f.novel_psnr_detail), sc.push_back(f.novel_ssim_code),
           sd.push_back(f.novel_ssim_detail);
       md << "| " << f.name << " | " << fmt(f.landmark_rms_px) << " | " << fmt(f.landmark_3d_mm, 1) << " ("
          << fmt(f.depth_offset_mm, 1) << ") | " << fmt(f.psnr_mean) << " dB | "
-         << fmt(f.psnr_code) << " dB | " << fmt(f.novel_psnr_code) << " | " << fmt(f.novel_ssim_code, 3) << " | "
+         << fmt(f.psnr_code) << " dB | " << fmt(f.psnr_detail) << " dB | " << fmt(f.novel_psnr_code) << " | " << fmt(f.novel_ssim_code, 3) << " | "
          << fmt(f.novel_psnr_detail) << " | " << fmt(f.novel_ssim_detail, 3) << " | "
          << fmt(f.novel_psnr_detail - f.novel_psnr_code) << " dB |\n";
     }
     const double gain = mean_of(pd) - mean_of(pc);
-    md << "| **mean** | | | | | " << fmt(mean_of(pc)) << " | " << fmt(mean_of(sc), 3) << " | " << fmt(mean_of(pd))
+    md << "| **mean** | | | | | | " << fmt(mean_of(pc)) << " | " << fmt(mean_of(sc), 3) << " | " << fmt(mean_of(pd))
        << " | " << fmt(mean_of(sd), 3) << " | " << fmt(gain) << " dB |\n\n";
     md << "Goal (detail − code ≥ 1.5 dB): "
        << (std::isfinite(gain) ? (gain >= 1.5 ? "met" : "not met") : "n/a (no detail stage)") << ".\n";
@@ -487,7 +498,8 @@ EvalReport run_eval(Context& ctx, const EvalOptions& o) {
   pr.on = o.progress;
   train::ModelFile mf = load_fit_model(ctx, o.model_path, o.fit.device);
   const flame::FlameModel head = train::find_head_model(mf, o.fit.head_model);
-  FitRenderer fr{*mf.model, head};
+  FitRenderer fr{ctx, head};
+  rep.detail_available = o.fit.detail.enabled;
 
   // plan: the photos' faces, the dataset, the held-out identities
   std::vector<std::pair<std::string, std::vector<int>>> faces;

@@ -72,7 +72,7 @@ struct EvalReport {
   std::vector<train::SetMetrics> dataset;         // section 1
   std::vector<EvalFit> photos;                    // section 2
   std::vector<EvalFit> synthetic;                 // section 3
-  bool detail_available = false;                  // the build has the detail stage
+  bool detail_available = false;                  // the detail stage was asked for (fit.detail.enabled)
   double seconds = 0;
   std::vector<std::string> files;                 // written, relative to out
 };
