@@ -8,17 +8,20 @@
 //      the numbers training writes to metrics.json. Plot: dataset.png.
 //   2. Photos (photos_dir: grace_hopper_512x512.jpg, group_sample2.jpg, group_sample4.jpg when present; every face
 //      detected with a box ≥ min_face_px high): fit_image (train/fit/fit_image.h) twice per face — the seed recipe
-//      and the default pipeline — giving masked PSNR/SSIM at the photo's view for mean code / seed recipe / code fit /
-//      detail stage, the landmark RMS and the seconds per phase; one strip per face (photos/<name>.png: photo crop |
-//      render over the photo | turntable frames at −yaw, 0, +yaw). Plots: photos_psnr.png, photos_ssim.png.
+//      without the detail stage, and the default pipeline (code fit, then the detail stage) — giving masked PSNR/SSIM
+//      at the photo's view for mean code / seed recipe / code fit / detail stage, the landmark RMS and the seconds
+//      per phase; one strip per face (photos/<name>.png: photo crop | result rendered over the photo | turntable
+//      frames at −yaw, 0, +yaw). Plots: photos_psnr.png, photos_ssim.png. Every fit's outputs stay in fits/.
 //      Without photos_dir (users may not have the photos) the section says so and is skipped.
 //   3. Held-out synthetic identities, novel views: fit_image on the identity's most frontal view (train::frontal_view)
 //      with the ground-truth 68 landmarks (the head model's Contour68 landmarks on the identity's tracked neutral mesh,
 //      data::tracked_neutral_vertices, projected into that camera), focal length = the camera's; the fitted
 //      Gaussians (canonical frame of the fit) are rendered into every OTHER view v through
 //      viewmat_v = camera_v · camera_fit⁻¹ · viewmat_fit (the fit's canonical → photo camera), and scored against
-//      the view's ground truth inside its face mask (never the input view): detail stage vs code-only fit.
-//      Plot: synthetic_views.png (masked PSNR per view, mean over identities).
+//      the view's ground truth inside its face mask (never the input view): detail stage (the result's Gaussians and
+//      viewmat) vs code-only fit (the code fit's). Also the fitted head's 3D landmark error and depth offset against
+//      the true head in the input camera's frame (one view leaves size and distance ambiguous). Plot:
+//      synthetic_views.png (masked PSNR per view, mean over identities); synthetic/<name>.png: every 4th novel view.
 // Every number in the report is finite or written "n/a" (a failed fit is reported with its error, not fatal).
 // Progress lines with an ETA go to stderr when `progress` is set.
 //
