@@ -25,11 +25,11 @@ demo: configure
 
 # issue 15's measurements: eval/report.md + PNG plots (scripts/eval.sh). MODEL=path.ffck (or a run folder) picks the
 # model, else the newest runs/demo checkpoint, else the demo model is trained first; photos from $$FF_PHOTOS or
-# ../shared/data/photos
+# ../shared/data/photos; EVAL_ARGS: extra ffeval options
 EVAL_OUT ?= eval
 eval: configure
 	@cmake --build $(BUILD) -j $(JOBS) --target ffdata train ffeval
-	@bash scripts/eval.sh $(BUILD) "$(MODEL)" $(EVAL_OUT)
+	@EVAL_ARGS="$(EVAL_ARGS)" bash scripts/eval.sh $(BUILD) "$(MODEL)" $(EVAL_OUT)
 
 bench:
 	@FF_SETUP_BENCH=1 bash scripts/setup.sh

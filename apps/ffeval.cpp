@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
         "N: held-out identities fitted on their frontal view (-1: all), in [-1, 100000]"},
        {"dataset", "true", "BOOL: run the dataset section (Trainer::evaluate)"},
        {"detail", "true", "BOOL: the detail stage after the code fit (false: its columns are n/a)"},
+       {"seed-steps", std::to_string(o.fit.code.seed_steps),
+        "N: the seed recipe's Adam steps (most of make eval's time), in [0, 1000000]"},
        {"threads", std::to_string(threads), "N: CPU threads (0: all), in [0, 1024]"},
        {"seed", std::to_string(seed), "N: RNG seed (the seed recipe's initial code)"},
        {"progress", "true", "BOOL: progress lines with ETA on stderr"}},
@@ -47,6 +49,7 @@ int main(int argc, char** argv) {
     o.max_synthetic = int(opts.integer("max-synthetic", -1, 100000));
     o.dataset_section = opts.boolean("dataset");
     o.fit.detail.enabled = opts.boolean("detail");
+    o.fit.code.seed_steps = int(opts.integer("seed-steps", 0, 1000000));
     threads = opts.threads();
     seed = uint64_t(opts.uinteger("seed", ~0ull));
     o.progress = opts.boolean("progress");

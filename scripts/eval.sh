@@ -5,6 +5,7 @@
 # MODEL: a checkpoint (.ffck) or a training output folder (its newest checkpoints/step_*.ffck); default: the newest
 # runs/demo checkpoint, and when there is none the demo model is trained first (scripts/demo.sh, data/demo).
 # Photos: $FF_PHOTOS, else ../shared/data/photos; without them the photo section says so and is skipped.
+# Extra ffeval options in $EVAL_ARGS (e.g. "--seed-steps 200 --detail false"; build/ffeval --help lists them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -30,7 +31,7 @@ if [ -d "$PHOTOS" ]; then
 else
   echo "== eval: no photo folder '$PHOTOS' (set FF_PHOTOS): the photo section is skipped"
 fi
-echo "== eval: $BUILD/ffeval ${args[*]}"
+echo "== eval: $BUILD/ffeval ${args[*]} ${EVAL_ARGS:-}"
 start=$(date +%s)
-"$BUILD/ffeval" "${args[@]}"
+"$BUILD/ffeval" "${args[@]}" ${EVAL_ARGS:-}
 echo "== eval: done in $(($(date +%s) - start)) s: $OUT/report.md"

@@ -342,7 +342,8 @@ std::string report_markdown(const EvalReport& r, const EvalOptions& o) {
           "and SSIM ≥ 0.90 for the final result. Plots: `photos_psnr.png`, `photos_ssim.png`; strips (photo | render | "
           "turntable −" << fmt(o.fit.turntable_yaw_deg, 0) << "°, 0°, +" << fmt(o.fit.turntable_yaw_deg, 0)
        << "°) in `photos/`; every fit's outputs in `fits/`.\n\n";
-    md << "| face | box px | landmark RMS px | mean code | seed recipe | code fit | detail stage | goal |\n"
+    md << "| face | box px | landmark RMS px | mean code | seed recipe (" << o.fit.code.seed_steps
+       << " steps) | code fit | detail stage | goal |\n"
           "|---|---|---|---|---|---|---|---|\n";
     for (auto& f : r.photos) {
       if (!f.error.empty()) {
