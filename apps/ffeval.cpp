@@ -23,11 +23,13 @@ int main(int argc, char** argv) {
       "usage: ffeval --model CKPT [--photos DIR] [--out DIR] [options]",
       {{"model", "", "FILE: trained checkpoint (.ffck; its training config names the dataset); required"},
        {"data", "", "DIR: the synthetic dataset (none: the checkpoint's data_dir)"},
-       {"photos", "", "DIR: folder with grace_hopper_512x512.jpg, group_sample2.jpg, group_sample4.jpg (none: the "
-                      "photo section is skipped)"},
+       {"photos", "",
+        "DIR: folder with grace_hopper_512x512.jpg, group_sample2.jpg, group_sample4.jpg (none: the "
+        "photo section is skipped)"},
        {"out", o.out, "DIR: output folder (absent, empty or an earlier ffeval output; replaced when complete)"},
        {"device", o.fit.device, "cpu|cuda: where the model runs"},
-       {"min-face", std::to_string(o.min_face_px), "PX: photo faces at least this high (detection box), in [1, 100000]"},
+       {"min-face", std::to_string(o.min_face_px),
+        "PX: photo faces at least this high (detection box), in [1, 100000]"},
        {"max-synthetic", std::to_string(o.max_synthetic),
         "N: held-out identities fitted on their frontal view (-1: all), in [-1, 100000]"},
        {"dataset", "true", "BOOL: run the dataset section (Trainer::evaluate)"},

@@ -89,7 +89,8 @@ TEST_CASE("fit_eval: ground-truth landmarks of a synthetic identity lie on its f
   const int c = train::frontal_view(sub.cameras);
   CHECK(sub.cameras[c].name == "222200037");  // the rig's centre camera
   const fit::Landmarks68 l =
-      fit::project_model_landmarks(head, data::tracked_neutral_vertices(head, sub.tracking, sub.timestep), sub.cameras[c]);
+      fit::project_model_landmarks(head, data::tracked_neutral_vertices(head, sub.tracking, sub.timestep),
+                                   sub.cameras[c]);
   std::vector<float> img(size_t(3) * rd.width() * rd.height()), mask(size_t(rd.width()) * rd.height());
   rd.load(0, c, img.data(), mask.data());
   int inside = 0;
@@ -124,8 +125,7 @@ TEST_CASE("fit_eval: run_eval writes the report and the plots with finite number
   REQUIRE(r.dataset.size() == 2);
   for (auto& s : r.dataset) {
     CHECK(s.images > 0);
-    for (double v : {s.psnr, s.psnr_mask, s.ssim, s.ssim_mask, s.base_psnr, s.base_psnr_mask})
-      CHECK(std::isfinite(v));
+    for (double v : {s.psnr, s.psnr_mask, s.ssim, s.ssim_mask, s.base_psnr, s.base_psnr_mask}) CHECK(std::isfinite(v));
   }
   // section 3: the held-out identity, scored on the 15 other views only
   REQUIRE(r.synthetic.size() == 1);
@@ -147,7 +147,8 @@ TEST_CASE("fit_eval: run_eval writes the report and the plots with finite number
     REQUIRE(r.photos.size() == 1);
     const fit::EvalFit& p = r.photos[0];
     CHECK(p.error.empty());
-    for (double v : {p.psnr_mean, p.psnr_seed, p.psnr_code, p.ssim_code, p.psnr_detail, p.ssim_detail, p.landmark_rms_px})
+    for (double v :
+         {p.psnr_mean, p.psnr_seed, p.psnr_code, p.ssim_code, p.psnr_detail, p.ssim_detail, p.landmark_rms_px})
       CHECK(std::isfinite(v));
     CHECK(fs::exists(o.out + "/photos/grace_hopper_512x512_face0.png"));
     CHECK(fs::exists(o.out + "/photos_psnr.png"));

@@ -179,8 +179,9 @@ void photo_section(Context& ctx, const train::ModelFile& mf, const FitRenderer& 
         FImage alpha;
         FImage render = fr.render(rd.gaussians, rd.viewmat, {K.fx, K.fy, K.cx, K.cy}, ph.width(), ph.height(), &alpha);
         const fs::path tt = fs::path(fo.out) / "turntable";
-        const std::string label = ef.name + ": masked PSNR " + fmt(std::isfinite(ef.psnr_detail) ? ef.psnr_detail : ef.psnr_code) +
-                                  " dB, SSIM " + fmt(std::isfinite(ef.ssim_detail) ? ef.ssim_detail : ef.ssim_code, 3) +
+        const std::string label = ef.name + ": masked PSNR " +
+                                  fmt(std::isfinite(ef.psnr_detail) ? ef.psnr_detail : ef.psnr_code) + " dB, SSIM " +
+                                  fmt(std::isfinite(ef.ssim_detail) ? ef.ssim_detail : ef.ssim_code, 3) +
                                   ", landmark RMS " + fmt(ef.landmark_rms_px) + " px";
         ef.strip = "photos/" + tag + ".png";
         write_strip((fs::path(o.out) / ef.strip).string(), ph, render, alpha, rd.landmarks,
@@ -215,12 +216,14 @@ void synthetic_section(Context& ctx, const train::ModelFile& mf, const FitRender
       const std::vector<double> verts = data::tracked_neutral_vertices(fr.head, sub.tracking, sub.timestep);
       const std::vector<double> true_lmk = mesh_landmarks(fr.head, verts);
       const Landmarks68 lmk = project_model_landmarks(fr.head, verts, cam);
-      const std::string img = (in_dir / (sub.name + ".png")).string(), lmk_file = (in_dir / (sub.name + ".dlib68.txt")).string();
+      const std::string img = (in_dir / (sub.name + ".png")).string(),
+                        lmk_file = (in_dir / (sub.name + ".dlib68.txt")).string();
       std::shared_ptr<const data::ViewU8> v8 = rd.view_u8(s, c);
       data::Image8 im(v8->width, v8->height, 3);
       im.pixels = v8->rgb;
       data::write_png(img, im);
-      write_landmarks_file(lmk_file, lmk, "ground truth: the head model's landmarks of " + sub.name + " in camera " + cam.name);
+      write_landmarks_file(lmk_file, lmk,
+                           "ground truth: the head model's landmarks of " + sub.name + " in camera " + cam.name);
       FitImageOptions fo = o.fit;
       fo.image = img;
       fo.landmarks = lmk_file;
@@ -325,7 +328,8 @@ std::string report_markdown(const EvalReport& r, const EvalOptions& o) {
   } else {
     md << "Trainer::evaluate on the checkpoint (the numbers training writes to metrics.json). Held-out identities: "
           "code fitted on the most frontal view, scored on all views. Plot: `dataset.png`.\n\n";
-    md << "| set | images | PSNR | PSNR (face mask) | SSIM | SSIM (face mask) | mean code PSNR | mean code PSNR (mask) | "
+    md << "| set | images | PSNR | PSNR (face mask) | SSIM | SSIM (face mask) | mean code PSNR | mean code PSNR (mask) "
+          "| "
           "mean code SSIM | mean code SSIM (mask) |\n|---|---|---|---|---|---|---|---|---|---|\n";
     for (auto& s : r.dataset)
       md << "| " << s.set << " | " << s.images << " | " << fmt(s.psnr) << " | " << fmt(s.psnr_mask) << " | "
@@ -338,9 +342,11 @@ std::string report_markdown(const EvalReport& r, const EvalOptions& o) {
   if (!r.photos_note.empty()) {
     md << "Skipped: " << r.photos_note << "\n\n";
   } else {
-    md << "Every face at least " << o.min_face_px << " px high (detection box). Goal (issue 15): masked PSNR ≥ 30 dB "
+    md << "Every face at least " << o.min_face_px
+       << " px high (detection box). Goal (issue 15): masked PSNR ≥ 30 dB "
           "and SSIM ≥ 0.90 for the final result. Plots: `photos_psnr.png`, `photos_ssim.png`; strips (photo | render | "
-          "turntable −" << fmt(o.fit.turntable_yaw_deg, 0) << "°, 0°, +" << fmt(o.fit.turntable_yaw_deg, 0)
+          "turntable −"
+       << fmt(o.fit.turntable_yaw_deg, 0) << "°, 0°, +" << fmt(o.fit.turntable_yaw_deg, 0)
        << "°) in `photos/`; every fit's outputs in `fits/`.\n\n";
     md << "| face | box px | landmark RMS px | mean code | seed recipe (" << o.fit.code.seed_steps
        << " steps) | code fit | detail stage | goal |\n"
@@ -381,7 +387,8 @@ std::string report_markdown(const EvalReport& r, const EvalOptions& o) {
     md << "Fitted on the most frontal view with ground-truth landmarks (the head model's 68 landmarks of the tracked "
           "shape, projected) and the camera's focal length; scored inside the face mask on the other views only, "
           "never the input view. Goal (issue 15): the detail stage beats the code-only fit by ≥ 1.5 dB. Plot: "
-          "`synthetic_views.png`; every 4th novel view (ground truth | render | error) in `synthetic/`. The 3D landmark "
+          "`synthetic_views.png`; every 4th novel view (ground truth | render | error) in `synthetic/`. The 3D "
+          "landmark "
           "error compares the fitted head with the true one in the input camera's frame: one view leaves the head's "
           "size and distance ambiguous, and a depth offset moves the render sideways in the other views.\n\n";
     md << "| identity | landmark RMS px | 3D landmark error mm (depth offset) | input view: mean code | code fit | "
@@ -396,8 +403,8 @@ std::string report_markdown(const EvalReport& r, const EvalOptions& o) {
       pc.push_back(f.novel_psnr_code), pd.push_back(f.novel_psnr_detail), sc.push_back(f.novel_ssim_code),
           sd.push_back(f.novel_ssim_detail);
       md << "| " << f.name << " | " << fmt(f.landmark_rms_px) << " | " << fmt(f.landmark_3d_mm, 1) << " ("
-         << fmt(f.depth_offset_mm, 1) << ") | " << fmt(f.psnr_mean) << " dB | "
-         << fmt(f.psnr_code) << " dB | " << fmt(f.psnr_detail) << " dB | " << fmt(f.novel_psnr_code) << " | " << fmt(f.novel_ssim_code, 3) << " | "
+         << fmt(f.depth_offset_mm, 1) << ") | " << fmt(f.psnr_mean) << " dB | " << fmt(f.psnr_code) << " dB | "
+         << fmt(f.psnr_detail) << " dB | " << fmt(f.novel_psnr_code) << " | " << fmt(f.novel_ssim_code, 3) << " | "
          << fmt(f.novel_psnr_detail) << " | " << fmt(f.novel_ssim_detail, 3) << " | "
          << fmt(f.novel_psnr_detail - f.novel_psnr_code) << " dB |\n";
     }
@@ -547,7 +554,8 @@ EvalReport run_eval(Context& ctx, const EvalOptions& o) {
       if (o.progress) std::fprintf(stderr, "[eval] no held-out identities in '%s': %s\n", data_dir.c_str(), e.what());
     }
   }
-  const int n_syn = held ? (o.max_synthetic < 0 ? held->num_subjects() : std::min(o.max_synthetic, held->num_subjects())) : 0;
+  const int n_syn =
+      held ? (o.max_synthetic < 0 ? held->num_subjects() : std::min(o.max_synthetic, held->num_subjects())) : 0;
   pr.total = (o.dataset_section ? kWeightDataset : 0) + n_faces * (kWeightPhotoSeed + kWeightPhotoFit) +
              n_syn * kWeightSynthetic;
   if (o.progress)

@@ -39,24 +39,24 @@
 namespace ff::fit {
 
 struct EvalOptions {
-  std::string model_path;     // .ffck checkpoint (its run config names the dataset)
-  std::string data_dir;       // "" = the checkpoint's data_dir
-  std::string photos_dir;     // "" or missing: the photo section is skipped (and says so)
+  std::string model_path;  // .ffck checkpoint (its run config names the dataset)
+  std::string data_dir;    // "" = the checkpoint's data_dir
+  std::string photos_dir;  // "" or missing: the photo section is skipped (and says so)
   std::vector<std::string> photos = {"grace_hopper_512x512.jpg", "group_sample2.jpg", "group_sample4.jpg"};
-  std::string out = "eval";   // folder written into (created; the caller owns replacing it, apps/ffeval.cpp)
-  FitImageOptions fit;        // every fit's options (image, out, face, landmarks, recipe are set per fit)
-  int min_face_px = 80;       // photo faces: detection box height at least this
-  int max_synthetic = -1;     // held-out identities fitted in section 3 (−1: all)
+  std::string out = "eval";  // folder written into (created; the caller owns replacing it, apps/ffeval.cpp)
+  FitImageOptions fit;       // every fit's options (image, out, face, landmarks, recipe are set per fit)
+  int min_face_px = 80;      // photo faces: detection box height at least this
+  int max_synthetic = -1;    // held-out identities fitted in section 3 (−1: all)
   bool dataset_section = true;
   bool progress = true;
 };
 
 // One fit of one photo face or synthetic identity; NaN where not measured.
 struct EvalFit {
-  std::string name;           // "grace_hopper_512x512 face 0", "synthetic 021"
-  std::string error;          // non-empty: the fit failed (message)
-  double face_px = 0;         // detection box height (photos)
-  std::string strip;          // the strip (photos) or novel-view grid (synthetic) image, relative to the output folder
+  std::string name;    // "grace_hopper_512x512 face 0", "synthetic 021"
+  std::string error;   // non-empty: the fit failed (message)
+  double face_px = 0;  // detection box height (photos)
+  std::string strip;   // the strip (photos) or novel-view grid (synthetic) image, relative to the output folder
   double landmark_rms_px = NAN;
   double landmark_3d_mm = NAN, depth_offset_mm = NAN;  // synthetic: fitted vs true landmarks in the input camera
                                                        // frame (mean distance; mean z difference, + = farther)
@@ -77,7 +77,7 @@ struct EvalReport {
   std::vector<EvalFit> synthetic;                 // section 3
   bool detail_available = false;                  // the detail stage was asked for (fit.detail.enabled)
   double seconds = 0;
-  std::vector<std::string> files;                 // written, relative to out
+  std::vector<std::string> files;  // written, relative to out
 };
 
 EvalReport run_eval(Context& ctx, const EvalOptions& o);
