@@ -327,7 +327,8 @@ std::string report_markdown(const EvalReport& r, const EvalOptions& o) {
     md << "Skipped: " << (r.data_dir.empty() ? "no dataset" : "see the error above") << ".\n\n";
   } else {
     md << "Trainer::evaluate on the checkpoint (the numbers training writes to metrics.json). Held-out identities: "
-          "code fitted on the most frontal view, scored on all views. Plot: `dataset.png`.\n\n";
+          "code fitted on the most frontal view (true mesh and camera), scored on the other views. Plot: "
+          "`dataset.png`.\n\n";
     md << "| set | images | PSNR | PSNR (face mask) | SSIM | SSIM (face mask) | mean code PSNR | mean code PSNR (mask) "
           "| "
           "mean code SSIM | mean code SSIM (mask) |\n|---|---|---|---|---|---|---|---|---|---|\n";

@@ -3,7 +3,7 @@
 //
 // Sections of <out>/report.md:
 //   1. Synthetic dataset (the checkpoint's training data): held-out views of the training identities and held-out
-//      identities (code fitted on their most frontal view, scored on all views), PSNR/SSIM over the whole image and
+//      identities (code fitted on their most frontal view, scored on the others), PSNR/SSIM over the whole image and
 //      inside the face mask, beside the mean code — train::Trainer::evaluate on the checkpoint (train/trainer.h),
 //      the numbers training writes to metrics.json. Plot: dataset.png.
 //   2. Photos (photos_dir: grace_hopper_512x512.jpg, group_sample2.jpg, group_sample4.jpg when present; every face
