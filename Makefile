@@ -3,7 +3,7 @@ BUILD   ?= build
 JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup configure test bench demo cpu clean format format-check
+.PHONY: all setup configure test bench demo eval cpu clean format format-check
 
 all: configure
 	@cmake --build $(BUILD) -j $(JOBS)
@@ -22,6 +22,14 @@ demo: configure
 	@cmake --build $(BUILD) -j $(JOBS) --target ffdata train fit_image
 	@bash scripts/demo.sh $(BUILD)
 	@bash scripts/fit_demo.sh runs/demo $(BUILD) runs/demo/fit_grace_hopper
+
+# issue 15's measurements: eval/report.md + PNG plots (scripts/eval.sh). MODEL=path.ffck (or a run folder) picks the
+# model, else the newest runs/demo checkpoint, else the demo model is trained first; photos from $$FF_PHOTOS or
+# ../shared/data/photos; EVAL_ARGS: extra ffeval options
+EVAL_OUT ?= eval
+eval: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target ffdata train ffeval
+	@EVAL_ARGS="$(EVAL_ARGS)" bash scripts/eval.sh $(BUILD) "$(MODEL)" $(EVAL_OUT)
 
 bench:
 	@FF_SETUP_BENCH=1 bash scripts/setup.sh

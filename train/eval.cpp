@@ -2,6 +2,7 @@
 #include "train/eval.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 
@@ -219,6 +220,65 @@ void write_loss_curve(const std::string& path, const std::vector<double>& loss, 
   line(L, T, L, H - B, black);
   line(L, H - B, W - R, H - B, black);
   write_picture(path, img, W, H);
+}
+
+void write_bar_chart(const std::string& path, const std::string& title, const std::vector<std::string>& groups,
+                     const std::vector<BarSeries>& series, const std::string& y_label, double y_min, int H) {
+  FF_CHECK(!groups.empty() && !series.empty(), "write_bar_chart: nothing to plot in '", path, "'");
+  for (auto& s : series)
+    FF_CHECK(s.values.size() == groups.size(), "write_bar_chart: series '", s.name, "' has ", s.values.size(),
+             " values for ", groups.size(), " groups");
+  static const std::array<uint8_t, 3> palette[] = {{150, 150, 150}, {230, 140, 40}, {60, 110, 200},
+                                                   {40, 160, 80},    {200, 60, 60},  {140, 90, 180}};
+  auto width_of = [](const std::string& t) { return stb_easy_font_width(const_cast<char*>(t.c_str())); };
+  const int L = 60, R = 20, T = 46, B = 40, bar = 22, gap = 18;
+  const int S = int(series.size());
+  std::vector<int> gw(groups.size());
+  int plot_w = 0;
+  for (size_t g = 0; g < groups.size(); ++g) plot_w += (gw[g] = std::max(S * bar + gap, width_of(groups[g]) + 8));
+  int legend_w = 0;
+  for (auto& s : series) legend_w += width_of(s.name) + 30;
+  const int W = std::max({L + plot_w + R, legend_w + L + R, width_of(title) + 2 * L});
+  double hi = y_min + 1e-9;
+  for (auto& s : series)
+    for (double v : s.values)
+      if (std::isfinite(v)) hi = std::max(hi, v);
+  const double span = hi - y_min, step = std::pow(10.0, std::floor(std::log10(span)));
+  const double tick = span / step > 5 ? step : span / step > 2 ? step / 2 : step / 5;
+  hi = y_min + std::ceil(span / tick) * tick;
+  auto Y = [&](double v) { return T + int((H - T - B) * (hi - std::clamp(v, y_min, hi)) / (hi - y_min)); };
+  flame::Canvas cv(W, H, {255, 255, 255});
+  cv.text(L, 6, title, {0, 0, 0});
+  for (int k = 0, x = L; k < S; ++k) {  // legend
+    cv.fill_rect(x, 22, 10, 10, palette[k % 6]);
+    cv.text(x + 14, 23, series[k].name, {0, 0, 0});
+    x += width_of(series[k].name) + 30;
+  }
+  char buf[32];
+  for (double v = y_min; v <= hi + 1e-9; v += tick) {  // horizontal grid with labels
+    cv.fill_rect(L, Y(v), plot_w, 1, {215, 215, 215});
+    std::snprintf(buf, sizeof buf, "%g", v);
+    cv.text(L - 6 - width_of(buf), Y(v) - 3, buf, {0, 0, 0});
+  }
+  cv.text(4, T - 12, y_label, {0, 0, 0});
+  for (size_t g = 0, x0 = L; g < groups.size(); x0 += gw[g], ++g) {
+    const int bx = int(x0) + (gw[g] - S * bar) / 2;
+    for (int k = 0; k < S; ++k) {
+      const double v = series[k].values[g];
+      const int x = bx + k * bar;
+      if (!std::isfinite(v)) {
+        cv.text(x + 2, H - B - 10, "n/a", {120, 120, 120});
+        continue;
+      }
+      cv.fill_rect(x + 1, Y(v), bar - 2, H - B - Y(v), palette[k % 6]);
+      std::snprintf(buf, sizeof buf, "%.3g", v);
+      cv.text(x + 1, Y(v) - 9, buf, {0, 0, 0});
+    }
+    cv.text(int(x0) + (gw[g] - width_of(groups[g])) / 2, H - B + 8, groups[g], {0, 0, 0});
+  }
+  cv.fill_rect(L, T, 1, H - B - T, {0, 0, 0});
+  cv.fill_rect(L, H - B, plot_w, 1, {0, 0, 0});
+  write_picture(path, cv.rgb, W, H);
 }
 
 }  // namespace ff::train

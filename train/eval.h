@@ -37,6 +37,17 @@ void write_eval_grid(const std::string& path, const std::vector<GridRow>& rows, 
 void write_loss_curve(const std::string& path, const std::vector<double>& loss, const std::string& title,
                       int width = 800, int height = 400);
 
+// Grouped bar chart (make eval's plots): one group of bars per `groups` label, one bar per series (colour, legend),
+// each bar labelled with its value; a non-finite value leaves a gap marked "n/a". The y axis runs from y_min to the
+// largest value (rounded up), labelled `y_label`.
+struct BarSeries {
+  std::string name;
+  std::vector<double> values;  // [groups]
+};
+void write_bar_chart(const std::string& path, const std::string& title, const std::vector<std::string>& groups,
+                     const std::vector<BarSeries>& series, const std::string& y_label, double y_min = 0,
+                     int height = 360);
+
 // draw text (stb_easy_font) into an RGB buffer
 void draw_text(std::vector<uint8_t>& rgb, int W, int H, int x, int y, const std::string& text, const uint8_t color[3],
                int scale = 1);

@@ -73,13 +73,16 @@ std::string fmt_time(double s) {
   return b;
 }
 
+}  // namespace
+
 // the most frontal camera: the one whose centre direction is closest to the mean direction of all centres
-int frontal_view(const IdentityDataset& ds, int s) {
-  const int V = ds.num_views(s);
+int frontal_view(const std::vector<Camera>& cameras) {
+  FF_CHECK(!cameras.empty(), "frontal_view: no cameras");
+  const int V = int(cameras.size());
   std::vector<std::array<double, 3>> d(V);
   std::array<double, 3> mean{0, 0, 0};
   for (int v = 0; v < V; ++v) {
-    auto c = ds.camera(s, v).center();
+    auto c = cameras[v].center();
     double n = std::sqrt(c[0] * c[0] + c[1] * c[1] + c[2] * c[2]) + 1e-12;
     for (int k = 0; k < 3; ++k) d[v][k] = c[k] / n, mean[k] += d[v][k];
   }
@@ -92,7 +95,11 @@ int frontal_view(const IdentityDataset& ds, int s) {
   return best;
 }
 
-}  // namespace
+int frontal_view(const IdentityDataset& ds, int s) {
+  std::vector<Camera> cameras;
+  for (int v = 0; v < ds.num_views(s); ++v) cameras.push_back(ds.camera(s, v));
+  return frontal_view(cameras);
+}
 
 Trainer::Trainer(Context& ctx, const TrainConfig& cfg, std::shared_ptr<IdentityDataset> train, std::shared_ptr<IdentityDataset> heldout)
     : ctx_(ctx), cfg_(cfg), train_(std::move(train)), heldout_(std::move(heldout)) {

@@ -115,6 +115,10 @@ void config_set(TrainConfig& cfg, const std::string& key, const std::string& val
 std::string config_help();                                       // "--name <type> (default …) help" lines
 // The toy scene a run with toy = true trains on (apps/train.cpp; upgrade_model rebuilds the same one).
 ToyOptions toy_options(const TrainConfig& cfg);
+// The most frontal camera: the one whose centre direction (from the canonical origin) is closest to the mean
+// direction of all the cameras (held-out identities are fitted on it, in training's evaluation and in make eval).
+int frontal_view(const std::vector<Camera>& cameras);
+int frontal_view(const IdentityDataset& ds, int s);  // of subject s's cameras
 
 struct StepStats {
   int64_t step = 0;         // index of this step (0-based)

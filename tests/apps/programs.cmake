@@ -1,7 +1,7 @@
 # tests/apps/programs.cmake — whole-program checks of the built programs (ctest apps/programs, seconds):
 # an absurd --threads is refused with a message naming the option (no crash inside OpenMP), fit_image's bad option
 # values (--fov 0, --face 1.5, --turntable-size 0, --focal -100) are refused up front naming the option, ffdata
-# synth and fit_image refuse a folder holding the user's files (fit_image also the working folder and a file) and
+# synth, ffeval and fit_image refuse a folder holding the user's files (fit_image also the working folder and a file) and
 # leave it as it was, and a synth that fails leaves no partial folder.
 #   cmake -DBIN=build -DWORK=/tmp/x -P tests/apps/programs.cmake
 file(REMOVE_RECURSE ${WORK})
@@ -38,6 +38,11 @@ expect("ffdata synth --threads 100000" 1 "--threads" ${BIN}/ffdata synth --out $
 file(WRITE ${WORK}/mine/holiday.jpg "x")
 expect("ffdata synth into a foreign folder" 1 "is not empty and is not an earlier output of ffdata-synth"
        ${BIN}/ffdata synth --out ${WORK}/mine/ --n 1 --heldout 0)
+if(EXISTS ${BIN}/ffeval)  # make eval's program: bad values before any work, the user's folder refused
+  expect("ffeval --min-face 0" 2 "--min-face" ${BIN}/ffeval --model none.ffck --min-face 0)
+  expect("ffeval into a foreign folder" 1 "is not empty and is not an earlier output of ffeval"
+         ${BIN}/ffeval --model none.ffck --out ${WORK}/mine/)
+endif()
 file(GLOB left RELATIVE ${WORK} ${WORK}/*)
 if(NOT left STREQUAL "mine")
   message(FATAL_ERROR "ffdata synth left '${left}' in ${WORK}")
