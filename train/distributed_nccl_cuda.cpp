@@ -20,6 +20,8 @@ int cuda_device_of_rank(const Communicator& comm) {
 #ifdef FF_WITH_NCCL
 #include <nccl.h>
 
+#include <cstdlib>
+
 namespace ff::train {
 
 namespace {
@@ -69,6 +71,7 @@ class Nccl final : public Communicator {
   [[noreturn]] void abort(const std::string& why) override {
     if (comm_) ncclCommAbort(comm_), comm_ = nullptr;
     boot_->abort(why);
+    std::exit(1);  // not reached: the bootstrap's abort does not return
   }
 
  private:
