@@ -192,6 +192,14 @@ void all_reduce_sum(Communicator& comm, Tensor& flat, int64_t* bytes, double* se
   if (seconds) *seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+void broadcast_string(Communicator& comm, std::string& text) {
+  int64_t n = int64_t(text.size());
+  comm.broadcast(&n, int64_t(sizeof n), 0);
+  FF_CHECK(n >= 0, "broadcast_string: length ", n, " from rank 0");
+  text.resize(size_t(n));
+  if (n > 0) comm.broadcast(&text[0], n, 0);
+}
+
 RankSlice rank_slice(int64_t n, int rank, int ranks) {
   FF_CHECK(ranks >= 1 && rank >= 0 && rank < ranks && n >= 0, "rank_slice: rank ", rank, " of ", ranks, ", ", n,
            " items");

@@ -72,6 +72,9 @@ std::string mpi_launch_evidence();
 // communicator does not reduce directly). Adds the bytes moved and seconds spent to the counters when given.
 void all_reduce_sum(Communicator& comm, Tensor& flat, int64_t* bytes = nullptr, double* seconds = nullptr);
 
+// Rank 0's text on every rank (its length first, then its bytes; a no-op in one process).
+void broadcast_string(Communicator& comm, std::string& text);
+
 // The part of a step's n items rank r of `ranks` takes: [first, end) with first = n·r/ranks, contiguous,
 // in rank order, every item exactly once.
 struct RankSlice {

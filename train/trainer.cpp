@@ -788,16 +788,6 @@ bool numbered_name(const std::string& n, const std::string& prefix, const std::s
 }
 }  // namespace
 
-namespace {
-// rank 0's text on every rank (a no-op in one process)
-void broadcast_string(Communicator& comm, std::string& s) {
-  int64_t n = int64_t(s.size());
-  comm.broadcast(&n, int64_t(sizeof n), 0);
-  s.resize(size_t(n));
-  if (n > 0) comm.broadcast(&s[0], n, 0);
-}
-}  // namespace
-
 void Trainer::run() {
   if (comm_->rank() != 0) {  // the other ranks: rank 0's checkpoint, then the same steps; rank 0 writes every file
     if (!cfg_.resume.empty()) {

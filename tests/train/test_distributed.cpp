@@ -40,15 +40,6 @@ train::TrainConfig dist_config(const std::string& out, int ranks) {
   return cfg;
 }
 
-// rank 0's text on every rank
-std::string shared_text(train::Communicator& comm, std::string s) {
-  int64_t n = int64_t(s.size());
-  comm.broadcast(&n, sizeof n, 0);
-  s.resize(size_t(n));
-  if (n) comm.broadcast(&s[0], n, 0);
-  return s;
-}
-
 // largest |a−b| relative to the largest |a|, over two equally long vectors
 double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
   REQUIRE(a.size() == b.size());
@@ -134,7 +125,8 @@ TEST_CASE("distributed: MPI ranks train as one process with the same global batc
     return;
   }
   const int N = world->size();
-  const std::string dir = shared_text(*world, testing::temp_dir("dist_mpi"));
+  std::string dir = world->rank() == 0 ? testing::temp_dir("dist_mpi") : "";
+  train::broadcast_string(*world, dir);
   auto cfg = dist_config(dir, N);
   auto scene = testing::tiny_scene(3, 4);
   Context ctx(11, 1);
