@@ -8,8 +8,8 @@
 //                   (the NCCL unique id is broadcast from rank 0) and carries broadcast, barrier and abort
 // Invariants:
 //   - all_reduce_sum leaves the SAME bits on every rank. The MPI sum is taken in rank order,
-//     ((x0 + x1) + x2) + …, whatever MPI's own algorithm choice (rank 0 accumulates, then broadcasts): a CPU
-//     run is bit-reproducible for a given rank count. NCCL's ring sum is the same on every rank but its
+//     ((x0 + x1) + x2) + …, whatever MPI's own algorithm choice (a reduce-scatter whose pieces are added in rank
+//     order, then an all-gather): a CPU run is bit-reproducible for a given rank count. NCCL's ring sum is the same on every rank but its
 //     grouping depends on the ring, so GPU runs agree with a one-process run within fp32 reduction tolerance.
 //   - every rank calls the same collectives in the same order (the trainer's step is the only caller).
 //   - abort() never returns: it names the rank and the reason on stderr and stops every rank of the job

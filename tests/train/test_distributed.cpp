@@ -118,6 +118,33 @@ TEST_CASE("distributed: NCCL one-rank communicator sums a CUDA buffer (needs a G
   if (nccl->size() > 1) CHECK_THROWS_AS(train::all_reduce_sum(*nccl, h), Error);
 }
 
+TEST_CASE("distributed: the MPI sum is ((x0 + x1) + x2) + … on every rank, bit for bit, for any length") {
+  auto world = train::world_communicator();
+  if (world->size() == 1) {
+    MESSAGE("skipped: one process (ctest train/distributed_mpirun runs this file under mpirun -np 2)");
+    return;
+  }
+  // values of mixed magnitudes, so that another order of the additions would round differently
+  auto value = [](int rank, size_t i) {
+    const double m[] = {1e8, 1.0, -1e8, 3.3e-3, 7.0e5};
+    return float(m[(size_t(rank) + i) % 5] * (1.0 + 0.01 * double(i % 7)));
+  };
+  for (size_t n : {size_t(1), size_t(3), size_t(1001)}) {
+    std::vector<float> buf(n), want(n);
+    for (size_t i = 0; i < n; ++i) {
+      buf[i] = value(world->rank(), i);
+      float acc = value(0, i);
+      for (int r = 1; r < world->size(); ++r) acc += value(r, i);
+      want[i] = acc;
+    }
+    world->all_reduce_sum(buf.data(), int64_t(n), false);
+    CHECK(std::memcmp(buf.data(), want.data(), n * sizeof(float)) == 0);
+  }
+  std::vector<double> d = {double(world->rank()) + 0.5};
+  world->all_reduce_sum(d.data(), 1, true);
+  CHECK(d[0] == doctest::Approx(0.5 * world->size() * world->size()));
+}
+
 TEST_CASE("distributed: MPI ranks train as one process with the same global batch; state identical on every rank") {
   auto world = train::world_communicator();
   if (world->size() == 1) {
@@ -162,7 +189,7 @@ TEST_CASE("distributed: MPI ranks train as one process with the same global batc
     CHECK(st.loss == doctest::Approx(dist_losses[size_t(t)]).epsilon(1e-5));
   }
   const double d = max_rel_diff(trainer_state(one), mine);
-  MESSAGE("2-rank vs 1-process after 8 steps: max |Δ| / max |x| = " << d);
+  MESSAGE(N << " ranks vs 1 process after 8 steps (global batch " << cfg.batch_views << "): max |Δ| / max |x| = " << d);
   CHECK(d < 1e-6);
 
   // resume with another rank count: the N-rank checkpoint continued by these N ranks is bit-identical to the
