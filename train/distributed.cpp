@@ -185,12 +185,12 @@ void all_reduce_sum(Communicator& comm, Tensor& flat, int64_t* bytes, double* se
   FF_CHECK(flat.dtype() == DType::F32 || flat.dtype() == DType::F64, "all_reduce_sum: F32 or F64 buffer, got ",
            dtype_name(flat.dtype()));
   FF_CHECK(flat.is_contiguous(), "all_reduce_sum: the buffer must be contiguous");
-  if (comm.size() == 1) return;
-  const auto t0 = std::chrono::steady_clock::now();
-  const bool is_double = flat.dtype() == DType::F64;
   const bool on_device = flat.device().is_cuda();
   FF_CHECK(on_device || !comm.reduces_device_buffers(), "all_reduce_sum: ", comm.name(),
            " reduces CUDA buffers, this one is on ", flat.device().str(), " (CPU training runs over MPI)");
+  if (comm.size() == 1) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool is_double = flat.dtype() == DType::F64;
   if (on_device == comm.reduces_device_buffers()) {
     comm.all_reduce_sum(flat.raw_data(), flat.numel(), is_double);
   } else {  // a CUDA buffer over MPI: staged through host memory

@@ -4,7 +4,8 @@
 #      identical state on every rank, bit-identical resume, a non-finite gradient on one rank;
 #   2. `mpirun -np 2 train`: completes, rank 0 alone writes the output folder, metrics.json says 2 ranks;
 #   3. a rank that fails (too few pairs for the ranks) stops the job with its message;
-#   4. a rank killed mid-run stops the job, leaves only complete files, and the run resumes with ONE process.
+#   4. a rank killed mid-run stops the job, leaves only complete files, and the run resumes with ONE process;
+#      that process's checkpoint is then resumed by 2 ranks.
 # Skipped (exit 0, the reason printed) when the build has no MPI or no mpirun.
 #   bash tests/train/distributed_mpirun.sh BUILD_DIR WORK_DIR MPIRUN
 set -uo pipefail
@@ -69,4 +70,9 @@ step=$((10#$(echo "$last" | tr -dc 0-9)))
 grep -q "resumed from" "$WORK/resume.log" || fail "did not resume"
 [ -f "$WORK/kill/checkpoints/step_$(printf %08d $((step + 5))).ffck" ] || fail "resumed run did not finish"
 find "$WORK/kill" -name '*.tmp.*' | grep -q . && fail "temporary files left after the resumed run"
-echo "distributed_mpirun: all passed (killed at checkpoint step $step, resumed to $((step + 5)))"
+# and the one-process checkpoint continued by 2 ranks
+"${MPI[@]}" -np 2 "$BIN/train" --config "$WORK/tiny.json" --steps $((step + 8)) --out_dir "$WORK/kill" --resume latest \
+  > "$WORK/resume2.log" 2>&1 || { cat "$WORK/resume2.log"; fail "resume with 2 ranks"; }
+grep -q "resumed from .*step_$(printf %08d $((step + 5))).ffck" "$WORK/resume2.log" || fail "2 ranks did not resume"
+[ -f "$WORK/kill/checkpoints/step_$(printf %08d $((step + 8))).ffck" ] || fail "2-rank resumed run did not finish"
+echo "distributed_mpirun: all passed (killed at checkpoint step $step, resumed to $((step + 5)) by 1 process, to $((step + 8)) by 2 ranks)"
