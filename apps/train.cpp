@@ -4,6 +4,8 @@
 //   build/train --config configs/seed.json --device cuda --data_dir /data/nersemble
 //   build/train --config configs/demo.json --resume latest # continue the run in out_dir
 //   build/train --help                                     # every option with its default
+//   mpirun -np 4 build/train --config C --batch_views 8    # data parallel: 4 ranks, 2 pairs each per step
+//                                                          # (MPI on CPU, NCCL between GPUs; docs/distributed.md)
 // Options: --name value or --name=value; later ones override earlier ones and the config file.
 #include <cstdio>
 #include <string>
@@ -11,6 +13,7 @@
 
 #include "apps/common/cli.h"
 #include "tensor/io.h"
+#include "train/distributed.h"
 #include "train/trainer.h"
 
 using namespace ff;
@@ -36,7 +39,9 @@ static apps::Options train_options() {
 
 int main(int argc, char** argv) {
   apps::start_program(argv);
+  std::shared_ptr<train::Communicator> world;
   try {
+    world = train::world_communicator();  // MPI when started by mpirun, this process alone otherwise
     apps::Options opts = train_options();
     if (!opts.parse(argc, argv)) return 0;
     // the config file first, then the options given on the command line (values range-checked by config_set)
@@ -46,7 +51,7 @@ int main(int argc, char** argv) {
       if (opts.was_given(opts.table[i].name)) train::config_set(cfg, opts.table[i].name, opts.str(opts.table[i].name));
     const bool print_config = opts.flag("print-config");
     if (print_config) {
-      std::printf("%s\n", train::config_to_json(cfg).c_str());
+      if (world->rank() == 0) std::printf("%s\n", train::config_to_json(cfg).c_str());
       return 0;
     }
     std::shared_ptr<train::IdentityDataset> tr, ho;
@@ -62,12 +67,21 @@ int main(int argc, char** argv) {
       tr = train::open_dataset(cfg.data_dir, "train", cfg.max_subjects);
       if (cfg.max_heldout_subjects > 0) ho = train::open_dataset(cfg.data_dir, "heldout", cfg.max_heldout_subjects);
     }
-    Context ctx(cfg.seed, cfg.threads);
-    train::Trainer trainer(ctx, cfg, tr, ho);
+    // data parallel: one GPU per rank, gradients over NCCL (a CUDA build without NCCL stages them through MPI)
+    std::shared_ptr<train::Communicator> comm = world;
+    int cuda_device = 0;
+    if (cfg.device == "cuda") {
+      cuda_device = train::cuda_device_of_rank(*world);
+      if (world->size() > 1 && train::built_with_nccl()) comm = train::nccl_communicator(world, cuda_device);
+    }
+    Context ctx(cfg.seed, cfg.threads, cuda_device);
+    train::Trainer trainer(ctx, cfg, tr, ho, comm);
     trainer.run();
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "train: error: %s\n", apps::failure_message(e).c_str());
+    const std::string msg = apps::failure_message(e);
+    if (world && world->size() > 1) world->abort("train: error: " + msg);  // stops every rank; never returns
+    std::fprintf(stderr, "train: error: %s\n", msg.c_str());
     return 1;
   }
 }

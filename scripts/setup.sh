@@ -3,6 +3,7 @@
 # Idempotent and silent when everything is already there; run by `make`, `make test`, `make bench`.
 set -euo pipefail
 pkgs=(cmake g++ make libeigen3-dev libstb-dev doctest-dev zlib1g-dev nlohmann-json3-dev libdlib-dev libdlib-data)
+pkgs+=(libopenmpi-dev openmpi-bin)  # data-parallel training: `mpirun -np N build/train` (docs/distributed.md)
 if [ "${FF_SETUP_BENCH:-0}" = 1 ]; then
   pkgs+=(python3 python3-torch python3-numpy libopenblas0-pthread)
 fi

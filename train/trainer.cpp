@@ -101,14 +101,19 @@ int frontal_view(const IdentityDataset& ds, int s) {
   return frontal_view(cameras);
 }
 
-Trainer::Trainer(Context& ctx, const TrainConfig& cfg, std::shared_ptr<IdentityDataset> train, std::shared_ptr<IdentityDataset> heldout)
-    : ctx_(ctx), cfg_(cfg), train_(std::move(train)), heldout_(std::move(heldout)) {
+Trainer::Trainer(Context& ctx, const TrainConfig& cfg, std::shared_ptr<IdentityDataset> train, std::shared_ptr<IdentityDataset> heldout,
+                 std::shared_ptr<Communicator> comm)
+    : ctx_(ctx), cfg_(cfg), train_(std::move(train)), heldout_(std::move(heldout)),
+      comm_(comm ? std::move(comm) : single_process()) {
   FF_CHECK(train_ && train_->num_subjects() > 0, "Trainer: no training subjects");
   FF_CHECK(cfg.device == "cpu" || cfg.device == "cuda", "Trainer: device must be cpu or cuda, got '", cfg.device, "'");
   FF_CHECK(cfg.loss_region == "image" || cfg.loss_region == "mask", "Trainer: loss_region must be image or mask, got '",
            cfg.loss_region, "'");
   FF_CHECK(cfg.batch_views >= 1 && cfg.minibatch_subjects >= 1 && cfg.minibatch_iters >= 1,
            "Trainer: batch_views, minibatch_subjects and minibatch_iters must be ≥ 1");
+  FF_CHECK(cfg.batch_views >= comm_->size(), "Trainer: batch_views ", cfg.batch_views, " is less than the ",
+           comm_->size(), " ranks of this job (", comm_->name(), "): each rank takes at least one (subject, view) pair "
+           "of a step, so pass --batch_views ", comm_->size(), " or more (a multiple of the rank count balances them)");
   if (cfg.device == "cuda") {
     FF_CHECK(Context::cuda_available(), "Trainer: device cuda requested but ", Context::cuda_unavailable_reason());
     dev_ = Device::cuda(ctx.cuda_device());
@@ -279,14 +284,28 @@ StepStats Trainer::step() {
   StepStats st;
   st.step = step_;
   st.pairs = pairs_of_step(step_);
+  // this rank's part of the step (all of it in a single process); its loss terms keep their global weights
+  const bool dist = comm_->size() > 1;
+  const RankSlice mine = rank_slice(int64_t(st.pairs.size()), comm_->rank(), comm_->size());
   std::vector<int> subs;
   std::map<int, std::vector<int>> views_of;
-  for (auto& [s, v] : st.pairs) {
+  for (int64_t i = mine.first; i < mine.end; ++i) {
+    const auto& [s, v] = st.pairs[size_t(i)];
     if (!views_of.count(s)) subs.push_back(s);
     views_of[s].push_back(v);
   }
   std::vector<int64_t> sidx(subs.begin(), subs.end());
   Tensor idx = from_vector<int64_t>(ctx_, sidx, {int64_t(sidx.size())}).to(dev_);
+  // the rows of codes and xyz every rank updates: the subjects of the whole step, in order of first appearance
+  std::vector<int> step_subs = subs;
+  Tensor step_idx = idx;
+  if (dist) {
+    step_subs.clear();
+    for (auto& pr : st.pairs)
+      if (std::find(step_subs.begin(), step_subs.end(), pr.first) == step_subs.end()) step_subs.push_back(pr.first);
+    step_idx = from_vector<int64_t>(ctx_, std::vector<int64_t>(step_subs.begin(), step_subs.end()),
+                                    {int64_t(step_subs.size())}).to(dev_);
+  }
   auto fail = [&](const std::string& what) {
     st.ok = false;
     st.failure = what;
@@ -349,17 +368,38 @@ StepStats Trainer::step() {
   }
   if (st.ok && cfg_.scale_reg_weight > 0 && step_ >= cfg_.scale_reg_start) {
     Tensor s2 = sum(square(exp(gb.log_scales)), {2});  // [B,G]
-    loss = loss + mean(square(s2)) * cfg_.scale_reg_weight;
+    if (!dist) {
+      loss = loss + mean(square(s2)) * cfg_.scale_reg_weight;
+    } else {  // each subject of the step counted once, by the rank holding its first pair, over the global count
+      std::vector<int64_t> owned;
+      for (size_t b = 0; b < subs.size(); ++b) {
+        int64_t first = 0;
+        while (st.pairs[size_t(first)].first != subs[b]) ++first;
+        if (first >= mine.first) owned.push_back(int64_t(b));
+      }
+      if (!owned.empty())
+        loss = loss + mean(square(index_select(s2, 0, from_vector<int64_t>(ctx_, owned, {int64_t(owned.size())}).to(dev_)))) *
+                          (cfg_.scale_reg_weight * double(owned.size()) / double(step_subs.size()));
+    }
   }
   if (st.ok) {
     st.loss = loss.item();
     if (!std::isfinite(st.loss)) fail("loss");
+  }
+  bool failed_here = !st.ok;  // this rank found the non-finite value (and names it)
+  if (dist) {  // every rank learns whether any rank failed; the step's loss is the sum of the ranks' terms
+    Tensor agree = from_vector<double>(ctx_, {st.ok ? st.loss : 0.0, st.ok ? 0.0 : 1.0}, {2}).to(dev_);
+    all_reduce_sum(*comm_, agree);
+    const std::vector<double> a = agree.to(Device::cpu()).to_vector<double>();
+    if (st.ok && a[1] > 0) fail("value on another rank (that rank names it)");
+    if (st.ok) st.loss = a[0];
   }
   lap(&PhaseTimes::loss);
   if (st.ok) {
     backward(loss);
     lap(&PhaseTimes::backward);
     if (after_backward) after_backward(step_, *model_);
+    if (dist) all_reduce_gradients(step_subs);  // the same gradients on every rank from here on
     std::vector<Tensor> grads;
     for (auto& g : opt_->groups())
       for (auto& p : g.params) grads.push_back(p.grad());
@@ -370,8 +410,8 @@ StepStats Trainer::step() {
     }
   }
   if (st.ok) {
-    opt_->set_active_rows(model_->codes, idx);
-    opt_->set_active_rows(model_->xyz, idx);
+    opt_->set_active_rows(model_->codes, step_idx);
+    opt_->set_active_rows(model_->xyz, step_idx);
     lap(&PhaseTimes::checks);
     opt_->step();
     lap(&PhaseTimes::adam);
@@ -383,9 +423,11 @@ StepStats Trainer::step() {
     std::string where;
     for (auto& [s, v] : st.pairs)
       where += (where.empty() ? "" : ", ") + train_->subject_name(s) + "/" + train_->camera(s, v).name;
-    std::fprintf(stderr, "\n[train] step %lld: non-finite %s (pairs %s) — step skipped, parameters and optimiser "
-                 "state unchanged (%d consecutive, limit %d)\n",
-                 static_cast<long long>(step_), st.failure.c_str(), where.c_str(), bad_in_row_, cfg_.max_bad_steps);
+    if (comm_->rank() == 0 || failed_here)
+      std::fprintf(stderr, "\n[train] %sstep %lld: non-finite %s (pairs %s) — step skipped, parameters and optimiser "
+                   "state unchanged (%d consecutive, limit %d)\n",
+                   dist ? ("rank " + std::to_string(comm_->rank()) + ": ").c_str() : "", static_cast<long long>(step_),
+                   st.failure.c_str(), where.c_str(), bad_in_row_, cfg_.max_bad_steps);
     if (bad_in_row_ >= cfg_.max_bad_steps) {
       ++step_;
       losses_.push_back(st.loss);
@@ -396,6 +438,61 @@ StepStats Trainer::step() {
   losses_.push_back(st.loss);
   ++step_;
   return st;
+}
+
+void Trainer::all_reduce_gradients(const std::vector<int>& subjects) {
+  // one flat buffer: a flag per parameter (1 where this rank has a gradient: a parameter no rank touched keeps
+  // none, as in one process), then each gradient — codes and xyz only as their rows `subjects`
+  std::vector<Tensor> params;
+  for (auto& g : opt_->groups())
+    for (auto& p : g.params) params.push_back(p);
+  const DType dt = params.at(0).dtype();
+  const int64_t P = int64_t(params.size());
+  std::vector<int64_t> rows(subjects.begin(), subjects.end());
+  const Tensor row_idx = from_vector<int64_t>(ctx_, rows, {int64_t(rows.size())}).to(dev_);
+  auto per_identity = [&](const Tensor& p) {
+    return p.impl_ptr() == model_->codes.impl_ptr() || p.impl_ptr() == model_->xyz.impl_ptr();
+  };
+  std::vector<int64_t> offset(params.size()), count(params.size());
+  int64_t total = P;
+  for (int64_t k = 0; k < P; ++k) {
+    const Tensor& p = params[size_t(k)];
+    FF_CHECK(p.dtype() == dt, "Trainer: parameters of mixed dtypes (", param_names_[size_t(k)], ")");
+    count[size_t(k)] = per_identity(p) ? int64_t(rows.size()) * (p.numel() / p.shape()[0]) : p.numel();
+    offset[size_t(k)] = total;
+    total += count[size_t(k)];
+  }
+  Tensor flat = zeros(ctx_, {total}, dt, dev_);
+  std::vector<double> flags(params.size(), 0.0);
+  for (int64_t k = 0; k < P; ++k) {
+    const Tensor g = params[size_t(k)].grad();
+    if (!g.defined()) continue;
+    flags[size_t(k)] = 1;
+    const Tensor src = (per_identity(params[size_t(k)]) ? kernels::index_select(g, 0, row_idx) : g)
+                           .contiguous();
+    flat.as_strided({count[size_t(k)]}, {1}, offset[size_t(k)]).copy_(src.as_strided({count[size_t(k)]}, {1}));
+  }
+  flat.as_strided({P}, {1}).copy_(from_vector<double>(ctx_, flags, {P}).to(dt));
+  all_reduce_sum(*comm_, flat, &comm_bytes_, &comm_seconds_);
+  const std::vector<double> any = flat.as_strided({P}, {1}).to(Device::cpu()).to(DType::F64).to_vector<double>();
+  for (int64_t k = 0; k < P; ++k) {
+    const Tensor& p = params[size_t(k)];
+    if (any[size_t(k)] == 0) {
+      p.zero_grad();
+      continue;
+    }
+    if (per_identity(p)) {  // the other rows stay zero (Adam updates the rows `subjects` only)
+      Tensor g = zeros_like(p);
+      const int64_t row = p.numel() / p.shape()[0];
+      for (size_t j = 0; j < rows.size(); ++j)
+        g.as_strided({row}, {1}, rows[j] * row).copy_(flat.as_strided({row}, {1}, offset[size_t(k)] + int64_t(j) * row));
+      p.set_grad(g);
+    } else {
+      Tensor g = empty_like(p);
+      g.as_strided({count[size_t(k)]}, {1}).copy_(flat.as_strided({count[size_t(k)]}, {1}, offset[size_t(k)]));
+      p.set_grad(g);
+    }
+  }
 }
 
 // ---- evaluation ---------------------------------------------------------------------------------------
@@ -699,6 +796,15 @@ bool numbered_name(const std::string& n, const std::string& prefix, const std::s
 }  // namespace
 
 void Trainer::run() {
+  if (comm_->rank() != 0) {  // the other ranks: rank 0's checkpoint, then the same steps; rank 0 writes every file
+    if (!cfg_.resume.empty()) {
+      std::string path;
+      broadcast_string(*comm_, path);
+      load_checkpoint(path);
+    }
+    while (step_ < total_steps_) step();
+    return;
+  }
   DirLock lock(cfg_.out_dir);  // one run per out_dir, released when run() returns or throws
   if (!lock.taken_over_from().empty())
     std::fprintf(stderr, "[train] %s was left by %s, which is gone (stale lock): taken over\n", lock.path().c_str(),
@@ -736,6 +842,7 @@ void Trainer::run() {
     } else {
       load_checkpoint(path);
     }
+    broadcast_string(*comm_, path);  // the other ranks load the checkpoint rank 0 chose
     FF_CHECK(step_ <= total_steps_, "checkpoint '", path, "' is at step ", step_, ", past this run's total of ",
              total_steps_, " steps: resume with --steps ", step_, " or more");
     std::fprintf(stderr, "[train] resumed from %s at step %lld\n", path.c_str(), static_cast<long long>(step_));
@@ -752,6 +859,9 @@ void Trainer::run() {
                model_->layout().placement.c_str(), model_->layout().K,
                static_cast<long long>(model_->parameter_count()), static_cast<long long>(total_steps_),
                dev_.str().c_str());
+  if (comm_->size() > 1)
+    std::fprintf(stderr, "[train] data parallel: %d ranks (%s), %d of the %d pairs of a step on each\n", comm_->size(),
+                 comm_->name().c_str(), int(rank_slice(cfg_.batch_views, 0, comm_->size()).end), cfg_.batch_views);
   const bool tty = isatty(fileno(stderr));
   const double t0 = now_s();
   double last_print = 0;
@@ -815,6 +925,9 @@ void Trainer::run() {
   j["placement"] = model_->layout().placement;
   j["identities"] = train_->num_subjects();
   j["device"] = dev_.str();
+  j["ranks"] = comm_->size();
+  j["allreduce_bytes_per_step"] = double(comm_bytes_) / double(std::max<int64_t>(1, step_ - first));
+  j["allreduce_seconds_per_step"] = comm_seconds_ / double(std::max<int64_t>(1, step_ - first));
   int nonfinite = 0;
   for (double l : losses_) nonfinite += !std::isfinite(l);
   j["skipped_steps"] = nonfinite;

@@ -27,6 +27,15 @@
 // Values read from checkpoints are checked before anything changes: step ranges, finite parameters and Adam state.
 // Reliability cases and their tests: docs/reliability.md "Training runs".
 //
+// Data parallel (train/distributed.h, docs/distributed.md): with a communicator of N ranks, every rank holds the
+// whole model and optimiser state; rank r takes the slice rank_slice(B, r, N) of each step's B pairs (B ≥ N),
+// its loss terms weighted by their share of the GLOBAL batch, and the gradients are summed over the ranks before
+// the checks and Adam: the shared parameters' whole gradients, the per-identity parameters' (codes, xyz) rows
+// of the step's subjects only. Every rank then applies the same Adam update to the same rows, so parameters and
+// Adam state (sparse rows included) stay bit-identical on every rank. A non-finite value on any rank skips the
+// step on every rank. Only rank 0 takes out_dir's lock and writes (checkpoints, eval, logs, outputs); a
+// checkpoint holds no rank count, so a run resumes with any N. One rank is the old single-process path, bit for bit.
+//
 // Output folder (out_dir), following 3DGS habits:
 //   config.json                  the full configuration (re-runnable with --config)
 //   cameras.json                 3DGS-style camera list of the training subjects' views (canonical space)
@@ -52,6 +61,7 @@
 #include <vector>
 
 #include "autograd/optim.h"
+#include "train/distributed.h"
 #include "train/identity_dataset.h"
 #include "train/model.h"
 
@@ -144,7 +154,9 @@ struct SetMetrics {
 
 class Trainer {
  public:
-  Trainer(Context& ctx, const TrainConfig& cfg, std::shared_ptr<IdentityDataset> train, std::shared_ptr<IdentityDataset> heldout);
+  // comm: the ranks training together (null: this process alone)
+  Trainer(Context& ctx, const TrainConfig& cfg, std::shared_ptr<IdentityDataset> train, std::shared_ptr<IdentityDataset> heldout,
+          std::shared_ptr<Communicator> comm = nullptr);
 
   // Full run: resume if asked, steps with progress, periodic eval/checkpoints, final eval + outputs.
   void run();
@@ -169,6 +181,11 @@ class Trainer {
 
   PhaseTimes* phase_times = nullptr;  // benches: per-phase timing of step()
 
+  Communicator& communicator() const { return *comm_; }
+  // gradient all-reduce totals of this process's steps (0 with one rank): bytes summed, seconds spent
+  int64_t comm_bytes() const { return comm_bytes_; }
+  double comm_seconds() const { return comm_seconds_; }
+
   // Test hook: called after backward, before the finiteness checks (e.g. to inject a NaN into a gradient).
   std::function<void(int64_t step, IdentityModel&)> after_backward;
 
@@ -176,6 +193,9 @@ class Trainer {
   Context& ctx_;
   TrainConfig cfg_;
   std::shared_ptr<IdentityDataset> train_, heldout_;
+  std::shared_ptr<Communicator> comm_;
+  int64_t comm_bytes_ = 0;
+  double comm_seconds_ = 0;
   Device dev_;
   std::unique_ptr<IdentityModel> model_;
   std::unique_ptr<Adam> opt_;
@@ -199,6 +219,8 @@ class Trainer {
                         const std::vector<int>& views) const;
   void write_cameras_json() const;
   void append_metrics_csv(const std::vector<SetMetrics>& m) const;
+  // data parallel: the sum over the ranks of the gradients (per-identity parameters: the rows `subjects`)
+  void all_reduce_gradients(const std::vector<int>& subjects);
 };
 
 }  // namespace ff::train
