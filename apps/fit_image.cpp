@@ -64,6 +64,9 @@ int main(int argc, char** argv) {
        {"shape-reg", num(o.head.shape_reg), "W: head fit: weight of the N(0,I) shape prior, in [0, 1e+06]"},
        {"contour-weight", num(o.head.contour_weight),
         "W: head fit: weight of the 17 jaw-contour landmarks, in [0, 1000]"},
+       {"up", "y", "y|-y: face.ply's up axis: y (facefield's frame) or -y (turned for y-down/COLMAP viewers)"},
+       {"sh-degree", std::to_string(o.ply_sh_degree),
+        "0|3: face.ply's SH layout: 3 = 45 zero f_rest (graphdeco's), 0 = DC only"},
        {"turntable-frames", std::to_string(o.turntable_frames), "N: turntable frames (0: none), in [0, 3600]"},
        {"turntable-size", std::to_string(o.turntable_size), "PX: turntable frame size, in [16, 8192]"},
        {"turntable-yaw", num(o.turntable_yaw_deg), "DEG: turntable swing (±), in [0, 180]"},
@@ -95,6 +98,8 @@ int main(int argc, char** argv) {
     o.head.n_shape = int(opts.integer("shape-modes", 0, 1000));
     o.head.shape_reg = opts.number("shape-reg", 0, 1e6);
     o.head.contour_weight = opts.number("contour-weight", 0, 1000);
+    o.ply_y_down = opts.choice("up", {"y", "-y"}) == "-y";
+    o.ply_sh_degree = std::stoi(opts.choice("sh-degree", {"0", "3"}));
     o.turntable_frames = int(opts.integer("turntable-frames", 0, 3600));
     o.turntable_size = int(opts.integer("turntable-size", 16, 8192));
     o.turntable_yaw_deg = opts.number("turntable-yaw", 0, 180);

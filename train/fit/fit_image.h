@@ -4,8 +4,10 @@
 //
 // Outputs (in `out`; written into a sibling temp folder and renamed into place at the very end, so a failure
 // leaves no half-written results and an existing `out` is only replaced by a complete one):
-//   face.ply            3DGS layout (runtime/formats.h), world = the head's canonical frame (metres, y up,
-//                       z towards the face's front); the photo camera is fit.json's viewmat
+//   face.ply            3DGS layout (runtime/formats.h; SH-3 property layout unless ply_sh_degree = 0), world = the
+//                       head's canonical frame (metres, y up, z towards the face's front; with ply_y_down the
+//                       frame turned 180° about x for y-down viewers, marked in the header and turned back by
+//                       facefield's readers); the photo camera is fit.json's viewmat (canonical frame → camera)
 //   fit.json            code, camera (intrinsics, canonical→camera viewmat from landmarks and after refinement),
 //                       head pose (yaw/pitch/roll), shape coefficients, jaw, focal source, inputs
 //   landmarks.txt       the 68 landmarks used (the .dlib68.txt format)
@@ -47,6 +49,8 @@ struct FitImageOptions {
   int turntable_size = 256;
   double turntable_yaw_deg = 35;
   double mask_blur = 7.0;            // mask blur σ at 1100 px image width (the training masks')
+  int ply_sh_degree = 3;             // face.ply: 3 = 45 zero f_rest (graphdeco's layout), 0 = SH DC only
+  bool ply_y_down = false;           // face.ply: world turned for y-down (COLMAP) viewers (runtime/formats.h)
   HeadFitOptions head;
   CodeFitOptions code;
   bool progress = true;              // progress + ETA lines on stderr
