@@ -13,6 +13,7 @@
 //
 //   node tests/viewer/test_browser.js --build build --work /tmp/w [--screens DIR]
 //   node tests/viewer/test_browser.js --build build --work /tmp/w --bench MODEL [--size 512] [--screens DIR]
+//        [--fit FIT.json]
 //       (fps of orbit renders at size² for MODEL in headless chromium, JSON on stdout; screenshots into DIR)
 "use strict";
 const fs = require("fs");
@@ -28,6 +29,7 @@ const work = path.resolve(arg("work", "/tmp/ff_viewer_test"));
 const screens = arg("screens", "");
 const benchModel = arg("bench", "");
 const size = parseInt(arg("size", "512"), 10);
+const benchFit = arg("fit", "");  // bench mode: a fit.json offered beside the identities (screenshots of the blend)
 
 function skip(why) {
   console.log("SKIP: " + why);
@@ -56,9 +58,10 @@ function check(cond, what) {
 const run = (prog, ...args) => execFileSync(path.join(build, prog), args.map(String), { stdio: ["ignore", "pipe", "pipe"] });
 
 // ffview on a model: resolves with {url, proc} once it prints its URL
-function serve(model) {
+function serve(model, fit) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(path.join(build, "ffview"), [model, "--port", "0", "--threads", "2"]);
+    const extra = fit ? ["--fit", fit] : [];
+    const proc = spawn(path.join(build, "ffview"), [model, "--port", "0", "--threads", "2"].concat(extra));
     let out = "", err = "";
     proc.stdout.on("data", (d) => {
       out += d;
@@ -91,7 +94,7 @@ async function main() {
     run("export", "--model", model, "--identity", "1", "--out", path.join(work, "face.ply"), "--threads", "2");
     run("export", "--model", model, "--identity", "1", "--out", path.join(work, "face.splat"), "--threads", "2");
   }
-  const server = await serve(model);
+  const server = await serve(model, benchFit);
   const browser = await puppeteer.launch({
     executablePath: chromium, headless: true,
     args: ["--no-sandbox", "--disable-dev-shm-usage", "--user-data-dir=" + path.join(work, "chromium-profile")],
@@ -123,6 +126,13 @@ async function main() {
         await page.evaluate((b) => window.ffviewer.select(0, "i:" + b, 0.5), Math.min(1, n - 1));
         await new Promise((res) => setTimeout(res, 300));
         await page.screenshot({ path: path.join(screens, "viewer_blend.png") });
+        if (state.fits.length) {
+          for (const [t, name] of [[1, "viewer_fitted.png"], [0.5, "viewer_identity_to_fitted.png"]]) {
+            await page.evaluate((tt) => window.ffviewer.select(0, "f:0", tt), t);
+            await new Promise((res) => setTimeout(res, 300));
+            await page.screenshot({ path: path.join(screens, name) });
+          }
+        }
       }
       return;
     }
