@@ -10,7 +10,7 @@
 //
 // URL parameters: size=PX (canvas, default 512), model=URL (default model.ffpk), fits=URL (default fits.json).
 // Test hooks (tests/viewer/test_browser.js): window.ffviewer = {ready (Promise), renderCamera(cam) → canvas RGBA of
-// that camera, loadFile(name, Uint8Array), state(), benchmark(frames) → fps}.
+// that camera, loadFile(name, Uint8Array), code(i), select(a, b, t), state(), benchmark(frames) → fps}.
 "use strict";
 (function () {
   const params = new URLSearchParams(location.search);
@@ -81,22 +81,18 @@
     decode();
     resetView();
   }
-  function getCode(i) {
-    const a = new Float32Array(info.code_dim);
-    const p = M._malloc(a.length * 4);
-    check(M._ff_model_get_code(model, i, p, a.length), "ff_model_get_code");
-    a.set(M.HEAPF32.subarray(p >> 2, (p >> 2) + a.length));
-    M._free(p);
-    return a;
+  // n floats that fill(ptr) writes into wasm memory, copied out
+  function readFloats(n, fill) {
+    const p = M._malloc(n * 4);
+    try {
+      fill(p);
+      return M.HEAPF32.slice(p >> 2, (p >> 2) + n);
+    } finally { M._free(p); }
   }
-  function getPositions(i) {
-    const a = new Float32Array(info.num_gaussians * 3);
-    const p = M._malloc(a.length * 4);
-    check(M._ff_model_get_positions(model, i, p, a.length), "ff_model_get_positions");
-    a.set(M.HEAPF32.subarray(p >> 2, (p >> 2) + a.length));
-    M._free(p);
-    return a;
-  }
+  const getCode = (i) => readFloats(info.code_dim, (p) =>
+    check(M._ff_model_get_code(model, i, p, info.code_dim), "ff_model_get_code"));
+  const getPositions = (i) => readFloats(info.num_gaussians * 3, (p) =>
+    check(M._ff_model_get_positions(model, i, p, info.num_gaussians * 3), "ff_model_get_positions"));
   function setGaussians(g) {
     if (gauss) M._ff_gaussians_free(gauss);
     gauss = g;
@@ -266,7 +262,8 @@
 
   // ---- files: drop or test hook -------------------------------------------------------------------------------
   let droppedPly = null;  // a face.ply dropped with a fit.json: the fit's positions
-  function loadFile(name, bytes) {
+  // positionsOnly: a face.ply dropped together with its fit.json only gives the fit its positions
+  function loadFile(name, bytes, positionsOnly) {
     const lower = name.toLowerCase();
     if (lower.endsWith(".json")) {
       const j = JSON.parse(new TextDecoder().decode(bytes));
@@ -283,7 +280,7 @@
       return;
     }
     if (lower.endsWith(".ffpk") || lower.endsWith(".ffck")) return openModelBytes(bytes, name);
-    // .ply / .splat: fixed Gaussians (a face.ply next to a fit.json also gives that fit its positions)
+    // .ply / .splat: fixed Gaussians
     const path = "/dropped" + (lower.endsWith(".ply") ? ".ply" : ".splat");
     M.FS.writeFile(path, bytes);
     const cpath = new TextEncoder().encode(path + "\0");
@@ -292,11 +289,13 @@
     let g;
     try { g = out((o) => check(M._ff_gaussians_load(pp, o), "load " + name)); } finally { M._free(pp); }
     M.FS.unlink(path);
-    if (model && info.has_generator && M._ff_gaussians_count(g) === info.num_gaussians && lower.endsWith(".ply")) {
-      const p = M._malloc(info.num_gaussians * 12);
-      M._ff_gaussians_read(g, p, 0, 0, 0, 0);
-      droppedPly = M.HEAPF32.slice(p >> 2, (p >> 2) + info.num_gaussians * 3);
-      M._free(p);
+    if (positionsOnly) {
+      const n = M._ff_gaussians_count(g);
+      const ok = model && info.has_generator && n === info.num_gaussians;
+      if (ok) droppedPly = readFloats(n * 3, (p) => check(M._ff_gaussians_read(g, p, 0, 0, 0, 0), "read " + name));
+      M._ff_gaussians_free(g);
+      if (!ok) throw new Error(name + ": " + n + " Gaussians, not the model's " + (info ? info.num_gaussians : 0));
+      return;
     }
     closeModel();
     fillPickers();
@@ -314,8 +313,11 @@
       drop.classList.remove("over");
       // a face.ply before its fit.json, so the fit gets the positions
       const files = Array.from(e.dataTransfer.files).sort((a, b) => a.name.endsWith(".json") - b.name.endsWith(".json"));
+      const withFit = files.some((f) => f.name.endsWith(".json"));
       for (const f of files) {
-        try { loadFile(f.name, new Uint8Array(await f.arrayBuffer())); } catch (err) { status(err.message, true); }
+        try {
+          loadFile(f.name, new Uint8Array(await f.arrayBuffer()), withFit && f.name.toLowerCase().endsWith(".ply"));
+        } catch (err) { status(err.message, true); }
       }
     });
   }
@@ -349,6 +351,7 @@
       return Array.from(ctx2d.getImageData(0, 0, cam.width, cam.height).data);
     },
     loadFile(name, bytes) { loadFile(name, Uint8Array.from(bytes)); return describe(); },
+    code(i) { return Array.from(getCode(i)); },
     select(a, b, t) {
       $("idA").value = String(a);
       if (b !== undefined) $("idB").value = b;

@@ -6,7 +6,8 @@
 //     the same camera (tests/python/render_reference.c through libfacefield) to mean |Δ| ≤ 2/255 (RGB over black);
 //   * the interpolation slider at t = 1 toward identity 1 shows identity 1; at t = 0.5 something between;
 //   * a face.ply and a .splat dropped on the page (a DragEvent with the files) replace the model's Gaussians, and the
-//     dropped face.ply renders as the identity it was exported from (≤ 2/255); the screenshot path gives a PNG.
+//     dropped face.ply renders as the identity it was exported from (≤ 2/255); a fit.json dropped with its face.ply
+//     joins the picker (the model stays); the screenshot path gives a PNG.
 // A tiny model is made without training it (build/train --toy true --steps 1, then build/export), as in
 // tests/python/test_facefield.py. Exit 77 (ctest: skipped) with the reason printed when chromium or puppeteer-core is
 // missing.
@@ -171,16 +172,26 @@ async function main() {
       fs.mkdirSync(screens, { recursive: true });
       await page.screenshot({ path: path.join(screens, "viewer_test_page.png") });
     }
+    // drag-and-drop of a fitted face: fit.json + its face.ply together (here identity 1's code and Gaussians); the
+    // fit joins picker B with the ply's positions, and at t = 1 shows identity 1
+    const drop = (files) => page.evaluate((fs_) => {
+      const dt = new DataTransfer();
+      for (const [n, b] of fs_) dt.items.add(new File([Uint8Array.from(atob(b), (c) => c.charCodeAt(0))], n));
+      document.getElementById("drop").dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true,
+                                                                            cancelable: true }));
+    }, files);
+    const code1 = await page.evaluate(() => window.ffviewer.code(1));
+    const fitJson = Buffer.from(JSON.stringify({ image: "photos/me.jpg", code: code1 })).toString("base64");
+    await drop([["fit.json", fitJson], ["face.ply", fs.readFileSync(path.join(work, "face.ply")).toString("base64")]]);
+    await page.waitForFunction(() => window.ffviewer.state().fits.length === 1, { timeout: 10000 });
+    const st = await page.evaluate(() => window.ffviewer.state());
+    const fitted = await page.evaluate((c) => window.ffviewer.renderCamera(c), cam);
+    check(st.names.length === 2 && st.fits[0] === "me.jpg" && meanDiff(fitted, id1) === 0,
+          "dropped fit.json + face.ply: the model stays, fit '" + st.fits[0] + "' at t = 1 shows identity 1 exactly " +
+          "(mean |Δ| " + meanDiff(fitted, id1).toFixed(4) + ")");
     // drag-and-drop of a face.ply, then a .splat
     for (const [name, tol] of [["face.ply", 2], ["face.splat", 8]]) {
-      const b64 = fs.readFileSync(path.join(work, name)).toString("base64");
-      await page.evaluate((n, b) => {
-        const bytes = Uint8Array.from(atob(b), (c) => c.charCodeAt(0));
-        const dt = new DataTransfer();
-        dt.items.add(new File([bytes], n));
-        document.getElementById("drop").dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true,
-                                                                              cancelable: true }));
-      }, name, b64);
+      await drop([[name, fs.readFileSync(path.join(work, name)).toString("base64")]]);
       try {
         await page.waitForFunction(() => window.ffviewer.state().names.length === 0, { timeout: 10000 });
       } catch (e) {
