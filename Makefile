@@ -3,7 +3,7 @@ BUILD   ?= build
 JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup configure test bench demo eval cpu clean format format-check
+.PHONY: all setup configure test bench demo eval cpu clean format format-check view
 
 all: configure
 	@cmake --build $(BUILD) -j $(JOBS)
@@ -30,6 +30,12 @@ EVAL_OUT ?= eval
 eval: configure
 	@cmake --build $(BUILD) -j $(JOBS) --target ffdata train ffeval
 	@EVAL_ARGS="$(EVAL_ARGS)" bash scripts/eval.sh $(BUILD) "$(MODEL)" $(EVAL_OUT)
+
+# the browser viewer on a model: make view MODEL=runs/demo/checkpoints/step_00008000.ffck [FIT=fit_me/fit.json]
+view: configure
+	@test -n "$(MODEL)" || { echo "usage: make view MODEL=path/to/model.ffck|.ffpk [FIT=fit.json,...]"; exit 2; }
+	@cmake --build $(BUILD) -j $(JOBS) --target ffview viewer
+	@$(BUILD)/ffview $(MODEL) $(if $(FIT),--fit $(FIT))
 
 bench:
 	@FF_SETUP_BENCH=1 bash scripts/setup.sh

@@ -2,7 +2,8 @@
 //
 //   export --model ckpt.ffck --out face.ffpk                         # model pack: generator + all codes (runtime)
 //   export --model ckpt.ffck --identities 0,4 --out two.ffpk         # model pack with a subset of identities
-//   export --model face.ffpk --identity 3 --out id3.ply              # 3DGS .ply (SH degree 0; --sh_degree 3 pads)
+//   export --model face.ffpk --identity 3 --out id3.ply              # 3DGS .ply (SH-3 layout, zero f_rest)
+//   export --model face.ffpk --identity 3 --up -y --out id3.ply      # .ply for y-down (COLMAP) viewers
 //   export --model face.ffpk --code fit_me/fit.json --out me.splat   # .splat for web viewers
 //   export --model face.ffpk --identity 3 --format gaussians --out id3.ffpk   # pack of decoded Gaussians
 // Formats (--format, default from the extension): ply, splat, gaussians (.ffpk of one decoded identity), model
@@ -29,7 +30,10 @@ int main(int argc, char** argv) {
                      {"identity", "", "identity to decode for ply/splat/gaussians (default 0)"},
                      {"code", "", "or: a fit_image code file (fit.json) to decode; positions from its face.ply"},
                      {"identities", "", "model packs: identities to keep, e.g. 0,3,5 (default: all)"},
-                     {"sh_degree", "0", "ply: 0 = DC only, 3 = add 45 zero f_rest properties"},
+                     {"sh_degree", "3", "ply: 3 = the full SH-3 layout (45 zero f_rest, what graphdeco's loader "
+                                        "expects), 0 = DC only"},
+                     {"up", "y", "ply: y = facefield's frame (y up), -y = turned 180 deg about x for viewers that "
+                                 "assume a y-down (COLMAP) world (runtime/formats.h)"},
                      {"threads", "0", "CPU threads (0: all)"}});
     if (!o.parse(argc, argv)) return 0;
     FF_CHECK(o.has("model"), "--model is required (see --help)");
@@ -46,6 +50,8 @@ int main(int argc, char** argv) {
              "gaussians or model, got '", fmt, "'");
     const int sh = int(o.integer("sh_degree", 0, 3));
     FF_CHECK(sh == 0 || sh == 3, "--sh_degree must be 0 or 3");
+    const bool y_down = o.choice("up", {"y", "-y"}) == "-y";
+    FF_CHECK(!y_down || fmt == "ply", "--up -y is for .ply output (", fmt, " keeps facefield's frame)");
     const int threads = o.threads();
     Context ctx(0, threads);
     const std::string model = o.str("model");
@@ -88,7 +94,10 @@ int main(int argc, char** argv) {
       what = "identity " + std::to_string(i) + (rt.name(i).empty() ? "" : " (" + rt.name(i) + ")");
     }
     const ff_format f = fmt == "ply" ? FF_FORMAT_PLY : fmt == "splat" ? FF_FORMAT_SPLAT : FF_FORMAT_PACK;
-    apps::check(ff_gaussians_save(g.g, out.c_str(), f, sh), "ff_gaussians_save");
+    if (f == FF_FORMAT_PLY)
+      apps::check(ff_gaussians_save_ply(g.g, out.c_str(), sh, y_down ? 1 : 0), "ff_gaussians_save_ply");
+    else
+      apps::check(ff_gaussians_save(g.g, out.c_str(), f, sh), "ff_gaussians_save");
     std::printf("export: wrote %s (%s, %d Gaussians of %s, %.2f MB)\n", out.c_str(), fmt.c_str(), g.count(), what.c_str(),
                 double(std::filesystem::file_size(out)) / 1e6);
     return 0;

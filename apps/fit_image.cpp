@@ -80,6 +80,9 @@ int main(int argc, char** argv) {
         "W: detail stage: weight of the mirrored photo colour where the photo misses a point, in [0, 1]"},
        {"detail-prior", num(o.detail.prior),
         "W: detail stage: pull towards the mirrored/code colour where the photo sees a point badly, in [0, 1000]"},
+       {"up", "y", "y|-y: face.ply's up axis: y (facefield's frame) or -y (turned for y-down/COLMAP viewers)"},
+       {"sh-degree", std::to_string(o.ply_sh_degree),
+        "0|3: face.ply's SH layout: 3 = 45 zero f_rest (graphdeco's), 0 = DC only"},
        {"turntable-frames", std::to_string(o.turntable_frames), "N: turntable frames (0: none), in [0, 3600]"},
        {"turntable-size", std::to_string(o.turntable_size), "PX: turntable frame size, in [16, 8192]"},
        {"turntable-yaw", num(o.turntable_yaw_deg), "DEG: turntable swing (±), in [0, 180]"},
@@ -117,6 +120,8 @@ int main(int argc, char** argv) {
     o.detail.iterations = int(opts.integer("detail-iterations", 0, 1000));
     o.detail.symmetry = opts.number("detail-symmetry", 0, 1);
     o.detail.prior = opts.number("detail-prior", 0, 1000);
+    o.ply_y_down = opts.choice("up", {"y", "-y"}) == "-y";
+    o.ply_sh_degree = std::stoi(opts.choice("sh-degree", {"0", "3"}));
     o.turntable_frames = int(opts.integer("turntable-frames", 0, 3600));
     o.turntable_size = int(opts.integer("turntable-size", 16, 8192));
     o.turntable_yaw_deg = opts.number("turntable-yaw", 0, 180);

@@ -142,10 +142,10 @@ ff_status open_bytes(const std::string& bytes, const std::string& what, int thre
 extern "C" {
 
 #ifdef FF_RUNTIME_CUDA
-FF_API const char* ff_version(void) { return "1.1 (cpu+cuda)"; }
+FF_API const char* ff_version(void) { return "1.2 (cpu+cuda)"; }
 FF_API int ff_cuda_device_count(void) { return ffrt::cuda_device_count(); }
 #else
-FF_API const char* ff_version(void) { return "1.1 (cpu)"; }
+FF_API const char* ff_version(void) { return "1.2 (cpu)"; }
 FF_API int ff_cuda_device_count(void) { return 0; }
 #endif
 
@@ -454,6 +454,16 @@ FF_API ff_status ff_render_float(ff_renderer* r, const ff_gaussians* g, const ff
   o.rgb_chw = rgb_chw;
   o.alpha = alpha;
   return render_impl(r, g, cam, background, o, "ff_render_float");
+}
+
+FF_API ff_status ff_gaussians_save_ply(const ff_gaussians* g, const char* path, int sh_degree, int y_down) {
+  return guard([&] {
+    need(g, "ff_gaussians_save_ply", "gaussians");
+    need(path, "ff_gaussians_save_ply", "path");
+    if (y_down != 0 && y_down != 1)
+      invalid("ff_gaussians_save_ply: y_down must be 0 or 1, got " + std::to_string(y_down));
+    ffrt::write_ply(path, g->g, sh_degree, y_down == 1);
+  });
 }
 
 }  // extern "C"

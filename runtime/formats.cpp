@@ -26,6 +26,18 @@ void normalise_quat(const float* q, float* out) {
   }
   for (int k = 0; k < 4; ++k) out[k] = float(q[k] / n);
 }
+// the y-down frame of formats.h: a point (x, y, z) → (x, −y, −z), a rotation q → r⊗q with r = (0, 1, 0, 0)
+void turn_about_x(float* xyz, float* q) {
+  xyz[1] = -xyz[1], xyz[2] = -xyz[2];
+  const float w = q[0], x = q[1], y = q[2], z = q[3];
+  q[0] = -x, q[1] = w, q[2] = -z, q[3] = y;
+}
+// its inverse: (x, −y, −z) again, q → r⁻¹⊗q
+void turn_back_about_x(float* xyz, float* q) {
+  xyz[1] = -xyz[1], xyz[2] = -xyz[2];
+  const float w = q[0], x = q[1], y = q[2], z = q[3];
+  q[0] = x, q[1] = -w, q[2] = z, q[3] = -y;
+}
 
 }  // namespace
 
@@ -46,12 +58,14 @@ void GaussianSet::check(const std::string& what) const {
 }
 
 // ---- .ply -----------------------------------------------------------------------------------------------
-std::string ply_bytes(const GaussianSet& g, int sh_degree) {
+std::string ply_bytes(const GaussianSet& g, int sh_degree, bool y_down) {
   g.check("ply_bytes");
   if (sh_degree != 0 && sh_degree != 3) fail(kInvalid, "ply: sh_degree must be 0 or 3, got ", sh_degree);
   const size_t n = g.size();
   const int rest = sh_degree == 3 ? 45 : 0;
-  std::string h = "ply\nformat binary_little_endian 1.0\nelement vertex " + cat(n) + "\n";
+  std::string h = "ply\nformat binary_little_endian 1.0\n";
+  if (y_down) h += std::string(kPlyYDownComment) + " (x, -y, -z: the canonical y-up frame turned 180 deg about x)\n";
+  h += "element vertex " + cat(n) + "\n";
   for (const char* p : {"x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"})
     h += std::string("property float ") + p + "\n";
   for (int k = 0; k < rest; ++k) h += "property float f_rest_" + cat(k) + "\n";
@@ -68,12 +82,15 @@ std::string ply_bytes(const GaussianSet& g, int sh_degree) {
     t[0] = logitf_(g.opacities[i]);
     for (int c = 0; c < 3; ++c) t[1 + c] = g.log_scales[3 * i + c];
     normalise_quat(&g.rotations[4 * i], t + 4);
+    if (y_down) turn_about_x(r, t + 4);
   }
   h.append(reinterpret_cast<const char*>(rec.data()), rec.size() * sizeof(float));
   return h;
 }
 
-void write_ply(const std::string& path, const GaussianSet& g, int sh_degree) { write_file(path, ply_bytes(g, sh_degree)); }
+void write_ply(const std::string& path, const GaussianSet& g, int sh_degree, bool y_down) {
+  write_file(path, ply_bytes(g, sh_degree, y_down));
+}
 
 bool is_ply(const std::string& b) { return b.size() >= 4 && b.compare(0, 4, "ply\n") == 0; }
 
@@ -145,7 +162,7 @@ GaussianSet parse_ply(const std::string& b, const std::string& what, int* sh_deg
       s = e + 1;
     }
   }
-  bool binary = false, ascii = false, in_vertex = false, vertex_seen = false;
+  bool binary = false, ascii = false, in_vertex = false, vertex_seen = false, y_down = false;
   int64_t nvert = -1;
   size_t skip_before = 0;  // bytes of (binary, fixed-size) elements before the vertex element
   int64_t pending_count = 0;
@@ -172,6 +189,7 @@ GaussianSet parse_ply(const std::string& b, const std::string& what, int* sh_deg
         s = e;
       }
     }
+    if (l.rfind(kPlyYDownComment, 0) == 0) y_down = true;
     if (tok.empty() || tok[0] == "comment" || tok[0] == "obj_info") continue;
     if (tok[0] == "format") {
       if (tok.size() < 2) fail(kFormat, what, ": malformed PLY format line");
@@ -264,6 +282,7 @@ GaussianSet parse_ply(const std::string& b, const std::string& what, int* sh_deg
     }
     g.opacities[i] = float(1.0 / (1.0 + std::exp(-r[6])));
     for (int c = 0; c < 4; ++c) g.rotations[4 * i + c] = float(r[10 + c]);
+    if (y_down) turn_back_about_x(&g.means[3 * i], &g.rotations[4 * i]);
   }
   return g;
 }

@@ -4,7 +4,12 @@
 //   .ply    the official 3DGS point_cloud.ply (docs/conventions.md §5.1): binary_little_endian, one `vertex` element,
 //           float properties x y z nx ny nz f_dc_0..2 [f_rest_0..44] opacity scale_0..2 rot_0..3, raw values:
 //           opacity = logit(o), scale = log(σ), f_dc = (rgb − 0.5)/C0, rot = the normalised (w,x,y,z), normals 0.
-//           SH degree 0 by default (17 floats per Gaussian); degree 3 writes 45 zero f_rest (62 floats).
+//           SH degree 3 by default: 45 zero f_rest (62 floats per Gaussian), the layout graphdeco's loader asserts;
+//           degree 0 writes DC only (17 floats). The reader takes both (and degrees 1, 2).
+//           up: the canonical frame is y up (docs/conventions.md); y_down = true writes the world turned 180° about
+//           x — (x, y, z) → (x, −y, −z), rotations r⊗q with r = (0, 1, 0, 0) — for viewers that assume a y-down
+//           (COLMAP) world, and says so in the header (`comment facefield up -y`); parse_ply turns such a file
+//           back, so facefield's readers always return the canonical frame.
 //           The reader is header-driven: any property order, types char/uchar/short/ushort/int/uint/float/double
 //           (and int8…float64), ascii or binary_little_endian, extra properties (binding_0, …) ignored.
 //   .splat  antimatter15 (docs/conventions.md §5.2): 32 bytes per Gaussian, no header: 3×f32 position, 3×f32 linear
@@ -49,9 +54,10 @@ struct GaussianSet {
 };
 
 // ---- .ply ----
-std::string ply_bytes(const GaussianSet& g, int sh_degree = 0);        // sh_degree 0 or 3
-void write_ply(const std::string& path, const GaussianSet& g, int sh_degree = 0);
-// sh_degree_out: degree found from the f_rest count (0..3), or null
+std::string ply_bytes(const GaussianSet& g, int sh_degree = 3, bool y_down = false);  // sh_degree 0 or 3
+void write_ply(const std::string& path, const GaussianSet& g, int sh_degree = 3, bool y_down = false);
+constexpr const char* kPlyYDownComment = "comment facefield up -y";
+// sh_degree_out: degree found from the f_rest count (0..3), or null; a y-down file comes back in the canonical frame
 GaussianSet parse_ply(const std::string& bytes, const std::string& what, int* sh_degree_out = nullptr);
 GaussianSet read_ply(const std::string& path, int* sh_degree_out = nullptr);
 

@@ -8,6 +8,9 @@
 namespace ffrt {
 
 int available_cpus() {
+#ifdef __EMSCRIPTEN__
+  return 1;  // the browser viewer's WebAssembly build (viewer/) has no threads
+#endif
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, int(CPU_COUNT(&set)));
   return std::max(1u, std::thread::hardware_concurrency());

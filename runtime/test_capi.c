@@ -198,6 +198,20 @@ static void test_gaussians_and_formats(void) {
     ff_gaussians_free(back), back = NULL;
   }
   EXPECT(file_size(path("g0.ply")) > 17 * 4 * s.n && file_size(path("g3.ply")) > 62 * 4 * s.n);
+  /* 1.2: ff_gaussians_save_ply — y_down 0 is ff_gaussians_save's file; y_down 1 stores (x, −y, −z) and loads back */
+  EXPECT_STATUS(ff_gaussians_save_ply(g, path("g3b.ply"), 3, 0), FF_OK);
+  EXPECT(file_size(path("g3b.ply")) == file_size(path("g3.ply")));
+  EXPECT_STATUS(ff_gaussians_save_ply(g, path("gd.ply"), 3, 1), FF_OK);
+  EXPECT_STATUS(ff_gaussians_load(path("gd.ply"), &back), FF_OK);
+  ff_gaussians_read(back, m2, s2, q2, o2, c2);
+  ok = ff_gaussians_count(back) == s.n;
+  for (i = 0; i < 3 * s.n; ++i) ok &= m2[i] == s.m[i];
+  EXPECT(ok);
+  ff_gaussians_free(back), back = NULL;
+  EXPECT_STATUS(ff_gaussians_save_ply(g, path("x.ply"), 3, 2), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_gaussians_save_ply(g, path("x.ply"), 1, 0), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_gaussians_save_ply(NULL, path("x.ply"), 3, 0), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_gaussians_save_ply(g, NULL, 3, 0), FF_ERROR_INVALID_ARGUMENT);
   /* .splat: 32 bytes per Gaussian; u8 colour/opacity, q·128+128 */
   EXPECT_STATUS(ff_gaussians_save(g, path("g.splat"), FF_FORMAT_SPLAT, 0), FF_OK);
   EXPECT(file_size(path("g.splat")) == 32L * s.n);

@@ -60,7 +60,7 @@ extern "C" {
 #endif
 
 #define FF_RUNTIME_VERSION_MAJOR 1
-#define FF_RUNTIME_VERSION_MINOR 1  /* 1.1: ff_renderer_create_cuda, ff_cuda_device_count */
+#define FF_RUNTIME_VERSION_MINOR 2  /* 1.1: ff_renderer_create_cuda, ff_cuda_device_count; 1.2: ff_gaussians_save_ply */
 
 typedef enum ff_status {
   FF_OK = 0,
@@ -174,6 +174,13 @@ FF_API ff_status ff_render(ff_renderer* r, const ff_gaussians* g, const ff_camer
 /* Same, float output: rgb [3,H,W] planes (CHW, like the engine) and optional alpha [H,W] (NULL to skip). */
 FF_API ff_status ff_render_float(ff_renderer* r, const ff_gaussians* g, const ff_camera* cam,
                                  const float* background, float* rgb_chw, float* alpha);
+
+/* ---- 1.2 ----------------------------------------------------------------------------------------------- */
+/* Write a .ply (as ff_gaussians_save with FF_FORMAT_PLY) with a choice of up axis. sh_degree 0 or 3. y_down 0: the
+ * canonical frame (y up); 1: the world turned 180° about x — (x, y, z) → (x, −y, −z), rotations turned alike — for
+ * viewers that assume a y-down (COLMAP) world; the header then carries `comment facefield up -y` and
+ * ff_gaussians_load turns such a file back (runtime/formats.h). */
+FF_API ff_status ff_gaussians_save_ply(const ff_gaussians* g, const char* path, int sh_degree, int y_down);
 
 #ifdef __cplusplus
 }

@@ -2,7 +2,8 @@
 # an absurd --threads is refused with a message naming the option (no crash inside OpenMP), fit_image's bad option
 # values (--fov 0, --face 1.5, --turntable-size 0, --focal -100) are refused up front naming the option, ffdata
 # synth, ffeval and fit_image refuse a folder holding the user's files (fit_image also the working folder and a file) and
-# leave it as it was, and a synth that fails leaves no partial folder.
+# leave it as it was, a synth that fails leaves no partial folder; export's .ply: SH-3 layout by default,
+# --sh_degree 0, --up -y.
 #   cmake -DBIN=build -DWORK=/tmp/x -P tests/apps/programs.cmake
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
@@ -26,6 +27,66 @@ if(EXISTS ${BIN}/render)  # programs built with runtime/
   expect("export --threads 100000" 1 "--threads" ${BIN}/export --model none.ffck --out x.ffpk --threads 100000)
 endif()
 expect("train --threads 100000" 1 "threads" ${BIN}/train --threads 100000)
+expect("fit_image --up z" 2 "--up" ${BIN}/fit_image --image none.jpg --up z)
+expect("fit_image --sh-degree 2" 2 "--sh-degree" ${BIN}/fit_image --image none.jpg --sh-degree 2)
+
+# viewer conventions of exported .ply (runtime/formats.h): the full SH-3 layout by default, --sh_degree 0 on request,
+# --up -y marks the file and stores (x, -y, -z); a tiny model from one step of a small toy run
+if(EXISTS ${BIN}/export)
+  execute_process(COMMAND ${BIN}/train --toy true --steps 1 --out_dir ${WORK}/plycheck/toy --toy_subjects 2 --toy_views 2
+                  --model.tex_res 16 --model.channel_base 256 --model.channel_max 32 --model.K 2
+                  --max_heldout_subjects 0 --threads 2 RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+  file(GLOB ck ${WORK}/plycheck/toy/checkpoints/*.ffck)
+  if(NOT rc EQUAL 0 OR NOT ck)
+    message(FATAL_ERROR "train --toy: ${rc} ${err}")
+  endif()
+  foreach(v "sh3.ply" "sh0.ply;--sh_degree;0" "down.ply;--up;-y")
+    list(GET v 0 out)
+    list(REMOVE_AT v 0)
+    set(extra ${v})
+    execute_process(COMMAND ${BIN}/export --model ${ck} --identity 1 --out ${WORK}/plycheck/${out} ${extra} --threads 2
+                    RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+    if(NOT rc EQUAL 0)
+      message(FATAL_ERROR "export ${out}: ${rc} ${err}")
+    endif()
+    file(STRINGS ${WORK}/plycheck/${out} header_${out} LIMIT_INPUT 8000 REGEX "^(comment|property float f_rest_44)")
+  endforeach()
+  if(NOT header_sh3.ply STREQUAL "property float f_rest_44")
+    message(FATAL_ERROR "export .ply default is not the plain SH-3 layout: '${header_sh3.ply}'")
+  endif()
+  if(NOT header_sh0.ply STREQUAL "")
+    message(FATAL_ERROR "export --sh_degree 0 wrote '${header_sh0.ply}'")
+  endif()
+  if(NOT header_down.ply MATCHES "^comment facefield up -y.*;property float f_rest_44$")
+    message(FATAL_ERROR "export --up -y: header lines '${header_down.ply}'")
+  endif()
+  file(SIZE ${WORK}/plycheck/sh3.ply s3)
+  file(SIZE ${WORK}/plycheck/down.ply sd)
+  file(READ ${WORK}/plycheck/sh3.ply h3 LIMIT 4000)
+  file(READ ${WORK}/plycheck/down.ply hd LIMIT 4000)
+  string(FIND "${h3}" "end_header" e3)
+  string(FIND "${hd}" "end_header" ed)
+  math(EXPR body3 "${s3} - ${e3}")
+  math(EXPR bodyd "${sd} - ${ed}")
+  if(NOT body3 EQUAL bodyd)
+    message(FATAL_ERROR "export --up -y changed the body size: ${body3} vs ${bodyd}")
+  endif()
+  # the first record's y and z are negated: compare the float bytes (little-endian, sign in the last byte)
+  math(EXPR o3 "${e3} + 11")
+  math(EXPR od "${ed} + 11")
+  file(READ ${WORK}/plycheck/sh3.ply r3 OFFSET ${o3} LIMIT 12 HEX)
+  file(READ ${WORK}/plycheck/down.ply rd OFFSET ${od} LIMIT 12 HEX)
+  string(SUBSTRING "${r3}" 0 8 x3)
+  string(SUBSTRING "${rd}" 0 8 xd)
+  if(NOT x3 STREQUAL xd OR r3 STREQUAL rd)
+    message(FATAL_ERROR "export --up -y: first record ${rd}, canonical ${r3}: x must stay, y and z turn")
+  endif()
+  message(STATUS "export .ply layouts: ok (SH-3 default, SH 0, up -y)")
+  expect("export --up -y to .splat" 1 "--up -y is for .ply" ${BIN}/export --model ${ck} --identity 0 --out x.splat
+         --up -y)
+  expect("export --up x" 1 "--up" ${BIN}/export --model ${ck} --out x.ply --up x)
+  file(REMOVE_RECURSE ${WORK}/plycheck)
+endif()
 expect("fit_image --threads 100000" 2 "--threads" ${BIN}/fit_image --image none.jpg --threads 100000)
 expect("fit_image --fov 0" 2 "--fov" ${BIN}/fit_image --image none.jpg --fov 0)
 expect("fit_image --face 1.5" 2 "--face must be an integer" ${BIN}/fit_image --image none.jpg --face 1.5)

@@ -185,8 +185,11 @@ TEST_CASE("ply export: the official 3DGS layout, raw (pre-activation) values") {
   std::string bytes = read_file(dir + "/p.ply");
   CHECK(bytes.rfind("ply\nformat binary_little_endian 1.0\nelement vertex 2\nproperty float x\n", 0) == 0);
   testing::PlyRecords t = testing::ply_records(dir + "/p.ply");
-  const std::vector<std::string> expect = {"x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
-                                           "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"};
+  // the default is the full SH-3 layout (45 zero f_rest), what graphdeco's loader asserts
+  std::vector<std::string> expect = {"x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"};
+  for (int k = 0; k < 45; ++k) expect.push_back("f_rest_" + std::to_string(k));
+  for (const char* p : {"opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"})
+    expect.push_back(p);
   CHECK(t.names == expect);
   REQUIRE(t.rows == 2);
   auto v = [&](int r, const char* n) { return t.at(size_t(r), n); };
@@ -198,7 +201,11 @@ TEST_CASE("ply export: the official 3DGS layout, raw (pre-activation) values") {
   CHECK(v(0, "scale_1") == doctest::Approx(-4));
   CHECK(v(0, "rot_0") == doctest::Approx(1.0));
   CHECK(v(1, "rot_3") == doctest::Approx(1.0));
-  CHECK(bytes.size() == bytes.find("end_header\n") + 11 + 2 * 17 * 4);
+  for (int k = 0; k < 45; ++k) CHECK(v(1, ("f_rest_" + std::to_string(k)).c_str()) == 0.f);
+  CHECK(bytes.size() == bytes.find("end_header\n") + 11 + 2 * 62 * 4);
+  // SH degree 0 on request: 17 floats
+  ffrt::write_ply(dir + "/p0.ply", g, 0);
+  CHECK(testing::ply_records(dir + "/p0.ply").names.size() == 17);
 }
 
 TEST_CASE("ply export: a trained model's point_cloud.ply reads back with every Gaussian") {

@@ -286,6 +286,57 @@ TEST_CASE("runtime: .ply round trip, 3DGS layout, stored raw values, file read-b
   std::filesystem::remove_all(dir);
 }
 
+// the y-down .ply (runtime/formats.h): the file holds the world turned 180° about x, says so, and reads back as the
+// canonical set; seen by a camera turned alike, the stored (turned) Gaussians render as the originals
+TEST_CASE("runtime: .ply with up -y (COLMAP-style viewers): stored turned, read back canonical, same image") {
+  const ffrt::GaussianSet g = random_set(400, 11);
+  const std::string bytes = ffrt::ply_bytes(g, 3, true);
+  CHECK(bytes.find(std::string("\n") + ffrt::kPlyYDownComment) != std::string::npos);
+  int deg = -1;
+  const ffrt::GaussianSet back = ffrt::parse_ply(bytes, "down.ply", &deg);
+  CHECK(deg == 3);
+  REQUIRE(back.size() == g.size());
+  for (size_t i = 0; i < g.size(); ++i) {
+    for (int c = 0; c < 3; ++c) CHECK(back.means[3 * i + c] == g.means[3 * i + c]);
+    const double n = qnorm(&g.rotations[4 * i]);
+    for (int c = 0; c < 4; ++c) CHECK(std::abs(back.rotations[4 * i + c] - g.rotations[4 * i + c] / n) < 1e-6);
+  }
+  // what a viewer sees: the same bytes without the comment (same length, so the body stays where it is)
+  std::string foreign = bytes;
+  const size_t at = foreign.find(ffrt::kPlyYDownComment);
+  foreign.replace(at, std::strlen(ffrt::kPlyYDownComment), "comment elsewhere  xx y");
+  const ffrt::GaussianSet turned = ffrt::parse_ply(foreign, "viewer");
+  CHECK(turned.means[1] == -g.means[1]);
+  CHECK(turned.means[2] == -g.means[2]);
+  CHECK(turned.means[0] == g.means[0]);
+  auto render = [](const ffrt::GaussianSet& s, const float* V) {
+    std::vector<float> sc(s.log_scales.size());
+    for (size_t i = 0; i < sc.size(); ++i) sc[i] = std::exp(s.log_scales[i]);
+    ff_gaussians* h = nullptr;
+    REQUIRE(ff_gaussians_create(int(s.size()), s.means.data(), sc.data(), s.rotations.data(), s.opacities.data(),
+                                s.colors.data(), &h) == FF_OK);
+    ff_renderer* r = nullptr;
+    REQUIRE(ff_renderer_create(1, &r) == FF_OK);
+    ff_camera cam = {{0}, 300, 300, 48, 40, 96, 80};
+    std::memcpy(cam.viewmat, V, sizeof cam.viewmat);
+    std::vector<uint8_t> img(96 * 80 * 4);
+    REQUIRE(ff_render(r, h, &cam, nullptr, img.data(), 0) == FF_OK);
+    ff_renderer_free(r);
+    ff_gaussians_free(h);
+    return img;
+  };
+  const float V[16] = {1, 0, 0, 0.01f, 0, 1, 0, -0.02f, 0, 0, 1, 0.1f, 0, 0, 0, 1};
+  const float Vt[16] = {1, 0, 0, 0.01f, 0, -1, 0, -0.02f, 0, 0, -1, 0.1f, 0, 0, 0, 1};  // V · diag(1, −1, −1, 1)
+  const std::vector<uint8_t> a = render(g, V), b = render(turned, Vt);
+  int worst = 0, covered = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    worst = std::max(worst, std::abs(int(a[i]) - int(b[i])));
+    covered += (i % 4 == 3 && a[i] > 0);
+  }
+  CHECK(covered > 500);
+  CHECK(worst <= 1);
+}
+
 TEST_CASE("runtime: .splat round trip (32-byte records, importance order, quantisation)") {
   ffrt::GaussianSet g = random_set(300, 4);
   const std::string b = ffrt::splat_bytes(g);

@@ -270,8 +270,8 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       train::ImageMetrics bm = train::image_metrics(base.data.data(), photo_f.data.data(), mask.data, W, H);
       rep.mean_code_psnr_mask = bm.psnr_mask;
       rep.mean_code_ssim_mask = bm.ssim_mask;
-      ffrt::write_ply(file("face.ply"), rep.gaussians);
-      if (rep.has_detail) ffrt::write_ply(file("code.ply"), rep.code_gaussians);
+      ffrt::write_ply(file("face.ply"), rep.gaussians, o.ply_sh_degree, o.ply_y_down);
+      if (rep.has_detail) ffrt::write_ply(file("code.ply"), rep.code_gaussians, o.ply_sh_degree, o.ply_y_down);
     }
     // the shaded mesh (for the overlay without a model)
     flame::RasterOptions ro;

@@ -7,8 +7,10 @@
 // (marker file .facefield-fit_image), else it is refused before any work; everything is written into the sibling
 // "<out>.tmp.<pid>" and renamed into place at the very end, so a failure, SIGINT or SIGTERM leaves no half-written
 // results and nothing fit_image did not write is ever deleted or replaced):
-//   face.ply            3DGS layout (runtime/formats.h), world = the head's canonical frame (metres, y up,
-//                       z towards the face's front); the photo camera is fit.json's viewmat
+//   face.ply            3DGS layout (runtime/formats.h; SH-3 property layout unless ply_sh_degree = 0), world = the
+//                       head's canonical frame (metres, y up, z towards the face's front; with ply_y_down the
+//                       frame turned 180° about x for y-down viewers, marked in the header and turned back by
+//                       facefield's readers); the photo camera is fit.json's viewmat (canonical frame → camera)
 //   fit.json            code, camera (intrinsics, canonical→camera viewmat from landmarks and after refinement),
 //                       head pose (yaw/pitch/roll), shape coefficients, jaw, focal source, inputs
 //   landmarks.txt       the 68 landmarks used (the .dlib68.txt format)
@@ -56,6 +58,8 @@ struct FitImageOptions {
   double mask_blur_mm = 1.6;         // mask blur σ in millimetres on the face (at the head's distance): the training
                                      // masks' 7 px at 1100 px width, with NeRSemble's ~4400 px focal length at 1 m
                                      // (a blur in photo pixels would make a small face in a big photo all rim)
+  int ply_sh_degree = 3;             // face.ply: 3 = 45 zero f_rest (graphdeco's layout), 0 = SH DC only
+  bool ply_y_down = false;           // face.ply: world turned for y-down (COLMAP) viewers (runtime/formats.h)
   HeadFitOptions head;
   CodeFitOptions code;
   DetailOptions detail;              // the detail stage after the code fit (detail_fit.h); detail.enabled = false:
