@@ -522,7 +522,13 @@ EvalReport run_eval(Context& ctx, const EvalOptions& o) {
       if (!fs::exists(path)) continue;
       try {
         std::vector<int> idx;
-        const auto boxes = detect_faces(read_photo(path));
+        // the accepted faces in detect_landmarks' order (largest box first), so index i is fit_image --face i
+        std::vector<std::array<double, 4>> boxes;
+        for (const FaceCandidate& c : detect_face_candidates(read_photo(path)))
+          if (c.rejected.empty()) boxes.push_back(c.box);
+        std::stable_sort(boxes.begin(), boxes.end(), [](const auto& a, const auto& b) {
+          return (a[2] - a[0]) * (a[3] - a[1]) > (b[2] - b[0]) * (b[3] - b[1]);
+        });
         for (size_t i = 0; i < boxes.size(); ++i)
           if (boxes[i][3] - boxes[i][1] >= o.min_face_px) idx.push_back(int(i));
         n_faces += int(idx.size());
