@@ -1,7 +1,7 @@
 # tests/apps/programs.cmake — whole-program checks of the built programs (ctest apps/programs, seconds):
 # an absurd --threads is refused with a message naming the option (no crash inside OpenMP), fit_image --fov 0 is
 # refused up front naming --fov, ffdata synth refuses a folder holding the user's files and leaves it as it was,
-# and a synth that fails leaves no partial folder.
+# and a synth that fails leaves no partial folder; OpenMP waits passively unless the user chose a policy.
 #   cmake -DBIN=build -DWORK=/tmp/x -P tests/apps/programs.cmake
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
@@ -49,4 +49,19 @@ file(GLOB left RELATIVE ${WORK} ${WORK}/*)
 if(NOT left STREQUAL "mine")
   message(FATAL_ERROR "a failed ffdata synth left '${left}' in ${WORK}")
 endif()
+
+# OpenMP waits passively (apps/common/cli.h start_program): with neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT set, the
+# program re-executes itself with OMP_WAIT_POLICY=PASSIVE, whose libgomp shows GOMP_SPINCOUNT '0' (libgomp's default
+# spins 300000 times); a policy the user set is left alone
+execute_process(COMMAND ${CMAKE_COMMAND} -E env --unset=OMP_WAIT_POLICY --unset=GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose
+                        ${BIN}/ffdata --help RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT err MATCHES "GOMP_SPINCOUNT = '0'")
+  message(FATAL_ERROR "ffdata --help did not run OpenMP passively (exit ${rc}):\n${err}")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} -E env OMP_WAIT_POLICY=active OMP_DISPLAY_ENV=verbose ${BIN}/ffdata --help
+                RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR err MATCHES "GOMP_SPINCOUNT = '0'" OR NOT err MATCHES "OMP_WAIT_POLICY = 'ACTIVE'")
+  message(FATAL_ERROR "ffdata --help overrode the user's OMP_WAIT_POLICY=active (exit ${rc}):\n${err}")
+endif()
+message(STATUS "OpenMP wait policy: passive by default, the user's choice kept: ok")
 file(REMOVE_RECURSE ${WORK})
