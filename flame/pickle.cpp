@@ -1,6 +1,7 @@
 // flame/pickle.cpp — see pickle.h. Nothing here ever calls into anything named by the pickle.
 #include "flame/pickle.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstring>
@@ -45,6 +46,13 @@ std::vector<std::string> Value::keys() const {
     for (auto& [k, v] : d->dict)
       if (k->is_string()) out.push_back(k->s);
   return out;
+}
+
+void WorkBudget::charge(uint64_t units, const std::string& what, const std::string& reason) {
+  FF_CHECK(units <= left, "pickle '", name, "': ", what, ": ", reason, " needs ", units, " units of work, more than the ",
+           left, " left of the ", total, " allowed for a ", bytes,
+           "-byte file: it expands far beyond its size (sub-objects shared or decoded again and again), refused");
+  left -= units;
 }
 
 std::string as_string(const Value* v, const std::string& what) {
@@ -118,6 +126,7 @@ struct Unpickler {
     FF_CHECK(doc.arena.size() < lim.max_objects, "pickle '", name, "': more than ", lim.max_objects, " objects");
     doc.arena.emplace_back(std::make_unique<Value>());
     doc.arena.back()->kind = k;
+    doc.arena.back()->work = doc.work.get();
     return doc.arena.back().get();
   }
   void need(size_t k, const char* op) {
@@ -196,6 +205,8 @@ struct Unpickler {
     Value* g = make(Kind::Global);
     if (module == "torch" || module.rfind("torch.", 0) == 0) {
       g->i = kTorch;
+      // STACK_GLOBAL can name one long memoised string again and again
+      doc.work->charge(module.size() + nm.size(), "STACK_GLOBAL", "naming a torch global");
       g->s = module + "." + nm;
       return g;
     }
@@ -214,7 +225,10 @@ struct Unpickler {
 
   // iterable argument (list/tuple/set) → its items
   std::vector<Value*> iter_items(Value* v, const char* op) {
-    if (v->kind == Kind::List || v->kind == Kind::Tuple || v->kind == Kind::Set) return v->items;
+    if (v->kind == Kind::List || v->kind == Kind::Tuple || v->kind == Kind::Set) {
+      doc.work->charge(v->items.size(), op, "copying the items of a list");  // the memo can pass one list again and again
+      return v->items;
+    }
     FF_THROW("pickle '", name, "': ", op, " expects a list/tuple/set argument, got ", kind_name(v->kind));
   }
 
@@ -226,6 +240,7 @@ struct Unpickler {
     switch (fn->i) {
       case kTorch: {
         Value* s = make(Kind::Skipped);
+        doc.work->charge(fn->s.size(), "REDUCE", "naming a torch object");  // one long name, called again and again
         s->s = fn->s;
         return s;
       }
@@ -274,6 +289,7 @@ struct Unpickler {
         }
         // UTF-8 code points 0..255 → bytes (what Python does for latin1)
         const std::string& u = args->items[0]->s;
+        doc.work->charge(u.size(), "_codecs.encode", "encoding a string");  // the memo can pass one string again and again
         std::string out;
         out.reserve(u.size());
         for (size_t k = 0; k < u.size();) {
@@ -313,6 +329,8 @@ struct Unpickler {
     if (obj->kind == Kind::Skipped) return;
     if (obj->kind == Kind::Object) {
       if (obj->state && obj->state->kind == Kind::Dict && st->kind == Kind::Dict) {
+        // merging a dict into itself doubles it: 40 such BUILDs in 150 bytes would ask for 2^40 entries
+        doc.work->charge(st->dict.size(), "BUILD", "merging a state dict");
         auto items = st->dict;  // copy: st may be obj->state itself (fuzzer regression)
         obj->state->dict.insert(obj->state->dict.end(), items.begin(), items.end());
       } else {
@@ -321,6 +339,7 @@ struct Unpickler {
       return;
     }
     if (obj->kind == Kind::Dict && st->kind == Kind::Dict) {
+      doc.work->charge(st->dict.size(), "BUILD", "merging a dict");
       auto items = st->dict;  // copy: st may be obj itself
       obj->dict.insert(obj->dict.end(), items.begin(), items.end());
       return;
@@ -611,12 +630,11 @@ struct Unpickler {
   }
 };
 
-npy::NdArray ndarray_from_reconstruct(const Value* v, const std::string& what, int depth);
-
 // numpy dtype object → descr string like "<f8" ("|O" for objects).
-std::string dtype_descr(const Value* dt, const std::string& what) {
+std::string dtype_descr(const Value* dt, const std::string& what, WorkBudget& work) {
   FF_CHECK(dt && dt->kind == Kind::Object && dt->s == "numpy.dtype" && dt->args && !dt->args->items.empty(), what,
            ": array dtype is not a numpy.dtype");
+  work.charge(dt->args->items[0]->s.size() + 1, what, "reading a dtype");
   std::string code = as_string(dt->args->items[0], what + " (dtype)");
   char order = '|';
   if (dt->state && dt->state->kind == Kind::Tuple && dt->state->items.size() >= 2 && dt->state->items[1]->is_string() &&
@@ -629,61 +647,114 @@ std::string dtype_descr(const Value* dt, const std::string& what) {
   return std::string(1, order) + code;
 }
 
-npy::NdArray ndarray_from_reconstruct(const Value* v, const std::string& what, int depth) {
+npy::NdArray ndarray_from_reconstruct(const Value* v, const std::string& what, WorkBudget& work) {
   const Value* st = v->state;
   FF_CHECK(st && st->kind == Kind::Tuple && (st->items.size() == 5 || st->items.size() == 4), what,
            ": numpy array without a (version, shape, dtype, fortran, data) state");
   size_t o = st->items.size() == 5 ? 1 : 0;
   const Value* shp = st->items[o];
   FF_CHECK(shp->kind == Kind::Tuple || shp->kind == Kind::List, what, ": array shape is not a tuple");
+  work.charge(shp->items.size(), what, "reading an array shape");
   std::vector<int64_t> shape;
   for (const Value* d : shp->items) {
     FF_CHECK(d->kind == Kind::Int && d->i >= 0, what, ": bad array dimension");
     shape.push_back(d->i);
   }
-  std::string descr = dtype_descr(st->items[o + 1], what);
+  std::string descr = dtype_descr(st->items[o + 1], what, work);
   const Value* fort = st->items[o + 2];
   bool fortran = (fort->kind == Kind::Bool && fort->b) || (fort->kind == Kind::Int && fort->i != 0);
   const Value* data = st->items[o + 3];
   FF_CHECK(descr != "|O", what, ": object array where a numeric array was expected");
   FF_CHECK(data->is_string(), what, ": array data is not a byte string (", kind_name(data->kind), ")");
   const std::string& raw = data->s;
+  work.charge(raw.size(), what, "decoding array data");
   return npy::from_raw(descr, shape, fortran, reinterpret_cast<const uint8_t*>(raw.data()), raw.size(), what);
 }
 
-// Leaves under a nested list, counted once per distinct node (memoised), saturating at 2^40: the pickle memo can
-// make a DAG whose expansion is exponential in its size; this costs O(distinct nodes) whatever the expansion.
-uint64_t count_leaves(const Value* v, std::unordered_map<const Value*, uint64_t>& memo,
-                      std::unordered_set<const Value*>& seen, int depth) {
-  seen.insert(v);
-  if (!(v->kind == Kind::List || v->kind == Kind::Tuple)) return 1;
-  if (depth >= 32) return uint64_t(1) << 40;  // too deep for flatten_numbers anyway: refused
-  auto it = memo.find(v);
-  if (it != memo.end()) return it->second;
-  uint64_t n = 0;
-  for (const Value* x : v->items) n = std::min<uint64_t>(n + count_leaves(x, memo, seen, depth + 1), uint64_t(1) << 40);
-  memo.emplace(v, n);
+uint64_t saturating_mul(uint64_t a, uint64_t b) { return (a != 0 && b > UINT64_MAX / a) ? UINT64_MAX : a * b; }
+uint64_t saturating_add(uint64_t a, uint64_t b) { return b > UINT64_MAX - a ? UINT64_MAX : a + b; }
+
+// Numbers an array of these dims holds. Dims whose product, zeros aside, passes 2^40 are refused: no file holds
+// that much, and NdArray::numel() multiplies them in int64 (the product before a zero could overflow).
+uint64_t count_of(const std::vector<int64_t>& dims, const std::string& what) {
+  uint64_t n = 1, nonzero = 1;
+  for (int64_t d : dims) {
+    FF_CHECK(d >= 0, what, ": negative dimension in ", dims);
+    if (d > 0) nonzero = saturating_mul(nonzero, uint64_t(d));
+    FF_CHECK(nonzero <= (uint64_t(1) << 40), what, ": dimensions ", dims, " hold too many numbers");
+    n *= uint64_t(d);
+  }
   return n;
 }
 
-void flatten_numbers(const Value* v, std::vector<double>& out, std::vector<int64_t>& shape, size_t level, bool& is_float,
-                     const std::string& what, int depth, size_t& budget, size_t& leaf_level) {
-  FF_CHECK(depth < 32, what, ": nesting too deep");
-  FF_CHECK(budget-- > 0, what, ": nested list too large (or self-referencing)");
-  if (v->kind == Kind::List || v->kind == Kind::Tuple) {
-    FF_CHECK(level < leaf_level, what, ": ragged nested list");
-    if (shape.size() <= level) shape.push_back(int64_t(v->items.size()));
-    FF_CHECK(shape[level] == int64_t(v->items.size()), what, ": ragged nested list");
-    for (const Value* x : v->items) flatten_numbers(x, out, shape, level + 1, is_float, what, depth + 1, budget, leaf_level);
-    return;
-  }
-  if (leaf_level == SIZE_MAX) leaf_level = level;
-  FF_CHECK(shape.size() == level && level == leaf_level, what, ": ragged nested list");
-  if (v->kind == Kind::Int) out.push_back(double(v->i));
-  else if (v->kind == Kind::Bool) out.push_back(v->b ? 1.0 : 0.0);
-  else if (v->kind == Kind::Float) { out.push_back(v->f); is_float = true; }
-  else FF_THROW(what, ": expected a number, got ", kind_name(v->kind));
+// The budget of a Value built by hand, outside any Document (Value::work is null).
+WorkBudget own_budget(const std::string& what) {
+  WorkBudget w;
+  w.name = what;
+  w.total = w.left = Limits{}.work_base;
+  return w;
 }
+
+// v->get(key), charging the dict it scans (one state dict can be shared by any number of objects).
+const Value* field(const Value* v, const char* key, WorkBudget& work, const std::string& what) {
+  const Value* d = (v->kind == Kind::Object && v->state && v->state->kind == Kind::Dict) ? v->state : v;
+  work.charge(d->dict.size() + 1, what, "looking up a field");
+  return v->get(key);
+}
+
+// A nested list of numbers. The memo can make it a DAG (one sub-list referenced again and again: 2^40 numbers from
+// 40 lists, or 2^40 empty lists from 40) or a cycle, so every distinct list is measured once (its dims are
+// memoised) and the expansion, known from the dims, is charged before it is made: the cost is O(distinct lists +
+// items + numbers produced), all of it charged to the document's WorkBudget. Lists are measured to kMeasureLevels
+// so that a too-deep DAG is reported by its expansion, then refused beyond kMaxLevels.
+struct NestedList {
+  static constexpr size_t kMaxLevels = 31;      // lists above a number in an accepted array
+  static constexpr size_t kMeasureLevels = 64;  // lists above a number that measure() follows
+  const std::string& what;
+  WorkBudget& work;
+  std::unordered_map<const Value*, std::vector<int64_t>> dims_of;  // measured lists → their dims, outermost first
+  std::unordered_set<const Value*> open;                           // lists being measured
+  bool is_float = false;
+
+  NestedList(const std::string& w, WorkBudget& wb) : what(w), work(wb) {}
+
+  // Dims of v met `level` lists deep (none for a number). Throws on a ragged list, a non-number, nesting deeper
+  // than kMeasureLevels and a list that contains itself.
+  const std::vector<int64_t>& measure(const Value* v, size_t level) {
+    static const std::vector<int64_t> kNumber;
+    if (v->kind != Kind::List && v->kind != Kind::Tuple) {
+      if (v->kind == Kind::Float) is_float = true;
+      else FF_CHECK(v->kind == Kind::Int || v->kind == Kind::Bool, what, ": expected a number, got ", kind_name(v->kind));
+      return kNumber;
+    }
+    auto it = dims_of.find(v);
+    if (it == dims_of.end()) {
+      FF_CHECK(level < kMeasureLevels, what, ": nesting too deep");
+      FF_CHECK(open.insert(v).second, what, ": a nested list contains itself");
+      work.charge(v->items.size() + 1, what, "measuring a nested list");
+      std::vector<int64_t> dims{int64_t(v->items.size())};
+      if (!v->items.empty()) {
+        const std::vector<int64_t>& first = measure(v->items[0], level + 1);  // map nodes never move
+        for (size_t k = 1; k < v->items.size(); ++k)
+          FF_CHECK(measure(v->items[k], level + 1) == first, what, ": ragged nested list");
+        dims.insert(dims.end(), first.begin(), first.end());
+      }
+      open.erase(v);
+      it = dims_of.emplace(v, std::move(dims)).first;
+    }
+    FF_CHECK(level + it->second.size() <= kMeasureLevels, what, ": nesting too deep");
+    return it->second;
+  }
+
+  // The numbers below a measured list, in C order.
+  static void flatten(const Value* v, std::vector<double>& out) {
+    if (v->kind == Kind::List || v->kind == Kind::Tuple) {
+      for (const Value* x : v->items) flatten(x, out);
+      return;
+    }
+    out.push_back(v->kind == Kind::Float ? v->f : v->kind == Kind::Bool ? (v->b ? 1.0 : 0.0) : double(v->i));
+  }
+};
 
 }  // namespace
 
@@ -696,34 +767,39 @@ bool is_array_like(const Value* v) {
          v->kind == Kind::Tuple;
 }
 
-npy::NdArray to_array(const Value* v, const std::string& what, int max_depth) {
+namespace {
+
+npy::NdArray to_array_in(const Value* v, const std::string& what, int max_depth, WorkBudget& work) {
   FF_CHECK(v, what, ": missing");
   FF_CHECK(max_depth > 0, what, ": object nesting too deep");
+  work.charge(1, what, "decoding a value");
   if (v->kind == Kind::Skipped) FF_THROW(what, ": is a torch object (skipped by the reader)");
   if (v->kind == Kind::Object) {
-    if (v->s == "numpy.ndarray") return ndarray_from_reconstruct(v, what, max_depth);
+    if (v->s == "numpy.ndarray") return ndarray_from_reconstruct(v, what, work);
     if (v->s == "numpy.scalar") {
       FF_CHECK(v->args && v->args->items.size() == 2, what, ": bad numpy scalar");
       const Value* dt = v->args->items[0];
-      std::string descr = dtype_descr(dt, what);
+      std::string descr = dtype_descr(dt, what, work);
       const Value* raw = v->args->items[1];
       FF_CHECK(raw->is_string(), what, ": numpy scalar data is not bytes");
+      work.charge(raw->s.size(), what, "decoding a numpy scalar");
       return npy::from_raw(descr, {}, false, reinterpret_cast<const uint8_t*>(raw->s.data()), raw->s.size(), what);
     }
     if (v->s == "chumpy.Ch") {
-      const Value* x = v->get("x");
+      const Value* x = field(v, "x", work, what);
       FF_CHECK(x, what, ": chumpy Ch without an 'x' state field");
-      return to_array(x, what, max_depth - 1);
+      return to_array_in(x, what, max_depth - 1, work);
     }
     if (v->s == "chumpy.Select") {
-      const Value* a = v->get("a");
-      const Value* idxs = v->get("idxs");
-      const Value* ps = v->get("preferred_shape");
+      const Value* a = field(v, "a", work, what);
+      const Value* idxs = field(v, "idxs", work, what);
+      const Value* ps = field(v, "preferred_shape", work, what);
       FF_CHECK(a && idxs, what, ": chumpy Select without 'a'/'idxs'");
-      npy::NdArray base = to_array(a, what + ".a", max_depth - 1);
-      npy::NdArray idx = to_array(idxs, what + ".idxs", max_depth - 1);
+      npy::NdArray base = to_array_in(a, what + ".a", max_depth - 1, work);
+      npy::NdArray idx = to_array_in(idxs, what + ".idxs", max_depth - 1, work);
       std::vector<double> bv = base.to<double>();
       std::vector<int64_t> iv = idx.to<int64_t>();
+      work.charge(iv.size(), what, "selecting from a chumpy array");
       std::vector<double> out(iv.size());
       for (size_t k = 0; k < iv.size(); ++k) {
         FF_CHECK(iv[k] >= 0 && iv[k] < int64_t(bv.size()), what, ": Select index ", iv[k], " out of range");
@@ -731,28 +807,28 @@ npy::NdArray to_array(const Value* v, const std::string& what, int max_depth) {
       }
       std::vector<int64_t> shape{int64_t(out.size())};
       if (ps && ps->kind != Kind::None) {
-        npy::NdArray sh = to_array(ps, what + ".preferred_shape", max_depth - 1);
+        npy::NdArray sh = to_array_in(ps, what + ".preferred_shape", max_depth - 1, work);
         shape = sh.to<int64_t>();
-        int64_t n = 1;
-        for (int64_t d : shape) n *= d;
-        FF_CHECK(n == int64_t(out.size()), what, ": Select preferred_shape does not match its indices");
+        FF_CHECK(count_of(shape, what + ".preferred_shape") == uint64_t(out.size()), what,
+                 ": Select preferred_shape does not match its indices");
       }
       return npy::NdArray::from<double>(shape, out.data());
     }
     if (v->s == "scipy.sparse.csc_matrix" || v->s == "scipy.sparse.csr_matrix") {
       bool csc = v->s == "scipy.sparse.csc_matrix";
-      const Value* shp = v->get("_shape");
-      if (!shp) shp = v->get("shape");
+      const Value* shp = field(v, "_shape", work, what);
+      if (!shp) shp = field(v, "shape", work, what);
       FF_CHECK(shp && shp->kind == Kind::Tuple && shp->items.size() == 2 && shp->items[0]->kind == Kind::Int &&
                    shp->items[1]->kind == Kind::Int,
                what, ": sparse matrix without a 2-D '_shape'");
       int64_t rows = shp->items[0]->i, cols = shp->items[1]->i;
-      FF_CHECK(rows >= 0 && cols >= 0 && rows * cols <= (int64_t(1) << 28), what, ": sparse matrix shape (", rows, ", ",
-               cols, ") too large to densify");
+      FF_CHECK(rows >= 0 && cols >= 0 && saturating_mul(uint64_t(rows), uint64_t(cols)) <= (uint64_t(1) << 28), what,
+               ": sparse matrix shape (", rows, ", ", cols, ") too large to densify");
+      work.charge(uint64_t(rows) * uint64_t(cols), what, "densifying a sparse matrix");
       auto need = [&](const char* k) {
-        const Value* x = v->get(k);
+        const Value* x = field(v, k, work, what);
         FF_CHECK(x, what, ": sparse matrix without '", k, "'");
-        return to_array(x, what + "." + k, max_depth - 1);
+        return to_array_in(x, what + "." + k, max_depth - 1, work);
       };
       std::vector<double> data = need("data").to<double>();
       std::vector<int64_t> indices = need("indices").to<int64_t>();
@@ -779,31 +855,38 @@ npy::NdArray to_array(const Value* v, const std::string& what, int max_depth) {
   if (v->kind == Kind::Float) return npy::NdArray::from<double>({}, &v->f);
   if (v->kind == Kind::Bool) return npy::NdArray::from<bool>({}, &v->b);
   if (v->kind == Kind::List || v->kind == Kind::Tuple) {
-    std::vector<double> vals;
-    std::vector<int64_t> shape;
-    bool is_float = false;
-    // nodes visited: shared sub-lists (the memo makes a DAG) cannot blow up exponentially; 4M numbers is far more
-    // than any FLAME file holds as nested lists (its big arrays are numpy arrays)
-    size_t budget = size_t(1) << 22;
-    size_t leaf_level = SIZE_MAX;
-    {
-      // a numeric nested list written by Python shares no sub-lists: refuse expansions far beyond the distinct nodes
-      // (each number of a genuine list is its own object: the expansion cannot exceed the distinct objects by much)
-      std::unordered_map<const Value*, uint64_t> memo;
-      std::unordered_set<const Value*> seen;
-      const uint64_t leaves = count_leaves(v, memo, seen, 0);
-      FF_CHECK(leaves <= 4 * uint64_t(seen.size()) + 4096, what, ": nested list of ", leaves, " numbers built from ",
-               seen.size(), " distinct objects (shared sub-lists: a self-referencing or exploding structure), refused");
+    NestedList list(what, work);
+    const std::vector<int64_t> dims = list.measure(v, 0);
+    uint64_t numbers = 1, nodes = 1;  // numbers produced, lists and numbers the expansion visits (saturating)
+    for (int64_t d : dims) {
+      numbers = saturating_mul(numbers, uint64_t(d));
+      nodes = saturating_add(nodes, numbers);
     }
-    flatten_numbers(v, vals, shape, 0, is_float, what, 0, budget, leaf_level);
-    int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    FF_CHECK(n == int64_t(vals.size()), what, ": ragged nested list");
-    if (is_float) return npy::NdArray::from<double>(shape, vals.data());
+    work.charge(numbers == 0 ? 1 : nodes, what,
+                "a nested list of " + std::to_string(numbers) + " numbers built from " +
+                    std::to_string(list.dims_of.size()) + " distinct lists (shared sub-lists)");
+    count_of(dims, what);  // an empty list below dims whose product overflows
+    FF_CHECK(dims.size() <= NestedList::kMaxLevels, what, ": nesting too deep (", dims.size(), " levels of lists, at most ",
+             NestedList::kMaxLevels, ")");
+    std::vector<double> vals;
+    if (numbers > 0) {
+      vals.reserve(size_t(numbers));
+      NestedList::flatten(v, vals);
+    }
+    if (list.is_float) return npy::NdArray::from<double>(dims, vals.data());
     std::vector<int64_t> iv(vals.begin(), vals.end());
-    return npy::NdArray::from<int64_t>(shape, iv.data());
+    return npy::NdArray::from<int64_t>(dims, iv.data());
   }
   FF_THROW(what, ": expected an array, got ", kind_name(v->kind));
+}
+
+}  // namespace
+
+npy::NdArray to_array(const Value* v, const std::string& what, int max_depth) {
+  FF_CHECK(v, what, ": missing");
+  if (v->work) return to_array_in(v, what, max_depth, *v->work);
+  WorkBudget own = own_budget(what);
+  return to_array_in(v, what, max_depth, own);
 }
 
 std::vector<const Value*> object_array_items(const Value* v, const std::string& what) {
@@ -812,9 +895,12 @@ std::vector<const Value*> object_array_items(const Value* v, const std::string& 
   FF_CHECK(st && st->kind == Kind::Tuple && (st->items.size() == 5 || st->items.size() == 4), what,
            ": numpy array without state");
   size_t o = st->items.size() == 5 ? 1 : 0;
-  FF_CHECK(dtype_descr(st->items[o + 1], what) == "|O", what, ": not an object array");
+  WorkBudget own = own_budget(what);
+  WorkBudget& work = v->work ? *v->work : own;
+  FF_CHECK(dtype_descr(st->items[o + 1], what, work) == "|O", what, ": not an object array");
   const Value* data = st->items[o + 3];
   FF_CHECK(data->kind == Kind::List, what, ": object array data is not a list");
+  work.charge(data->items.size(), what, "listing the items of an object array");
   return std::vector<const Value*>(data->items.begin(), data->items.end());
 }
 
@@ -822,6 +908,13 @@ Document loads(const uint8_t* data, size_t size, const std::string& name, const 
   Document doc;
   doc.name = name;
   FF_CHECK(size > 0, "pickle '", name, "': empty file");
+  doc.work = std::make_unique<WorkBudget>();
+  doc.work->name = name;
+  doc.work->bytes = size;
+  const uint64_t per_byte_cap = limits.work_per_byte == 0 ? UINT64_MAX : UINT64_MAX / limits.work_per_byte;
+  doc.work->total = std::min<uint64_t>(uint64_t(size), per_byte_cap) * limits.work_per_byte;
+  doc.work->total = std::min<uint64_t>(doc.work->total, UINT64_MAX - limits.work_base) + limits.work_base;
+  doc.work->left = doc.work->total;
   Unpickler u(data, size, name, limits, doc);
   doc.root = u.run();
   return doc;

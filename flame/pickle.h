@@ -26,6 +26,13 @@
 // Ownership: a Document owns every Value (an arena); Values point at each other with raw pointers, so cyclic
 // graphs (possible through the memo) are fine and freed at once.
 //
+// Cost: reading a document — parsing it and every to_array()/object_array_items() on its Values, together — is
+// O(input bytes). The memo lets a few bytes alias a sub-object any number of times (a list of lists of the same
+// list, a state dict merged into itself, one array decoded from every key of a dict), so all of this work is
+// charged to one WorkBudget per Document: Limits::work_per_byte units per input byte plus Limits::work_base. A unit
+// is one value visited, copied or produced (one byte for raw array data). A document that needs more is refused
+// with an ff::Error naming the file; a real FLAME file uses about one unit per byte.
+//
 //   auto doc = ff::pickle::load_file("FLAME_masks.pkl");
 //   const ff::pickle::Value* face = doc.root->get("face");             // dict lookup (str or bytes keys)
 //   ff::npy::NdArray idx = ff::pickle::to_array(face, "FLAME_masks.pkl:face");
@@ -43,6 +50,16 @@ namespace ff::pickle {
 enum class Kind : uint8_t { None, Bool, Int, Float, Str, Bytes, Tuple, List, Dict, Set, Global, Object, Skipped };
 const char* kind_name(Kind k);
 
+// The work one Document may still cost (see "Cost" above), shared by the parser and every reader of its Values.
+struct WorkBudget {
+  std::string name;    // file name for messages
+  uint64_t bytes = 0;  // input size
+  uint64_t total = 0;  // units allowed: work_per_byte * bytes + work_base
+  uint64_t left = 0;   // units not spent yet
+  // Spend `units` on `what` (op or "file:key"), or throw ff::Error naming the file, `what` and `reason`.
+  void charge(uint64_t units, const std::string& what, const std::string& reason);
+};
+
 struct Value {
   Kind kind = Kind::None;
   bool b = false;
@@ -53,6 +70,7 @@ struct Value {
   std::vector<std::pair<Value*, Value*>> dict;   // Dict (insertion order)
   Value* args = nullptr;                         // Object: constructor/reduce arguments (a Tuple)
   Value* state = nullptr;                        // Object: BUILD state
+  WorkBudget* work = nullptr;                    // the owning Document's budget (null: a Value built by hand)
 
   bool is_string() const { return kind == Kind::Str || kind == Kind::Bytes; }
   // Dict (or Object whose state is a dict): value for a str/bytes key, nullptr when absent.
@@ -66,6 +84,8 @@ struct Limits {
   size_t max_objects = size_t(1) << 24;  // Values created
   size_t max_memo = size_t(1) << 24;     // memo entries
   int max_depth = 64;                    // nesting followed by to_array()/get()
+  uint64_t work_per_byte = 16;           // work units allowed per input byte (see "Cost" above)
+  uint64_t work_base = uint64_t(1) << 20;  // plus this many for any file (a small file may densify a small matrix)
 };
 
 struct Document {
@@ -73,6 +93,7 @@ struct Document {
   std::vector<std::unique_ptr<Value>> arena;
   Value* root = nullptr;
   int protocol = 0;
+  std::unique_ptr<WorkBudget> work;  // what reading this document may still cost; every Value points at it
 };
 
 // Parse a pickle stream. Throws ff::Error naming `name` on anything malformed or forbidden.
@@ -86,6 +107,7 @@ Document load_object_npy(const npy::NdArray& arr, const std::string& name, const
 // Interpret a node as a numeric array: numpy ndarray (_reconstruct + BUILD), numpy scalar, chumpy Ch
 // (state['x']), chumpy Select (a.x.ravel()[idxs].reshape(preferred_shape)), scipy csc/csr matrix (densified,
 // float64), nested lists/tuples of numbers, or a plain int/float/bool. `what` names the file and key.
+// The work is charged to the node's document (Value::work; a hand-built node gets Limits{}.work_base).
 npy::NdArray to_array(const Value* v, const std::string& what, int max_depth = 64);
 // The items of a numpy object array (dtype 'O'), in C order.
 std::vector<const Value*> object_array_items(const Value* v, const std::string& what);

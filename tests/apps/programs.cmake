@@ -3,7 +3,8 @@
 # values (--fov 0, --face 1.5, --turntable-size 0, --focal -100) are refused up front naming the option, ffdata
 # synth, ffeval and fit_image refuse a folder holding the user's files (fit_image also the working folder and a file) and
 # leave it as it was, a synth that fails leaves no partial folder; export's .ply: SH-3 layout by default,
-# --sh_degree 0, --up -y.
+# --sh_degree 0, --up -y; OpenMP waits passively unless the
+# user chose a policy.
 #   cmake -DBIN=build -DWORK=/tmp/x -P tests/apps/programs.cmake
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
@@ -136,4 +137,19 @@ file(GLOB left RELATIVE ${WORK} ${WORK}/*)
 if(NOT left STREQUAL "mine")
   message(FATAL_ERROR "a failed ffdata synth left '${left}' in ${WORK}")
 endif()
+
+# OpenMP waits passively (apps/common/cli.h start_program): with neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT set, the
+# program re-executes itself with OMP_WAIT_POLICY=PASSIVE, whose libgomp shows GOMP_SPINCOUNT '0' (libgomp's default
+# spins 300000 times); a policy the user set is left alone
+execute_process(COMMAND ${CMAKE_COMMAND} -E env --unset=OMP_WAIT_POLICY --unset=GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose
+                        ${BIN}/ffdata --help RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT err MATCHES "GOMP_SPINCOUNT = '0'")
+  message(FATAL_ERROR "ffdata --help did not run OpenMP passively (exit ${rc}):\n${err}")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} -E env OMP_WAIT_POLICY=active OMP_DISPLAY_ENV=verbose ${BIN}/ffdata --help
+                RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR err MATCHES "GOMP_SPINCOUNT = '0'" OR NOT err MATCHES "OMP_WAIT_POLICY = 'ACTIVE'")
+  message(FATAL_ERROR "ffdata --help overrode the user's OMP_WAIT_POLICY=active (exit ${rc}):\n${err}")
+endif()
+message(STATUS "OpenMP wait policy: passive by default, the user's choice kept: ok")
 file(REMOVE_RECURSE ${WORK})

@@ -1,5 +1,7 @@
 // .npy / .npz reader and writer: every dtype/order/header version in the fixtures, zip64, round trips, bad input.
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 
 #include "flame/npy.h"
 #include "tests/flame/flame_test_util.h"
@@ -114,4 +116,15 @@ TEST_CASE("npz read on demand: members decoded only when asked for; one key from
   members.push_back({"a", npy::serialize_npy(npy::NdArray::from<float>({3}, v))});
   const std::vector<uint8_t> twice = npy::serialize_zip(members, false);
   CHECK_THROWS_WITH_AS(npy::NpzReader(twice, "t.npz"), doctest::Contains("have the same key"), ff::Error);
+}
+
+TEST_CASE("read_file_bytes: a file over kMaxFileBytes is refused by its size, before any allocation") {
+  // a sparse file: 64 GiB + 1 byte that occupy no disk
+  const std::string p = flame_test::tmp_path("huge.bin");
+  { std::ofstream(p, std::ios::binary).put('x'); }
+  std::filesystem::resize_file(p, npy::kMaxFileBytes + 1);
+  CHECK(npy::regular_file_size(p) == npy::kMaxFileBytes + 1);
+  CHECK(throws_with([&] { npy::read_file_bytes(p); }, {p, "larger than the 68719476736-byte limit"}));
+  CHECK(throws_with([&] { npy::read_npy_file(p); }, {p, "larger than"}));  // the readers go through it
+  std::remove(p.c_str());
 }

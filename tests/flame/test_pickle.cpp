@@ -147,3 +147,128 @@ TEST_CASE("pickle: a nested list built from shared sub-lists (exponential expans
   CHECK(throws_with([&] { pickle::to_array(d.root, "dag.pkl", 64); }, {"shared sub-lists"}));
   CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < 1.0);
 }
+
+// memo slot k (one byte): BINPUT / BINGET
+static std::string memo_put(int k) { return std::string("q") + char(k); }
+static std::string memo_get(int k) { return std::string("h") + char(k); }
+
+// Protocol-2 prefix that leaves memo[0] = `leaf_list` (pickle of a list) and memo[k] = [memo[k-1]] * width for
+// k = 1..levels, with an empty stack: 2 + levels * (width * 2 + 5) bytes for width^levels copies of the leaf list.
+static std::string shared_lists(const std::string& leaf_list, int levels, int width) {
+  std::string s = "\x80\x02" + leaf_list + memo_put(0) + "0";
+  for (int k = 1; k <= levels; ++k) {
+    s += "]" + memo_put(k) + "(";
+    for (int i = 0; i < width; ++i) s += memo_get(k - 1);
+    s += "e0";
+  }
+  return s;
+}
+
+static double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+TEST_CASE("pickle: a DAG of empty lists (no numbers, 2^30 lists) is measured once per distinct list") {
+  // fuzz_pickle found 1,680 bytes that took 60 s under ASan: numbers were counted, lists expanded one by one
+  std::string s = shared_lists("]", 30, 2) + memo_get(30) + ".";
+  const auto t0 = std::chrono::steady_clock::now();
+  pickle::Document d = P(s);
+  npy::NdArray a = pickle::to_array(d.root, "empty.pkl");
+  std::vector<int64_t> dims(30, 2);
+  dims.push_back(0);
+  CHECK(a.shape == dims);  // what numpy.array() gives
+  CHECK(a.numel() == 0);
+  CHECK(seconds_since(t0) < 1.0);
+  // 200^9 empty lists: refused by their dims, before NdArray::numel() could overflow int64
+  pickle::Document wide = P(shared_lists("]", 9, 200) + memo_get(9) + ".");
+  CHECK(throws_with([&] { pickle::to_array(wide.root, "wide.pkl"); }, {"wide.pkl", "too many numbers"}));
+  // a list that contains itself
+  pickle::Document cyc = P(B("]q\x00h\x00" "a."));
+  CHECK(throws_with([&] { pickle::to_array(cyc.root, "cyc.pkl"); }, {"cyc.pkl", "contains itself"}));
+}
+
+TEST_CASE("pickle: one shared budget per document bounds decoding the same sub-object again and again") {
+  // x = 1; C1 = [x]; Ck = [Ck-1] to 30 levels; W = [C30] * 2000; then a dict of 250 keys all mapping to W: each
+  // decode visits 62,001 nodes of a 5 KB file; 250 of them would be 15.5 M
+  std::string s = "\x80\x02K\x01" + memo_put(0) + "0";
+  for (int k = 1; k <= 30; ++k) s += "]" + memo_put(k) + memo_get(k - 1) + "a0";
+  s += "]" + memo_put(31) + "(";
+  for (int i = 0; i < 2000; ++i) s += memo_get(30);
+  s += "e0}(";
+  for (int i = 0; i < 250; ++i) s += "K" + std::string(1, char(i)) + memo_get(31);
+  s += "u.";
+  pickle::Document d = pickle::loads(reinterpret_cast<const uint8_t*>(s.data()), s.size(), "repeat.pkl");
+  REQUIRE(d.root->dict.size() == 250);
+  const auto t0 = std::chrono::steady_clock::now();
+  int decoded = 0, refused = 0;
+  for (const auto& kv : d.root->dict) {
+    try {
+      const int64_t n = pickle::to_array(kv.second, "repeat.pkl:key").numel();
+      CHECK(n == 2000);
+      ++decoded;
+    } catch (const Error& e) {
+      CHECK(std::string(e.what()).find("'repeat.pkl'") != std::string::npos);
+      CHECK(std::string(e.what()).find("decoded again and again") != std::string::npos);
+      ++refused;
+    }
+  }
+  CHECK(decoded >= 1);  // the budget is per document: the first decodes pass
+  CHECK(refused >= 200);
+  CHECK(d.work->left < d.work->total / 10);
+  CHECK(seconds_since(t0) < 1.0);
+}
+
+TEST_CASE("pickle: parse-time copies through the memo are charged (a dict merged into itself, set(), torch names)") {
+  // BUILD with the object's own state dict doubles it: 40 BUILDs in 152 bytes asked for 2^40 entries (out of memory)
+  std::string s = B("\x80\x02" "cchumpy.ch\nCh\n)\x81q\x00}q\x01(U\x01" "aK\x01ub");
+  for (int i = 0; i < 40; ++i) s += memo_get(1) + "b";
+  s += ".";
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(throws_with([&] { pickle::loads(reinterpret_cast<const uint8_t*>(s.data()), s.size(), "double.pkl"); },
+                    {"'double.pkl'", "BUILD", "refused"}));
+  CHECK(seconds_since(t0) < 1.0);
+  // set(L) 2000 times for one list L of 3000 items: 6 M copies from 15 KB
+  std::string t = "\x80\x02" "c__builtin__\nset\n" + memo_put(0) + "0]" + memo_put(1) + "(";
+  for (int i = 0; i < 3000; ++i) t += "K\x07";
+  t += "e0]" + memo_put(2) + "(";
+  for (int i = 0; i < 2000; ++i) t += memo_get(0) + memo_get(1) + "\x85R";
+  t += "e.";
+  t0 = std::chrono::steady_clock::now();
+  CHECK(throws_with([&] { pickle::loads(reinterpret_cast<const uint8_t*>(t.data()), t.size(), "sets.pkl"); },
+                    {"'sets.pkl'", "set()", "refused"}));
+  CHECK(seconds_since(t0) < 1.0);
+  // a 10 KB torch module name named by STACK_GLOBAL and called 2000 times: 40 MB of name copies from 24 KB
+  const std::string torch_name = "torch." + std::string(10000, 'x');
+  std::string u = B("\x80\x04\x8c\x01n\x94X") + char(torch_name.size() & 0xff) + char(torch_name.size() >> 8) +
+                  std::string(2, '\0') + torch_name + "\x94(";
+  for (int i = 0; i < 2000; ++i) u += memo_get(1) + memo_get(0) + "\x93)R";
+  u += "l.";
+  t0 = std::chrono::steady_clock::now();
+  CHECK(throws_with([&] { pickle::loads(reinterpret_cast<const uint8_t*>(u.data()), u.size(), "names.pkl"); },
+                    {"'names.pkl'", "torch", "refused"}));
+  CHECK(seconds_since(t0) < 1.0);
+  // the structure itself is legal: with a larger budget the same file loads
+  pickle::Limits roomy;
+  roomy.work_base = uint64_t(1) << 23;
+  CHECK(pickle::loads(reinterpret_cast<const uint8_t*>(t.data()), t.size(), "sets.pkl", roomy).root->items.size() ==
+        2000);
+}
+
+TEST_CASE("pickle: decoding the real-layout FLAME fixtures costs about one unit of work per byte") {
+  for (const std::string f : {"flame_model_2020.pkl", "flame_model_2023_p2.pkl", "flame_model_2023_p4.pkl",
+                              "flame_masks.pkl", "flame_static_embedding.pkl"}) {
+    pickle::Document d = pickle::load_file(testing::fixture_path(f));
+    int arrays = 0;
+    for (const std::string& k : d.root->keys()) {
+      const pickle::Value* v = d.root->get(k);
+      if (!pickle::is_array_like(v)) continue;
+      pickle::to_array(v, f + ":" + k);
+      ++arrays;
+    }
+    CAPTURE(f);
+    CHECK(arrays >= 2);
+    const uint64_t spent = d.work->total - d.work->left;
+    MESSAGE(f << ": " << d.work->bytes << " bytes, " << arrays << " arrays, " << spent << " units of work");
+    CHECK(spent <= 2 * d.work->bytes + 100000);
+  }
+}
