@@ -157,10 +157,7 @@ int main(int argc, char** argv) {
     }
     if (o.integer("mp4", 0, 1)) {
       if (apps::have_ffmpeg()) {
-        const std::string cmd = "ffmpeg -loglevel error -y -framerate " + std::to_string(fps) + " -i '" + out +
-                                "/frame_%04d.png' -pix_fmt yuv420p -vf 'pad=ceil(iw/2)*2:ceil(ih/2)*2' '" + out +
-                                "/interpolate.mp4'";
-        if (std::system(cmd.c_str()) == 0) std::printf("interpolate: wrote %s/interpolate.mp4\n", target.c_str());
+        if (apps::frames_to_mp4(out, "interpolate.mp4", fps)) std::printf("interpolate: wrote %s/interpolate.mp4\n", target.c_str());
         else std::fprintf(stderr, "interpolate: ffmpeg failed; the PNG frames and GIF are complete\n");
       } else {
         std::printf("interpolate: ffmpeg not found, no MP4 (frames and GIF written)\n");

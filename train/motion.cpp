@@ -96,12 +96,14 @@ Motion procedural_motion(const std::string& name, const flame::FlameModel& model
     };
     if (name == "talk") {
       // syllables: jaw opening at an irregular rhythm (sum of two rates), mouth shapes in between
-      const double open = std::max(0.0, 0.55 * std::sin(2 * kPi * 5 * u) + 0.3 * std::sin(2 * kPi * 3 * u + 1.0)) *
+      // (starting and ending at rest, so the cycle loops)
+      const double env = ramp_hold(u);
+      const double open = env * std::max(0.0, 0.55 * std::sin(2 * kPi * 5 * u) + 0.3 * std::sin(2 * kPi * 3 * u + 1.0)) *
                           (1 - bump(u, 0.45, 0.55));  // a short pause mid-sentence
       p.pose[3 * flame::kJaw] = 0.22 * open;
       set_expr("jaw_open", 0.3 * open);
-      set_expr("pucker", 0.4 * std::max(0.0, std::sin(2 * kPi * 2 * u + 2.0)));
-      set_expr("mouth_stretch", 0.3 * std::max(0.0, std::sin(2 * kPi * 3 * u + 0.3)));
+      set_expr("pucker", env * 0.4 * std::max(0.0, std::sin(2 * kPi * 2 * u + 2.0)));
+      set_expr("mouth_stretch", env * 0.3 * std::max(0.0, std::sin(2 * kPi * 3 * u + 0.3)));
       set_expr("brow_raise", 0.3 * bump(u, 0.1, 0.4));
       p.pose[3 * flame::kNeck] = 0.04 * std::sin(2 * kPi * u);
       p.pose[3 * flame::kNeck + 1] = 0.05 * std::sin(2 * kPi * u + 0.7);

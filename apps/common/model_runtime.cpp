@@ -69,4 +69,11 @@ void write_png_rgba(const std::string& path, const std::vector<uint8_t>& rgba, i
 
 bool have_ffmpeg() { return std::system("command -v ffmpeg > /dev/null 2>&1") == 0; }
 
+bool frames_to_mp4(const std::string& folder, const std::string& mp4_name, int fps) {
+  const std::string cmd = "ffmpeg -loglevel error -y -framerate " + std::to_string(fps) + " -i '" + folder +
+                          "/frame_%04d.png' -pix_fmt yuv420p -vf 'pad=ceil(iw/2)*2:ceil(ih/2)*2' '" + folder + "/" +
+                          mp4_name + "'";
+  return std::system(cmd.c_str()) == 0;
+}
+
 }  // namespace ff::apps

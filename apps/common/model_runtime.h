@@ -44,5 +44,7 @@ CodeFile read_code_file(const std::string& path, int code_dim, int num_gaussians
 // RGBA8 frame → PNG (RGB, or RGBA when keep_alpha), written atomically.
 void write_png_rgba(const std::string& path, const std::vector<uint8_t>& rgba, int w, int h, bool keep_alpha);
 bool have_ffmpeg();
+// `folder`/frame_%04d.png → `folder`/`mp4_name` (H.264, yuv420p, even size) at `fps` with ffmpeg; false when it failed.
+bool frames_to_mp4(const std::string& folder, const std::string& mp4_name, int fps);
 
 }  // namespace ff::apps

@@ -340,3 +340,40 @@ TEST_CASE("rig: refusals name what is wrong") {
   seed.placement = "seed";
   CHECK_THROWS_WITH(train::GaussianBinding::from_layout(seed, {}), doctest::Contains("uv"));
 }
+
+TEST_CASE("rig: a FLAME-structured model whose face mask is part of the head — the rest comes from the shape basis") {
+  flame::FlameLoadOptions lo;
+  lo.expr_offset = 10;  // tests/reference/flame_make_fixtures.py S_SHAPE
+  flame::FlameModel m = flame::load_flame_model(testing::fixture_path("flame_model_2020.pkl"), lo);
+  flame::load_flame_masks(m, testing::fixture_path("flame_masks.pkl"));
+  flame::load_uv_obj(m, testing::fixture_path("flame_head_template.obj"));
+  const std::vector<int32_t> ids = train::face_mask_vertex_ids(m);
+  REQUIRE(ids.size() < size_t(m.V));
+  std::vector<double> beta(size_t(m.S));
+  for (int i = 0; i < m.S; ++i) beta[size_t(i)] = 0.8 * std::cos(0.9 * i + 0.4);
+  flame::FlameInput<double> in;
+  in.n_shape = m.S;
+  in.shape = beta.data();
+  flame::FlameOutput<double> out;
+  flame::flame_fwd(m, in, out, nullptr, 1);
+  data::PreprocessOptions po;
+  po.subdivisions = 0;
+  const flame::Mesh face = data::build_head_meshes(m, out.vertices, po).facemask[0];
+  train::ModelConfig cfg;
+  cfg.K = 6;
+  const train::SurfaceLayout lay = train::build_layout({face}, cfg);
+  const std::vector<double> rec = train::neutral_head_from_positions(m, lay, lay.place(face));
+  double worst_face = 0, worst_rest = 0;
+  std::vector<uint8_t> in_face(size_t(m.V), 0);
+  for (int32_t v : ids) in_face[size_t(v)] = 1;
+  for (int v = 0; v < m.V; ++v)
+    for (int c = 0; c < 3; ++c) {
+      const double e = std::abs(rec[3 * size_t(v) + size_t(c)] - out.vertices[3 * size_t(v) + size_t(c)]);
+      (in_face[size_t(v)] ? worst_face : worst_rest) = std::max(in_face[size_t(v)] ? worst_face : worst_rest, e);
+    }
+  CHECK(worst_face < 1e-5);
+  CHECK(worst_rest < 1e-4);
+  // a posed rig of it: zero parameters bitwise
+  train::HeadRig rig(m, rec);
+  CHECK(rig.posed_face(train::RigPose{}) == rig.neutral_face());
+}
