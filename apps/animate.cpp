@@ -20,7 +20,6 @@
 #include "apps/common/cli.h"
 #include "apps/common/model_runtime.h"
 #include "apps/common/output_dir.h"
-#include "train/fit/gif.h"
 #include "train/motion.h"
 
 using namespace ff;
@@ -120,8 +119,7 @@ int main(int argc, char** argv) {
     const bool ply = o.integer("ply", 0, 1);
     apps::OutputDir out_dir(o.str("out"), "animate");
     const std::string out = out_dir.path(), target = out_dir.target();
-    std::unique_ptr<fit::GifWriter> gif;
-    if (o.integer("gif", 0, 1)) gif = std::make_unique<fit::GifWriter>(cam.width, cam.height, std::max(1, 100 / fps));
+    apps::FrameSequence frames(out, "animate", cam.width, cam.height, fps, o.integer("gif", 0, 1));
     const int total = int(motion.frames.size());
     std::printf("animate: %s, motion %s: %d frames of %dx%d, %d Gaussians\n", who.c_str(), motion.source.c_str(), total,
                 cam.width, cam.height, G);
@@ -130,20 +128,12 @@ int main(int argc, char** argv) {
     const auto t0 = std::chrono::steady_clock::now();
     for (int f = 0; f < total; ++f) {
       const apps::Gaussians g = anim.pose(motion.frames[size_t(f)]);
-      const auto img = rt.render(g, runtime_camera(cam), bg.data());
-      char name[64];
-      std::snprintf(name, sizeof name, "frame_%04d.png", f);
-      apps::write_png_rgba((std::filesystem::path(out) / name).string(), img, cam.width, cam.height, false);
+      frames.add(rt.render(g, runtime_camera(cam), bg.data()));
       if (ply) {
+        char name[64];
         std::snprintf(name, sizeof name, "frame_%04d.ply", f);
         apps::check(ff_gaussians_save(g.g, (std::filesystem::path(out) / name).string().c_str(), FF_FORMAT_PLY, 0),
                     "ff_gaussians_save");
-      }
-      if (gif) {
-        std::vector<uint8_t> rgb(size_t(cam.width) * size_t(cam.height) * 3);
-        for (size_t i = 0; i < size_t(cam.width) * size_t(cam.height); ++i)
-          for (int c = 0; c < 3; ++c) rgb[3 * i + size_t(c)] = img[4 * i + size_t(c)];
-        gif->add_frame(rgb.data());
       }
       const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (isatty(1) || f + 1 == total) {
@@ -153,15 +143,7 @@ int main(int argc, char** argv) {
       }
     }
     std::printf("\n");
-    if (gif) {
-      gif->save((std::filesystem::path(out) / "animate.gif").string());
-      std::printf("animate: wrote %s/animate.gif\n", target.c_str());
-    }
-    if (o.integer("mp4", 0, 1)) {
-      if (!apps::have_ffmpeg()) std::printf("animate: ffmpeg not found, no MP4 (frames and GIF written)\n");
-      else if (apps::frames_to_mp4(out, "animate.mp4", fps)) std::printf("animate: wrote %s/animate.mp4\n", target.c_str());
-      else std::fprintf(stderr, "animate: ffmpeg failed; the PNG frames and GIF are complete\n");
-    }
+    frames.finish(o.integer("mp4", 0, 1), target);
     out_dir.commit();
     std::printf("animate: wrote %d frames to %s\n", total, target.c_str());
     return 0;

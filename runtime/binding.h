@@ -48,45 +48,49 @@ inline void cross3(const T a[3], const T b[3], T o[3]) {
 template <class T>
 inline T dot3(const T a[3], const T b[3]) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
 
+// The intermediates of a triangle's frame and size (shared by triangle_frame and its VJP): edges u = v1 − v0,
+// w = v2 − v0, e = v2 − v1 and their lengths, the normal's length ln, the frame's columns a0, a1, a2.
+template <class T>
+struct FrameParts {
+  T u[3], w[3], e[3], a0[3], a1[3], a2[3], lu, lw, le, ln;
+  FrameParts(const T v0[3], const T v1[3], const T v2[3]) {
+    T n[3];
+    for (int i = 0; i < 3; ++i) {
+      u[i] = v1[i] - v0[i];
+      w[i] = v2[i] - v0[i];
+      e[i] = v2[i] - v1[i];
+    }
+    lu = b_sqrt(dot3(u, u));
+    lw = b_sqrt(dot3(w, w));
+    le = b_sqrt(dot3(e, e));
+    for (int i = 0; i < 3; ++i) a0[i] = u[i] / lu;
+    cross3(a0, w, n);
+    ln = b_sqrt(dot3(n, n));
+    for (int i = 0; i < 3; ++i) a1[i] = n[i] / ln;
+    cross3(a0, a1, a2);
+  }
+};
+
 // Frame R [9] (row-major, columns a0, a1, a2) and mean edge length s of the triangle (v0, v1, v2).
 template <class T>
 inline void triangle_frame(const T v0[3], const T v1[3], const T v2[3], T R[9], T* s) {
-  T u[3], w[3], e[3], a0[3], n[3], a1[3], a2[3];
+  const FrameParts<T> f(v0, v1, v2);
   for (int i = 0; i < 3; ++i) {
-    u[i] = v1[i] - v0[i];
-    w[i] = v2[i] - v0[i];
-    e[i] = v2[i] - v1[i];
+    R[3 * i + 0] = f.a0[i];
+    R[3 * i + 1] = f.a1[i];
+    R[3 * i + 2] = f.a2[i];
   }
-  const T lu = b_sqrt(dot3(u, u));
-  for (int i = 0; i < 3; ++i) a0[i] = u[i] / lu;
-  cross3(a0, w, n);
-  const T ln = b_sqrt(dot3(n, n));
-  for (int i = 0; i < 3; ++i) a1[i] = n[i] / ln;
-  cross3(a0, a1, a2);
-  for (int i = 0; i < 3; ++i) {
-    R[3 * i + 0] = a0[i];
-    R[3 * i + 1] = a1[i];
-    R[3 * i + 2] = a2[i];
-  }
-  *s = (lu + b_sqrt(dot3(e, e)) + b_sqrt(dot3(w, w))) / T(3);
+  *s = (f.lu + f.le + f.lw) / T(3);
 }
 
 // VJP of triangle_frame: dR [9], ds → ACCUMULATES into dv0, dv1, dv2.
 template <class T>
 inline void triangle_frame_vjp(const T v0[3], const T v1[3], const T v2[3], const T dR[9], T ds, T dv0[3], T dv1[3],
                                T dv2[3]) {
-  T u[3], w[3], e[3], a0[3], n[3], a1[3], a2[3], g0[3], g1[3], g2[3];
-  for (int i = 0; i < 3; ++i) {
-    u[i] = v1[i] - v0[i];
-    w[i] = v2[i] - v0[i];
-    e[i] = v2[i] - v1[i];
-  }
-  const T lu = b_sqrt(dot3(u, u));
-  for (int i = 0; i < 3; ++i) a0[i] = u[i] / lu;
-  cross3(a0, w, n);
-  const T ln = b_sqrt(dot3(n, n));
-  for (int i = 0; i < 3; ++i) a1[i] = n[i] / ln;
-  cross3(a0, a1, a2);
+  const FrameParts<T> f(v0, v1, v2);
+  const T *u = f.u, *w = f.w, *e = f.e, *a0 = f.a0, *a1 = f.a1;
+  const T lu = f.lu, ln = f.ln, le = f.le, lw = f.lw;
+  T g0[3], g1[3], g2[3];
   for (int i = 0; i < 3; ++i) {
     g0[i] = dR[3 * i + 0];
     g1[i] = dR[3 * i + 1];
@@ -112,7 +116,7 @@ inline void triangle_frame_vjp(const T v0[3], const T v1[3], const T v2[3], cons
   const T p0 = dot3(a0, g0);
   for (int i = 0; i < 3; ++i) gu[i] = (g0[i] - a0[i] * p0) / lu;
   // s = (‖u‖ + ‖e‖ + ‖w‖)/3
-  const T le = b_sqrt(dot3(e, e)), lw = b_sqrt(dot3(w, w)), d3 = ds / T(3);
+  const T d3 = ds / T(3);
   for (int i = 0; i < 3; ++i) {
     gu[i] += d3 * u[i] / lu;
     gw[i] += d3 * w[i] / lw;
@@ -222,32 +226,23 @@ inline bool same_triangle(const T* const u[3], const T* const v[3]) {
   return true;
 }
 
-// Gaussians [g_begin, g_end) posed from the neutral mesh V0 to V1 (both [A,3]): x0 [G,3], q0 [G,4], ls0 [G,3] →
-// x, q, ls (same layouts; outputs may not alias inputs).
-template <class T, class B>
-inline void pose_gaussians(int64_t g_begin, int64_t g_end, const int32_t* tri, const B* bary, const T* V0, const T* V1,
-                           const T* x0, const T* q0, const T* ls0, T* x, T* q, T* ls) {
-  for (int64_t g = g_begin; g < g_end; ++g) {
-    const T *u[3], *v[3];
-    T p0[3], p1[3], R0[9], R1[9], s0, s1;
+// Everything posing Gaussian g computes before its outputs (shared by pose_gaussians and its VJP): the triangle on
+// both meshes, points p, frames R, sizes s, local coordinates l, the frame rotation M and its quaternion qd.
+template <class T>
+struct GaussianPosing {
+  const T *u[3], *v[3];  // the triangle's vertices in V0 and V1
+  T p0[3], p1[3], R0[9], R1[9], s0, s1, l[3], M[9], qd[4];
+  bool unmoved;          // the three posed vertices equal the neutral ones bitwise
+  template <class B>
+  GaussianPosing(const int32_t* tri, const B* bary, const T* V0, const T* V1, const T* x0, int64_t g) {
     bound_triangle(tri, bary, V0, g, u, p0);
     bound_triangle(tri, bary, V1, g, v, p1);
-    if (same_triangle(u, v)) {
-      for (int i = 0; i < 3; ++i) x[3 * g + i] = x0[3 * g + i];
-      for (int i = 0; i < 4; ++i) q[4 * g + i] = q0[4 * g + i];
-      for (int i = 0; i < 3; ++i) ls[3 * g + i] = ls0[3 * g + i];
-      continue;
-    }
+    unmoved = same_triangle(u, v);
     triangle_frame(u[0], u[1], u[2], R0, &s0);
     triangle_frame(v[0], v[1], v[2], R1, &s1);
-    T d[3], l[3], M[9], qd[4];
+    T d[3];
     for (int i = 0; i < 3; ++i) d[i] = x0[3 * g + i] - p0[i];
     for (int c = 0; c < 3; ++c) l[c] = (R0[c] * d[0] + R0[3 + c] * d[1] + R0[6 + c] * d[2]) / s0;
-    for (int i = 0; i < 3; ++i) {
-      T off = T(0);
-      for (int c = 0; c < 3; ++c) off += (s1 * R1[3 * i + c] - s0 * R0[3 * i + c]) * l[c];
-      x[3 * g + i] = x0[3 * g + i] + (p1[i] - p0[i]) + off;
-    }
     for (int i = 0; i < 3; ++i)
       for (int j = 0; j < 3; ++j) {
         T m = T(0);
@@ -255,8 +250,29 @@ inline void pose_gaussians(int64_t g_begin, int64_t g_end, const int32_t* tri, c
         M[3 * i + j] = (i == j ? T(1) : T(0)) + m;
       }
     rotation_to_quat(M, qd);
-    quat_mul(qd, q0 + 4 * g, q + 4 * g);
-    const T dls = b_log(s1 / s0);
+  }
+};
+
+// Gaussians [g_begin, g_end) posed from the neutral mesh V0 to V1 (both [A,3]): x0 [G,3], q0 [G,4], ls0 [G,3] →
+// x, q, ls (same layouts; outputs may not alias inputs).
+template <class T, class B>
+inline void pose_gaussians(int64_t g_begin, int64_t g_end, const int32_t* tri, const B* bary, const T* V0, const T* V1,
+                           const T* x0, const T* q0, const T* ls0, T* x, T* q, T* ls) {
+  for (int64_t g = g_begin; g < g_end; ++g) {
+    const GaussianPosing<T> P(tri, bary, V0, V1, x0, g);
+    if (P.unmoved) {
+      for (int i = 0; i < 3; ++i) x[3 * g + i] = x0[3 * g + i];
+      for (int i = 0; i < 4; ++i) q[4 * g + i] = q0[4 * g + i];
+      for (int i = 0; i < 3; ++i) ls[3 * g + i] = ls0[3 * g + i];
+      continue;
+    }
+    for (int i = 0; i < 3; ++i) {
+      T off = T(0);
+      for (int c = 0; c < 3; ++c) off += (P.s1 * P.R1[3 * i + c] - P.s0 * P.R0[3 * i + c]) * P.l[c];
+      x[3 * g + i] = x0[3 * g + i] + (P.p1[i] - P.p0[i]) + off;
+    }
+    quat_mul(P.qd, q0 + 4 * g, q + 4 * g);
+    const T dls = b_log(P.s1 / P.s0);
     for (int i = 0; i < 3; ++i) ls[3 * g + i] = ls0[3 * g + i] + dls;
   }
 }
@@ -268,22 +284,9 @@ inline void pose_gaussians_vjp(int64_t g_begin, int64_t g_end, const int32_t* tr
                                const T* V1, const T* x0, const T* q0, const T* dx, const T* dq, const T* dls, T* dV1,
                                T* dx0, T* dq0, T* dls0) {
   for (int64_t g = g_begin; g < g_end; ++g) {
-    const T *u[3], *v[3];
-    T p0[3], p1[3], R0[9], R1[9], s0, s1;
-    bound_triangle(tri, bary, V0, g, u, p0);
-    bound_triangle(tri, bary, V1, g, v, p1);
-    triangle_frame(u[0], u[1], u[2], R0, &s0);
-    triangle_frame(v[0], v[1], v[2], R1, &s1);
-    T d[3], l[3], M[9], qd[4];
-    for (int i = 0; i < 3; ++i) d[i] = x0[3 * g + i] - p0[i];
-    for (int c = 0; c < 3; ++c) l[c] = (R0[c] * d[0] + R0[3 + c] * d[1] + R0[6 + c] * d[2]) / s0;
-    for (int i = 0; i < 3; ++i)
-      for (int j = 0; j < 3; ++j) {
-        T m = T(0);
-        for (int k = 0; k < 3; ++k) m += (R1[3 * i + k] - R0[3 * i + k]) * R0[3 * j + k];
-        M[3 * i + j] = (i == j ? T(1) : T(0)) + m;
-      }
-    rotation_to_quat(M, qd);
+    const GaussianPosing<T> P(tri, bary, V0, V1, x0, g);
+    const T *R0 = P.R0, *R1 = P.R1, *l = P.l, *M = P.M, *qd = P.qd, *const *v = P.v;
+    const T s0 = P.s0, s1 = P.s1;
     const T* gx = dx + 3 * g;
     T dR1[9] = {}, ds1 = T(0), dp1[3];
     // x = x0 + (p1 − p0) + (s1 R1 − s0 R0) l

@@ -10,25 +10,11 @@
 #include "apps/common/animator.h"
 #include "flame/headmodel.h"
 #include "train/data/preprocess.h"
+#include "tests/train/train_test_util.h"
 #include "train/model_file.h"
 
 using namespace ff;
 
-namespace {
-train::ModelConfig small_model() {
-  train::ModelConfig m;
-  m.code_dim = 6;
-  m.z_dim = 8;
-  m.feat_dim = 8;
-  m.tex_res = 8;
-  m.K = 2;
-  m.hidden = 8;
-  m.channel_base = 64;
-  m.channel_max = 8;
-  m.channel_min = 4;
-  return m;
-}
-}  // namespace
 
 TEST_CASE("animator: neutral frame renders like the static identity, the jaw moves the lower face") {
   const flame::FlameModel& hm = flame::builtin_head_model_ref();
@@ -47,7 +33,7 @@ TEST_CASE("animator: neutral frame renders like the static identity, the jaw mov
     faces.push_back(data::build_head_meshes(hm, out.vertices, po).facemask[0]);
   }
   Context ctx(1, 2);
-  const train::ModelConfig cfg = small_model();
+  const train::ModelConfig cfg = testing::tiny_model();
   const train::SurfaceLayout lay = train::build_layout(faces, cfg);
   std::vector<std::vector<float>> xyz = {lay.place(faces[0]), lay.place(faces[1])};
   std::vector<float> ref(xyz[0].size());

@@ -7,6 +7,7 @@
 
 #include "flame/headmodel.h"
 #include "runtime/binding.h"
+#include "runtime/splat_math.h"
 #include "tests/gradcheck.h"
 #include "tests/testing.h"
 #include "train/animation.h"
@@ -60,18 +61,33 @@ ToyBinding toy_binding(uint64_t seed, double deform) {
   return t;
 }
 
+// the renderer's rotation of a quaternion (runtime/splat_math.h), row-major
 std::array<double, 9> rotation_of(const double q[4]) {
-  const double n = std::sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]);
-  const double w = q[0] / n, x = q[1] / n, y = q[2] / n, z = q[3] / n;
-  return {1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-          2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-          2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)};
+  const auto R = splat::math::quat_to_rotmat(q);
+  std::array<double, 9> a{};
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) a[size_t(3 * i + j)] = R.m[i][j];
+  return a;
 }
 
-Tensor t64(Context& ctx, const std::vector<double>& v, const Shape& s, bool grad) {
-  Tensor t = from_vector<double>(ctx, v, s);
-  t.set_requires_grad(grad);
-  return t;
+// the head model's neutral for shape coefficients beta (the preprocessing's canonical mesh at zero pose)
+std::vector<double> neutral_of(const flame::FlameModel& m, const std::vector<double>& beta) {
+  flame::FlameInput<double> in;
+  in.n_shape = int(beta.size());
+  in.shape = beta.data();
+  flame::FlameOutput<double> out;
+  flame::flame_fwd(m, in, out, nullptr, 1);
+  return out.vertices;
+}
+
+// a "uv" layout of K Gaussians per anchor on the face mask of `head` [V,3], and that face mesh
+train::SurfaceLayout layout_on(const flame::FlameModel& m, const std::vector<double>& head, int K, flame::Mesh* face) {
+  data::PreprocessOptions po;
+  po.subdivisions = 0;
+  *face = data::build_head_meshes(m, head, po).facemask[0];
+  train::ModelConfig cfg;
+  cfg.K = K;
+  return train::build_layout({*face}, cfg);
 }
 
 }  // namespace
@@ -188,8 +204,8 @@ TEST_CASE("binding: pose_gaussians op, gradients of posed mesh, means, rotations
     ToyBinding t = toy_binding(11, deform);
     Context ctx(5, 1);
     const int64_t A = t.b.A, G = t.b.G;
-    std::vector<Tensor> in = {t64(ctx, t.posed, {A, 3}, true), t64(ctx, t.x0, {G, 3}, true),
-                              t64(ctx, t.q0, {G, 4}, true), t64(ctx, t.ls0, {G, 3}, true)};
+    std::vector<Tensor> in = {testing::f64_leaf(ctx, t.posed, {A, 3}, true), testing::f64_leaf(ctx, t.x0, {G, 3}, true),
+                              testing::f64_leaf(ctx, t.q0, {G, 4}, true), testing::f64_leaf(ctx, t.ls0, {G, 3}, true)};
     for (int out = 0; out < 3; ++out) {
       CAPTURE(out);
       testing::gradcheck(
@@ -225,27 +241,19 @@ TEST_CASE("rig: built-in head — zero parameters bitwise, jaw moves the chin on
   // an identity: random shape, the tracked neutral of preprocessing
   std::vector<double> beta(10);
   for (int i = 0; i < 10; ++i) beta[size_t(i)] = std::sin(1.7 * i + 0.3);
-  flame::FlameInput<double> in;
-  in.n_shape = 10;
-  in.shape = beta.data();
-  flame::FlameOutput<double> out;
-  flame::flame_fwd(hm, in, out, nullptr, 1);
-  train::HeadRig rig(hm, out.vertices);
-  CHECK(rig.posed_head(train::RigPose{}) == out.vertices);
+  const std::vector<double> neutral = neutral_of(hm, beta);
+  train::HeadRig rig(hm, neutral);
+  CHECK(rig.posed_head(train::RigPose{}) == neutral);
   CHECK(rig.posed_face(train::RigPose{}) == rig.neutral_face());
 
   // the identity's layout and positions, recovered back to the neutral head
-  data::PreprocessOptions po;
-  po.subdivisions = 0;
-  const flame::Mesh face = data::build_head_meshes(hm, out.vertices, po).facemask[0];
-  train::ModelConfig cfg;
-  cfg.K = 4;
-  const train::SurfaceLayout lay = train::build_layout({face}, cfg);
+  flame::Mesh face;
+  const train::SurfaceLayout lay = layout_on(hm, neutral, 4, &face);
   const std::vector<float> xyz = lay.place(face);
   const std::vector<double> rec = train::neutral_head_from_positions(hm, lay, xyz);
-  REQUIRE(rec.size() == out.vertices.size());
+  REQUIRE(rec.size() == neutral.size());
   double worst = 0;
-  for (size_t i = 0; i < rec.size(); ++i) worst = std::max(worst, std::abs(rec[i] - out.vertices[i]));
+  for (size_t i = 0; i < rec.size(); ++i) worst = std::max(worst, std::abs(rec[i] - neutral[i]));
   CHECK(worst < 1e-6);  // float positions: ~1e-7 m
 
   train::HeadRig rig2(hm, rec);
@@ -351,24 +359,16 @@ TEST_CASE("rig: a FLAME-structured model whose face mask is part of the head —
   REQUIRE(ids.size() < size_t(m.V));
   std::vector<double> beta(size_t(m.S));
   for (int i = 0; i < m.S; ++i) beta[size_t(i)] = 0.8 * std::cos(0.9 * i + 0.4);
-  flame::FlameInput<double> in;
-  in.n_shape = m.S;
-  in.shape = beta.data();
-  flame::FlameOutput<double> out;
-  flame::flame_fwd(m, in, out, nullptr, 1);
-  data::PreprocessOptions po;
-  po.subdivisions = 0;
-  const flame::Mesh face = data::build_head_meshes(m, out.vertices, po).facemask[0];
-  train::ModelConfig cfg;
-  cfg.K = 6;
-  const train::SurfaceLayout lay = train::build_layout({face}, cfg);
+  const std::vector<double> neutral = neutral_of(m, beta);
+  flame::Mesh face;
+  const train::SurfaceLayout lay = layout_on(m, neutral, 6, &face);
   const std::vector<double> rec = train::neutral_head_from_positions(m, lay, lay.place(face));
   double worst_face = 0, worst_rest = 0;
   std::vector<uint8_t> in_face(size_t(m.V), 0);
   for (int32_t v : ids) in_face[size_t(v)] = 1;
   for (int v = 0; v < m.V; ++v)
     for (int c = 0; c < 3; ++c) {
-      const double e = std::abs(rec[3 * size_t(v) + size_t(c)] - out.vertices[3 * size_t(v) + size_t(c)]);
+      const double e = std::abs(rec[3 * size_t(v) + size_t(c)] - neutral[3 * size_t(v) + size_t(c)]);
       (in_face[size_t(v)] ? worst_face : worst_rest) = std::max(in_face[size_t(v)] ? worst_face : worst_rest, e);
     }
   CHECK(worst_face < 1e-5);
