@@ -18,7 +18,6 @@
 #include "apps/common/cli.h"
 #include "apps/common/model_runtime.h"
 #include "core/output_dir.h"
-#include "train/fit/gif.h"
 
 using namespace ff;
 
@@ -109,9 +108,7 @@ int main(int argc, char** argv) {
     OutputDir out_dir(o.str("out_dir"), "interpolate");
     const std::string out = out_dir.path(), target = out_dir.target();
     const int W = cams[0].width, H = cams[0].height;
-    std::unique_ptr<fit::GifWriter> gif;
-    const int fps = int(o.integer("fps", 1, 100));
-    if (o.integer("gif", 0, 1)) gif = std::make_unique<fit::GifWriter>(W, H, std::max(1, 100 / fps));
+    apps::FrameSequence frames(out, "interpolate", W, H, int(o.integer("fps", 1, 100)), o.integer("gif", 0, 1));
     std::printf("interpolate: %d keys, %d frames of %dx%d, %zu key cameras\n", int(keys.size()) - (loop ? 1 : 0), total,
                 W, H, cams.size() - (loop && cams.size() > 1 ? 1 : 0));
     int f = 0;
@@ -126,16 +123,7 @@ int main(int argc, char** argv) {
       const int ci = std::min(int(tpos), int(cams.size()) - 1);
       const Camera cam = ci + 1 < int(cams.size()) ? interpolate_camera(cams[size_t(ci)], cams[size_t(ci + 1)], tpos - ci)
                                                    : cams[size_t(ci)];
-      auto img = rt.render(g, runtime_camera(cam), bg.data());
-      char name[64];
-      std::snprintf(name, sizeof name, "frame_%04d.png", f);
-      apps::write_png_rgba((std::filesystem::path(out) / name).string(), img, W, H, false);
-      if (gif) {
-        std::vector<uint8_t> rgb(size_t(W) * H * 3);
-        for (size_t i = 0; i < size_t(W) * H; ++i)
-          for (int c = 0; c < 3; ++c) rgb[3 * i + size_t(c)] = img[4 * i + size_t(c)];
-        gif->add_frame(rgb.data());
-      }
+      frames.add(rt.render(g, runtime_camera(cam), bg.data()));
       ++f;
       if (isatty(1) || f == total) {
         std::printf("\rinterpolate: frame %d/%d", f, total);
@@ -151,21 +139,7 @@ int main(int argc, char** argv) {
       emit(segs, 0.0);
     }
     std::printf("\n");
-    if (gif) {
-      gif->save((std::filesystem::path(out) / "interpolate.gif").string());
-      std::printf("interpolate: wrote %s/interpolate.gif\n", target.c_str());
-    }
-    if (o.integer("mp4", 0, 1)) {
-      if (apps::have_ffmpeg()) {
-        const std::string cmd = "ffmpeg -loglevel error -y -framerate " + std::to_string(fps) + " -i '" + out +
-                                "/frame_%04d.png' -pix_fmt yuv420p -vf 'pad=ceil(iw/2)*2:ceil(ih/2)*2' '" + out +
-                                "/interpolate.mp4'";
-        if (std::system(cmd.c_str()) == 0) std::printf("interpolate: wrote %s/interpolate.mp4\n", target.c_str());
-        else std::fprintf(stderr, "interpolate: ffmpeg failed; the PNG frames and GIF are complete\n");
-      } else {
-        std::printf("interpolate: ffmpeg not found, no MP4 (frames and GIF written)\n");
-      }
-    }
+    frames.finish(o.integer("mp4", 0, 1), target);
     out_dir.commit();
     std::printf("interpolate: wrote %d frames to %s\n", total, target.c_str());
     return 0;

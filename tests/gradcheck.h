@@ -69,6 +69,13 @@ inline void gradcheck(const std::string& what, const std::function<Tensor(const 
   }
 }
 
+// f64 CPU leaf holding `values`
+inline Tensor f64_leaf(Context& ctx, const std::vector<double>& values, const Shape& s, bool requires_grad = true) {
+  Tensor t = from_vector<double>(ctx, values, s);
+  t.set_requires_grad(requires_grad);
+  return t;
+}
+
 // random f64 leaf, optionally kept away from 0 by `gap` (for kinks of relu/abs/…)
 inline Tensor leaf(Context& ctx, const Shape& s, double gap = 0.0, bool requires_grad = true) {
   Tensor t = randn(ctx, s, DType::F64);

@@ -1,13 +1,16 @@
 // apps/common/model_runtime.cpp — see model_runtime.h.
 #include "apps/common/model_runtime.h"
 
+#include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
 #include "apps/common/cli.h"
 #include "core/file.h"
 #include "train/data/image.h"
+#include "train/fit/gif.h"
 
 namespace ff::apps {
 
@@ -68,5 +71,46 @@ void write_png_rgba(const std::string& path, const std::vector<uint8_t>& rgba, i
 }
 
 bool have_ffmpeg() { return std::system("command -v ffmpeg > /dev/null 2>&1") == 0; }
+
+struct FrameSequence::Gif {
+  fit::GifWriter writer;
+};
+
+FrameSequence::FrameSequence(std::string folder, std::string program, int width, int height, int fps, bool gif)
+    : folder_(std::move(folder)), program_(std::move(program)), width_(width), height_(height), fps_(fps) {
+  if (gif) gif_ = std::make_unique<Gif>(Gif{fit::GifWriter(width, height, std::max(1, 100 / fps))});
+}
+FrameSequence::~FrameSequence() = default;
+
+void FrameSequence::add(const std::vector<uint8_t>& rgba) {
+  char name[64];
+  std::snprintf(name, sizeof name, "frame_%04d.png", count_);
+  write_png_rgba((std::filesystem::path(folder_) / name).string(), rgba, width_, height_, false);
+  if (gif_) {
+    std::vector<uint8_t> rgb(size_t(width_) * size_t(height_) * 3);
+    for (size_t i = 0; i < size_t(width_) * size_t(height_); ++i)
+      for (int c = 0; c < 3; ++c) rgb[3 * i + size_t(c)] = rgba[4 * i + size_t(c)];
+    gif_->writer.add_frame(rgb.data());
+  }
+  ++count_;
+}
+
+void FrameSequence::finish(bool mp4, const std::string& target) {
+  const char* p = program_.c_str();
+  if (gif_) {
+    gif_->writer.save((std::filesystem::path(folder_) / (program_ + ".gif")).string());
+    std::printf("%s: wrote %s/%s.gif\n", p, target.c_str(), p);
+  }
+  if (!mp4) return;
+  if (!have_ffmpeg()) {
+    std::printf("%s: ffmpeg not found, no MP4 (frames and GIF written)\n", p);
+    return;
+  }
+  const std::string cmd = "ffmpeg -loglevel error -y -framerate " + std::to_string(fps_) + " -i '" + folder_ +
+                          "/frame_%04d.png' -pix_fmt yuv420p -vf 'pad=ceil(iw/2)*2:ceil(ih/2)*2' '" + folder_ + "/" +
+                          program_ + ".mp4'";
+  if (std::system(cmd.c_str()) == 0) std::printf("%s: wrote %s/%s.mp4\n", p, target.c_str(), p);
+  else std::fprintf(stderr, "%s: ffmpeg failed; the PNG frames and GIF are complete\n", p);
+}
 
 }  // namespace ff::apps

@@ -25,6 +25,8 @@ endfunction()
 if(EXISTS ${BIN}/render)  # programs built with runtime/
   expect("render --threads 100000" 1 "--threads" ${BIN}/render --model none.ffck --threads 100000)
   expect("interpolate --threads 100000" 1 "--threads" ${BIN}/interpolate --model none.ffck --threads 100000)
+  expect("animate --threads 100000" 1 "--threads" ${BIN}/animate --model none.ffck --threads 100000)
+  expect("animate, a missing model" 1 "none.ffck" ${BIN}/animate --model none.ffck --motion talk --out ${WORK}/a)
   expect("export --threads 100000" 1 "--threads" ${BIN}/export --model none.ffck --out x.ffpk --threads 100000)
 endif()
 expect("train --threads 100000" 1 "threads" ${BIN}/train --threads 100000)

@@ -1,0 +1,98 @@
+// train/animation.h — animatable identities: a decoded identity's Gaussians, bound to the triangles of the head-model
+// surface they were placed on, follow the head model's expression, jaw, neck, eye and global pose (docs/animation.md).
+//
+// Two parts:
+//   HeadRig          one identity's head mesh driven by the head model (flame/flame.h forward: blendshapes + LBS).
+//                    The identity's canonical neutral head N [V,3] (the mesh its Gaussians were placed on) is the
+//                    rest shape: with static offset N − v_template (and no shape coefficients) the head model's
+//                    forward F(ψ, θ, t) poses it, and the rig returns N + (F(ψ, θ, t) − F(0, 0, 0)), so zero
+//                    parameters give N bitwise (a rigid rotation + translation is applied after). Joints are regressed from N. The face-mask submesh (the layout's
+//                    anchors) is taken with the preprocessing defaults (train/data/preprocess.h build_head_meshes).
+//   GaussianBinding  the layout's (triangle, barycentric) pair of every Gaussian on the neutral face-mask mesh; the
+//                    maths (frame from edge + normal, mean-edge-length scale, rotation relative to the frame) is
+//                    runtime/binding.h, shared with the runtime. pose_gaussians is its differentiable tensor op
+//                    (host CustomOp; on CUDA its inputs and outputs are copied, as flame_op's kinematics).
+// Only the "uv" placement binds Gaussians to triangles; a "seed" layout (positions on subdivided vertices) is refused.
+// The identity's neutral head is not stored in model files: neutral_head_from_positions recovers it from the
+// identity's Gaussian positions (least squares over the layout's barycentric placement, then the head model's shape
+// basis for the vertices outside the face mask).
+//
+//   const ff::flame::FlameModel& hm = ...;   // outlives the rig
+//   ff::train::HeadRig rig(hm, ff::train::neutral_head_from_positions(hm, layout, xyz));
+//   ff::train::GaussianBinding b = ff::train::GaussianBinding::from_layout(layout, rig.neutral_face());
+//   ff::train::RigPose p; p.expression = {...}; p.pose[3 * ff::flame::kJaw] = 0.2;
+//   ff::train::pose_gaussians_host(b, rig.posed_face(p), G, means, rotations, scales, threads);
+#pragma once
+#include <array>
+#include <string>
+#include <vector>
+
+#include "autograd/graph.h"
+#include "flame/flame.h"
+#include "train/model.h"
+
+namespace ff::train {
+
+// One frame of head-model parameters (canonical frame: metres, x to the subject's left, y up, z out of the face).
+// posed head = rotation · (N + F(ψ, θ) − F(0, 0)) + translation.
+struct RigPose {
+  std::vector<double> expression;    // [E'] expression coefficients, E' ≤ the model's E (missing ones are 0)
+  std::array<double, 15> pose{};     // axis-angle per joint, FLAME order: global (pivot: the root joint), neck,
+                                     // jaw, left eye, right eye
+  std::array<double, 9> rotation{1, 0, 0, 0, 1, 0, 0, 0, 1};  // rigid head rotation about the canonical origin
+                                                              // (row-major), applied after the head model
+  std::array<double, 3> translation{};                        // then this translation (metres)
+};
+
+class HeadRig {
+ public:
+  // model: the head model the identity's surface was built on (kept by reference: it must outlive the rig);
+  // neutral_head [V,3]: the identity's canonical neutral head.
+  HeadRig(const flame::FlameModel& model, std::vector<double> neutral_head);
+
+  const flame::FlameModel& model() const { return *model_; }
+  const std::vector<double>& neutral_head() const { return neutral_; }
+  const std::vector<int32_t>& face_vertex_ids() const { return face_ids_; }  // [A] head vertex of each anchor
+  std::vector<double> neutral_face() const;                 // [A,3]
+  std::vector<double> posed_head(const RigPose& p) const;   // [V,3]; zero parameters: neutral_head() bitwise
+  std::vector<double> posed_face(const RigPose& p) const;   // [A,3]; zero parameters: neutral_face() bitwise
+
+ private:
+  const flame::FlameModel* model_;
+  std::vector<double> neutral_, offset_, rest_;  // N, N − v_template, F(0,0,0)
+  std::vector<int32_t> face_ids_;
+};
+
+// The face-mask vertex ids (ascending head-model vertex ids) of the preprocessing defaults for `model`.
+std::vector<int32_t> face_mask_vertex_ids(const flame::FlameModel& model);
+
+// The identity's neutral head [V,3] from its Gaussian positions [G,3] on a "uv" layout: the face-mask vertices by
+// least squares (Σ_g ‖Σ_j bary·V[tri] − x_g‖² + 1e-9·‖V − v_template‖², the second term only pins vertices no
+// Gaussian touches), the other vertices from the head model's shape basis fitted to them (ridge 1e-6).
+std::vector<double> neutral_head_from_positions(const flame::FlameModel& model, const SurfaceLayout& layout,
+                                                const std::vector<float>& positions);
+
+struct GaussianBinding {
+  int A = 0, G = 0;
+  std::vector<int32_t> tri;      // [G,3] face-mask vertex ids
+  std::vector<double> bary;      // [G,3]
+  std::vector<double> neutral;   // [A,3] the neutral face-mask mesh
+  // Throws for a "seed" layout or a neutral mesh of another size than layout.A.
+  static GaussianBinding from_layout(const SurfaceLayout& layout, std::vector<double> neutral_face);
+};
+
+// Host: Gaussians [G] posed in place from the binding's neutral mesh to posed_face [A,3] (runtime/binding.h):
+// means [G,3], rotations [G,4] (w,x,y,z), scales [G,3] ACTIVATED (multiplied by s1/s0). threads 0: all.
+void pose_gaussians_host(const GaussianBinding& b, const std::vector<double>& posed_face, int64_t G, float* means,
+                         float* rotations, float* scales, int threads = 0);
+
+// Differentiable: posed_face [A,3], means [G,3], rotations [G,4], log_scales [G,3] (one dtype: F32 or F64, one
+// device) → posed means, rotations, log-scales; gradients reach all four inputs.
+struct PosedGaussians {
+  Tensor means, rotations, log_scales;
+};
+// The op keeps a pointer to `b`: it must outlive the backward.
+PosedGaussians pose_gaussians(const GaussianBinding& b, const Tensor& posed_face, const Tensor& means,
+                              const Tensor& rotations, const Tensor& log_scales);
+
+}  // namespace ff::train
