@@ -889,7 +889,8 @@ void Trainer::run() {
                    100 * frac, rate, ema, fmt_time(el).c_str(),
                    fmt_time(double(total_steps_ - step_) / std::max(rate, 1e-9)).c_str(), tty ? "   " : "\n");
     }
-    if (cfg_.ckpt_every > 0 && step_ % cfg_.ckpt_every == 0 && step_ < total_steps_) save();
+    // the evaluation of a step is written before its checkpoint: a kill between the two resumes from the previous
+    // checkpoint, which drops the row and redoes it (the other order lost the row: resumed past it, never redone)
     if (cfg_.eval_every > 0 && step_ % cfg_.eval_every == 0 && step_ < total_steps_) {
       auto m = evaluate(true);
       append_metrics_csv(m);
@@ -898,6 +899,7 @@ void Trainer::run() {
         std::fprintf(stderr, "[eval %lld] %s: PSNR %.2f dB (mask %.2f), SSIM %.4f | mean code %.2f dB\n",
                      static_cast<long long>(step_), s.set.c_str(), s.psnr, s.psnr_mask, s.ssim, s.base_psnr);
     }
+    if (cfg_.ckpt_every > 0 && step_ % cfg_.ckpt_every == 0 && step_ < total_steps_) save();
   }
   train_seconds_ = now_s() - t0;
   if (cfg_.progress && tty) std::fprintf(stderr, "\n");
