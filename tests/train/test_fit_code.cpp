@@ -88,6 +88,15 @@ fit::FImage view_image(const std::vector<uint8_t>& rgb, int W, int H) {
   im.pixels = rgb;
   return fit::to_float(im);
 }
+// View v of subject s: the ground-truth image and its face mask in [0,1].
+void ground_truth(const train::IdentityDataset& ds, int s, int v, fit::FImage& gt, std::vector<float>& mask) {
+  const train::Camera c = ds.camera(s, v);
+  std::vector<uint8_t> g8, gm;
+  ds.load_view(s, v, g8, gm);
+  gt = view_image(g8, c.width, c.height);
+  mask.assign(gm.begin(), gm.end());
+  for (auto& x : mask) x /= 255.f;
+}
 }  // namespace
 
 TEST_CASE("fit: held-out synthetic identities — the fit beats the mean code on the 15 novel views") {
@@ -132,11 +141,9 @@ TEST_CASE("fit: held-out synthetic identities — the fit beats the mean code on
     t_seed += rs.seconds;
     for (int v = 0; v < held->num_views(s); ++v) {
       train::Camera c = held->camera(s, v);
-      std::vector<uint8_t> g8, gm;
-      held->load_view(s, v, g8, gm);
-      fit::FImage gt = view_image(g8, c.width, c.height);
-      std::vector<float> mk(gm.begin(), gm.end());
-      for (auto& x : mk) x /= 255.f;
+      fit::FImage gt;
+      std::vector<float> mk;
+      ground_truth(*held, s, v, gt, mk);
       auto psnr = [&](const std::vector<float>& code) {
         fit::FImage im = fit::render_code(model, code, p.xyz, c.viewmat, c.intrinsics, c.width, c.height);
         return train::image_metrics(im.data.data(), gt.data.data(), mk, c.width, c.height).psnr_mask;
@@ -452,11 +459,9 @@ TEST_CASE("fit: the detail stage matches the input view and keeps the 15 novel v
       if (held->camera(s, v).name == "222200037") centre = v;
     for (int v = 0; v < held->num_views(s); ++v) {
       train::Camera c = held->camera(s, v);
-      std::vector<uint8_t> g8, gm;
-      held->load_view(s, v, g8, gm);
-      fit::FImage gt = view_image(g8, c.width, c.height);
-      std::vector<float> mk(gm.begin(), gm.end());
-      for (auto& x : mk) x /= 255.f;
+      fit::FImage gt;
+      std::vector<float> mk;
+      ground_truth(*held, s, v, gt, mk);
       fit::FImage a = fit::render_code(model, r.code, p.xyz, c.viewmat, c.intrinsics, c.width, c.height);
       fit::FImage b = fit::render_gaussians(ctx, d.gaussians, c.viewmat, c.intrinsics, c.width, c.height);
       const double pa = train::image_metrics(a.data.data(), gt.data.data(), mk, c.width, c.height).psnr_mask;
