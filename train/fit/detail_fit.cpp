@@ -145,7 +145,7 @@ class PointGrid {
 // The surfels' render as a linear operator of their colours: image = A·c (black background).
 class SurfelOperator {
  public:
-  SurfelOperator(Context& ctx, const ffrt::GaussianSet& g, const View& v) : ctx_(ctx), g_(g) {
+  SurfelOperator(Context& ctx, const ffrt::GaussianSet& g, const View& v) : ctx_(ctx) {
     const size_t n = g.size();
     scales_.resize(n * 3);
     for (size_t i = 0; i < n * 3; ++i) scales_[i] = std::exp(g.log_scales[i]);
@@ -182,7 +182,6 @@ class SurfelOperator {
 
  private:
   Context& ctx_;
-  const ffrt::GaussianSet& g_;
   std::vector<float> scales_, image_, cot_;
   float viewmat_[16]{};
   std::array<float, 4> intr_{};
@@ -470,7 +469,7 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
   if (o.progress) o.progress("surfels", 0.05, 0);
 
   // ---- what the photo sees, the mirror points, the code's colours ----
-  std::vector<float> vis(total), photo_rgb(total * 3), guess(total * 3), prior_rgb(total * 3);
+  std::vector<float> vis(total), photo_rgb(total * 3), prior_rgb(total * 3);
   std::vector<float> mirror_vis(total, 0.f), mirror_rgb(total * 3, 0.f);
   const bool symmetric = o.symmetry > 0 && !p.mirror.empty();
   for (size_t i = 0; i < total; ++i) {
@@ -517,12 +516,13 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
     const double wm = symmetric ? o.symmetry * mirror_vis[i] : 0.0;
     for (int c = 0; c < 3; ++c) {
       const double prior = std::clamp(gain[c] * prior_rgb[i * 3 + c], 0.0, 1.0);
-      guess[i * 3 + c] = float(wm * mirror_rgb[i * 3 + c] + (1 - wm) * prior);
-      colors[i * 3 + c] = float(vis[i] * photo_rgb[i * 3 + c] + (1 - vis[i]) * guess[i * 3 + c]);
+      const float guess = float(wm * mirror_rgb[i * 3 + c] + (1 - wm) * prior);
+      colors[i * 3 + c] = float(vis[i] * photo_rgb[i * 3 + c] + (1 - vis[i]) * guess);
     }
     lambda[i] = float(o.prior * (1 - vis[i]) * (1 - vis[i]) + o.damping);
   }
-  guess = colors;  // the pull goes towards the initial colours: the guess where unseen, the photo's where seen
+  // the pull Λ goes towards these initial colours (the guess where unseen, the photo's where seen), so the CG starts
+  // at the prior's minimum: its residual is AᵀW(y − A·c₀) alone
 
   // ---- the colour solve: preconditioned CG on (AᵀWA + Λ)c = AᵀWy + Λt ----
   std::vector<float> Wpx(P);
@@ -533,8 +533,6 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
   res.psnr_start = masked_psnr(image, photo, mask);
   res.psnr_end = res.psnr_start;
   if (o.iterations > 0) {
-    for (size_t i = 0; i < total; ++i)
-      for (int c = 0; c < 3; ++c) r[i * 3 + c] += lambda[i] * (guess[i * 3 + c] - colors[i * 3 + c]);
     // Jacobi-like preconditioner: the row sums AᵀWA·1 (+ λ), an upper bound of the diagonal
     std::vector<float> ones(total * 3, 1.f), diag;
     A.normal_residual(ones, Wpx, nullptr, diag);
