@@ -30,19 +30,9 @@
 #include "autograd/graph.h"
 #include "flame/flame.h"
 #include "train/model.h"
+#include "train/rig_pose.h"
 
 namespace ff::train {
-
-// One frame of head-model parameters (canonical frame: metres, x to the subject's left, y up, z out of the face).
-// posed head = rotation · (N + F(ψ, θ) − F(0, 0)) + translation.
-struct RigPose {
-  std::vector<double> expression;    // [E'] expression coefficients, E' ≤ the model's E (missing ones are 0)
-  std::array<double, 15> pose{};     // axis-angle per joint, FLAME order: global (pivot: the root joint), neck,
-                                     // jaw, left eye, right eye
-  std::array<double, 9> rotation{1, 0, 0, 0, 1, 0, 0, 0, 1};  // rigid head rotation about the canonical origin
-                                                              // (row-major), applied after the head model
-  std::array<double, 3> translation{};                        // then this translation (metres)
-};
 
 class HeadRig {
  public:

@@ -24,6 +24,7 @@
 
 #include "core/geometry.h"
 #include "flame/mesh.h"
+#include "train/rig_pose.h"
 
 namespace ff::train {
 
@@ -51,6 +52,19 @@ class IdentityDataset {
   // the head model whose face-mask topology the meshes share ("" spec when the meshes come from no head model,
   // e.g. the toy scene); stored in checkpoints so photo fitting places Gaussians on the same surface
   virtual HeadModelRef head_model() const { return {}; }
+
+  // Expression data (issue #17; docs/animation.md). A view is one (frame, camera) image. face_mesh(s) and
+  // head_vertices(s) are the subject's REFERENCE frame: its neutral face (expression 0, jaw/neck/eyes 0 — for
+  // real tracking, the chosen reference timestep). view_pose(s, v) is the head-model parameters of view v's frame
+  // relative to that reference (expression, neck/jaw/eye axis-angles; global pose 0, rotation identity and
+  // translation 0: rigid head motion is already in the camera's viewmat). Static datasets: every view neutral.
+  virtual RigPose view_pose(int s, int v) const { (void)s; (void)v; return {}; }
+  // The subject's whole head-model mesh [V,3] (all head-model vertices, canonical space, reference frame), to pose
+  // it with train/animation.h HeadRig; empty when the dataset's meshes come from no head model (toy scene).
+  virtual std::vector<double> head_vertices(int s) const { (void)s; return {}; }
+  // The frame a view shows, "<sequence>/<timestep>" (e.g. "EXP-1-head/00000"); "" for single-frame datasets.
+  // Views of one frame share it; evaluation groups by it.
+  virtual std::string view_frame(int s, int v) const { (void)s; (void)v; return ""; }
 };
 
 // Everything in memory: for tests, the toy scene and small adapters.
@@ -62,6 +76,9 @@ class InMemoryDataset : public IdentityDataset {
     std::vector<Camera> cameras;
     std::vector<std::vector<uint8_t>> images;  // per view [H,W,3]
     std::vector<std::vector<uint8_t>> masks;   // per view [H,W] or empty
+    std::vector<RigPose> poses;                // per view, or empty (all neutral)
+    std::vector<std::string> frames;           // per view "<sequence>/<timestep>", or empty
+    std::vector<double> head;                  // [V,3] whole head-model mesh, or empty
   };
   std::string desc = "in-memory dataset";
   std::vector<Subject> subjects;
@@ -73,6 +90,15 @@ class InMemoryDataset : public IdentityDataset {
   Camera camera(int s, int v) const override { return subjects.at(s).cameras.at(v); }
   void load_view(int s, int v, std::vector<uint8_t>& rgb, std::vector<uint8_t>& mask) const override;
   flame::Mesh face_mesh(int s) const override { return subjects.at(s).mesh; }
+  RigPose view_pose(int s, int v) const override {
+    const Subject& sub = subjects.at(s);
+    return sub.poses.empty() ? RigPose{} : sub.poses.at(v);
+  }
+  std::vector<double> head_vertices(int s) const override { return subjects.at(s).head; }
+  std::string view_frame(int s, int v) const override {
+    const Subject& sub = subjects.at(s);
+    return sub.frames.empty() ? std::string() : sub.frames.at(v);
+  }
 };
 
 // A small deterministic synthetic scene for tests and smoke runs: a UV-mapped face-like ellipsoidal cap
