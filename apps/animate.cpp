@@ -1,12 +1,13 @@
 // apps/animate.cpp — `animate`: a trained or fitted identity driven by head-model parameters (expression, jaw, neck,
 // eyes, head motion), rendered with the embeddable runtime; PNG frames + an animated GIF (+ MP4 when ffmpeg is on
-// PATH), the motion as motion.csv, optionally a .ply per frame.
+// PATH), the motion as motion.csv, the identity's rig file (identity.ffrig, docs/rig.md), optionally a .ply per frame.
 //
 //   animate --model ckpt.ffck --identity 3 --motion talk --out talk/
 //   animate --model face.ffpk --code me/fit.json --motion tracked_flame_params.npz --out me_anim/
 //   animate --model face.ffpk --identity 0 --motion my_motion.csv --out anim/ --ply 1
-// The identity is decoded once (its neutral Gaussians); every frame poses the head model (train/animation.h HeadRig)
-// and moves the Gaussians with the triangles they are bound to (runtime/binding.h). Motion sources and the CSV
+// The identity is decoded once (its neutral Gaussians) and its head rig built (train/animation.h HeadRig); every frame
+// is posed by the runtime from the rig file's data (ff_rig_pose: runtime/rig.h head-model forward, runtime/binding.h),
+// exactly what a viewer does with identity.ffrig. Motion sources and the CSV
 // columns: train/motion.h; the maths: docs/animation.md.
 #ifdef FF_HAVE_RUNTIME
 #include <chrono>
@@ -53,11 +54,12 @@ int main(int argc, char** argv) {
                              "'fit' (the code file's photo camera)"},
          {"width", "384", "output width in pixels (intrinsics rescaled, aspect kept)"},
          {"background", "0,0,0", "background colour r,g,b in [0,1]"},
-         {"out", "animate_out", "output folder (frame_NNNN.png, animate.gif, animate.mp4, motion.csv)"},
+         {"out", "animate_out", "output folder (frame_NNNN.png, animate.gif, animate.mp4, motion.csv, identity.ffrig)"},
          {"fps", "24", "frames per second of the GIF / MP4"},
          {"gif", "1", "1: write animate.gif"},
          {"mp4", "1", "1: also write animate.mp4 when ffmpeg is installed"},
          {"ply", "0", "1: also write frame_NNNN.ply (3DGS layout) per frame"},
+         {"rig", "1", "1: also write identity.ffrig, the identity's rig file for viewers (runtime/rig.h, docs/rig.md)"},
          {"threads", "0", "CPU threads (0: all)"}});
     if (!o.parse(argc, argv)) return 0;
     FF_CHECK(o.has("model"), "--model is required (see --help)");
@@ -124,6 +126,7 @@ int main(int argc, char** argv) {
     std::printf("animate: %s, motion %s: %d frames of %dx%d, %d Gaussians\n", who.c_str(), motion.source.c_str(), total,
                 cam.width, cam.height, G);
     train::write_motion_csv((std::filesystem::path(out) / "motion.csv").string(), motion);
+    if (o.integer("rig", 0, 1)) ffrt::write_file((std::filesystem::path(out) / "identity.ffrig").string(), anim.rig_file());
     step.emplace("rendering frames");
     const auto t0 = std::chrono::steady_clock::now();
     for (int f = 0; f < total; ++f) {
@@ -132,8 +135,8 @@ int main(int argc, char** argv) {
       if (ply) {
         char name[64];
         std::snprintf(name, sizeof name, "frame_%04d.ply", f);
-        apps::check(ff_gaussians_save(g.g, (std::filesystem::path(out) / name).string().c_str(), FF_FORMAT_PLY, 0),
-                    "ff_gaussians_save");
+        apps::check(ff_gaussians_save_ply(g.g, (std::filesystem::path(out) / name).string().c_str(), 0, 0),
+                    "ff_gaussians_save_ply");
       }
       const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (isatty(1) || f + 1 == total) {

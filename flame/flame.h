@@ -30,13 +30,15 @@
 #include <string>
 #include <vector>
 
+#include "runtime/lbs.h"  // Rodrigues, kinematic chain, skinning: one copy shared with the runtime
+
 namespace ff::flame {
 
 // Joint order of FLAME's 5-joint kinematic tree.
 enum Joint : int { kGlobal = 0, kNeck = 1, kJaw = 2, kLeftEye = 3, kRightEye = 4 };
 constexpr int kFlameJoints = 5;
 constexpr int kFlameShapeColumns = 300;  // shapedirs columns [0,300) are identity, [300,400) expression
-constexpr double kRodriguesEps = 1e-8;   // the elementwise epsilon of smplx batch_rodrigues
+constexpr double kRodriguesEps = ffrt::lbs::kRodriguesEps;  // 1e-8, smplx batch_rodrigues (runtime/lbs.h)
 
 // Barycentric landmark embedding: L = Σ_k bary[l,k] · V[faces[face_idx[l], k]].
 struct LandmarkEmbedding {

@@ -8,6 +8,7 @@
 #include "core/check.h"
 #include "core/parallel.h"
 #include "flame/flame.h"
+#include "runtime/lbs.h"
 
 namespace ff::flame {
 
@@ -17,12 +18,7 @@ constexpr int64_t kGrain = 256;  // vertices per chunk
 
 int resolve_threads(int t) { return t > 0 ? t : hardware_threads(); }
 
-// 3x4 row-major rigid transforms
-template <class T>
-void mat3_mul(const T* a, const T* b, T* c) {  // c = a·b (3x3)
-  for (int i = 0; i < 3; ++i)
-    for (int j = 0; j < 3; ++j) c[i * 3 + j] = a[i * 3 + 0] * b[0 * 3 + j] + a[i * 3 + 1] * b[1 * 3 + j] + a[i * 3 + 2] * b[2 * 3 + j];
-}
+using ffrt::lbs::mat3_mul;  // runtime/lbs.h
 
 template <class T>
 void check_input(const FlameModel& m, const FlameInput<T>& in) {
@@ -62,14 +58,7 @@ void shape_blend(const FlameModel& m, const FlameInput<T>& in, int b, T* vs, int
 
 template <class T>
 void rodrigues(const T r[3], T R[9]) {
-  const T e = T(kRodriguesEps);
-  T theta = std::sqrt((r[0] + e) * (r[0] + e) + (r[1] + e) * (r[1] + e) + (r[2] + e) * (r[2] + e));
-  T kx = r[0] / theta, ky = r[1] / theta, kz = r[2] / theta;
-  T s = std::sin(theta), c = std::cos(theta), oc = T(1) - c;
-  T K[9] = {0, -kz, ky, kz, 0, -kx, -ky, kx, 0};
-  T K2[9];
-  mat3_mul(K, K, K2);
-  for (int i = 0; i < 9; ++i) R[i] = (i % 4 == 0 ? T(1) : T(0)) + s * K[i] + oc * K2[i];
+  ffrt::lbs::rodrigues(r, R);  // runtime/lbs.h: one copy shared with the runtime's rig
 }
 
 template <class T>
@@ -106,30 +95,7 @@ void rodrigues_vjp(const T r[3], const T d_R[9], T d_r[3]) {
 
 template <class T>
 void kinematic_chain(const int32_t* parents, int J, const T* R, const T* Jr, T* G, T* A) {
-  for (int j = 0; j < J; ++j) {
-    int p = parents[j];
-    T* g = G + j * 12;
-    if (p < 0) {
-      for (int i = 0; i < 3; ++i) {
-        for (int k = 0; k < 3; ++k) g[i * 4 + k] = R[j * 9 + i * 3 + k];
-        g[i * 4 + 3] = Jr[j * 3 + i];
-      }
-    } else {
-      const T* gp = G + p * 12;
-      T rel[3] = {Jr[j * 3 + 0] - Jr[p * 3 + 0], Jr[j * 3 + 1] - Jr[p * 3 + 1], Jr[j * 3 + 2] - Jr[p * 3 + 2]};
-      for (int i = 0; i < 3; ++i) {
-        for (int k = 0; k < 3; ++k)
-          g[i * 4 + k] = gp[i * 4 + 0] * R[j * 9 + 0 * 3 + k] + gp[i * 4 + 1] * R[j * 9 + 1 * 3 + k] +
-                         gp[i * 4 + 2] * R[j * 9 + 2 * 3 + k];
-        g[i * 4 + 3] = gp[i * 4 + 0] * rel[0] + gp[i * 4 + 1] * rel[1] + gp[i * 4 + 2] * rel[2] + gp[i * 4 + 3];
-      }
-    }
-    T* a = A + j * 12;
-    for (int i = 0; i < 3; ++i) {
-      for (int k = 0; k < 3; ++k) a[i * 4 + k] = g[i * 4 + k];
-      a[i * 4 + 3] = g[i * 4 + 3] - (g[i * 4 + 0] * Jr[j * 3 + 0] + g[i * 4 + 1] * Jr[j * 3 + 1] + g[i * 4 + 2] * Jr[j * 3 + 2]);
-    }
-  }
+  ffrt::lbs::kinematic_chain(parents, J, R, Jr, G, A);  // runtime/lbs.h
 }
 
 template <class T>
@@ -259,17 +225,11 @@ void flame_fwd(const FlameModel& m, const FlameInput<T>& in, FlameOutput<T>& out
           x[k] = acc;
           vp[r] = acc;
         }
-        T M[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-        const double* w = m.weights.data() + size_t(v) * J;
-        for (int j = 0; j < J; ++j) {
-          if (w[j] == 0.0) continue;
-          T wj = T(w[j]);
-          for (int i = 0; i < 12; ++i) M[i] += wj * A[j * 12 + i];
-        }
+        T y[3];
+        ffrt::lbs::skin_vertex(A, m.weights.data() + size_t(v) * J, J, x, y);  // runtime/lbs.h
         for (int i = 0; i < 3; ++i) {
-          T y = M[i * 4 + 0] * x[0] + M[i * 4 + 1] * x[1] + M[i * 4 + 2] * x[2] + M[i * 4 + 3];
-          vl[size_t(v) * 3 + i] = y;
-          vo[size_t(v) * 3 + i] = s * y + t[i];
+          vl[size_t(v) * 3 + i] = y[i];
+          vo[size_t(v) * 3 + i] = s * y[i] + t[i];
         }
       }
     });

@@ -12,6 +12,7 @@
 #include "runtime/include/facefield.h"
 #include "runtime/infer.h"
 #include "runtime/raster.h"
+#include "runtime/rig.h"
 #ifdef FF_RUNTIME_CUDA
 #include "runtime/raster_cuda.h"
 #endif
@@ -28,6 +29,12 @@ struct ff_gaussians {
   ffrt::GaussianSet g;
   std::vector<float> scales;  // exp(log_scales), what the rasterizer takes
   uint64_t id = 0;            // unique for the process's lifetime (the CUDA renderer's upload cache key)
+};
+
+struct ff_rig {
+  std::mutex mu;
+  std::unique_ptr<ffrt::Rig> rig;
+  std::unique_ptr<ffrt::Pool> pool;
 };
 
 // One rasterizer: the CPU one, or (CUDA builds) one on a CUDA device.
@@ -126,6 +133,9 @@ ff_status open_bytes(const std::string& bytes, const std::string& what, int thre
     std::unique_ptr<ff_model> m(new ff_model);
     m->what = what;
     ffrt::Pack p = ffrt::parse_model_file(bytes, what);
+    if (p.kind == ffrt::kPackRig)
+      throw ffrt::Error(ffrt::kUnsupported, what + " is a rig file: open it with ff_rig_open, and the identity's model "
+                                                   "(or the rig's own Gaussians, ff_rig_gaussians) to pose");
     if (p.kind == ffrt::kPackGaussians) {
       m->gaussians = ffrt::gaussians_from_pack(p, what);
       std::unique_ptr<ff_gaussians> check(make_gaussians(ffrt::GaussianSet(m->gaussians), what));
@@ -137,15 +147,39 @@ ff_status open_bytes(const std::string& bytes, const std::string& what, int thre
   });
 }
 
+ff_status open_rig(const std::string& bytes, const std::string& what, int threads, ff_rig** out) {
+  return guard([&] {
+    if (threads < 0) invalid("ff_rig_open: threads must be ≥ 0, got " + std::to_string(threads));
+    std::unique_ptr<ff_rig> r(new ff_rig);
+    r->rig.reset(new ffrt::Rig(ffrt::parse_rig(bytes, what), what));
+    r->pool.reset(new ffrt::Pool(threads));
+    *out = r.release();
+  });
+}
+
+// the C parameters (NULL: neutral; an all-zero rotation: the identity)
+ffrt::RigParams rig_params(const ff_rig_params* p) {
+  ffrt::RigParams r;
+  if (!p) return r;
+  r.expression = p->expression;
+  r.num_expression = p->num_expression;
+  std::memcpy(r.pose, p->pose, sizeof r.pose);
+  bool zero = true;
+  for (float v : p->rotation) zero = zero && v == 0.f;
+  if (!zero) std::memcpy(r.rotation, p->rotation, sizeof r.rotation);
+  std::memcpy(r.translation, p->translation, sizeof r.translation);
+  return r;
+}
+
 }  // namespace
 
 extern "C" {
 
 #ifdef FF_RUNTIME_CUDA
-FF_API const char* ff_version(void) { return "1.2 (cpu+cuda)"; }
+FF_API const char* ff_version(void) { return "1.3 (cpu+cuda)"; }
 FF_API int ff_cuda_device_count(void) { return ffrt::cuda_device_count(); }
 #else
-FF_API const char* ff_version(void) { return "1.2 (cpu)"; }
+FF_API const char* ff_version(void) { return "1.3 (cpu)"; }
 FF_API int ff_cuda_device_count(void) { return 0; }
 #endif
 
@@ -463,6 +497,106 @@ FF_API ff_status ff_gaussians_save_ply(const ff_gaussians* g, const char* path, 
     if (y_down != 0 && y_down != 1)
       invalid("ff_gaussians_save_ply: y_down must be 0 or 1, got " + std::to_string(y_down));
     ffrt::write_ply(path, g->g, sh_degree, y_down == 1);
+  });
+}
+
+FF_API ff_status ff_rig_open(const char* path, int threads, ff_rig** out) {
+  std::string bytes;
+  ff_status s = guard([&] {
+    need(path, "ff_rig_open", "path");
+    need(out, "ff_rig_open", "out");
+    bytes = ffrt::read_file(path);
+  });
+  if (s != FF_OK) return s;
+  return open_rig(bytes, std::string("'") + path + "'", threads, out);
+}
+
+FF_API ff_status ff_rig_open_memory(const void* data, size_t size, int threads, ff_rig** out) {
+  std::string bytes;
+  ff_status s = guard([&] {
+    need(data, "ff_rig_open_memory", "data");
+    need(out, "ff_rig_open_memory", "out");
+    bytes.assign(static_cast<const char*>(data), size);
+  });
+  if (s != FF_OK) return s;
+  return open_rig(bytes, "rig in memory", threads, out);
+}
+
+FF_API void ff_rig_close(ff_rig* rig) { delete rig; }
+
+FF_API ff_status ff_rig_get_info(ff_rig* rig, ff_rig_info* info) {
+  return guard([&] {
+    need(rig, "ff_rig_get_info", "rig");
+    need(info, "ff_rig_get_info", "info");
+    const ffrt::RigData& d = rig->rig->data();
+    ff_rig_info r{};
+    r.num_vertices = d.V;
+    r.num_faces = d.F;
+    r.num_expression = d.E;
+    r.num_joints = d.J;
+    r.num_gaussians = d.G;
+    r.has_gaussians = d.gaussians.size() > 0 ? 1 : 0;
+    *info = r;
+  });
+}
+
+FF_API ff_status ff_rig_gaussians(ff_rig* rig, ff_gaussians** out) {
+  return guard([&] {
+    need(rig, "ff_rig_gaussians", "rig");
+    need(out, "ff_rig_gaussians", "out");
+    const ffrt::RigData& d = rig->rig->data();
+    if (d.gaussians.size() == 0)
+      throw ffrt::Error(ffrt::kUnsupported, "ff_rig_gaussians: " + rig->rig->what() +
+                                                " holds no Gaussians; decode the identity from its model");
+    *out = make_gaussians(ffrt::GaussianSet(d.gaussians), rig->rig->what());
+  });
+}
+
+FF_API ff_status ff_rig_pose(ff_rig* rig, const ff_gaussians* neutral, const ff_rig_params* params,
+                             ff_gaussians** out) {
+  return guard([&] {
+    need(rig, "ff_rig_pose", "rig");
+    need(out, "ff_rig_pose", "out");
+    std::lock_guard<std::mutex> l(rig->mu);
+    const ffrt::RigData& d = rig->rig->data();
+    std::unique_ptr<ff_gaussians> own;
+    if (!neutral) {
+      if (d.gaussians.size() == 0)
+        invalid("ff_rig_pose: neutral is NULL and " + rig->rig->what() + " holds no Gaussians");
+      own.reset(make_gaussians(ffrt::GaussianSet(d.gaussians), rig->rig->what()));
+      neutral = own.get();
+    }
+    ffrt::GaussianSet posed;
+    rig->rig->pose(neutral->g, rig_params(params), posed, *rig->pool);
+    std::unique_ptr<ff_gaussians> g(make_gaussians(std::move(posed), "posed Gaussians"));
+    // a Gaussian whose log-scale did not change keeps the neutral's activated scale bit for bit (it may have been
+    // given by the caller, ff_gaussians_create, rather than computed as exp(log-scale))
+    for (size_t i = 0; i < g->scales.size(); ++i)
+      if (g->g.log_scales[i] == neutral->g.log_scales[i]) g->scales[i] = neutral->scales[i];
+    *out = g.release();
+  });
+}
+
+FF_API ff_status ff_rig_posed_vertices(ff_rig* rig, const ff_rig_params* params, float* vertices, size_t count) {
+  return guard([&] {
+    need(rig, "ff_rig_posed_vertices", "rig");
+    need(vertices, "ff_rig_posed_vertices", "vertices");
+    const int V = rig->rig->data().V;
+    if (count != size_t(V) * 3)
+      invalid("ff_rig_posed_vertices: count " + std::to_string(count) + " != 3·" + std::to_string(V));
+    std::vector<float> v;
+    rig->rig->posed_vertices(rig_params(params), v);
+    std::memcpy(vertices, v.data(), sizeof(float) * count);
+  });
+}
+
+FF_API ff_status ff_rig_faces(ff_rig* rig, int32_t* faces, size_t count) {
+  return guard([&] {
+    need(rig, "ff_rig_faces", "rig");
+    need(faces, "ff_rig_faces", "faces");
+    const std::vector<int32_t>& f = rig->rig->data().faces;
+    if (count != f.size()) invalid("ff_rig_faces: count " + std::to_string(count) + " != " + std::to_string(f.size()));
+    if (count) std::memcpy(faces, f.data(), sizeof(int32_t) * count);
   });
 }
 

@@ -401,7 +401,7 @@ Pack parse_pack(const std::string& b, const std::string& what) {
   const ContainerView v = parse_container(b, FileKind::kPack, what);
   Pack p;
   p.kind = v.header.pack_kind;
-  if (p.kind != kPackGaussians && p.kind != kPackModel) fail(kFormat, what, " has unknown pack kind ", p.kind);
+  if (p.kind != kPackGaussians && p.kind != kPackModel && p.kind != kPackRig) fail(kFormat, what, " has unknown pack kind ", p.kind);
   p.meta = v.header.meta;
   for (auto& r : v.records) p.arrays.push_back(r.copy());
   return p;
@@ -459,7 +459,9 @@ Pack pack_from_gaussians(const GaussianSet& g, const std::string& meta) {
 }
 
 GaussianSet gaussians_from_pack(const Pack& p, const std::string& what) {
-  if (p.kind != kPackGaussians) fail(kUnsupported, what, " is a model pack, not a pack of decoded Gaussians");
+  if (p.kind != kPackGaussians)
+    fail(kUnsupported, what, p.kind == kPackRig ? " is a rig file (ff_rig_open), not a pack of decoded Gaussians"
+                                                : " is a model pack, not a pack of decoded Gaussians");
   GaussianSet g;
   const Array& o = p.get("opacities", what);
   if (o.shape.size() != 1) fail(kFormat, what, ": 'opacities' must be [N]");

@@ -2,7 +2,9 @@
  * trips through the library, model open → decode → render, an analytic one-Gaussian render, determinism across
  * thread counts and concurrent renders, and error handling (bad files, truncated/corrupt/foreign/newer packs,
  * bad cameras, NULL pointers, out-of-range identities, decode without a generator), and the CUDA renderer
- * (parity with the CPU renderer where a device is present; UNSUPPORTED otherwise). Built against both libraries:
+ * (parity with the CPU renderer where a device is present; UNSUPPORTED otherwise), and animation rigs (1.3: a rig
+ * file written byte by byte as docs/rig.md describes, posed analytically, zero parameters bitwise, per-frame .ply,
+ * truncated/foreign rig files refused). Built against both libraries:
  *   test_runtime_capi SCRATCH_DIR        (libfacefield, CPU)
  *   test_runtime_capi_cuda SCRATCH_DIR   (libfacefield_cuda, CUDA builds)
  */
@@ -540,6 +542,225 @@ static void test_cuda(void) {
   ff_renderer_free(rc), ff_renderer_free(rcpu);
 }
 
+/* ---- rigs (1.3): a rig file written byte by byte as docs/rig.md describes ---- */
+typedef struct {
+  unsigned char* b;
+  size_t n, cap;
+  uint32_t count;
+} Buf;
+static void put(Buf* w, const void* p, size_t n) {
+  if (w->n + n > w->cap) {
+    w->cap = (w->n + n) * 2;
+    w->b = realloc(w->b, w->cap);
+  }
+  memcpy(w->b + w->n, p, n);
+  w->n += n;
+}
+static void put_u32(Buf* w, uint32_t v) { put(w, &v, 4); }
+static void put_u64(Buf* w, uint64_t v) { put(w, &v, 8); }
+/* a record: dtype 0 f32, 2 i32, 4 u8; data of numel · 4 bytes (f32/i32) */
+static void record(Buf* w, const char* name, int dtype, int rank, const int64_t* dims, const void* data) {
+  uint64_t numel = 1;
+  int k;
+  put_u32(w, (uint32_t)strlen(name));
+  put(w, name, strlen(name));
+  put(w, &(unsigned char){(unsigned char)dtype}, 1);
+  put_u32(w, (uint32_t)rank);
+  for (k = 0; k < rank; ++k) put(w, &dims[k], 8), numel *= (uint64_t)dims[k];
+  put_u64(w, numel * 4);
+  put(w, data, (size_t)(numel * 4));
+  ++w->count;
+}
+#define D(...) ((const int64_t[]){__VA_ARGS__})
+/* The test rig: 4 vertices, 2 faces, 1 expression mode (moves vertex 2 by +1 cm in y), FLAME's 5 joints regressed
+ * from single vertices, vertex 2 skinned to the jaw (joint 2, at vertex 1), the others to the neck; 3 Gaussians. */
+static const float rig_neutral[12] = {0, 0, 1, 0.05f, 0, 1, 0, -0.05f, 1, -0.05f, 0.01f, 1};
+static void write_rig(const char* p, int with_gaussians) {
+  static const float expr[12] = {0, 0, 0, 0, 0, 0, 0, 0.01f, 0, 0, 0, 0};
+  static const int32_t faces[6] = {0, 1, 2, 0, 2, 3}, parents[5] = {-1, 0, 1, 1, 1}, ids[4] = {0, 1, 2, 3};
+  static const int32_t tri[9] = {0, 1, 2, 0, 2, 3, 2, 1, 0};
+  static const float bary[9] = {0.2f, 0.3f, 0.5f, 0.6f, 0.2f, 0.2f, 1.f / 3, 1.f / 3, 1.f / 3};
+  static const float means[9] = {0.01f, -0.015f, 1.002f, -0.02f, -0.01f, 0.999f, 0.015f, -0.016f, 1.001f};
+  static const float ls[9] = {-5, -5.2f, -6, -5.1f, -5, -6.1f, -5.3f, -5.3f, -6};
+  static const float rot[12] = {1, 0.1f, 0, 0, 0.9f, 0, 0.2f, 0.1f, 0.7f, 0.1f, 0.1f, 0.3f};
+  static const float op[3] = {0.9f, 0.8f, 0.95f}, col[9] = {1, 0.2f, 0.1f, 0.1f, 0.9f, 0.2f, 0.3f, 0.3f, 1};
+  float jreg[20] = {0}, w[20] = {0};
+  const int32_t kind = 3;
+  Buf b = {0};
+  FILE* f;
+  size_t count_at;
+  uint64_t h = 0xcbf29ce484222325ULL;
+  size_t i;
+  jreg[0 * 4 + 3] = 1, jreg[1 * 4 + 0] = 1, jreg[2 * 4 + 1] = 1, jreg[3 * 4 + 3] = 1, jreg[4 * 4 + 3] = 1;
+  for (i = 0; i < 4; ++i) w[i * 5 + (i == 2 ? 2 : 1)] = 1;
+  put(&b, "FFPACK\r\n", 8);
+  put_u32(&b, 2);
+  put_u64(&b, 2);
+  put(&b, "{}", 2);
+  count_at = b.n;
+  put_u32(&b, 0);
+  record(&b, "pack/kind", 2, 1, D(1), &kind);
+  record(&b, "rig/vertex_ids", 2, 1, D(4), ids);
+  record(&b, "rig/neutral", 0, 2, D(4, 3), rig_neutral);
+  record(&b, "rig/faces", 2, 2, D(2, 3), faces);
+  record(&b, "rig/exprdirs", 0, 3, D(4, 3, 1), expr);
+  record(&b, "rig/j_regressor", 0, 2, D(5, 4), jreg);
+  record(&b, "rig/parents", 2, 1, D(5), parents);
+  record(&b, "rig/lbs_weights", 0, 2, D(4, 5), w);
+  record(&b, "rig/posedirs_vertices", 2, 1, D(0), ids);
+  record(&b, "rig/posedirs", 0, 3, D(0, 3, 36), w);
+  record(&b, "bind/tri", 2, 2, D(3, 3), tri);
+  record(&b, "bind/bary", 0, 2, D(3, 3), bary);
+  if (with_gaussians) {
+    record(&b, "gaussians/means", 0, 2, D(3, 3), means);
+    record(&b, "gaussians/log_scales", 0, 2, D(3, 3), ls);
+    record(&b, "gaussians/rotations", 0, 2, D(3, 4), rot);
+    record(&b, "gaussians/opacities", 0, 1, D(3), op);
+    record(&b, "gaussians/colors", 0, 2, D(3, 3), col);
+  }
+  memcpy(b.b + count_at, &b.count, 4);
+  for (i = 0; i < b.n; ++i) h = (h ^ b.b[i]) * 0x100000001b3ULL;
+  put_u64(&b, h);
+  f = fopen(p, "wb");
+  fwrite(b.b, 1, b.n, f);
+  fclose(f);
+  free(b.b);
+}
+
+static void test_rig(void) {
+  ff_rig* rig = NULL;
+  ff_rig_info info;
+  ff_gaussians *g0 = NULL, *g = NULL;
+  ff_rig_params p;
+  float v[12], m0[9], m[9], q0[12], q[12], s0[9], s[9], o[3], expr = 0.5f;
+  int32_t faces[6];
+  ff_renderer* r = NULL;
+  ff_camera cam = camera(64, 64);
+  unsigned char *a, *c;
+  long n;
+  unsigned char* bytes;
+  ff_model* model = NULL;
+  int i, k, same;
+  write_rig(path("t.ffrig"), 1);
+  EXPECT_STATUS(ff_rig_open(path("t.ffrig"), 2, &rig), FF_OK);
+  if (!rig) return;
+  EXPECT_STATUS(ff_rig_get_info(rig, &info), FF_OK);
+  EXPECT(info.num_vertices == 4 && info.num_faces == 2 && info.num_expression == 1 && info.num_joints == 5);
+  EXPECT(info.num_gaussians == 3 && info.has_gaussians == 1);
+  EXPECT_STATUS(ff_rig_faces(rig, faces, 6), FF_OK);
+  EXPECT(faces[3] == 0 && faces[4] == 2 && faces[5] == 3);
+  EXPECT_STATUS(ff_rig_gaussians(rig, &g0), FF_OK);
+  EXPECT_STATUS(ff_gaussians_read(g0, m0, s0, q0, NULL, NULL), FF_OK);
+  /* zero parameters (NULL and a zero struct): the neutral Gaussians bit for bit */
+  memset(&p, 0, sizeof p);
+  EXPECT_STATUS(ff_rig_pose(rig, NULL, &p, &g), FF_OK);
+  EXPECT_STATUS(ff_gaussians_read(g, m, s, q, NULL, NULL), FF_OK);
+  EXPECT(memcmp(m, m0, sizeof m) == 0 && memcmp(s, s0, sizeof s) == 0 && memcmp(q, q0, sizeof q) == 0);
+  ff_gaussians_free(g), g = NULL;
+  EXPECT_STATUS(ff_rig_posed_vertices(rig, NULL, v, 12), FF_OK);
+  EXPECT(memcmp(v, rig_neutral, sizeof v) == 0);
+  /* expression 0.5: vertex 2 up by 5 mm, the others unchanged */
+  p.expression = &expr, p.num_expression = 1;
+  EXPECT_STATUS(ff_rig_posed_vertices(rig, &p, v, 12), FF_OK);
+  EXPECT(fabsf(v[7] - (-0.05f + 0.005f)) < 1e-6f && v[6] == 0 && v[8] == 1);
+  EXPECT(v[0] == 0 && v[1] == 0 && v[3] == 0.05f && v[9] == -0.05f);
+  /* jaw 0.3 rad about x (joint at vertex 1): vertex 2 turns about (0.05, 0, 1) */
+  p.num_expression = 0;
+  p.pose[6] = 0.3f;
+  EXPECT_STATUS(ff_rig_posed_vertices(rig, &p, v, 12), FF_OK);
+  {
+    const double d[3] = {0 - 0.05, -0.05, 0}, cs = cos(0.3), sn = sin(0.3);
+    EXPECT(fabs(v[6] - (0.05 + d[0])) < 1e-5 && fabs(v[7] - (cs * d[1] - sn * d[2])) < 1e-5 &&
+           fabs(v[8] - (1 + sn * d[1] + cs * d[2])) < 1e-5);
+  }
+  EXPECT(v[0] == 0 && v[1] == 0 && v[2] == 1 && v[9] == -0.05f);
+  /* rigid translation: every Gaussian moves by t, rotations and scales unchanged */
+  memset(&p, 0, sizeof p);
+  p.translation[0] = 0.01f, p.translation[2] = -0.02f;
+  EXPECT_STATUS(ff_rig_pose(rig, g0, &p, &g), FF_OK);
+  EXPECT_STATUS(ff_gaussians_read(g, m, s, q, o, NULL), FF_OK);
+  same = 1;
+  for (i = 0; i < 3; ++i)
+    for (k = 0; k < 3; ++k) same &= fabsf(m[3 * i + k] - (m0[3 * i + k] + p.translation[k])) < 1e-6f;
+  EXPECT(same);
+  for (i = 0; i < 9; ++i) EXPECT(fabsf(s[i] - s0[i]) < 1e-6f * s0[i] * 10);
+  EXPECT(o[0] == 0.9f && o[2] == 0.95f);
+  /* a rotation turns the means about the origin */
+  memset(&p, 0, sizeof p);
+  p.rotation[0] = 1, p.rotation[5] = -1, p.rotation[7] = 1; /* 90° about x: (x, y, z) → (x, −z, y) */
+  ff_gaussians_free(g), g = NULL;
+  EXPECT_STATUS(ff_rig_pose(rig, g0, &p, &g), FF_OK);
+  EXPECT_STATUS(ff_gaussians_read(g, m, NULL, NULL, NULL, NULL), FF_OK);
+  EXPECT(fabsf(m[0] - m0[0]) < 1e-6f && fabsf(m[1] + m0[2]) < 1e-6f && fabsf(m[2] - m0[1]) < 1e-6f);
+  ff_gaussians_free(g), g = NULL;
+  /* render: zero parameters exactly the static render; a jaw frame differs; a posed frame saves as .ply */
+  EXPECT_STATUS(ff_renderer_create(1, &r), FF_OK);
+  memset(&p, 0, sizeof p);
+  EXPECT_STATUS(ff_rig_pose(rig, g0, &p, &g), FF_OK);
+  a = render(r, g0, &cam), c = render(r, g, &cam);
+  EXPECT(a && c && max_diff_u8(a, c, 64 * 64 * 4) == 0);
+  free(c), ff_gaussians_free(g), g = NULL;
+  p.pose[6] = 0.4f;
+  EXPECT_STATUS(ff_rig_pose(rig, g0, &p, &g), FF_OK);
+  c = render(r, g, &cam);
+  EXPECT(c && max_diff_u8(a, c, 64 * 64 * 4) > 0);
+  free(a), free(c);
+  EXPECT_STATUS(ff_gaussians_save_ply(g, path("rig_frame_0001.ply"), 0, 0), FF_OK);
+  ff_gaussians_free(g), g = NULL;
+  EXPECT_STATUS(ff_gaussians_load(path("rig_frame_0001.ply"), &g), FF_OK);
+  EXPECT(ff_gaussians_count(g) == 3);
+  ff_gaussians_free(g), g = NULL;
+  /* bad parameters */
+  p.num_expression = 2, p.expression = &expr;
+  EXPECT_STATUS(ff_rig_pose(rig, g0, &p, &g), FF_ERROR_INVALID_ARGUMENT);
+  p.num_expression = 0, p.pose[0] = NAN;
+  EXPECT_STATUS(ff_rig_pose(rig, g0, &p, &g), FF_ERROR_INVALID_ARGUMENT);
+  memset(&p, 0, sizeof p);
+  p.rotation[0] = 1, p.rotation[4] = 1, p.rotation[8] = -1;
+  EXPECT_STATUS(ff_rig_pose(rig, g0, &p, &g), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT(g == NULL);
+  EXPECT_STATUS(ff_rig_pose(rig, NULL, NULL, NULL), FF_ERROR_INVALID_ARGUMENT);
+  EXPECT_STATUS(ff_rig_posed_vertices(rig, NULL, v, 11), FF_ERROR_INVALID_ARGUMENT);
+  {
+    float m1[3] = {0, 0, 1}, s1[3] = {0.01f, 0.01f, 0.01f}, q1[4] = {1, 0, 0, 0}, o1 = 1, c1[3] = {1, 1, 1};
+    ff_gaussians* one = NULL;
+    EXPECT_STATUS(ff_gaussians_create(1, m1, s1, q1, &o1, c1, &one), FF_OK);
+    EXPECT_STATUS(ff_rig_pose(rig, one, NULL, &g), FF_ERROR_INVALID_ARGUMENT); /* 1 Gaussian, 3 bound */
+    ff_gaussians_free(one);
+  }
+  ff_rig_close(rig), rig = NULL;
+  /* a rig without Gaussians: ff_rig_gaussians is UNSUPPORTED, posing the caller's works */
+  write_rig(path("t_nog.ffrig"), 0);
+  EXPECT_STATUS(ff_rig_open(path("t_nog.ffrig"), 1, &rig), FF_OK);
+  EXPECT_STATUS(ff_rig_gaussians(rig, &g), FF_ERROR_UNSUPPORTED);
+  EXPECT_STATUS(ff_rig_pose(rig, g0, NULL, &g), FF_OK);
+  ff_gaussians_free(g), g = NULL;
+  ff_rig_close(rig), rig = NULL;
+  /* truncated, corrupt and foreign files are refused, naming the file */
+  bytes = slurp(path("t.ffrig"), &n);
+  spit(path("cut.ffrig"), bytes, n - 9);
+  EXPECT_STATUS(ff_rig_open(path("cut.ffrig"), 1, &rig), FF_ERROR_FORMAT);
+  EXPECT(strstr(ff_last_error(), "cut.ffrig") != NULL);
+  bytes[n / 2] ^= 0x40;
+  spit(path("corrupt.ffrig"), bytes, n);
+  EXPECT_STATUS(ff_rig_open(path("corrupt.ffrig"), 1, &rig), FF_ERROR_FORMAT);
+  EXPECT_STATUS(ff_rig_open_memory(bytes, 100, 1, &rig), FF_ERROR_FORMAT);
+  free(bytes);
+  EXPECT_STATUS(ff_gaussians_save(g0, path("not_a_rig.ffpk"), FF_FORMAT_PACK, 0), FF_OK);
+  EXPECT_STATUS(ff_rig_open(path("not_a_rig.ffpk"), 1, &rig), FF_ERROR_FORMAT);
+  EXPECT(strstr(ff_last_error(), "not_a_rig.ffpk") != NULL && strstr(ff_last_error(), "not a rig") != NULL);
+  EXPECT_STATUS(ff_rig_open(path("rig_frame_0001.ply"), 1, &rig), FF_ERROR_FORMAT);
+  EXPECT_STATUS(ff_rig_open(path("missing.ffrig"), 1, &rig), FF_ERROR_IO);
+  EXPECT(rig == NULL);
+  /* a rig is not a model, nor a Gaussian set */
+  EXPECT_STATUS(ff_model_open(path("t.ffrig"), 1, &model), FF_ERROR_UNSUPPORTED);
+  EXPECT_STATUS(ff_gaussians_load(path("t.ffrig"), &g), FF_ERROR_UNSUPPORTED);
+  EXPECT(model == NULL && g == NULL);
+  ff_rig_close(NULL);
+  ff_gaussians_free(g0);
+  ff_renderer_free(r);
+}
+
 int main(int argc, char** argv) {
   snprintf(dir, sizeof dir, "%s", argc > 1 ? argv[1] : "capi_test_files");
   mkdir(dir, 0755);
@@ -548,6 +769,7 @@ int main(int argc, char** argv) {
   test_render();
   test_analytic();
   test_errors();
+  test_rig();
   test_cuda();
   printf("%d checks, %d failures\n", checks, failures);
   return failures ? 1 : 0;

@@ -1,20 +1,31 @@
 // apps/common/animator.h — one identity of an opened model (apps/common/model_runtime.h), animatable: decoded once by
-// the runtime (its neutral Gaussians), then posed per frame by the head model (train/animation.h HeadRig +
-// GaussianBinding, maths in runtime/binding.h) into new runtime Gaussians that render like any other. What `animate`
-// runs per frame; zero parameters give the neutral Gaussians bitwise, so the neutral frame renders exactly like the
-// static identity (tests/apps/test_animator.cpp).
+// the runtime (its neutral Gaussians), its head rig built by the engine (train/animation.h HeadRig: the neutral head
+// recovered from the Gaussian positions) and handed to the runtime as a rig file (runtime/rig.h, docs/rig.md), then
+// posed per frame by the runtime (ff_rig_pose: the rig's float head-model forward + runtime/binding.h) into new
+// runtime Gaussians that render like any other. So `animate` exercises exactly what a viewer runs from a rig file.
+// Zero parameters give the neutral Gaussians bitwise, so the neutral frame renders exactly like the static identity
+// (tests/apps/test_animator.cpp, which also checks the runtime's posing against HeadRig + pose_gaussians_host).
 //
 //   const ff::flame::FlameModel head = ff::train::find_head_model(m->file);
 //   ff::apps::Animator anim(*m, head, m->rt.code(3), m->rt.positions(3), threads);
 //   ff::apps::Gaussians g = anim.pose(motion.frames[f]);
 //   auto rgba = m->rt.render(g, ff::runtime_camera(cam), bg);
+//   ffrt::write_file("face.ffrig", anim.rig_file());
 #pragma once
+#include <string>
 #include <vector>
 
 #include "apps/common/model_runtime.h"
+#include "runtime/rig.h"
 #include "train/animation.h"
 
 namespace ff::apps {
+
+// The rig file's contents for an identity: the head rig trimmed to the vertices its Gaussians are bound to (the
+// face-mask vertices of `layout`) and those the joint regressor reads; pose correctives only for vertices that have
+// any; `neutral` (may be empty) stored as the identity's Gaussians. `meta`: informative JSON.
+ffrt::RigData make_rig_data(const train::HeadRig& rig, const train::SurfaceLayout& layout,
+                            const ffrt::GaussianSet& neutral, const std::string& meta);
 
 class Animator {
  public:
@@ -22,18 +33,27 @@ class Animator {
   // Animator; code [code_dim], positions [G,3] are the identity's (its neutral head is recovered from the positions).
   Animator(const OpenedModel& m, const flame::FlameModel& head, std::vector<float> code, std::vector<float> positions,
            int threads);
+  ~Animator();
+  Animator(const Animator&) = delete;
+  Animator& operator=(const Animator&) = delete;
 
   int count() const { return G_; }
   const std::vector<float>& neutral_means() const { return means_; }
   const train::HeadRig& rig() const { return rig_; }
+  const Gaussians& neutral() const { return neutral_; }
+  const std::string& rig_file() const { return rig_bytes_; }  // the .ffrig bytes (identity's Gaussians included)
   Gaussians pose(const train::RigPose& p) const;
 
  private:
-  const OpenedModel* m_;
   train::HeadRig rig_;
-  train::GaussianBinding binding_;
-  int threads_ = 0, G_ = 0;
-  std::vector<float> means_, scales_, rots_, opac_, colors_;
+  Gaussians neutral_;
+  int G_ = 0;
+  std::vector<float> means_;
+  std::string rig_bytes_;
+  ff_rig* rt_rig_ = nullptr;
 };
+
+// RigPose (f64) → the runtime's parameters (float); `expression` keeps the coefficients the struct points to.
+ff_rig_params rig_params(const train::RigPose& p, std::vector<float>& expression);
 
 }  // namespace ff::apps

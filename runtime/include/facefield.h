@@ -60,7 +60,8 @@ extern "C" {
 #endif
 
 #define FF_RUNTIME_VERSION_MAJOR 1
-#define FF_RUNTIME_VERSION_MINOR 2  /* 1.1: ff_renderer_create_cuda, ff_cuda_device_count; 1.2: ff_gaussians_save_ply */
+#define FF_RUNTIME_VERSION_MINOR 3  /* 1.1: ff_renderer_create_cuda, ff_cuda_device_count; 1.2: ff_gaussians_save_ply;
+                                       1.3: animation rigs (ff_rig_*) */
 
 typedef enum ff_status {
   FF_OK = 0,
@@ -181,6 +182,56 @@ FF_API ff_status ff_render_float(ff_renderer* r, const ff_gaussians* g, const ff
  * viewers that assume a y-down (COLMAP) world; the header then carries `comment facefield up -y` and
  * ff_gaussians_load turns such a file back (runtime/formats.h). */
 FF_API ff_status ff_gaussians_save_ply(const ff_gaussians* g, const char* path, int sh_degree, int y_down);
+
+/* ---- 1.3: animation rigs ------------------------------------------------------------------------------ */
+/* A rig file (.ffrig, written by the engine: `animate --rig_out`, `export --rig`; byte layout docs/rig.md) makes one
+ * identity animatable: its Gaussians are bound to triangles of its head-model mesh, which the head model's expression
+ * blendshapes, joints (global, neck, jaw, eyes; joint regression, pose correctives, linear blend skinning) and a
+ * rigid head motion deform (docs/animation.md). Posing runs on the CPU in the calling thread plus the rig's workers,
+ * in both libraries; the posed Gaussians are ordinary ff_gaussians, so any renderer (the CUDA one too: the posed set
+ * is uploaded on its first render) and any writer (ff_gaussians_save_ply: one .ply per frame) take them.
+ * Zero parameters give the neutral Gaussians bit for bit, hence the static render pixel for pixel. */
+typedef struct ff_rig ff_rig;
+
+typedef struct ff_rig_info {
+  int num_vertices;   /* rig vertices: the head-model vertices the Gaussians are bound to and the joints read */
+  int num_faces;      /* head-model triangles among them */
+  int num_expression; /* expression coefficients the rig takes (14 on the built-in head model, up to 100 on FLAME) */
+  int num_joints;     /* 5: global, neck, jaw, left eye, right eye */
+  int num_gaussians;  /* Gaussians bound */
+  int has_gaussians;  /* 1: the file holds the identity's neutral Gaussians (ff_rig_gaussians) */
+} ff_rig_info;
+
+/* One frame. A zero-initialised struct is the neutral pose. Canonical frame: metres, x to the subject's left, y up,
+ * z out of the face. posed head = rotation · (N + F(expression, pose) − F(0, 0)) + translation. */
+typedef struct ff_rig_params {
+  const float* expression; /* num_expression coefficients (the rest are 0); may be NULL when num_expression is 0 */
+  int num_expression;      /* 0..ff_rig_info.num_expression */
+  float pose[15];          /* axis-angle (radians) per joint: global (about the root joint), neck, jaw, left eye,
+                              right eye */
+  float rotation[9];       /* rigid head rotation about the canonical origin, row-major, applied after the head
+                              model; all zeros means the identity (a non-zero matrix must be a rotation, ±1e-3) */
+  float translation[3];    /* then this translation (metres) */
+} ff_rig_params;
+
+/* Open a rig file; threads: posing worker threads (0 = all cores). A truncated, corrupt or foreign file (a model,
+ * a pack of Gaussians) is refused with FF_ERROR_FORMAT and a message naming the file. */
+FF_API ff_status ff_rig_open(const char* path, int threads, ff_rig** out);
+FF_API ff_status ff_rig_open_memory(const void* data, size_t size, int threads, ff_rig** out);
+FF_API void ff_rig_close(ff_rig* rig);
+FF_API ff_status ff_rig_get_info(ff_rig* rig, ff_rig_info* info);
+/* The identity's neutral Gaussians stored in the file (FF_ERROR_UNSUPPORTED when it has none: then decode the
+ * identity from its model with ff_decode_identity / ff_decode_code and pass those to ff_rig_pose). */
+FF_API ff_status ff_rig_gaussians(ff_rig* rig, ff_gaussians** out);
+/* Pose: neutral (num_gaussians Gaussians, bound as the rig says; NULL = the rig's stored ones) → *out, new
+ * caller-owned Gaussians for params (NULL = the neutral pose). Means follow their triangles, rotations turn with
+ * the triangles' frames, scales grow with the triangles' mean edge length; opacities and colours are copied. */
+FF_API ff_status ff_rig_pose(ff_rig* rig, const ff_gaussians* neutral, const ff_rig_params* params,
+                             ff_gaussians** out);
+/* The posed rig mesh: vertices [num_vertices,3] (count = 3·num_vertices floats), for drawing the head mesh. */
+FF_API ff_status ff_rig_posed_vertices(ff_rig* rig, const ff_rig_params* params, float* vertices, size_t count);
+/* Its triangles [num_faces,3] (rig vertex indices; count = 3·num_faces). */
+FF_API ff_status ff_rig_faces(ff_rig* rig, int32_t* faces, size_t count);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,8 @@
 // tests/apps/test_animator.cpp — apps/common/animator.h on a small model built on the built-in head model: the neutral
 // frame renders exactly like the static identity (bitwise), an open jaw changes the lower face and not the rest,
-// a model file without a head-model layout is refused.
+// a model file without a head-model layout is refused; the runtime's posing from the rig file (runtime/rig.h,
+// ff_rig_pose) equals the engine's (train/animation.h HeadRig + pose_gaussians_host) for random parameters, and so
+// do the renders (≤ 1/255); truncated and foreign rig files are refused naming the file; the rig file round-trips.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -16,7 +18,9 @@
 using namespace ff;
 
 
-TEST_CASE("animator: neutral frame renders like the static identity, the jaw moves the lower face") {
+namespace {
+// a model pack of two identities on the built-in head (random shapes), naming the head model; returns its path
+std::string write_test_model(Context& ctx, const std::filesystem::path& dir) {
   const flame::FlameModel& hm = flame::builtin_head_model_ref();
   // two identities on the built-in head (random shapes), a model pack naming the head model
   std::vector<flame::Mesh> faces;
@@ -32,17 +36,27 @@ TEST_CASE("animator: neutral frame renders like the static identity, the jaw mov
     flame::flame_fwd(hm, in, out, nullptr, 1);
     faces.push_back(data::build_head_meshes(hm, out.vertices, po).facemask[0]);
   }
-  Context ctx(1, 2);
   const train::ModelConfig cfg = testing::tiny_model();
   const train::SurfaceLayout lay = train::build_layout(faces, cfg);
   std::vector<std::vector<float>> xyz = {lay.place(faces[0]), lay.place(faces[1])};
   std::vector<float> ref(xyz[0].size());
   for (size_t i = 0; i < ref.size(); ++i) ref[i] = 0.5f * (xyz[0][i] + xyz[1][i]);
   train::IdentityModel model(ctx, cfg, lay, xyz, ref);
-  const auto dir = std::filesystem::temp_directory_path() / ("ff_test_animator_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
   const std::string path = (dir / "m.ffpk").string();
   ffrt::write_pack(path, train::model_pack(model, {"a", "b"}, {}, {"builtin", flame::head_model_content_id(hm)}));
+  return path;
+}
+std::filesystem::path test_dir(const char* name) {
+  const auto dir = std::filesystem::temp_directory_path() / (std::string(name) + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+}  // namespace
+
+TEST_CASE("animator: neutral frame renders like the static identity, the jaw moves the lower face") {
+  Context ctx(1, 2);
+  const auto dir = test_dir("ff_test_animator_");
+  const std::string path = write_test_model(ctx, dir);
 
   auto m = apps::open_model(ctx, path, 2);
   const flame::FlameModel head = train::find_head_model(m->file);
@@ -68,5 +82,128 @@ TEST_CASE("animator: neutral frame renders like the static identity, the jaw mov
     }
   CHECK(changed_low > 20);
   CHECK(changed_top == 0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("rig: the runtime's posed Gaussians and renders equal the engine's (HeadRig + pose_gaussians_host)") {
+  Context ctx(1, 2);
+  const auto dir = test_dir("ff_test_rig_");
+  auto m = apps::open_model(ctx, write_test_model(ctx, dir), 2);
+  const flame::FlameModel head = train::find_head_model(m->file);
+  const apps::Animator anim(*m, head, m->rt.code(0), m->rt.positions(0), 2);
+  const int G = anim.count();
+  std::vector<float> x0(size_t(G) * 3), s0(size_t(G) * 3), q0(size_t(G) * 4), o0((size_t(G))), c0(size_t(G) * 3);
+  REQUIRE(ff_gaussians_read(anim.neutral().g, x0.data(), s0.data(), q0.data(), o0.data(), c0.data()) == FF_OK);
+  const train::GaussianBinding b = train::GaussianBinding::from_layout(m->file.model->layout(), anim.rig().neutral_face());
+  const Camera cam = frontal_camera(anim.neutral_means(), 128, 128);
+  const float bg[3] = {0.2f, 0.1f, 0.3f};
+  uint64_t state = 12345;
+  auto uniform = [&](double a, double c) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return a + (c - a) * double(state >> 11) * 0x1.0p-53;
+  };
+  int rendered_changes = 0;
+  for (int trial = 0; trial < 6; ++trial) {
+    train::RigPose p;
+    p.expression.resize(size_t(head.E));
+    for (double& e : p.expression) e = uniform(-0.3, 0.8);
+    for (int j = 0; j < 5; ++j)
+      for (int k = 0; k < 3; ++k) p.pose[size_t(3 * j + k)] = uniform(-0.25, 0.25);
+    p.pose[3 * flame::kJaw] = uniform(0.0, 0.35);
+    double r[3] = {uniform(-0.3, 0.3), uniform(-0.3, 0.3), uniform(-0.3, 0.3)};
+    double R[9];
+    flame::rodrigues(r, R);
+    for (int i = 0; i < 9; ++i) p.rotation[size_t(i)] = R[i];
+    for (int i = 0; i < 3; ++i) p.translation[size_t(i)] = uniform(-0.02, 0.02);
+    CAPTURE(trial);
+    // the engine: HeadRig (flame/flame.h in f64 on the full head) + the binding in f64
+    std::vector<float> x = x0, q = q0, sc = s0;
+    train::pose_gaussians_host(b, anim.rig().posed_face(p), G, x.data(), q.data(), sc.data(), 1);
+    // the runtime: the rig file's float forward
+    const apps::Gaussians g = anim.pose(p);
+    std::vector<float> rx(x.size()), rs(sc.size()), rq(q.size()), ro(o0.size()), rc(c0.size());
+    REQUIRE(ff_gaussians_read(g.g, rx.data(), rs.data(), rq.data(), ro.data(), rc.data()) == FF_OK);
+    double dx = 0, dq = 0, ds = 0, moved = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      dx = std::max(dx, double(std::fabs(rx[i] - x[i])));
+      moved = std::max(moved, double(std::fabs(x[i] - x0[i])));
+      ds = std::max(ds, double(std::fabs(rs[i] - sc[i]) / sc[i]));
+    }
+    for (size_t i = 0; i < q.size(); ++i) dq = std::max(dq, double(std::fabs(rq[i] - q[i])));
+    CHECK(moved > 1e-3);   // the parameters do move the face (metres)
+    CHECK(dx < 2e-6);      // float precision on a head of ~0.1 m
+    CHECK(dq < 1e-4);
+    CHECK(ds < 1e-4);
+    CHECK(ro == o0);
+    CHECK(rc == c0);
+    // renders within 1/255
+    ff_gaussians* eg = nullptr;
+    REQUIRE(ff_gaussians_create(G, x.data(), sc.data(), q.data(), o0.data(), c0.data(), &eg) == FF_OK);
+    const apps::Gaussians engine(eg);
+    const auto a = m->rt.render(engine, runtime_camera(cam), bg), c = m->rt.render(g, runtime_camera(cam), bg);
+    int worst = 0;
+    for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(int(a[i]) - int(c[i])));
+    CHECK(worst <= 1);
+    const auto still = m->rt.render(anim.neutral(), runtime_camera(cam), bg);
+    rendered_changes += (still != c);
+  }
+  CHECK(rendered_changes == 6);
+  // zero parameters: the static Gaussians and render bit for bit, also through a rig file opened from disk
+  const std::string rig_path = (dir / "identity.ffrig").string();
+  ffrt::write_file(rig_path, anim.rig_file());
+  ff_rig* rig = nullptr;
+  REQUIRE(ff_rig_open(rig_path.c_str(), 2, &rig) == FF_OK);
+  ff_rig_info info{};
+  REQUIRE(ff_rig_get_info(rig, &info) == FF_OK);
+  CHECK(info.num_gaussians == G);
+  CHECK(info.has_gaussians == 1);
+  CHECK(info.num_expression == head.E);
+  CHECK(info.num_joints == 5);
+  CHECK(info.num_faces > 0);
+  ff_rig_params zero{};
+  ff_gaussians* posed = nullptr;
+  REQUIRE(ff_rig_pose(rig, anim.neutral().g, &zero, &posed) == FF_OK);
+  const apps::Gaussians pz(posed);
+  std::vector<float> zx(x0.size()), zs(s0.size()), zq(q0.size());
+  REQUIRE(ff_gaussians_read(pz.g, zx.data(), zs.data(), zq.data(), nullptr, nullptr) == FF_OK);
+  CHECK(zx == x0);
+  CHECK(zs == s0);
+  CHECK(zq == q0);
+  CHECK(m->rt.render(pz, runtime_camera(cam), bg) == m->rt.render(anim.neutral(), runtime_camera(cam), bg));
+  // the posed rig mesh at zero parameters is the neutral face of the engine's rig
+  std::vector<float> verts(size_t(info.num_vertices) * 3);
+  REQUIRE(ff_rig_posed_vertices(rig, nullptr, verts.data(), verts.size()) == FF_OK);
+  const ffrt::RigData rd = ffrt::parse_rig(anim.rig_file(), "rig");
+  for (int v = 0; v < info.num_vertices; ++v)
+    for (int k = 0; k < 3; ++k)
+      CHECK(verts[size_t(3 * v + k)] == float(anim.rig().neutral_head()[3 * size_t(rd.vertex_ids[size_t(v)]) + size_t(k)]));
+  ff_rig_close(rig);
+
+  // truncated and foreign rig files are refused, naming the file
+  const std::string bytes = anim.rig_file();
+  MESSAGE("rig file of the test model: ", bytes.size(), " bytes, ", G, " Gaussians, ", info.num_vertices, " vertices");
+  const std::string cut = (dir / "cut.ffrig").string();
+  ffrt::write_file(cut, bytes.substr(0, bytes.size() / 2));
+  CHECK(ff_rig_open(cut.c_str(), 1, &rig) == FF_ERROR_FORMAT);
+  CHECK(std::string(ff_last_error()).find("cut.ffrig") != std::string::npos);
+  const std::string model_path = (dir / "m.ffpk").string();
+  CHECK(ff_rig_open(model_path.c_str(), 1, &rig) == FF_ERROR_FORMAT);
+  CHECK(std::string(ff_last_error()).find("m.ffpk") != std::string::npos);
+  CHECK(std::string(ff_last_error()).find("not a rig file") != std::string::npos);
+  // a rig file is not a model
+  ff_model* not_model = nullptr;
+  CHECK(ff_model_open(rig_path.c_str(), 1, &not_model) == FF_ERROR_UNSUPPORTED);
+  CHECK(std::string(ff_last_error()).find("rig file") != std::string::npos);
+  // too many expression coefficients and a non-rotation are refused
+  REQUIRE(ff_rig_open_memory(bytes.data(), bytes.size(), 1, &rig) == FF_OK);
+  std::vector<float> many(size_t(head.E) + 1, 0.1f);
+  ff_rig_params bad{};
+  bad.expression = many.data();
+  bad.num_expression = int(many.size());
+  CHECK(ff_rig_pose(rig, nullptr, &bad, &posed) == FF_ERROR_INVALID_ARGUMENT);
+  bad.num_expression = 0;
+  bad.rotation[0] = 2;
+  CHECK(ff_rig_pose(rig, nullptr, &bad, &posed) == FF_ERROR_INVALID_ARGUMENT);
+  ff_rig_close(rig);
   std::filesystem::remove_all(dir);
 }

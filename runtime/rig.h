@@ -1,0 +1,92 @@
+// runtime/rig.h — an animatable identity inside the runtime: the rig file (.ffrig, pack kind 3) and the posing of an
+// identity's Gaussians with head-model parameters (expression, joints, rigid motion), dependency-free (docs/rig.md is
+// the byte-level format for viewer authors; docs/animation.md the maths).
+//
+// A rig holds, for one identity, the part of its head-model rig that moves its Gaussians, trimmed to the "rig
+// vertices" (the head-model vertices the Gaussians are bound to plus those the joint regressor reads):
+//   neutral N [V,3], expression blendshapes [V,3,E], joint regressor [J,V], parents [J], LBS weights [V,J], pose
+//   correctives only for vertices that have any [P rows], faces [F,3] among the rig vertices, the Gaussians' bindings
+//   (triangle of rig vertices + barycentric weights) and, optionally, the identity's neutral Gaussians.
+// Forward (FLAME's, flame/flame.h, with the identity's neutral head as rest shape; per-joint maths runtime/lbs.h):
+//   v_s = N + exprdirs·ψ;  Jr = J_regressor·v_s;  R_j = rodrigues(θ_j);  v_p = v_s + posedirs·vec(R_j − I)_{j≥1};
+//   F(ψ, θ) = Σ_j w_vj A_j [v_p; 1]   (kinematic chain of runtime/lbs.h)
+//   posed   = rotation · (N + F(ψ, θ) − F(0, 0)) + translation
+// exactly the engine's train/animation.h HeadRig (which runs flame/flame.h in f64 on the full head); here it runs in
+// float on the trimmed rig, agreeing to float precision. F(0, 0) is computed once by the same code, so zero
+// parameters give N bitwise, the binding (runtime/binding.h) then copies every Gaussian unchanged, and the neutral
+// pose renders exactly like the static identity.
+// Why a second forward beside flame/flame.h: that one is the differentiable training forward (f64, batches, shape
+// coefficients, caches for its hand-written VJP, the full dense model); this one is the viewer's per-frame forward
+// (float, one identity, trimmed sparse arrays read from a file, no VJP). What they share is one copy in
+// runtime/lbs.h (Rodrigues, kinematic chain, skinned vertex) and runtime/binding.h (Gaussians on triangles); the
+// engine's animator (apps/common/animator.h) renders through this runtime path.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "runtime/formats.h"
+#include "runtime/pool.h"
+
+namespace ffrt {
+
+constexpr int kRigJoints = 5;  // FLAME's: global, neck, jaw, left eye, right eye
+
+// Everything a rig file holds, host arrays (the record names of docs/rig.md in comments).
+struct RigData {
+  int V = 0, F = 0, E = 0, J = kRigJoints, P = 0, G = 0;
+  std::vector<int32_t> vertex_ids;        // rig/vertex_ids [V]   head-model vertex id of each rig vertex (informative)
+  std::vector<float> neutral;             // rig/neutral [V,3]    the identity's neutral head N (metres)
+  std::vector<int32_t> faces;             // rig/faces [F,3]      head-model triangles among the rig vertices
+  std::vector<float> exprdirs;            // rig/exprdirs [V,3,E]
+  std::vector<float> j_regressor;         // rig/j_regressor [J,V]
+  std::vector<int32_t> parents;           // rig/parents [J]
+  std::vector<float> weights;             // rig/lbs_weights [V,J]
+  std::vector<int32_t> posedir_vertices;  // rig/posedirs_vertices [P] rig vertices that have pose correctives
+  std::vector<float> posedirs;            // rig/posedirs [P,3,(J−1)·9]
+  std::vector<int32_t> tri;               // bind/tri [G,3] rig vertex ids of each Gaussian's triangle
+  std::vector<float> bary;                // bind/bary [G,3]
+  std::vector<std::string> expression_names;  // rig/expression_names (u8, '\n'-separated; may be empty)
+  GaussianSet gaussians;                  // gaussians/* (optional): the identity's neutral Gaussians
+  std::string meta;                       // informative JSON
+
+  // shapes, index ranges, finite values, parents[j] < j; throws kFormat naming `what`
+  void check(const std::string& what) const;
+};
+Pack rig_pack(const RigData& r);
+RigData rig_from_pack(const Pack& p, const std::string& what);  // refuses other pack kinds (kFormat)
+void write_rig(const std::string& path, const RigData& r);
+RigData parse_rig(const std::string& bytes, const std::string& what);
+
+// One frame's parameters (the C API's ff_rig_params, train/rig_pose.h RigPose in float).
+struct RigParams {
+  const float* expression = nullptr;  // [num_expression]; the rest are 0
+  int num_expression = 0;
+  float pose[3 * kRigJoints] = {};    // axis-angle per joint, FLAME order
+  float rotation[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1};  // row-major, applied after the head model
+  float translation[3] = {};
+};
+
+class Rig {
+ public:
+  Rig(RigData data, const std::string& what);  // checks the data
+  const RigData& data() const { return d_; }
+  const std::string& what() const { return what_; }
+  // posed rig vertices [V,3]; throws kInvalid for non-finite parameters or too many expression coefficients
+  void posed_vertices(const RigParams& p, std::vector<float>& out) const;
+  // The neutral Gaussians (G of them, bound like the rig's) posed for p into out (opacities and colours copied;
+  // log-scales += log(s1/s0)). Gaussians run on the pool.
+  void pose(const GaussianSet& neutral, const RigParams& p, GaussianSet& out, Pool& pool) const;
+
+ private:
+  void forward(const RigParams& p, std::vector<float>& out) const;  // F(ψ, θ) [V,3]
+  RigData d_;
+  std::string what_;
+  std::vector<float> rest_;  // F(0, 0)
+};
+
+// The one place where per-Gaussian corrections that depend on the frame's parameters (an expression-conditioned
+// colour / offset correction, docs/animation.md §5) are applied to the posed Gaussians; a no-op until a rig file
+// carries such a correction.
+void apply_posed_corrections(const Rig& rig, const RigParams& p, GaussianSet& posed);
+
+}  // namespace ffrt
