@@ -2,12 +2,15 @@
  *   render: 36,084 face-like Gaussians (bench_splat.cpp's "face" scene, same generator and seed) at 512×512 and
  *           550×802, RGBA8 out, with 1 and 2 render threads (and --threads N), and on CUDA device 0 when the
  *           library is the CUDA build and a device is present (threads 0; the time includes the copy back);
- *   decode: with --model PACK, codes → Gaussians (generator + decoders) of identity 0.
+ *   decode: with --model PACK, codes → Gaussians (generator + decoders) of identity 0;
+ *   animate: with --rig FILE (a rig file holding its Gaussians, docs/rig.md; repeatable), per frame ff_rig_pose (a
+ *           talking motion: jaw, expression, neck, head turn) alone, and pose + ff_render @512×512 of a frontal camera
+ *           framing the head, with 1 and 2 threads (the rig's and the renderer's).
  * Reports median / min wall ms per call, the process CPU time per call, frames per second from the median wall
  * time, and "cpu fps" = threads·1000 / cpu ms (what the threads deliver when they have their cores to themselves:
  * the comparable number on a shared, loaded machine). --json PATH writes the table.
  *
- *   bench_runtime [--repeats N] [--json PATH] [--model PACK] [--threads N]
+ *   bench_runtime [--repeats N] [--json PATH] [--model PACK] [--rig FILE]... [--threads N]
  */
 #include <math.h>
 #include <stdint.h>
@@ -80,9 +83,78 @@ static void report(const char* name, int threads, double* t, double* c, int reps
   fflush(stdout);
 }
 
+/* frame k of a talking motion: jaw, the first expression modes, a nod and a head turn */
+static void talk_frame(int k, int num_expression, float* expr, ff_rig_params* p) {
+  const double t = k * 0.25;
+  int e;
+  memset(p, 0, sizeof *p);
+  for (e = 0; e < num_expression && e < 4; ++e) expr[e] = (float)(0.4 * sin(t * (1.0 + 0.3 * e)));
+  p->expression = expr, p->num_expression = num_expression < 4 ? num_expression : 4;
+  p->pose[6] = (float)(0.15 * (1.0 + sin(t * 2.1)));  /* jaw x */
+  p->pose[3] = (float)(0.1 * sin(t * 0.7));           /* neck x */
+  p->pose[4] = (float)(0.2 * sin(t * 0.5));           /* neck y */
+  p->translation[0] = (float)(0.005 * sin(t));
+}
+
+/* pose alone, then pose + render @512x512, for the rig at `path` */
+static void bench_rig(const char* path, int repeats) {
+  int tset[2] = {1, 2}, ti, k, mode, n, i;
+  ff_rig* rig;
+  ff_rig_info info;
+  ff_gaussians *g0, *g;
+  float lo[3] = {1e30f, 1e30f, 1e30f}, hi[3] = {-1e30f, -1e30f, -1e30f}, *xyz, expr[4], radius;
+  ff_camera cam;
+  ff_rig_params p;
+  uint8_t* img = malloc(512 * 512 * 4);
+  CHECK(ff_rig_open(path, 1, &rig));
+  CHECK(ff_rig_get_info(rig, &info));
+  CHECK(ff_rig_gaussians(rig, &g0));
+  n = info.num_gaussians;
+  xyz = malloc(sizeof(float) * 3 * (size_t)n);
+  CHECK(ff_gaussians_read(g0, xyz, NULL, NULL, NULL, NULL));
+  for (i = 0; i < 3 * n; ++i) {
+    if (xyz[i] < lo[i % 3]) lo[i % 3] = xyz[i];
+    if (xyz[i] > hi[i % 3]) hi[i % 3] = xyz[i];
+  }
+  radius = 0.5f * fmaxf(hi[0] - lo[0], hi[1] - lo[1]);
+  /* frontal: the canonical frame (y up, z out of the face) turned into OpenCV axes, the head 0.5 m away */
+  memset(&cam, 0, sizeof cam);
+  cam.viewmat[0] = 1, cam.viewmat[3] = -0.5f * (lo[0] + hi[0]);
+  cam.viewmat[5] = -1, cam.viewmat[7] = 0.5f * (lo[1] + hi[1]);
+  cam.viewmat[10] = -1, cam.viewmat[11] = hi[2] + 0.5f;
+  cam.viewmat[15] = 1;
+  cam.fx = cam.fy = 512 * 0.5f / (1.15f * radius) * 0.5f;
+  cam.cx = cam.cy = 256, cam.width = cam.height = 512;
+  ff_rig_close(rig);
+  for (mode = 0; mode < 2; ++mode)
+    for (ti = 0; ti < 2; ++ti) {
+      double *t = malloc(sizeof(double) * repeats), *cp = malloc(sizeof(double) * repeats);
+      char name[96];
+      ff_renderer* r;
+      CHECK(ff_rig_open(path, tset[ti], &rig));
+      CHECK(ff_renderer_create(tset[ti], &r));
+      for (k = -2; k < repeats; ++k) {
+        double c0 = cpu_ms(), t0 = now_ms();
+        talk_frame(k + 2, info.num_expression, expr, &p);
+        CHECK(ff_rig_pose(rig, g0, &p, &g));
+        if (mode == 1) CHECK(ff_render(r, g, &cam, NULL, img, 0));
+        ff_gaussians_free(g);
+        if (k >= 0) t[k] = now_ms() - t0, cp[k] = cpu_ms() - c0;
+      }
+      if (mode == 0) snprintf(name, sizeof name, "pose rig %d Gaussians", n);
+      else snprintf(name, sizeof name, "animate rig %d @512x512", n);
+      report(name, tset[ti], t, cp, repeats);
+      ff_renderer_free(r);
+      ff_rig_close(rig);
+      free(t), free(cp);
+    }
+  ff_gaussians_free(g0);
+  free(xyz), free(img);
+}
+
 int main(int argc, char** argv) {
-  int repeats = 30, i, cfg, extra_threads = 0;
-  const char *json = NULL, *model_path = NULL;
+  int repeats = 30, i, cfg, extra_threads = 0, nrigs = 0;
+  const char *json = NULL, *model_path = NULL, *rig_paths[8];
   const int N = 36084;
   float *m, *s, *q, *o, *c;
   ff_gaussians* g;
@@ -91,8 +163,9 @@ int main(int argc, char** argv) {
     else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
     else if (!strcmp(argv[i], "--model") && i + 1 < argc) model_path = argv[++i];
     else if (!strcmp(argv[i], "--threads") && i + 1 < argc) extra_threads = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--rig") && i + 1 < argc && nrigs < 8) rig_paths[nrigs++] = argv[++i];
     else {
-      printf("usage: bench_runtime [--repeats N (30)] [--json PATH] [--model PACK] [--threads N]\n");
+      printf("usage: bench_runtime [--repeats N (30)] [--json PATH] [--model PACK] [--rig FILE]... [--threads N]\n");
       return strcmp(argv[i], "--help") ? 2 : 0;
     }
   }
@@ -178,6 +251,7 @@ int main(int argc, char** argv) {
       ff_model_close(mdl);
     }
   }
+  for (i = 0; i < nrigs; ++i) bench_rig(rig_paths[i], repeats);
   if (json) {
     FILE* f = fopen(json, "w");
     if (!f) {

@@ -20,7 +20,7 @@
 // JSON parser to find them, and they are not among ContainerView::records:
 //   .ffck  "ckpt/step" i64 [1] (optimiser steps completed), "ckpt/rng_counter" i64 [1] (the bits of the u64
 //          counter-RNG position, core/rng.h)
-//   .ffpk  "pack/kind" i32 [1] (1 = decoded Gaussians, 2 = model; runtime/formats.h)
+//   .ffpk  "pack/kind" i32 [1] (1 = decoded Gaussians, 2 = model, 3 = rig; runtime/formats.h)
 //   .fft   none
 // Version 1 (written by facefield before the three formats shared this code; still read, never written) has the
 // same records; only the bytes between version and count differ:

@@ -17,7 +17,8 @@
 //           sorted by descending exp(Σ log s)·opacity (ties by index). Colour/opacity/rotation are quantised.
 //   .ffpk   identity pack: the container of runtime/container.h (magic "FFPACK\r\n"); its header record "pack/kind"
 //           says what it holds (1 = decoded Gaussians, 2 = model: generator + decoders + layout + codes +
-//           positions, 3 = rig: one identity's animation rig, runtime/rig.h, docs/rig.md), meta is informative JSON; arrays may have any name and any of the five dtypes.
+//           positions, 3 = rig: one identity's animation rig, runtime/rig.h, docs/rig.md), meta is informative JSON;
+//           arrays may have any name and any of the five dtypes.
 //           Kind 1 arrays: means [N,3], log_scales [N,3], rotations [N,4], opacities [N] (activated), colors [N,3].
 //           Kind 2 arrays: the checkpoint's parameter names (train/model.h: codes, E, G.*, pos_embedding, dec.*,
 //           mu_*, xyz) and generator buffers (G.*.noise_const, G.*.resample_filter), and the model records of

@@ -13,6 +13,8 @@
 //                    runtime/binding.h, shared with the runtime. pose_gaussians is its differentiable tensor op
 //                    (host CustomOp; on CUDA its inputs and outputs are copied, as flame_op's kinematics).
 // Only the "uv" placement binds Gaussians to triangles; a "seed" layout (positions on subdivided vertices) is refused.
+// The runtime has its own float forward of the same rig on a trimmed rig file (runtime/rig.h; why two: see there);
+// apps/common/animator.h builds that file from a HeadRig, and tests/apps/test_animator.cpp checks the two agree.
 // The identity's neutral head is not stored in model files: neutral_head_from_positions recovers it from the
 // identity's Gaussian positions (least squares over the layout's barycentric placement, then the head model's shape
 // basis for the vertices outside the face mask).

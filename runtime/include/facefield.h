@@ -1,6 +1,7 @@
 /* runtime/include/facefield.h — facefield's embeddable runtime: a C API to open a trained identity field model
  * (a training checkpoint .ffck or an exported identity pack .ffpk), decode an identity code into 3D Gaussians,
- * render them to RGBA8 for a pinhole camera, and export them to viewer formats (.ply, .splat, .ffpk).
+ * render them to RGBA8 for a pinhole camera, and export them to viewer formats (.ply, .splat, .ffpk); since 1.3 also
+ * animate an identity with head-model parameters from a rig file (ff_rig_*, docs/rig.md).
  *
  * The library has no training code and no autograd: it carries its own forward-only generator (StyleGAN2
  * mapping, modulated 3×3 convolutions with demodulation, FIR upsampling, ToRGB skips), MLP decoders, bilinear

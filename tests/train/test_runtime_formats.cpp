@@ -439,7 +439,7 @@ TEST_CASE("runtime: version-1 packs and checkpoints still open; v2 packs carry e
                        ffrt::Error);
   CHECK_THROWS_WITH_AS(ffrt::parse_model_file(read_file(ff::testing::fixture_path("nn_blocks.fft")), "'t.fft'"),
                        doctest::Contains("neither"), ffrt::Error);
-  // a pack kind other than 1 or 2 is refused
+  // a pack kind other than 1, 2 or 3 is refused
   ffrt::Pack odd = p;
   odd.kind = 7;
   CHECK_THROWS_WITH_AS(ffrt::parse_pack(ffrt::pack_bytes(odd), "'o'"), doctest::Contains("unknown pack kind 7"),
