@@ -147,6 +147,30 @@ ff_status open_bytes(const std::string& bytes, const std::string& what, int thre
   });
 }
 
+// the file's bytes handed to open(bytes, what), what = the quoted path for messages
+template <class Open>
+ff_status open_path(const char* path, const void* out, const char* fn, Open&& open) {
+  std::string bytes;
+  ff_status s = guard([&] {
+    need(path, fn, "path");
+    need(out, fn, "out");
+    bytes = ffrt::read_file(path);
+  });
+  if (s != FF_OK) return s;
+  return open(bytes, std::string("'") + path + "'");
+}
+template <class Open>
+ff_status open_memory(const void* data, size_t size, const void* out, const char* fn, const char* what, Open&& open) {
+  std::string bytes;
+  ff_status s = guard([&] {
+    need(data, fn, "data");
+    need(out, fn, "out");
+    bytes.assign(static_cast<const char*>(data), size);
+  });
+  if (s != FF_OK) return s;
+  return open(bytes, what);
+}
+
 ff_status open_rig(const std::string& bytes, const std::string& what, int threads, ff_rig** out) {
   return guard([&] {
     if (threads < 0) invalid("ff_rig_open: threads must be ≥ 0, got " + std::to_string(threads));
@@ -199,25 +223,13 @@ FF_API const char* ff_status_name(ff_status s) {
 FF_API const char* ff_last_error(void) { return t_error.c_str(); }
 
 FF_API ff_status ff_model_open(const char* path, int threads, ff_model** out) {
-  std::string bytes;
-  ff_status s = guard([&] {
-    need(path, "ff_model_open", "path");
-    need(out, "ff_model_open", "out");
-    bytes = ffrt::read_file(path);
-  });
-  if (s != FF_OK) return s;
-  return open_bytes(bytes, std::string("'") + path + "'", threads, out);
+  return open_path(path, out, "ff_model_open",
+                   [&](const std::string& b, const std::string& what) { return open_bytes(b, what, threads, out); });
 }
 
 FF_API ff_status ff_model_open_memory(const void* data, size_t size, int threads, ff_model** out) {
-  std::string bytes;
-  ff_status s = guard([&] {
-    need(data, "ff_model_open_memory", "data");
-    need(out, "ff_model_open_memory", "out");
-    bytes.assign(static_cast<const char*>(data), size);
-  });
-  if (s != FF_OK) return s;
-  return open_bytes(bytes, "model in memory", threads, out);
+  return open_memory(data, size, out, "ff_model_open_memory", "model in memory",
+                     [&](const std::string& b, const std::string& what) { return open_bytes(b, what, threads, out); });
 }
 
 FF_API void ff_model_close(ff_model* m) { delete m; }
@@ -501,25 +513,13 @@ FF_API ff_status ff_gaussians_save_ply(const ff_gaussians* g, const char* path, 
 }
 
 FF_API ff_status ff_rig_open(const char* path, int threads, ff_rig** out) {
-  std::string bytes;
-  ff_status s = guard([&] {
-    need(path, "ff_rig_open", "path");
-    need(out, "ff_rig_open", "out");
-    bytes = ffrt::read_file(path);
-  });
-  if (s != FF_OK) return s;
-  return open_rig(bytes, std::string("'") + path + "'", threads, out);
+  return open_path(path, out, "ff_rig_open",
+                   [&](const std::string& b, const std::string& what) { return open_rig(b, what, threads, out); });
 }
 
 FF_API ff_status ff_rig_open_memory(const void* data, size_t size, int threads, ff_rig** out) {
-  std::string bytes;
-  ff_status s = guard([&] {
-    need(data, "ff_rig_open_memory", "data");
-    need(out, "ff_rig_open_memory", "out");
-    bytes.assign(static_cast<const char*>(data), size);
-  });
-  if (s != FF_OK) return s;
-  return open_rig(bytes, "rig in memory", threads, out);
+  return open_memory(data, size, out, "ff_rig_open_memory", "rig in memory",
+                     [&](const std::string& b, const std::string& what) { return open_rig(b, what, threads, out); });
 }
 
 FF_API void ff_rig_close(ff_rig* rig) { delete rig; }

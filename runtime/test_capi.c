@@ -704,6 +704,14 @@ static void test_rig(void) {
   EXPECT_STATUS(ff_rig_pose(rig, g0, &p, &g), FF_OK);
   c = render(r, g, &cam);
   EXPECT(c && max_diff_u8(a, c, 64 * 64 * 4) > 0);
+  if (ff_cuda_device_count() > 0) { /* CUDA library: posed on the host, rendered on the device like any set */
+    ff_renderer* rc = NULL;
+    unsigned char* d;
+    EXPECT_STATUS(ff_renderer_create_cuda(0, &rc), FF_OK);
+    d = rc ? render(rc, g, &cam) : NULL;
+    EXPECT(d && max_diff_u8(c, d, 64 * 64 * 4) <= 1);
+    free(d), ff_renderer_free(rc);
+  }
   free(a), free(c);
   EXPECT_STATUS(ff_gaussians_save_ply(g, path("rig_frame_0001.ply"), 0, 0), FF_OK);
   ff_gaussians_free(g), g = NULL;
