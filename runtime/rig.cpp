@@ -134,7 +134,7 @@ Pack rig_pack(const RigData& r) {
 RigData rig_from_pack(const Pack& p, const std::string& what) {
   if (p.kind != kPackRig)
     fail(kFormat, what, " is ", p.kind == kPackModel ? "a model pack" : "a pack of decoded Gaussians",
-         ", not a rig file (export one with `animate --rig_out` or `export --rig`)");
+         ", not a rig file (`animate` writes one: identity.ffrig in its output folder)");
   RigData r;
   r.meta = p.meta;
   const Array& n = take(p, "rig/neutral", kF32, {-1, 3}, what);

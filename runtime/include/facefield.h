@@ -185,7 +185,7 @@ FF_API ff_status ff_render_float(ff_renderer* r, const ff_gaussians* g, const ff
 FF_API ff_status ff_gaussians_save_ply(const ff_gaussians* g, const char* path, int sh_degree, int y_down);
 
 /* ---- 1.3: animation rigs ------------------------------------------------------------------------------ */
-/* A rig file (.ffrig, written by the engine: `animate --rig_out`, `export --rig`; byte layout docs/rig.md) makes one
+/* A rig file (.ffrig, written by `animate` as identity.ffrig; byte layout docs/rig.md) makes one
  * identity animatable: its Gaussians are bound to triangles of its head-model mesh, which the head model's expression
  * blendshapes, joints (global, neck, jaw, eyes; joint regression, pose correctives, linear blend skinning) and a
  * rigid head motion deform (docs/animation.md). Posing runs on the CPU in the calling thread plus the rig's workers,
