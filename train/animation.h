@@ -11,7 +11,8 @@
 //   GaussianBinding  the layout's (triangle, barycentric) pair of every Gaussian on the neutral face-mask mesh; the
 //                    maths (frame from edge + normal, mean-edge-length scale, rotation relative to the frame) is
 //                    runtime/binding.h, shared with the runtime. pose_gaussians is its differentiable tensor op
-//                    (host CustomOp; on CUDA its inputs and outputs are copied, as flame_op's kinematics).
+//                    (host loops on the CPU; on CUDA the kernels of train/pose_gaussians.cu run the same maths,
+//                    train/pose_gaussians_cuda.h).
 // Only the "uv" placement binds Gaussians to triangles; a "seed" layout (positions on subdivided vertices) is refused.
 // The identity's neutral head is not stored in model files: neutral_head_from_positions recovers it from the
 // identity's Gaussian positions (least squares over the layout's barycentric placement, then the head model's shape
