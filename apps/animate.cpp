@@ -5,6 +5,7 @@
 //   animate --model ckpt.ffck --identity 3 --motion talk --out talk/
 //   animate --model face.ffpk --code me/fit.json --motion tracked_flame_params.npz --out me_anim/
 //   animate --model face.ffpk --identity 0 --motion my_motion.csv --out anim/ --ply 1
+//   animate --model face.ffpk --code me/fit.json --motion photo --camera fit --out me_photo/   (the photo's expression)
 // The identity is decoded once (its neutral Gaussians) and its head rig built (train/animation.h HeadRig); every frame
 // is posed by the runtime from the rig file's data (ff_rig_pose: runtime/rig.h head-model forward, runtime/binding.h),
 // exactly what a viewer does with identity.ffrig. Motion sources and the CSV
@@ -46,8 +47,9 @@ int main(int argc, char** argv) {
          {"identity", "0", "identity index"},
          {"code", "", "code file written by fit_image (fit.json) instead of --identity"},
          {"motion", "talk", "talk | smile | look_around | a NeRSemble tracked_flame_params.npz | a .csv (columns: "
-                            "train/motion.h, docs/animation.md)"},
-         {"frames", "48", "frames of a built-in motion"},
+                            "train/motion.h, docs/animation.md) | photo (--code's photo_pose: the fitted photo's "
+                            "expression and jaw, held)"},
+         {"frames", "48", "frames of a built-in motion or of 'photo'"},
          {"stride", "1", "use every n-th frame of a file motion"},
          {"head_model", "", "head model (default: the one the model file names; FF_HEAD_MODEL)"},
          {"camera", "front", "'front' (frontal, framing the neutral face), IDENTITY:VIEW (a training camera) or "
@@ -94,13 +96,8 @@ int main(int argc, char** argv) {
     const flame::FlameModel head = train::find_head_model(m->file, o.str("head_model"));
     step.emplace("decoding the identity");
     const apps::Animator anim(*m, head, code, xyz, threads);
-    train::Motion motion = train::load_motion(o.str("motion"), head, int(o.integer("frames", 1, 100000)));
-    const int stride = int(o.integer("stride", 1, 100000));
-    if (stride > 1) {
-      std::vector<train::RigPose> kept;
-      for (size_t f = 0; f < motion.frames.size(); f += size_t(stride)) kept.push_back(motion.frames[f]);
-      motion.frames = std::move(kept);
-    }
+    train::Motion motion = apps::load_app_motion(o.str("motion"), head, int(o.integer("frames", 1, 100000)),
+                                                 int(o.integer("stride", 1, 100000)), cf.has_pose ? &cf.pose : nullptr);
     for (const std::string& w : motion.warnings) std::fprintf(stderr, "animate: warning: %s\n", w.c_str());
     const int G = anim.count();
 

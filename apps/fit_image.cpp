@@ -67,6 +67,11 @@ int main(int argc, char** argv) {
        {"seed-lr", num(o.code.seed_lr), "LR: seed recipe: Adam learning rate, in [0, 1000]"},
        {"shape-modes", std::to_string(o.head.n_shape), "N: head fit: shape coefficients, in [0, 1000]"},
        {"shape-reg", num(o.head.shape_reg), "W: head fit: weight of the N(0,I) shape prior, in [0, 1e+06]"},
+       {"expression-modes", std::to_string(o.head.n_expr),
+        "N: head fit: expression coefficients estimated from the landmarks (capped at the head model's; 0: neutral), "
+        "in [0, 1000]"},
+       {"expression-reg", num(o.head.expr_reg),
+        "W: head fit: weight of the N(0,I) expression prior, in [1e-06, 1e+06]"},
        {"contour-weight", num(o.head.contour_weight),
         "W: head fit: weight of the 17 jaw-contour landmarks, in [0, 1000]"},
        {"detail", o.detail.enabled ? "on" : "off",
@@ -116,6 +121,8 @@ int main(int argc, char** argv) {
     o.code.seed_lr = opts.number("seed-lr", 0, 1000);
     o.head.n_shape = int(opts.integer("shape-modes", 0, 1000));
     o.head.shape_reg = opts.number("shape-reg", 0, 1e6);
+    o.head.n_expr = int(opts.integer("expression-modes", 0, 1000));
+    o.head.expr_reg = opts.number("expression-reg", 1e-6, 1e6);
     o.head.contour_weight = opts.number("contour-weight", 0, 1000);
     o.detail.enabled = opts.choice("detail", {"on", "off"}) == "on";
     o.detail.spacing_px = opts.number("detail-spacing", 0.5, 16);

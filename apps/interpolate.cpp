@@ -4,17 +4,22 @@
 //
 //   interpolate --model ckpt.ffck --keys 0,3,7 --frames 24 --out_dir morph/
 //   interpolate --model face.ffpk --keys 2,fit_me/fit.json --subject 5 --cameras 5:0,5:4,5:8
-// Keys are identity indices or fit_image code files. Cameras: --cameras lists training cameras stored in the model
+//   interpolate --model face.ffpk --keys 0,3 --motion talk --out_dir morph_talk/     (animated while it morphs)
+// Keys are identity indices or fit_image code files. --motion poses every morph frame with the head model
+// (apps/common/animator.h, the same motion sources as `animate`, looped over the morph; 'photo' blends the keys'
+// photo_pose, neutral for identity keys), the interpolated identity's neutral head recovered from its positions. Cameras: --cameras lists training cameras stored in the model
 // file (IDENTITY:VIEW, any identity's calibration); default: every training view of --subject, or the frontal
 // default camera swinging ±--degrees/2 when the model file holds no cameras.
 #ifdef FF_HAVE_RUNTIME
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 #include <unistd.h>
 
 #include <filesystem>
 
+#include "apps/common/animator.h"
 #include "apps/common/cli.h"
 #include "apps/common/model_runtime.h"
 #include "core/output_dir.h"
@@ -42,6 +47,12 @@ int main(int argc, char** argv) {
                      {"gif", "1", "1: write interpolate.gif"},
                      {"fps", "12", "frames per second of the GIF / MP4"},
                      {"mp4", "1", "1: also write interpolate.mp4 when ffmpeg is installed"},
+                     {"motion", "", "animate while morphing: talk | smile | look_around | a NeRSemble .npz | a .csv "
+                                    "(train/motion.h; looped) | photo (the keys' fit.json photo_pose blended); "
+                                    "none: a static morph"},
+                     {"motion_frames", "48", "frames of a built-in motion"},
+                     {"stride", "1", "use every n-th frame of a file motion"},
+                     {"head_model", "", "head model for --motion (default: the one the model file names)"},
                      {"threads", "0", "CPU threads (0: all)"}});
     if (!o.parse(argc, argv)) return 0;
     FF_CHECK(o.has("model"), "--model is required (see --help)");
@@ -56,6 +67,7 @@ int main(int argc, char** argv) {
     struct Key {
       std::string label;
       std::vector<float> code, xyz;
+      train::RigPose pose;  // a code file's photo_pose, else neutral (--motion photo)
     };
     std::vector<Key> keys;
     for (const std::string& k : o.list("keys")) {
@@ -72,6 +84,7 @@ int main(int argc, char** argv) {
         key.label = k;
         key.code = cf.code;
         key.xyz = cf.xyz.empty() ? rt.positions(-1) : cf.xyz;
+        if (cf.has_pose) key.pose = cf.pose;
       }
       keys.push_back(std::move(key));
     }
@@ -101,6 +114,19 @@ int main(int argc, char** argv) {
     FF_CHECK(!cams.empty(), "no cameras");
     if (loop && cams.size() > 1) cams.push_back(cams.front());
 
+    // the motion (optional): one head-model pose per morph frame
+    const std::string motion_spec = o.str("motion");
+    std::optional<flame::FlameModel> head;
+    train::Motion motion;
+    if (!motion_spec.empty()) {
+      head.emplace(train::find_head_model(m->file, o.str("head_model")));
+      if (motion_spec != "photo") {
+        motion = apps::load_app_motion(motion_spec, *head, int(o.integer("motion_frames", 1, 100000)),
+                                       int(o.integer("stride", 1, 100000)), nullptr);
+        for (const std::string& w : motion.warnings) std::fprintf(stderr, "interpolate: warning: %s\n", w.c_str());
+      }
+    }
+
     const int per = int(o.integer("frames", 1, 100000)), hold = int(o.integer("hold", 0, 100000));
     const int segs = int(keys.size()) - 1;
     const int total = segs * (per + hold) + (loop ? 0 : hold + 1);  // loop: the last segment returns to key 0
@@ -117,7 +143,21 @@ int main(int argc, char** argv) {
       std::vector<float> code(a.code.size()), xyz(a.xyz.size());
       for (size_t i = 0; i < code.size(); ++i) code[i] = float((1 - u) * a.code[i] + u * b.code[i]);
       for (size_t i = 0; i < xyz.size(); ++i) xyz[i] = float((1 - u) * a.xyz[i] + u * b.xyz[i]);
-      apps::Gaussians g = rt.decode(code, &xyz);
+      std::optional<apps::Gaussians> posed;
+      if (head) {
+        train::RigPose p;
+        if (motion_spec == "photo") {  // the keys' photo poses blended (expression, joint axis-angles; no rigid motion)
+          p.expression.assign(std::max(a.pose.expression.size(), b.pose.expression.size()), 0.0);
+          for (size_t k = 0; k < p.expression.size(); ++k)
+            p.expression[k] = (1 - u) * (k < a.pose.expression.size() ? a.pose.expression[k] : 0.0) +
+                              u * (k < b.pose.expression.size() ? b.pose.expression[k] : 0.0);
+          for (size_t k = 0; k < p.pose.size(); ++k) p.pose[k] = (1 - u) * a.pose.pose[k] + u * b.pose.pose[k];
+        } else {
+          p = motion.frames[size_t(f) % motion.frames.size()];
+        }
+        posed.emplace(apps::Animator(*m, *head, code, xyz, threads).pose(p));
+      }
+      const apps::Gaussians g = posed ? std::move(*posed) : rt.decode(code, &xyz);
       // camera: position along the whole sequence mapped onto the key-camera path
       const double tpos = total > 1 ? double(f) / (loop ? total : total - 1) * double(cams.size() - 1) : 0.0;
       const int ci = std::min(int(tpos), int(cams.size()) - 1);

@@ -24,36 +24,44 @@
 // quat(M) is Shepperd's method (the largest of w, x, y, z is computed from the diagonal); its VJP follows the same
 // branch. Degenerate triangles (a zero edge or zero area) divide by zero: the layouts bind Gaussians to triangles
 // of positive area only.
+// Every function is __host__ __device__ when compiled by nvcc (FFRT_BINDING_HD), so the engine's CUDA kernel
+// (train/pose_gaussians.cu) runs this very code; a plain C++ compiler sees ordinary inline functions.
 #pragma once
 #include <math.h>
 #include <stdint.h>
 
+#if defined(__CUDACC__)
+#define FFRT_BINDING_HD __host__ __device__
+#else
+#define FFRT_BINDING_HD
+#endif
+
 namespace ffrt::binding {
 
 template <class T>
-inline T b_sqrt(T v) { return sqrt(v); }
+FFRT_BINDING_HD inline T b_sqrt(T v) { return sqrt(v); }
 template <>
-inline float b_sqrt<float>(float v) { return sqrtf(v); }
+FFRT_BINDING_HD inline float b_sqrt<float>(float v) { return sqrtf(v); }
 template <class T>
-inline T b_log(T v) { return log(v); }
+FFRT_BINDING_HD inline T b_log(T v) { return log(v); }
 template <>
-inline float b_log<float>(float v) { return logf(v); }
+FFRT_BINDING_HD inline float b_log<float>(float v) { return logf(v); }
 
 template <class T>
-inline void cross3(const T a[3], const T b[3], T o[3]) {
+FFRT_BINDING_HD inline void cross3(const T a[3], const T b[3], T o[3]) {
   o[0] = a[1] * b[2] - a[2] * b[1];
   o[1] = a[2] * b[0] - a[0] * b[2];
   o[2] = a[0] * b[1] - a[1] * b[0];
 }
 template <class T>
-inline T dot3(const T a[3], const T b[3]) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
+FFRT_BINDING_HD inline T dot3(const T a[3], const T b[3]) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
 
 // The intermediates of a triangle's frame and size (shared by triangle_frame and its VJP): edges u = v1 − v0,
 // w = v2 − v0, e = v2 − v1 and their lengths, the normal's length ln, the frame's columns a0, a1, a2.
 template <class T>
 struct FrameParts {
   T u[3], w[3], e[3], a0[3], a1[3], a2[3], lu, lw, le, ln;
-  FrameParts(const T v0[3], const T v1[3], const T v2[3]) {
+  FFRT_BINDING_HD FrameParts(const T v0[3], const T v1[3], const T v2[3]) {
     T n[3];
     for (int i = 0; i < 3; ++i) {
       u[i] = v1[i] - v0[i];
@@ -73,7 +81,7 @@ struct FrameParts {
 
 // Frame R [9] (row-major, columns a0, a1, a2) and mean edge length s of the triangle (v0, v1, v2).
 template <class T>
-inline void triangle_frame(const T v0[3], const T v1[3], const T v2[3], T R[9], T* s) {
+FFRT_BINDING_HD inline void triangle_frame(const T v0[3], const T v1[3], const T v2[3], T R[9], T* s) {
   const FrameParts<T> f(v0, v1, v2);
   for (int i = 0; i < 3; ++i) {
     R[3 * i + 0] = f.a0[i];
@@ -85,6 +93,7 @@ inline void triangle_frame(const T v0[3], const T v1[3], const T v2[3], T R[9], 
 
 // VJP of triangle_frame: dR [9], ds → ACCUMULATES into dv0, dv1, dv2.
 template <class T>
+FFRT_BINDING_HD
 inline void triangle_frame_vjp(const T v0[3], const T v1[3], const T v2[3], const T dR[9], T ds, T dv0[3], T dv1[3],
                                T dv2[3]) {
   const FrameParts<T> f(v0, v1, v2);
@@ -130,7 +139,7 @@ inline void triangle_frame_vjp(const T v0[3], const T v1[3], const T v2[3], cons
 // Shepperd's method: rotation matrix M (row-major) → unit quaternion (w,x,y,z). Branch b: 0 = w, 1..3 = x, y, z is
 // the largest component; the same branch for the VJP.
 template <class T>
-inline int quat_branch(const T M[9]) {
+FFRT_BINDING_HD inline int quat_branch(const T M[9]) {
   const T tr = M[0] + M[4] + M[8];
   int b = 0;
   T best = tr;
@@ -147,7 +156,7 @@ struct QuatBranchTable {
   int sign[3];
   int comp[3], a[3], b[3], sb[3];
 };
-inline const QuatBranchTable& quat_table(int branch) {
+FFRT_BINDING_HD inline const QuatBranchTable& quat_table(int branch) {
   static const QuatBranchTable t[4] = {
       {{1, 1, 1}, {1, 2, 3}, {7, 2, 3}, {5, 6, 1}, {-1, -1, -1}},     // w: x=(M21−M12) y=(M02−M20) z=(M10−M01)
       {{1, -1, -1}, {0, 2, 3}, {7, 1, 2}, {5, 3, 6}, {-1, 1, 1}},     // x: w=(M21−M12) y=(M01+M10) z=(M02+M20)
@@ -156,7 +165,7 @@ inline const QuatBranchTable& quat_table(int branch) {
   return t[branch];
 }
 template <class T>
-inline void rotation_to_quat(const T M[9], T q[4]) {
+FFRT_BINDING_HD inline void rotation_to_quat(const T M[9], T q[4]) {
   const int br = quat_branch(M);
   const QuatBranchTable& t = quat_table(br);
   const T r = b_sqrt(T(1) + T(t.sign[0]) * M[0] + T(t.sign[1]) * M[4] + T(t.sign[2]) * M[8]);
@@ -166,7 +175,7 @@ inline void rotation_to_quat(const T M[9], T q[4]) {
 }
 // ACCUMULATES into dM [9].
 template <class T>
-inline void rotation_to_quat_vjp(const T M[9], const T dq[4], T dM[9]) {
+FFRT_BINDING_HD inline void rotation_to_quat_vjp(const T M[9], const T dq[4], T dM[9]) {
   const int br = quat_branch(M);
   const QuatBranchTable& t = quat_table(br);
   const T r = b_sqrt(T(1) + T(t.sign[0]) * M[0] + T(t.sign[1]) * M[4] + T(t.sign[2]) * M[8]);
@@ -184,7 +193,7 @@ inline void rotation_to_quat_vjp(const T M[9], const T dq[4], T dM[9]) {
 
 // Hamilton product a ⊗ b (w,x,y,z).
 template <class T>
-inline void quat_mul(const T a[4], const T b[4], T o[4]) {
+FFRT_BINDING_HD inline void quat_mul(const T a[4], const T b[4], T o[4]) {
   o[0] = a[0] * b[0] - a[1] * b[1] - a[2] * b[2] - a[3] * b[3];
   o[1] = a[0] * b[1] + a[1] * b[0] + a[2] * b[3] - a[3] * b[2];
   o[2] = a[0] * b[2] - a[1] * b[3] + a[2] * b[0] + a[3] * b[1];
@@ -192,7 +201,7 @@ inline void quat_mul(const T a[4], const T b[4], T o[4]) {
 }
 // VJP of o = a ⊗ b: ACCUMULATES into da, db (either may be null).
 template <class T>
-inline void quat_mul_vjp(const T a[4], const T b[4], const T d[4], T* da, T* db) {
+FFRT_BINDING_HD inline void quat_mul_vjp(const T a[4], const T b[4], const T d[4], T* da, T* db) {
   if (da) {
     da[0] += d[0] * b[0] + d[1] * b[1] + d[2] * b[2] + d[3] * b[3];
     da[1] += -d[0] * b[1] + d[1] * b[0] - d[2] * b[3] + d[3] * b[2];
@@ -209,6 +218,7 @@ inline void quat_mul_vjp(const T a[4], const T b[4], const T d[4], T* da, T* db)
 
 // The three vertices of Gaussian g's triangle in mesh V [*,3] and its barycentric point.
 template <class T, class B>
+FFRT_BINDING_HD
 inline void bound_triangle(const int32_t* tri, const B* bary, const T* V, int64_t g, const T* v[3], T p[3]) {
   for (int j = 0; j < 3; ++j) v[j] = V + 3 * int64_t(tri[3 * g + j]);
   for (int i = 0; i < 3; ++i) {
@@ -219,7 +229,7 @@ inline void bound_triangle(const int32_t* tri, const B* bary, const T* V, int64_
 }
 
 template <class T>
-inline bool same_triangle(const T* const u[3], const T* const v[3]) {
+FFRT_BINDING_HD inline bool same_triangle(const T* const u[3], const T* const v[3]) {
   for (int j = 0; j < 3; ++j)
     for (int i = 0; i < 3; ++i)
       if (u[j][i] != v[j][i]) return false;
@@ -234,7 +244,7 @@ struct GaussianPosing {
   T p0[3], p1[3], R0[9], R1[9], s0, s1, l[3], M[9], qd[4];
   bool unmoved;          // the three posed vertices equal the neutral ones bitwise
   template <class B>
-  GaussianPosing(const int32_t* tri, const B* bary, const T* V0, const T* V1, const T* x0, int64_t g) {
+  FFRT_BINDING_HD GaussianPosing(const int32_t* tri, const B* bary, const T* V0, const T* V1, const T* x0, int64_t g) {
     bound_triangle(tri, bary, V0, g, u, p0);
     bound_triangle(tri, bary, V1, g, v, p1);
     unmoved = same_triangle(u, v);
@@ -256,6 +266,7 @@ struct GaussianPosing {
 // Gaussians [g_begin, g_end) posed from the neutral mesh V0 to V1 (both [A,3]): x0 [G,3], q0 [G,4], ls0 [G,3] →
 // x, q, ls (same layouts; outputs may not alias inputs).
 template <class T, class B>
+FFRT_BINDING_HD
 inline void pose_gaussians(int64_t g_begin, int64_t g_end, const int32_t* tri, const B* bary, const T* V0, const T* V1,
                            const T* x0, const T* q0, const T* ls0, T* x, T* q, T* ls) {
   for (int64_t g = g_begin; g < g_end; ++g) {
@@ -280,6 +291,7 @@ inline void pose_gaussians(int64_t g_begin, int64_t g_end, const int32_t* tri, c
 // VJP of pose_gaussians for Gaussians [g_begin, g_end): dx, dq, dls → ACCUMULATES into dV1 [A,3], dx0, dq0, dls0
 // (any of the four may be null). Not thread-safe on dV1 (several Gaussians share vertices): one range per caller.
 template <class T, class B>
+FFRT_BINDING_HD
 inline void pose_gaussians_vjp(int64_t g_begin, int64_t g_end, const int32_t* tri, const B* bary, const T* V0,
                                const T* V1, const T* x0, const T* q0, const T* dx, const T* dq, const T* dls, T* dV1,
                                T* dx0, T* dq0, T* dls0) {

@@ -11,6 +11,7 @@
 #include "core/parallel.h"
 #include "runtime/binding.h"
 #include "train/data/preprocess.h"
+#include "train/pose_gaussians_cuda.h"
 
 namespace ff::train {
 
@@ -174,6 +175,21 @@ void pose_gaussians_host(const GaussianBinding& b, const std::vector<double>& po
   for (size_t i = 0; i < ls.size(); ++i) scales[i] *= float(std::exp(ls[i]));  // ls = log(s1/s0): exactly 0 at rest
 }
 
+void cuda::vertex_entries(const std::vector<int32_t>& tri, int A, std::vector<int32_t>& offsets,
+                          std::vector<int32_t>& entries) {
+  FF_CHECK(tri.size() % 3 == 0, "vertex_entries: ", tri.size(), " triangle ids is not a multiple of 3");
+  FF_CHECK(tri.size() < size_t(1) << 31, "vertex_entries: ", tri.size() / 3, " Gaussians exceed int32 entries");
+  offsets.assign(size_t(A) + 1, 0);
+  for (int32_t a : tri) {
+    FF_CHECK(a >= 0 && a < A, "vertex_entries: vertex ", a, " out of range [0, ", A, ")");
+    ++offsets[size_t(a) + 1];
+  }
+  for (int a = 0; a < A; ++a) offsets[size_t(a) + 1] += offsets[size_t(a)];
+  entries.assign(tri.size(), 0);
+  std::vector<int32_t> fill(offsets.begin(), offsets.end() - 1);
+  for (size_t e = 0; e < tri.size(); ++e) entries[size_t(fill[size_t(tri[e])]++)] = int32_t(e);  // ascending e
+}
+
 namespace {
 
 template <class T>
@@ -182,12 +198,15 @@ struct PoseGaussiansOp : CustomOp {
   Context* ctx = nullptr;
   Device device;
   std::vector<T> V0, V1, x0, q0;
+  // CUDA (train/pose_gaussians_cuda.h): the binding's arrays and the inputs the backward needs, on the device
+  Tensor d_tri, d_bary, d_V0, d_offsets, d_entries, d_V1, d_x0, d_q0;
 
   const char* name() const override { return "pose_gaussians"; }
 
   std::vector<Tensor> forward(const std::vector<Tensor>& in) override {
     ctx = &in[0].ctx();
     device = in[0].device();
+    if (!device.is_cpu()) return forward_device(in);
     V0.assign(b->neutral.begin(), b->neutral.end());
     V1 = in[0].contiguous().to_vector<T>();
     x0 = in[1].contiguous().to_vector<T>();
@@ -204,6 +223,7 @@ struct PoseGaussiansOp : CustomOp {
   }
 
   std::vector<Tensor> backward(const std::vector<Tensor>& d) override {
+    if (!device.is_cpu()) return backward_device(d);
     const int64_t G = b->G;
     const std::vector<T> dx = d[0].contiguous().to_vector<T>();
     const std::vector<T> dq = d[1].contiguous().to_vector<T>();
@@ -214,6 +234,60 @@ struct PoseGaussiansOp : CustomOp {
                                       dls0.data());
     return {from_vector<T>(*ctx, dV, {int64_t(b->A), 3}, device), from_vector<T>(*ctx, dx0, {G, 3}, device),
             from_vector<T>(*ctx, dq0, {G, 4}, device), from_vector<T>(*ctx, dls0, {G, 3}, device)};
+  }
+
+  static const T* cptr(const Tensor& t) { return static_cast<const T*>(t.raw_data()); }
+  static T* ptr(const Tensor& t) { return static_cast<T*>(t.raw_data()); }
+  cuda::DeviceBinding<T> device_binding() const {
+    cuda::DeviceBinding<T> db;
+    db.G = b->G;
+    db.A = b->A;
+    db.tri = static_cast<const int32_t*>(d_tri.raw_data());
+    db.bary = static_cast<const double*>(d_bary.raw_data());
+    db.neutral = cptr(d_V0);
+    db.offsets = static_cast<const int32_t*>(d_offsets.raw_data());
+    db.entries = static_cast<const int32_t*>(d_entries.raw_data());
+    return db;
+  }
+
+  std::vector<Tensor> forward_device(const std::vector<Tensor>& in) {
+#ifdef FF_WITH_CUDA
+    const int64_t G = b->G, A = b->A;
+    std::vector<int32_t> offsets, entries;
+    cuda::vertex_entries(b->tri, b->A, offsets, entries);
+    d_tri = from_vector<int32_t>(*ctx, b->tri, {G, 3}, device);
+    d_bary = from_vector<double>(*ctx, b->bary, {G, 3}, device);
+    d_V0 = from_vector<T>(*ctx, std::vector<T>(b->neutral.begin(), b->neutral.end()), {A, 3}, device);
+    d_offsets = from_vector<int32_t>(*ctx, offsets, {A + 1}, device);
+    d_entries = from_vector<int32_t>(*ctx, entries, {3 * G}, device);
+    d_V1 = in[0].contiguous().detach();
+    d_x0 = in[1].contiguous().detach();
+    d_q0 = in[2].contiguous().detach();
+    const Tensor ls0 = in[3].contiguous().detach();
+    const DType dt = dtype_of<T>();
+    Tensor x = empty(*ctx, {G, 3}, dt, device), q = empty(*ctx, {G, 4}, dt, device), ls = empty(*ctx, {G, 3}, dt, device);
+    cuda::pose_gaussians_fwd<T>(*ctx, device_binding(), cptr(d_V1), cptr(d_x0), cptr(d_q0), cptr(ls0), ptr(x), ptr(q),
+                                ptr(ls));
+    return {x, q, ls};
+#else
+    FF_THROW("pose_gaussians: inputs on ", in[0].device().str(), " but facefield was built without CUDA");
+#endif
+  }
+
+  std::vector<Tensor> backward_device(const std::vector<Tensor>& d) {
+#ifdef FF_WITH_CUDA
+    const int64_t G = b->G, A = b->A;
+    const Tensor dx = d[0].contiguous(), dq = d[1].contiguous(), dls = d[2].contiguous();
+    const DType dt = dtype_of<T>();
+    Tensor dV = empty(*ctx, {A, 3}, dt, device), dx0 = empty(*ctx, {G, 3}, dt, device),
+           dq0 = empty(*ctx, {G, 4}, dt, device), dls0 = empty(*ctx, {G, 3}, dt, device),
+           scratch = empty(*ctx, {G, 9}, dt, device);
+    cuda::pose_gaussians_bwd<T>(*ctx, device_binding(), cptr(d_V1), cptr(d_x0), cptr(d_q0), cptr(dx), cptr(dq),
+                                cptr(dls), ptr(scratch), ptr(dV), ptr(dx0), ptr(dq0), ptr(dls0));
+    return {dV, dx0, dq0, dls0};
+#else
+    FF_THROW("pose_gaussians: gradients on ", d[0].device().str(), " but facefield was built without CUDA");
+#endif
   }
 };
 

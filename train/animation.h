@@ -11,7 +11,8 @@
 //   GaussianBinding  the layout's (triangle, barycentric) pair of every Gaussian on the neutral face-mask mesh; the
 //                    maths (frame from edge + normal, mean-edge-length scale, rotation relative to the frame) is
 //                    runtime/binding.h, shared with the runtime. pose_gaussians is its differentiable tensor op
-//                    (host CustomOp; on CUDA its inputs and outputs are copied, as flame_op's kinematics).
+//                    (host loops on the CPU; on CUDA the kernels of train/pose_gaussians.cu run the same maths,
+//                    train/pose_gaussians_cuda.h).
 // Only the "uv" placement binds Gaussians to triangles; a "seed" layout (positions on subdivided vertices) is refused.
 // The runtime has its own float forward of the same rig on a trimmed rig file (runtime/rig.h; why two: see there);
 // apps/common/animator.h builds that file from a HeadRig, and tests/apps/test_animator.cpp checks the two agree.

@@ -126,4 +126,25 @@ Gaussians Animator::pose(const train::RigPose& p) const {
   return Gaussians(raw);
 }
 
+train::Motion load_app_motion(const std::string& spec, const flame::FlameModel& head, int frames, int stride,
+                              const train::RigPose* photo) {
+  FF_CHECK(frames >= 1 && stride >= 1, "motion '", spec, "': frames (", frames, ") and stride (", stride,
+           ") must be >= 1");
+  train::Motion m;
+  if (spec == "photo") {
+    FF_CHECK(photo, "--motion photo needs a code file written by fit_image with \"photo_pose\" (the photo's ",
+             "expression and jaw)");
+    m.source = "photo (the fitted photo's expression and jaw)";
+    m.frames.assign(size_t(frames), *photo);
+  } else {
+    m = train::load_motion(spec, head, frames);
+  }
+  if (stride > 1) {
+    std::vector<train::RigPose> kept;
+    for (size_t f = 0; f < m.frames.size(); f += size_t(stride)) kept.push_back(m.frames[f]);
+    m.frames = std::move(kept);
+  }
+  return m;
+}
+
 }  // namespace ff::apps

@@ -5,6 +5,8 @@
 // runtime Gaussians that render like any other. So `animate` exercises exactly what a viewer runs from a rig file.
 // Zero parameters give the neutral Gaussians bitwise, so the neutral frame renders exactly like the static identity
 // (tests/apps/test_animator.cpp, which also checks the runtime's posing against HeadRig + pose_gaussians_host).
+// `interpolate --motion` makes one Animator per morph frame (the interpolated code and positions) and poses
+// it with that frame's motion pose.
 //
 //   const ff::flame::FlameModel head = ff::train::find_head_model(m->file);
 //   ff::apps::Animator anim(*m, head, m->rt.code(3), m->rt.positions(3), threads);
@@ -18,6 +20,7 @@
 #include "apps/common/model_runtime.h"
 #include "runtime/rig.h"
 #include "train/animation.h"
+#include "train/motion.h"
 
 namespace ff::apps {
 
@@ -55,5 +58,12 @@ class Animator {
 
 // RigPose (f64) → the runtime's parameters (float); `expression` keeps the coefficients the struct points to.
 ff_rig_params rig_params(const train::RigPose& p, std::vector<float>& expression);
+
+// The motion `spec` names for `animate` and `interpolate`: a train/motion.h source (talk, smile, look_around, a
+// NeRSemble .npz, a .csv; built-in ones over `frames` frames), or "photo": `frames` frames holding `photo` (a code
+// file's photo_pose, fit_image's estimate of the photo's expression and jaw; refused when null). Every
+// stride-th frame is kept.
+train::Motion load_app_motion(const std::string& spec, const flame::FlameModel& head, int frames, int stride,
+                              const train::RigPose* photo);
 
 }  // namespace ff::apps

@@ -52,6 +52,17 @@ CodeFile parse_code_file(const std::string& text, const std::string& path, int c
     cf.camera.width = camera_size(k, path, "width"), cf.camera.height = camera_size(k, path, "height");
     cf.has_camera = cf.camera.fx() > 0 && cf.camera.fy() > 0 && cf.camera.width > 0 && cf.camera.height > 0;
   }
+  if (j.contains("photo_pose")) {
+    const json& pp = j["photo_pose"];
+    FF_CHECK(pp.is_object() && pp.contains("expression") && pp["expression"].is_array() && pp.contains("pose") &&
+                 pp["pose"].is_array(),
+             "code file '", path, "': \"photo_pose\" must be an object with \"expression\" and \"pose\" arrays");
+    FF_CHECK(pp["pose"].size() == cf.pose.pose.size(), "code file '", path, "': \"photo_pose.pose\" has ",
+             pp["pose"].size(), " values, expected ", cf.pose.pose.size(), " (axis-angle of 5 joints)");
+    for (size_t i = 0; i < cf.pose.pose.size(); ++i) cf.pose.pose[i] = number_at(pp["pose"][i], path, "photo_pose.pose[]");
+    for (auto& v : pp["expression"]) cf.pose.expression.push_back(number_at(v, path, "photo_pose.expression[]"));
+    cf.has_pose = true;
+  }
   if (j.contains("positions") && j["positions"].is_array() &&
       j["positions"].size() == 3 * size_t(std::max(num_gaussians, 0))) {
     for (auto& v : j["positions"]) cf.xyz.push_back(float(number_at(v, path, "positions[]")));

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "apps/common/animator.h"
+#include "core/check.h"
 #include "flame/headmodel.h"
 #include "train/data/preprocess.h"
 #include "tests/train/train_test_util.h"
@@ -206,4 +207,24 @@ TEST_CASE("rig: the runtime's posed Gaussians and renders equal the engine's (He
   CHECK(ff_rig_pose(rig, nullptr, &bad, &posed) == FF_ERROR_INVALID_ARGUMENT);
   ff_rig_close(rig);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("animator: load_app_motion: 'photo' holds a code file's photo_pose, others are train/motion.h's; stride") {
+  const flame::FlameModel& hm = flame::builtin_head_model_ref();
+  train::RigPose photo;
+  photo.expression = {0.0, 0.7};
+  photo.pose[3 * flame::kJaw] = 0.15;
+  const train::Motion p = apps::load_app_motion("photo", hm, 5, 2, &photo);
+  REQUIRE(p.frames.size() == 3);  // frames 0, 2, 4
+  for (const train::RigPose& f : p.frames) {
+    CHECK(f.expression == photo.expression);
+    CHECK(f.pose == photo.pose);
+  }
+  CHECK_THROWS_WITH_AS(apps::load_app_motion("photo", hm, 5, 1, nullptr), doctest::Contains("photo_pose"), ff::Error);
+  const train::Motion talk = apps::load_app_motion("talk", hm, 12, 1, nullptr);
+  const train::Motion talk3 = apps::load_app_motion("talk", hm, 12, 3, nullptr);
+  REQUIRE(talk.frames.size() == 12);
+  REQUIRE(talk3.frames.size() == 4);
+  CHECK(talk3.frames[1].pose == talk.frames[3].pose);
+  CHECK(talk3.frames[1].expression == talk.frames[3].expression);
 }

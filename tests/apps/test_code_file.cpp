@@ -37,3 +37,20 @@ TEST_CASE("code file: wrong JSON types name the file and the key") {
   CHECK_THROWS_WITH_AS(parse_code_file(R"({"code":[1,2,3]})", "me/fit.json", 2, 2),
                        doctest::Contains("has a code of 3 values; the model's codes have 2"), ff::Error);
 }
+
+TEST_CASE("code file: fit_image's photo_pose (the photo's expression and jaw) is read; a malformed one is refused") {
+  const std::string j = R"({"code":[1,2],"photo_pose":{"expression":[0.5,-0.25],"pose":[0,0,0,0,0,0,0.2,0,0,0,0,0,0,0,0]}})";
+  ff::apps::CodeFile cf = parse_code_file(j, "fit.json", 2, 2);
+  REQUIRE(cf.has_pose);
+  CHECK(cf.pose.expression == std::vector<double>{0.5, -0.25});
+  CHECK(cf.pose.pose[6] == 0.2);
+  CHECK_FALSE(cf.pose.is_neutral());
+  CHECK_FALSE(parse_code_file(R"({"code":[1,2]})", "fit.json", 2, 2).has_pose);
+  CHECK_THROWS_WITH_AS(parse_code_file(R"({"code":[1,2],"photo_pose":{"expression":[],"pose":[0,0,0]}})", "me/fit.json", 2, 2),
+                       doctest::Contains("\"photo_pose.pose\" has 3 values, expected 15"), ff::Error);
+  CHECK_THROWS_WITH_AS(parse_code_file(R"({"code":[1,2],"photo_pose":[1]})", "me/fit.json", 2, 2),
+                       doctest::Contains("\"photo_pose\" must be an object"), ff::Error);
+  CHECK_THROWS_WITH_AS(parse_code_file(R"({"code":[1,2],"photo_pose":{"expression":["x"],"pose":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}})",
+                                       "me/fit.json", 2, 2),
+                       doctest::Contains("\"photo_pose.expression[]\" must be a number"), ff::Error);
+}

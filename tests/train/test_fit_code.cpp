@@ -17,6 +17,7 @@
 #include "tests/train/train_test_util.h"
 #include "train/checkpoint.h"
 #include "train/data/synth.h"
+#include "train/animation.h"
 #include "train/eval.h"
 #include "train/fit/fit_image.h"
 
@@ -212,6 +213,118 @@ TEST_CASE("fit: photo end to end (grace_hopper, given landmarks) writes every ou
   CHECK_FALSE(r2.has_detail);
   CHECK(testing::ply_records(out + "/face.ply").rows == size_t((*lm.model).layout().G));
   CHECK(r2.psnr_mask == doctest::Approx(r.code_psnr_mask).epsilon(1e-9));
+}
+
+// A synthetic photo of a known expression: identity 0's code decoded on a random head (β ~ 0.5·N(0, I)) placed
+// NEUTRAL, posed into smile 0.8 + jaw 0.2 by the triangle binding and rendered with the fit's own helpers; the
+// landmarks are the posed head's, projected. fit_image must estimate the expression (the landmark-level tolerances
+// of test_fit.cpp), put the identity's positions on the neutral head, and its photo-view Gaussians must be what the
+// head rig makes of those positions posed with fit.json's photo_pose (what `animate --code fit.json --motion photo`
+// renders). A neutral photo gives an expression of ~0.
+TEST_CASE("fit: a photo with a known expression: fit_image estimates it, places the identity neutral, poses it back") {
+  Fixture& fx = fixture();
+  Context ctx(0, 2);
+  train::ModelFile lm = fit::load_fit_model(ctx, fx.ckpt);
+  train::IdentityModel& model = *lm.model;
+  const flame::FlameModel& head = flame::builtin_head_model_ref();
+  const int smile = flame::builtin_expression_index("smile"), jaw_open = flame::builtin_expression_index("jaw_open");
+  std::vector<double> beta(50);
+  uint64_t st = 12345;
+  for (auto& b : beta) {  // a fixed pseudo-random identity in [-0.8, 0.8]
+    st = st * 6364136223846793005ull + 1442695040888963407ull;
+    b = 0.8 * (double(st >> 11) / double(1ull << 53) * 2 - 1);
+  }
+  const std::vector<float> code0 = [&] {
+    std::vector<float> c = model.codes.to(DType::F32).to_vector<float>();
+    c.resize(size_t(model.config().code_dim));
+    return c;
+  }();
+  const int W = 200, H = 200;
+  const fit::Intrinsics K = fit::default_intrinsics(W, H);
+  const std::array<double, 9> R = fit::head_rotation(8, 3, 0);
+  const std::array<double, 3> t = {0.004, -0.01, 0.20 * K.fy / 110.0};  // the face ~110 px high
+  for (const bool smiling : {true, false}) {
+    CAPTURE(smiling);
+    std::vector<double> expr(size_t(head.E), 0.0);
+    if (smiling) expr[size_t(smile)] = 0.8;
+    const double jaw = smiling ? 0.2 : 0.0;
+    std::vector<double> posed, neutral;
+    const std::vector<double> lmk3 = fit::model_landmarks(head, beta, jaw, &posed, expr);
+    fit::model_landmarks(head, beta, 0.0, &neutral);
+    const fit::FittedMeshes pm = fit::fitted_meshes(head, posed), nm = fit::fitted_meshes(head, neutral);
+    const train::GaussianBinding b = train::GaussianBinding::from_layout(model.layout(), nm.facemask.vertices);
+    fit::ExpressionPosing posing{&b, pm.facemask.vertices};
+    std::array<double, 16> V{};
+    for (int i = 0; i < 3; ++i) {
+      for (int j = 0; j < 3; ++j) V[size_t(i * 4 + j)] = R[size_t(i * 3 + j)];
+      V[size_t(i * 4 + 3)] = t[size_t(i)];
+    }
+    V[15] = 1;
+    const fit::FImage img = fit::render_code(model, code0, model.layout().place(nm.facemask), V,
+                                             {K.fx, K.fy, K.cx, K.cy}, W, H, nullptr, &posing);
+    const std::string dir = fx.dir + (smiling ? "/expr_smile" : "/expr_neutral");
+    fs::create_directories(dir);
+    data::write_png(dir + "/photo.png", fit::to_u8(img));
+    fit::Landmarks68 l;
+    const std::vector<double> uv = fit::project_px(K, R, t, lmk3);
+    std::copy(uv.begin(), uv.end(), l.xy.begin());
+    fit::write_landmarks_file(dir + "/photo.txt", l, "synthetic");
+    fit::FitImageOptions o;
+    o.image = dir + "/photo.png";
+    o.landmarks = dir + "/photo.txt";
+    o.out = dir + "/out";
+    o.turntable_frames = 0;
+    o.progress = false;
+    o.detail.enabled = false;
+    o.code.levels = {64, 128};
+    o.code.iterations = {10, 5};
+    const fit::FitImageReport r = fit::fit_image(ctx, o, &lm);
+    const train::RigPose est = r.head.rig_pose();
+    const double eff_jaw = r.head.jaw + 0.25 * est.expression[size_t(jaw_open)];
+    double max_coef = 0;
+    for (double e : est.expression) max_coef = std::max(max_coef, std::abs(e));
+    std::printf("[fit] synthetic %s photo: smile %.3f (true %.1f), jaw %.3f + 0.25 x jaw_open %.3f = %.3f (true %.1f), "
+                "max |coef| %.3f, landmark rms %.2f px, masked PSNR %.2f dB (mean code %.2f)\n",
+                smiling ? "smiling" : "neutral", est.expression[size_t(smile)], expr[size_t(smile)], r.head.jaw,
+                est.expression[size_t(jaw_open)], eff_jaw, jaw, max_coef, r.head.rms_px, r.psnr_mask,
+                r.mean_code_psnr_mask);
+    CHECK(std::abs(eff_jaw - jaw) < 0.04);
+    if (smiling) {
+      CHECK(est.expression[size_t(smile)] > 0.4);
+      CHECK(est.expression[size_t(smile)] < 1.0);
+    } else {
+      CHECK(max_coef < 0.2);
+    }
+    CHECK(r.psnr_mask > r.mean_code_psnr_mask - 0.05);
+    // fit.json: the estimate and the neutral positions
+    std::ifstream jf(o.out + "/fit.json");
+    const std::string js((std::istreambuf_iterator<char>(jf)), std::istreambuf_iterator<char>());
+    CHECK(js.find("\"photo_pose\"") != std::string::npos);
+    CHECK(js.find("\"positions\"") != std::string::npos);
+    CHECK(fs::exists(o.out + "/mesh_neutral.ply"));
+    REQUIRE(r.neutral_positions);
+    REQUIRE(r.positions.size() == size_t(model.layout().G) * 3);
+    const std::vector<float> neutral_xyz = model.layout().place(fit::fitted_meshes(head, r.head.neutral_vertices).facemask);
+    CHECK(r.positions == neutral_xyz);
+    // the animator's path: neutral head from the positions, posed with photo_pose, Gaussians moved by the binding
+    train::HeadRig rig(head, train::neutral_head_from_positions(head, model.layout(), r.positions));
+    const train::GaussianBinding ab = train::GaussianBinding::from_layout(model.layout(), rig.neutral_face());
+    ffrt::GaussianSet g = fit::code_gaussians(model, r.code.code, r.positions);
+    std::vector<float> scales(g.log_scales.size());
+    for (size_t i = 0; i < scales.size(); ++i) scales[i] = std::exp(g.log_scales[i]);
+    train::pose_gaussians_host(ab, rig.posed_face(est), int64_t(g.size()), g.means.data(), g.rotations.data(),
+                               scales.data(), 2);
+    double dx = 0, dq = 0, ds = 0;
+    for (size_t i = 0; i < g.means.size(); ++i) dx = std::max(dx, double(std::abs(g.means[i] - r.code_gaussians.means[i])));
+    for (size_t i = 0; i < g.rotations.size(); ++i)
+      dq = std::max(dq, double(std::abs(g.rotations[i] - r.code_gaussians.rotations[i])));
+    for (size_t i = 0; i < scales.size(); ++i)
+      ds = std::max(ds, double(std::abs(std::log(scales[i]) - r.code_gaussians.log_scales[i])));
+    std::printf("[fit] posed back from the neutral positions: max |dx| %.2e m, |dq| %.2e, |d log s| %.2e\n", dx, dq, ds);
+    CHECK(dx < 1e-6);  // float positions: the neutral head comes back to float precision (measured ~1e-8 m)
+    CHECK(dq < 1e-4);
+    CHECK(ds < 1e-4);
+  }
 }
 
 TEST_CASE("fit: dlib detection on grace_hopper agrees with the reference landmarks") {

@@ -78,11 +78,33 @@ Level make_level(Context& ctx, const CodeFitProblem& p, const std::array<double,
   return L;
 }
 
-Tensor render_tensor(train::IdentityModel& model, const Tensor& code /*[1,D]*/, const Tensor& xyz, const Tensor& viewmat,
-                     const Tensor& K, int W, int H, Tensor* alpha = nullptr) {
+// The code's Gaussians [1,G,·] with their means [G,3]: xyz, or (posing active) posed from the neutral head into
+// the expression by the differentiable binding op.
+train::GaussianBatch decode_at(train::IdentityModel& model, const Tensor& code /*[1,D]*/, const Tensor& xyz,
+                               const ExpressionPosing* posing, Tensor& means) {
   train::GaussianBatch gb = model.decode(code);
+  means = xyz;
+  if (!posing || !posing->active()) return gb;
+  const train::GaussianBinding& b = *posing->binding;
+  FF_CHECK(posing->posed_face.size() == size_t(b.A) * 3, "code fit: the posed face mesh has ",
+           posing->posed_face.size() / 3, " vertices, the binding ", b.A);
+  const std::vector<float> face(posing->posed_face.begin(), posing->posed_face.end());
+  const DType dt = xyz.dtype();
+  const train::PosedGaussians p =
+      train::pose_gaussians(b, from_vector<float>(code.ctx(), face, {int64_t(b.A), 3}, xyz.device()).to(dt), xyz,
+                            select(gb.rotations, 0, 0).to(dt), select(gb.log_scales, 0, 0).to(dt));
+  means = p.means;
+  gb.rotations = unsqueeze(p.rotations, 0);
+  gb.log_scales = unsqueeze(p.log_scales, 0);
+  return gb;
+}
+
+Tensor render_tensor(train::IdentityModel& model, const Tensor& code /*[1,D]*/, const Tensor& xyz, const Tensor& viewmat,
+                     const Tensor& K, int W, int H, const ExpressionPosing* posing, Tensor* alpha = nullptr) {
+  Tensor means;
+  train::GaussianBatch gb = decode_at(model, code, xyz, posing, means);
   splat::GaussianTensors g;
-  g.means = xyz;
+  g.means = means;
   g.scales = exp(select(gb.log_scales, 0, 0));
   g.rotations = select(gb.rotations, 0, 0);
   g.opacities = select(gb.opacities, 0, 0);
@@ -217,14 +239,15 @@ void code_stats(const train::IdentityModel& model, std::vector<float>& mean, std
 }
 
 FImage render_code(train::IdentityModel& model, const std::vector<float>& code, const std::vector<float>& xyz,
-                   const std::array<double, 16>& V, const std::array<double, 4>& K, int W, int H, FImage* alpha) {
+                   const std::array<double, 16>& V, const std::array<double, 4>& K, int W, int H, FImage* alpha,
+                   const ExpressionPosing* posing) {
   Context& ctx = model.ctx();
   const Device dev = model.device();
   NoGrad ng(ctx);
   const int D = int(code.size()), G = int(xyz.size() / 3);
   Tensor a;
   Tensor img = render_tensor(model, from_vector<float>(ctx, code, {1, D}, dev), from_vector<float>(ctx, xyz, {G, 3}, dev),
-                             viewmat_tensor(ctx, V, dev), intr_tensor(ctx, K, dev), W, H, alpha ? &a : nullptr);
+                             viewmat_tensor(ctx, V, dev), intr_tensor(ctx, K, dev), W, H, posing, alpha ? &a : nullptr);
   FImage out;
   out.width = W, out.height = H, out.channels = 3;
   out.data = img.to(DType::F32).to_vector<float>();
@@ -237,11 +260,14 @@ FImage render_code(train::IdentityModel& model, const std::vector<float>& code, 
 }
 
 ffrt::GaussianSet code_gaussians(train::IdentityModel& model, const std::vector<float>& code,
-                                 const std::vector<float>& xyz) {
+                                 const std::vector<float>& xyz, const ExpressionPosing* posing) {
   Context& ctx = model.ctx();
   NoGrad ng(ctx);
-  train::GaussianBatch gb = model.decode(from_vector<float>(ctx, code, {1, int64_t(code.size())}, model.device()));
-  return train::host_gaussians(gb, 0, xyz);
+  const Device dev = model.device();
+  Tensor means;
+  train::GaussianBatch gb = decode_at(model, from_vector<float>(ctx, code, {1, int64_t(code.size())}, dev),
+                                      from_vector<float>(ctx, xyz, {int64_t(xyz.size() / 3), 3}, dev), posing, means);
+  return train::host_gaussians(gb, 0, means.to(DType::F32).to_vector<float>());
 }
 
 // ---- the fit -------------------------------------------------------------------------------------------------------
@@ -277,7 +303,7 @@ CodeFitResult fit_code(train::IdentityModel& model, const CodeFitProblem& p, con
     Tensor V = viewmat_tensor(ctx, p.viewmat, dev), K = intr_tensor(ctx, L.K, dev);
     for (int it = 0; it < o.seed_steps; ++it) {
       opt.zero_grad();
-      Tensor img = render_tensor(model, code, xyz, V, K, L.w, L.h);
+      Tensor img = render_tensor(model, code, xyz, V, K, L.w, L.h, &p.posing);
       Tensor loss = splat::l1_dssim_loss(img, L.gt, L.mask, float(o.lambda_dssim));
       backward(loss);
       ++res.evaluations;
@@ -342,7 +368,7 @@ CodeFitResult fit_code(train::IdentityModel& model, const CodeFitProblem& p, con
       code.set_requires_grad(true);
       Tensor V = viewmat_tensor(ctx, Vd, dev);
       if (pose) V.set_requires_grad(true);
-      Tensor img = render_tensor(model, code, xyz, V, K, L.w, L.h);
+      Tensor img = render_tensor(model, code, xyz, V, K, L.w, L.h, &p.posing);
       Tensor loss = splat::l1_dssim_loss(img, L.gt, L.mask, float(o.lambda_dssim));
       backward(loss);
       ++res.evaluations;

@@ -3,7 +3,9 @@
 //
 // The problem: a photo [3,H,W] in [0,1], a soft face mask [H,W], the photo camera (viewmat = canonical → camera,
 // intrinsics in the splat convention) and the Gaussian positions xyz [G,3] (the model's layout placed on the
-// fitted head mesh). Loss = 0.8·L1 + 0.2·(1 − SSIM) of (render·mask, photo·mask) (splat::l1_dssim_loss), on a crop
+// fitted head mesh). With an ExpressionPosing the positions are the layout placed on the NEUTRALISED head and the
+// decoded Gaussians are posed into the photo's expression (train/animation.h pose_gaussians, differentiable) before
+// rendering, so the fitted code is the one of the animatable neutral identity. Loss = 0.8·L1 + 0.2·(1 − SSIM) of (render·mask, photo·mask) (splat::l1_dssim_loss), on a crop
 // around the mask (pixels outside the mask compare 0 with 0, so the crop changes only the normalisation).
 // Every model parameter is frozen during the fit (restored afterwards); only the code (and the pose) move.
 // Device: the fit runs where the model lives (load_fit_model's device). The photo/mask crops are resampled on the
@@ -30,6 +32,7 @@
 #include <vector>
 
 #include "runtime/formats.h"
+#include "train/animation.h"
 #include "train/fit/landmark_fit.h"
 #include "train/model_file.h"
 
@@ -50,12 +53,22 @@ data::Image8 to_u8(const FImage& im);
 // out_w × out_h.
 FImage resample_area(const FImage& src, double x0, double y0, double w, double h, int out_w, int out_h);
 
+// Gaussians decoded on the neutral head, posed into an expression (the photo's) before they are rendered or
+// exported: the binding's neutral mesh is the face-mask mesh the positions were placed on (layout.place), posed_face
+// the same mesh with the expression. Inactive (no binding): the Gaussians stay where the positions put them.
+struct ExpressionPosing {
+  const train::GaussianBinding* binding = nullptr;  // must outlive every call it is passed to
+  std::vector<double> posed_face;                   // [A,3]
+  bool active() const { return binding != nullptr; }
+};
+
 struct CodeFitProblem {
   FImage photo;                     // [3,H,W]
   FImage mask;                      // [1,H,W] in [0,1]
   std::array<double, 16> viewmat{}; // canonical → camera
   Intrinsics K;                     // of the photo
-  std::vector<float> xyz;           // [G,3]
+  std::vector<float> xyz;           // [G,3] (on the neutral head when posing is active)
+  ExpressionPosing posing;          // the photo's expression (inactive: xyz are rendered as they are)
 };
 
 struct CodeFitOptions {
@@ -89,14 +102,16 @@ CodeFitResult fit_code(train::IdentityModel& model, const CodeFitProblem& p, con
 // The mean of the training codes [D] and their per-dimension std [D].
 void code_stats(const train::IdentityModel& model, std::vector<float>& mean, std::vector<float>& std);
 
-// Renders code [D] with positions xyz [G,3] through viewmat/intrinsics at W×H → [3,H,W] in [0,1] (no grad).
+// Renders code [D] with positions xyz [G,3] (posed by `posing` when given and active) through viewmat/intrinsics
+// at W×H → [3,H,W] in [0,1] (no grad).
 FImage render_code(train::IdentityModel& model, const std::vector<float>& code, const std::vector<float>& xyz,
                    const std::array<double, 16>& viewmat, const std::array<double, 4>& fxfycxcy, int W, int H,
-                   FImage* alpha = nullptr);
+                   FImage* alpha = nullptr, const ExpressionPosing* posing = nullptr);
 
-// The decoded Gaussians of a code as host arrays for ffrt::write_ply (positions xyz as given).
+// The decoded Gaussians of a code as host arrays for ffrt::write_ply (positions xyz as given; posed by `posing`
+// when given and active).
 ffrt::GaussianSet code_gaussians(train::IdentityModel& model, const std::vector<float>& code,
-                                 const std::vector<float>& xyz);
+                                 const std::vector<float>& xyz, const ExpressionPosing* posing = nullptr);
 
 // Mask box (pixels where mask > thr) grown by pad·size on each side, made square-ish: x0 y0 w h.
 std::array<double, 4> mask_crop(const FImage& mask, double pad, double thr = 0.05);

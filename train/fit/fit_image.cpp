@@ -212,7 +212,8 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
     end_phase("head_fit");
 
     // ---- 3. face mask ----
-    FittedMeshes meshes = fitted_meshes(head_model, rep.head.vertices);
+    FittedMeshes meshes = fitted_meshes(head_model, rep.head.vertices);  // the photo's expression and jaw
+    const FittedMeshes neutral_meshes = fitted_meshes(head_model, rep.head.neutral_vertices);
     const double head_dist = std::sqrt(rep.head.t[0] * rep.head.t[0] + rep.head.t[1] * rep.head.t[1] +
                                        rep.head.t[2] * rep.head.t[2]);
     const double mask_sigma_px = o.mask_blur_mm * 1e-3 * K.fx / head_dist;
@@ -227,24 +228,44 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
     };
 
     // ---- 4. identity code ----
+    // The layout is placed on the NEUTRALISED head (expression 0, jaw 0) and its Gaussians are posed into the photo's
+    // expression and jaw by their triangle binding (train/animation.h) for every photo-view render, so that the
+    // fitted identity is animatable (fit.json "positions" are the neutral placement, "photo_pose" the estimate). A
+    // "seed" layout cannot be bound: it is placed on the photo's head as it is (not animatable from the photo pose).
     std::vector<float> xyz, mean_code, code_sd;
+    train::GaussianBinding binding;
+    ExpressionPosing posing;
     if (lm) {
       rep.has_model = true;
       train::IdentityModel& model = *lm->model;
-      xyz = model.layout().place(meshes.facemask);
+      if (model.layout().placement == "uv") {
+        xyz = model.layout().place(neutral_meshes.facemask);
+        binding = train::GaussianBinding::from_layout(model.layout(), neutral_meshes.facemask.vertices);
+        posing.binding = &binding;
+        posing.posed_face = meshes.facemask.vertices;
+        rep.neutral_positions = true;
+      } else {
+        xyz = model.layout().place(meshes.facemask);
+        rep.warnings.push_back("the model's layout places Gaussians with '" + model.layout().placement +
+                               "' (not bound to triangles): the identity is placed on the photo's head with its "
+                               "expression, not on the neutral head");
+        std::fprintf(stderr, "fit_image: warning: %s\n", rep.warnings.back().c_str());
+      }
       CodeFitProblem prob;
       prob.photo = photo_f;
       prob.mask = mask;
       prob.viewmat = rep.head.viewmat();
       prob.K = K;
       prob.xyz = xyz;
+      prob.posing = posing;
       CodeFitOptions co = o.code;
       Progress pr{o.progress, "code fit (" + co.recipe + ")"};
       co.progress = [&](const std::string& w, double f, double l) { pr(w, f, l); };
       rep.code = fit_code(model, prob, co);
       pr.done();
       code_stats(model, mean_code, code_sd);
-      rep.code_gaussians = code_gaussians(model, rep.code.code, xyz);
+      rep.code_gaussians = code_gaussians(model, rep.code.code, xyz, &posing);
+      rep.positions = xyz;
       end_phase("code_fit");
     }
     rep.viewmat = lm ? rep.code.viewmat : rep.head.viewmat();
@@ -284,7 +305,7 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
     FImage render, alpha;
     if (lm) {
       train::IdentityModel& model = *lm->model;
-      render = render_code(model, rep.code.code, xyz, rep.code.viewmat, Kv, W, H, &alpha);
+      render = render_code(model, rep.code.code, xyz, rep.code.viewmat, Kv, W, H, &alpha, &posing);
       train::ImageMetrics im = masked_metrics(render, photo_f, mask);
       rep.code_psnr_mask = rep.psnr_mask = im.psnr_mask;
       rep.code_ssim_mask = rep.ssim_mask = im.ssim_mask;
@@ -294,7 +315,7 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
         rep.psnr_mask = dm.psnr_mask;
         rep.ssim_mask = dm.ssim_mask;
       }
-      FImage base = render_code(model, mean_code, xyz, rep.head.viewmat(), Kv, W, H);
+      FImage base = render_code(model, mean_code, xyz, rep.head.viewmat(), Kv, W, H, nullptr, &posing);
       train::ImageMetrics bm = masked_metrics(base, photo_f, mask);
       rep.mean_code_psnr_mask = bm.psnr_mask;
       rep.mean_code_ssim_mask = bm.ssim_mask;
@@ -381,6 +402,7 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
     write_landmarks_file(file("landmarks.txt"), rep.landmarks,
                          "landmarks of " + o.image + " (" + rep.landmarks.source + ")");
     flame::write_ply(file("mesh.ply"), meshes.head);
+    flame::write_ply(file("mesh_neutral.ply"), neutral_meshes.head);
 
     // turntable
     double turntable_s = 0;
@@ -405,7 +427,8 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       Progress pr{o.progress, "turntable"};
       for (size_t i = 0; i < views.size(); ++i) {
         FImage fr = rep.has_detail ? render_gaussians(ctx, rep.gaussians, views[i], {f, f, S / 2.0, S / 2.0}, S, S)
-                                   : render_code(model, rep.code.code, xyz, views[i], {f, f, S / 2.0, S / 2.0}, S, S);
+                                   : render_code(model, rep.code.code, xyz, views[i], {f, f, S / 2.0, S / 2.0}, S, S,
+                                                 nullptr, &posing);
         data::Image8 f8 = to_u8(fr);
         char name[64];
         std::snprintf(name, sizeof name, "turntable/frame_%03zu.png", i);
@@ -439,12 +462,25 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       j["head_pose_deg"] = {{"yaw", rep.head.yaw_deg}, {"pitch", rep.head.pitch_deg}, {"roll", rep.head.roll_deg}};
       j["shape"] = rep.head.shape;
       j["jaw"] = rep.head.jaw;
+      {
+        const train::RigPose pp = rep.head.rig_pose();
+        j["photo_pose"] = {{"expression", pp.expression},
+                           {"pose", arr(pp.pose.data(), pp.pose.size())},
+                           {"note", "the photo's expression and jaw as head-rig parameters (train/rig_pose.h RigPose: "
+                                    "expression coefficients, axis-angle per joint global, neck, jaw, left eye, "
+                                    "right eye); they pose mesh_neutral.ply into mesh.ply"}};
+      }
       j["head_model"] = head_model_name;
       if (lm) {
         j["model"] = o.model_path.empty() ? lm->path : o.model_path;
         j["recipe"] = o.code.recipe;
         j["code"] = rep.code.code;
         j["mean_code"] = mean_code;
+        // the identity's Gaussian positions [3G]: what `animate`/`render --code` decode the code at
+        j["positions"] = rep.positions;
+        j["positions_note"] = rep.neutral_positions
+                                  ? "on the neutral head (mesh_neutral.ply); photo_pose poses them into the photo view"
+                                  : "on the photo's head (mesh.ply): the layout is not bound to triangles";
         j["detail"] = rep.has_detail ? json{{"gaussians", rep.gaussians.size()},
                                             {"ply", "face.ply"},
                                             {"code_only_ply", "code.ply"},

@@ -12,10 +12,13 @@
 //                       frame turned 180° about x for y-down viewers, marked in the header and turned back by
 //                       facefield's readers); the photo camera is fit.json's viewmat (canonical frame → camera)
 //   fit.json            code, camera (intrinsics, canonical→camera viewmat from landmarks and after refinement),
-//                       head pose (yaw/pitch/roll), shape coefficients, jaw, focal source, inputs
+//                       head pose (yaw/pitch/roll), shape coefficients, jaw, focal source, inputs; "photo_pose"
+//                       (the photo's expression and jaw as a RigPose: {"expression": [E'], "pose": [15]}) and
+//                       "positions" (the identity's Gaussian positions [3G], on the NEUTRAL head)
 //   landmarks.txt       the 68 landmarks used (the .dlib68.txt format)
 //   mask.png            the soft face mask; photo_masked.png (with --remove-background) the photo × mask on black
-//   mesh.ply            the fitted head mesh (canonical)
+//   mesh.ply            the fitted head mesh as the photo shows it (canonical; the photo's expression and jaw)
+//   mesh_neutral.ply    the same head neutralised (expression 0, jaw 0): the rest shape of the head rig
 //   overlay.png         photo | render (over the photo outside the mask) | landmarks (detected green, fitted red,
 //                       labelled with metrics.json's landmarks.rms_px); panels downscaled to <= 1024 px
 //   turntable/frame_NNN.png + turntable.gif   the fitted face seen from a camera swinging ±yaw around the head
@@ -25,6 +28,14 @@
 //                       "rejected" (detections that are not faces: box, score, reason; also in fit.json)
 // Without a model (model_path empty) phases 4–5's Gaussian parts are skipped: fit.json, landmarks, mask, mesh and
 // an overlay with the shaded mesh are still written.
+//
+// Neutral and posed (docs/animation.md §4): the head fit estimates the photo's expression ψ and jaw (landmark_fit.h).
+// The identity's Gaussians are placed on the NEUTRALISED head (fit.json "positions", mesh_neutral.ply) and posed
+// into the photo's expression by their triangle binding (train/animation.h) for the code fit and every photo-view
+// render, so `animate --code fit.json` reproduces the photo view when posed with "photo_pose" (`--motion photo`).
+// What shows the photo's expression (posed): face.ply, code.ply, mesh.ply, the mask, overlay, turntable and the
+// metrics; the detail stage's surfels are built on and bound to the posed head (mesh.ply), like face.ply. What is
+// neutral: "positions" and mesh_neutral.ply. A "seed" layout (not bound to triangles) is placed on the posed head.
 //
 //   ff::fit::FitImageOptions o; o.image = "me.jpg"; o.model_path = "ckpt.ffck"; o.out = "fit_me";
 //   ff::fit::FitImageReport r = ff::fit::fit_image(ctx, o);
@@ -78,7 +89,9 @@ struct FitImageReport {
   double psnr_mask = 0, ssim_mask = 0, code_psnr_mask = 0, code_ssim_mask = 0, mean_code_psnr_mask = 0,
          mean_code_ssim_mask = 0;
   ffrt::GaussianSet gaussians;             // the result, canonical frame (face.ply): the surfels, or the code's
-  ffrt::GaussianSet code_gaussians;        // the code fit's Gaussians, canonical frame
+  ffrt::GaussianSet code_gaussians;        // the code fit's Gaussians, canonical frame (posed: the photo's expression)
+  std::vector<float> positions;            // [G,3] the layout's placement the code was fitted at (fit.json)
+  bool neutral_positions = false;          // positions are on the neutral head (a "uv" layout), posed for renders
   std::array<double, 16> viewmat{};        // canonical → photo camera of the result (row-major)
   Intrinsics K;                            // the photo's intrinsics
   bool has_model = false, has_detail = false;

@@ -51,22 +51,23 @@ flame::PinholeCamera<double> pinhole(const Intrinsics& K, const Mat3& R, const s
   return c;
 }
 
-// Evaluates the canonical model and its landmark Jacobian wrt (β[0..n), jaw_x).
+// Evaluates the canonical model and its landmark Jacobian wrt (β[0..n), ψ[0..ne), jaw_x).
 struct ModelEval {
   std::vector<double> verts, lmk;  // [V,3], [68,3]
-  std::vector<double> jac;         // [68*3, n+1]
+  std::vector<double> jac;         // [68*3, n+ne+1]
 };
 
-void eval_model(const flame::FlameModel& m, const flame::LandmarkSet& set, const std::vector<double>& beta, double jaw,
-                bool jacobian, ModelEval& out, int threads) {
-  const int n = int(beta.size());
+void eval_model(const flame::FlameModel& m, const flame::LandmarkSet& set, const std::vector<double>& beta,
+                const std::vector<double>& expr, double jaw, bool jacobian, ModelEval& out, int threads) {
+  const int n = int(beta.size()), ne = int(expr.size()), P = n + ne + 1;
   double pose[15] = {};
-  pose[6] = jaw;
+  pose[3 * flame::kJaw] = jaw;
   flame::FlameInput<double> in;
   in.batch = 1;
   in.n_shape = n;
-  in.n_expr = 0;
+  in.n_expr = ne;
   in.shape = n ? beta.data() : nullptr;
+  in.expr = ne ? expr.data() : nullptr;
   in.pose = pose;
   flame::FlameOutput<double> fo;
   flame::FlameCache<double> cache;
@@ -75,7 +76,7 @@ void eval_model(const flame::FlameModel& m, const flame::LandmarkSet& set, const
   out.lmk.assign(kL * 3, 0.0);
   flame::landmarks_fwd(m, set, out.verts.data(), out.lmk.data());
   if (!jacobian) return;
-  out.jac.assign(size_t(kL) * 3 * (n + 1), 0.0);
+  out.jac.assign(size_t(kL) * 3 * P, 0.0);
   std::vector<double> d_l(kL * 3, 0.0), d_v(out.verts.size(), 0.0);
   flame::FlameGrads<double> g;
   for (int r = 0; r < kL * 3; ++r) {
@@ -87,10 +88,12 @@ void eval_model(const flame::FlameModel& m, const flame::LandmarkSet& set, const
     g.d_pose.assign(15, 0.0);
     g.d_translation.assign(3, 0.0);
     g.d_scale.assign(1, 0.0);
-    g.d_expr.clear();
+    g.d_expr.assign(ne, 0.0);
     flame::flame_bwd(m, in, cache, d_v.data(), nullptr, g, threads);
-    for (int k = 0; k < n; ++k) out.jac[size_t(r) * (n + 1) + k] = g.d_shape[k];
-    out.jac[size_t(r) * (n + 1) + n] = g.d_pose[6];
+    double* row = &out.jac[size_t(r) * P];
+    for (int k = 0; k < n; ++k) row[k] = g.d_shape[k];
+    for (int k = 0; k < ne; ++k) row[n + k] = g.d_expr[k];
+    row[n + ne] = g.d_pose[3 * flame::kJaw];
     const int f = set.face_idx[r / 3];
     for (int c = 0; c < 3; ++c) {
       int v = m.faces[size_t(f) * 3 + c];
@@ -102,7 +105,7 @@ void eval_model(const flame::FlameModel& m, const flame::LandmarkSet& set, const
 struct State {
   Mat3 R;
   std::array<double, 3> t;
-  std::vector<double> beta;
+  std::vector<double> beta, expr;
   double jaw = 0;
 };
 
@@ -178,12 +181,21 @@ std::array<double, 16> HeadFit::viewmat() const {
   return {R[0], R[1], R[2], t[0], R[3], R[4], R[5], t[1], R[6], R[7], R[8], t[2], 0, 0, 0, 1};
 }
 
+train::RigPose HeadFit::rig_pose() const {
+  train::RigPose p;
+  p.expression = expression;
+  p.pose[3 * flame::kJaw] = jaw;
+  return p;
+}
+
 std::vector<double> model_landmarks(const flame::FlameModel& m, const std::vector<double>& shape, double jaw,
-                                    std::vector<double>* vertices) {
+                                    std::vector<double>* vertices, const std::vector<double>& expression) {
   auto set = flame::make_landmark_set<double>(m, flame::LandmarkScheme::Contour68, nullptr, 1);
   FF_CHECK(set.count == kL, "head model: the Contour68 landmark set has ", set.count, " points");
+  FF_CHECK(int(expression.size()) <= m.E, "model_landmarks: ", expression.size(), " expression coefficients, the ",
+           "head model has ", m.E);
   ModelEval e;
-  eval_model(m, set, shape, jaw, false, e, 1);
+  eval_model(m, set, shape, expression, jaw, false, e, 1);
   if (vertices) *vertices = e.verts;
   return e.lmk;
 }
@@ -200,6 +212,8 @@ HeadFit fit_head(const flame::FlameModel& m, const Landmarks68& obs, const Intri
   FF_CHECK(K.fx > 0 && K.fy > 0, "fit_head: invalid intrinsics");
   FF_CHECK(m.J == flame::kFlameJoints, "fit_head: the head model needs FLAME's 5 joints");
   const int n = std::min(o.n_shape, m.S);
+  const int ne = std::max(0, std::min(o.n_expr, m.E));
+  FF_CHECK(ne == 0 || o.expr_reg > 0, "fit_head: expression coefficients need a prior (expr_reg > 0), got ", o.expr_reg);
   auto set = flame::make_landmark_set<double>(m, flame::LandmarkScheme::Contour68, nullptr, 1);
   FF_CHECK(set.count == kL, "fit_head: the head model has no 68-point landmark scheme (", set.count, ")");
 
@@ -215,7 +229,7 @@ HeadFit fit_head(const flame::FlameModel& m, const Landmarks68& obs, const Intri
 
   // mean-shape canonical landmarks for the initialisation
   ModelEval e0;
-  eval_model(m, set, std::vector<double>(n, 0.0), 0.0, false, e0, o.threads);
+  eval_model(m, set, std::vector<double>(n, 0.0), {}, 0.0, false, e0, o.threads);
   double c3[3] = {}, spread3 = 0, spread2 = 0;
   for (int l = 17; l < kL; ++l)
     for (int c = 0; c < 3; ++c) c3[c] += e0.lmk[l * 3 + c] / 51.0;
@@ -245,15 +259,11 @@ HeadFit fit_head(const flame::FlameModel& m, const Landmarks68& obs, const Intri
     }
   };
 
-  const int P_full = 6 + n + 1;
+  const int P_full = 6 + n + ne + 1;  // ω, t, β, ψ, jaw
   auto evaluate = [&](const State& s, bool rigid, bool jac, Eigen::VectorXd& r, Eigen::MatrixXd& J,
                       std::array<double, kL>& huber_w, bool update_huber, double& cost) {
     ModelEval e;
-    if (rigid && !jac) {
-      eval_model(m, set, s.beta, s.jaw, false, e, o.threads);
-    } else {
-      eval_model(m, set, s.beta, s.jaw, jac && !rigid, e, o.threads);
-    }
+    eval_model(m, set, s.beta, s.expr, s.jaw, jac && !rigid, e, o.threads);
     auto cam = pinhole(K, s.R, s.t);
     std::vector<double> uv(kL * 2), depth(kL);
     flame::project_points(cam, e.lmk.data(), kL, uv.data(), depth.data());
@@ -297,15 +307,16 @@ HeadFit fit_head(const flame::FlameModel& m, const Landmarks68& obs, const Intri
         }
         for (int k = 0; k < 3; ++k) J(l * 2 + c, 3 + k) = d_t[k];
         if (!rigid)
-          for (int k = 0; k < n + 1; ++k) {
+          for (int k = 0; k < n + ne + 1; ++k) {
             double acc = 0;
-            for (int q = 0; q < 3; ++q) acc += d_p[q] * e.jac[size_t(l * 3 + q) * (n + 1) + k];
+            for (int q = 0; q < 3; ++q) acc += d_p[q] * e.jac[size_t(l * 3 + q) * (n + ne + 1) + k];
             J(l * 2 + c, 6 + k) = acc;
           }
       }
     }
     if (!rigid) {
       for (int k = 0; k < n; ++k) cost += o.shape_reg * s.beta[k] * s.beta[k];
+      for (int k = 0; k < ne; ++k) cost += o.expr_reg * s.expr[k] * s.expr[k];
       cost += (s.jaw / o.jaw_sigma) * (s.jaw / o.jaw_sigma);
     }
   };
@@ -317,7 +328,8 @@ HeadFit fit_head(const flame::FlameModel& m, const Landmarks68& obs, const Intri
     for (int k = 0; k < 3; ++k) q.t[k] += d[3 + k];
     if (!rigid) {
       for (int k = 0; k < n; ++k) q.beta[k] += d[6 + k];
-      q.jaw += d[6 + n];
+      for (int k = 0; k < ne; ++k) q.expr[k] += d[6 + n + k];
+      q.jaw += d[6 + n + ne];
     }
     return q;
   };
@@ -341,9 +353,13 @@ HeadFit fit_head(const flame::FlameModel& m, const Landmarks68& obs, const Intri
           A(6 + k, 6 + k) += o.shape_reg;
           g[6 + k] += o.shape_reg * s.beta[k];
         }
+        for (int k = 0; k < ne; ++k) {
+          A(6 + n + k, 6 + n + k) += o.expr_reg;
+          g[6 + n + k] += o.expr_reg * s.expr[k];
+        }
         double wj = 1.0 / (o.jaw_sigma * o.jaw_sigma);
-        A(6 + n, 6 + n) += wj;
-        g[6 + n] += wj * s.jaw;
+        A(6 + n + ne, 6 + n + ne) += wj;
+        g[6 + n + ne] += wj * s.jaw;
       }
       bool improved = false;
       for (int tries = 0; tries < 8 && !improved; ++tries) {
@@ -384,6 +400,7 @@ HeadFit fit_head(const flame::FlameModel& m, const Landmarks68& obs, const Intri
     State s;
     s.R = head_rotation(yaw, 0, 0);
     s.beta.assign(n, 0.0);
+    s.expr.assign(ne, 0.0);
     double rc[3];
     for (int i = 0; i < 3; ++i) rc[i] = s.R[i * 3] * c3[0] + s.R[i * 3 + 1] * c3[1] + s.R[i * 3 + 2] * c3[2];
     s.t = {(cu + 0.5 - K.cx) / K.fx * z0 - rc[0], (cv + 0.5 - K.cy) / K.fy * z0 - rc[1], z0 - rc[2]};
@@ -397,11 +414,13 @@ HeadFit fit_head(const flame::FlameModel& m, const Landmarks68& obs, const Intri
   HeadFit h;
   h.K = K;
   h.shape = s.beta;
+  h.expression = s.expr;
   h.jaw = s.jaw;
   h.R = s.R;
   h.t = s.t;
   h.iterations = total_iters;
-  std::vector<double> lmk = model_landmarks(m, s.beta, s.jaw, &h.vertices);
+  std::vector<double> lmk = model_landmarks(m, s.beta, s.jaw, &h.vertices, s.expr);
+  model_landmarks(m, s.beta, 0.0, &h.neutral_vertices);
   auto uv = project_px(K, s.R, s.t, lmk);
   double se = 0, sum = 0, mx = 0, inner = 0;
   for (int l = 0; l < kL; ++l) {

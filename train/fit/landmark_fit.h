@@ -1,18 +1,24 @@
 // train/fit/landmark_fit.h — fitting the head model (FLAME or the built-in model) to 68 iBUG landmarks of one photo:
-// head pose (rotation + translation in the camera frame), shape coefficients and jaw opening, for a fixed pinhole
-// camera.
+// head pose (rotation + translation in the camera frame), shape coefficients, expression coefficients and jaw
+// opening, for a fixed pinhole camera.
 //
-// Model: canonical landmarks L(β, jaw) = landmarks(FLAME(β, pose = [0, 0, jaw, 0, 0]))  (Contour68 scheme),
+// Model: canonical landmarks L(β, ψ, jaw) = landmarks(FLAME(β, ψ, pose = [0, 0, jaw, 0, 0]))  (Contour68 scheme),
 // projected by x_c = R·L + t, u = fx·x_c/z_c + cx. The canonical mesh is exactly what train/data preprocessing calls
-// the tracked neutral head (global pose 0), and [R | t] is the photo camera's world(canonical)→camera viewmat, so
-// the identity model's Gaussians placed on that mesh render into the photo through the same matrix.
+// the tracked head (global pose 0), and [R | t] is the photo camera's world(canonical)→camera viewmat, so the
+// identity model's Gaussians placed on that mesh render into the photo through the same matrix.
+// Two meshes come out: `vertices` = FLAME(β, ψ, jaw), the head as the photo shows it (posed: the photo's expression
+// and jaw), and `neutral_vertices` = FLAME(β, 0, 0), the same identity neutralised (expression 0, jaw 0). The
+// second is the rest shape of the head rig (train/animation.h HeadRig): HeadRig(model, neutral_vertices) posed with
+// rig_pose() gives `vertices` again (to float rounding), so an identity placed on the neutral head and animated with
+// rig_pose() is the photo's face.
 // Objective (pixels, normalised by σ = max(1.5, 1% of the landmark box diagonal)):
-//   Σ_l w_l · huber_δ(‖u_l − obs_l‖ / σ)  +  shape_reg · ‖β‖²  +  (jaw / jaw_sigma)²
+//   Σ_l w_l · huber_δ(‖u_l − obs_l‖ / σ)  +  shape_reg · ‖β‖²  +  expr_reg · ‖ψ‖²  +  (jaw / jaw_sigma)²
 // Robustness to yaw (up to ~30°): the 17 jaw-contour landmarks are weighted contour_weight, and those on the side
 // turned away from the camera fade out with yaw (a detector puts them on the silhouette, the model on a fixed mesh
 // line); the rigid initialisation uses only the 51 static inner-face points and tries yaw −30°, 0°, +30°.
 // Optimiser: Levenberg–Marquardt (Gauss–Newton with Marquardt damping) with IRLS Huber weights; the Jacobian comes
-// from the exact VJPs (project_points_vjp, landmarks_bwd, flame_bwd), one row per landmark coordinate. Rotation is
+// from the exact VJPs (project_points_vjp, landmarks_bwd, flame_bwd's d_shape, d_expr and d_pose), one row per
+// landmark coordinate. Rotation is
 // updated multiplicatively (R ← exp([δω]×)·R).
 //
 //   ff::fit::Intrinsics K = ff::fit::default_intrinsics(W, H);
@@ -25,6 +31,7 @@
 
 #include "flame/flame.h"
 #include "train/fit/detect.h"
+#include "train/rig_pose.h"
 
 namespace ff::fit {
 
@@ -45,6 +52,11 @@ Intrinsics default_intrinsics(int width, int height, double vfov_deg = kDefaultV
 struct HeadFitOptions {
   int n_shape = 50;              // shape coefficients fitted (≤ model.S)
   double shape_reg = 1.0;        // weight of the N(0, I) prior on β (in units of σ²)
+  int n_expr = 20;               // expression coefficients fitted (capped at model.E: the built-in model's 14 named
+                                 // modes, FLAME's first 20 of 100); 0: a neutral expression, as before
+  double expr_reg = 3.0;         // weight of the N(0, I) prior on ψ (in units of σ²; 3: a neutral face's
+                                 // coefficients stay < 0.2 under the built-in model's identity variation), > 0
+                                 // when n_expr > 0
   double jaw_sigma = 0.15;       // rad, prior on the jaw opening
   double contour_weight = 0.5;   // jaw-contour landmarks (0..16) relative to the inner-face ones
   double huber_delta = 2.0;      // in units of σ
@@ -57,16 +69,21 @@ struct HeadFitOptions {
 struct HeadFit {
   Intrinsics K;
   std::vector<double> shape;        // [n_shape]
+  std::vector<double> expression;   // [n_expr] the photo's expression coefficients ψ
   double jaw = 0;                   // jaw pose, rotation about the model's x axis (rad)
   std::array<double, 9> R{};        // canonical → camera rotation (row-major)
   std::array<double, 3> t{};        // canonical → camera translation (metres)
-  std::vector<double> vertices;     // [V,3] canonical mesh FLAME(β, jaw)
+  std::vector<double> vertices;     // [V,3] canonical mesh as the photo shows it: FLAME(β, ψ, jaw)
+  std::vector<double> neutral_vertices;  // [V,3] the same head neutralised: FLAME(β, 0, 0)
   std::array<double, 136> projected{};  // [68,2] fitted landmarks, pixel-centre coordinates
   double rms_px = 0, mean_px = 0, max_px = 0;  // landmark reprojection error (all 68)
   double mean_px_inner = 0;                     // the 51 inner-face points
   double yaw_deg = 0, pitch_deg = 0, roll_deg = 0;  // head orientation relative to a frontal view
   int iterations = 0;
   std::array<double, 16> viewmat() const;  // [R | t; 0 0 0 1] row-major
+  // The photo's expression and jaw as head-rig parameters (expression = ψ, pose[3·kJaw] = jaw, the rest 0): what
+  // poses neutral_vertices into vertices.
+  train::RigPose rig_pose() const;
 };
 
 HeadFit fit_head(const flame::FlameModel& model, const Landmarks68& lmk, const Intrinsics& K,
@@ -80,9 +97,11 @@ HeadFit fit_head(const flame::FlameModel& model, const Landmarks68& lmk, const I
 constexpr double kMaxPlausibleYawDeg = 60, kMaxPlausiblePitchDeg = 50;
 std::vector<std::string> fit_warnings(const Landmarks68& lmk, const HeadFit& fit);
 
-// Canonical landmarks [68,3] of the model with the given shape/jaw (Contour68 order); vertices optional output.
+// Canonical landmarks [68,3] of the model with the given shape/jaw/expression (Contour68 order); vertices optional
+// output.
 std::vector<double> model_landmarks(const flame::FlameModel& model, const std::vector<double>& shape, double jaw,
-                                    std::vector<double>* vertices = nullptr);
+                                    std::vector<double>* vertices = nullptr,
+                                    const std::vector<double>& expression = {});
 // Project canonical points with [R|t] and K → pixel-centre coordinates [n,2].
 std::vector<double> project_px(const Intrinsics& K, const std::array<double, 9>& R, const std::array<double, 3>& t,
                                const std::vector<double>& points);
