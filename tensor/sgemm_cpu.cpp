@@ -2,6 +2,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -355,6 +360,76 @@ void gemm_block(const Kernel& K, int64_t m, int64_t n, int64_t k, const float* a
   }
 }
 
+// sgemm's own threads. Waiting is passive (a condition variable; the caller yields the core while the last
+// blocks finish), so neither an idle worker nor a finished one spins: on a machine shared with other
+// processes, spinning (OpenMP's idle policy) costs CPU time that other work needs, and a spinning thread can
+// hold up the team-mate it waits for. One job at a time; the calling thread takes part as thread 0.
+class Team {
+ public:
+  static Team& get() {
+    static Team* team = new Team;  // never destroyed: its workers block until the process exits
+    return *team;
+  }
+  // runs body(i) for i in [0, n) on n threads and returns when all are done; rethrows the first exception
+  void run(int n, const std::function<void(int)>& body) {
+    std::lock_guard<std::mutex> one_job(submit_);
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      while (int(workers_.size()) < n - 1) {
+        const int idx = int(workers_.size()) + 1;
+        workers_.emplace_back([this, idx] { work(idx); });
+        workers_.back().detach();
+      }
+      job_ = &body;
+      active_ = n - 1;
+      remaining_.store(n - 1, std::memory_order_relaxed);
+      error_ = nullptr;
+      ++generation_;
+    }
+    cv_.notify_all();
+    std::exception_ptr mine;
+    try {
+      body(0);
+    } catch (...) {
+      mine = std::current_exception();
+    }
+    while (remaining_.load(std::memory_order_acquire) > 0) sched_yield();
+    if (mine) std::rethrow_exception(mine);
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void work(int idx) {
+    int64_t seen = 0;
+    for (;;) {
+      const std::function<void(int)>* job;
+      {
+        std::unique_lock<std::mutex> lk(m_);
+        cv_.wait(lk, [&] { return generation_ != seen; });
+        seen = generation_;
+        if (idx > active_) continue;
+        job = job_;
+      }
+      try {
+        (*job)(idx);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(m_);
+        if (!error_) error_ = std::current_exception();
+      }
+      remaining_.fetch_sub(1, std::memory_order_release);
+    }
+  }
+
+  std::mutex submit_, m_;
+  std::condition_variable cv_;
+  std::vector<std::thread> workers_;
+  const std::function<void(int)>* job_ = nullptr;
+  int active_ = 0;
+  int64_t generation_ = 0;
+  std::atomic<int> remaining_{0};
+  std::exception_ptr error_;
+};
+
 }  // namespace
 
 int sgemm_nr() { return active().nr; }
@@ -384,28 +459,36 @@ void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_
   }
   FF_CHECK(threads <= kMaxThreads, "sgemm: thread count must be at most ", kMaxThreads, ", got ", threads);
   const Kernel& K = active();
-  // split the larger of M and N into register-tile-aligned chunks, taken by the threads from a shared counter
-  // (so a thread delayed by the OS does not hold the others up); each packs its own panels
   const double flops = 2.0 * double(m) * double(n) * double(k);
-  const bool by_cols = n >= m;
-  const int64_t unit = by_cols ? K.nr : K.mr, tiles = ((by_cols ? n : m) + unit - 1) / unit;
-  const int nt = flops < 2e6 ? 1 : int(std::clamp<int64_t>(tiles, 1, std::max(1, threads)));
+  const int64_t mtiles = (m + K.mr - 1) / K.mr, ntiles = (n + K.nr - 1) / K.nr;
+  const int nt = flops < 2e6 ? 1 : int(std::clamp<int64_t>(mtiles * ntiles, 1, std::max(1, threads)));
   if (nt == 1) return gemm_block(K, m, n, k, a, rs_a, cs_a, b, c, ldc, accumulate);
-  const int64_t chunks = std::min<int64_t>(tiles, int64_t(nt) * FF_SGEMM_CHUNKS_PER_THREAD);
-  const int64_t len = by_cols ? n : m;
-  std::atomic<int64_t> next{0}, done{0};
-#pragma omp parallel num_threads(nt)
-  {
-    for (int64_t t = next.fetch_add(1); t < chunks; t = next.fetch_add(1)) {
-      const int64_t i0 = std::min(len, tiles * t / chunks * unit), i1 = std::min(len, tiles * (t + 1) / chunks * unit);
-      if (by_cols) gemm_block(K, m, i1 - i0, k, a, rs_a, cs_a, OffsetB(b, i0), c + i0, ldc, accumulate);
-      else gemm_block(K, i1 - i0, n, k, a + i0 * rs_a, rs_a, cs_a, b, c + i0 * ldc, ldc, accumulate);
-      done.fetch_add(1, std::memory_order_release);
+  // C as a pm × pn grid of blocks (register-tile aligned), taken by the threads (Team) from a shared counter,
+  // so a thread delayed by the OS does not hold the others up. Each block packs its own A rows and B columns: of
+  // the grids with ~FF_SGEMM_CHUNKS_PER_THREAD blocks per thread, the one packing least (A is packed pn times,
+  // B pm times; packing A transposes, so it counts double)
+  const int64_t want = int64_t(nt) * FF_SGEMM_CHUNKS_PER_THREAD;
+  int64_t pm = 1, pn = 1;
+  double best = -1;
+  for (int64_t chunks = want; chunks >= nt && best < 0; --chunks)
+    for (int64_t i = 1; i <= chunks; ++i) {
+      if (chunks % i || i > mtiles || chunks / i > ntiles) continue;
+      const double cost = double(chunks / i) * 2.0 * double(m) + double(i) * double(n);
+      if (best < 0 || cost < best) best = cost, pm = i, pn = chunks / i;
     }
-    // wait for the last chunks yielding the core (to a delayed team-mate or another process) rather than
-    // spinning in the OpenMP barrier
-    while (done.load(std::memory_order_acquire) < chunks) sched_yield();
-  }
+  if (best < 0) (mtiles >= ntiles ? pm : pn) = std::min<int64_t>(nt, std::max(mtiles, ntiles));
+  const int64_t chunks = pm * pn;
+  std::atomic<int64_t> next{0}, done{0};
+  Team::get().run(nt, [&](int) {
+    for (int64_t t = next.fetch_add(1); t < chunks; t = next.fetch_add(1)) {
+      const int64_t ti = t % pm, tj = t / pm;
+      const int64_t i0 = std::min(m, mtiles * ti / pm * K.mr), i1 = std::min(m, mtiles * (ti + 1) / pm * K.mr);
+      const int64_t j0 = std::min(n, ntiles * tj / pn * K.nr), j1 = std::min(n, ntiles * (tj + 1) / pn * K.nr);
+      if (i1 > i0 && j1 > j0)
+        gemm_block(K, i1 - i0, j1 - j0, k, a + i0 * rs_a, rs_a, cs_a, OffsetB(b, j0), c + i0 * ldc + j0, ldc,
+                   accumulate);
+    }
+  });
 }
 
 void Im2colB::pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) const {
