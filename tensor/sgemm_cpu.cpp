@@ -22,8 +22,11 @@
 #define FF_SGEMM_X86 1
 #endif
 
+#ifndef FF_SGEMM_A_WEIGHT
+#define FF_SGEMM_A_WEIGHT 1.0
+#endif
 #ifndef FF_SGEMM_CHUNKS_PER_THREAD  // -D overrides for tuning runs
-#define FF_SGEMM_CHUNKS_PER_THREAD 2
+#define FF_SGEMM_CHUNKS_PER_THREAD 1
 #endif
 
 namespace ff::cpu {
@@ -249,8 +252,13 @@ __attribute__((target("avx512f"))) void micro_avx512(int64_t kc, const float* __
 const Kernel kGeneric{SimdIsa::Generic, kGenMR, kGenNR, 256, kGenMR * 16, kGenNR * 64, micro_generic,
                       pack_a_portable<kGenMR>};
 #ifdef FF_SGEMM_X86
-const Kernel kAvx2{SimdIsa::Avx2, kAvx2MR, kAvx2NR, 512, kAvx2MR * 8, kAvx2NR * 44, micro_avx2,
-                   pack_a_avx2<kAvx2MR>};
+#ifndef FF_SGEMM_AVX2_KC  // -D overrides for tuning runs
+#define FF_SGEMM_AVX2_KC 512
+#define FF_SGEMM_AVX2_MCB 16
+#define FF_SGEMM_AVX2_NCB 44
+#endif
+const Kernel kAvx2{SimdIsa::Avx2, kAvx2MR, kAvx2NR, FF_SGEMM_AVX2_KC, kAvx2MR * FF_SGEMM_AVX2_MCB,
+                   kAvx2NR * FF_SGEMM_AVX2_NCB, micro_avx2, pack_a_avx2<kAvx2MR>};
 const Kernel kAvx512{SimdIsa::Avx512, kAvx512MR, kAvx512NR, 512, kAvx512MR * 8, kAvx512NR * 44, micro_avx512,
                      pack_a_avx2<kAvx512MR>};
 #endif
@@ -293,6 +301,43 @@ struct AlignedBuf {
   }
 };
 
+// B rows → slivers when each row of the panel is contiguous (row(k) points at B[k0 + k, j0]): G slivers per
+// pass, so each row is read G·NR floats at a time while G sliver streams are written; NR is a compile-time
+// constant so each copy is a few vector moves
+template <int NR, class Row>
+void pack_rows(const Row& row, int64_t kc, int64_t nc, float* out) {
+  constexpr int64_t G = 4;
+  const int64_t full = nc / NR, slivers = (nc + NR - 1) / NR;
+  for (int64_t s0 = 0; s0 < full; s0 += G) {
+    const int64_t s1 = std::min(full, s0 + G);
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* src = row(k);
+      for (int64_t sl = s0; sl < s1; ++sl) std::memcpy(out + sl * kc * NR + k * NR, src + sl * NR, NR * sizeof(float));
+    }
+  }
+  if (full < slivers) {
+    const int64_t w = nc - full * NR;
+    float* dst = out + full * kc * NR;
+    for (int64_t k = 0; k < kc; ++k) {
+      std::memcpy(dst + k * NR, row(k) + full * NR, size_t(w) * sizeof(float));
+      std::fill(dst + k * NR + w, dst + (k + 1) * NR, 0.f);
+    }
+  }
+}
+
+// pack_rows for the active kernel's NR
+template <class Row>
+void pack_rows_nr(const Row& row, int64_t kc, int64_t nc, float* out) {
+  switch (sgemm_nr()) {
+    case kGenNR: return pack_rows<kGenNR>(row, kc, nc, out);
+#ifdef FF_SGEMM_X86
+    case kAvx2NR: return pack_rows<kAvx2NR>(row, kc, nc, out);
+    case kAvx512NR: return pack_rows<kAvx512NR>(row, kc, nc, out);
+#endif
+  }
+  FF_THROW("sgemm: no sliver width ", sgemm_nr());
+}
+
 // B[k0:k0+kc, j0:j0+nc] → slivers of NR columns, each kc×NR row-major, zero-padded
 struct StridedB : BSource {
   const float* b;
@@ -301,12 +346,11 @@ struct StridedB : BSource {
   void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) const override {
     const int64_t NR = sgemm_nr(), slivers = (nc + NR - 1) / NR;
     const float* bb = b + k0 * rs + j0 * cs;
+    if (cs == 1) return pack_rows_nr([&](int64_t k) { return bb + k * rs; }, kc, nc, out);
     for (int64_t s = 0; s < slivers; ++s) {
       float* dst = out + s * kc * NR;
       const int64_t js = s * NR, w = std::min<int64_t>(NR, nc - js);
-      if (cs == 1 && w == NR) {
-        for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * NR, bb + k * rs + js, size_t(NR) * sizeof(float));
-      } else if (rs == 1) {  // columns are contiguous: walk down each column
+      if (rs == 1) {  // columns are contiguous: walk down each column
         if (w < NR) std::memset(dst, 0, size_t(kc * NR) * sizeof(float));
         for (int64_t j = 0; j < w; ++j) {
           const float* col = bb + (js + j) * cs;
@@ -341,8 +385,9 @@ void gemm_block(const Kernel& K, int64_t m, int64_t n, int64_t k, const float* a
   float* bp = bbuf.get(size_t(K.kc * K.nc));
   for (int64_t jc = 0; jc < n; jc += K.nc) {
     const int64_t nc = std::min<int64_t>(K.nc, n - jc);
-    for (int64_t pc = 0; pc < k; pc += K.kc) {
-      const int64_t kc = std::min<int64_t>(K.kc, k - pc);
+    const int64_t KC = sgemm_k_slice(k, K.kc);
+    for (int64_t pc = 0; pc < k; pc += KC) {
+      const int64_t kc = std::min<int64_t>(KC, k - pc);
       const bool add = accumulate || pc > 0;
       bsrc.pack(pc, kc, jc, nc, bp);
       for (int64_t ic = 0; ic < m; ic += K.mc) {
@@ -473,7 +518,7 @@ void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_
   for (int64_t chunks = want; chunks >= nt && best < 0; --chunks)
     for (int64_t i = 1; i <= chunks; ++i) {
       if (chunks % i || i > mtiles || chunks / i > ntiles) continue;
-      const double cost = double(chunks / i) * 2.0 * double(m) + double(i) * double(n);
+      const double cost = double(chunks / i) * FF_SGEMM_A_WEIGHT * double(m) + double(i) * double(n);
       if (best < 0 || cost < best) best = cost, pm = i, pn = chunks / i;
     }
   if (best < 0) (mtiles >= ntiles ? pm : pn) = std::min<int64_t>(nt, std::max(mtiles, ntiles));
@@ -565,34 +610,14 @@ void Im2colTB::pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) 
   }
 }
 
-namespace {
-// ShiftB's rows for one NR (a compile-time constant, so whole slivers are fixed-size copies)
-template <int NR>
-void shift_pack(const ShiftB& s, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) {
-  const int64_t slivers = (nc + NR - 1) / NR, khw = s.kh * s.kw, full = nc / NR;
-  for (int64_t kk = 0; kk < kc; ++kk) {
-    const int64_t k = k0 + kk, c = k / khw, ki = (k / s.kw) % s.kh, kj = k % s.kw;
-    const float* src = s.xp + c * s.plane + ki * s.Wp + kj + j0;
-    for (int64_t sl = 0; sl < full; ++sl) std::memcpy(out + sl * kc * NR + kk * NR, src + sl * NR, NR * sizeof(float));
-    for (int64_t sl = full; sl < slivers; ++sl) {
-      float* dst = out + sl * kc * NR + kk * NR;
-      const int64_t w = nc - sl * NR;
-      std::memcpy(dst, src + sl * NR, size_t(w) * sizeof(float));
-      for (int64_t r = w; r < NR; ++r) dst[r] = 0.f;
-    }
-  }
-}
-}  // namespace
-
 void ShiftB::pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) const {
-  switch (sgemm_nr()) {
-    case kGenNR: return shift_pack<kGenNR>(*this, k0, kc, j0, nc, out);
-#ifdef FF_SGEMM_X86
-    case kAvx2NR: return shift_pack<kAvx2NR>(*this, k0, kc, j0, nc, out);
-    case kAvx512NR: return shift_pack<kAvx512NR>(*this, k0, kc, j0, nc, out);
-#endif
-  }
-  FF_THROW("ShiftB::pack: no sliver width ", sgemm_nr());
+  const int64_t khw = kh * kw;
+  pack_rows_nr(
+      [&](int64_t kk) {
+        const int64_t k = k0 + kk, c = k / khw, ki = (k / kw) % kh, kj = k % kw;
+        return xp + c * plane + ki * Wp + kj + j0;
+      },
+      kc, nc, out);
 }
 
 void ShiftTB::pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) const {

@@ -10,13 +10,14 @@
 //   generic  4×8 portable C++ (vector extensions; no FMA unless the build's flags allow contraction)
 // The widest the CPU supports is used unless FF_SGEMM_ISA=generic|avx2|avx512 names another (ff::Error
 // if unknown or unsupported); set_sgemm_isa switches it for tests and benches.
-// Threads: per (NC column block, KC slice, row block) phase the team packs the shared A and B panels
-// (each sliver by one thread), meets at one barrier, then takes MC×(column chunk) tiles of C from a
-// shared counter. Each output element is computed by exactly one thread per phase, in a fixed k order
-// (k ascending within a KC slice, slices summed into C in order), so results are bitwise independent of
-// the thread count and of which thread took which tile. The avx2 and avx512 kernels round every
-// multiply-add once (FMA); for a given KC their results are bitwise those of a sequential fmaf loop over
-// each KC slice (tests/tensor/test_sgemm.cpp checks this).
+// Threads: C is cut into a grid of blocks (aligned to the register tile) that sgemm's own threads take from
+// a shared counter; each block packs its own panels, and waiting is passive (no spinning), which matters
+// on a machine shared with other processes. Each output element is computed by exactly one thread in a
+// fixed k order: k is cut into sgemm_k_slice(k, kc)-long slices, each summed from zero in k order and added
+// to C in order (the first stored unless accumulating). So results are bitwise independent of the thread
+// count and of which thread took which block. The avx2 and avx512 kernels round every multiply-add once
+// (FMA): their results are bitwise those of a sequential fmaf loop per slice (tests/tensor/test_sgemm.cpp
+// checks this), and, where k ≤ 512 or k is a multiple of 512, those of the kernel before run-time dispatch.
 #pragma once
 #include <cstdint>
 
@@ -43,6 +44,11 @@ struct SgemmKernelInfo {
   int64_t kc, mc, nc;  // cache blocks: k slice, rows of A per block, columns of B per panel
 };
 SgemmKernelInfo sgemm_kernel_info();
+// The k slices: ⌈k / kc⌉ of equal length (the last one shorter by the rounding), this long.
+inline int64_t sgemm_k_slice(int64_t k, int64_t kc) {
+  const int64_t slices = (k + kc - 1) / kc;
+  return (k + slices - 1) / slices;
+}
 // Switches the micro-kernel (tests, benches). Throws ff::Error unless cpu_supports(isa). Not while other
 // threads are inside sgemm: BSource packers size their slivers with sgemm_nr().
 void set_sgemm_isa(SimdIsa isa);

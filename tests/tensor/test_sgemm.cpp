@@ -71,6 +71,7 @@ const std::vector<Case>& cases() {
       {50, 770, 20, false, false, false, 0},   {770, 50, 20, true, false, true, 0},    // n > NC (avx2), m ≫ n
       {64, 2200, 33, false, true, false, 0},   {4, 3000, 5, false, false, true, 0},    // n > NC (avx512)
       {200, 9, 1030, true, false, false, 0},   {1, 333, 700, false, false, false, 0},
+      {30, 40, 1024, false, false, true, 0},   {12, 20, 1537, true, true, false, 0},   // equal k slices, rounding
   };
   return cs;
 }
@@ -95,10 +96,11 @@ void check_against_loops(const Operands& op, const std::vector<float>& got, cons
     }
 }
 
-// The summation order of the FMA kernels: per element, each KC slice of k is one chain of fmaf from 0 in k
-// order, and the slices are added to C in order (the first one stored unless accumulating).
-std::vector<float> fma_order_reference(const Operands& op, int64_t kc) {
+// The summation order of the FMA kernels: per element, each k slice (sgemm_k_slice long) is one chain of fmaf
+// from 0 in k order, and the slices are added to C in order (the first one stored unless accumulating).
+std::vector<float> fma_order_reference(const Operands& op, int64_t kc_max) {
   const Case& c = op.c;
+  const int64_t kc = cpu::sgemm_k_slice(c.k, kc_max);
   std::vector<float> out = op.c0;
   for (int64_t i = 0; i < c.m; ++i)
     for (int64_t j = 0; j < c.n; ++j) {
@@ -177,11 +179,20 @@ TEST_CASE("sgemm: every supported micro-kernel against direct loops") {
       // thread count changes nothing, bit for bit
       CHECK(equal_values(op.run(2), one));
       CHECK(equal_values(op.run(3), one));
-      // the FMA kernels follow exactly the documented summation order (so equal, bit for bit, the kernel before
-      // run-time dispatch, which had the same order and KC = 512)
+      // the FMA kernels follow exactly the documented summation order (so, for k ≤ 512 or a multiple of 512,
+      // equal bit for bit the avx2 kernel before run-time dispatch: same order, slices of 512)
       if (isa != SimdIsa::Generic) CHECK(equal_values(one, fma_order_reference(op, kc)));
     }
   }
+}
+
+TEST_CASE("sgemm: k slices") {
+  CHECK(cpu::sgemm_k_slice(1, 512) == 1);
+  CHECK(cpu::sgemm_k_slice(512, 512) == 512);
+  CHECK(cpu::sgemm_k_slice(576, 512) == 288);    // 2 × 288, not 512 + 64
+  CHECK(cpu::sgemm_k_slice(1024, 512) == 512);
+  CHECK(cpu::sgemm_k_slice(1537, 512) == 385);   // 385 + 385 + 385 + 382
+  CHECK(cpu::sgemm_k_slice(4608, 512) == 512);
 }
 
 TEST_CASE("sgemm: k = 0 and empty shapes") {
