@@ -6,6 +6,11 @@
 // Each case runs `warmup` times untimed, then `repeats` timed runs; on CUDA the context is synchronised
 // before each clock read, so times are wall-clock device time. Reports median and min (ms), GFLOP/s and
 // GB/s from the median.
+// On the CPU the header names the CPU model (core/cpu_info.h), the sgemm micro-kernel taken (run-time choice,
+// tensor/sgemm_cpu.h) and the FMA peak of the threads used: threads × FMA units × SIMD width × 2 × clock, the
+// clock and the FMA rate measured on this machine (cpu_info.h says how); each row's "% peak" is its
+// GFLOP/s over that peak, and "% peak cpu" its flops per process-CPU second over one core's peak (the
+// figure that stays meaningful when other processes share the cores). The JSON carries the same.
 #pragma once
 #include <algorithm>
 #include <chrono>
@@ -19,6 +24,8 @@
 #include <time.h>
 
 #include "core/context.h"
+#include "core/cpu_info.h"
+#include "tensor/sgemm_cpu.h"
 
 namespace bench {
 
@@ -34,6 +41,29 @@ inline double process_cpu_ms() {
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
   return double(t.tv_sec) * 1e3 + double(t.tv_nsec) * 1e-6;
 }
+
+// the CPU's single-precision FMA peak, measured (core/cpu_info.h)
+struct CpuPeak {
+  std::string model, isa;  // the widest ISA (the physical limit), and the one sgemm runs
+  int sgemm_mr = 0, sgemm_nr = 0;
+  double clock_ghz = 0, core_gflops = 0;  // measured clock; measured FMA rate of one core (widest ISA)
+  int simd_width = 0, fma_units = 0;
+  static CpuPeak measure() {
+    CpuPeak p;
+    p.model = ff::cpu_model_name();
+    const ff::SimdIsa best = ff::best_simd_isa();
+    const ff::cpu::SgemmKernelInfo k = ff::cpu::sgemm_kernel_info();
+    p.isa = ff::simd_isa_name(k.isa);
+    p.sgemm_mr = k.mr, p.sgemm_nr = k.nr;
+    p.simd_width = ff::simd_width_floats(best);
+    p.clock_ghz = ff::measure_clock_ghz(0.2);
+    const double fma = ff::measure_fma_gflops(best, 0.2);
+    p.fma_units = p.clock_ghz > 0 ? int(fma / (p.simd_width * 2 * p.clock_ghz) + 0.5) : 0;
+    // the peak as units × width × 2 × clock (the measured rate only fixes the unit count)
+    p.core_gflops = p.fma_units > 0 ? p.fma_units * p.simd_width * 2 * p.clock_ghz : fma;
+    return p;
+  }
+};
 
 class Runner {
  public:
@@ -67,22 +97,40 @@ class Runner {
     std::sort(t.begin(), t.end());
     std::sort(cpu.begin(), cpu.end());
     Result r{name, t[t.size() / 2], t[0], flops, bytes, reps, cpu[cpu.size() / 2]};
-    std::printf("%-44s %10.3f %10.3f %10.3f %10.1f %9.1f\n", name.c_str(), r.median_ms, r.min_ms, r.cpu_ms,
+    std::printf("%-44s %10.3f %10.3f %10.3f %10.1f %9.1f", name.c_str(), r.median_ms, r.min_ms, r.cpu_ms,
                 flops > 0 ? flops / r.median_ms * 1e-6 : 0.0, bytes > 0 ? bytes / r.median_ms * 1e-6 : 0.0);
+    if (flops > 0 && peak_.core_gflops > 0)
+      std::printf(" %7.1f %10.1f", 100 * flops / r.median_ms * 1e-6 / (peak_.core_gflops * ctx_.threads()),
+                  100 * flops / r.cpu_ms * 1e-6 / peak_.core_gflops);
+    std::printf("\n");
     std::fflush(stdout);
     results_.push_back(r);
   }
 
-  void header() const {
+  void header() {
     std::printf("%s bench on %s, %d threads\n", suite_.c_str(), dev_.str().c_str(), ctx_.threads());
-    std::printf("%-44s %10s %10s %10s %10s %9s\n", "kernel", "median ms", "min ms", "cpu ms", "GFLOP/s", "GB/s");
+    if (!dev_.is_cuda()) {
+      peak_ = CpuPeak::measure();
+      std::printf("CPU: %s; sgemm micro-kernel %s %d×%d (chosen at run time)\n", peak_.model.c_str(), peak_.isa.c_str(),
+                  peak_.sgemm_mr, peak_.sgemm_nr);
+      std::printf("FMA peak: %d threads × %d FMA units × %d floats × 2 × %.2f GHz = %.1f GFLOP/s (clock measured by "
+                  "dependent integer adds, FMA units by independent FMA chains, on thread CPU time)\n",
+                  ctx_.threads(), peak_.fma_units, peak_.simd_width, peak_.clock_ghz, peak_.core_gflops * ctx_.threads());
+    }
+    std::printf("%-44s %10s %10s %10s %10s %9s %7s %10s\n", "kernel", "median ms", "min ms", "cpu ms", "GFLOP/s", "GB/s",
+                "% peak", "% peak cpu");
   }
 
   void finish() const {
     if (json_.empty()) return;
     std::ofstream f(json_);
-    f << "{\"suite\": \"" << suite_ << "\", \"device\": \"" << dev_.str() << "\", \"threads\": " << ctx_.threads()
-      << ", \"results\": [\n";
+    f << "{\"suite\": \"" << suite_ << "\", \"device\": \"" << dev_.str() << "\", \"threads\": " << ctx_.threads();
+    if (peak_.core_gflops > 0)
+      f << ", \"cpu\": {\"model\": \"" << peak_.model << "\", \"sgemm_isa\": \"" << peak_.isa << "\", \"sgemm_tile\": \""
+        << peak_.sgemm_mr << "x" << peak_.sgemm_nr << "\", \"clock_ghz\": " << peak_.clock_ghz
+        << ", \"simd_width\": " << peak_.simd_width << ", \"fma_units\": " << peak_.fma_units
+        << ", \"core_peak_gflops\": " << peak_.core_gflops << ", \"clock_source\": \"measured: dependent integer adds on thread CPU time\"}";
+    f << ", \"results\": [\n";
     for (size_t i = 0; i < results_.size(); ++i) {
       const Result& r = results_[i];
       f << "  {\"name\": \"" << r.name << "\", \"median_ms\": " << r.median_ms << ", \"min_ms\": " << r.min_ms
@@ -100,6 +148,7 @@ class Runner {
   std::string json_;
   int repeats_ = 10, warmup_ = 2;
   std::vector<Result> results_;
+  CpuPeak peak_;
 };
 
 inline ff::Device parse_device(int argc, char** argv) {

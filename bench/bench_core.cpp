@@ -1,7 +1,11 @@
 // bench_core — per-kernel timings of the engine core (issue 3's kernel list).
 //   bench_core [--device cpu|cuda] [--threads N] [--json PATH] [--repeats N] [--quick]
 // Every kernel's output is first validated (finite, plus a direct-loop spot check of sgemm) before timing.
+// The header names the CPU, the sgemm micro-kernel chosen at run time (FF_SGEMM_ISA=generic|avx2|avx512
+// forces one) and the measured FMA peak; rows with a flop count give their % of it (bench/bench.h).
+#include <array>
 #include <cmath>
+#include <string>
 
 #include "autograd/ops.h"
 #include "autograd/optim.h"
@@ -32,6 +36,14 @@ int main(int argc, char** argv) {
       return 1;
     }
     r.run("sgemm 1024^3", [&] { kernels::matmul(a, b); }, 2.0 * n * n * n);
+  }
+  // the seed generator's largest GEMMs (M×N×K): its 3×3 convolutions at 4², 8², 16², 32² as implicit GEMMs
+  // (output channels × padded-grid pixels × input channels·9), and the weight gradient at 4²
+  for (auto [m, n, k] : {std::array<int64_t, 3>{512, 80, 4608}, {256, 288, 2304}, {128, 1088, 1152}, {64, 4224, 576},
+                         {512, 4608, 80}}) {
+    Tensor a = randn(ctx, {m, k}, DType::F32, dev), b = randn(ctx, {k, n}, DType::F32, dev);
+    const std::string name = "sgemm " + std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k) + " (generator)";
+    r.run(name, [&] { kernels::matmul(a, b); }, 2.0 * m * n * k);
   }
   {  // conv2d 3x3, batch 4, 256->256, 64x64
     Tensor x = randn(ctx, {4, 256, 64, 64}, DType::F32, dev), w = randn(ctx, {256, 256, 3, 3}, DType::F32, dev, 0, 0.02);

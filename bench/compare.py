@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Joins a facefield bench JSON with its PyTorch peer JSON and prints/writes the speed-ratio table
-(ratio = torch median / facefield median: > 1 means facefield is faster).
+(ratio = torch median / facefield median: > 1 means facefield is faster). On the CPU the table names the CPU
+model, facefield's sgemm micro-kernel and torch's BLAS kernels, and gives each side's GFLOP/s and % of the
+FMA peak that bench_core measured (bench/bench.h: threads × FMA units × SIMD width × 2 × clock).
 Usage: compare.py FF.json TORCH.json OUT.md [--bars NAME=MIN ...]"""
 import json, platform, subprocess, sys
 
@@ -25,15 +27,33 @@ if dev.startswith("cuda"):
     gpu = subprocess.getoutput("nvidia-smi --query-gpu=name,driver_version --format=csv,noheader").strip()
     machine = f"GPU: {gpu}; exact FP32 on both sides (TF32 off); CUDA events replaced by a stream sync around each call."
 else:
+    pk = ff.get("cpu", {})
     machine = (f"Machine: {cpu}, {subprocess.getoutput('nproc')} cores; {ff['threads']} threads for both; "
-               f"torch with OpenBLAS (OPENBLAS_CORETYPE unset), best of its configurations per kernel.")
+               f"torch with {th.get('blas', 'OpenBLAS')} (OPENBLAS_CORETYPE unset), best of its configurations per kernel.")
+    if pk:
+        machine += (f"\n\nfacefield sgemm micro-kernel: {pk['sgemm_isa']} {pk['sgemm_tile']} (chosen at run time). "
+                    f"FMA peak: {ff['threads']} threads × {pk['fma_units']} FMA units × {pk['simd_width']} floats × 2 × "
+                    f"{pk['clock_ghz']:.2f} GHz = {pk['core_peak_gflops'] * ff['threads']:.1f} GFLOP/s "
+                    f"(clock {pk['clock_source']}; FMA units from a timed independent-FMA loop).")
 lines = [f"# {ff['suite']} bench: facefield vs PyTorch {th['torch']} ({dev})", "", machine, "",
          "Ratios are torch time / facefield time (> 1: facefield faster), from wall-clock medians and, for a busy",
          "machine, from process CPU time (all threads) — the CPU-time ratio is the one to trust when the load average",
          f"exceeds the core count (load during this run: {open('/proc/loadavg').read().split()[0:3]}).", "",
          f"Bars are judged on the {'wall-clock' if use_wall else 'CPU-time'} ratio (1-min load {load1} vs {ncores} cores).", "",
-         "| kernel | facefield ms (cpu ms) | torch ms (cpu ms), best config | ratio wall | ratio cpu | bar | ok |",
-         "|---|---|---|---|---|---|---|"]
+         f"GFLOP/s and % of peak are {'wall-clock, against the peak of all threads' if use_wall else 'flops per process-CPU second, against one core' + chr(39) + 's peak (the machine is busy)'}.", "",
+         "| kernel | facefield ms (cpu ms) | GFLOP/s (% peak) | torch ms (cpu ms), best config | GFLOP/s (% peak) | ratio wall | ratio cpu | bar | ok |",
+         "|---|---|---|---|---|---|---|---|---|"]
+core_peak = ff.get("cpu", {}).get("core_peak_gflops", 0)
+
+
+def rate(res):
+    """GFLOP/s and % of peak of one result, on the bars' basis (wall or CPU time)."""
+    fl = res.get("flops", 0)
+    if not fl:
+        return "–"
+    gf = fl / res["median_ms"] * 1e-6 if use_wall else fl / res["cpu_ms"] * 1e-6
+    peak = core_peak * (ff["threads"] if use_wall else 1)
+    return f"{gf:.1f} ({100 * gf / peak:.0f} %)" if peak else f"{gf:.1f}"
 worst_ok = True
 for r in ff["results"]:
     b = th["best"].get(r["name"])
@@ -44,8 +64,9 @@ for r in ff["results"]:
     bar = next((v for k, v in bars.items() if r["name"].startswith(k)), None)
     ok = "" if bar is None else ("yes" if (ratio if use_wall else rcpu) >= bar else "NO")
     worst_ok &= ok != "NO"
-    lines.append(f"| {r['name']} | {r['median_ms']:.3f} ({r['cpu_ms']:.1f}) | {b['median_ms']:.3f} ({b['cpu_ms']:.1f}), "
-                 f"{b['config']} | {ratio:.2f}× | {rcpu:.2f}× | {'' if bar is None else f'≥{bar}×'} | {ok} |")
+    bf = dict(b, flops=r.get("flops", 0))
+    lines.append(f"| {r['name']} | {r['median_ms']:.3f} ({r['cpu_ms']:.1f}) | {rate(r)} | {b['median_ms']:.3f} ({b['cpu_ms']:.1f}), "
+                 f"{b['config']} | {rate(bf)} | {ratio:.2f}× | {rcpu:.2f}× | {'' if bar is None else f'≥{bar}×'} | {ok} |")
 text = "\n".join(lines) + "\n"
 print(text)
 open(out, "w").write(text)

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """PyTorch CPU peer of bench_core: the same kernels and shapes, timed the same way (warm-up, repeats,
 median). Runs every kernel in each of torch's configurations (oneDNN on/off; Adam foreach on/off) and
-reports each configuration and the best. Usage: torch_core.py --threads N --json PATH [--quick]"""
-import argparse, json, statistics, time
+reports each configuration and the best, with GFLOP/s. Records the CPU model and torch's BLAS (for OpenBLAS,
+the kernel family it picked for this CPU: openblas_get_corename), which compare.py prints.
+Usage: torch_core.py --threads N --json PATH [--quick]"""
+import argparse, ctypes, ctypes.util, json, statistics, time
 import torch
 
 ap = argparse.ArgumentParser()
@@ -37,11 +39,48 @@ def timeit(fn, reps=REPS, warmup=2):
     return t[len(t) // 2], t[0], c[len(c) // 2]
 
 
+GEN_GEMMS = [(512, 80, 4608), (256, 288, 2304), (128, 1088, 1152), (64, 4224, 576), (512, 4608, 80)]
+FLOPS = {"sgemm 1024^3": 2.0 * 1024 ** 3,
+         "conv2d 3x3 b4 256->256 64x64 fwd": 2.0 * 4 * 256 * 256 * 9 * 64 * 64,
+         "conv2d 3x3 b4 256->256 64x64 fwd+bwd": 3 * 2.0 * 4 * 256 * 256 * 9 * 64 * 64,
+         "grouped conv (modconv) g4 128->64 64x64 fwd": 2.0 * 4 * 64 * 128 * 9 * 64 * 64,
+         "grouped conv (modconv) g4 128->64 64x64 fwd+bwd": 3 * 2.0 * 4 * 64 * 128 * 9 * 64 * 64}
+for m, n, k in GEN_GEMMS:
+    FLOPS[f"sgemm {m}x{n}x{k} (generator)"] = 2.0 * m * n * k
+
+
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def blas_info():
+    """torch's BLAS; for OpenBLAS the core type whose kernels it runs (e.g. Zen, Haswell, SkylakeX)."""
+    cfg = torch.__config__.show()
+    blas = next((l.split("=", 1)[1] for l in cfg.replace(",", "\n").splitlines() if "BLAS_INFO" in l), "unknown")
+    for name in ("libopenblas.so.0", ctypes.util.find_library("openblas")):
+        try:
+            lib = ctypes.CDLL(name)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            return f"OpenBLAS, {lib.openblas_get_corename().decode()} kernels"
+        except (OSError, AttributeError, TypeError):
+            continue
+    return blas.strip()
+
+
 def cases(mkldnn):
     torch.backends.mkldnn.enabled = mkldnn
     out = {}
     a, b = torch.randn(1024, 1024, device=DEV), torch.randn(1024, 1024, device=DEV)
     out["sgemm 1024^3"] = timeit(lambda: a @ b)
+    for m, n, k in GEN_GEMMS:
+        ga, gb = torch.randn(m, k, device=DEV), torch.randn(k, n, device=DEV)
+        out[f"sgemm {m}x{n}x{k} (generator)"] = timeit(lambda: ga @ gb)
     x = torch.randn(4, 256, 64, 64, device=DEV)
     w = (torch.randn(256, 256, 3, 3, device=DEV) * 0.02)
     with torch.no_grad():
@@ -88,7 +127,10 @@ for cname, res in configs.items():
         label = cname + ("," + k.split("|")[1] if "|" in k else "")
         if base not in best or med < best[base]["median_ms"]:
             best[base] = {"median_ms": med, "min_ms": mn, "cpu_ms": cpu, "config": label}
-json.dump({"torch": torch.__version__, "threads": args.threads, "device": args.device, "configs": {c: {k: v[0] for k, v in r.items()} for c, r in configs.items()},
+json.dump({"torch": torch.__version__, "threads": args.threads, "device": args.device, "cpu_model": cpu_model(),
+           "blas": blas_info(), "configs": {c: {k: v[0] for k, v in r.items()} for c, r in configs.items()},
            "best": best}, open(args.json, "w"), indent=1)
+print(f"torch {torch.__version__} on {cpu_model()}, {args.threads} threads; BLAS: {blas_info()}")
 for k, v in best.items():
-    print(f"torch {k:44s} {v['median_ms']:10.3f} ms  ({v['config']})")
+    gf = f"{FLOPS[k] / v['median_ms'] * 1e-6:8.1f} GFLOP/s" if k in FLOPS else " " * 16
+    print(f"torch {k:44s} {v['median_ms']:10.3f} ms {gf}  ({v['config']})")

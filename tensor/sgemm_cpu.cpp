@@ -1,40 +1,290 @@
 #include "tensor/sgemm_cpu.h"
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
+#include <sched.h>
+
+#include "core/check.h"
 #include "core/parallel.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define FF_SGEMM_X86 1
+#endif
+
+#ifndef FF_SGEMM_A_WEIGHT
+#define FF_SGEMM_A_WEIGHT 1.0
+#endif
+#ifndef FF_SGEMM_CHUNKS_PER_THREAD  // -D overrides for tuning runs
+#define FF_SGEMM_CHUNKS_PER_THREAD 1
+#endif
 
 namespace ff::cpu {
 namespace {
 
-#if defined(__AVX512F__)
-constexpr int VW = 16;  // floats per vector register
-// micro-tile MR × (NV·16): 8×3 = 24 accumulators + 3 B vectors + 1 broadcast = 28 of 32 zmm; MR = 8 divides
-// the channel counts of the generator's layers (64…512), so no rows are wasted
-#ifndef FF_SGEMM_MR
-#define FF_SGEMM_MR 8
-#define FF_SGEMM_NV 3
-#endif
-constexpr int MR = FF_SGEMM_MR;
-constexpr int NV = FF_SGEMM_NV;  // vectors per micro-tile row
-#else
-constexpr int VW = 8;
-constexpr int MR = 6;  // 6×2 accumulators + 2 B + 1 broadcast = 15 of 16 ymm
-constexpr int NV = 2;
-#endif
-constexpr int NR = NV * VW;
-#ifndef FF_SGEMM_KC  // cache blocking, tuned on Zen 4 (32 KB L1d, 1 MB L2 per core); -D overrides for tuning runs
-#define FF_SGEMM_KC 512
-#define FF_SGEMM_MCB 8
-#define FF_SGEMM_NCB 44
-#endif
-constexpr int64_t KC = FF_SGEMM_KC, MC = MR * FF_SGEMM_MCB, NC = NR * FF_SGEMM_NCB;
+// C[0:h, 0:w] (+)= Ap (kc×MR, k-major) · Bp (kc×NR, row-major); the full-tile case stores straight to C
+using MicroKernelFn = void (*)(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, bool add,
+                               int64_t h, int64_t w);
+// A[0:rows, 0:kc] (strides rs, cs) → one MR×kc sliver, k-major, rows ≥ `rows` zero
+using PackAFn = void (*)(const float* a, int64_t rs, int64_t cs, int64_t rows, int64_t kc, float* out);
 
-typedef float vf __attribute__((vector_size(VW * 4)));
-typedef float vf_u __attribute__((vector_size(VW * 4), aligned(4)));  // unaligned access to C
+struct Kernel {
+  SimdIsa isa;
+  int mr, nr;
+  int64_t kc, mc, nc;
+  MicroKernelFn micro;
+  PackAFn pack_a;
+};
+
+// the accumulators → C, through a stack tile where the tile is cut by the edge of C
+template <int MR, int NR>
+inline void store_tile(const float (&acc)[MR][NR], float* c, int64_t ldc, bool add, int64_t h, int64_t w) {
+  for (int64_t r = 0; r < h; ++r)
+    for (int64_t j = 0; j < w; ++j) c[r * ldc + j] = add ? c[r * ldc + j] + acc[r][j] : acc[r][j];
+}
+
+// ---- portable: 4×8, GCC vector extensions (SSE2 registers on plain x86-64) -----------------------------------
+typedef float v4 __attribute__((vector_size(16)));
+typedef float v4_u __attribute__((vector_size(16), aligned(4)));
+constexpr int kGenMR = 4, kGenNR = 8;
+
+void micro_generic(int64_t kc, const float* __restrict ap, const float* __restrict bp, float* c, int64_t ldc,
+                   bool add, int64_t h, int64_t w) {
+  v4 acc[kGenMR][2] = {};
+  for (int64_t k = 0; k < kc; ++k) {
+    const v4 b0 = *reinterpret_cast<const v4*>(bp), b1 = *reinterpret_cast<const v4*>(bp + 4);
+    for (int r = 0; r < kGenMR; ++r) {
+      acc[r][0] += ap[r] * b0;
+      acc[r][1] += ap[r] * b1;
+    }
+    ap += kGenMR;
+    bp += kGenNR;
+  }
+  if (h == kGenMR && w == kGenNR) {
+    for (int r = 0; r < kGenMR; ++r)
+      for (int v = 0; v < 2; ++v) {
+        v4_u* cv = reinterpret_cast<v4_u*>(c + r * ldc + 4 * v);
+        *cv = add ? *cv + acc[r][v] : acc[r][v];
+      }
+    return;
+  }
+  float tile[kGenMR][kGenNR];
+  std::memcpy(tile, acc, sizeof tile);
+  store_tile(tile, c, ldc, add, h, w);
+}
+
+template <int MR>
+void pack_a_portable(const float* a, int64_t rs, int64_t cs, int64_t rows, int64_t kc, float* out) {
+  if (rows == MR && cs == 1) {  // rows contiguous in k: MR read streams, contiguous writes
+    const float* row[MR];
+    for (int r = 0; r < MR; ++r) row[r] = a + r * rs;
+    for (int64_t k = 0; k < kc; ++k)
+      for (int r = 0; r < MR; ++r) out[k * MR + r] = row[r][k];
+    return;
+  }
+  for (int64_t k = 0; k < kc; ++k)
+    for (int r = 0; r < MR; ++r) out[k * MR + r] = r < rows ? a[r * rs + k * cs] : 0.f;
+}
+
+#ifdef FF_SGEMM_X86
+// ---- AVX2 + FMA3: 6×16 --------------------------------------------------------------------------------
+// 6×2 accumulators + 2 B vectors + 1 broadcast = 15 of 16 ymm. Per k: 2 B loads, 6 broadcasts, 12 FMAs.
+constexpr int kAvx2MR = 6, kAvx2NR = 16;
+
+// (named accumulators, not an array: GCC keeps an array of vectors in memory once any path takes its address)
+#define FF_ROW2(r) __m256 c##r##0 = _mm256_setzero_ps(), c##r##1 = _mm256_setzero_ps();
+#define FF_FMA2(r)                                  \
+  {                                                 \
+    const __m256 av = _mm256_broadcast_ss(ap + r);  \
+    c##r##0 = _mm256_fmadd_ps(av, b0, c##r##0);     \
+    c##r##1 = _mm256_fmadd_ps(av, b1, c##r##1);     \
+  }
+#define FF_OUT2(r)                                                                  \
+  if (full) {                                                                       \
+    float* cr = c + r * ldc;                                                        \
+    if (add) {                                                                      \
+      _mm256_storeu_ps(cr, _mm256_add_ps(_mm256_loadu_ps(cr), c##r##0));            \
+      _mm256_storeu_ps(cr + 8, _mm256_add_ps(_mm256_loadu_ps(cr + 8), c##r##1));    \
+    } else {                                                                        \
+      _mm256_storeu_ps(cr, c##r##0);                                                \
+      _mm256_storeu_ps(cr + 8, c##r##1);                                            \
+    }                                                                               \
+  } else {                                                                          \
+    _mm256_storeu_ps(tile[r], c##r##0);                                             \
+    _mm256_storeu_ps(tile[r] + 8, c##r##1);                                         \
+  }
+
+__attribute__((target("avx2,fma"))) void micro_avx2(int64_t kc, const float* __restrict ap,
+                                                     const float* __restrict bp, float* c, int64_t ldc, bool add,
+                                                     int64_t h, int64_t w) {
+  FF_ROW2(0) FF_ROW2(1) FF_ROW2(2) FF_ROW2(3) FF_ROW2(4) FF_ROW2(5)
+  for (int r = 0; r < kAvx2MR && r < h; ++r) _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
+    FF_FMA2(0) FF_FMA2(1) FF_FMA2(2) FF_FMA2(3) FF_FMA2(4) FF_FMA2(5)
+    ap += kAvx2MR;
+    bp += kAvx2NR;
+  }
+  const bool full = h == kAvx2MR && w == kAvx2NR;
+  float tile[kAvx2MR][kAvx2NR];
+  FF_OUT2(0) FF_OUT2(1) FF_OUT2(2) FF_OUT2(3) FF_OUT2(4) FF_OUT2(5)
+  if (!full) store_tile(tile, c, ldc, add, h, w);
+}
+#undef FF_ROW2
+#undef FF_FMA2
+#undef FF_OUT2
+
+// 8×8 transpose of the rows r[0..7] (in place)
+__attribute__((target("avx2,fma"))) inline void transpose8(__m256 (&r)[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20), r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20), r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31), r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31), r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// A rows contiguous in k (cs = 1), the common case: 8 k at a time, MR rows loaded as 8-float vectors and
+// transposed, so reads and writes are whole vectors. MR ≤ 8.
+template <int MR>
+__attribute__((target("avx2,fma"))) void pack_a_avx2(const float* a, int64_t rs, int64_t cs, int64_t rows,
+                                                      int64_t kc, float* out) {
+  static_assert(MR >= 6 && MR <= 8, "the masked tail store covers 6 to 8 rows");
+  if (rows != MR || cs != 1) return pack_a_portable<MR>(a, rs, cs, rows, kc, out);
+  int64_t k = 0;
+  for (; k + 8 <= kc; k += 8) {
+    __m256 r[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) r[i] = i < MR ? _mm256_loadu_ps(a + i * rs + k) : _mm256_setzero_ps();
+    transpose8(r);  // r[j] = column k + j: rows 0..7
+    float* o = out + k * MR;
+    if constexpr (MR == 8) {
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; ++j) _mm256_storeu_ps(o + 8 * j, r[j]);
+    } else {
+      // MR floats per column; the 8-float stores overlap and each later one overwrites the previous one's tail
+      // (k ascending), the last one's tail is rewritten by a masked store
+#pragma GCC unroll 8
+      for (int j = 0; j < 7; ++j) _mm256_storeu_ps(o + MR * j, r[j]);
+      const __m256i mask = _mm256_setr_epi32(-1, -1, -1, -1, -1, MR > 5 ? -1 : 0, MR > 6 ? -1 : 0, 0);
+      _mm256_maskstore_ps(o + MR * 7, mask, r[7]);
+    }
+  }
+  for (; k < kc; ++k)
+    for (int i = 0; i < MR; ++i) out[k * MR + i] = a[i * rs + k];
+}
+
+// ---- AVX-512F: 8×48 --------------------------------------------------------------------------------------
+// 8×3 accumulators + 3 B vectors + 1 broadcast = 28 of 32 zmm. Per k: 3 B loads, 8 broadcasts, 24 FMAs.
+// (Compiled here, exercised only on a CPU with AVX-512F; see tests/tensor/test_sgemm.cpp.)
+constexpr int kAvx512MR = 8, kAvx512NR = 48;
+
+#define FF_ROW3(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps(), c##r##2 = _mm512_setzero_ps();
+#define FF_FMA3(r)                               \
+  {                                              \
+    const __m512 av = _mm512_set1_ps(ap[r]);     \
+    c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);  \
+    c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1);  \
+    c##r##2 = _mm512_fmadd_ps(av, b2, c##r##2);  \
+  }
+#define FF_OUT3(r)                                                                   \
+  if (full) {                                                                        \
+    float* cr = c + r * ldc;                                                         \
+    if (add) {                                                                       \
+      _mm512_storeu_ps(cr, _mm512_add_ps(_mm512_loadu_ps(cr), c##r##0));             \
+      _mm512_storeu_ps(cr + 16, _mm512_add_ps(_mm512_loadu_ps(cr + 16), c##r##1));   \
+      _mm512_storeu_ps(cr + 32, _mm512_add_ps(_mm512_loadu_ps(cr + 32), c##r##2));   \
+    } else {                                                                         \
+      _mm512_storeu_ps(cr, c##r##0);                                                 \
+      _mm512_storeu_ps(cr + 16, c##r##1);                                            \
+      _mm512_storeu_ps(cr + 32, c##r##2);                                            \
+    }                                                                                \
+  } else {                                                                           \
+    _mm512_storeu_ps(tile[r], c##r##0);                                              \
+    _mm512_storeu_ps(tile[r] + 16, c##r##1);                                         \
+    _mm512_storeu_ps(tile[r] + 32, c##r##2);                                         \
+  }
+
+__attribute__((target("avx512f"))) void micro_avx512(int64_t kc, const float* __restrict ap,
+                                                      const float* __restrict bp, float* c, int64_t ldc, bool add,
+                                                      int64_t h, int64_t w) {
+  FF_ROW3(0) FF_ROW3(1) FF_ROW3(2) FF_ROW3(3) FF_ROW3(4) FF_ROW3(5) FF_ROW3(6) FF_ROW3(7)
+  for (int r = 0; r < kAvx512MR && r < h; ++r) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 32), _MM_HINT_T0);
+  }
+#pragma GCC unroll 2
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16), b2 = _mm512_load_ps(bp + 32);
+    FF_FMA3(0) FF_FMA3(1) FF_FMA3(2) FF_FMA3(3) FF_FMA3(4) FF_FMA3(5) FF_FMA3(6) FF_FMA3(7)
+    ap += kAvx512MR;
+    bp += kAvx512NR;
+  }
+  const bool full = h == kAvx512MR && w == kAvx512NR;
+  float tile[kAvx512MR][kAvx512NR];
+  FF_OUT3(0) FF_OUT3(1) FF_OUT3(2) FF_OUT3(3) FF_OUT3(4) FF_OUT3(5) FF_OUT3(6) FF_OUT3(7)
+  if (!full) store_tile(tile, c, ldc, add, h, w);
+}
+#undef FF_ROW3
+#undef FF_FMA3
+#undef FF_OUT3
+#endif
+
+// KC·NR floats of a B sliver stay in L1 across the MC/MR micro-kernel calls of a block; MC·KC of A in L2.
+// Tuned on an AMD EPYC (Zen 3: 32 KB L1d, 512 KB L2 per core).
+const Kernel kGeneric{SimdIsa::Generic, kGenMR, kGenNR, 256, kGenMR * 16, kGenNR * 64, micro_generic,
+                      pack_a_portable<kGenMR>};
+#ifdef FF_SGEMM_X86
+#ifndef FF_SGEMM_AVX2_KC  // -D overrides for tuning runs
+#define FF_SGEMM_AVX2_KC 512
+#define FF_SGEMM_AVX2_MCB 16
+#define FF_SGEMM_AVX2_NCB 44
+#endif
+const Kernel kAvx2{SimdIsa::Avx2, kAvx2MR, kAvx2NR, FF_SGEMM_AVX2_KC, kAvx2MR * FF_SGEMM_AVX2_MCB,
+                   kAvx2NR * FF_SGEMM_AVX2_NCB, micro_avx2, pack_a_avx2<kAvx2MR>};
+const Kernel kAvx512{SimdIsa::Avx512, kAvx512MR, kAvx512NR, 512, kAvx512MR * 8, kAvx512NR * 44, micro_avx512,
+                     pack_a_avx2<kAvx512MR>};
+#endif
+
+const Kernel& kernel_for(SimdIsa isa) {
+#ifdef FF_SGEMM_X86
+  if (isa == SimdIsa::Avx512) return kAvx512;
+  if (isa == SimdIsa::Avx2) return kAvx2;
+#endif
+  return kGeneric;
+}
+
+const Kernel* initial_kernel() {
+  SimdIsa isa = best_simd_isa();
+  if (const char* env = std::getenv("FF_SGEMM_ISA"); env && *env) {
+    isa = parse_simd_isa(env, "FF_SGEMM_ISA");
+    FF_CHECK(cpu_supports(isa), "FF_SGEMM_ISA=", env, ": this CPU does not support ", simd_isa_name(isa));
+  }
+  return &kernel_for(isa);
+}
+
+std::atomic<const Kernel*>& active_slot() {
+  static std::atomic<const Kernel*> slot{initial_kernel()};
+  return slot;
+}
+const Kernel& active() { return *active_slot().load(std::memory_order_acquire); }
 
 struct AlignedBuf {
   float* p = nullptr;
@@ -45,98 +295,72 @@ struct AlignedBuf {
       std::free(p);
       n = need;
       p = static_cast<float*>(std::aligned_alloc(64, (need * sizeof(float) + 63) / 64 * 64));
+      FF_CHECK(p, "sgemm: cannot allocate ", need * sizeof(float), " bytes of packing buffer");
     }
     return p;
   }
 };
 
-// B[pc:pc+kc, j0:j0+nc] → slivers of NR columns, each kc×NR row-major, zero-padded
-void pack_b(const float* b, int64_t rs, int64_t cs, int64_t kc, int64_t nc, float* out) {
-  const int64_t slivers = (nc + NR - 1) / NR;
-  {
-    for (int64_t s = 0; s < slivers; ++s) {
-      float* dst = out + s * kc * NR;
-      const int64_t j0 = s * NR, w = std::min<int64_t>(NR, nc - j0);
-      if (cs == 1 && w == NR) {
-        for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * NR, b + k * rs + j0, NR * sizeof(float));
-      } else if (rs == 1) {  // columns are contiguous: walk down each column
-        if (w < NR) std::memset(dst, 0, size_t(kc * NR) * sizeof(float));
-        for (int64_t j = 0; j < w; ++j) {
-          const float* col = b + (j0 + j) * cs;
-          for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = col[k];
-        }
-      } else {
-        for (int64_t k = 0; k < kc; ++k)
-          for (int64_t j = 0; j < NR; ++j) dst[k * NR + j] = j < w ? b[k * rs + (j0 + j) * cs] : 0.f;
-      }
+// B rows → slivers when each row of the panel is contiguous (row(k) points at B[k0 + k, j0]): G slivers per
+// pass, so each row is read G·NR floats at a time while G sliver streams are written; NR is a compile-time
+// constant so each copy is a few vector moves
+template <int NR, class Row>
+void pack_rows(const Row& row, int64_t kc, int64_t nc, float* out) {
+  constexpr int64_t G = 4;
+  const int64_t full = nc / NR, slivers = (nc + NR - 1) / NR;
+  for (int64_t s0 = 0; s0 < full; s0 += G) {
+    const int64_t s1 = std::min(full, s0 + G);
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* src = row(k);
+      for (int64_t sl = s0; sl < s1; ++sl) std::memcpy(out + sl * kc * NR + k * NR, src + sl * NR, NR * sizeof(float));
+    }
+  }
+  if (full < slivers) {
+    const int64_t w = nc - full * NR;
+    float* dst = out + full * kc * NR;
+    for (int64_t k = 0; k < kc; ++k) {
+      std::memcpy(dst + k * NR, row(k) + full * NR, size_t(w) * sizeof(float));
+      std::fill(dst + k * NR + w, dst + (k + 1) * NR, 0.f);
     }
   }
 }
 
-// A[i0:i0+mc, pc:pc+kc] → slivers of MR rows, each kc×MR (k-major), zero-padded
-void pack_a(const float* a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, float* out) {
-  for (int64_t s = 0; s * MR < mc; ++s) {
-    float* dst = out + s * kc * MR;
-    const int64_t i0 = s * MR, h = std::min<int64_t>(MR, mc - i0);
-    if (cs == 1) {
-      for (int64_t r = 0; r < MR; ++r) {
-        if (r < h) {
-          const float* row = a + (i0 + r) * rs;
-          for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = row[k];
-        } else {
-          for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = 0.f;
-        }
-      }
-    } else {
-      for (int64_t k = 0; k < kc; ++k) {
-        const float* colk = a + k * cs + i0 * rs;
-        for (int64_t r = 0; r < MR; ++r) dst[k * MR + r] = r < h ? colk[r * rs] : 0.f;
-      }
-    }
+// pack_rows for the active kernel's NR
+template <class Row>
+void pack_rows_nr(const Row& row, int64_t kc, int64_t nc, float* out) {
+  switch (sgemm_nr()) {
+    case kGenNR: return pack_rows<kGenNR>(row, kc, nc, out);
+#ifdef FF_SGEMM_X86
+    case kAvx2NR: return pack_rows<kAvx2NR>(row, kc, nc, out);
+    case kAvx512NR: return pack_rows<kAvx512NR>(row, kc, nc, out);
+#endif
   }
+  FF_THROW("sgemm: no sliver width ", sgemm_nr());
 }
 
-// C[0:h, 0:w] (+)= Ap (kc×MR) · Bp (kc×NR)
-inline void micro_kernel(int64_t kc, const float* __restrict ap, const float* __restrict bp, float* c, int64_t ldc,
-                         bool add, int64_t h, int64_t w) {
-  vf acc[MR][NV];
-  for (int r = 0; r < MR; ++r)
-    for (int v = 0; v < NV; ++v) acc[r][v] = vf{};
-  for (int64_t k = 0; k < kc; ++k) {
-    vf bv[NV];
-    for (int v = 0; v < NV; ++v) bv[v] = *reinterpret_cast<const vf*>(bp + v * VW);
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      const float av = ap[r];
-      for (int v = 0; v < NV; ++v) acc[r][v] += av * bv[v];
-    }
-    ap += MR;
-    bp += NR;
-  }
-  if (h == MR && w == NR) {
-    for (int r = 0; r < MR; ++r)
-      for (int v = 0; v < NV; ++v) {
-        vf_u* cv = reinterpret_cast<vf_u*>(c + r * ldc + v * VW);
-        if (add) *cv += acc[r][v];
-        else *cv = acc[r][v];
-      }
-    return;
-  }
-  alignas(64) float tmp[MR][NR];
-  for (int r = 0; r < MR; ++r)
-    for (int v = 0; v < NV; ++v) *reinterpret_cast<vf*>(&tmp[r][v * VW]) = acc[r][v];
-  for (int64_t r = 0; r < h; ++r)
-    for (int64_t j = 0; j < w; ++j) c[r * ldc + j] = add ? c[r * ldc + j] + tmp[r][j] : tmp[r][j];
-}
-
-
-// one thread's GEMM on a block of C: packs its own A and B panels, so threads never wait on each other
+// B[k0:k0+kc, j0:j0+nc] → slivers of NR columns, each kc×NR row-major, zero-padded
 struct StridedB : BSource {
   const float* b;
   int64_t rs, cs;
   StridedB(const float* b_, int64_t rs_, int64_t cs_) : b(b_), rs(rs_), cs(cs_) {}
   void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) const override {
-    pack_b(b + k0 * rs + j0 * cs, rs, cs, kc, nc, out);
+    const int64_t NR = sgemm_nr(), slivers = (nc + NR - 1) / NR;
+    const float* bb = b + k0 * rs + j0 * cs;
+    if (cs == 1) return pack_rows_nr([&](int64_t k) { return bb + k * rs; }, kc, nc, out);
+    for (int64_t s = 0; s < slivers; ++s) {
+      float* dst = out + s * kc * NR;
+      const int64_t js = s * NR, w = std::min<int64_t>(NR, nc - js);
+      if (rs == 1) {  // columns are contiguous: walk down each column
+        if (w < NR) std::memset(dst, 0, size_t(kc * NR) * sizeof(float));
+        for (int64_t j = 0; j < w; ++j) {
+          const float* col = bb + (js + j) * cs;
+          for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = col[k];
+        }
+      } else {
+        for (int64_t k = 0; k < kc; ++k)
+          for (int64_t j = 0; j < NR; ++j) dst[k * NR + j] = j < w ? bb[k * rs + (js + j) * cs] : 0.f;
+      }
+    }
   }
 };
 
@@ -150,35 +374,120 @@ struct OffsetB : BSource {
   }
 };
 
-void sgemm_serial(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_t cs_a, const BSource& bsrc,
-                  float* c, int64_t ldc, bool accumulate) {
+// One thread's GEMM on a block of C: packs its own A and B panels (thread-local buffers), so threads never
+// wait on each other. Loops: NC columns → KC slice (pack B: kc×nc) → MC rows (pack A: mc×kc) → NR sliver
+// (kc×NR of B stays in L1) → MR rows (the micro-kernel).
+void gemm_block(const Kernel& K, int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_t cs_a,
+                const BSource& bsrc, float* c, int64_t ldc, bool accumulate) {
   thread_local AlignedBuf abuf, bbuf;
-  float* ap = abuf.get(size_t(MC * KC));
-  float* bp = bbuf.get(size_t(KC * NC));
-  for (int64_t jc = 0; jc < n; jc += NC) {
-    const int64_t nc = std::min<int64_t>(NC, n - jc);
+  const int64_t MR = K.mr, NR = K.nr;
+  float* ap = abuf.get(size_t(K.mc * K.kc));
+  float* bp = bbuf.get(size_t(K.kc * K.nc));
+  for (int64_t jc = 0; jc < n; jc += K.nc) {
+    const int64_t nc = std::min<int64_t>(K.nc, n - jc);
+    const int64_t KC = sgemm_k_slice(k, K.kc);
     for (int64_t pc = 0; pc < k; pc += KC) {
       const int64_t kc = std::min<int64_t>(KC, k - pc);
       const bool add = accumulate || pc > 0;
       bsrc.pack(pc, kc, jc, nc, bp);
-      for (int64_t ic = 0; ic < m; ic += MC) {
-        const int64_t mc = std::min<int64_t>(MC, m - ic);
-        pack_a(a + ic * rs_a + pc * cs_a, rs_a, cs_a, mc, kc, ap);
+      for (int64_t ic = 0; ic < m; ic += K.mc) {
+        const int64_t mc = std::min<int64_t>(K.mc, m - ic);
+        for (int64_t ir = 0; ir < mc; ir += MR)
+          K.pack_a(a + (ic + ir) * rs_a + pc * cs_a, rs_a, cs_a, std::min<int64_t>(MR, mc - ir), kc, ap + ir * kc);
         for (int64_t j = 0; j < nc; j += NR) {
           const int64_t w = std::min<int64_t>(NR, nc - j);
           const float* bs = bp + (j / NR) * kc * NR;
           for (int64_t ir = 0; ir < mc; ir += MR)
-            micro_kernel(kc, ap + (ir / MR) * kc * MR, bs, c + (ic + ir) * ldc + jc + j, ldc, add,
-                         std::min<int64_t>(MR, mc - ir), w);
+            K.micro(kc, ap + ir * kc, bs, c + (ic + ir) * ldc + jc + j, ldc, add, std::min<int64_t>(MR, mc - ir), w);
         }
       }
     }
   }
 }
 
+// sgemm's own threads. Waiting is passive (a condition variable; the caller yields the core while the last
+// blocks finish), so neither an idle worker nor a finished one spins: on a machine shared with other
+// processes, spinning (OpenMP's idle policy) costs CPU time that other work needs, and a spinning thread can
+// hold up the team-mate it waits for. One job at a time; the calling thread takes part as thread 0.
+class Team {
+ public:
+  static Team& get() {
+    static Team* team = new Team;  // never destroyed: its workers block until the process exits
+    return *team;
+  }
+  // runs body(i) for i in [0, n) on n threads and returns when all are done; rethrows the first exception
+  void run(int n, const std::function<void(int)>& body) {
+    std::lock_guard<std::mutex> one_job(submit_);
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      while (int(workers_.size()) < n - 1) {
+        const int idx = int(workers_.size()) + 1;
+        workers_.emplace_back([this, idx] { work(idx); });
+        workers_.back().detach();
+      }
+      job_ = &body;
+      active_ = n - 1;
+      remaining_.store(n - 1, std::memory_order_relaxed);
+      error_ = nullptr;
+      ++generation_;
+    }
+    cv_.notify_all();
+    std::exception_ptr mine;
+    try {
+      body(0);
+    } catch (...) {
+      mine = std::current_exception();
+    }
+    while (remaining_.load(std::memory_order_acquire) > 0) sched_yield();
+    if (mine) std::rethrow_exception(mine);
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void work(int idx) {
+    int64_t seen = 0;
+    for (;;) {
+      const std::function<void(int)>* job;
+      {
+        std::unique_lock<std::mutex> lk(m_);
+        cv_.wait(lk, [&] { return generation_ != seen; });
+        seen = generation_;
+        if (idx > active_) continue;
+        job = job_;
+      }
+      try {
+        (*job)(idx);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(m_);
+        if (!error_) error_ = std::current_exception();
+      }
+      remaining_.fetch_sub(1, std::memory_order_release);
+    }
+  }
+
+  std::mutex submit_, m_;
+  std::condition_variable cv_;
+  std::vector<std::thread> workers_;
+  const std::function<void(int)>* job_ = nullptr;
+  int active_ = 0;
+  int64_t generation_ = 0;
+  std::atomic<int> remaining_{0};
+  std::exception_ptr error_;
+};
+
 }  // namespace
 
-int sgemm_nr() { return NR; }
+int sgemm_nr() { return active().nr; }
+
+SgemmKernelInfo sgemm_kernel_info() {
+  const Kernel& K = active();
+  return {K.isa, K.mr, K.nr, K.kc, K.mc, K.nc};
+}
+
+void set_sgemm_isa(SimdIsa isa) {
+  FF_CHECK(cpu_supports(isa), "set_sgemm_isa: this CPU does not support ", simd_isa_name(isa));
+  active_slot().store(&kernel_for(isa), std::memory_order_release);
+}
 
 void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t rs_b,
            int64_t cs_b, float* c, int64_t ldc, bool accumulate, int threads) {
@@ -193,31 +502,42 @@ void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_
       for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.f);
     return;
   }
-  // split the larger of M and N into one contiguous, register-tile-aligned slice per thread
+  FF_CHECK(threads <= kMaxThreads, "sgemm: thread count must be at most ", kMaxThreads, ", got ", threads);
+  const Kernel& K = active();
   const double flops = 2.0 * double(m) * double(n) * double(k);
-  int nt = flops < 2e6 ? 1 : threads;
-  if (n >= m) {
-    const int64_t tiles = (n + NR - 1) / NR;
-    nt = int(std::min<int64_t>(nt, tiles));
-    parallel_for(nt, 1, nt, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t j0 = std::min(n, tiles * t / nt * NR), j1 = std::min(n, tiles * (t + 1) / nt * NR);
-        if (j1 > j0) sgemm_serial(m, j1 - j0, k, a, rs_a, cs_a, OffsetB(b, j0), c + j0, ldc, accumulate);
-      }
-    });
-  } else {
-    const int64_t tiles = (m + MR - 1) / MR;
-    nt = int(std::min<int64_t>(nt, tiles));
-    parallel_for(nt, 1, nt, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t i0 = std::min(m, tiles * t / nt * MR), i1 = std::min(m, tiles * (t + 1) / nt * MR);
-        if (i1 > i0) sgemm_serial(i1 - i0, n, k, a + i0 * rs_a, rs_a, cs_a, b, c + i0 * ldc, ldc, accumulate);
-      }
-    });
-  }
+  const int64_t mtiles = (m + K.mr - 1) / K.mr, ntiles = (n + K.nr - 1) / K.nr;
+  const int nt = flops < 2e6 ? 1 : int(std::clamp<int64_t>(mtiles * ntiles, 1, std::max(1, threads)));
+  if (nt == 1) return gemm_block(K, m, n, k, a, rs_a, cs_a, b, c, ldc, accumulate);
+  // C as a pm × pn grid of blocks (register-tile aligned), taken by the threads (Team) from a shared counter,
+  // so a thread delayed by the OS does not hold the others up. Each block packs its own A rows and B columns: of
+  // the grids with ~FF_SGEMM_CHUNKS_PER_THREAD blocks per thread, the one packing least (A is packed pn times,
+  // B pm times; packing A transposes, so it counts double)
+  const int64_t want = int64_t(nt) * FF_SGEMM_CHUNKS_PER_THREAD;
+  int64_t pm = 1, pn = 1;
+  double best = -1;
+  for (int64_t chunks = want; chunks >= nt && best < 0; --chunks)
+    for (int64_t i = 1; i <= chunks; ++i) {
+      if (chunks % i || i > mtiles || chunks / i > ntiles) continue;
+      const double cost = double(chunks / i) * FF_SGEMM_A_WEIGHT * double(m) + double(i) * double(n);
+      if (best < 0 || cost < best) best = cost, pm = i, pn = chunks / i;
+    }
+  if (best < 0) (mtiles >= ntiles ? pm : pn) = std::min<int64_t>(nt, std::max(mtiles, ntiles));
+  const int64_t chunks = pm * pn;
+  std::atomic<int64_t> next{0}, done{0};
+  Team::get().run(nt, [&](int) {
+    for (int64_t t = next.fetch_add(1); t < chunks; t = next.fetch_add(1)) {
+      const int64_t ti = t % pm, tj = t / pm;
+      const int64_t i0 = std::min(m, mtiles * ti / pm * K.mr), i1 = std::min(m, mtiles * (ti + 1) / pm * K.mr);
+      const int64_t j0 = std::min(n, ntiles * tj / pn * K.nr), j1 = std::min(n, ntiles * (tj + 1) / pn * K.nr);
+      if (i1 > i0 && j1 > j0)
+        gemm_block(K, i1 - i0, j1 - j0, k, a + i0 * rs_a, rs_a, cs_a, OffsetB(b, j0), c + i0 * ldc + j0, ldc,
+                   accumulate);
+    }
+  });
 }
 
 void Im2colB::pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) const {
+  const int64_t NR = sgemm_nr();
   const int64_t slivers = (nc + NR - 1) / NR, khw = g.kh * g.kw;
   for (int64_t kk = 0; kk < kc; ++kk) {
     const int64_t k = k0 + kk, c = k / khw, ki = (k / g.kw) % g.kh, kj = k % g.kw;
@@ -256,6 +576,7 @@ void Im2colB::pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) c
 }
 
 void Im2colTB::pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) const {
+  const int64_t NR = sgemm_nr();
   const int64_t slivers = (nc + NR - 1) / NR, khw = g.kh * g.kw;
   for (int64_t s = 0; s < slivers; ++s) {
     float* dst = out + s * kc * NR;
@@ -290,26 +611,17 @@ void Im2colTB::pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) 
 }
 
 void ShiftB::pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) const {
-  const int64_t slivers = (nc + NR - 1) / NR, khw = kh * kw;
-  for (int64_t kk = 0; kk < kc; ++kk) {
-    const int64_t k = k0 + kk, c = k / khw, ki = (k / kw) % kh, kj = k % kw;
-    const float* src = xp + c * plane + ki * Wp + kj + j0;
-    const int64_t full = nc / NR;
-    for (int64_t s = 0; s < full; ++s) {  // whole slivers: NV unaligned vector loads, aligned stores
-      vf* dst = reinterpret_cast<vf*>(out + s * kc * NR + kk * NR);
-      const vf_u* sv = reinterpret_cast<const vf_u*>(src + s * NR);
-      for (int v = 0; v < NV; ++v) dst[v] = sv[v];
-    }
-    for (int64_t s = full; s < slivers; ++s) {
-      float* dst = out + s * kc * NR + kk * NR;
-      const int64_t w = nc - s * NR;
-      std::memcpy(dst, src + s * NR, size_t(w) * sizeof(float));
-      for (int64_t r = w; r < NR; ++r) dst[r] = 0.f;
-    }
-  }
+  const int64_t khw = kh * kw;
+  pack_rows_nr(
+      [&](int64_t kk) {
+        const int64_t k = k0 + kk, c = k / khw, ki = (k / kw) % kh, kj = k % kw;
+        return xp + c * plane + ki * Wp + kj + j0;
+      },
+      kc, nc, out);
 }
 
 void ShiftTB::pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) const {
+  const int64_t NR = sgemm_nr();
   const int64_t slivers = (nc + NR - 1) / NR, khw = kh * kw;
   for (int64_t s = 0; s < slivers; ++s) {
     float* dst = out + s * kc * NR;

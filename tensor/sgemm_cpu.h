@@ -2,13 +2,26 @@
 //
 // C[m×n] (row-major, leading dim ldc) = A·B, or += A·B with `accumulate`. A and B are read through
 // general strides (element (i,j) of A at a[i·rs_a + j·cs_a]), so transposed operands need no copy.
-// BLIS-style: B is packed into KC×NR panels and A into MR×KC slivers,
-// and a register-blocked MR×NR micro-kernel (GCC vector extensions: 8×48 with AVX-512, 6×16 with
-// AVX2) does the FMAs. Each thread owns one slice of C (columns, or rows when M > N) and packs its own
-// panels, so there are no barriers; each output element is computed by
-// exactly one thread in a fixed k order, so results do not depend on the thread count.
+// BLIS-style: B is packed into KC×NR panels and A into MR×KC slivers, and a register-blocked MR×NR
+// micro-kernel does the FMAs. The micro-kernel is chosen at RUN time from the CPU (core/cpu_info.h), so one
+// binary serves every x86-64 machine whatever -march it was built with:
+//   avx512   8×48 (24 zmm accumulators; MR = 8 divides the generator's channel counts)   AVX-512F
+//   avx2     6×16 (12 ymm accumulators)                                                    AVX2 + FMA3
+//   generic  4×8 portable C++ (vector extensions; no FMA unless the build's flags allow contraction)
+// The widest the CPU supports is used unless FF_SGEMM_ISA=generic|avx2|avx512 names another (ff::Error
+// if unknown or unsupported); set_sgemm_isa switches it for tests and benches.
+// Threads: C is cut into a grid of blocks (aligned to the register tile) that sgemm's own threads take from
+// a shared counter; each block packs its own panels, and waiting is passive (no spinning), which matters
+// on a machine shared with other processes. Each output element is computed by exactly one thread in a
+// fixed k order: k is cut into sgemm_k_slice(k, kc)-long slices, each summed from zero in k order and added
+// to C in order (the first stored unless accumulating). So results are bitwise independent of the thread
+// count and of which thread took which block. The avx2 and avx512 kernels round every multiply-add once
+// (FMA): their results are bitwise those of a sequential fmaf loop per slice (tests/tensor/test_sgemm.cpp
+// checks this), and, where k ≤ 512 or k is a multiple of 512, those of the kernel before run-time dispatch.
 #pragma once
 #include <cstdint>
+
+#include "core/cpu_info.h"
 
 namespace ff::cpu {
 
@@ -22,7 +35,23 @@ struct BSource {
   virtual ~BSource() = default;
   virtual void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) const = 0;
 };
-int sgemm_nr();
+int sgemm_nr();  // NR of the active micro-kernel (16 avx2, 48 avx512, 8 generic)
+
+// The active micro-kernel and its blocking.
+struct SgemmKernelInfo {
+  SimdIsa isa;
+  int mr, nr;          // register tile
+  int64_t kc, mc, nc;  // cache blocks: k slice, rows of A per block, columns of B per panel
+};
+SgemmKernelInfo sgemm_kernel_info();
+// The k slices: ⌈k / kc⌉ of equal length (the last one shorter by the rounding), this long.
+inline int64_t sgemm_k_slice(int64_t k, int64_t kc) {
+  const int64_t slices = (k + kc - 1) / kc;
+  return (k + slices - 1) / slices;
+}
+// Switches the micro-kernel (tests, benches). Throws ff::Error unless cpu_supports(isa). Not while other
+// threads are inside sgemm: BSource packers size their slivers with sgemm_nr().
+void set_sgemm_isa(SimdIsa isa);
 void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_t cs_a, const BSource& b, float* c,
            int64_t ldc, bool accumulate, int threads);
 
