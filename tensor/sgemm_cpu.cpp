@@ -2,20 +2,17 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <exception>
-#include <functional>
-#include <mutex>
-#include <thread>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
-#include <sched.h>
-
 #include "core/check.h"
 #include "core/parallel.h"
+#include "runtime/pool.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -405,75 +402,21 @@ void gemm_block(const Kernel& K, int64_t m, int64_t n, int64_t k, const float* a
   }
 }
 
-// sgemm's own threads. Waiting is passive (a condition variable; the caller yields the core while the last
-// blocks finish), so neither an idle worker nor a finished one spins: on a machine shared with other
-// processes, spinning (OpenMP's idle policy) costs CPU time that other work needs, and a spinning thread can
-// hold up the team-mate it waits for. One job at a time; the calling thread takes part as thread 0.
-class Team {
- public:
-  static Team& get() {
-    static Team* team = new Team;  // never destroyed: its workers block until the process exits
-    return *team;
-  }
-  // runs body(i) for i in [0, n) on n threads and returns when all are done; rethrows the first exception
-  void run(int n, const std::function<void(int)>& body) {
-    std::lock_guard<std::mutex> one_job(submit_);
-    {
-      std::lock_guard<std::mutex> lk(m_);
-      while (int(workers_.size()) < n - 1) {
-        const int idx = int(workers_.size()) + 1;
-        workers_.emplace_back([this, idx] { work(idx); });
-        workers_.back().detach();
-      }
-      job_ = &body;
-      active_ = n - 1;
-      remaining_.store(n - 1, std::memory_order_relaxed);
-      error_ = nullptr;
-      ++generation_;
-    }
-    cv_.notify_all();
-    std::exception_ptr mine;
-    try {
-      body(0);
-    } catch (...) {
-      mine = std::current_exception();
-    }
-    while (remaining_.load(std::memory_order_acquire) > 0) sched_yield();
-    if (mine) std::rethrow_exception(mine);
-    if (error_) std::rethrow_exception(error_);
-  }
-
- private:
-  void work(int idx) {
-    int64_t seen = 0;
-    for (;;) {
-      const std::function<void(int)>* job;
-      {
-        std::unique_lock<std::mutex> lk(m_);
-        cv_.wait(lk, [&] { return generation_ != seen; });
-        seen = generation_;
-        if (idx > active_) continue;
-        job = job_;
-      }
-      try {
-        (*job)(idx);
-      } catch (...) {
-        std::lock_guard<std::mutex> lk(m_);
-        if (!error_) error_ = std::current_exception();
-      }
-      remaining_.fetch_sub(1, std::memory_order_release);
-    }
-  }
-
-  std::mutex submit_, m_;
-  std::condition_variable cv_;
-  std::vector<std::thread> workers_;
-  const std::function<void(int)>* job_ = nullptr;
-  int active_ = 0;
-  int64_t generation_ = 0;
-  std::atomic<int> remaining_{0};
-  std::exception_ptr error_;
-};
+// sgemm's threads: the runtime's worker pool (runtime/pool.h: tasks handed out from a shared counter, passive
+// waiting on a condition variable, the calling thread taking part), one pool per thread count asked for, created on
+// first use and kept for the process (never destroyed: a static pool joined at exit could race other static
+// destructors that still multiply matrices). Passive waiting matters on a machine shared with other processes:
+// spinning (OpenMP's idle policy) costs CPU time that other work needs, and a spinning thread can hold up the
+// team-mate it waits for. One sgemm job at a time runs on the pools; a second caller waits for the first.
+template <class F>
+void run_on_pool(int threads, int64_t tasks, F&& body) {
+  static std::mutex* jobs = new std::mutex;
+  static auto* pools = new std::map<int, std::unique_ptr<ffrt::Pool>>;
+  std::lock_guard<std::mutex> one_job(*jobs);
+  std::unique_ptr<ffrt::Pool>& p = (*pools)[threads];
+  if (!p) p = std::make_unique<ffrt::Pool>(threads);
+  p->run(tasks, [&](int64_t t, int) { body(t); });
+}
 
 }  // namespace
 
@@ -508,7 +451,7 @@ void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_
   const int64_t mtiles = (m + K.mr - 1) / K.mr, ntiles = (n + K.nr - 1) / K.nr;
   const int nt = flops < 2e6 ? 1 : int(std::clamp<int64_t>(mtiles * ntiles, 1, std::max(1, threads)));
   if (nt == 1) return gemm_block(K, m, n, k, a, rs_a, cs_a, b, c, ldc, accumulate);
-  // C as a pm × pn grid of blocks (register-tile aligned), taken by the threads (Team) from a shared counter,
+  // C as a pm × pn grid of blocks (register-tile aligned), taken by the threads (run_on_pool) from a shared counter,
   // so a thread delayed by the OS does not hold the others up. Each block packs its own A rows and B columns: of
   // the grids with ~FF_SGEMM_CHUNKS_PER_THREAD blocks per thread, the one packing least (A is packed pn times,
   // B pm times; packing A transposes, so it counts double)
@@ -523,16 +466,13 @@ void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_
     }
   if (best < 0) (mtiles >= ntiles ? pm : pn) = std::min<int64_t>(nt, std::max(mtiles, ntiles));
   const int64_t chunks = pm * pn;
-  std::atomic<int64_t> next{0}, done{0};
-  Team::get().run(nt, [&](int) {
-    for (int64_t t = next.fetch_add(1); t < chunks; t = next.fetch_add(1)) {
-      const int64_t ti = t % pm, tj = t / pm;
-      const int64_t i0 = std::min(m, mtiles * ti / pm * K.mr), i1 = std::min(m, mtiles * (ti + 1) / pm * K.mr);
-      const int64_t j0 = std::min(n, ntiles * tj / pn * K.nr), j1 = std::min(n, ntiles * (tj + 1) / pn * K.nr);
-      if (i1 > i0 && j1 > j0)
-        gemm_block(K, i1 - i0, j1 - j0, k, a + i0 * rs_a, rs_a, cs_a, OffsetB(b, j0), c + i0 * ldc + j0, ldc,
-                   accumulate);
-    }
+  run_on_pool(nt, chunks, [&](int64_t t) {
+    const int64_t ti = t % pm, tj = t / pm;
+    const int64_t i0 = std::min(m, mtiles * ti / pm * K.mr), i1 = std::min(m, mtiles * (ti + 1) / pm * K.mr);
+    const int64_t j0 = std::min(n, ntiles * tj / pn * K.nr), j1 = std::min(n, ntiles * (tj + 1) / pn * K.nr);
+    if (i1 > i0 && j1 > j0)
+      gemm_block(K, i1 - i0, j1 - j0, k, a + i0 * rs_a, rs_a, cs_a, OffsetB(b, j0), c + i0 * ldc + j0, ldc,
+                 accumulate);
   });
 }
 
