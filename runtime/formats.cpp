@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -485,6 +486,14 @@ GaussianSet load_gaussians(const std::string& path) {
   if (is_ply(b)) return parse_ply(b, what);
   if (is_pack(b)) return gaussians_from_pack(parse_pack(b, what), what);
   if (is_checkpoint(b)) fail(kUnsupported, what, " is a training checkpoint: open it as a model and decode an identity");
+  // .splat has no header: its name is the only evidence (a text file whose size is a multiple of 32 would otherwise
+  // parse as Gaussians)
+  const size_t dot = path.find_last_of('.');
+  std::string ext = dot == std::string::npos ? "" : path.substr(dot);
+  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+  if (ext != ".splat")
+    fail(kFormat, what, " is not a Gaussian file: not .ply or .ffpk by content, and only a file named *.splat is read "
+                        "as .splat (it has no header)");
   return parse_splat(b, what);
 }
 

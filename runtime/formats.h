@@ -96,7 +96,7 @@ bool is_ply(const std::string& bytes);
 
 Pack pack_from_gaussians(const GaussianSet& g, const std::string& meta = "");
 GaussianSet gaussians_from_pack(const Pack& p, const std::string& what);
-// .ply / .splat / kind-1 .ffpk by content (.splat: anything else whose size is a multiple of 32)
+// .ply / kind-1 .ffpk by content; .splat (no header) only for a file named *.splat; anything else is refused
 GaussianSet load_gaussians(const std::string& path);
 
 }  // namespace ffrt

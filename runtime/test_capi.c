@@ -350,6 +350,10 @@ static void test_errors(void) {
   spit(path("garbage.bin"), (const unsigned char*)"hello, this is not a model file at all", 38);
   EXPECT_STATUS(ff_model_open(path("garbage.bin"), 1, &m), FF_ERROR_FORMAT);
   EXPECT_STATUS(ff_gaussians_load(path("garbage.bin"), &out), FF_ERROR_FORMAT); /* 38 bytes: not .splat either */
+  /* a text file of 64 bytes (a multiple of .splat's 32) is not read as .splat unless it is named *.splat */
+  spit(path("notes.json"), (const unsigned char*)"{\"comment\": \"a JSON file of exactly sixty-four bytes.........\"}\n", 64);
+  EXPECT_STATUS(ff_gaussians_load(path("notes.json"), &out), FF_ERROR_FORMAT);
+  EXPECT(strstr(ff_last_error(), "notes.json") != NULL && strstr(ff_last_error(), ".splat") != NULL);
   EXPECT_STATUS(ff_gaussians_save(g, path("e.ffpk"), FF_FORMAT_PACK, 0), FF_OK);
   bytes = slurp(path("e.ffpk"), &n);
   spit(path("trunc.ffpk"), bytes, n - 9); /* truncated */
