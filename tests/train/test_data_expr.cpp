@@ -382,4 +382,32 @@ TEST_CASE("split.json heldout_frames: malformed entries, missing sequences/times
     want.sequences = {"EXP-9-jaw-2"};
     CHECK(throws_with([&] { NersembleReader::open(fx.o.out, want); }, "requested sequence EXP-9-jaw-2 is missing"));
   }
+  {  // a sequence without tracking: left out with a warning when found by "*", refused when asked for by name
+    const std::string root = copy_dataset(fx.o.out, td.path + "/e");
+    const std::string npz = subject_paths(root, "001", "EXP-2-eyes").tracking;
+    fs::remove(npz);
+    DatasetOptions every;
+    every.sequences = {"*"};
+    every.frames = FrameSplit::All;
+    NersembleReader rd = NersembleReader::open(root, every);
+    REQUIRE(rd.num_subjects() == 2);
+    CHECK(rd.subject(rd.find_subject("000")).frames.size() == 4);
+    CHECK(rd.subject(rd.find_subject("001")).frames.size() == 2);
+    CHECK(rd.report().errors() == 0);
+    CHECK(rd.report().text().find("missing FLAME tracking npz") != std::string::npos);
+    DatasetOptions named = strict;
+    named.sequences = {"EXP-2-eyes"};
+    CHECK(throws_with([&] { NersembleReader::open(root, named); }, "sequence EXP-2-eyes: missing FLAME tracking npz"));
+    CHECK(throws_with([&] { NersembleReader::open(root, named); }, npz));
+  }
+  {  // max_timesteps: the first timesteps of every sequence
+    DatasetOptions first;
+    first.sequences = {"*"};
+    first.frames = FrameSplit::All;
+    first.max_timesteps = 1;
+    NersembleReader rd = NersembleReader::open(fx.o.out, first);
+    REQUIRE(rd.subject(0).frames.size() == 2);
+    CHECK(rd.subject(0).frames[1].name() == "EXP-2-eyes/00000");
+    CHECK(rd.subject(0).cameras.size() == 32);
+  }
 }

@@ -305,8 +305,9 @@ void scan_candidate(Candidate& c, const DatasetOptions& o, const SplitFile& spli
         tf = tfile;
       } else {
         tf = find_tracking(sp0);
-        if (tf.empty()) {
-          c.add(Severity::Error, "", sp0.tracking, "sequence " + seq + ": missing FLAME tracking npz");
+        if (tf.empty()) {  // a listed sequence must be usable; one found by "*" without tracking is left out
+          c.add(every ? Severity::Warning : Severity::Error, "", sp0.tracking,
+                "sequence " + seq + ": missing FLAME tracking npz" + (every ? " (its frames are not used)" : ""));
           continue;
         }
         try {

@@ -27,8 +27,9 @@
 // and by serial within a frame; a single-frame dataset has exactly the views it had before. Each frame has its own
 // rigid head pose (the camera's viewmat = world_2_cam · cano2world of that frame) and, when preprocessed, its own
 // meshes and masks in its timestep folder. split.json's heldout_frames mark held-out expressions; FrameSplit selects
-// them. Errors of a frame (tracking npz missing or without the frame, a camera without an image, ...) make the subject
-// unusable like any other error, naming the file.
+// them. Errors of a frame (a timestep folder without a row in its tracking npz, a camera without an image, an unreadable
+// file, ...) make the subject unusable like any other error, naming the file; a sequence folder without any tracking
+// npz is an error when listed in `sequences` and a warning (the sequence is left out) when found by "*".
 //
 // Images. Each view is decoded once into a compact uint8 entry (RGB [H,W,3] + mask [H,W], 4 B/pixel), kept in an
 // LRU cache bounded by cache_bytes, optionally persisted to disk_cache (raw, checksummed, keyed by the source

@@ -1076,7 +1076,10 @@ SynthReport write_synth_dataset(const flame::FlameModel& m, const SynthOptions& 
         }
         if (o.verbose) {
           std::lock_guard<std::mutex> l(mu);
-          std::printf("synth %s: rendered %zu views\n", id.name.c_str(), id.cameras.size());
+          if (frames_per_identity > 1)
+            std::printf("synth %s: rendered %zu views x %d frames\n", id.name.c_str(), id.cameras.size(), frames_per_identity);
+          else
+            std::printf("synth %s: rendered %zu views\n", id.name.c_str(), id.cameras.size());
           std::fflush(stdout);
         }
       } catch (...) {  // nothing may escape an OpenMP region (std::terminate)

@@ -46,7 +46,9 @@
 // alpha_map/cam_<serial>.png; then (unless disabled) the preprocessing of train/data/preprocess.h (meshes,
 // cano2world, face masks, masked GT); split.json (held-out identities chosen by the seed, never used for
 // training), synth.json (the options and model), contact_sheet_centre.png (every identity from 222200037) and
-// contact_sheet_views.png (identity 0 from all 16 cameras).
+// contact_sheet_views.png (identity 0 from all 16 cameras); with expressions, every sequence's tracking npz and
+// every frame's images (timesteps/frame_<t>/), split.json's heldout_frames, and contact_sheet_expressions.png
+// (identity 0 from 222200037, one row per sequence).
 //
 //   ff::data::SynthOptions o; o.out = "/tmp/synth"; o.n = 8;
 //   ff::data::SynthReport r = ff::data::write_synth_dataset(model, o);
