@@ -58,13 +58,6 @@ ExprFixture& fixture() {
   return f;
 }
 
-double max_diff(const std::vector<double>& a, const std::vector<double>& b) {
-  if (a.size() != b.size()) return INFINITY;
-  double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
-  return m;
-}
-
 std::string copy_dataset(const std::string& from, const std::string& to) {
   fs::remove_all(to);
   fs::copy(from, to, fs::copy_options::recursive);
@@ -199,11 +192,11 @@ TEST_CASE("expression synth: the reader lists every frame; the adapter's view_po
     for (int f = 1; f < 4; ++f) {
       SynthFrame sfr = synth_frame(m, fx.o, id, f / 2, f % 2, false);
       for (int c = 0; c < 16; ++c)
-        CHECK(max_diff(std::vector<double>(sub.cameras[size_t(16 * f + c)].viewmat.begin(), sub.cameras[size_t(16 * f + c)].viewmat.end()),
+        CHECK(data_test::max_diff(std::vector<double>(sub.cameras[size_t(16 * f + c)].viewmat.begin(), sub.cameras[size_t(16 * f + c)].viewmat.end()),
                        std::vector<double>(sfr.cameras[size_t(c)].viewmat.begin(), sfr.cameras[size_t(c)].viewmat.end())) < 1e-6);
       // preprocessing wrote the frame's own head (with its expression)
       flame::Mesh head = flame::read_ply(sub.frames[size_t(f)].paths.mesh);
-      CHECK(max_diff(head.vertices, sfr.vertices) < 1e-6);
+      CHECK(data_test::max_diff(head.vertices, sfr.vertices) < 1e-6);
     }
   }
 
@@ -227,8 +220,8 @@ TEST_CASE("expression synth: the reader lists every frame; the adapter's view_po
     // the reference frame's neutral head
     SynthIdentity id = synth_identity(m, fx.o, s, false);
     const std::vector<double> head = ev->head_vertices(s);
-    CHECK(max_diff(head, id.canonical_vertices) == 0);
-    CHECK(max_diff(ev->face_mesh(s).vertices, tr->face_mesh(s).vertices) == 0);
+    CHECK(data_test::max_diff(head, id.canonical_vertices) == 0);
+    CHECK(data_test::max_diff(ev->face_mesh(s).vertices, tr->face_mesh(s).vertices) == 0);
     train::HeadRig rig(m, head);
     for (int v = 0; v < 64; v += 16) {
       const int f = v / 16, q = f / 2, t = f % 2;
@@ -254,10 +247,10 @@ TEST_CASE("expression synth: the reader lists every frame; the adapter's view_po
       CHECK(p.rotation == train::RigPose{}.rotation);
       // HeadRig(neutral head, view_pose) = the mesh synth rendered for that frame
       SynthFrame sfr = synth_frame(m, fx.o, id, q, t, false);
-      worst = std::max(worst, max_diff(rig.posed_head(p), sfr.vertices));
+      worst = std::max(worst, data_test::max_diff(rig.posed_head(p), sfr.vertices));
       // and the posed face-mask mesh is the frame's preprocessed 00000_facemask.ply
       const std::string fm = subject_paths(fx.o.out, id.name, id.sequences[size_t(q)], t).facemask(0);
-      worst_face = std::max(worst_face, max_diff(rig.posed_face(p), flame::read_ply(fm).vertices));
+      worst_face = std::max(worst_face, data_test::max_diff(rig.posed_face(p), flame::read_ply(fm).vertices));
       ++posed;
     }
     // the same frame seen through "heldout_expr" has the same pose
