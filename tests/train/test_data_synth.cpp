@@ -33,13 +33,6 @@ SynthOptions small_options(const std::string& out) {
   return o;
 }
 
-double max_diff(const std::vector<double>& a, const std::vector<double>& b) {
-  if (a.size() != b.size()) return INFINITY;
-  double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
-  return m;
-}
-
 }  // namespace
 
 TEST_CASE("synth → reader round trip: cameras, tracking, meshes, images, masks") {
@@ -95,7 +88,7 @@ TEST_CASE("synth → reader round trip: cameras, tracking, meshes, images, masks
     CHECK(sub.tracking.shape == id.tracking.shape);
     CHECK(sub.tracking.rotation_matrices == id.tracking.rotation_matrices);
     CHECK(sub.tracking.scale == id.tracking.scale);
-    CHECK(max_diff(std::vector<double>(sub.cano2world.begin(), sub.cano2world.end()),
+    CHECK(data_test::max_diff(std::vector<double>(sub.cano2world.begin(), sub.cano2world.end()),
                    std::vector<double>(id.cano2world.begin(), id.cano2world.end())) < 1e-15);
     // cameras: same serials, intrinsics, extrinsics, canonical view matrices
     REQUIRE(sub.cameras.size() == id.cameras.size());
@@ -105,21 +98,21 @@ TEST_CASE("synth → reader round trip: cameras, tracking, meshes, images, masks
       CHECK(a.fx() == doctest::Approx(b.fx()).epsilon(1e-12));
       CHECK(a.cx() == doctest::Approx(b.cx()).epsilon(1e-12));
       CHECK(a.cy() == doctest::Approx(b.cy()).epsilon(1e-12));
-      CHECK(max_diff(std::vector<double>(sub.world_2_cam[c].begin(), sub.world_2_cam[c].end()),
+      CHECK(data_test::max_diff(std::vector<double>(sub.world_2_cam[c].begin(), sub.world_2_cam[c].end()),
                      std::vector<double>(id.world_2_cam[c].begin(), id.world_2_cam[c].end())) < 1e-15);
-      CHECK(max_diff(std::vector<double>(a.viewmat.begin(), a.viewmat.end()),
+      CHECK(data_test::max_diff(std::vector<double>(a.viewmat.begin(), a.viewmat.end()),
                      std::vector<double>(b.viewmat.begin(), b.viewmat.end())) < 1e-12);
     }
     // meshes: 00000.ply = the canonical tracked mesh (float32 PLY), face mask + 3 nested subdivisions
     flame::Mesh head = read_subject_mesh(sub, -1);
-    CHECK(max_diff(head.vertices, id.canonical_vertices) < 1e-6);
+    CHECK(data_test::max_diff(head.vertices, id.canonical_vertices) < 1e-6);
     CHECK(head.faces == m.faces);
     HeadMeshes hm = build_head_meshes(m, id.canonical_vertices, PreprocessOptions{});
     for (int l = 0; l <= 3; ++l) {
       flame::Mesh fm = read_subject_mesh(sub, l);
       CHECK(fm.num_vertices() == hm.facemask[size_t(l)].num_vertices());
       CHECK(fm.faces == hm.facemask[size_t(l)].faces);
-      CHECK(max_diff(fm.vertices, hm.facemask[size_t(l)].vertices) < 1e-6);
+      CHECK(data_test::max_diff(fm.vertices, hm.facemask[size_t(l)].vertices) < 1e-6);
     }
     CHECK(read_cano2world_txt(sub.paths.cano2world) == sub.cano2world_scaled);
     // images: the reader returns exactly what was rendered; mask = alpha map (raw mode)

@@ -3,6 +3,7 @@
 #pragma once
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -41,6 +42,14 @@ inline ff::flame::FlameModel fixture_model() {
   ff::flame::FlameModel m = ff::flame::load_flame_model(ff::testing::fixture_path("flame_model.npz"), o);
   ff::flame::load_flame_masks(m, ff::testing::fixture_path("flame_masks.pkl"));
   ff::flame::load_uv_obj(m, ff::testing::fixture_path("flame_head_template.obj"));
+  return m;
+}
+
+// max |a − b| (infinity when the sizes differ)
+inline double max_diff(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() != b.size()) return INFINITY;
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
   return m;
 }
 
