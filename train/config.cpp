@@ -139,6 +139,9 @@ std::vector<OptionInfo> config_options(TrainConfig& c) {
   o.push_back(opt("adam_eps", "double", &c.adam_eps, "Adam epsilon", {0, 1, true}));
   o.push_back(opt("lambda_dssim", "double", &c.lambda_dssim, "D-SSIM weight of the loss", {0, 1}));
   o.push_back(opt("loss_region", "string", &c.loss_region, "image (whole image, the seed) or mask (face mask only)"));
+  o.push_back(opt("pose_views", "bool", &c.pose_views,
+                  "expression data: pose the subject's Gaussians with the head rig for views with a non-neutral "
+                  "expression/pose (false: render every view static)"));
   o.push_back(opt("scale_reg_weight", "double", &c.scale_reg_weight, "scale regulariser weight (0: off)", {0, 1e9}));
   o.push_back(opt("scale_reg_start", "int64", &c.scale_reg_start, "step the scale regulariser starts at", {0, kSteps}));
   o.push_back(opt("max_bad_steps", "int", &c.max_bad_steps, "consecutive non-finite steps before the run stops", {1, kBig}));
