@@ -99,6 +99,8 @@ std::vector<OptionInfo> config_options(TrainConfig& c) {
   o.push_back(opt("data_dir", "string", &c.data_dir, "NeRSemble-layout dataset folder (what `ffdata synth` writes)"));
   o.push_back(opt("max_subjects", "int", &c.max_subjects, "use at most this many training identities (-1: all)", {-1, kBig}));
   o.push_back(opt("max_heldout_subjects", "int", &c.max_heldout_subjects, "held-out identities evaluated (0: none)", {0, kBig}));
+  o.push_back(opt("heldout_expressions", "bool", &c.heldout_expressions,
+                  "evaluate the training identities' held-out expressions (split.json heldout_frames) when listed"));
   o.push_back(opt("heldout_views", "string", &c.heldout_views,
                   "views of training identities never trained on: auto (views V/3 and 2V/3), none, or i,j,..."));
   o.push_back(opt("fit_view", "int", &c.fit_view, "view held-out identities are fitted on (-1: most frontal)", {-1, kBig}));

@@ -102,6 +102,14 @@ int frontal_view(const IdentityDataset& ds, int s) {
   return frontal_view(cameras);
 }
 
+std::shared_ptr<IdentityDataset> open_heldout_expressions(const std::string& root) {
+  const fs::path split = fs::path(root) / "split.json";
+  if (!fs::exists(split)) return nullptr;
+  const json j = json::parse(read_file(split.string()), nullptr, false);  // open_dataset validates the file
+  if (j.is_discarded() || !j.is_object() || !j.contains("heldout_frames") || j["heldout_frames"].empty()) return nullptr;
+  return open_dataset(root, "heldout_expr");
+}
+
 Trainer::Trainer(Context& ctx, const TrainConfig& cfg, std::shared_ptr<IdentityDataset> train, std::shared_ptr<IdentityDataset> heldout,
                  std::shared_ptr<Communicator> comm)
     : ctx_(ctx), cfg_(cfg), train_(std::move(train)), heldout_(std::move(heldout)),

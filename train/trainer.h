@@ -80,6 +80,8 @@ struct TrainConfig {
   std::string data_dir;            // NeRSemble-layout dataset (ffdata synth output); "" with toy = true
   int max_subjects = -1;           // use at most this many training subjects (−1: all)
   int max_heldout_subjects = 4;    // held-out identities evaluated (0: none)
+  bool heldout_expressions = true; // evaluate the training identities' held-out expressions when the dataset has
+                                   // any (apps/train.cpp: open_heldout_expressions)
   std::string heldout_views = "auto";  // training subjects' held-out views: "auto", "none" or "i,j,..."
   int fit_view = -1;               // view the held-out identities are fitted on (−1: most frontal camera)
   bool toy = false;                // use the built-in toy scene (tests, smoke runs) instead of data_dir
@@ -139,6 +141,9 @@ ToyOptions toy_options(const TrainConfig& cfg);
 // direction of all the cameras (held-out identities are fitted on it, in training's evaluation and in make eval).
 int frontal_view(const std::vector<Camera>& cameras);
 int frontal_view(const IdentityDataset& ds, int s);  // of subject s's cameras
+// The training identities' held-out expressions of dataset folder `root` (open_dataset(root, "heldout_expr")), or null
+// when the folder's split.json lists no heldout_frames (a static dataset has none).
+std::shared_ptr<IdentityDataset> open_heldout_expressions(const std::string& root);
 
 struct StepStats {
   int64_t step = 0;         // index of this step (0-based)

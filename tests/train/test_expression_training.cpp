@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "core/file.h"
 #include "core/rng.h"
 #include "flame/headmodel.h"
 #include "splat/splat_op.h"
@@ -248,4 +249,16 @@ TEST_CASE("expression training: a posed view without a head model or head mesh i
     train::Trainer tr(ctx, expr_config(testing::temp_dir("expr_refuse2"), 2), no_model, nullptr);
     CHECK_THROWS_WITH_AS(tr.step(), doctest::Contains("names no head model"), Error);
   }
+  std::filesystem::remove_all(testing::temp_dir("expr_refuse"));
+  std::filesystem::remove_all(testing::temp_dir("expr_refuse2"));
+}
+
+TEST_CASE("expression training: open_heldout_expressions is null for a folder without held-out expressions") {
+  const std::string d = testing::temp_dir("expr_split");
+  CHECK(train::open_heldout_expressions(d) == nullptr);  // no split.json
+  write_file_atomic(d + "/split.json", R"({"train": ["a"], "heldout": ["b"]})");
+  CHECK(train::open_heldout_expressions(d) == nullptr);  // a split without heldout_frames
+  write_file_atomic(d + "/split.json", R"({"train": ["a"], "heldout": ["b"], "heldout_frames": {}})");
+  CHECK(train::open_heldout_expressions(d) == nullptr);  // an empty list
+  std::filesystem::remove_all(d);
 }
