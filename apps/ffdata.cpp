@@ -1,8 +1,9 @@
 // apps/ffdata.cpp — the `ffdata` CLI: synthetic NeRSemble-layout datasets, one-command preprocessing, validation.
 //
 //   ffdata synth --out DIR [--n 64 --seed 0 --width 275 --height 401 --heldout K (default min(8, n/4))]
-//   ffdata preprocess --root DIR [--model builtin|FLAME file --masks FLAME_masks.pkl]
-//   ffdata check --root DIR [--strict] [--deep]
+//                [--sequences Q --timesteps T --expression-std X --heldout-sequences H]   (expressions; default 1 × 1)
+//   ffdata preprocess --root DIR [--model builtin|FLAME file --masks FLAME_masks.pkl] [--sequences a,b|*]
+//   ffdata check --root DIR [--strict] [--deep] [--sequences a,b|*]
 // Errors print one line and exit 1 (check: exit 1 when nothing is usable, split.json is invalid, or when --strict and
 // there is an error).
 #include <chrono>
@@ -56,7 +57,12 @@ Options synth_options() {
 
 Writes N identities in the NeRSemble layout (calibration/camera_params.json, the FLAME tracking npz,
 timesteps/frame_00000/images-2x/cam_<serial>.png, alpha_map/), split.json, synth.json and two contact sheets,
-then runs `ffdata preprocess` on it. Deterministic for a seed.)",
+then runs `ffdata preprocess` on it. Deterministic for a seed.
+With --sequences Q and/or --timesteps T (> 1), every identity gets Q sequences (EXP-1-head, EXP-2-eyes, ...) of T
+timesteps with expressions (the built-in head model's named expressions, jaw, neck, eyes, small head motion), each
+sequence with its own tracking npz; the reference frame (EXP-1-head frame 0) is neutral; split.json's heldout_frames
+holds out the last --heldout-sequences sequences of every training identity, and contact_sheet_expressions.png
+shows identity 0's frames.)",
       concat({{"out", "", "DIR: dataset root (required; created)"},
               {"n", "64", "N: identities, in [1, 100000]"},
               {"seed", "0", "S: random seed"},
@@ -69,7 +75,13 @@ then runs `ffdata preprocess` on it. Deterministic for a seed.)",
               {"n-shape", "-1", "N: shape modes sampled (-1: all the model has, at most 300), in [-1, 300]"},
               {"distance", "1.0", "M: camera distance in metres, in [0.001, 1000]"},
               {"focal", "8800", "F: fx = fy at the 2200x3208 calibration resolution, in [1, 1e7]"},
-              {"sequence", ff::data::kDefaultSequence, "NAME: sequence folder"},
+              {"sequence", ff::data::kDefaultSequence, "NAME: sequence folder (the reference sequence)"},
+              {"sequences", "1", "Q: sequences per identity (NeRSemble's names), in [1, 10]"},
+              {"timesteps", "1", "T: timesteps per sequence, in [1, 10000]"},
+              {"expression-std", "0.5", "X: typical expression coefficient (jaw/neck/eyes scale with it), in [0, 3]"},
+              {"head-motion", "3", "DEG: sigma of the per-frame head rotation in degrees, in [0, 45]"},
+              {"heldout-sequences", "",
+               "H: last sequences held out per training identity, in [0, Q-1] (default 1 when Q >= 2, else 0)"},
               {"threads", "0", "N: worker threads (0: all hardware threads), in [0, 1024]"},
               {"png-level", "4", "N: PNG compression, in [1, 9]"},
               {"no-preprocess", "", "skip the preprocessing step", true},
@@ -87,8 +99,11 @@ subdivisions, flamemask_proj/cam_<serial>.png (soft face mask, occluded by the w
 filled_masked_images/cam_<serial>.png (masked GT on black). Only missing outputs are written.)",
       concat({{"root", "", "DIR: dataset root (required)"},
               {"subjects", "", "a,b,...: only these subjects (none: all, held-out included)"},
-              {"sequence", ff::data::kDefaultSequence, "NAME: sequence folder"},
-              {"frame", "0", "T: tracked frame / timesteps/frame_<T>, in [0, 1000000]"},
+              {"sequence", ff::data::kDefaultSequence, "NAME: reference sequence folder"},
+              {"frame", "0", "T: reference frame / timesteps/frame_<T>, in [0, 1000000]"},
+              {"sequences", "*", "a,b,...|*: the other frames preprocessed too: every timestep of these sequences (*: all)"},
+              {"reference-only", "", "only the reference frame (the seed's single frame)", true},
+              {"max-timesteps", "0", "N: at most the first N timesteps per sequence (0: all), in [0, 1000000]"},
               {"image-folder", ff::data::kDefaultImageFolder, "NAME: raw image folder"},
               {"subdivisions", "3", "N: face-mask subdivision levels, in [0, 8]"},
               {"regions", "",
@@ -115,11 +130,14 @@ every problem (missing camera, wrong-size image, camera without an image, unread
       {{"root", "", "DIR: dataset root (required)"},
        {"strict", "", "exit 1 when there is any error (the reader's strict mode refuses such data)", true},
        {"deep", "", "also decode every image and mask (reads everything once)", true},
-       {"split", "all", "train|heldout|all: subjects loaded by --deep"},
+       {"split", "all", "train|heldout|heldout_expr|all: subjects (and frames) reported and loaded by --deep"},
        {"subjects", "", "a,b,...: only these subjects (none: all)"},
        {"cameras", "", "a,b,...: expected camera serials (none: the union over subjects)"},
-       {"sequence", ff::data::kDefaultSequence, "NAME: sequence folder"},
-       {"frame", "0", "T: tracked frame, in [0, 1000000]"},
+       {"sequence", ff::data::kDefaultSequence, "NAME: reference sequence folder"},
+       {"frame", "0", "T: reference tracked frame, in [0, 1000000]"},
+       {"sequences", "*", "a,b,...|*: the other frames checked too: every timestep of these sequences (*: all)"},
+       {"reference-only", "", "only the reference frame (the seed's single frame)", true},
+       {"max-timesteps", "0", "N: at most the first N timesteps per sequence (0: all), in [0, 1000000]"},
        {"image-folder", ff::data::kDefaultImageFolder, "NAME: raw image folder"},
        {"width", "0", "W: expected image width (0: the most common size), in [0, 16384]"},
        {"height", "0", "H: expected image height (0: the most common size), in [0, 16384]"},
@@ -172,6 +190,15 @@ int cmd_synth(const Options& a) {
   o.camera_distance = a.number("distance", 1e-3, 1000);
   o.focal = a.number("focal", 1, 1e7);
   o.sequence = a.str("sequence");
+  o.sequences = int(a.integer("sequences", 1, int(ff::data::nersemble_sequences().size())));
+  o.timesteps = int(a.integer("timesteps", 1, 10000));
+  o.expression_std = a.number("expression-std", 0, 3);
+  o.head_motion_deg = a.number("head-motion", 0, 45);
+  if (a.has("heldout-sequences")) {
+    o.heldout_sequences = int(a.integer("heldout-sequences", 0, 9));
+    FF_CHECK(o.heldout_sequences < o.sequences, "synth: --heldout-sequences ", o.heldout_sequences,
+             " must be less than --sequences ", o.sequences, " (the reference sequence is never held out)");
+  }
   o.threads = a.threads();
   o.png_compression = int(a.integer("png-level", 1, 9));
   o.preprocess = !a.flag("no-preprocess");
@@ -185,7 +212,8 @@ int cmd_synth(const Options& a) {
   out_dir.commit();
   const char* out = out_dir.target().c_str();
   std::printf("%s", r.text().c_str());
-  std::printf("wrote %s (contact sheets: %s/contact_sheet_centre.png, %s/contact_sheet_views.png)\n", out, out, out);
+  std::printf("wrote %s (contact sheets: %s/contact_sheet_centre.png, %s/contact_sheet_views.png%s)\n", out, out, out,
+              ff::data::synth_has_expressions(o) ? (std::string(", ") + out + "/contact_sheet_expressions.png").c_str() : "");
   return 0;
 }
 
@@ -207,6 +235,8 @@ int cmd_preprocess(const Options& a) {
   if (a.has("subjects")) o.subjects = a.list("subjects");
   o.sequence = a.str("sequence");
   o.frame = int(a.integer("frame", 0, 1000000));
+  if (!a.flag("reference-only")) o.sequences = a.list("sequences");
+  o.max_timesteps = int(a.integer("max-timesteps", 0, 1000000));
   o.image_folder = a.str("image-folder");
   o.subdivisions = int(a.integer("subdivisions", 0, 8));
   if (a.has("regions")) o.regions = a.list("regions");
@@ -231,12 +261,19 @@ int cmd_preprocess(const Options& a) {
 int cmd_check(const Options& a) {
   FF_CHECK(a.has("root"), "check: --root DIR is required");
   ff::data::DatasetOptions o;
-  const std::string split = a.choice("split", {"train", "heldout", "all"});
-  o.split = split == "train" ? ff::data::Split::Train : split == "heldout" ? ff::data::Split::Heldout : ff::data::Split::All;
+  const std::string split = a.choice("split", {"train", "heldout", "heldout_expr", "all"});
+  o.split = split == "train" || split == "heldout_expr" ? ff::data::Split::Train
+            : split == "heldout"                         ? ff::data::Split::Heldout
+                                                         : ff::data::Split::All;
+  o.frames = split == "heldout_expr" ? ff::data::FrameSplit::Heldout
+             : split == "all"        ? ff::data::FrameSplit::All
+                                     : ff::data::FrameSplit::Train;
   if (a.has("subjects")) o.subjects = a.list("subjects");
   if (a.has("cameras")) o.cameras = a.list("cameras");
   o.sequence = a.str("sequence");
   o.frame = int(a.integer("frame", 0, 1000000));
+  if (!a.flag("reference-only")) o.sequences = a.list("sequences");
+  o.max_timesteps = int(a.integer("max-timesteps", 0, 1000000));
   o.image_folder = a.str("image-folder");
   o.width = int(a.integer("width", 0, 16384));
   o.height = int(a.integer("height", 0, 16384));
@@ -260,7 +297,8 @@ int cmd_check(const Options& a) {
     if (!rep.split_error.empty()) j["split_error"] = rep.split_error;
     for (auto& s : rep.subjects)
       j["subjects"].push_back({{"name", s.name}, {"ok", s.ok}, {"heldout", s.heldout}, {"preprocessed", s.preprocessed},
-                               {"cameras", s.cameras}, {"gt", s.gt}});
+                               {"cameras", s.cameras}, {"gt", s.gt}, {"frames", s.frames},
+                               {"heldout_frames", s.heldout_frames}});
     for (auto& p : rep.problems)
       j["problems"].push_back({{"severity", p.severity == ff::data::Severity::Error ? "error" : "warning"},
                                {"subject", p.subject}, {"camera", p.camera}, {"file", p.file}, {"what", p.what}});

@@ -116,8 +116,10 @@ struct ToyOptions {
 };
 InMemoryDataset make_toy_dataset(const ToyOptions& opt);
 
-// Open a dataset folder: the NeRSemble layout of train/data (also what `ffdata synth` writes). `split` selects
-// "train" or "test" identities when the folder defines a split; "" = all subjects.
+// Open a dataset folder: the NeRSemble layout of train/data (also what `ffdata synth` writes), every sequence and
+// timestep of every subject (train/data_adapter.cpp). `split`, when the folder defines one (split.json): "train" = the
+// training identities without their held-out expressions, "heldout_expr" = only the training identities' held-out
+// expressions (evaluation; identities without any are left out), "heldout" = the held-out identities; "" = all.
 std::unique_ptr<IdentityDataset> open_dataset(const std::string& root, const std::string& split, int max_subjects = -1);
 
 }  // namespace ff::train

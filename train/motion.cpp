@@ -173,6 +173,36 @@ Motion read_motion_npz(const std::string& path, const flame::FlameModel& model) 
   return m;
 }
 
+RigPose tracked_pose_relative(const data::FlameTracking& tr, int t, const data::FlameTracking& ref, int t_ref, int model_E) {
+  FF_CHECK(t >= 0 && t < tr.T && t_ref >= 0 && t_ref < ref.T, "tracked_pose_relative: timestep ", t, " / ", t_ref,
+           " out of range [0, ", tr.T, ") / [0, ", ref.T, ")");
+  RigPose p;
+  const int E = std::min(tr.E, model_E);
+  p.expression.resize(size_t(std::max(0, E)));
+  for (int k = 0; k < E; ++k) p.expression[size_t(k)] = tr.scale * tr.expression[size_t(t) * size_t(tr.E) + size_t(k)];
+  auto joint = [&](int j, const std::vector<double>& cur, const std::vector<double>& rf, int stride, int off) {
+    const double* a = &cur[size_t(stride * t + off)];
+    const double* b = &rf[size_t(stride * t_ref + off)];
+    double* out = &p.pose[size_t(3 * j)];
+    if (b[0] == 0 && b[1] == 0 && b[2] == 0) {  // reference joint at rest: the tracked axis-angle as is
+      for (int i = 0; i < 3; ++i) out[i] = a[i];
+      return;
+    }
+    const std::array<double, 9> Ra = rotation_from_axis_angle(a), Rb = rotation_from_axis_angle(b);
+    std::array<double, 9> R{};
+    for (int i = 0; i < 3; ++i)
+      for (int k = 0; k < 3; ++k)
+        for (int m = 0; m < 3; ++m) R[size_t(3 * i + k)] += Ra[size_t(3 * i + m)] * Rb[size_t(3 * k + m)];
+    const std::array<double, 3> r = axis_angle_from_rotation(R);
+    for (int i = 0; i < 3; ++i) out[i] = r[size_t(i)];
+  };
+  joint(flame::kNeck, tr.neck, ref.neck, 3, 0);
+  joint(flame::kJaw, tr.jaw, ref.jaw, 3, 0);
+  joint(flame::kLeftEye, tr.eyes, ref.eyes, 6, 0);
+  joint(flame::kRightEye, tr.eyes, ref.eyes, 6, 3);
+  return p;
+}
+
 Motion parse_motion_csv(const std::string& text, const std::string& name, const flame::FlameModel& model) {
   // column kinds: 0 ignore, 1 expression k, 2 pose index, 3 rot axis, 4 trans axis
   struct Col {

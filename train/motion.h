@@ -32,6 +32,7 @@
 
 #include "flame/flame.h"
 #include "train/animation.h"
+#include "train/data/nersemble.h"
 
 namespace ff::train {
 
@@ -47,6 +48,18 @@ Motion procedural_motion(const std::string& name, const flame::FlameModel& model
 Motion read_motion_npz(const std::string& path, const flame::FlameModel& model);
 Motion read_motion_csv(const std::string& path, const flame::FlameModel& model);
 Motion parse_motion_csv(const std::string& text, const std::string& name, const flame::FlameModel& model);
+// Tracked frame t of `tr` relative to the reference frame t_ref of `ref`, whose neutral head (train/data/preprocess.h
+// tracked_neutral_vertices: scale·FLAME(shape, 0, [0, neck, jaw, eyes] of the reference)) the identity is — what a
+// dataset view of an expression frame is posed with (train/identity_dataset.h view_pose):
+//   expression  tr.scale · ψ_t, the first min(E, model_E) components: the tracked head is scale·FLAME(...) and the
+//               blendshapes are linear, so the rig on the scaled neutral head reproduces it (docs/animation.md);
+//               the reference's own expression is not in its neutral head (the seed's convention), so it is not
+//               subtracted;
+//   joints      neck, jaw and eyes R_t·R_refᵀ as axis-angle (exactly the tracked axis-angle when the reference's joint
+//               is 0, as `ffdata synth` writes; a first-order relative pose otherwise); global 0;
+//   rigid       none: the frame's rigid head motion is in its cameras (train/data/nersemble_reader.h).
+RigPose tracked_pose_relative(const data::FlameTracking& tr, int t, const data::FlameTracking& ref, int t_ref, int model_E);
+
 // A procedural name, else a file by extension (.npz, .csv); anything else is refused naming the choices.
 Motion load_motion(const std::string& spec, const flame::FlameModel& model, int procedural_frames);
 // The motion as a CSV that parse_motion_csv reads back (expr_<k>, joints, rot as axis-angle, trans; written

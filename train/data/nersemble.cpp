@@ -10,6 +10,7 @@
 #include <iomanip>
 #include <new>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "core/check.h"
@@ -22,6 +23,18 @@ const std::vector<std::string>& nersemble_serials() {
                                              "220700191", "222200041", "222200037", "222200038", "222200047", "222200043",
                                              "222200049", "222200039", "222200045", "221501007"};
   return s;
+}
+
+const std::vector<std::string>& nersemble_sequences() {
+  static const std::vector<std::string> s = {"EXP-1-head", "EXP-2-eyes",     "EXP-3-cheeks+nose", "EXP-4-lips", "EXP-5-mouth",
+                                             "EXP-6-tongue-1", "EXP-7-tongue-2", "EXP-8-jaw-1", "EXP-9-jaw-2", "FREE"};
+  return s;
+}
+
+std::string frame_name(const std::string& sequence, int64_t frame) {
+  char fr[32];
+  std::snprintf(fr, sizeof fr, "%05lld", static_cast<long long>(frame));
+  return sequence + "/" + fr;
 }
 
 // ---- paths --------------------------------------------------------------------------------------
@@ -358,6 +371,30 @@ std::string current_exception_message(const std::string& file) {
 }
 
 // ---- split.json ---------------------------------------------------------------------------------
+std::pair<std::string, int64_t> parse_heldout_frame(const std::string& entry, const std::string& name) {
+  const size_t slash = entry.find('/');
+  const std::string seq = entry.substr(0, slash);
+  FF_CHECK(!seq.empty() && seq[0] != '.' && seq.find('\\') == std::string::npos, name, ": heldout_frames entry '", entry,
+           "' must be \"<sequence>\" or \"<sequence>/<frame>\" (e.g. \"EXP-2-eyes/00003\")");
+  if (slash == std::string::npos) return {seq, -1};
+  const std::string fr = entry.substr(slash + 1);
+  bool digits = !fr.empty() && fr.size() <= 9;
+  for (char ch : fr) digits = digits && ch >= '0' && ch <= '9';
+  FF_CHECK(digits, name, ": heldout_frames entry '", entry, "': the timestep after '/' must be a frame number of 1 to 9 digits",
+           " (e.g. \"", seq, "/00003\")");
+  return {seq, std::stoll(fr)};
+}
+
+bool SplitFile::frame_heldout(const std::string& subject, const std::string& sequence, int64_t frame) const {
+  auto it = heldout_frames.find(subject);
+  if (it == heldout_frames.end()) return false;
+  for (auto& e : it->second) {
+    auto sf = parse_heldout_frame(e, "split.json");
+    if (sf.first == sequence && (sf.second < 0 || sf.second == frame)) return true;
+  }
+  return false;
+}
+
 SplitFile parse_split(const std::string& text, const std::string& name) {
   SplitFile s;
   try {
@@ -374,6 +411,24 @@ SplitFile parse_split(const std::string& text, const std::string& name) {
     for (auto& h : s.heldout)
       FF_CHECK(std::find(s.train.begin(), s.train.end(), h) == s.train.end(), name, ": subject '", h,
                "' is listed under both 'train' and 'heldout'");
+    if (j.contains("heldout_frames")) {
+      const json& hf = j["heldout_frames"];
+      FF_CHECK(hf.is_object(), name, ": 'heldout_frames' must be an object {\"<subject>\": [\"<sequence>[/<frame>]\", ...]}");
+      for (auto it = hf.begin(); it != hf.end(); ++it) {
+        FF_CHECK(!it.key().empty(), name, ": 'heldout_frames' has an empty subject name");
+        FF_CHECK(it.value().is_array(), name, ": heldout_frames of subject '", it.key(),
+                 "' must be a list of \"<sequence>\" or \"<sequence>/<frame>\" strings");
+        std::vector<std::string>& list = s.heldout_frames[it.key()];
+        std::set<std::pair<std::string, int64_t>> seen;
+        for (auto& v : it.value()) {
+          FF_CHECK(v.is_string(), name, ": heldout_frames of subject '", it.key(), "': entries must be strings, got ", v.dump());
+          const std::string e = v.get<std::string>();
+          FF_CHECK(seen.insert(parse_heldout_frame(e, name)).second, name, ": heldout_frames of subject '", it.key(),
+                   "' lists '", e, "' twice");
+          list.push_back(e);
+        }
+      }
+    }
   } catch (const nlohmann::json::exception& e) {
     FF_THROW(name, ": not valid JSON (", e.what(), ")");
   }
@@ -393,6 +448,11 @@ void write_split(const std::string& root, const SplitFile& s) {
   j["train"] = s.train;
   j["heldout"] = s.heldout;
   j["note"] = "heldout subjects are never used in training (NersembleReader skips them unless Split::Heldout/All)";
+  if (!s.heldout_frames.empty()) {
+    j["heldout_frames"] = s.heldout_frames;
+    j["note_frames"] = "heldout_frames (per training subject: whole sequences or <sequence>/<frame>) are held-out "
+                       "expressions, never used in training (NersembleReader FrameSplit::Heldout gives them)";
+  }
   std::string t = j.dump(1);
   npy::write_file_atomic(root + "/split.json", t.data(), t.size());
 }

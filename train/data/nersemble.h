@@ -13,7 +13,11 @@
 //        flame_cano2world.txt                  3×4 [s·R | t]                │ (train/data/preprocess.h)
 //        flamemask_proj/cam_<serial>.png       soft face mask per camera    │
 //        filled_masked_images/cam_<serial>.png masked ground truth on black ┘
-//   <root>/split.json (optional)               {"train": [...], "heldout": [...]}
+//   <root>/split.json (optional)               {"train": [...], "heldout": [...], "heldout_frames": {...}}
+// A subject may have several sequences (EXP-1-head, EXP-2-eyes, ...; nersemble_sequences()) and several timesteps per
+// sequence, each sequence with its own tracking npz (one row per tracked frame). The REFERENCE frame (the seed's
+// EXP-1-head frame 0 by default) gives the subject's canonical neutral mesh; the other frames are expressions of it
+// (train/data/nersemble_reader.h, docs/animation.md).
 //
 // Cameras. camera_params.json holds `intrinsics` (one shared 3×3 list, or {serial: 3×3} per camera) for the
 // full-resolution 2200×3208 calibration image, and `world_2_cam` {serial: 4×4} in the OpenCV convention
@@ -38,6 +42,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ff::data {
@@ -53,6 +58,12 @@ constexpr int kCalibWidth = 2200, kCalibHeight = 3208;  // resolution camera_par
 constexpr int kImages2xWidth = 1100, kImages2xHeight = 1604;
 constexpr const char* kDefaultSequence = "EXP-1-head";
 constexpr const char* kDefaultImageFolder = "images-2x";
+// NeRSemble's expression sequence names in recording order (EXP-1-head ... EXP-9-jaw-2, FREE): what `ffdata synth`
+// names its sequences.
+const std::vector<std::string>& nersemble_sequences();
+// "<sequence>/<frame:05d>" (e.g. "EXP-2-eyes/00003"): how a frame is named in split.json and by
+// IdentityDataset::view_frame.
+std::string frame_name(const std::string& sequence, int64_t frame);
 
 // ---- paths --------------------------------------------------------------------------------------
 struct SubjectPaths {
@@ -134,12 +145,24 @@ void write_tracking(const std::string& path, const FlameTracking& t);
 std::string current_exception_message(const std::string& file);
 
 // ---- split.json ---------------------------------------------------------------------------------
-// {"train": [...], "heldout": [...]} (other keys ignored); held-out subjects are never used for training.
-// parse_split throws ff::Error naming the file for invalid JSON, wrong types, or a subject in both lists; a
-// split.json that exists but cannot be read (a directory, no permission) throws too — only a missing one is empty.
+// {"train": [...], "heldout": [...], "heldout_frames": {"<subject>": ["<SEQ>", "<SEQ>/<frame:05d>", ...]}}
+// (other keys ignored; "heldout_frames" optional). Held-out subjects are never used for training. heldout_frames
+// holds out expressions of training subjects: an entry is a whole sequence ("EXP-9-jaw-2") or one timestep
+// ("EXP-2-eyes/00003", frame number as in timesteps/frame_<frame>); those frames are never used for training either
+// (the reader's FrameSplit::Heldout gives them for evaluation). parse_split throws ff::Error naming the file for
+// invalid JSON, wrong types, a subject in both lists, or a malformed heldout_frames entry (not a string, an empty or
+// '/'-, '.'-led sequence name, a timestep that is not 1..9 digits, a repeated entry); the reader also refuses an
+// entry naming a sequence or timestep the subject does not have, or the subject's reference frame. A split.json
+// that exists but cannot be read (a directory, no permission) throws too — only a missing one is empty.
 struct SplitFile {
   std::vector<std::string> train, heldout;
+  std::map<std::string, std::vector<std::string>> heldout_frames{};  // subject → entries, as written
+  // whether frame (sequence, frame) of `subject` is held out by heldout_frames
+  bool frame_heldout(const std::string& subject, const std::string& sequence, int64_t frame) const;
 };
+// A heldout_frames entry split into its sequence and frame (frame −1: the whole sequence); throws naming `name`
+// when malformed.
+std::pair<std::string, int64_t> parse_heldout_frame(const std::string& entry, const std::string& name);
 SplitFile parse_split(const std::string& json_text, const std::string& name);
 SplitFile read_split(const std::string& root);  // <root>/split.json; missing file → empty lists
 void write_split(const std::string& root, const SplitFile& s);

@@ -51,6 +51,7 @@ std::string ValidationReport::text() const {
   for (auto& s : subjects) {
     o << "  " << (s.ok ? "ok     " : "SKIPPED") << " " << s.name << (s.heldout ? " [heldout]" : "") << ": " << s.cameras
       << " cameras, " << s.width << "x" << s.height << ", gt " << (s.gt.empty() ? "-" : s.gt)
+      << (s.frames > 1 ? ", " + std::to_string(s.frames) + " frames (" + std::to_string(s.heldout_frames) + " held out)" : "")
       << (s.preprocessed ? ", preprocessed" : ", not preprocessed") << "\n";
   }
   if (!split_error.empty()) o << "error: " << split_error << "\n";
@@ -107,15 +108,27 @@ struct Probe {
   std::string error;  // why not ok
 };
 
+// one frame of a candidate: its files as probed
+struct FrameScan {
+  std::string sequence;
+  int64_t frame = 0;
+  int timestep = 0;
+  std::shared_ptr<const FlameTracking> tracking;
+  SubjectPaths paths;
+  bool reference = false, heldout = false;
+  std::map<std::string, Probe> images, masks, maskeds;  // by serial
+  bool preprocessed = false, any_preprocessed = false;
+};
+
 struct Candidate {
   std::string name;
-  SubjectPaths paths;
+  SubjectPaths paths;  // of the reference frame
   bool json_ok = false, tracking_ok = false;
   CameraParams cams;
-  FlameTracking tracking;
+  FlameTracking tracking;  // of the reference sequence
   int timestep = 0;
-  std::map<std::string, Probe> images, masks, maskeds;  // by serial
-  bool preprocessed = false;
+  std::vector<FrameScan> frames;  // the reference first (when its tracking is usable)
+  bool preprocessed = false;      // every frame
   std::vector<Problem> problems;
   void add(Severity s, const std::string& cam, const std::string& file, const std::string& what) {
     problems.push_back({s, name, cam, file, what});
@@ -161,48 +174,45 @@ std::string short_err(const std::string& e) {
   return e.size() > 600 ? e.substr(0, 600) + "..." : e;
 }
 
-// Parses and probes one subject; records its problems in c. Throws only what the readers throw unexpectedly
-// (the caller turns that into an error of the subject).
-void scan_candidate(Candidate& c, const DatasetOptions& o) {
-  try {
-    FF_CHECK(fs::exists(c.paths.camera_json), "missing calibration/camera_params.json");
-    c.cams = read_camera_params(c.paths.camera_json);
-    c.json_ok = true;
-  } catch (...) {
-    c.add(Severity::Error, "", c.paths.camera_json,
-          "camera parameters unusable: " + short_err(current_exception_message(c.paths.camera_json)));
+std::string find_tracking(const SubjectPaths& sp) {
+  for (auto& t : sp.tracking_candidates())
+    if (fs::exists(t)) return t;
+  return "";
+}
+
+// The timestep folders of a sequence (frame numbers, ascending); names other than frame_<digits> are ignored.
+std::vector<int64_t> list_timesteps(const std::string& seq_dir) {
+  std::vector<int64_t> out;
+  const fs::path td = fs::path(seq_dir) / "timesteps";
+  if (!fs::is_directory(td)) return out;
+  for (auto& e : fs::directory_iterator(td)) {
+    if (!e.is_directory()) continue;
+    const std::string fn = e.path().filename().string();
+    if (fn.rfind("frame_", 0) != 0 || fn.size() <= 6 || fn.size() > 15) continue;
+    const std::string digits = fn.substr(6);
+    if (!std::all_of(digits.begin(), digits.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) continue;
+    out.push_back(std::stoll(digits));
   }
-  std::string tfile;
-  for (auto& t : c.paths.tracking_candidates())
-    if (fs::exists(t)) {
-      tfile = t;
-      break;
-    }
-  if (tfile.empty()) {
-    c.add(Severity::Error, "", c.paths.tracking, "missing FLAME tracking npz");
-  } else {
-    try {
-      c.tracking = read_tracking(tfile);
-      c.timestep = c.tracking.index_of_frame(o.frame);
-      c.tracking_ok = true;
-    } catch (...) {
-      c.add(Severity::Error, "", tfile, "FLAME tracking unusable: " + short_err(current_exception_message(tfile)));
-    }
-  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Probes one frame's images and preprocessed outputs; records problems in c.
+void scan_frame(Candidate& c, FrameScan& f) {
   if (c.json_ok) {
     for (auto& serial : c.cams.serials()) {
-      std::string f = find_image(c.paths, serial);
-      if (f.empty()) {
-        c.add(Severity::Error, serial, c.paths.image(serial, ".png|.jpg"), "camera without an image");
+      std::string file = find_image(f.paths, serial);
+      if (file.empty()) {
+        c.add(Severity::Error, serial, f.paths.image(serial, ".png|.jpg"), "camera without an image");
         continue;
       }
-      Probe p = probe(f);
-      if (!p.ok) c.add(Severity::Error, serial, f, "unreadable image: " + short_err(p.error));
-      c.images[serial] = p;
+      Probe p = probe(file);
+      if (!p.ok) c.add(Severity::Error, serial, file, "unreadable image: " + short_err(p.error));
+      f.images[serial] = p;
     }
     // images without calibration
-    if (fs::is_directory(c.paths.image_dir))
-      for (auto& e : fs::directory_iterator(c.paths.image_dir)) {
+    if (fs::is_directory(f.paths.image_dir))
+      for (auto& e : fs::directory_iterator(f.paths.image_dir)) {
         std::string fn = e.path().filename().string();
         if (fn.rfind("cam_", 0) != 0) continue;
         std::string serial = e.path().stem().string().substr(4);
@@ -211,29 +221,155 @@ void scan_candidate(Candidate& c, const DatasetOptions& o) {
       }
   }
   // preprocessed outputs
-  bool base = fs::exists(c.paths.mesh) && fs::exists(c.paths.facemask(0)) && fs::exists(c.paths.cano2world);
-  bool any = fs::exists(c.paths.mesh) || fs::exists(c.paths.facemask(0)) || fs::exists(c.paths.cano2world) ||
-             fs::is_directory(c.paths.mask_dir) || fs::is_directory(c.paths.masked_dir);
+  const SubjectPaths& sp = f.paths;
+  bool base = fs::exists(sp.mesh) && fs::exists(sp.facemask(0)) && fs::exists(sp.cano2world);
+  f.any_preprocessed = fs::exists(sp.mesh) || fs::exists(sp.facemask(0)) || fs::exists(sp.cano2world) ||
+                       fs::is_directory(sp.mask_dir) || fs::is_directory(sp.masked_dir);
   bool all = base && c.json_ok;
   if (c.json_ok)
     for (auto& serial : c.cams.serials()) {
-      std::string mf = c.paths.mask(serial), gf = c.paths.masked(serial);
+      std::string mf = sp.mask(serial), gf = sp.masked(serial);
       if (!fs::exists(mf) || !fs::exists(gf)) {
         all = false;
         continue;
       }
-      c.masks[serial] = probe(mf);
-      c.maskeds[serial] = probe(gf);
-      if (!c.masks[serial].ok) c.add(Severity::Error, serial, mf, "unreadable face mask: " + short_err(c.masks[serial].error));
-      if (!c.maskeds[serial].ok)
-        c.add(Severity::Error, serial, gf, "unreadable masked image: " + short_err(c.maskeds[serial].error));
+      f.masks[serial] = probe(mf);
+      f.maskeds[serial] = probe(gf);
+      if (!f.masks[serial].ok) c.add(Severity::Error, serial, mf, "unreadable face mask: " + short_err(f.masks[serial].error));
+      if (!f.maskeds[serial].ok)
+        c.add(Severity::Error, serial, gf, "unreadable masked image: " + short_err(f.maskeds[serial].error));
     }
-  c.preprocessed = all;
-  if (!all) {
+  f.preprocessed = all;
+}
+
+// Parses and probes one subject; records its problems in c. Throws only what the readers throw unexpectedly
+// (the caller turns that into an error of the subject).
+void scan_candidate(Candidate& c, const DatasetOptions& o, const SplitFile& split, const std::string& root) {
+  try {
+    FF_CHECK(fs::exists(c.paths.camera_json), "missing calibration/camera_params.json");
+    c.cams = read_camera_params(c.paths.camera_json);
+    c.json_ok = true;
+  } catch (...) {
+    c.add(Severity::Error, "", c.paths.camera_json,
+          "camera parameters unusable: " + short_err(current_exception_message(c.paths.camera_json)));
+  }
+  std::string tfile = find_tracking(c.paths);
+  std::shared_ptr<const FlameTracking> ref_tracking;
+  if (tfile.empty()) {
+    c.add(Severity::Error, "", c.paths.tracking, "missing FLAME tracking npz");
+  } else {
+    try {
+      c.tracking = read_tracking(tfile);
+      c.timestep = c.tracking.index_of_frame(o.frame);
+      c.tracking_ok = true;
+      ref_tracking = std::make_shared<const FlameTracking>(c.tracking);
+    } catch (...) {
+      c.add(Severity::Error, "", tfile, "FLAME tracking unusable: " + short_err(current_exception_message(tfile)));
+    }
+  }
+  {
+    FrameScan ref;
+    ref.sequence = o.sequence;
+    ref.frame = o.frame;
+    ref.timestep = c.timestep;
+    ref.tracking = ref_tracking;
+    ref.paths = c.paths;
+    ref.reference = true;
+    c.frames.push_back(std::move(ref));
+  }
+  // the other frames
+  if (!o.sequences.empty()) {
+    const bool every = o.sequences.size() == 1 && o.sequences[0] == "*";
+    std::vector<std::string> seqs;
+    if (every) {
+      const fs::path sd = fs::path(c.paths.dir) / "sequences";
+      if (fs::is_directory(sd))
+        for (auto& e : fs::directory_iterator(sd))
+          if (e.is_directory()) seqs.push_back(e.path().filename().string());
+      std::sort(seqs.begin(), seqs.end());
+    } else {
+      seqs = o.sequences;
+    }
+    seqs.erase(std::remove(seqs.begin(), seqs.end(), o.sequence), seqs.end());
+    seqs.insert(seqs.begin(), o.sequence);  // the reference sequence's other timesteps first
+    for (const std::string& seq : seqs) {
+      SubjectPaths sp0 = subject_paths(root, c.name, seq, 0, o.image_folder);
+      if (!fs::is_directory(sp0.seq_dir)) {
+        if (!every) c.add(Severity::Error, "", sp0.seq_dir, "requested sequence " + seq + " is missing");
+        continue;
+      }
+      std::shared_ptr<const FlameTracking> tr;
+      std::string tf;
+      if (seq == o.sequence) {
+        tr = ref_tracking;
+        tf = tfile;
+      } else {
+        tf = find_tracking(sp0);
+        if (tf.empty()) {
+          c.add(Severity::Error, "", sp0.tracking, "sequence " + seq + ": missing FLAME tracking npz");
+          continue;
+        }
+        try {
+          tr = std::make_shared<const FlameTracking>(read_tracking(tf));
+        } catch (...) {
+          c.add(Severity::Error, "", tf, "FLAME tracking unusable: " + short_err(current_exception_message(tf)));
+          continue;
+        }
+      }
+      if (!tr) continue;  // the reference tracking's error is reported already
+      std::vector<int64_t> steps = list_timesteps(sp0.seq_dir);
+      if (o.max_timesteps > 0 && int(steps.size()) > o.max_timesteps) steps.resize(size_t(o.max_timesteps));
+      for (int64_t fr : steps) {
+        if (seq == o.sequence && fr == o.frame) continue;
+        FrameScan f;
+        f.sequence = seq;
+        f.frame = fr;
+        f.tracking = tr;
+        f.paths = subject_paths(root, c.name, seq, int(fr), o.image_folder);
+        try {
+          f.timestep = tr->index_of_frame(fr);
+        } catch (...) {
+          c.add(Severity::Error, "", tf,
+                "timestep " + f.paths.frame_dir + " has no row in the tracking npz (" + short_err(current_exception_message(tf)) + ")");
+          continue;
+        }
+        c.frames.push_back(std::move(f));
+      }
+    }
+  }
+  // held-out expressions of this subject (split.json heldout_frames)
+  auto hf = split.heldout_frames.find(c.name);
+  if (hf != split.heldout_frames.end()) {
+    const std::string sfile = root + "/split.json";
+    for (const std::string& e : hf->second) {
+      auto sf = parse_heldout_frame(e, sfile);
+      SubjectPaths sp = subject_paths(root, c.name, sf.first, int(std::max<int64_t>(0, sf.second)), o.image_folder);
+      if (!fs::is_directory(sp.seq_dir)) {
+        c.add(Severity::Error, "", sfile, "heldout_frames entry '" + e + "': the subject has no sequence " + sp.seq_dir);
+      } else if (sf.second >= 0 && !fs::is_directory(sp.frame_dir)) {
+        c.add(Severity::Error, "", sfile, "heldout_frames entry '" + e + "': the subject has no timestep " + sp.frame_dir);
+      } else if (sf.first == o.sequence && (sf.second < 0 || sf.second == o.frame)) {
+        c.add(Severity::Error, "", sfile,
+              "heldout_frames entry '" + e + "' holds out the reference frame " + frame_name(o.sequence, o.frame) +
+                  " (the subject's neutral mesh; hold out other timesteps or sequences)");
+      }
+    }
+    for (auto& f : c.frames) f.heldout = split.frame_heldout(c.name, f.sequence, f.frame);
+  }
+  bool any = false;
+  c.preprocessed = true;
+  std::string unprocessed;
+  for (auto& f : c.frames) {
+    scan_frame(c, f);
+    any = any || f.any_preprocessed;
+    if (!f.preprocessed && unprocessed.empty()) unprocessed = f.paths.frame_dir;
+    c.preprocessed = c.preprocessed && f.preprocessed;
+  }
+  if (!c.preprocessed) {
     if (o.require_preprocessed || o.gt == GtSource::Masked)
-      c.add(Severity::Error, "", c.paths.frame_dir, "not preprocessed (run `ffdata preprocess`)");
+      c.add(Severity::Error, "", unprocessed, "not preprocessed (run `ffdata preprocess`)");
     else if (any)
-      c.add(Severity::Warning, "", c.paths.frame_dir, "partially preprocessed; using raw images (run `ffdata preprocess`)");
+      c.add(Severity::Warning, "", unprocessed, "partially preprocessed; using raw images (run `ffdata preprocess`)");
   }
 }
 
@@ -269,6 +405,10 @@ ScanResult scan(const std::string& root_in, const DatasetOptions& o) {
   for (auto& h : split.heldout)
     if (!fs::is_directory(root + "/" + h))
       rep.problems.push_back({Severity::Warning, h, "", root + "/split.json", "held-out subject listed in split.json does not exist"});
+  for (auto& kv : split.heldout_frames)
+    if (!fs::is_directory(root + "/" + kv.first))
+      rep.problems.push_back({Severity::Warning, kv.first, "", root + "/split.json",
+                              "subject with held-out frames (heldout_frames) listed in split.json does not exist"});
 
   // Per-subject parsing and probing, in parallel (header reads only).
   std::vector<Candidate> cands(names.size());
@@ -279,7 +419,7 @@ ScanResult scan(const std::string& root_in, const DatasetOptions& o) {
       c.name = names[i];
       c.paths = subject_paths(root, c.name, o.sequence, o.frame, o.image_folder);
       try {
-        scan_candidate(c, o);
+        scan_candidate(c, o, split, root);
       } catch (...) {  // anything a reader or std::filesystem threw: the subject is unusable, never std::terminate
         c.add(Severity::Error, "", c.paths.frame_dir, "cannot scan: " + short_err(current_exception_message(c.paths.frame_dir)));
       }
@@ -317,8 +457,9 @@ ScanResult scan(const std::string& root_in, const DatasetOptions& o) {
   } else {
     std::map<std::pair<int, int>, int> count;
     for (auto& c : cands)
-      for (auto& kv : c.images)
-        if (kv.second.ok) count[{kv.second.w, kv.second.h}]++;
+      for (auto& f : c.frames)
+        for (auto& kv : f.images)
+          if (kv.second.ok) count[{kv.second.w, kv.second.h}]++;
     int best = 0;
     for (auto& kv : count)
       if (kv.second > best) {
@@ -355,9 +496,11 @@ ScanResult scan(const std::string& root_in, const DatasetOptions& o) {
                     ", expected " + std::to_string(rep.width) + "x" + std::to_string(rep.height));
       }
     };
-    size_check(c.images, "image");
-    size_check(c.masks, "face mask");
-    size_check(c.maskeds, "masked image");
+    for (auto& f : c.frames) {
+      size_check(f.images, "image");
+      size_check(f.masks, "face mask");
+      size_check(f.maskeds, "masked image");
+    }
 
     SubjectSummary sum;
     sum.name = c.name;
@@ -368,8 +511,10 @@ ScanResult scan(const std::string& root_in, const DatasetOptions& o) {
     sum.height = rep.height;
     bool use_masked = c.preprocessed && o.gt != GtSource::Raw;
     sum.gt = use_masked ? "masked" : "raw";
-    for (auto& kv : c.images)
+    for (auto& kv : c.frames.front().images)
       if (expected.count(kv.first) && kv.second.ok) sum.cameras++;
+    sum.frames = int(c.frames.size());
+    sum.heldout_frames = int(std::count_if(c.frames.begin(), c.frames.end(), [](const FrameScan& f) { return f.heldout; }));
     for (auto& p : c.problems) rep.problems.push_back(p);
     rep.subjects.push_back(sum);
     if (!sum.ok) {
@@ -387,21 +532,40 @@ ScanResult scan(const std::string& root_in, const DatasetOptions& o) {
     s.timestep = c.timestep;
     s.cano2world_scaled = tracking_cano2world_scaled(s.tracking, s.timestep);
     s.cano2world = rigid_from_scaled(s.cano2world_scaled);
-    for (auto& serial : c.cams.serials()) {
-      if (!expected.count(serial)) continue;
-      ff::Camera cam;
-      cam.name = serial;
-      cam.width = rep.width;
-      cam.height = rep.height;
-      const Intrinsics k = to_splat_intrinsics(c.cams.intrinsics.at(serial), rep.width, rep.height, o.principal_point,
-                                               o.calib_width, o.calib_height);
-      cam.intrinsics = {k.fx, k.fy, k.cx, k.cy};
-      const Mat4& w2c = c.cams.world_2_cam.at(serial);
-      cam.viewmat = mat4_mul(w2c, s.cano2world);
-      s.cameras.push_back(cam);
-      s.world_2_cam.push_back(w2c);
-      s.images.push_back(c.images.at(serial).file);
+    s.frames_found = int(c.frames.size());
+    for (FrameScan& f : c.frames) {
+      if (o.frames != FrameSplit::All && (o.frames == FrameSplit::Heldout) != f.heldout) continue;
+      Frame fr;
+      fr.sequence = f.sequence;
+      fr.frame = f.frame;
+      fr.timestep = f.timestep;
+      fr.tracking = f.tracking;
+      fr.paths = f.paths;
+      fr.reference = f.reference;
+      fr.heldout = f.heldout;
+      fr.cano2world_scaled = tracking_cano2world_scaled(*f.tracking, f.timestep);
+      fr.cano2world = rigid_from_scaled(fr.cano2world_scaled);
+      const int fi = int(s.frames.size());
+      for (auto& serial : c.cams.serials()) {
+        if (!expected.count(serial)) continue;
+        ff::Camera cam;
+        cam.name = serial;
+        cam.width = rep.width;
+        cam.height = rep.height;
+        const Intrinsics k = to_splat_intrinsics(c.cams.intrinsics.at(serial), rep.width, rep.height, o.principal_point,
+                                                 o.calib_width, o.calib_height);
+        cam.intrinsics = {k.fx, k.fy, k.cx, k.cy};
+        const Mat4& w2c = c.cams.world_2_cam.at(serial);
+        cam.viewmat = mat4_mul(w2c, fr.cano2world);
+        s.cameras.push_back(cam);
+        s.world_2_cam.push_back(w2c);
+        s.images.push_back(f.images.at(serial).file);
+        s.view_frame.push_back(fi);
+      }
+      s.frames.push_back(std::move(fr));
     }
+    if (s.frames.empty()) continue;  // FrameSplit::Heldout: no held-out expression of this subject
+    FF_CHECK(s.cameras.size() < (size_t(1) << 31), "dataset: subject ", s.name, " has too many views");
     res.subjects.push_back(std::move(s));
   }
   return res;
@@ -503,7 +667,8 @@ struct NersembleReader::Impl {
   std::vector<std::thread> workers;
   CacheStats stats;
 
-  int64_t key(int s, int c) const { return int64_t(s) * 65536 + c; }
+  static constexpr int64_t kViewsPerKey = int64_t(1) << 32;
+  int64_t key(int s, int c) const { return int64_t(s) * kViewsPerKey + c; }
 
   void check_view(int s, int c) const {
     FF_CHECK(s >= 0 && s < int(subjects.size()), "dataset: subject index ", s, " out of range [0, ", subjects.size(), ")");
@@ -514,15 +679,18 @@ struct NersembleReader::Impl {
   std::vector<std::string> sources(int s, int c) const {
     const Subject& sub = subjects[size_t(s)];
     const std::string& serial = sub.cameras[size_t(c)].name;
-    if (sub.preprocessed) return {sub.paths.masked(serial), sub.paths.mask(serial)};
-    std::string a = sub.paths.alpha(serial);
+    const SubjectPaths& fp = sub.frames[size_t(sub.view_frame[size_t(c)])].paths;
+    if (sub.preprocessed) return {fp.masked(serial), fp.mask(serial)};
+    std::string a = fp.alpha(serial);
     if (fs::exists(a)) return {sub.images[size_t(c)], a};
     return {sub.images[size_t(c)]};
   }
 
   // "subject S camera C (files)": what a failure that does not name its file is about
   std::string view_name(int s, int c) const {
-    std::string n = "subject " + subjects[size_t(s)].name + " camera " + subjects[size_t(s)].cameras[size_t(c)].name + " (";
+    const Subject& sub = subjects[size_t(s)];
+    const Frame& fr = sub.frames[size_t(sub.view_frame[size_t(c)])];
+    std::string n = "subject " + sub.name + (fr.reference ? "" : " frame " + fr.name()) + " camera " + sub.cameras[size_t(c)].name + " (";
     const char* sep = "";
     for (auto& f : sources(s, c)) n += sep + f, sep = ", ";
     return n + ")";
@@ -537,7 +705,10 @@ struct NersembleReader::Impl {
     std::string dpath;
     uint64_t sig = 0;
     if (!opts.disk_cache.empty()) {
-      dpath = opts.disk_cache + "/" + sub.name + "/" + serial + (sub.preprocessed ? ".masked" : ".raw") + ".ffview";
+      const Frame& fr = sub.frames[size_t(sub.view_frame[size_t(c)])];
+      // the reference frame keeps the single-frame layout of the cache; other frames get a folder each
+      dpath = opts.disk_cache + "/" + sub.name + "/" + (fr.reference ? "" : fr.name() + "/") + serial +
+              (sub.preprocessed ? ".masked" : ".raw") + ".ffview";
       sig = file_signature(src);
       if (disk_read(dpath, sig, *v) && v->width == report.width && v->height == report.height) {
         std::lock_guard<std::mutex> l(mu);
@@ -654,9 +825,9 @@ struct NersembleReader::Impl {
       std::shared_ptr<const ViewU8> v;
       std::string err;
       try {  // a prefetch thread hands any failure to load(), which rethrows it as ff::Error
-        v = decode(int(k / 65536), int(k % 65536));
+        v = decode(int(k / kViewsPerKey), int(k % kViewsPerKey));
       } catch (...) {
-        err = current_exception_message(view_name(int(k / 65536), int(k % 65536)));
+        err = current_exception_message(view_name(int(k / kViewsPerKey), int(k % kViewsPerKey)));
       }
       l.lock();
       finish(k, v, err);

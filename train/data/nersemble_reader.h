@@ -19,6 +19,17 @@
 // (std::bad_alloc and other exceptions included), never std::terminate.
 // The dataset's image size is DatasetOptions::width×height when given, else the most common size found.
 //
+// Frames. By default only the REFERENCE frame is read (DatasetOptions::sequence / frame: the seed's EXP-1-head frame
+// 0), one view per camera, exactly as the seed. With DatasetOptions::sequences set, every timestep of those sequences
+// is read too (timesteps/frame_<t>/ folders present on disk, at most max_timesteps per sequence, each looked up in its
+// sequence's tracking npz): a VIEW is then one (frame, camera) pair. Views are ordered frame-major — the reference
+// frame first, then the other frames of the reference sequence, then the other sequences by name, timesteps ascending —
+// and by serial within a frame; a single-frame dataset has exactly the views it had before. Each frame has its own
+// rigid head pose (the camera's viewmat = world_2_cam · cano2world of that frame) and, when preprocessed, its own
+// meshes and masks in its timestep folder. split.json's heldout_frames mark held-out expressions; FrameSplit selects
+// them. Errors of a frame (tracking npz missing or without the frame, a camera without an image, ...) make the subject
+// unusable like any other error, naming the file.
+//
 // Images. Each view is decoded once into a compact uint8 entry (RGB [H,W,3] + mask [H,W], 4 B/pixel), kept in an
 // LRU cache bounded by cache_bytes, optionally persisted to disk_cache (raw, checksummed, keyed by the source
 // files' size and mtime: re-opening skips PNG/JPEG decoding). prefetch() queues views for the background
@@ -62,6 +73,8 @@ struct SubjectSummary {
   std::string name;
   bool ok = false;        // usable (no error)
   bool heldout = false;   // listed under "heldout" in split.json
+  int frames = 1;         // frames found (the reference included)
+  int heldout_frames = 0; // of them held out by split.json's heldout_frames
   bool preprocessed = false;
   int cameras = 0;        // calibrated cameras with images
   int width = 0, height = 0;
@@ -85,10 +98,18 @@ struct ValidationReport {
 
 enum class GtSource { Auto, Masked, Raw };
 enum class Split { Train, Heldout, All };
+// Frames of the selected subjects: those not held out by split.json's heldout_frames (training), only the held-out ones
+// (held-out-expression evaluation; subjects without any are left out), or all.
+enum class FrameSplit { Train, Heldout, All };
 
 struct DatasetOptions {
   std::string sequence = kDefaultSequence;
   int frame = 0;                                 // timesteps/frame_<frame>; also the tracked frame used
+                                                 // (sequence/frame = the reference frame)
+  std::vector<std::string> sequences;            // more frames: empty = the reference frame only; {"*"} = every
+                                                 // folder under sequences/; else these sequences (all timesteps)
+  int max_timesteps = 0;                         // per sequence, the first ones (0: all)
+  FrameSplit frames = FrameSplit::Train;         // split.json heldout_frames: which frames are read
   std::string image_folder = kDefaultImageFolder;
   bool strict = false;                           // any error refuses the whole dataset (warnings do not)
   Split split = Split::Train;                    // split.json: train subjects only by default
@@ -104,21 +125,40 @@ struct DatasetOptions {
   int prefetch_threads = 1;                      // background decoders (0: none; load() decodes on a miss)
 };
 
+// One timestep of one sequence of a subject.
+struct Frame {
+  std::string sequence;
+  int64_t frame = 0;              // timesteps/frame_<frame>
+  int timestep = 0;               // index of `frame` in tracking->frames
+  std::shared_ptr<const FlameTracking> tracking;  // the sequence's tracking npz
+  SubjectPaths paths;             // frame_dir etc. of this frame
+  Mat4 cano2world{};              // rigid canonical → world of this frame
+  Mat34 cano2world_scaled{};      // [s·R | t] (this frame's flame_cano2world.txt)
+  bool reference = false;         // the subject's reference frame (DatasetOptions::sequence / frame)
+  bool heldout = false;           // held out by split.json's heldout_frames
+  std::string name() const { return frame_name(sequence, frame); }
+};
+
 struct Subject {
   std::string name;
-  SubjectPaths paths;
+  SubjectPaths paths;             // of the reference frame
   bool heldout = false;
-  bool preprocessed = false;      // every preprocessed file is present
-  // sorted by serial: name = serial, width×height = the dataset's image size, intrinsics in the splat.h / core/geometry.h
-  // convention at that size, viewmat = canonical → camera = world_2_cam · cano2world (what training renders with)
+  bool preprocessed = false;      // every preprocessed file of every frame read is present
+  // Per VIEW (one per camera for a single-frame dataset; frame-major, see "Frames" above): name = serial, width×height
+  // = the dataset's image size, intrinsics in the splat.h / core/geometry.h convention at that size, viewmat =
+  // canonical → camera = world_2_cam · cano2world of the view's frame (what training renders with)
   std::vector<ff::Camera> cameras;
-  std::vector<Mat4> world_2_cam;  // [cameras] OpenCV world → camera (camera_params.json)
-  std::vector<std::string> images;  // raw image file per camera
+  std::vector<Mat4> world_2_cam;  // [views] OpenCV world → camera (camera_params.json)
+  std::vector<std::string> images;  // raw image file per view
+  std::vector<Frame> frames;      // the frames read (FrameSplit), in view order
+  std::vector<int> view_frame;    // [views] index into frames
+  int frames_found = 1;           // frames of the subject on disk (every split), as SubjectSummary::frames
+  // the reference frame (whether or not its views were selected): the seed's single frame
   FlameTracking tracking;
   int timestep = 0;               // index of DatasetOptions::frame in tracking.frames
   Mat4 cano2world{};              // rigid canonical → world
   Mat34 cano2world_scaled{};      // [s·R | t] (flame_cano2world.txt)
-  int camera_index(const std::string& serial) const;  // −1 if absent
+  int camera_index(const std::string& serial) const;  // first view of camera `serial`, −1 if absent
 };
 
 // One decoded view in the cache's compact form.

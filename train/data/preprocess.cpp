@@ -26,8 +26,10 @@ std::string PreprocessReport::text() const {
   return o.str();
 }
 
-std::vector<double> tracked_neutral_vertices(const flame::FlameModel& m, const FlameTracking& tr, int t,
-                                             std::vector<std::string>* warnings) {
+namespace {
+
+std::vector<double> tracked_vertices(const flame::FlameModel& m, const FlameTracking& tr, int t, bool with_expression,
+                                     std::vector<std::string>* warnings) {
   FF_CHECK(t >= 0 && t < tr.T, "tracked_neutral_vertices: timestep ", t, " out of range");
   FF_CHECK(m.J == flame::kFlameJoints, "tracked_neutral_vertices: the model needs FLAME's 5 joints, has ", m.J);
   int ns = std::min<int>(m.S, int(tr.shape.size()));
@@ -36,6 +38,14 @@ std::vector<double> tracked_neutral_vertices(const flame::FlameModel& m, const F
       if (tr.shape[i] != 0) {
         warnings->push_back("tracking has " + std::to_string(tr.shape.size()) + " shape coefficients, the model " +
                             std::to_string(m.S) + "; the non-zero extra ones are dropped");
+        break;
+      }
+  const int ne = with_expression ? std::min(m.E, tr.E) : 0;
+  if (warnings && with_expression)
+    for (int k = ne; k < tr.E; ++k)
+      if (tr.expression[size_t(t) * size_t(tr.E) + size_t(k)] != 0) {
+        warnings->push_back("tracking has " + std::to_string(tr.E) + " expression coefficients, the model " +
+                            std::to_string(m.E) + "; the non-zero extra ones are dropped");
         break;
       }
   double pose[15] = {0, 0, 0};
@@ -47,13 +57,26 @@ std::vector<double> tracked_neutral_vertices(const flame::FlameModel& m, const F
   flame::FlameInput<double> in;
   in.batch = 1;
   in.n_shape = ns;
-  in.n_expr = 0;
+  in.n_expr = ne;
   in.shape = tr.shape.data();
+  in.expr = ne > 0 ? &tr.expression[size_t(t) * size_t(tr.E)] : nullptr;
   in.pose = pose;
   in.scale = &tr.scale;
   flame::FlameOutput<double> out;
   flame::flame_fwd(m, in, out, nullptr, 1);
   return out.vertices;
+}
+
+}  // namespace
+
+std::vector<double> tracked_neutral_vertices(const flame::FlameModel& m, const FlameTracking& tr, int t,
+                                             std::vector<std::string>* warnings) {
+  return tracked_vertices(m, tr, t, false, warnings);
+}
+
+std::vector<double> tracked_frame_vertices(const flame::FlameModel& m, const FlameTracking& tr, int t,
+                                           std::vector<std::string>* warnings) {
+  return tracked_vertices(m, tr, t, true, warnings);
 }
 
 HeadMeshes build_head_meshes(const flame::FlameModel& m, const std::vector<double>& verts, const PreprocessOptions& o,
@@ -125,6 +148,9 @@ PreprocessReport preprocess_dataset(const std::string& root, const flame::FlameM
   DatasetOptions dopt;
   dopt.sequence = o.sequence;
   dopt.frame = o.frame;
+  dopt.sequences = o.sequences;
+  dopt.max_timesteps = o.max_timesteps;
+  dopt.frames = FrameSplit::All;
   dopt.image_folder = o.image_folder;
   dopt.split = Split::All;
   dopt.subjects = o.subjects;
@@ -144,70 +170,80 @@ PreprocessReport preprocess_dataset(const std::string& root, const flame::FlameM
   for (int s = 0; s < ds.num_subjects(); ++s) {
     const Subject& sub = ds.subject(s);
     std::vector<std::string> warns;
-    std::vector<double> verts = tracked_neutral_vertices(model, sub.tracking, sub.timestep, &warns);
-    HeadMeshes hm = build_head_meshes(model, verts, o, &warns);
-    int written = 0, kept = 0;
-    fs::create_directories(sub.paths.frame_dir);
-    auto out_file = [&](const std::string& f, auto&& write) {
-      if (need(f)) {
-        write(f);
-        ++written;
-      } else {
-        ++kept;
-      }
-    };
-    out_file(sub.paths.mesh, [&](const std::string& f) { flame::write_ply(f, hm.head); });
-    out_file(sub.paths.cano2world, [&](const std::string& f) { write_cano2world_txt(f, sub.cano2world_scaled); });
-    for (int l = 0; l <= o.subdivisions; ++l)
-      out_file(sub.paths.facemask(l), [&](const std::string& f) { flame::write_ply(f, hm.facemask[size_t(l)]); });
-    fs::create_directories(sub.paths.mask_dir);
-    fs::create_directories(sub.paths.masked_dir);
-    const int nc = int(sub.cameras.size());
-    std::atomic<int> wr{0}, kp{0};
-    std::vector<std::string> errors;
-    parallel_for(nc, 1, threads, [&](int64_t b, int64_t e) {
-      for (int64_t c = b; c < e; ++c) {
-        try {
-          const ff::Camera& cam = sub.cameras[size_t(c)];
-          std::string mf = sub.paths.mask(cam.name), gf = sub.paths.masked(cam.name);
-          bool remask = need(mf);
-          Image8 mask;
-          if (remask) {
-            flame::RasterView v{cam.viewmat, cam.fx(), cam.fy(), cam.cx(), cam.cy(), cam.width, cam.height};
-            mask = render_face_mask(hm.head, hm.face_flag, v, o.supersample, o.blur_sigma);
-            write_png(mf, mask, o.png_compression);
-            wr++;
-          } else {
-            kp++;
-          }
-          if (remask || need(gf)) {
-            if (mask.empty()) mask = read_image(mf, 1);
-            Image8 rgb = read_image(sub.images[size_t(c)], 3);
-            FF_CHECK(rgb.width == mask.width && rgb.height == mask.height, sub.images[size_t(c)], ": size ", rgb.width, "x",
-                     rgb.height, " differs from its mask's ", mask.width, "x", mask.height);
-            write_png(gf, apply_mask(rgb, mask), o.png_compression);
-            wr++;
-          } else {
-            kp++;
-          }
-        } catch (...) {  // nothing may escape an OpenMP region (std::terminate)
-          std::string m = current_exception_message(sub.images[size_t(c)]);
-          std::lock_guard<std::mutex> l(mu);
-          errors.push_back(m);
+    int written = 0, kept = 0, facemask_vertices = 0;
+    for (int fi = 0; fi < int(sub.frames.size()); ++fi) {
+      const Frame& fr = sub.frames[size_t(fi)];
+      // the reference frame: the neutral head (the seed's); the others: the frame's head with its expression
+      std::vector<double> verts = fr.reference ? tracked_neutral_vertices(model, *fr.tracking, fr.timestep, &warns)
+                                               : tracked_frame_vertices(model, *fr.tracking, fr.timestep, &warns);
+      HeadMeshes hm = build_head_meshes(model, verts, o, &warns);
+      facemask_vertices = hm.facemask[0].num_vertices();
+      fs::create_directories(fr.paths.frame_dir);
+      auto out_file = [&](const std::string& f, auto&& write) {
+        if (need(f)) {
+          write(f);
+          ++written;
+        } else {
+          ++kept;
         }
-      }
-    });
-    FF_CHECK(errors.empty(), "preprocess: subject ", sub.name, ": ", errors[0]);
-    written += wr;
-    kept += kp;
+      };
+      out_file(fr.paths.mesh, [&](const std::string& f) { flame::write_ply(f, hm.head); });
+      out_file(fr.paths.cano2world, [&](const std::string& f) { write_cano2world_txt(f, fr.cano2world_scaled); });
+      for (int l = 0; l <= o.subdivisions; ++l)
+        out_file(fr.paths.facemask(l), [&](const std::string& f) { flame::write_ply(f, hm.facemask[size_t(l)]); });
+      fs::create_directories(fr.paths.mask_dir);
+      fs::create_directories(fr.paths.masked_dir);
+      std::vector<int> views;  // this frame's views
+      for (int v = 0; v < int(sub.cameras.size()); ++v)
+        if (sub.view_frame[size_t(v)] == fi) views.push_back(v);
+      const int nc = int(views.size());
+      std::atomic<int> wr{0}, kp{0};
+      std::vector<std::string> errors;
+      parallel_for(nc, 1, threads, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          const size_t c = size_t(views[size_t(i)]);
+          try {
+            const ff::Camera& cam = sub.cameras[c];
+            std::string mf = fr.paths.mask(cam.name), gf = fr.paths.masked(cam.name);
+            bool remask = need(mf);
+            Image8 mask;
+            if (remask) {
+              flame::RasterView v{cam.viewmat, cam.fx(), cam.fy(), cam.cx(), cam.cy(), cam.width, cam.height};
+              mask = render_face_mask(hm.head, hm.face_flag, v, o.supersample, o.blur_sigma);
+              write_png(mf, mask, o.png_compression);
+              wr++;
+            } else {
+              kp++;
+            }
+            if (remask || need(gf)) {
+              if (mask.empty()) mask = read_image(mf, 1);
+              Image8 rgb = read_image(sub.images[c], 3);
+              FF_CHECK(rgb.width == mask.width && rgb.height == mask.height, sub.images[c], ": size ", rgb.width, "x",
+                       rgb.height, " differs from its mask's ", mask.width, "x", mask.height);
+              write_png(gf, apply_mask(rgb, mask), o.png_compression);
+              wr++;
+            } else {
+              kp++;
+            }
+          } catch (...) {  // nothing may escape an OpenMP region (std::terminate)
+            std::string m = current_exception_message(sub.images[c]);
+            std::lock_guard<std::mutex> l(mu);
+            errors.push_back(m);
+          }
+        }
+      });
+      FF_CHECK(errors.empty(), "preprocess: subject ", sub.name, ": ", errors[0]);
+      written += wr;
+      kept += kp;
+    }
     rep.written += written;
     rep.kept += kept;
     rep.subjects++;
     for (auto& w : warns)  // model-level warnings repeat for every subject: keep one copy
       if (std::find(rep.warnings.begin(), rep.warnings.end(), w) == rep.warnings.end()) rep.warnings.push_back(w);
     if (o.verbose)
-      std::printf("preprocess %s: %d written, %d kept (%d cameras, face mask %d vertices)\n", sub.name.c_str(), written, kept,
-                  nc, hm.facemask[0].num_vertices());
+      std::printf("preprocess %s: %d written, %d kept (%d views, %zu frames, face mask %d vertices)\n", sub.name.c_str(),
+                  written, kept, int(sub.cameras.size()), sub.frames.size(), facemask_vertices);
   }
   return rep;
 }

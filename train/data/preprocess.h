@@ -11,6 +11,10 @@
 //                                of the head black (so the whole head occludes), supersampled, then a Gaussian
 //                                blur of σ = blur_sigma · W/1100 px (the seed: PIL GaussianBlur(7) at 1100 px)
 //   filled_masked_images/cam_<s>.png  the raw image × mask on black (the seed's GT)
+// With `sequences` set (train/data/nersemble_reader.h "Frames"), every frame read gets the same outputs in its own
+// timesteps/frame_<t>/ folder: the reference frame's 00000.ply is the tracked NEUTRAL head (expression 0, the seed's),
+// every other frame's is the frame's tracked head WITH its expression (tracked_frame_vertices), so its face masks follow
+// the open jaw and the expression; flame_cano2world.txt is the frame's rigid pose.
 // Idempotent: an output is written only when it is missing (or --force); a rebuilt mask also rebuilds its
 // masked image. Outputs are written atomically, so an interrupted run leaves no partial files.
 //
@@ -29,9 +33,11 @@ namespace ff::data {
 
 struct PreprocessOptions {
   std::string sequence = kDefaultSequence;
-  int frame = 0;
+  int frame = 0;                      // sequence/frame: the reference frame
+  std::vector<std::string> sequences; // more frames, as DatasetOptions::sequences (empty: the reference only; {"*"}: all)
+  int max_timesteps = 0;              // per sequence (0: all)
   std::string image_folder = kDefaultImageFolder;
-  std::vector<std::string> subjects;  // empty: every subject (train and held-out)
+  std::vector<std::string> subjects;  // empty: every subject (train and held-out; every frame, held-out ones included)
   int subdivisions = 3;               // face-mask subdivision levels written (_subd, _subd2, _subd3)
   std::vector<std::string> regions;   // face-mask regions; empty: flame::seed_face_mask_regions()
   bool close_mouth = true;            // the seed's mouth faces (only applicable to 5023-vertex FLAME)
@@ -63,6 +69,11 @@ PreprocessReport preprocess_dataset(const std::string& root, const flame::FlameM
 // coefficients beyond the model's count are dropped (a warning is added when any of them is non-zero).
 std::vector<double> tracked_neutral_vertices(const flame::FlameModel& model, const FlameTracking& tr, int t,
                                              std::vector<std::string>* warnings = nullptr);
+
+// The frame's tracked head [V, 3] WITH its expression: FLAME(shape, expression, [0, neck, jaw, eyes]) × scale (the
+// first min(E, model E) expression coefficients; a warning when a dropped one is non-zero).
+std::vector<double> tracked_frame_vertices(const flame::FlameModel& model, const FlameTracking& tr, int t,
+                                           std::vector<std::string>* warnings = nullptr);
 
 struct HeadMeshes {
   flame::Mesh head;                 // full head (model faces + mouth faces when closed), canonical

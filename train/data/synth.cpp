@@ -14,6 +14,7 @@
 #include "core/check.h"
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "flame/headmodel.h"
 #include "flame/mesh.h"
 #include "flame/npy.h"
 #include "train/data/preprocess.h"
@@ -539,7 +540,140 @@ std::string pad_name(int i, int n) {
   return std::string(size_t(std::max(0, digits - int(s.size()))), '0') + s;
 }
 
+// row a of a row-major 3×3 (as a flat vector) times c
+double rc_dot(const std::vector<double>& R, int a, V3 c) {
+  return R[size_t(a * 3)] * c.x + R[size_t(a * 3 + 1)] * c.y + R[size_t(a * 3 + 2)] * c.z;
+}
+
+// What a sequence exercises (matched on its name, so other names work too).
+struct SequenceEmphasis {
+  std::vector<std::string> modes;  // named expressions drawn often and strongly (empty: every mode)
+  double jaw = 0.2, jaw_side = 0, neck = 0.05, eyes = 0.08, head = 1;  // jaw opening max (rad), σ's (rad), head factor
+};
+
+SequenceEmphasis sequence_emphasis(const std::string& name) {
+  auto has = [&](const char* w) { return name.find(w) != std::string::npos; };
+  SequenceEmphasis e;
+  if (has("head")) {
+    e.modes = {"smile", "brow_raise"};
+    e.jaw = 0.05, e.neck = 0.12, e.head = 2;
+  } else if (has("eyes")) {
+    e.modes = {"eye_close_left", "eye_close_right", "brow_raise", "brow_lower"};
+    e.jaw = 0.03, e.eyes = 0.2;
+  } else if (has("cheeks") || has("nose")) {
+    e.modes = {"cheek_puff", "nose_wrinkle", "smile", "upper_lip_raise"};
+    e.jaw = 0.05;
+  } else if (has("lips")) {
+    e.modes = {"pucker", "smile", "mouth_frown", "mouth_left", "upper_lip_raise", "lower_lip_depress"};
+    e.jaw = 0.08;
+  } else if (has("mouth")) {
+    e.modes = {"jaw_open", "mouth_stretch", "smile", "lower_lip_depress", "pucker"};
+    e.jaw = 0.25;
+  } else if (has("tongue")) {
+    e.modes = {"jaw_open", "mouth_stretch"};
+    e.jaw = 0.3;
+  } else if (has("jaw")) {
+    e.modes = {"jaw_open"};
+    e.jaw = 0.35, e.jaw_side = 0.08;
+  }
+  return e;
+}
+
+// The tracking of sequence q (T timesteps) of an identity whose reference tracking row is `ref` (neutral), whose
+// neutral canonical mesh is centred at c, and whose rigid translation is −R·c + base_noise.
+FlameTracking sequence_tracking(const flame::FlameModel& m, const SynthOptions& o, int index, int q, const std::string& name,
+                                const FlameTracking& ref, V3 c, V3 base_noise) {
+  const int T = o.timesteps, E = ref.E;
+  const double deg = M_PI / 180, a = o.expression_std / 0.5;
+  FlameTracking tr;
+  tr.T = T;
+  tr.E = E;
+  tr.shape = ref.shape;
+  tr.scale = ref.scale;
+  tr.expression.assign(size_t(T) * size_t(E), 0.0);
+  tr.jaw.assign(size_t(T) * 3, 0.0);
+  tr.neck.assign(size_t(T) * 3, 0.0);
+  tr.eyes.assign(size_t(T) * 6, 0.0);
+  tr.rotation.assign(size_t(T) * 3, 0.0);
+  tr.rotation_matrices.assign(size_t(T) * 9, 0.0);
+  tr.translation.assign(size_t(T) * 3, 0.0);
+  tr.frames.resize(size_t(T));
+  const SequenceEmphasis em = sequence_emphasis(name);
+  // the built-in model's named expressions (a FLAME model's modes have no names)
+  const bool named = flame::is_builtin_model_name(o.model_name) && m.E <= flame::kBuiltinExprModes;
+  const std::vector<std::string>& names = flame::builtin_head_info().expr_names;
+  for (int t = 0; t < T; ++t) {
+    tr.frames[size_t(t)] = t;
+    if (q == 0 && t == 0) {  // the reference: neutral, the identity's rigid pose
+      for (int k = 0; k < 3; ++k) {
+        tr.rotation[size_t(k)] = ref.rotation[size_t(k)];
+        tr.translation[size_t(k)] = ref.translation[size_t(k)];
+      }
+      for (int k = 0; k < 9; ++k) tr.rotation_matrices[size_t(k)] = ref.rotation_matrices[size_t(k)];
+      continue;
+    }
+    Rng r(o.seed, uint64_t(index), 1000 + uint64_t(q) * 100003 + uint64_t(t));
+    double* ex = &tr.expression[size_t(t) * size_t(E)];
+    if (named) {
+      for (int k = 0; k < std::min(m.E, int(names.size())); ++k) {
+        const std::string& nm = names[size_t(k)];
+        const bool strong = em.modes.empty() || std::find(em.modes.begin(), em.modes.end(), nm) != em.modes.end();
+        double v = 0;
+        if (strong ? r.chance(0.7) : r.chance(0.15)) v = (strong ? r.uniform(0.4, 1.6) : 0.3 * r.uniform()) * o.expression_std;
+        if (nm == "mouth_left" && r.chance(0.5)) v = -v;  // either side
+        ex[k] = f32(v);
+      }
+      // blinks: both lids together half of the time
+      const int l = flame::builtin_expression_index("eye_close_left"), rr = flame::builtin_expression_index("eye_close_right");
+      if (l >= 0 && rr >= 0 && l < m.E && rr < m.E && r.chance(0.5)) ex[rr] = ex[l];
+    } else {
+      for (int k = 0; k < std::min(E, std::min(m.E, 10)); ++k) ex[k] = f32(o.expression_std * r.normal());
+    }
+    double* jaw = &tr.jaw[size_t(t) * 3];
+    jaw[0] = f32(a * r.uniform(0.0, em.jaw));  // opening (positive x opens)
+    jaw[1] = f32(a * em.jaw_side * r.normal());
+    double* neck = &tr.neck[size_t(t) * 3];
+    neck[0] = f32(a * em.neck * r.normal());
+    neck[1] = f32(a * em.neck * r.normal());
+    neck[2] = f32(0.5 * a * em.neck * r.normal());
+    double* eyes = &tr.eyes[size_t(t) * 6];
+    eyes[0] = eyes[3] = a * em.eyes * r.normal();  // conjugate gaze: both eyes alike
+    eyes[1] = eyes[4] = a * em.eyes * r.normal();
+    // rigid head motion about the identity's pose
+    double* rot = &tr.rotation[size_t(t) * 3];
+    for (int k = 0; k < 3; ++k) rot[k] = f32(ref.rotation[size_t(k)] + em.head * o.head_motion_deg * deg * r.normal());
+    auto R = euler_xyz_to_matrix(rot);
+    std::vector<double> Rf(9);
+    for (int k = 0; k < 9; ++k) Rf[size_t(k)] = tr.rotation_matrices[size_t(t) * 9 + size_t(k)] = f32(R[size_t(k)]);
+    const double bn[3] = {base_noise.x, base_noise.y, base_noise.z};
+    for (int k = 0; k < 3; ++k) tr.translation[size_t(t) * 3 + size_t(k)] = f32(-rc_dot(Rf, k, c) + bn[k] + 0.005 * r.normal());
+  }
+  for (std::vector<double>* v : {&tr.expression, &tr.jaw, &tr.neck, &tr.eyes, &tr.rotation, &tr.rotation_matrices, &tr.translation})
+    for (double& x : *v) x = f32(x);  // what the npz stores is exactly what is rendered
+  tr.validate("synth identity " + std::to_string(index) + " sequence " + name);
+  return tr;
+}
+
+void render_views(const flame::FlameModel& m, const SynthOptions& o, const Appearance& ap, const std::vector<float>& tex,
+                  const std::vector<double>& cv, const Mat4& cano2world, const std::vector<ff::Camera>& cameras,
+                  const std::vector<Mat4>& world_2_cam, std::vector<Image8>& images, std::vector<Image8>& alphas);
+
 }  // namespace
+
+bool synth_has_expressions(const SynthOptions& o) { return o.sequences > 1 || o.timesteps > 1; }
+
+std::vector<std::string> synth_sequence_names(const SynthOptions& o) {
+  const std::vector<std::string>& all = nersemble_sequences();
+  FF_CHECK(o.sequences >= 1 && o.sequences <= int(all.size()), "synth: sequences must be 1..", all.size(), ", got ", o.sequences);
+  std::vector<std::string> out = {o.sequence};
+  for (auto& n : all)
+    if (int(out.size()) < o.sequences && n != o.sequence) out.push_back(n);
+  return out;
+}
+
+int synth_heldout_sequences(const SynthOptions& o) {
+  return o.heldout_sequences >= 0 ? o.heldout_sequences : (o.sequences >= 2 ? 1 : 0);
+}
 
 const std::vector<RigCamera>& synth_rig() {
   static const std::vector<RigCamera> rig = [] {
@@ -565,8 +699,12 @@ SynthIdentity synth_identity(const flame::FlameModel& m, const SynthOptions& o, 
   FF_CHECK(o.width >= 8 && o.height >= 8 && o.width <= 8192 && o.height <= 8192, "synth: bad image size ", o.width, "x", o.height);
   FF_CHECK(o.supersample >= 1 && o.supersample <= 4, "synth: supersample must be 1..4");
   FF_CHECK(o.texture_size >= 16 && o.texture_size <= 4096, "synth: texture_size must be 16..4096");
+  FF_CHECK(o.timesteps >= 1 && o.timesteps <= 100000, "synth: timesteps must be ≥ 1, got ", o.timesteps);
+  FF_CHECK(std::isfinite(o.expression_std) && o.expression_std >= 0, "synth: expression_std must be ≥ 0, got ", o.expression_std);
+  FF_CHECK(std::isfinite(o.head_motion_deg) && o.head_motion_deg >= 0, "synth: head_motion_deg must be ≥ 0, got ", o.head_motion_deg);
   SynthIdentity id;
   id.name = pad_name(index, o.n);
+  id.index = index;
   Rng rg(o.seed, uint64_t(index), 1);
 
   // ---- tracking (float32-exact) ----
@@ -587,6 +725,11 @@ SynthIdentity synth_identity(const flame::FlameModel& m, const SynthOptions& o, 
   auto R = euler_xyz_to_matrix(tr.rotation.data());
   tr.rotation_matrices.assign(R.begin(), R.end());
   for (double& x : tr.rotation_matrices) x = f32(x);
+  const bool expressions = synth_has_expressions(o);
+  if (expressions) {  // the reference frame is neutral (the draws above are kept: the identity is the same)
+    tr.jaw.assign(3, 0.0);
+    tr.neck.assign(3, 0.0);
+  }
   // canonical mesh, then the translation that puts its centre near the world origin
   tr.translation = {0, 0, 0};
   id.canonical_vertices = tracked_neutral_vertices(m, tr, 0);
@@ -604,6 +747,16 @@ SynthIdentity synth_identity(const flame::FlameModel& m, const SynthOptions& o, 
   }
   tr.validate("synth identity " + id.name);
   id.cano2world = rigid_from_scaled(tracking_cano2world_scaled(tr, 0));
+  id.sequences = synth_sequence_names(o);
+  if (expressions) {
+    const V3 centre_noise{tr.translation[0] + rc_dot(tr.rotation_matrices, 0, c), tr.translation[1] + rc_dot(tr.rotation_matrices, 1, c),
+                          tr.translation[2] + rc_dot(tr.rotation_matrices, 2, c)};
+    for (int q = 0; q < int(id.sequences.size()); ++q)
+      id.sequence_tracking.push_back(sequence_tracking(m, o, index, q, id.sequences[size_t(q)], tr, c, centre_noise));
+    tr = id.sequence_tracking[0];
+  } else {
+    id.sequence_tracking = {tr};
+  }
 
   // ---- cameras ----
   CameraParams& cp = id.calibration;
@@ -703,10 +856,23 @@ SynthIdentity synth_identity(const flame::FlameModel& m, const SynthOptions& o, 
   }
   id.texture = Image8(TS, TS, 3);
   for (size_t i = 0; i < tex.size(); ++i) id.texture.pixels[i] = uint8_t(std::lround(linear_to_srgb(tex[i]) * 255));
+  id.albedo = std::move(tex);
+  render_views(m, o, ap, id.albedo, cv, id.cano2world, id.cameras, id.world_2_cam, id.images, id.alpha);
+  return id;
+}
 
-  // ---- render every camera ----
+namespace {
+
+// Renders the canonical mesh `cv` placed by cano2world into every camera (see the header comment).
+void render_views(const flame::FlameModel& m, const SynthOptions& o, const Appearance& ap, const std::vector<float>& tex,
+                  const std::vector<double>& cv, const Mat4& cano2world, const std::vector<ff::Camera>& cameras,
+                  const std::vector<Mat4>& world_2_cam, std::vector<Image8>& images, std::vector<Image8>& alphas) {
+  const int TS = o.texture_size;
+  FF_CHECK(tex.size() == size_t(TS) * TS * 3, "synth: the identity's albedo is not rendered (texture ", TS, "²)");
+  images.clear();
+  alphas.clear();
   // world mesh = cano2world · canonical
-  const Mat4& C = id.cano2world;
+  const Mat4& C = cano2world;
   std::vector<double> wv(cv.size());
   for (size_t i = 0; i < cv.size(); i += 3)
     for (int a = 0; a < 3; ++a)
@@ -720,9 +886,9 @@ SynthIdentity synth_identity(const flame::FlameModel& m, const SynthOptions& o, 
   }();
   const int ss = o.supersample, W = o.width, H = o.height;
   flame::GBuffer g;
-  for (size_t ci = 0; ci < id.cameras.size(); ++ci) {
-    const ff::Camera& cam = id.cameras[ci];
-    const Mat4& M = id.world_2_cam[ci];
+  for (size_t ci = 0; ci < cameras.size(); ++ci) {
+    const ff::Camera& cam = cameras[ci];
+    const Mat4& M = world_2_cam[ci];
     flame::RasterView view{M, cam.fx(), cam.fy(), cam.cx(), cam.cy(), W, H};
     flame::rasterize(wv.data(), m.V, m.faces.data(), m.F, view, ss, g);
     // camera centre in world: −Rᵀt
@@ -780,10 +946,38 @@ SynthIdentity synth_identity(const flame::FlameModel& m, const SynthOptions& o, 
         px[2] = enc[size_t(std::clamp(acc.z * inv, 0.0, 1.0) * 4096 + 0.5)];
         alpha.at(x, y)[0] = uint8_t((cov * 255 + ss * ss / 2) / (ss * ss));
       }
-    id.images.push_back(std::move(img));
-    id.alpha.push_back(std::move(alpha));
+    images.push_back(std::move(img));
+    alphas.push_back(std::move(alpha));
   }
-  return id;
+}
+
+}  // namespace
+
+SynthFrame synth_frame(const flame::FlameModel& m, const SynthOptions& o, const SynthIdentity& id, int q, int t, bool render) {
+  FF_CHECK(q >= 0 && q < int(id.sequence_tracking.size()), "synth_frame: sequence ", q, " out of range [0, ",
+           id.sequence_tracking.size(), ")");
+  const FlameTracking& tr = id.sequence_tracking[size_t(q)];
+  FF_CHECK(t >= 0 && t < tr.T, "synth_frame: timestep ", t, " out of range [0, ", tr.T, ")");
+  SynthFrame f;
+  if (q == 0 && t == 0) {
+    f.vertices = id.canonical_vertices;
+    f.cano2world = id.cano2world;
+    f.cameras = id.cameras;
+    if (render) {
+      f.images = id.images;
+      f.alpha = id.alpha;
+    }
+    return f;
+  }
+  f.vertices = tracked_frame_vertices(m, tr, t);
+  f.cano2world = rigid_from_scaled(tracking_cano2world_scaled(tr, t));
+  f.cameras = id.cameras;
+  for (size_t c = 0; c < f.cameras.size(); ++c) f.cameras[c].viewmat = mat4_mul(id.world_2_cam[c], f.cano2world);
+  if (render) {
+    render_views(m, o, sample_appearance(o.seed, id.index), id.albedo, f.vertices, f.cano2world, f.cameras, id.world_2_cam,
+                 f.images, f.alpha);
+  }
+  return f;
 }
 
 // ---- the dataset --------------------------------------------------------------------------------
@@ -817,7 +1011,14 @@ SynthReport write_synth_dataset(const flame::FlameModel& m, const SynthOptions& 
 
   std::vector<Image8> centre(size_t(o.n));
   std::vector<Image8> first_views;
+  std::vector<Image8> expression_views;  // identity 0, centre camera, every frame (the reference first)
   std::vector<std::string> names(size_t(o.n));
+  const std::vector<std::string> seq_names = synth_sequence_names(o);
+  const int heldout_seqs = synth_heldout_sequences(o);
+  FF_CHECK(heldout_seqs >= 0 && heldout_seqs < o.sequences, "synth: ", heldout_seqs, " held-out sequences need at least ",
+           heldout_seqs + 1, " sequences (the reference sequence is never held out), got ", o.sequences);
+  FF_CHECK(o.timesteps >= 1, "synth: timesteps must be ≥ 1, got ", o.timesteps);
+  const int frames_per_identity = o.sequences * o.timesteps;
   std::mutex mu;
   std::vector<std::string> errors;
   std::atomic<int64_t> render_ns{0}, write_ns{0};
@@ -829,24 +1030,50 @@ SynthReport write_synth_dataset(const flame::FlameModel& m, const SynthOptions& 
         auto r1 = clock::now();
         SubjectPaths sp = subject_paths(o.out, id.name, o.sequence);
         fs::create_directories(fs::path(sp.camera_json).parent_path());
-        fs::create_directories(fs::path(sp.tracking).parent_path());
-        fs::create_directories(sp.image_dir);
-        fs::create_directories(sp.alpha_dir);
         write_camera_params(sp.camera_json, id.calibration);
-        write_tracking(sp.tracking, id.tracking);
-        for (size_t c = 0; c < id.cameras.size(); ++c) {
-          write_png(sp.image(id.cameras[c].name, ".png"), id.images[c], o.png_compression);
-          write_png(sp.alpha(id.cameras[c].name), id.alpha[c], o.png_compression);
+        auto write_frame = [&](const SubjectPaths& fp, const std::vector<ff::Camera>& cams, const std::vector<Image8>& imgs,
+                               const std::vector<Image8>& alph) {
+          fs::create_directories(fp.image_dir);
+          fs::create_directories(fp.alpha_dir);
+          for (size_t c = 0; c < cams.size(); ++c) {
+            write_png(fp.image(cams[c].name, ".png"), imgs[c], o.png_compression);
+            write_png(fp.alpha(cams[c].name), alph[c], o.png_compression);
+          }
+        };
+        int64_t rns = std::chrono::duration_cast<std::chrono::nanoseconds>(r1 - r0).count(), wns = 0;
+        for (int q = 0; q < int(id.sequences.size()); ++q) {
+          const FlameTracking& tr = id.sequence_tracking[size_t(q)];
+          SubjectPaths qp = subject_paths(o.out, id.name, id.sequences[size_t(q)]);
+          fs::create_directories(fs::path(qp.tracking).parent_path());
+          write_tracking(qp.tracking, tr);
+          for (int t = 0; t < tr.T; ++t) {
+            SubjectPaths fp = subject_paths(o.out, id.name, id.sequences[size_t(q)], int(tr.frames[size_t(t)]));
+            auto f0 = clock::now();
+            SynthFrame fr;
+            if (q > 0 || t > 0) fr = synth_frame(m, o, id, q, t);
+            auto f1 = clock::now();
+            if (q == 0 && t == 0) write_frame(fp, id.cameras, id.images, id.alpha);
+            else write_frame(fp, fr.cameras, fr.images, fr.alpha);
+            auto f2 = clock::now();
+            rns += std::chrono::duration_cast<std::chrono::nanoseconds>(f1 - f0).count();
+            wns += std::chrono::duration_cast<std::chrono::nanoseconds>(f2 - f1).count();
+            if (i == 0 && (q > 0 || t > 0)) {  // identity 0's centre view of every frame: the expression sheet
+              for (size_t c = 0; c < fr.cameras.size(); ++c)
+                if (fr.cameras[c].name == kCentreSerial) expression_views.push_back(fr.images[c]);
+            }
+          }
         }
-        auto r2 = clock::now();
-        render_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(r1 - r0).count();
-        write_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(r2 - r1).count();
+        render_ns += rns;
+        write_ns += wns;
         names[size_t(i)] = id.name;
         int ci = -1;
         for (size_t c = 0; c < id.cameras.size(); ++c)
           if (id.cameras[c].name == kCentreSerial) ci = int(c);
         centre[size_t(i)] = id.images[size_t(ci)];
-        if (i == 0) first_views = id.images;
+        if (i == 0) {
+          first_views = id.images;
+          expression_views.insert(expression_views.begin(), centre[size_t(i)]);
+        }
         if (o.verbose) {
           std::lock_guard<std::mutex> l(mu);
           std::printf("synth %s: rendered %zu views\n", id.name.c_str(), id.cameras.size());
@@ -860,7 +1087,8 @@ SynthReport write_synth_dataset(const flame::FlameModel& m, const SynthOptions& 
     }
   });
   FF_CHECK(errors.empty(), "synth: ", errors.size(), " identities failed; first: ", errors.empty() ? "" : errors[0]);
-  rep.views = o.n * int(synth_rig().size());
+  rep.frames = frames_per_identity;
+  rep.views = o.n * frames_per_identity * int(synth_rig().size());
   // thread-seconds → wall-clock share
   rep.seconds_render = double(render_ns) * 1e-9 / threads;
   rep.seconds_write = double(write_ns) * 1e-9 / threads;
@@ -873,6 +1101,9 @@ SynthReport write_synth_dataset(const flame::FlameModel& m, const SynthOptions& 
   for (int i = 0; i < heldout; ++i) held[size_t(order[size_t(i)].second)] = 1;
   SplitFile split;
   for (int i = 0; i < o.n; ++i) (held[size_t(i)] ? split.heldout : split.train).push_back(names[size_t(i)]);
+  if (heldout_seqs > 0)  // held-out expressions: the last sequences of every training identity
+    for (auto& name : split.train)
+      split.heldout_frames[name].assign(seq_names.end() - heldout_seqs, seq_names.end());
   write_split(o.out, split);
   rep.heldout = split.heldout;
 
@@ -894,6 +1125,13 @@ SynthReport write_synth_dataset(const flame::FlameModel& m, const SynthOptions& 
     j["camera_distance"] = o.camera_distance;
     j["focal"] = o.focal;
     j["sequence"] = o.sequence;
+    if (synth_has_expressions(o)) {  // (absent: a single frame per identity)
+      j["sequences"] = seq_names;
+      j["timesteps"] = o.timesteps;
+      j["expression_std"] = o.expression_std;
+      j["head_motion_deg"] = o.head_motion_deg;
+      j["heldout_sequences"] = heldout_seqs;
+    }
     j["subjects"] = names;
     std::string t = j.dump(1);
     npy::write_file_atomic(o.out + "/synth.json", t.data(), t.size());
@@ -913,12 +1151,18 @@ SynthReport write_synth_dataset(const flame::FlameModel& m, const SynthOptions& 
         if (id0.cameras[c].name == rc.serial) idx.push_back(c);
     for (size_t c : idx) tiles.push_back(&first_views[c]);
     write_png(o.out + "/contact_sheet_views.png", contact_sheet(tiles, 4), 6);
+    if (synth_has_expressions(o)) {  // identity 0 from the centre camera, one row per sequence
+      tiles.clear();
+      for (auto& im : expression_views) tiles.push_back(&im);
+      write_png(o.out + "/contact_sheet_expressions.png", contact_sheet(tiles, o.timesteps, 240), 6);
+    }
   }
 
   if (o.preprocess) {
     auto p0 = clock::now();
     PreprocessOptions po;
     po.sequence = o.sequence;
+    if (synth_has_expressions(o)) po.sequences = seq_names;
     po.threads = threads;
     po.png_compression = o.png_compression;
     preprocess_dataset(o.out, m, po);
