@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
     }
     Context ctx(cfg.seed, cfg.threads, cuda_device);
     train::Trainer trainer(ctx, cfg, tr, ho, comm);
+    if (!cfg.toy && cfg.heldout_expressions) trainer.set_heldout_expressions(train::open_heldout_expressions(cfg.data_dir));
     trainer.run();
     return 0;
   } catch (const std::exception& e) {

@@ -85,7 +85,7 @@ class Rig {
 };
 
 // The one place where per-Gaussian corrections that depend on the frame's parameters (an expression-conditioned
-// colour / offset correction, docs/animation.md §5) are applied to the posed Gaussians; a no-op until a rig file
+// colour / offset correction, docs/animation.md §8) are applied to the posed Gaussians; a no-op until a rig file
 // carries such a correction.
 void apply_posed_corrections(const Rig& rig, const RigParams& p, GaussianSet& posed);
 

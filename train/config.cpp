@@ -99,6 +99,8 @@ std::vector<OptionInfo> config_options(TrainConfig& c) {
   o.push_back(opt("data_dir", "string", &c.data_dir, "NeRSemble-layout dataset folder (what `ffdata synth` writes)"));
   o.push_back(opt("max_subjects", "int", &c.max_subjects, "use at most this many training identities (-1: all)", {-1, kBig}));
   o.push_back(opt("max_heldout_subjects", "int", &c.max_heldout_subjects, "held-out identities evaluated (0: none)", {0, kBig}));
+  o.push_back(opt("heldout_expressions", "bool", &c.heldout_expressions,
+                  "evaluate the training identities' held-out expressions (split.json heldout_frames) when listed"));
   o.push_back(opt("heldout_views", "string", &c.heldout_views,
                   "views of training identities never trained on: auto (views V/3 and 2V/3), none, or i,j,..."));
   o.push_back(opt("fit_view", "int", &c.fit_view, "view held-out identities are fitted on (-1: most frontal)", {-1, kBig}));
@@ -139,6 +141,9 @@ std::vector<OptionInfo> config_options(TrainConfig& c) {
   o.push_back(opt("adam_eps", "double", &c.adam_eps, "Adam epsilon", {0, 1, true}));
   o.push_back(opt("lambda_dssim", "double", &c.lambda_dssim, "D-SSIM weight of the loss", {0, 1}));
   o.push_back(opt("loss_region", "string", &c.loss_region, "image (whole image, the seed) or mask (face mask only)"));
+  o.push_back(opt("pose_views", "bool", &c.pose_views,
+                  "expression data: pose the subject's Gaussians with the head rig for views with a non-neutral "
+                  "expression/pose (false: render every view static)"));
   o.push_back(opt("scale_reg_weight", "double", &c.scale_reg_weight, "scale regulariser weight (0: off)", {0, 1e9}));
   o.push_back(opt("scale_reg_start", "int64", &c.scale_reg_start, "step the scale regulariser starts at", {0, kSteps}));
   o.push_back(opt("max_bad_steps", "int", &c.max_bad_steps, "consecutive non-finite steps before the run stops", {1, kBig}));

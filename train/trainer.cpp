@@ -15,6 +15,7 @@
 
 #include "core/file.h"
 #include "core/rng.h"
+#include "flame/headmodel.h"
 #include "runtime/formats.h"
 #include "splat/splat_op.h"
 #include "train/checkpoint.h"
@@ -99,6 +100,14 @@ int frontal_view(const IdentityDataset& ds, int s) {
   std::vector<Camera> cameras;
   for (int v = 0; v < ds.num_views(s); ++v) cameras.push_back(ds.camera(s, v));
   return frontal_view(cameras);
+}
+
+std::shared_ptr<IdentityDataset> open_heldout_expressions(const std::string& root) {
+  const fs::path split = fs::path(root) / "split.json";
+  if (!fs::exists(split)) return nullptr;
+  const json j = json::parse(read_file(split.string()), nullptr, false);  // open_dataset validates the file
+  if (j.is_discarded() || !j.is_object() || !j.contains("heldout_frames") || j["heldout_frames"].empty()) return nullptr;
+  return open_dataset(root, "heldout_expr");
 }
 
 Trainer::Trainer(Context& ctx, const TrainConfig& cfg, std::shared_ptr<IdentityDataset> train, std::shared_ptr<IdentityDataset> heldout,
@@ -268,8 +277,44 @@ Tensor Trainer::intrinsics(const IdentityDataset& ds, int s, const std::vector<i
   return from_vector<float>(ctx_, v, {int64_t(views.size()), 4}).to(dev_);
 }
 
+namespace {
+bool same_pose(const RigPose& a, const RigPose& b) {
+  const size_t E = std::max(a.expression.size(), b.expression.size());
+  for (size_t e = 0; e < E; ++e)
+    if ((e < a.expression.size() ? a.expression[e] : 0.0) != (e < b.expression.size() ? b.expression[e] : 0.0))
+      return false;
+  return a.pose == b.pose && a.rotation == b.rotation && a.translation == b.translation;
+}
+}  // namespace
+
+const Trainer::SubjectRig& Trainer::subject_rig(const IdentityDataset& ds, int s) const {
+  auto& slot = rigs_[{&ds, s}];
+  if (slot) return *slot;
+  const HeadModelRef ref = ds.head_model();
+  FF_CHECK(!ref.spec.empty(), "Trainer: subject ", ds.subject_name(s), " of dataset '", ds.description(),
+           "' has views with a non-neutral expression/pose, but the dataset names no head model to pose it with");
+  if (!head_model_) {
+    head_model_ = std::make_unique<flame::FlameModel>(flame::load_head_model(ref.spec));
+    head_model_ref_ = {ref.spec, flame::head_model_content_id(*head_model_)};
+    FF_CHECK(ref.content_id.empty() || ref.content_id == head_model_ref_.content_id, "Trainer: head model '", ref.spec,
+             "' has content id ", head_model_ref_.content_id, ", dataset '", ds.description(), "' was built on ",
+             ref.content_id);
+  }
+  FF_CHECK(ref.content_id.empty() || ref.content_id == head_model_ref_.content_id, "Trainer: dataset '",
+           ds.description(), "' names head model ", ref.content_id, ", training poses with ",
+           head_model_ref_.content_id, " (one head model per run)");
+  std::vector<double> head = ds.head_vertices(s);
+  FF_CHECK(!head.empty(), "Trainer: subject ", ds.subject_name(s), " of dataset '", ds.description(),
+           "' has views with a non-neutral expression/pose, but the dataset gives no head-model mesh "
+           "(IdentityDataset::head_vertices) to pose it with");
+  HeadRig rig(*head_model_, std::move(head));
+  GaussianBinding binding = GaussianBinding::from_layout(model_->layout(), rig.neutral_face());
+  slot = std::make_unique<SubjectRig>(SubjectRig{std::move(rig), std::move(binding)});
+  return *slot;
+}
+
 Tensor Trainer::render_subject(const GaussianBatch& gb, int b, const Tensor& means, const IdentityDataset& ds, int s,
-                               const std::vector<int>& views) const {
+                               const std::vector<int>& views, bool pose) const {
   splat::GaussianTensors g;
   g.means = means;
   g.scales = exp(select(gb.log_scales, 0, b));
@@ -277,7 +322,36 @@ Tensor Trainer::render_subject(const GaussianBatch& gb, int b, const Tensor& mea
   g.opacities = select(gb.opacities, 0, b);
   g.colors = select(gb.colors, 0, b);
   const Camera c0 = ds.camera(s, views[0]);
-  return splat::render(g, viewmats(ds, s, views), intrinsics(ds, s, views), c0.width, c0.height).image;
+  std::vector<RigPose> poses;
+  bool any_posed = false;
+  if (pose && cfg_.pose_views)
+    for (int v : views) {
+      poses.push_back(ds.view_pose(s, v));
+      any_posed |= !poses.back().is_neutral();
+    }
+  if (!any_posed)  // the static path (every view of a static dataset)
+    return splat::render(g, viewmats(ds, s, views), intrinsics(ds, s, views), c0.width, c0.height).image;
+  // runs of consecutive views sharing a pose: one render each, concatenated in the order of `views`
+  const SubjectRig& r = subject_rig(ds, s);
+  std::vector<Tensor> parts;
+  for (size_t i = 0; i < views.size();) {
+    size_t j = i + 1;
+    while (j < views.size() && same_pose(poses[j], poses[i])) ++j;
+    const std::vector<int> run(views.begin() + int64_t(i), views.begin() + int64_t(j));
+    splat::GaussianTensors gp = g;
+    if (!poses[i].is_neutral()) {
+      const Tensor face = from_vector<double>(ctx_, r.rig.posed_face(poses[i]), {int64_t(r.binding.A), 3})
+                              .to(means.dtype())
+                              .to(dev_);
+      const PosedGaussians p = pose_gaussians(r.binding, face, means, g.rotations, select(gb.log_scales, 0, b));
+      gp.means = p.means;
+      gp.rotations = p.rotations;
+      gp.scales = exp(p.log_scales);
+    }
+    parts.push_back(splat::render(gp, viewmats(ds, s, run), intrinsics(ds, s, run), c0.width, c0.height).image);
+    i = j;
+  }
+  return parts.size() == 1 ? parts[0] : concat(parts, 0);
 }
 
 StepStats Trainer::step() {
@@ -503,6 +577,39 @@ struct Acc {
   double psnr = 0, psnr_mask = 0, ssim = 0, ssim_mask = 0;
   void add(const ImageMetrics& m) { ++n, psnr += m.psnr, psnr_mask += m.psnr_mask, ssim += m.ssim, ssim_mask += m.ssim_mask; }
 };
+
+// renders img [C,3,H,W] of `views` of subject s scored against the ground truth (gt_image, gt_mask), into acc; the
+// first view's row is added to grid while it has fewer than grid_rows rows (grid null: none)
+void score_views(const Tensor& img, const Tensor& gt_image, const Tensor& gt_mask, const std::vector<int>& views,
+                 const IdentityDataset& ds, int s, Acc& acc, std::vector<GridRow>* grid, int grid_rows,
+                 const std::string& tag) {
+  std::vector<float> r = img.to_vector<float>(), g = gt_image.to_vector<float>(), m = gt_mask.to_vector<float>();
+  const Camera c0 = ds.camera(s, views[0]);
+  const size_t P = size_t(c0.width) * c0.height;
+  for (size_t i = 0; i < views.size(); ++i) {
+    std::vector<float> mk(m.begin() + i * P, m.begin() + (i + 1) * P);
+    acc.add(image_metrics(&r[i * 3 * P], &g[i * 3 * P], mk, c0.width, c0.height));
+    if (grid && i == 0 && int(grid->size()) < grid_rows) {  // one view per identity
+      GridRow row;
+      row.label = tag + " " + ds.subject_name(s) + " / " + ds.camera(s, views[i]).name;
+      row.gt.assign(g.begin() + i * 3 * P, g.begin() + (i + 1) * 3 * P);
+      row.render.assign(r.begin() + i * 3 * P, r.begin() + (i + 1) * 3 * P);
+      row.width = c0.width, row.height = c0.height;
+      grid->push_back(std::move(row));
+    }
+  }
+}
+
+SetMetrics set_metrics(const std::string& name, const Acc& a, const Acc& b) {
+  SetMetrics sm;
+  sm.set = name;
+  sm.images = a.n;
+  if (a.n) sm.psnr = a.psnr / a.n, sm.psnr_mask = a.psnr_mask / a.n, sm.ssim = a.ssim / a.n, sm.ssim_mask = a.ssim_mask / a.n;
+  if (b.n)
+    sm.base_psnr = b.psnr / b.n, sm.base_psnr_mask = b.psnr_mask / b.n, sm.base_ssim = b.ssim / b.n,
+    sm.base_ssim_mask = b.ssim_mask / b.n;
+  return sm;
+}
 }  // namespace
 
 std::vector<SetMetrics> Trainer::evaluate(bool write_grid) {
@@ -511,32 +618,9 @@ std::vector<SetMetrics> Trainer::evaluate(bool write_grid) {
   std::vector<GridRow> grid;
   auto eval_images = [&](const Tensor& img, const GT& gt, const std::vector<int>& views, const IdentityDataset& ds, int s,
                          Acc& acc, bool add_grid, const std::string& tag) {
-    std::vector<float> r = img.to_vector<float>(), g = gt.image.to_vector<float>(), m = gt.mask.to_vector<float>();
-    const Camera c0 = ds.camera(s, views[0]);
-    const size_t P = size_t(c0.width) * c0.height;
-    for (size_t i = 0; i < views.size(); ++i) {
-      std::vector<float> mk(m.begin() + i * P, m.begin() + (i + 1) * P);
-      acc.add(image_metrics(&r[i * 3 * P], &g[i * 3 * P], mk, c0.width, c0.height));
-      if (add_grid && i == 0 && int(grid.size()) < cfg_.grid_rows) {  // one view per identity
-        GridRow row;
-        row.label = tag + " " + ds.subject_name(s) + " / " + ds.camera(s, views[i]).name;
-        row.gt.assign(g.begin() + i * 3 * P, g.begin() + (i + 1) * 3 * P);
-        row.render.assign(r.begin() + i * 3 * P, r.begin() + (i + 1) * 3 * P);
-        row.width = c0.width, row.height = c0.height;
-        grid.push_back(std::move(row));
-      }
-    }
+    score_views(img, gt.image, gt.mask, views, ds, s, acc, add_grid ? &grid : nullptr, cfg_.grid_rows, tag);
   };
-  auto finish = [&](const std::string& name, const Acc& a, const Acc& b) {
-    SetMetrics sm;
-    sm.set = name;
-    sm.images = a.n;
-    if (a.n) sm.psnr = a.psnr / a.n, sm.psnr_mask = a.psnr_mask / a.n, sm.ssim = a.ssim / a.n, sm.ssim_mask = a.ssim_mask / a.n;
-    if (b.n)
-      sm.base_psnr = b.psnr / b.n, sm.base_psnr_mask = b.psnr_mask / b.n, sm.base_ssim = b.ssim / b.n,
-      sm.base_ssim_mask = b.ssim_mask / b.n;
-    out.push_back(sm);
-  };
+  auto finish = [&](const std::string& name, const Acc& a, const Acc& b) { out.push_back(set_metrics(name, a, b)); };
   {
     NoGrad ng(ctx_);
     Tensor mean_code = mean(model_->codes, {0}, true);  // [1,D]
@@ -615,6 +699,8 @@ std::vector<SetMetrics> Trainer::evaluate(bool write_grid) {
     }
     finish("heldout_ids", own, mc);
   }
+  if (heldout_expr_)
+    for (SetMetrics& m : evaluate_expressions(*heldout_expr_, &grid)) out.push_back(m);
   ctx_.set_rng_counter(rng_saved);
   if (write_grid && !grid.empty()) {
     char name[64];
@@ -623,6 +709,39 @@ std::vector<SetMetrics> Trainer::evaluate(bool write_grid) {
                     "facefield eval, step " + std::to_string(step_));
   }
   return out;
+}
+
+std::vector<SetMetrics> Trainer::evaluate_expressions(const IdentityDataset& ds, std::vector<GridRow>* grid) {
+  NoGrad ng(ctx_);
+  std::map<std::string, int> by_name;
+  for (int s = 0; s < train_->num_subjects(); ++s) by_name[train_->subject_name(s)] = s;
+  const GaussianBatch base = model_->decode(mean(model_->codes, {0}, true));
+  Acc posed, posed_mc, neutral, neutral_mc;
+  const int chunk = 8;  // views per render (bounds the memory of a long sequence)
+  int evaluated = 0;
+  for (int e = 0; e < ds.num_subjects() && evaluated < std::max(1, cfg_.eval_subjects); ++e) {
+    auto it = by_name.find(ds.subject_name(e));
+    if (it == by_name.end()) continue;  // not a training identity: no code to evaluate
+    ++evaluated;
+    const int s = it->second;
+    const Tensor idx = from_vector<int64_t>(ctx_, {int64_t(s)}, {1}).to(dev_);
+    const GaussianBatch gb = model_->decode(model_->code_rows(idx));
+    const Tensor means = model_->positions(s);
+    for (int v0 = 0; v0 < ds.num_views(e); v0 += chunk) {
+      std::vector<int> views;
+      for (int v = v0; v < std::min(ds.num_views(e), v0 + chunk); ++v) views.push_back(v);
+      const GT gt = load_gt(ds, e, views);
+      score_views(render_subject(gb, 0, means, ds, e, views, true), gt.image, gt.mask, views, ds, e, posed,
+                  v0 == 0 ? grid : nullptr, cfg_.grid_rows, "held-out expr, posed");
+      score_views(render_subject(gb, 0, means, ds, e, views, false), gt.image, gt.mask, views, ds, e, neutral,
+                  v0 == 0 ? grid : nullptr, cfg_.grid_rows, "held-out expr, static");
+      score_views(render_subject(base, 0, means, ds, e, views, true), gt.image, gt.mask, views, ds, e, posed_mc,
+                  nullptr, 0, "");
+      score_views(render_subject(base, 0, means, ds, e, views, false), gt.image, gt.mask, views, ds, e, neutral_mc,
+                  nullptr, 0, "");
+    }
+  }
+  return {set_metrics("heldout_expr", posed, posed_mc), set_metrics("heldout_expr_static", neutral, neutral_mc)};
 }
 
 namespace {

@@ -8,6 +8,12 @@
 // subjects are updated (Adam::set_active_rows): inactive identities keep their values and moments, where the
 // seed's dense Adam drifted them on momentum.
 //
+// Expression data (docs/animation.md §7): a view whose dataset pose (IdentityDataset::view_pose) is not neutral is
+// rendered from the subject's decoded Gaussians posed by the head rig — HeadRig on the dataset's head_vertices(s)
+// with the head model the dataset names, GaussianBinding from the model's layout, then train::pose_gaussians, so the
+// gradients reach the decoded rotations and log-scales and the positions. Neutral views take the static path
+// unchanged (bit for bit). Rigs are built once per subject. pose_views = false ignores the poses (the ablation).
+//
 // Schedule (the seed's loop, as a pure function of the step so that resuming needs only the step number):
 // per outer iteration, a seeded permutation of the subjects is cut into mini-batches of minibatch_subjects;
 // each mini-batch is visited minibatch_iters times, one pair per subject per visit; each subject draws its
@@ -61,7 +67,9 @@
 #include <vector>
 
 #include "autograd/optim.h"
+#include "train/animation.h"
 #include "train/distributed.h"
+#include "train/eval.h"
 #include "train/identity_dataset.h"
 #include "train/model.h"
 
@@ -72,6 +80,8 @@ struct TrainConfig {
   std::string data_dir;            // NeRSemble-layout dataset (ffdata synth output); "" with toy = true
   int max_subjects = -1;           // use at most this many training subjects (−1: all)
   int max_heldout_subjects = 4;    // held-out identities evaluated (0: none)
+  bool heldout_expressions = true; // evaluate the training identities' held-out expressions when the dataset has
+                                   // any (apps/train.cpp: open_heldout_expressions)
   std::string heldout_views = "auto";  // training subjects' held-out views: "auto", "none" or "i,j,..."
   int fit_view = -1;               // view the held-out identities are fitted on (−1: most frontal camera)
   bool toy = false;                // use the built-in toy scene (tests, smoke runs) instead of data_dir
@@ -89,6 +99,8 @@ struct TrainConfig {
   double adam_eps = 1e-15;
   double lambda_dssim = 0.2;
   std::string loss_region = "image";  // "image" (the seed) or "mask" (inside the face mask)
+  bool pose_views = true;          // expression data: render a view whose dataset pose is not neutral with the
+                                   // subject's Gaussians posed by the head rig (false: every view static, the ablation)
   double scale_reg_weight = 0.0;
   int64_t scale_reg_start = 0;
   int max_bad_steps = 5;
@@ -129,6 +141,9 @@ ToyOptions toy_options(const TrainConfig& cfg);
 // direction of all the cameras (held-out identities are fitted on it, in training's evaluation and in make eval).
 int frontal_view(const std::vector<Camera>& cameras);
 int frontal_view(const IdentityDataset& ds, int s);  // of subject s's cameras
+// The training identities' held-out expressions of dataset folder `root` (open_dataset(root, "heldout_expr")), or null
+// when the folder's split.json lists no heldout_frames (a static dataset has none).
+std::shared_ptr<IdentityDataset> open_heldout_expressions(const std::string& root);
 
 struct StepStats {
   int64_t step = 0;         // index of this step (0-based)
@@ -146,7 +161,9 @@ struct PhaseTimes {
 };
 
 struct SetMetrics {
-  std::string set;          // "heldout_views" (training identities, unseen views), "heldout_ids", "train_views"
+  std::string set;          // "heldout_views" (training identities, unseen views), "heldout_ids", "train_views",
+                            // "heldout_expr" / "heldout_expr_static" (training identities' held-out expression
+                            // frames, posed / rendered neutral; Trainer::set_heldout_expressions)
   int images = 0;
   double psnr = 0, psnr_mask = 0, ssim = 0, ssim_mask = 0;                  // own / fitted code
   double base_psnr = 0, base_psnr_mask = 0, base_ssim = 0, base_ssim_mask = 0;  // mean code baseline
@@ -166,6 +183,13 @@ class Trainer {
   int64_t current_step() const { return step_; }
 
   std::vector<SetMetrics> evaluate(bool write_grid);
+  // Held-out expressions (docs/animation.md §7): frames of the training identities that training never saw (the
+  // dataset's "heldout_expr" split; subjects matched to training identities by name, others skipped). evaluate()
+  // adds the sets "heldout_expr" (each view posed by its dataset pose, the animated model) and
+  // "heldout_expr_static" (the same identity rendered neutral, the static model), each beside the mean code.
+  void set_heldout_expressions(std::shared_ptr<IdentityDataset> ds) { heldout_expr_ = std::move(ds); }
+  // (the first eval_subjects matched identities, all their views; grid: one row per set and identity while short)
+  std::vector<SetMetrics> evaluate_expressions(const IdentityDataset& ds, std::vector<GridRow>* grid = nullptr);
   void save_checkpoint(const std::string& path) const;
   void load_checkpoint(const std::string& path);
   void export_ply(const std::string& dir) const;
@@ -192,7 +216,7 @@ class Trainer {
  private:
   Context& ctx_;
   TrainConfig cfg_;
-  std::shared_ptr<IdentityDataset> train_, heldout_;
+  std::shared_ptr<IdentityDataset> train_, heldout_, heldout_expr_;
   std::shared_ptr<Communicator> comm_;
   int64_t comm_bytes_ = 0;
   double comm_seconds_ = 0;
@@ -215,8 +239,21 @@ class Trainer {
   mutable int64_t gt_cache_bytes_ = 0;
   Tensor viewmats(const IdentityDataset& ds, int s, const std::vector<int>& views) const;
   Tensor intrinsics(const IdentityDataset& ds, int s, const std::vector<int>& views) const;
+  // Subject s's views rendered from row b of gb at positions means: views with a non-neutral dataset pose (when
+  // pose && cfg_.pose_views) through the head rig and pose_gaussians (differentiable), neutral ones as decoded;
+  // [C,3,H,W] in the order of `views`.
   Tensor render_subject(const GaussianBatch& gb, int b, const Tensor& means, const IdentityDataset& ds, int s,
-                        const std::vector<int>& views) const;
+                        const std::vector<int>& views, bool pose = true) const;
+  // expression data: the head rig and Gaussian binding of (ds, s), built on first use (the head model ds names,
+  // the subject's head_vertices)
+  struct SubjectRig {
+    HeadRig rig;
+    GaussianBinding binding;
+  };
+  const SubjectRig& subject_rig(const IdentityDataset& ds, int s) const;
+  mutable std::unique_ptr<flame::FlameModel> head_model_;
+  mutable HeadModelRef head_model_ref_;
+  mutable std::map<std::pair<const IdentityDataset*, int>, std::unique_ptr<SubjectRig>> rigs_;
   void write_cameras_json() const;
   void append_metrics_csv(const std::vector<SetMetrics>& m) const;
   // data parallel: the sum over the ranks of the gradients (per-identity parameters: the rows `subjects`)
