@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # scripts/demo.sh — facefield's main demo on the built-in default, end to end on a CPU:
-#   1. `ffdata synth` writes 24 synthetic identities (20 train + 4 held out) × 16 views at 176×256 into
-#      data/demo (skipped when it is already there),
+#   1. `ffdata synth` writes 24 synthetic identities (20 train + 4 held out) × 16 views at 176×256, each in 3
+#      expression sequences × 2 timesteps (the last sequence of every training identity held out for the
+#      held-out-expression evaluation; docs/animation.md §6) into data/demo-expr (skipped when it is already there),
 #   2. `train --config configs/demo.json` learns the identity model (checkpoints, .ply, eval grids, loss curve
 #      in runs/demo),
-#   3. prints held-out PSNR/SSIM beside the mean-code baseline.
+#   3. prints held-out PSNR/SSIM beside the mean-code baseline (held-out views, held-out identities, held-out
+#      expressions animated and static).
 # Usage: scripts/demo.sh [BUILD_DIR] [extra train options...]   (BUILD_DIR default: build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 shift || true
-DATA=data/demo
+DATA=data/demo-expr
 OUT=runs/demo
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}  # no spinning OpenMP barriers on a shared 2-core machine
 for exe in ffdata train; do
@@ -19,7 +21,7 @@ done
 start=$(date +%s)
 if [ ! -f "$DATA/split.json" ]; then
   echo "== demo: synthesising the built-in default dataset into $DATA"
-  "$BUILD/ffdata" synth --out "$DATA" --n 24 --heldout 4 --width 176 --height 256 --seed 0
+  "$BUILD/ffdata" synth --out "$DATA" --n 24 --heldout 4 --width 176 --height 256 --seed 0 --sequences 3 --timesteps 2
 else
   echo "== demo: using the dataset in $DATA"
 fi
@@ -33,7 +35,8 @@ python3 - "$OUT/metrics.json" <<'PY' 2>/dev/null || cat "$OUT/metrics.json"
 import json, sys
 m = json.load(open(sys.argv[1]))
 names = {"heldout_views": "held-out views of training identities", "heldout_ids": "held-out identities (code fitted on one view)",
-         "train_views": "training views"}
+         "train_views": "training views", "heldout_expr": "held-out expressions, animated",
+         "heldout_expr_static": "held-out expressions, static (neutral)"}
 for k, v in m["eval"].items():
     print(f"  {names.get(k, k):48s} PSNR {v['psnr']:6.2f} dB (face mask {v['psnr_mask']:6.2f})  SSIM {v['ssim']:.4f} (face mask {v['ssim_mask']:.4f})")
     print(f"  {'   mean-code baseline':48s} PSNR {v['mean_code_psnr']:6.2f} dB (face mask {v['mean_code_psnr_mask']:6.2f})  SSIM {v['mean_code_ssim']:.4f} (face mask {v['mean_code_ssim_mask']:.4f})")
