@@ -11,6 +11,7 @@
 #include "core/rng.h"
 #include "tensor/backend.h"
 #include "tensor/sgemm_cpu.h"
+#include "tensor/winograd_cpu.h"
 #include <type_traits>
 
 namespace ff::cpu {
@@ -499,10 +500,25 @@ ConvShape conv_shape(const ConvGeom& g) {
   return {g.Cg, g.H, g.W, g.kh, g.kw, g.Ho, g.Wo, g.p.stride_h, g.p.stride_w, g.p.pad_h, g.p.pad_w};
 }
 
+// 3×3 stride-1 f32 convolutions with enough channels and pixels go through Winograd F(2×2, 3×3)
+// (tensor/winograd_cpu.h)
+bool use_winograd(const ConvGeom& g, Conv3x3Shape& s) {
+  if (g.kh != 3 || g.kw != 3 || g.p.stride_h != 1 || g.p.stride_w != 1) return false;
+  s = {g.N, g.C, g.H, g.W, g.O, g.G, g.p.pad_h, g.p.pad_w};
+  return winograd_profitable(s);
+}
+
 // y = conv(x, w) + bias for raw NCHW buffers. f32 runs implicit GEMM (im2col inside the B packing);
 // f64 materialises the column matrix and uses Eigen.
 template <class T>
 void conv_forward_impl(const T* px, const T* pw, const T* pb, T* py, const ConvGeom& g, int nt) {
+  if constexpr (std::is_same_v<T, float>) {
+    Conv3x3Shape s;
+    if (use_winograd(g, s)) {
+      winograd_conv3x3(px, pw, pb, py, s, nt);
+      return;
+    }
+  }
   const int64_t K = g.Cg * g.kh * g.kw, HW = g.Ho * g.Wo;
   const int64_t tasks = g.N * g.G;
   constexpr bool implicit = std::is_same_v<T, float>;
@@ -616,6 +632,11 @@ void conv2d_backward_input(const Tensor& d_y, const Tensor& w, kernels::Conv2dPa
 
 void conv2d_backward_weight(const Tensor& d_y, const Tensor& x, kernels::Conv2dParams p, const Tensor& d_w) {
   ConvGeom g(x.shape(), d_w.shape(), d_y.shape(), p);
+  Conv3x3Shape ws;
+  if (d_y.dtype() == DType::F32 && use_winograd(g, ws)) {
+    winograd_conv3x3_backward_weight(d_y.data<float>(), x.data<float>(), d_w.data<float>(), ws, threads_of(d_y));
+    return;
+  }
   FF_FLOAT_DISPATCH(d_y.dtype(), T, {
     const T* pd = ptr<T>(d_y);
     const T* px = ptr<T>(x);

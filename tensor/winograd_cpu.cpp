@@ -1,0 +1,268 @@
+// tensor/winograd_cpu.cpp — Winograd F(2×2, 3×3) convolutions (see tensor/winograd_cpu.h).
+#include "tensor/winograd_cpu.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "core/parallel.h"
+#include "tensor/sgemm_cpu.h"
+
+namespace ff::cpu {
+namespace {
+
+constexpr int64_t kXi = 16;               // transformed positions of a 4×4 tile
+constexpr int64_t kChunkTiles = 256;      // tiles per GEMM batch (forward: any split gives the same result)
+constexpr int64_t kWeightGradTiles = 256;  // tiles per accumulation step of the weight gradient (fixed: sets the order)
+
+struct Tiling {
+  int64_t th, tw, per_image, total;
+  explicit Tiling(const Conv3x3Shape& s)
+      : th((s.Ho() + 1) / 2), tw((s.Wo() + 1) / 2), per_image(th * tw), total(s.N * th * tw) {}
+};
+
+// distance between the 16 ξ planes of a transformed buffer: whole cache lines plus one, so that the 16
+// streams a transform writes (or reads) at once never share an L1 set (power-of-two plane sizes would)
+int64_t plane(int64_t n) { return (n + 15) / 16 * 16 + 16; }
+
+float* grow(std::vector<float>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+// U[ξ][o][c] = (G g Gᵀ)[ξ] for the Og × Cg kernels of one group, rows o ∈ [o0, o1)
+void transform_weights(const float* w, int64_t Og, int64_t Cg, int64_t o0, int64_t o1, float* U) {
+  for (int64_t o = o0; o < o1; ++o)
+    for (int64_t c = 0; c < Cg; ++c) {
+      const float* g = w + (o * Cg + c) * 9;
+      float t[4][3], u[4][4];
+      for (int j = 0; j < 3; ++j) {
+        t[0][j] = g[j];
+        t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+        t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+        t[3][j] = g[6 + j];
+      }
+      for (int i = 0; i < 4; ++i) {
+        u[i][0] = t[i][0];
+        u[i][1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+        u[i][2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+        u[i][3] = t[i][2];
+      }
+      for (int xi = 0; xi < kXi; ++xi) U[xi * plane(Og * Cg) + o * Cg + c] = u[xi / 4][xi % 4];
+    }
+}
+
+// V[ξ][c][j] = (Bᵀ d B)[ξ] for tiles t0 + j (j < tb) of group gi, channels c ∈ [c0, c1); V has tb columns
+void transform_input(const float* x, const Conv3x3Shape& s, const Tiling& tl, int64_t gi, int64_t t0, int64_t tb,
+                     int64_t c0, int64_t c1, float* V) {
+  const int64_t Cg = s.C / s.G;
+  for (int64_t c = c0; c < c1; ++c) {
+    int64_t t = t0, n = t / tl.per_image, ty = (t % tl.per_image) / tl.tw, tx = t % tl.tw;
+    for (int64_t j = 0; j < tb; ++j) {
+      const int64_t iy0 = 2 * ty - s.ph, ix0 = 2 * tx - s.pw;
+      const float* xc = x + (n * s.C + gi * Cg + c) * s.H * s.W;
+      if (++tx == tl.tw) {  // next tile
+        tx = 0;
+        if (++ty == tl.th) ty = 0, ++n;
+      }
+      float d[4][4];
+      if (iy0 >= 0 && ix0 >= 0 && iy0 + 4 <= s.H && ix0 + 4 <= s.W) {
+        for (int a = 0; a < 4; ++a)
+          for (int b = 0; b < 4; ++b) d[a][b] = xc[(iy0 + a) * s.W + ix0 + b];
+      } else {
+        for (int a = 0; a < 4; ++a)
+          for (int b = 0; b < 4; ++b) {
+            const int64_t iy = iy0 + a, ix = ix0 + b;
+            d[a][b] = (iy >= 0 && iy < s.H && ix >= 0 && ix < s.W) ? xc[iy * s.W + ix] : 0.f;
+          }
+      }
+      float e[4][4];  // Bᵀ d
+      for (int b = 0; b < 4; ++b) {
+        e[0][b] = d[0][b] - d[2][b];
+        e[1][b] = d[1][b] + d[2][b];
+        e[2][b] = d[2][b] - d[1][b];
+        e[3][b] = d[1][b] - d[3][b];
+      }
+      float* v = V + c * tb + j;
+      const int64_t xs = plane(Cg * tb);
+      for (int a = 0; a < 4; ++a) {         // (Bᵀ d) B
+        v[(a * 4 + 0) * xs] = e[a][0] - e[a][2];
+        v[(a * 4 + 1) * xs] = e[a][1] + e[a][2];
+        v[(a * 4 + 2) * xs] = e[a][2] - e[a][1];
+        v[(a * 4 + 3) * xs] = e[a][1] - e[a][3];
+      }
+    }
+  }
+}
+
+// y tiles (+ bias) = Aᵀ m A from M[ξ][o][j] (tb columns), rows o ∈ [o0, o1) of group gi
+void transform_output(const float* M, const float* bias, float* y, const Conv3x3Shape& s, const Tiling& tl, int64_t gi,
+                      int64_t t0, int64_t tb, int64_t o0, int64_t o1) {
+  const int64_t Og = s.O / s.G, Ho = s.Ho(), Wo = s.Wo(), xs = plane(Og * tb);
+  for (int64_t o = o0; o < o1; ++o) {
+    const float bo = bias ? bias[gi * Og + o] : 0.f;
+    int64_t n = t0 / tl.per_image, ty = (t0 % tl.per_image) / tl.tw, tx = t0 % tl.tw;
+    for (int64_t j = 0; j < tb; ++j) {
+      const int64_t oy = 2 * ty, ox = 2 * tx;
+      float* yo = y + (n * s.O + gi * Og + o) * Ho * Wo;
+      if (++tx == tl.tw) {
+        tx = 0;
+        if (++ty == tl.th) ty = 0, ++n;
+      }
+      const float* m = M + o * tb + j;
+      float q[2][4];  // Aᵀ m
+      for (int b = 0; b < 4; ++b) {
+        const float m0 = m[(0 * 4 + b) * xs], m1 = m[(1 * 4 + b) * xs], m2 = m[(2 * 4 + b) * xs], m3 = m[(3 * 4 + b) * xs];
+        q[0][b] = m0 + m1 + m2;
+        q[1][b] = m1 - m2 - m3;
+      }
+      for (int a = 0; a < 2 && oy + a < Ho; ++a) {
+        float* row = yo + (oy + a) * Wo + ox;
+        row[0] = q[a][0] + q[a][1] + q[a][2] + bo;
+        if (ox + 1 < Wo) row[1] = q[a][1] - q[a][2] - q[a][3] + bo;
+      }
+    }
+  }
+}
+
+// Wd[ξ][o][j] = (A dY Aᵀ)[ξ] for the 2×2 output-gradient tiles (zero past the output's edge), rows o ∈ [o0, o1)
+void transform_output_grad(const float* dy, const Conv3x3Shape& s, const Tiling& tl, int64_t gi, int64_t t0, int64_t tb,
+                           int64_t o0, int64_t o1, float* Wd) {
+  const int64_t Og = s.O / s.G, Ho = s.Ho(), Wo = s.Wo(), xs = plane(Og * tb);
+  for (int64_t o = o0; o < o1; ++o) {
+    int64_t n = t0 / tl.per_image, ty = (t0 % tl.per_image) / tl.tw, tx = t0 % tl.tw;
+    for (int64_t j = 0; j < tb; ++j) {
+      const int64_t oy = 2 * ty, ox = 2 * tx;
+      const float* d = dy + (n * s.O + gi * Og + o) * Ho * Wo;
+      if (++tx == tl.tw) {
+        tx = 0;
+        if (++ty == tl.th) ty = 0, ++n;
+      }
+      float g[2][2];
+      for (int a = 0; a < 2; ++a)
+        for (int b = 0; b < 2; ++b) g[a][b] = (oy + a < Ho && ox + b < Wo) ? d[(oy + a) * Wo + ox + b] : 0.f;
+      float e[4][2];  // A g
+      for (int b = 0; b < 2; ++b) {
+        e[0][b] = g[0][b];
+        e[1][b] = g[0][b] + g[1][b];
+        e[2][b] = g[0][b] - g[1][b];
+        e[3][b] = -g[1][b];
+      }
+      float* w = Wd + o * tb + j;
+      for (int a = 0; a < 4; ++a) {  // (A g) Aᵀ
+        w[(a * 4 + 0) * xs] = e[a][0];
+        w[(a * 4 + 1) * xs] = e[a][0] + e[a][1];
+        w[(a * 4 + 2) * xs] = e[a][0] - e[a][1];
+        w[(a * 4 + 3) * xs] = -e[a][1];
+      }
+    }
+  }
+}
+
+// dw[o][c] = Gᵀ dU[·][o][c] G for rows o ∈ [o0, o1) of one group
+void transform_weight_grad(const float* dU, int64_t Og, int64_t Cg, int64_t o0, int64_t o1, float* dw) {
+  for (int64_t o = o0; o < o1; ++o)
+    for (int64_t c = 0; c < Cg; ++c) {
+      float u[4][4], q[3][4];
+      for (int xi = 0; xi < kXi; ++xi) u[xi / 4][xi % 4] = dU[xi * plane(Og * Cg) + o * Cg + c];
+      for (int b = 0; b < 4; ++b) {  // Gᵀ u
+        q[0][b] = u[0][b] + 0.5f * (u[1][b] + u[2][b]);
+        q[1][b] = 0.5f * (u[1][b] - u[2][b]);
+        q[2][b] = 0.5f * (u[1][b] + u[2][b]) + u[3][b];
+      }
+      float* g = dw + (o * Cg + c) * 9;
+      for (int a = 0; a < 3; ++a) {  // (Gᵀ u) G
+        g[a * 3 + 0] = q[a][0] + 0.5f * (q[a][1] + q[a][2]);
+        g[a * 3 + 1] = 0.5f * (q[a][1] - q[a][2]);
+        g[a * 3 + 2] = 0.5f * (q[a][1] + q[a][2]) + q[a][3];
+      }
+    }
+}
+
+}  // namespace
+
+bool winograd_profitable(const Conv3x3Shape& s) {
+  const int64_t Cg = s.C / s.G, Og = s.O / s.G;
+  const Tiling tl(s);
+  // the transforms cost O((Cg + Og)·16) per tile against the GEMMs' 2·16·Og·Cg; tiny images make the
+  // transformed weights (16/9 of the weights) the dominant memory traffic
+  return Cg >= 16 && Og >= 16 && tl.per_image >= 64;
+}
+
+void winograd_conv3x3(const float* x, const float* w, const float* bias, float* y, const Conv3x3Shape& s, int threads) {
+  const int64_t Cg = s.C / s.G, Og = s.O / s.G;
+  const Tiling tl(s);
+  const int nt = std::max(1, threads);
+  thread_local std::vector<float> ubuf;
+  float* U = grow(ubuf, size_t(s.G * kXi * plane(Og * Cg)));  // [G][ξ][Og][Cg]
+  parallel_for(s.G * Og, std::max<int64_t>(1, 4096 / (Cg * 9)), nt, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const int64_t gi = r / Og, o = r % Og;
+      transform_weights(w + gi * Og * Cg * 9, Og, Cg, o, o + 1, U + gi * kXi * plane(Og * Cg));
+    }
+  });
+  // tasks (group, chunk of tiles); chunks small enough that every thread gets one when there are few groups
+  int64_t chunks = (tl.total + kChunkTiles - 1) / kChunkTiles;
+  if (s.G * chunks < nt) chunks = std::max<int64_t>(chunks, std::min<int64_t>((nt + s.G - 1) / s.G, tl.total / 32));
+  chunks = std::max<int64_t>(chunks, 1);
+  const int64_t tb_max = (tl.total + chunks - 1) / chunks, tasks = s.G * chunks;
+  auto run = [&](int64_t task, int inner) {
+    const int64_t gi = task / chunks, t0 = (task % chunks) * tb_max, tb = std::min(tb_max, tl.total - t0);
+    if (tb <= 0) return;
+    thread_local std::vector<float> vbuf, mbuf;
+    float* V = grow(vbuf, size_t(kXi * plane(Cg * tb)));
+    float* M = grow(mbuf, size_t(kXi * plane(Og * tb)));
+    const float* Ug = U + gi * kXi * plane(Og * Cg);
+    parallel_for(Cg, 1, inner, [&](int64_t lo, int64_t hi) { transform_input(x, s, tl, gi, t0, tb, lo, hi, V); });
+    parallel_for(kXi, 1, inner, [&](int64_t lo, int64_t hi) {
+      for (int64_t xi = lo; xi < hi; ++xi)
+        sgemm(Og, tb, Cg, Ug + xi * plane(Og * Cg), Cg, 1, V + xi * plane(Cg * tb), tb, 1, M + xi * plane(Og * tb), tb,
+              false, 1);
+    });
+    parallel_for(Og, 1, inner, [&](int64_t lo, int64_t hi) { transform_output(M, bias, y, s, tl, gi, t0, tb, lo, hi); });
+  };
+  if (tasks >= nt && nt > 1) {
+    parallel_for(tasks, 1, nt, [&](int64_t lo, int64_t hi) {
+      for (int64_t t = lo; t < hi; ++t) run(t, 1);
+    });
+  } else {
+    for (int64_t t = 0; t < tasks; ++t) run(t, nt);
+  }
+}
+
+void winograd_conv3x3_backward_weight(const float* dy, const float* x, float* dw, const Conv3x3Shape& s, int threads) {
+  const int64_t Cg = s.C / s.G, Og = s.O / s.G;
+  const Tiling tl(s);
+  const int nt = std::max(1, threads);
+  thread_local std::vector<float> ubuf;
+  float* dU = grow(ubuf, size_t(s.G * kXi * plane(Og * Cg)));  // [G][ξ][Og][Cg]
+  auto run_group = [&](int64_t gi, int inner) {
+    float* dUg = dU + gi * kXi * plane(Og * Cg);
+    thread_local std::vector<float> vbuf, wbuf;
+    const int64_t tbm = std::min(kWeightGradTiles, tl.total);
+    float* V = grow(vbuf, size_t(kXi * plane(Cg * tbm)));
+    float* Wd = grow(wbuf, size_t(kXi * plane(Og * tbm)));
+    for (int64_t t0 = 0; t0 < tl.total; t0 += kWeightGradTiles) {
+      const int64_t tb = std::min(kWeightGradTiles, tl.total - t0);
+      parallel_for(Cg, 1, inner, [&](int64_t lo, int64_t hi) { transform_input(x, s, tl, gi, t0, tb, lo, hi, V); });
+      parallel_for(Og, 1, inner, [&](int64_t lo, int64_t hi) { transform_output_grad(dy, s, tl, gi, t0, tb, lo, hi, Wd); });
+      // dU[ξ] (+)= Wd[ξ] [Og × tb] · V[ξ]ᵀ [tb × Cg]
+      parallel_for(kXi, 1, inner, [&](int64_t lo, int64_t hi) {
+        for (int64_t xi = lo; xi < hi; ++xi)
+          sgemm(Og, Cg, tb, Wd + xi * plane(Og * tb), tb, 1, V + xi * plane(Cg * tb), 1, tb, dUg + xi * plane(Og * Cg), Cg,
+                t0 > 0, 1);
+      });
+    }
+    parallel_for(Og, 1, inner, [&](int64_t lo, int64_t hi) {
+      transform_weight_grad(dUg, Og, Cg, lo, hi, dw + gi * Og * Cg * 9);
+    });
+  };
+  if (s.G >= nt && nt > 1) {
+    parallel_for(s.G, 1, nt, [&](int64_t lo, int64_t hi) {
+      for (int64_t gi = lo; gi < hi; ++gi) run_group(gi, 1);
+    });
+  } else {
+    for (int64_t gi = 0; gi < s.G; ++gi) run_group(gi, nt);
+  }
+}
+
+}  // namespace ff::cpu
