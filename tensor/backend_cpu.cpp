@@ -482,7 +482,8 @@ void col2im_add(const T* col, T* x, const ConvGeom& g, int nt) {
 
 namespace {
 // Stride-1 f32 convolutions go through a zero-padded copy (ShiftB/ShiftTB in sgemm_cpu.h).
-bool use_shift(const ConvGeom& g) { return g.p.stride_h == 1 && g.p.stride_w == 1 && !g.pointwise(); }
+// (on images narrower than 16 px the padded grid's kw − 1 extra columns per row cost more than im2col's gathers)
+bool use_shift(const ConvGeom& g) { return g.p.stride_h == 1 && g.p.stride_w == 1 && !g.pointwise() && g.Wo >= 16; }
 struct Padded {
   int64_t Hp, Wp, plane;
   std::vector<float> buf;  // [Cg, Hp, Wp] + kw slack
@@ -584,18 +585,27 @@ void conv2d_backward_input(const Tensor& d_y, const Tensor& w, kernels::Conv2dPa
   if (d_y.dtype() == DType::F32 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h <= g.kh - 1 && p.pad_w <= g.kw - 1) {
     // stride 1: d_x is a forward convolution of d_y with the flipped, channel-transposed kernel
     // w2[g·Cg + c, o, a, b] = w[g·Og + o, c, kh−1−a, kw−1−b], padding k−1−p (no column buffer, no col2im)
-    std::vector<float> w2(size_t(g.C * g.Og * g.kh * g.kw));
+    // (flipping both kernel dims of a contiguous kh×kw block reverses it; parallel over blocks of 16 rows
+    // (gi, c) of w2, so that each o reads one contiguous run of w)
+    thread_local std::vector<float> w2buf;  // (named through a pointer below: the lambda runs on other threads)
+    w2buf.resize(size_t(g.C * g.Og * g.kh * g.kw));
+    float* w2 = w2buf.data();
     const float* pw = w.data<float>();
-    for (int64_t gi = 0; gi < g.G; ++gi)
-      for (int64_t o = 0; o < g.Og; ++o)
-        for (int64_t c = 0; c < g.Cg; ++c)
-          for (int64_t a = 0; a < g.kh; ++a)
-            for (int64_t b = 0; b < g.kw; ++b)
-              w2[size_t((((gi * g.Cg + c) * g.Og + o) * g.kh + a) * g.kw + b)] =
-                  pw[(((gi * g.Og + o) * g.Cg + c) * g.kh + (g.kh - 1 - a)) * g.kw + (g.kw - 1 - b)];
+    const int64_t khw = g.kh * g.kw, cb = 16, nb = (g.Cg + cb - 1) / cb;
+    parallel_for(g.G * nb, 1, threads_of(d_y), [&](int64_t lo, int64_t hi) {
+      for (int64_t blk = lo; blk < hi; ++blk) {
+        const int64_t gi = blk / nb, c0 = (blk % nb) * cb, c1 = std::min(g.Cg, c0 + cb);
+        for (int64_t o = 0; o < g.Og; ++o)
+          for (int64_t c = c0; c < c1; ++c) {
+            const float* src = pw + ((gi * g.Og + o) * g.Cg + c) * khw;
+            float* dst = w2 + ((gi * g.Cg + c) * g.Og + o) * khw;
+            for (int64_t r = 0; r < khw; ++r) dst[r] = src[khw - 1 - r];
+          }
+      }
+    });
     kernels::Conv2dParams p2{1, 1, int(g.kh - 1 - p.pad_h), int(g.kw - 1 - p.pad_w), p.groups};
     ConvGeom g2(d_y.shape(), {g.C, g.Og, g.kh, g.kw}, d_x.shape(), p2);
-    conv_forward_impl<float>(d_y.data<float>(), w2.data(), nullptr, d_x.data<float>(), g2, threads_of(d_y));
+    conv_forward_impl<float>(d_y.data<float>(), w2, nullptr, d_x.data<float>(), g2, threads_of(d_y));
     return;
   }
   FF_FLOAT_DISPATCH(d_y.dtype(), T, {
