@@ -51,45 +51,65 @@ void transform_weights(const float* w, int64_t Og, int64_t Cg, int64_t o0, int64
     }
 }
 
-// V[ξ][c][j] = (Bᵀ d B)[ξ] for tiles t0 + j (j < tb) of group gi, channels c ∈ [c0, c1); V has tb columns
+// V[ξ][c][j] = (Bᵀ d B)[ξ] for tiles t0 + j (j < tb) of group gi, channels c ∈ [c0, c1); V has tb columns.
+// Separable and vectorised along a run of tiles in one tile row: each of the 4 input rows is zero-padded into
+// rb (rb[k] = x[ix = k − pw]), whose even/odd entries are the tiles' columns; the row transform (·B) gives
+// e[a][b'][i], then the column transform (Bᵀ·) combines the 4 rows.
 void transform_input(const float* x, const Conv3x3Shape& s, const Tiling& tl, int64_t gi, int64_t t0, int64_t tb,
                      int64_t c0, int64_t c1, float* V) {
-  const int64_t Cg = s.C / s.G;
+  const int64_t Cg = s.C / s.G, xs = plane(Cg * tb), tw = tl.tw, rl = 2 * tw + 2;
+  thread_local std::vector<float> rbuf, ebuf;
+  float* rb = grow(rbuf, size_t(rl));
+  float* e = grow(ebuf, size_t(16 * tw));  // e[(a·4 + b')·tw + i]
+  const int64_t k_lo = std::max<int64_t>(0, s.pw), k_hi = std::min<int64_t>(rl, s.W + s.pw);  // rb entries inside x
   for (int64_t c = c0; c < c1; ++c) {
-    int64_t t = t0, n = t / tl.per_image, ty = (t % tl.per_image) / tl.tw, tx = t % tl.tw;
-    for (int64_t j = 0; j < tb; ++j) {
-      const int64_t iy0 = 2 * ty - s.ph, ix0 = 2 * tx - s.pw;
+    int64_t t = t0, j = 0;
+    while (j < tb) {
+      const int64_t n = t / tl.per_image, r = t % tl.per_image, ty = r / tw, tx0 = r % tw;
+      const int64_t cnt = std::min(tw - tx0, tb - j);
       const float* xc = x + (n * s.C + gi * Cg + c) * s.H * s.W;
-      if (++tx == tl.tw) {  // next tile
-        tx = 0;
-        if (++ty == tl.th) ty = 0, ++n;
+      for (int a = 0; a < 4; ++a) {
+        const int64_t iy = 2 * ty - s.ph + a;
+        if (iy < 0 || iy >= s.H || k_hi <= k_lo) {
+          std::fill(rb, rb + rl, 0.f);
+        } else {
+          std::fill(rb, rb + k_lo, 0.f);
+          std::copy(xc + iy * s.W + (k_lo - s.pw), xc + iy * s.W + (k_hi - s.pw), rb + k_lo);
+          std::fill(rb + k_hi, rb + rl, 0.f);
+        }
+        const float* q = rb + 2 * tx0;
+        float* e0 = e + (a * 4 + 0) * tw;
+        float* e1 = e + (a * 4 + 1) * tw;
+        float* e2 = e + (a * 4 + 2) * tw;
+        float* e3 = e + (a * 4 + 3) * tw;
+#pragma GCC ivdep
+        for (int64_t i = 0; i < cnt; ++i) {
+          const float d0 = q[2 * i], d1 = q[2 * i + 1], d2 = q[2 * i + 2], d3 = q[2 * i + 3];
+          e0[i] = d0 - d2;
+          e1[i] = d1 + d2;
+          e2[i] = d2 - d1;
+          e3[i] = d1 - d3;
+        }
       }
-      float d[4][4];
-      if (iy0 >= 0 && ix0 >= 0 && iy0 + 4 <= s.H && ix0 + 4 <= s.W) {
-        for (int a = 0; a < 4; ++a)
-          for (int b = 0; b < 4; ++b) d[a][b] = xc[(iy0 + a) * s.W + ix0 + b];
-      } else {
-        for (int a = 0; a < 4; ++a)
-          for (int b = 0; b < 4; ++b) {
-            const int64_t iy = iy0 + a, ix = ix0 + b;
-            d[a][b] = (iy >= 0 && iy < s.H && ix >= 0 && ix < s.W) ? xc[iy * s.W + ix] : 0.f;
-          }
-      }
-      float e[4][4];  // Bᵀ d
       for (int b = 0; b < 4; ++b) {
-        e[0][b] = d[0][b] - d[2][b];
-        e[1][b] = d[1][b] + d[2][b];
-        e[2][b] = d[2][b] - d[1][b];
-        e[3][b] = d[1][b] - d[3][b];
+        const float* r0 = e + (0 * 4 + b) * tw;
+        const float* r1 = e + (1 * 4 + b) * tw;
+        const float* r2 = e + (2 * 4 + b) * tw;
+        const float* r3 = e + (3 * 4 + b) * tw;
+        float* v0 = V + (0 * 4 + b) * xs + c * tb + j;
+        float* v1 = V + (1 * 4 + b) * xs + c * tb + j;
+        float* v2 = V + (2 * 4 + b) * xs + c * tb + j;
+        float* v3 = V + (3 * 4 + b) * xs + c * tb + j;
+#pragma GCC ivdep
+        for (int64_t i = 0; i < cnt; ++i) {  // (the 8 rows never overlap)
+          v0[i] = r0[i] - r2[i];
+          v1[i] = r1[i] + r2[i];
+          v2[i] = r2[i] - r1[i];
+          v3[i] = r1[i] - r3[i];
+        }
       }
-      float* v = V + c * tb + j;
-      const int64_t xs = plane(Cg * tb);
-      for (int a = 0; a < 4; ++a) {         // (Bᵀ d) B
-        v[(a * 4 + 0) * xs] = e[a][0] - e[a][2];
-        v[(a * 4 + 1) * xs] = e[a][1] + e[a][2];
-        v[(a * 4 + 2) * xs] = e[a][2] - e[a][1];
-        v[(a * 4 + 3) * xs] = e[a][1] - e[a][3];
-      }
+      j += cnt;
+      t += cnt;
     }
   }
 }
