@@ -114,66 +114,84 @@ void transform_input(const float* x, const Conv3x3Shape& s, const Tiling& tl, in
   }
 }
 
-// y tiles (+ bias) = Aᵀ m A from M[ξ][o][j] (tb columns), rows o ∈ [o0, o1) of group gi
+// y tiles (+ bias) = Aᵀ m A from M[ξ][o][j] (tb columns), rows o ∈ [o0, o1) of group gi; vectorised along each
+// run of tiles in one tile row (the two output rows of the run are assembled in lb, then cropped to Wo)
 void transform_output(const float* M, const float* bias, float* y, const Conv3x3Shape& s, const Tiling& tl, int64_t gi,
                       int64_t t0, int64_t tb, int64_t o0, int64_t o1) {
-  const int64_t Og = s.O / s.G, Ho = s.Ho(), Wo = s.Wo(), xs = plane(Og * tb);
+  const int64_t Og = s.O / s.G, Ho = s.Ho(), Wo = s.Wo(), xs = plane(Og * tb), tw = tl.tw;
+  thread_local std::vector<float> lbuf;
+  float* lb = grow(lbuf, size_t(2 * tw));
   for (int64_t o = o0; o < o1; ++o) {
     const float bo = bias ? bias[gi * Og + o] : 0.f;
-    int64_t n = t0 / tl.per_image, ty = (t0 % tl.per_image) / tl.tw, tx = t0 % tl.tw;
-    for (int64_t j = 0; j < tb; ++j) {
-      const int64_t oy = 2 * ty, ox = 2 * tx;
-      float* yo = y + (n * s.O + gi * Og + o) * Ho * Wo;
-      if (++tx == tl.tw) {
-        tx = 0;
-        if (++ty == tl.th) ty = 0, ++n;
-      }
+    int64_t t = t0, j = 0;
+    while (j < tb) {
+      const int64_t n = t / tl.per_image, r = t % tl.per_image, ty = r / tw, tx0 = r % tw;
+      const int64_t cnt = std::min(tw - tx0, tb - j), oy = 2 * ty, ox = 2 * tx0;
       const float* m = M + o * tb + j;
-      float q[2][4];  // Aᵀ m
-      for (int b = 0; b < 4; ++b) {
-        const float m0 = m[(0 * 4 + b) * xs], m1 = m[(1 * 4 + b) * xs], m2 = m[(2 * 4 + b) * xs], m3 = m[(3 * 4 + b) * xs];
-        q[0][b] = m0 + m1 + m2;
-        q[1][b] = m1 - m2 - m3;
-      }
+      float* yo = y + (n * s.O + gi * Og + o) * Ho * Wo;
       for (int a = 0; a < 2 && oy + a < Ho; ++a) {
-        float* row = yo + (oy + a) * Wo + ox;
-        row[0] = q[a][0] + q[a][1] + q[a][2] + bo;
-        if (ox + 1 < Wo) row[1] = q[a][1] - q[a][2] - q[a][3] + bo;
+        // row a of Aᵀ m: a = 0 → m0 + m1 + m2, a = 1 → m1 − m2 − m3 (rows of the 4×4 m), then · A
+        const float sg = a == 0 ? 1.f : -1.f;
+        const float* p0 = m + (a * 4 + 0) * xs;  // a = 0: rows 0,1,2 with signs +,+,+; a = 1: rows 1,2,3 with +,−,−
+        const float* p1 = m + (a * 4 + 4) * xs;
+        const float* p2 = m + (a * 4 + 8) * xs;
+#pragma GCC ivdep
+        for (int64_t i = 0; i < cnt; ++i) {
+          float q[4];
+          for (int bb = 0; bb < 4; ++bb) q[bb] = p0[bb * xs + i] + sg * (p1[bb * xs + i] + p2[bb * xs + i]);
+          lb[2 * i] = q[0] + q[1] + q[2] + bo;
+          lb[2 * i + 1] = q[1] - q[2] - q[3] + bo;
+        }
+        std::copy(lb, lb + std::min(2 * cnt, Wo - ox), yo + (oy + a) * Wo + ox);
       }
+      j += cnt;
+      t += cnt;
     }
   }
 }
 
-// Wd[ξ][o][j] = (A dY Aᵀ)[ξ] for the 2×2 output-gradient tiles (zero past the output's edge), rows o ∈ [o0, o1)
+// Wd[ξ][o][j] = (A dY Aᵀ)[ξ] for the 2×2 output-gradient tiles (zero past the output's edge), rows o ∈ [o0, o1);
+// vectorised along each run of tiles in one tile row (dY rows zero-padded into gb)
 void transform_output_grad(const float* dy, const Conv3x3Shape& s, const Tiling& tl, int64_t gi, int64_t t0, int64_t tb,
                            int64_t o0, int64_t o1, float* Wd) {
-  const int64_t Og = s.O / s.G, Ho = s.Ho(), Wo = s.Wo(), xs = plane(Og * tb);
+  const int64_t Og = s.O / s.G, Ho = s.Ho(), Wo = s.Wo(), xs = plane(Og * tb), tw = tl.tw;
+  thread_local std::vector<float> gbuf;
+  float* gb = grow(gbuf, size_t(4 * tw));  // rows 0 and 1 of the run, 2·tw each
   for (int64_t o = o0; o < o1; ++o) {
-    int64_t n = t0 / tl.per_image, ty = (t0 % tl.per_image) / tl.tw, tx = t0 % tl.tw;
-    for (int64_t j = 0; j < tb; ++j) {
-      const int64_t oy = 2 * ty, ox = 2 * tx;
+    int64_t t = t0, j = 0;
+    while (j < tb) {
+      const int64_t n = t / tl.per_image, r = t % tl.per_image, ty = r / tw, tx0 = r % tw;
+      const int64_t cnt = std::min(tw - tx0, tb - j), oy = 2 * ty, ox = 2 * tx0;
       const float* d = dy + (n * s.O + gi * Og + o) * Ho * Wo;
-      if (++tx == tl.tw) {
-        tx = 0;
-        if (++ty == tl.th) ty = 0, ++n;
+      for (int a = 0; a < 2; ++a) {
+        float* row = gb + a * 2 * tw;
+        const int64_t valid = oy + a < Ho ? std::min(2 * cnt, Wo - ox) : 0;
+        if (valid > 0) std::copy(d + (oy + a) * Wo + ox, d + (oy + a) * Wo + ox + valid, row);
+        std::fill(row + valid, row + 2 * cnt, 0.f);
       }
-      float g[2][2];
-      for (int a = 0; a < 2; ++a)
-        for (int b = 0; b < 2; ++b) g[a][b] = (oy + a < Ho && ox + b < Wo) ? d[(oy + a) * Wo + ox + b] : 0.f;
-      float e[4][2];  // A g
-      for (int b = 0; b < 2; ++b) {
-        e[0][b] = g[0][b];
-        e[1][b] = g[0][b] + g[1][b];
-        e[2][b] = g[0][b] - g[1][b];
-        e[3][b] = -g[1][b];
-      }
+      const float* g0 = gb;
+      const float* g1 = gb + 2 * tw;
       float* w = Wd + o * tb + j;
-      for (int a = 0; a < 4; ++a) {  // (A g) Aᵀ
-        w[(a * 4 + 0) * xs] = e[a][0];
-        w[(a * 4 + 1) * xs] = e[a][0] + e[a][1];
-        w[(a * 4 + 2) * xs] = e[a][0] - e[a][1];
-        w[(a * 4 + 3) * xs] = -e[a][1];
+#pragma GCC ivdep
+      for (int64_t i = 0; i < cnt; ++i) {
+        float e[2][4];  // row a of (g · Aᵀ): g0, g0 + g1, g0 − g1, −g1 along x
+        for (int a = 0; a < 2; ++a) {
+          const float* g = a == 0 ? g0 : g1;
+          const float u = g[2 * i], v = g[2 * i + 1];
+          e[a][0] = u;
+          e[a][1] = u + v;
+          e[a][2] = u - v;
+          e[a][3] = -v;
+        }
+        for (int bb = 0; bb < 4; ++bb) {  // A · e along y
+          w[(0 * 4 + bb) * xs + i] = e[0][bb];
+          w[(1 * 4 + bb) * xs + i] = e[0][bb] + e[1][bb];
+          w[(2 * 4 + bb) * xs + i] = e[0][bb] - e[1][bb];
+          w[(3 * 4 + bb) * xs + i] = -e[1][bb];
+        }
       }
+      j += cnt;
+      t += cnt;
     }
   }
 }
