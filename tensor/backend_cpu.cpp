@@ -405,7 +405,7 @@ void gemm(const Tensor& a, const Tensor& b, const Tensor& out, int64_t batch, in
   });
 }
 
-// ---- convolution (im2col + GEMM) -----------------------------------------------------------------
+// ---- convolution (Winograd for large 3×3 stride-1 f32, else im2col + GEMM) --------------------------
 namespace {
 struct ConvGeom {
   int64_t N, C, H, W, O, kh, kw, Ho, Wo, G, Cg, Og;
