@@ -271,6 +271,10 @@ void winograd_conv3x3_backward_weight(const float* dy, const float* x, float* dw
   const int64_t Cg = s.C / s.G, Og = s.O / s.G;
   const Tiling tl(s);
   const int nt = std::max(1, threads);
+  if (tl.total == 0) {  // no images: no gradient
+    std::fill(dw, dw + s.O * Cg * 9, 0.f);
+    return;
+  }
   thread_local std::vector<float> ubuf;
   float* dU = grow(ubuf, size_t(s.G * kXi * plane(Og * Cg)));  // [G][ξ][Og][Cg]
   auto run_group = [&](int64_t gi, int inner) {
