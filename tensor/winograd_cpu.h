@@ -11,7 +11,7 @@
 // convolution by rounding only (the transforms use ±1 and ½, exact in binary); the tolerance is the "conv"
 // row of tests/tensor/test_backend_cuda_parity.cpp. Deterministic: every output element and every weight
 // gradient element is computed by one thread in a fixed order, whatever the thread count (the weight
-// gradient sums tiles in fixed chunks of kWinogradTiles).
+// gradient sums tiles in fixed chunks of 256, tensor/winograd_cpu.cpp's kWeightGradTiles).
 #pragma once
 #include <cstdint>
 
