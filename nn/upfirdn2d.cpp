@@ -64,7 +64,10 @@ void plane(const T* x, int64_t H, int64_t W, const T* fk, int64_t fh, int64_t fw
         if (c == T(0)) continue;
         // v = ox·down + kx − padx0 must be ≥ 0, ≡ 0 (mod up) and < W·up
         const int64_t off = kx - p.padx0;
-        if (up == 1) {
+        if (up == 1 && down == 1) {  // the blur after the transposed conv and its backward: contiguous, vectorises
+          const int64_t lo = std::max<int64_t>(0, -off), hi = std::min<int64_t>(Wo, W - off);
+          for (int64_t ox = lo; ox < hi; ++ox) orow[ox] += c * xrow[ox + off];
+        } else if (up == 1) {
           int64_t lo = off >= 0 ? 0 : (-off + down - 1) / down;
           int64_t hi = std::min<int64_t>(Wo, (W - off + down - 1) / down);  // ox·down + off < W
           for (int64_t ox = lo; ox < hi; ++ox) orow[ox] += c * xrow[ox * down + off];

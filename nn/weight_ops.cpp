@@ -1,7 +1,6 @@
 // nn/weight_ops.cpp — fused CPU loops for swap01_copy and sum_sq_hw (see nn/weight_ops.h).
 #include "nn/weight_ops.h"
 
-#include <cstring>
 #include <memory>
 
 #include "core/parallel.h"
@@ -18,7 +17,15 @@ void swap01_raw(const Tensor& src, const Tensor& dst) {  // src contiguous [A,B,
   T* d = dst.data<T>();
   parallel_for(B, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, A * R)), src.ctx().threads(), [&](int64_t lo, int64_t hi) {
     for (int64_t b = lo; b < hi; ++b)
-      for (int64_t a = 0; a < A; ++a) std::memcpy(d + (b * A + a) * R, s + (a * B + b) * R, size_t(R) * sizeof(T));
+      for (int64_t a = 0; a < A; ++a) {  // (R is a kernel's kh·kw, 9 or 1: an inline loop, not a memcpy call each)
+        const T* src = s + (a * B + b) * R;
+        T* dst = d + (b * A + a) * R;
+        if (R == 9) {
+          for (int r = 0; r < 9; ++r) dst[r] = src[r];  // constant length: inlined moves
+        } else {
+          for (int64_t r = 0; r < R; ++r) dst[r] = src[r];
+        }
+      }
   });
 }
 

@@ -11,6 +11,7 @@
 #include "core/rng.h"
 #include "tensor/backend.h"
 #include "tensor/sgemm_cpu.h"
+#include "tensor/winograd_cpu.h"
 #include <type_traits>
 
 namespace ff::cpu {
@@ -404,7 +405,7 @@ void gemm(const Tensor& a, const Tensor& b, const Tensor& out, int64_t batch, in
   });
 }
 
-// ---- convolution (im2col + GEMM) -----------------------------------------------------------------
+// ---- convolution (Winograd for large 3×3 stride-1 f32, else im2col + GEMM) --------------------------
 namespace {
 struct ConvGeom {
   int64_t N, C, H, W, O, kh, kw, Ho, Wo, G, Cg, Og;
@@ -481,7 +482,8 @@ void col2im_add(const T* col, T* x, const ConvGeom& g, int nt) {
 
 namespace {
 // Stride-1 f32 convolutions go through a zero-padded copy (ShiftB/ShiftTB in sgemm_cpu.h).
-bool use_shift(const ConvGeom& g) { return g.p.stride_h == 1 && g.p.stride_w == 1 && !g.pointwise(); }
+// (on images narrower than 16 px the padded grid's kw − 1 extra columns per row cost more than im2col's gathers)
+bool use_shift(const ConvGeom& g) { return g.p.stride_h == 1 && g.p.stride_w == 1 && !g.pointwise() && g.Wo >= 16; }
 struct Padded {
   int64_t Hp, Wp, plane;
   std::vector<float> buf;  // [Cg, Hp, Wp] + kw slack
@@ -499,10 +501,25 @@ ConvShape conv_shape(const ConvGeom& g) {
   return {g.Cg, g.H, g.W, g.kh, g.kw, g.Ho, g.Wo, g.p.stride_h, g.p.stride_w, g.p.pad_h, g.p.pad_w};
 }
 
+// 3×3 stride-1 f32 convolutions with enough channels and pixels go through Winograd F(2×2, 3×3)
+// (tensor/winograd_cpu.h)
+bool use_winograd(const ConvGeom& g, Conv3x3Shape& s) {
+  if (g.kh != 3 || g.kw != 3 || g.p.stride_h != 1 || g.p.stride_w != 1) return false;
+  s = {g.N, g.C, g.H, g.W, g.O, g.G, g.p.pad_h, g.p.pad_w};
+  return winograd_profitable(s);
+}
+
 // y = conv(x, w) + bias for raw NCHW buffers. f32 runs implicit GEMM (im2col inside the B packing);
 // f64 materialises the column matrix and uses Eigen.
 template <class T>
 void conv_forward_impl(const T* px, const T* pw, const T* pb, T* py, const ConvGeom& g, int nt) {
+  if constexpr (std::is_same_v<T, float>) {
+    Conv3x3Shape s;
+    if (use_winograd(g, s)) {
+      winograd_conv3x3(px, pw, pb, py, s, nt);
+      return;
+    }
+  }
   const int64_t K = g.Cg * g.kh * g.kw, HW = g.Ho * g.Wo;
   const int64_t tasks = g.N * g.G;
   constexpr bool implicit = std::is_same_v<T, float>;
@@ -568,18 +585,27 @@ void conv2d_backward_input(const Tensor& d_y, const Tensor& w, kernels::Conv2dPa
   if (d_y.dtype() == DType::F32 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h <= g.kh - 1 && p.pad_w <= g.kw - 1) {
     // stride 1: d_x is a forward convolution of d_y with the flipped, channel-transposed kernel
     // w2[g·Cg + c, o, a, b] = w[g·Og + o, c, kh−1−a, kw−1−b], padding k−1−p (no column buffer, no col2im)
-    std::vector<float> w2(size_t(g.C * g.Og * g.kh * g.kw));
+    // (flipping both kernel dims of a contiguous kh×kw block reverses it; parallel over blocks of 16 rows
+    // (gi, c) of w2, so that each o reads one contiguous run of w)
+    thread_local std::vector<float> w2buf;  // (named through a pointer below: the lambda runs on other threads)
+    w2buf.resize(size_t(g.C * g.Og * g.kh * g.kw));
+    float* w2 = w2buf.data();
     const float* pw = w.data<float>();
-    for (int64_t gi = 0; gi < g.G; ++gi)
-      for (int64_t o = 0; o < g.Og; ++o)
-        for (int64_t c = 0; c < g.Cg; ++c)
-          for (int64_t a = 0; a < g.kh; ++a)
-            for (int64_t b = 0; b < g.kw; ++b)
-              w2[size_t((((gi * g.Cg + c) * g.Og + o) * g.kh + a) * g.kw + b)] =
-                  pw[(((gi * g.Og + o) * g.Cg + c) * g.kh + (g.kh - 1 - a)) * g.kw + (g.kw - 1 - b)];
+    const int64_t khw = g.kh * g.kw, cb = 16, nb = (g.Cg + cb - 1) / cb;
+    parallel_for(g.G * nb, 1, threads_of(d_y), [&](int64_t lo, int64_t hi) {
+      for (int64_t blk = lo; blk < hi; ++blk) {
+        const int64_t gi = blk / nb, c0 = (blk % nb) * cb, c1 = std::min(g.Cg, c0 + cb);
+        for (int64_t o = 0; o < g.Og; ++o)
+          for (int64_t c = c0; c < c1; ++c) {
+            const float* src = pw + ((gi * g.Og + o) * g.Cg + c) * khw;
+            float* dst = w2 + ((gi * g.Cg + c) * g.Og + o) * khw;
+            for (int64_t r = 0; r < khw; ++r) dst[r] = src[khw - 1 - r];
+          }
+      }
+    });
     kernels::Conv2dParams p2{1, 1, int(g.kh - 1 - p.pad_h), int(g.kw - 1 - p.pad_w), p.groups};
     ConvGeom g2(d_y.shape(), {g.C, g.Og, g.kh, g.kw}, d_x.shape(), p2);
-    conv_forward_impl<float>(d_y.data<float>(), w2.data(), nullptr, d_x.data<float>(), g2, threads_of(d_y));
+    conv_forward_impl<float>(d_y.data<float>(), w2, nullptr, d_x.data<float>(), g2, threads_of(d_y));
     return;
   }
   FF_FLOAT_DISPATCH(d_y.dtype(), T, {
@@ -616,6 +642,11 @@ void conv2d_backward_input(const Tensor& d_y, const Tensor& w, kernels::Conv2dPa
 
 void conv2d_backward_weight(const Tensor& d_y, const Tensor& x, kernels::Conv2dParams p, const Tensor& d_w) {
   ConvGeom g(x.shape(), d_w.shape(), d_y.shape(), p);
+  Conv3x3Shape ws;
+  if (d_y.dtype() == DType::F32 && use_winograd(g, ws)) {
+    winograd_conv3x3_backward_weight(d_y.data<float>(), x.data<float>(), d_w.data<float>(), ws, threads_of(d_y));
+    return;
+  }
   FF_FLOAT_DISPATCH(d_y.dtype(), T, {
     const T* pd = ptr<T>(d_y);
     const T* px = ptr<T>(x);

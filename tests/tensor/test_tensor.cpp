@@ -5,6 +5,7 @@
 
 #include "tensor/io.h"
 #include "tensor/kernels.h"
+#include "tensor/winograd_cpu.h"
 #include "tests/testing.h"
 
 using namespace ff;
@@ -247,5 +248,73 @@ TEST_CASE("kernels: f32 GEMM and conv (own packed kernel) agree with the f64 pat
           kernels::conv2d_backward_input(d, w, x.shape(), p), 1e-4);
     close(kernels::conv2d_backward_weight(d.to(DType::F32), x.to(DType::F32), w.shape(), p),
           kernels::conv2d_backward_weight(d, x, w.shape(), p), 1e-4);
+  }
+}
+
+TEST_CASE("kernels: Winograd F(2x2,3x3) conv and weight gradient agree with the f64 direct conv") {
+  // called directly (the backend picks it only for large shapes): odd sizes (edge tiles cropped), padding 0–2,
+  // groups, several images, bias; the result must not depend on the thread count
+  Context ctx(12, 2);
+  auto worst = [](const std::vector<float>& a, const Tensor& f64) {
+    auto b = f64.to_vector<double>();
+    REQUIRE(a.size() == b.size());
+    double e = 0;
+    for (size_t i = 0; i < a.size(); ++i) e = std::max(e, std::abs(a[i] - b[i]) / (1 + std::abs(b[i])));
+    return e;
+  };
+  struct Case {
+    int64_t N, C, H, W, O, G, ph, pw;
+  };
+  for (Case c : {Case{1, 16, 16, 16, 16, 1, 1, 1}, Case{2, 6, 11, 9, 9, 3, 1, 1}, Case{1, 5, 7, 13, 4, 1, 0, 0},
+                 Case{3, 8, 5, 6, 6, 2, 2, 1}, Case{1, 3, 3, 3, 2, 1, 0, 2}, Case{2, 4, 1, 4, 3, 1, 1, 1},
+                 Case{0, 4, 6, 6, 4, 1, 1, 1}}) {  // (no images: the weight gradient is zero)
+    CAPTURE(c.N); CAPTURE(c.C); CAPTURE(c.H); CAPTURE(c.W); CAPTURE(c.O); CAPTURE(c.G); CAPTURE(c.ph); CAPTURE(c.pw);
+    Tensor x = randn(ctx, {c.N, c.C, c.H, c.W}, DType::F64), w = randn(ctx, {c.O, c.C / c.G, 3, 3}, DType::F64);
+    Tensor bias = randn(ctx, {c.O}, DType::F64);
+    Conv2dParams p{1, 1, int(c.ph), int(c.pw), int(c.G)};
+    Tensor y = kernels::conv2d(x, w, bias, p);
+    Tensor d = randn(ctx, y.shape(), DType::F64);
+    Tensor dw = kernels::conv2d_backward_weight(d, x, w.shape(), p);
+    cpu::Conv3x3Shape s{c.N, c.C, c.H, c.W, c.O, c.G, c.ph, c.pw};
+    REQUIRE(s.Ho() == y.shape()[2]);
+    REQUIRE(s.Wo() == y.shape()[3]);
+    auto xf = x.to(DType::F32).to_vector<float>(), wf = w.to(DType::F32).to_vector<float>();
+    auto bf = bias.to(DType::F32).to_vector<float>(), df = d.to(DType::F32).to_vector<float>();
+    std::vector<float> yf[2], dwf[2];
+    for (int t = 0; t < 2; ++t) {
+      yf[t].assign(size_t(y.numel()), -1.f);
+      dwf[t].assign(size_t(w.numel()), -1.f);
+      cpu::winograd_conv3x3(xf.data(), wf.data(), bf.data(), yf[t].data(), s, t + 1);
+      cpu::winograd_conv3x3_backward_weight(df.data(), xf.data(), dwf[t].data(), s, t + 1);
+    }
+    CHECK(worst(yf[0], y) < 1e-4);
+    CHECK(worst(dwf[0], dw) < 1e-4);
+    CHECK(yf[0] == yf[1]);
+    CHECK(dwf[0] == dwf[1]);
+  }
+}
+
+TEST_CASE("kernels: f32 3x3 convs large enough for Winograd agree with the f64 path") {
+  // the backend's own choice: 16 channels at 16×16 and up go through Winograd (tensor/winograd_cpu.h)
+  Context ctx(13, 2);
+  for (int groups : {1, 2}) {
+    Tensor x = randn(ctx, {2, 32, 17, 16}, DType::F64), w = randn(ctx, {32, 32 / groups, 3, 3}, DType::F64);
+    Tensor bias = randn(ctx, {32}, DType::F64);
+    Conv2dParams p{1, 1, 1, 1, groups};
+    REQUIRE(cpu::winograd_profitable({2, 32, 17, 16, 32, groups, 1, 1}));
+    Tensor y = kernels::conv2d(x, w, bias, p);
+    Tensor d = randn(ctx, y.shape(), DType::F64);
+    auto close = [](const Tensor& f32, const Tensor& f64) {
+      auto a = f32.to_vector<float>();
+      auto b = f64.to_vector<double>();
+      double e = 0;
+      for (size_t i = 0; i < a.size(); ++i) e = std::max(e, std::abs(a[i] - b[i]) / (1 + std::abs(b[i])));
+      return e;
+    };
+    CHECK(close(kernels::conv2d(x.to(DType::F32), w.to(DType::F32), bias.to(DType::F32), p), y) < 1e-4);
+    CHECK(close(kernels::conv2d_backward_input(d.to(DType::F32), w.to(DType::F32), x.shape(), p),
+                kernels::conv2d_backward_input(d, w, x.shape(), p)) < 1e-4);
+    CHECK(close(kernels::conv2d_backward_weight(d.to(DType::F32), x.to(DType::F32), w.shape(), p),
+                kernels::conv2d_backward_weight(d, x, w.shape(), p)) < 2e-4);
   }
 }
