@@ -140,7 +140,9 @@ std::vector<OptionInfo> config_options(TrainConfig& c) {
   o.push_back(opt("lr_codes", "double", &c.lr_codes, "identity codes learning rate", {0, 1e3}));
   o.push_back(opt("lr_mu", "double", &c.lr_mu, "mu_scale, mu_rot, mu_opac learning rate", {0, 1e3}));
   o.push_back(opt("lr_xyz", "double", &c.lr_xyz, "per-subject positions learning rate", {0, 1e3}));
-  o.push_back(opt("lr_correction", "double", &c.lr_correction, "expression correction learning rate", {0, 1e3}));
+  o.push_back(opt("lr_correction", "double", &c.lr_correction, "expression correction's colour learning rate", {0, 1e3}));
+  o.push_back(opt("lr_correction_offset", "double", &c.lr_correction_offset,
+                  "expression correction's normal-offset learning rate (metres)", {0, 1e3}));
   o.push_back(opt("adam_eps", "double", &c.adam_eps, "Adam epsilon", {0, 1, true}));
   o.push_back(opt("lambda_dssim", "double", &c.lambda_dssim, "D-SSIM weight of the loss", {0, 1}));
   o.push_back(opt("loss_region", "string", &c.loss_region, "image (whole image, the seed) or mask (face mask only)"));

@@ -392,7 +392,10 @@ std::vector<IdentityModel::Group> IdentityModel::param_groups() const {
   g.push_back({"mu_rot", {mu_rot}});
   g.push_back({"mu_opac", {mu_opac}});
   g.push_back({"xyz", {xyz}});
-  if (corr_color.defined()) g.push_back({"correction", {corr_color, corr_offset}});
+  if (corr_color.defined()) {
+    g.push_back({"correction_color", {corr_color}});
+    g.push_back({"correction_offset", {corr_offset}});
+  }
   return g;
 }
 

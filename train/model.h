@@ -139,7 +139,8 @@ class IdentityModel {
   // "corr_offset"); buffers: the generator's.
   std::vector<nn::NamedParam> named_parameters() const;
   std::vector<nn::NamedParam> named_buffers() const;
-  // The seed's optimiser groups (docs/model.md §3.3): name → tensors; with a correction also "correction".
+  // The seed's optimiser groups (docs/model.md §3.3): name → tensors; with a correction also "correction_color",
+  // "correction_offset".
   struct Group {
     std::string name;
     std::vector<Tensor> params;

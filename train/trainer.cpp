@@ -163,7 +163,7 @@ Trainer::Trainer(Context& ctx, const TrainConfig& cfg, std::shared_ptr<IdentityD
       {"opac_decoder", cfg.lr_opac},   {"generator", cfg.lr_generator},   {"embeddings", cfg.lr_embeddings},
       {"pos_embedding", cfg.lr_pos_embedding}, {"codes", cfg.lr_codes}, {"mu_scale", cfg.lr_mu},
       {"mu_rot", cfg.lr_mu},           {"mu_opac", cfg.lr_mu},            {"xyz", cfg.lr_xyz},
-      {"correction", cfg.lr_correction}};
+      {"correction_color", cfg.lr_correction}, {"correction_offset", cfg.lr_correction_offset}};
   std::map<const TensorImpl*, std::string> names;
   for (auto& p : model_->named_parameters()) names[p.tensor.impl_ptr().get()] = p.name;
   std::vector<ParamGroup> groups;

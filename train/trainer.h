@@ -15,7 +15,8 @@
 // unchanged (bit for bit). Rigs are built once per subject. pose_views = false ignores the poses (the ablation).
 // expression_correction adds the model's linear expression correction (train/model.h) to posed views: colours +
 // corr_color·e, and after pose_gaussians means + (corr_offset·e)·n with n the posed triangle's unit normal (a
-// constant of the step); its own Adam group "correction" (lr_correction).
+// constant of the step); its own Adam groups "correction_color" (lr_correction) and "correction_offset"
+// (lr_correction_offset: metres, like positions much smaller than the colour rate).
 //
 // Schedule (the seed's loop, as a pure function of the step so that resuming needs only the step number):
 // per outer iteration, a seeded permutation of the subjects is cut into mini-batches of minibatch_subjects;
@@ -99,7 +100,7 @@ struct TrainConfig {
   int minibatch_iters = 10;
   double lr_color = 2e-3, lr_scale = 1e-3, lr_rot = 1e-3, lr_opac = 1e-3, lr_generator = 4e-3,
          lr_embeddings = 1e-3, lr_pos_embedding = 1e-3, lr_codes = 1e-3, lr_mu = 1e-4, lr_xyz = 1.6e-7,
-         lr_correction = 1e-3;
+         lr_correction = 1e-3, lr_correction_offset = 1e-5;  // expression correction: colour, offset (metres)
   double adam_eps = 1e-15;
   double lambda_dssim = 0.2;
   std::string loss_region = "image";  // "image" (the seed) or "mask" (inside the face mask)
