@@ -2,7 +2,8 @@
 // frame renders exactly like the static identity (bitwise), an open jaw changes the lower face and not the rest,
 // a model file without a head-model layout is refused; the runtime's posing from the rig file (runtime/rig.h,
 // ff_rig_pose) equals the engine's (train/animation.h HeadRig + pose_gaussians_host) for random parameters, and so
-// do the renders (≤ 1/255); truncated and foreign rig files are refused naming the file; the rig file round-trips.
+// do the renders (≤ 1/255), also with a non-zero expression correction (train/model.h) carried in the rig file;
+// truncated and foreign rig files are refused naming the file; the rig file round-trips.
 #include <doctest/doctest.h>
 
 #include <filesystem>

@@ -2,7 +2,8 @@
 // docs/animation.md §7): an in-memory dataset built from the built-in head model (a few identities posed with
 // expressions and jaw by train/animation.h HeadRig, ground truth rendered by splat/ from Gaussians bound to their
 // face), the animated model beating the static one on held-out expressions, neutral poses taking the static path bit
-// for bit, and the refusals.
+// for bit, the expression correction (a with-correction row, zero correction = no correction bitwise, checkpoints
+// and model files with and without it), and the refusals.
 #include <doctest/doctest.h>
 
 #include <cmath>
