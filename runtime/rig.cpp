@@ -92,6 +92,11 @@ void RigData::check(const std::string& what) const {
     if (j == 0 ? parents[0] != -1 : (parents[size_t(j)] < 0 || parents[size_t(j)] >= j))
       fail(kFormat, what, ": record 'rig/parents': joint ", j, " has parent ", parents[size_t(j)],
            " (the root's is −1, every other joint's an earlier joint)");
+  if (C < 0 || (C > 0 && C < 3)) fail(kFormat, what, ": correction of ", C, " coefficients (0, or E' + 3 with the jaw)");
+  size_is(corr_color.size(), size_t(G) * 3 * size_t(C), "corr/color");
+  size_is(corr_offset.size(), size_t(G) * size_t(C), "corr/offset");
+  need_finite(corr_color, "corr/color", what);
+  need_finite(corr_offset, "corr/offset", what);
   if (gaussians.size() != 0 || !gaussians.means.empty()) {
     gaussians.check(what);
     if (gaussians.size() != size_t(G)) fail(kFormat, what, ": ", gaussians.size(), " neutral Gaussians, ", G, " bindings");
@@ -119,6 +124,10 @@ Pack rig_pack(const RigData& r) {
     std::string names;
     for (size_t i = 0; i < r.expression_names.size(); ++i) names += (i ? "\n" : "") + r.expression_names[i];
     p.add_u8("rig/expression_names", names);
+  }
+  if (r.C > 0) {
+    p.add("corr/color", {G, 3, int64_t(r.C)}, r.corr_color.data());
+    p.add("corr/offset", {G, int64_t(r.C)}, r.corr_offset.data());
   }
   if (r.gaussians.size() > 0) {
     const Pack g = pack_from_gaussians(r.gaussians);
@@ -165,6 +174,12 @@ RigData rig_from_pack(const Pack& p, const std::string& what) {
       else cur += c;
     }
     r.expression_names.push_back(cur);
+  }
+  if (p.find("corr/color") || p.find("corr/offset")) {
+    const Array& cc = take(p, "corr/color", kF32, {r.G, 3, -1}, what);
+    r.C = int(cc.shape[2]);
+    r.corr_color = floats(cc);
+    r.corr_offset = floats(take(p, "corr/offset", kF32, {r.G, r.C}, what));
   }
   if (p.find("gaussians/opacities")) {
     Pack g;
@@ -298,12 +313,34 @@ void Rig::pose(const GaussianSet& neutral, const RigParams& p, GaussianSet& out,
   });
   out.opacities = neutral.opacities;
   out.colors = neutral.colors;
-  apply_posed_corrections(*this, p, out);
+  apply_posed_corrections(*this, p, V1, out);
 }
 
-void apply_posed_corrections(const Rig&, const RigParams&, GaussianSet&) {
-  // No correction yet: a rig file carrying an expression-conditioned correction (e.g. a small MLP of ψ, θ → per-
-  // Gaussian colour / mean offsets) applies it here, after the binding, before rendering and .ply export.
+void apply_posed_corrections(const Rig& rig, const RigParams& p, const std::vector<float>& V1, GaussianSet& posed) {
+  const RigData& d = rig.data();
+  const int C = d.C;
+  if (C == 0) return;
+  std::vector<float> e(size_t(C), 0.f);  // (ψ_0 … ψ_{C−4}, jaw axis-angle)
+  for (int i = 0; i < C - 3 && i < p.num_expression; ++i) e[size_t(i)] = p.expression[i];
+  for (int k = 0; k < 3; ++k) e[size_t(C - 3 + k)] = p.pose[3 * 2 + k];  // joint 2 = jaw (FLAME order)
+  bool zero = true;
+  for (float v : e) zero = zero && v == 0.f;
+  if (zero) return;
+  for (int g = 0; g < d.G; ++g) {
+    const float* wc = &d.corr_color[size_t(g) * 3 * size_t(C)];
+    for (int c = 0; c < 3; ++c) {
+      float s = 0;
+      for (int k = 0; k < C; ++k) s += wc[size_t(c) * size_t(C) + size_t(k)] * e[size_t(k)];
+      posed.colors[size_t(g) * 3 + size_t(c)] += s;
+    }
+    const float* wn = &d.corr_offset[size_t(g) * size_t(C)];
+    float dn = 0;
+    for (int k = 0; k < C; ++k) dn += wn[k] * e[size_t(k)];
+    const int32_t* t = &d.tri[size_t(g) * 3];
+    float R[9], size;
+    binding::triangle_frame(&V1[size_t(t[0]) * 3], &V1[size_t(t[1]) * 3], &V1[size_t(t[2]) * 3], R, &size);
+    for (int i = 0; i < 3; ++i) posed.means[size_t(g) * 3 + size_t(i)] += dn * R[3 * i + 1];  // column a1: the normal
+  }
 }
 
 }  // namespace ffrt

@@ -47,6 +47,12 @@ struct RigData {
   std::vector<float> bary;                // bind/bary [G,3]
   std::vector<std::string> expression_names;  // rig/expression_names (u8, '\n'-separated; may be empty)
   GaussianSet gaussians;                  // gaussians/* (optional): the identity's neutral Gaussians
+  // Expression correction (optional, docs/animation.md §7): C coefficients e = (ψ_0 … ψ_{C−4}, jaw axis-angle x, y, z)
+  // (ψ_i of the frame, 0 where the frame gives fewer); C = 0: none. Applied by apply_posed_corrections.
+  int C = 0;
+  std::vector<float> corr_color;          // corr/color [G,3,C]   colour delta Δc_g = corr_color_g · e
+  std::vector<float> corr_offset;         // corr/offset [G,C]    offset Δn_g = corr_offset_g · e (metres) along the
+                                          //                      posed triangle's unit normal
   std::string meta;                       // informative JSON
 
   // shapes, index ranges, finite values, parents[j] < j; throws kFormat naming `what`
@@ -84,9 +90,10 @@ class Rig {
   std::vector<float> rest_;  // F(0, 0)
 };
 
-// The one place where per-Gaussian corrections that depend on the frame's parameters (an expression-conditioned
-// colour / offset correction, docs/animation.md §8) are applied to the posed Gaussians; a no-op until a rig file
-// carries such a correction.
-void apply_posed_corrections(const Rig& rig, const RigParams& p, GaussianSet& posed);
+// The one place where per-Gaussian corrections that depend on the frame's parameters (the expression correction,
+// docs/animation.md §7) are applied to the posed Gaussians: colours += corr_color·e, means += (corr_offset·e)·n with n
+// the unit normal of the Gaussian's triangle of the posed rig vertices V1 [V,3] (runtime/binding.h triangle_frame's
+// second column). A no-op without a correction or when e = 0 (the neutral Gaussians stay bitwise).
+void apply_posed_corrections(const Rig& rig, const RigParams& p, const std::vector<float>& V1, GaussianSet& posed);
 
 }  // namespace ffrt

@@ -123,6 +123,8 @@ std::vector<OptionInfo> config_options(TrainConfig& c) {
   o.push_back(opt("model.opacity_bias", "string", &m.opacity_bias, "mu_opac init: logit (logit(opacity_init)) or seed (raw)"));
   o.push_back(opt("model.opacity_init", "double", &m.opacity_init, "initial opacity (0.1)", {1e-6, 1 - 1e-6}));
   o.push_back(opt("model.placement_seed", "uint64", &m.placement_seed, "seed of the uv placement's surface samples", {0, kU64}));
+  o.push_back(opt("model.correction_dim", "int", &m.correction_dim,
+                  "expression correction coefficients (0: none; set by the trainer from expression_correction)", {0, 65536}));
   o.push_back(opt("steps", "int64", &c.steps, "total optimiser steps (0: steps_per_subject x N / batch_views)", {0, kSteps}));
   o.push_back(opt("steps_per_subject", "int64", &c.steps_per_subject, "the seed's \"epochs\": steps per identity", {0, kSteps}));
   o.push_back(opt("batch_views", "int", &c.batch_views, "(subject, view) pairs per step (1: the seed)", {1, 65536}));
@@ -138,12 +140,18 @@ std::vector<OptionInfo> config_options(TrainConfig& c) {
   o.push_back(opt("lr_codes", "double", &c.lr_codes, "identity codes learning rate", {0, 1e3}));
   o.push_back(opt("lr_mu", "double", &c.lr_mu, "mu_scale, mu_rot, mu_opac learning rate", {0, 1e3}));
   o.push_back(opt("lr_xyz", "double", &c.lr_xyz, "per-subject positions learning rate", {0, 1e3}));
+  o.push_back(opt("lr_correction", "double", &c.lr_correction, "expression correction's colour learning rate", {0, 1e3}));
+  o.push_back(opt("lr_correction_offset", "double", &c.lr_correction_offset,
+                  "expression correction's normal-offset learning rate (metres)", {0, 1e3}));
   o.push_back(opt("adam_eps", "double", &c.adam_eps, "Adam epsilon", {0, 1, true}));
   o.push_back(opt("lambda_dssim", "double", &c.lambda_dssim, "D-SSIM weight of the loss", {0, 1}));
   o.push_back(opt("loss_region", "string", &c.loss_region, "image (whole image, the seed) or mask (face mask only)"));
   o.push_back(opt("pose_views", "bool", &c.pose_views,
                   "expression data: pose the subject's Gaussians with the head rig for views with a non-neutral "
                   "expression/pose (false: render every view static)"));
+  o.push_back(opt("expression_correction", "bool", &c.expression_correction,
+                  "expression data: learn a linear expression-conditioned colour and normal-offset correction of the "
+                  "posed Gaussians (shared by all identities, zero at start; docs/animation.md 7)"));
   o.push_back(opt("scale_reg_weight", "double", &c.scale_reg_weight, "scale regulariser weight (0: off)", {0, 1e9}));
   o.push_back(opt("scale_reg_start", "int64", &c.scale_reg_start, "step the scale regulariser starts at", {0, kSteps}));
   o.push_back(opt("max_bad_steps", "int", &c.max_bad_steps, "consecutive non-finite steps before the run stops", {1, kBig}));

@@ -307,6 +307,12 @@ IdentityModel::IdentityModel(Context& ctx, const ModelConfig& cfg, const Surface
     all.insert(all.end(), x.begin(), x.end());
   }
   xyz = leaf(host_tensor(ctx, all, {N, G, 3}, dt, device));
+  FF_CHECK(cfg.correction_dim == 0 || cfg.correction_dim >= 3, "IdentityModel: correction_dim must be 0 or E + 3, got ",
+           cfg.correction_dim);
+  if (cfg.correction_dim > 0) {
+    corr_color = leaf(zeros(ctx, {G, 3, cfg.correction_dim}, dt, device));
+    corr_offset = leaf(zeros(ctx, {G, cfg.correction_dim}, dt, device));
+  }
   row_grid_ = host_tensor(ctx, layout.row_uv, {1, 1, layout.rows, 2}, dt, device);
   if (layout.placement == "uv")
     row_anchor_ = from_vector<int64_t>(ctx, layout.row_anchor, {layout.rows}).to(device);
@@ -362,6 +368,10 @@ std::vector<nn::NamedParam> IdentityModel::named_parameters() const {
   p.push_back({"mu_rot", mu_rot});
   p.push_back({"mu_opac", mu_opac});
   p.push_back({"xyz", xyz});
+  if (corr_color.defined()) {
+    p.push_back({"corr_color", corr_color});
+    p.push_back({"corr_offset", corr_offset});
+  }
   return p;
 }
 
@@ -382,7 +392,25 @@ std::vector<IdentityModel::Group> IdentityModel::param_groups() const {
   g.push_back({"mu_rot", {mu_rot}});
   g.push_back({"mu_opac", {mu_opac}});
   g.push_back({"xyz", {xyz}});
+  if (corr_color.defined()) {
+    g.push_back({"correction_color", {corr_color}});
+    g.push_back({"correction_offset", {corr_offset}});
+  }
   return g;
+}
+
+std::vector<double> IdentityModel::correction_coefficients(const std::vector<double>& expression,
+                                                           const std::array<double, 15>& pose) const {
+  const int C = cfg_.correction_dim;
+  FF_CHECK(C >= 3, "IdentityModel::correction_coefficients: the model has no expression correction");
+  std::vector<double> e(size_t(C), 0.0);
+  for (size_t i = 0; i < expression.size(); ++i) {
+    if (int(i) < C - 3) e[i] = expression[i];
+    else FF_CHECK(expression[i] == 0.0, "IdentityModel: expression coefficient ", i, " is ", expression[i],
+                  ", the expression correction has ", C - 3);
+  }
+  for (int k = 0; k < 3; ++k) e[size_t(C - 3 + k)] = pose[size_t(3 * 2 + k)];  // joint 2: the jaw (FLAME order)
+  return e;
 }
 
 int64_t IdentityModel::parameter_count() const {

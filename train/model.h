@@ -22,6 +22,11 @@
 // (1,0,0,0); μ_opac = logit(opacity_init) (default, 0.1) or the seed's raw 0.1 (opacity_bias = "seed").
 // Positions xyz [N,G,3] are per-subject parameters initialised from each subject's own mesh (the seed's lr
 // 1.6e-7 keeps them nearly fixed).
+// Expression correction (correction_dim C > 0, docs/animation.md §7): linear in the frame's coefficients
+// e = (ψ_0 … ψ_{C−4}, jaw axis-angle) [C] and shared by all identities, per Gaussian slot g: colour delta
+// corr_color[g]·e [3] and an offset corr_offset[g]·e along the posed triangle's unit normal; both initialised to zero,
+// so an untrained correction changes nothing. Applied to posed views only (train/trainer.h render_subject,
+// runtime/rig.h apply_posed_corrections); the decoded (neutral) Gaussians never see it.
 //
 // Ownership: the model owns its parameters (leaves with requires_grad, created on `device` from the Context's
 // counter RNG in a fixed order) and buffers; the Context must outlive it.
@@ -30,6 +35,7 @@
 //   ff::train::IdentityModel model(ctx, cfg, lay, init_xyz, ff::Device::cpu());
 //   ff::train::GaussianBatch gb = model.decode(model.code_rows(subject_index));   // [B,G,...]
 #pragma once
+#include <array>
 #include <string>
 #include <vector>
 
@@ -58,6 +64,8 @@ struct ModelConfig {
   std::string opacity_bias = "logit"; // "logit": μ_opac = logit(opacity_init); "seed": raw opacity_init
   double opacity_init = 0.1;
   uint64_t placement_seed = 7;        // the uv placement's sample points
+  int correction_dim = 0;             // C: coefficients of the expression correction (0: none); the Trainer sets
+                                      // it to the head model's E + 3 when TrainConfig::expression_correction is on
   DType dtype = DType::F32;           // F64 only for CPU gradient checks
 
   nn::GeneratorConfig generator() const;
@@ -127,10 +135,12 @@ class IdentityModel {
   nn::Generator& generator() { return gen_; }
 
   // Parameters by name in a fixed order ("codes", "E", "G.<stylegan name>", "pos_embedding",
-  // "dec.<attr>.<l>.weight|bias", "mu_scale", "mu_rot", "mu_opac", "xyz"); buffers: the generator's.
+  // "dec.<attr>.<l>.weight|bias", "mu_scale", "mu_rot", "mu_opac", "xyz", then with a correction "corr_color",
+  // "corr_offset"); buffers: the generator's.
   std::vector<nn::NamedParam> named_parameters() const;
   std::vector<nn::NamedParam> named_buffers() const;
-  // The seed's optimiser groups (docs/model.md §3.3): name → tensors.
+  // The seed's optimiser groups (docs/model.md §3.3): name → tensors; with a correction also "correction_color",
+  // "correction_offset".
   struct Group {
     std::string name;
     std::vector<Tensor> params;
@@ -152,6 +162,13 @@ class IdentityModel {
   Tensor mu_rot;         // [G,4]
   Tensor mu_opac;        // [G,1]
   Tensor xyz;            // [N,G,3]
+  Tensor corr_color;     // [G,3,C] (undefined when C = 0)
+  Tensor corr_offset;    // [G,C]
+
+  // The correction's coefficient vector of a frame: (expression ψ_0 … ψ_{C−4}, jaw axis-angle); throws when the
+  // frame has a non-zero coefficient past C − 3. Requires C > 0.
+  std::vector<double> correction_coefficients(const std::vector<double>& expression,
+                                              const std::array<double, 15>& pose) const;
 
  private:
   Context& ctx_;

@@ -16,6 +16,7 @@
 #include "core/file.h"
 #include "core/rng.h"
 #include "flame/headmodel.h"
+#include "runtime/binding.h"
 #include "runtime/formats.h"
 #include "splat/splat_op.h"
 #include "train/checkpoint.h"
@@ -149,13 +150,20 @@ Trainer::Trainer(Context& ctx, const TrainConfig& cfg, std::shared_ptr<IdentityD
     xyz.push_back(layout.place(m));
     for (size_t i = 0; i < ref.size(); ++i) ref[i] += xyz.back()[i] / float(N);
   }
-  model_ = std::make_unique<IdentityModel>(ctx, cfg.model, layout, xyz, ref, dev_);
+  cfg_.model.correction_dim = 0;
+  if (cfg.expression_correction) {
+    FF_CHECK(!train_->head_model().spec.empty(), "Trainer: expression_correction needs a dataset that names its head ",
+             "model (dataset '", train_->description(), "' names none)");
+    cfg_.model.correction_dim = head_model(*train_).E + 3;
+  }
+  model_ = std::make_unique<IdentityModel>(ctx, cfg_.model, layout, xyz, ref, dev_);
 
   const std::map<std::string, double> lrs = {
       {"color_decoder", cfg.lr_color}, {"scale_decoder", cfg.lr_scale},   {"rot_decoder", cfg.lr_rot},
       {"opac_decoder", cfg.lr_opac},   {"generator", cfg.lr_generator},   {"embeddings", cfg.lr_embeddings},
       {"pos_embedding", cfg.lr_pos_embedding}, {"codes", cfg.lr_codes}, {"mu_scale", cfg.lr_mu},
-      {"mu_rot", cfg.lr_mu},           {"mu_opac", cfg.lr_mu},            {"xyz", cfg.lr_xyz}};
+      {"mu_rot", cfg.lr_mu},           {"mu_opac", cfg.lr_mu},            {"xyz", cfg.lr_xyz},
+      {"correction_color", cfg.lr_correction}, {"correction_offset", cfg.lr_correction_offset}};
   std::map<const TensorImpl*, std::string> names;
   for (auto& p : model_->named_parameters()) names[p.tensor.impl_ptr().get()] = p.name;
   std::vector<ParamGroup> groups;
@@ -285,14 +293,22 @@ bool same_pose(const RigPose& a, const RigPose& b) {
       return false;
   return a.pose == b.pose && a.rotation == b.rotation && a.translation == b.translation;
 }
+// unit normal of each Gaussian's triangle on the posed face [G,3] (runtime/binding.h triangle_frame's column a1, the
+// runtime's apply_posed_corrections uses the same)
+std::vector<double> posed_normals(const GaussianBinding& b, const std::vector<double>& face) {
+  std::vector<double> n(size_t(b.G) * 3);
+  for (int g = 0; g < b.G; ++g) {
+    const int32_t* t = &b.tri[size_t(g) * 3];
+    double R[9], size;
+    ffrt::binding::triangle_frame(&face[size_t(t[0]) * 3], &face[size_t(t[1]) * 3], &face[size_t(t[2]) * 3], R, &size);
+    for (int i = 0; i < 3; ++i) n[size_t(g) * 3 + size_t(i)] = R[3 * i + 1];
+  }
+  return n;
+}
 }  // namespace
 
-const Trainer::SubjectRig& Trainer::subject_rig(const IdentityDataset& ds, int s) const {
-  auto& slot = rigs_[{&ds, s}];
-  if (slot) return *slot;
+const flame::FlameModel& Trainer::head_model(const IdentityDataset& ds) const {
   const HeadModelRef ref = ds.head_model();
-  FF_CHECK(!ref.spec.empty(), "Trainer: subject ", ds.subject_name(s), " of dataset '", ds.description(),
-           "' has views with a non-neutral expression/pose, but the dataset names no head model to pose it with");
   if (!head_model_) {
     head_model_ = std::make_unique<flame::FlameModel>(flame::load_head_model(ref.spec));
     head_model_ref_ = {ref.spec, flame::head_model_content_id(*head_model_)};
@@ -303,6 +319,16 @@ const Trainer::SubjectRig& Trainer::subject_rig(const IdentityDataset& ds, int s
   FF_CHECK(ref.content_id.empty() || ref.content_id == head_model_ref_.content_id, "Trainer: dataset '",
            ds.description(), "' names head model ", ref.content_id, ", training poses with ",
            head_model_ref_.content_id, " (one head model per run)");
+  return *head_model_;
+}
+
+const Trainer::SubjectRig& Trainer::subject_rig(const IdentityDataset& ds, int s) const {
+  auto& slot = rigs_[{&ds, s}];
+  if (slot) return *slot;
+  const HeadModelRef ref = ds.head_model();
+  FF_CHECK(!ref.spec.empty(), "Trainer: subject ", ds.subject_name(s), " of dataset '", ds.description(),
+           "' has views with a non-neutral expression/pose, but the dataset names no head model to pose it with");
+  head_model(ds);
   std::vector<double> head = ds.head_vertices(s);
   FF_CHECK(!head.empty(), "Trainer: subject ", ds.subject_name(s), " of dataset '", ds.description(),
            "' has views with a non-neutral expression/pose, but the dataset gives no head-model mesh "
@@ -340,13 +366,26 @@ Tensor Trainer::render_subject(const GaussianBatch& gb, int b, const Tensor& mea
     const std::vector<int> run(views.begin() + int64_t(i), views.begin() + int64_t(j));
     splat::GaussianTensors gp = g;
     if (!poses[i].is_neutral()) {
-      const Tensor face = from_vector<double>(ctx_, r.rig.posed_face(poses[i]), {int64_t(r.binding.A), 3})
+      const std::vector<double> posed_face = r.rig.posed_face(poses[i]);
+      const Tensor face = from_vector<double>(ctx_, posed_face, {int64_t(r.binding.A), 3})
                               .to(means.dtype())
                               .to(dev_);
       const PosedGaussians p = pose_gaussians(r.binding, face, means, g.rotations, select(gb.log_scales, 0, b));
       gp.means = p.means;
       gp.rotations = p.rotations;
       gp.scales = exp(p.log_scales);
+      if (model_->corr_color.defined()) {  // the expression correction (train/model.h), linear in e
+        const int64_t G = r.binding.G, C = model_->config().correction_dim;
+        const Tensor e = from_vector<double>(ctx_, model_->correction_coefficients(poses[i].expression, poses[i].pose),
+                                             {C, 1})
+                             .to(means.dtype())
+                             .to(dev_);
+        const Tensor normals = from_vector<double>(ctx_, posed_normals(r.binding, posed_face), {G, 3})
+                                   .to(means.dtype())
+                                   .to(dev_);
+        gp.colors = g.colors + reshape(matmul(reshape(model_->corr_color, {G * 3, C}), e), {G, 3});
+        gp.means = p.means + matmul(model_->corr_offset, e) * normals;
+      }
     }
     parts.push_back(splat::render(gp, viewmats(ds, s, run), intrinsics(ds, s, run), c0.width, c0.height).image);
     i = j;
@@ -814,8 +853,10 @@ void Trainer::load_checkpoint(const std::string& path) {
   json saved = json::parse(ck.config_json, nullptr, false);
   FF_CHECK(!saved.is_discarded(), "checkpoint '", path, "': its config is not valid JSON");
   json mine = json::parse(config_to_json(cfg_));
+  const json defaults = json::parse(config_to_json(TrainConfig{}))["model"];
   for (auto& [k, v] : mine["model"].items())
-    FF_CHECK(saved.contains("model") && saved["model"].contains(k) && saved["model"][k] == v, "checkpoint '", path,
+    FF_CHECK(saved.contains("model") && (saved["model"].contains(k) ? saved["model"][k] == v : v == defaults[k]),
+             "checkpoint '", path,
              "' was trained with model.", k, " = ", saved.contains("model") && saved["model"].contains(k) ? saved["model"][k].dump() : "?",
              ", this run has ", v.dump(), " (resume with the checkpoint's model options)");
   std::map<std::string, Tensor> t(ck.tensors.begin(), ck.tensors.end());

@@ -13,6 +13,10 @@
 // with the head model the dataset names, GaussianBinding from the model's layout, then train::pose_gaussians, so the
 // gradients reach the decoded rotations and log-scales and the positions. Neutral views take the static path
 // unchanged (bit for bit). Rigs are built once per subject. pose_views = false ignores the poses (the ablation).
+// expression_correction adds the model's linear expression correction (train/model.h) to posed views: colours +
+// corr_color·e, and after pose_gaussians means + (corr_offset·e)·n with n the posed triangle's unit normal (a
+// constant of the step); its own Adam groups "correction_color" (lr_correction) and "correction_offset"
+// (lr_correction_offset: metres, like positions much smaller than the colour rate).
 //
 // Schedule (the seed's loop, as a pure function of the step so that resuming needs only the step number):
 // per outer iteration, a seeded permutation of the subjects is cut into mini-batches of minibatch_subjects;
@@ -95,12 +99,15 @@ struct TrainConfig {
   int minibatch_subjects = 8;
   int minibatch_iters = 10;
   double lr_color = 2e-3, lr_scale = 1e-3, lr_rot = 1e-3, lr_opac = 1e-3, lr_generator = 4e-3,
-         lr_embeddings = 1e-3, lr_pos_embedding = 1e-3, lr_codes = 1e-3, lr_mu = 1e-4, lr_xyz = 1.6e-7;
+         lr_embeddings = 1e-3, lr_pos_embedding = 1e-3, lr_codes = 1e-3, lr_mu = 1e-4, lr_xyz = 1.6e-7,
+         lr_correction = 1e-3, lr_correction_offset = 1e-5;  // expression correction: colour, offset (metres)
   double adam_eps = 1e-15;
   double lambda_dssim = 0.2;
   std::string loss_region = "image";  // "image" (the seed) or "mask" (inside the face mask)
   bool pose_views = true;          // expression data: render a view whose dataset pose is not neutral with the
                                    // subject's Gaussians posed by the head rig (false: every view static, the ablation)
+  bool expression_correction = false;  // expression data: the model's linear expression correction (ModelConfig::
+                                   // correction_dim = the dataset's head model's E + 3), applied to posed views
   double scale_reg_weight = 0.0;
   int64_t scale_reg_start = 0;
   int max_bad_steps = 5;
@@ -251,6 +258,7 @@ class Trainer {
     GaussianBinding binding;
   };
   const SubjectRig& subject_rig(const IdentityDataset& ds, int s) const;
+  const flame::FlameModel& head_model(const IdentityDataset& ds) const;  // loaded on first use, checked by content id
   mutable std::unique_ptr<flame::FlameModel> head_model_;
   mutable HeadModelRef head_model_ref_;
   mutable std::map<std::pair<const IdentityDataset*, int>, std::unique_ptr<SubjectRig>> rigs_;

@@ -28,7 +28,8 @@ ffrt::GaussianSet read_gaussians(const Gaussians& g) {
 }  // namespace
 
 ffrt::RigData make_rig_data(const train::HeadRig& rig, const train::SurfaceLayout& layout,
-                            const ffrt::GaussianSet& neutral, const std::string& meta) {
+                            const ffrt::GaussianSet& neutral, const std::string& meta,
+                            const train::IdentityModel* model) {
   const flame::FlameModel& m = rig.model();
   const std::vector<int32_t>& face = rig.face_vertex_ids();
   FF_CHECK(layout.A == int(face.size()) && layout.tri.size() == size_t(layout.G) * 3,
@@ -86,6 +87,13 @@ ffrt::RigData make_rig_data(const train::HeadRig& rig, const train::SurfaceLayou
     FF_CHECK(neutral.size() == size_t(layout.G), "rig: ", neutral.size(), " Gaussians, the layout binds ", layout.G);
     d.gaussians = neutral;
   }
+  if (model && model->corr_color.defined()) {
+    FF_CHECK(model->layout().G == layout.G, "rig: the model's correction covers ", model->layout().G, " Gaussians, the layout ",
+             layout.G);
+    d.C = model->config().correction_dim;
+    d.corr_color = model->corr_color.detach().to(DType::F32).to(Device::cpu()).to_vector<float>();
+    d.corr_offset = model->corr_offset.detach().to(DType::F32).to(Device::cpu()).to_vector<float>();
+  }
   d.meta = meta;
   return d;
 }
@@ -112,7 +120,7 @@ Animator::Animator(const OpenedModel& m, const flame::FlameModel& head, std::vec
   for (char c : m.file.path) source += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
   const std::string meta = "{\"format\":\"facefield rig\",\"model\":\"" + source + "\",\"head_model_content_id\":\"" +
                            flame::head_model_content_id(head) + "\",\"gaussians\":" + std::to_string(G_) + "}";
-  rig_bytes_ = ffrt::pack_bytes(ffrt::rig_pack(make_rig_data(rig_, layout_of(m), read_gaussians(neutral_), meta)));
+  rig_bytes_ = ffrt::pack_bytes(ffrt::rig_pack(make_rig_data(rig_, layout_of(m), read_gaussians(neutral_), meta, m.file.model.get())));
   check(ff_rig_open_memory(rig_bytes_.data(), rig_bytes_.size(), threads, &rt_rig_), "ff_rig_open_memory");
 }
 

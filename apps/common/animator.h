@@ -26,9 +26,11 @@ namespace ff::apps {
 
 // The rig file's contents for an identity: the head rig trimmed to the vertices its Gaussians are bound to (the
 // face-mask vertices of `layout`) and those the joint regressor reads; pose correctives only for vertices that have
-// any; `neutral` (may be empty) stored as the identity's Gaussians. `meta`: informative JSON.
+// any; `neutral` (may be empty) stored as the identity's Gaussians. `meta`: informative JSON. `model` (may be null):
+// its expression correction (train/model.h corr_color, corr_offset), if it has one, goes into the rig file.
 ffrt::RigData make_rig_data(const train::HeadRig& rig, const train::SurfaceLayout& layout,
-                            const ffrt::GaussianSet& neutral, const std::string& meta);
+                            const ffrt::GaussianSet& neutral, const std::string& meta,
+                            const train::IdentityModel* model = nullptr);
 
 class Animator {
  public:

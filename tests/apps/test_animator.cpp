@@ -2,7 +2,8 @@
 // frame renders exactly like the static identity (bitwise), an open jaw changes the lower face and not the rest,
 // a model file without a head-model layout is refused; the runtime's posing from the rig file (runtime/rig.h,
 // ff_rig_pose) equals the engine's (train/animation.h HeadRig + pose_gaussians_host) for random parameters, and so
-// do the renders (≤ 1/255); truncated and foreign rig files are refused naming the file; the rig file round-trips.
+// do the renders (≤ 1/255), also with a non-zero expression correction (train/model.h) carried in the rig file;
+// truncated and foreign rig files are refused naming the file; the rig file round-trips.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include "apps/common/animator.h"
 #include "core/check.h"
 #include "flame/headmodel.h"
+#include "runtime/binding.h"
 #include "train/data/preprocess.h"
 #include "tests/train/train_test_util.h"
 #include "train/model_file.h"
@@ -21,7 +23,8 @@ using namespace ff;
 
 namespace {
 // a model pack of two identities on the built-in head (random shapes), naming the head model; returns its path
-std::string write_test_model(Context& ctx, const std::filesystem::path& dir) {
+// (correction: a random non-zero expression correction, train/model.h)
+std::string write_test_model(Context& ctx, const std::filesystem::path& dir, bool correction = false) {
   const flame::FlameModel& hm = flame::builtin_head_model_ref();
   // two identities on the built-in head (random shapes), a model pack naming the head model
   std::vector<flame::Mesh> faces;
@@ -37,12 +40,18 @@ std::string write_test_model(Context& ctx, const std::filesystem::path& dir) {
     flame::flame_fwd(hm, in, out, nullptr, 1);
     faces.push_back(data::build_head_meshes(hm, out.vertices, po).facemask[0]);
   }
-  const train::ModelConfig cfg = testing::tiny_model();
+  train::ModelConfig cfg = testing::tiny_model();
+  if (correction) cfg.correction_dim = hm.E + 3;
   const train::SurfaceLayout lay = train::build_layout(faces, cfg);
   std::vector<std::vector<float>> xyz = {lay.place(faces[0]), lay.place(faces[1])};
   std::vector<float> ref(xyz[0].size());
   for (size_t i = 0; i < ref.size(); ++i) ref[i] = 0.5f * (xyz[0][i] + xyz[1][i]);
   train::IdentityModel model(ctx, cfg, lay, xyz, ref);
+  if (correction) {
+    NoGrad ng(ctx);
+    model.corr_color.copy_(rand(ctx, model.corr_color.shape(), DType::F32, Device::cpu(), -0.2, 0.2));
+    model.corr_offset.copy_(rand(ctx, model.corr_offset.shape(), DType::F32, Device::cpu(), -2e-3, 2e-3));
+  }
   const std::string path = (dir / "m.ffpk").string();
   ffrt::write_pack(path, train::model_pack(model, {"a", "b"}, {}, {"builtin", flame::head_model_content_id(hm)}));
   return path;
@@ -227,4 +236,80 @@ TEST_CASE("animator: load_app_motion: 'photo' holds a code file's photo_pose, ot
   REQUIRE(talk3.frames.size() == 4);
   CHECK(talk3.frames[1].pose == talk.frames[3].pose);
   CHECK(talk3.frames[1].expression == talk.frames[3].expression);
+}
+
+TEST_CASE("rig: an expression correction reaches the rig file; the runtime's corrected Gaussians and renders equal the "
+          "engine's") {
+  Context ctx(1, 2);
+  const auto dir = test_dir("ff_test_rig_corr_");
+  auto m = apps::open_model(ctx, write_test_model(ctx, dir, true), 2);
+  const train::IdentityModel& model = *m->file.model;
+  REQUIRE(model.corr_color.defined());
+  const flame::FlameModel head = train::find_head_model(m->file);
+  const apps::Animator anim(*m, head, m->rt.code(0), m->rt.positions(0), 2);
+  const ffrt::RigData rd = ffrt::parse_rig(anim.rig_file(), "rig");
+  CHECK(rd.C == head.E + 3);
+  CHECK(rd.corr_color == model.corr_color.to_vector<float>());
+  CHECK(rd.corr_offset == model.corr_offset.to_vector<float>());
+  const int G = anim.count(), C = rd.C;
+  std::vector<float> x0(size_t(G) * 3), s0(size_t(G) * 3), q0(size_t(G) * 4), o0((size_t(G))), c0(size_t(G) * 3);
+  REQUIRE(ff_gaussians_read(anim.neutral().g, x0.data(), s0.data(), q0.data(), o0.data(), c0.data()) == FF_OK);
+  const train::GaussianBinding b = train::GaussianBinding::from_layout(model.layout(), anim.rig().neutral_face());
+  const Camera cam = frontal_camera(anim.neutral_means(), 128, 128);
+  const float bg[3] = {0.2f, 0.1f, 0.3f};
+  const std::vector<float> wc = rd.corr_color, wn = rd.corr_offset;
+  for (int trial = 0; trial < 3; ++trial) {
+    CAPTURE(trial);
+    train::RigPose p;
+    p.expression.assign(size_t(head.E), 0.0);
+    for (int e = 0; e < head.E; ++e) p.expression[size_t(e)] = 0.6 * std::sin(1.7 * e + trial);
+    p.pose[3 * flame::kJaw] = 0.1 + 0.1 * trial;
+    p.pose[3 * flame::kJaw + 1] = 0.03 * trial;
+    // the engine: pose_gaussians_host, then the correction in f64 on the engine's posed face (train/model.h)
+    std::vector<float> x = x0, q = q0, sc = s0, col = c0;
+    const std::vector<double> face = anim.rig().posed_face(p);
+    train::pose_gaussians_host(b, face, G, x.data(), q.data(), sc.data(), 1);
+    const std::vector<double> e = model.correction_coefficients(p.expression, p.pose);
+    double moved = 0, recoloured = 0;
+    for (int g = 0; g < G; ++g) {
+      double dn = 0;
+      for (int k = 0; k < C; ++k) dn += double(wn[size_t(g * C + k)]) * e[size_t(k)];
+      for (int ch = 0; ch < 3; ++ch) {
+        double dc = 0;
+        for (int k = 0; k < C; ++k) dc += double(wc[size_t((g * 3 + ch) * C + k)]) * e[size_t(k)];
+        col[size_t(3 * g + ch)] = float(c0[size_t(3 * g + ch)] + dc);
+        recoloured = std::max(recoloured, std::fabs(dc));
+      }
+      const int32_t* t = &b.tri[size_t(3 * g)];
+      double R[9], size;
+      ffrt::binding::triangle_frame(&face[size_t(3 * t[0])], &face[size_t(3 * t[1])], &face[size_t(3 * t[2])], R, &size);
+      for (int i = 0; i < 3; ++i) x[size_t(3 * g + i)] = float(x[size_t(3 * g + i)] + dn * R[3 * i + 1]);
+      moved = std::max(moved, std::fabs(dn));
+    }
+    CHECK(moved > 1e-4);
+    CHECK(recoloured > 1e-2);
+    const apps::Gaussians g = anim.pose(p);
+    std::vector<float> rx(x.size()), rs(sc.size()), rq(q.size()), ro(o0.size()), rc(c0.size());
+    REQUIRE(ff_gaussians_read(g.g, rx.data(), rs.data(), rq.data(), ro.data(), rc.data()) == FF_OK);
+    double dx = 0, dc = 0;
+    for (size_t i = 0; i < x.size(); ++i) dx = std::max(dx, double(std::fabs(rx[i] - x[i])));
+    for (size_t i = 0; i < col.size(); ++i) dc = std::max(dc, double(std::fabs(rc[i] - col[i])));
+    CHECK(dx < 2e-6);
+    CHECK(dc < 1e-5);
+    CHECK(ro == o0);
+    ff_gaussians* eg = nullptr;
+    REQUIRE(ff_gaussians_create(G, x.data(), sc.data(), q.data(), o0.data(), col.data(), &eg) == FF_OK);
+    const apps::Gaussians engine(eg);
+    const auto a = m->rt.render(engine, runtime_camera(cam), bg), r = m->rt.render(g, runtime_camera(cam), bg);
+    int worst = 0;
+    for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(int(a[i]) - int(r[i])));
+    CHECK(worst <= 1);
+  }
+  // zero parameters: the neutral Gaussians bit for bit, the correction notwithstanding
+  const apps::Gaussians z = anim.pose(train::RigPose{});
+  std::vector<float> zx(x0.size()), zc(c0.size());
+  REQUIRE(ff_gaussians_read(z.g, zx.data(), nullptr, nullptr, nullptr, zc.data()) == FF_OK);
+  CHECK(zx == x0);
+  CHECK(zc == c0);
+  std::filesystem::remove_all(dir);
 }

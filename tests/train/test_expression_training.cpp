@@ -2,10 +2,12 @@
 // docs/animation.md §7): an in-memory dataset built from the built-in head model (a few identities posed with
 // expressions and jaw by train/animation.h HeadRig, ground truth rendered by splat/ from Gaussians bound to their
 // face), the animated model beating the static one on held-out expressions, neutral poses taking the static path bit
-// for bit, and the refusals.
+// for bit, the expression correction (a with-correction row, zero correction = no correction bitwise, checkpoints
+// and model files with and without it), and the refusals.
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "core/file.h"
 #include "core/rng.h"
@@ -14,7 +16,9 @@
 #include "tests/testing.h"
 #include "tests/train/train_test_util.h"
 #include "train/animation.h"
+#include "train/checkpoint.h"
 #include "train/data/preprocess.h"
+#include "train/model_file.h"
 
 using namespace ff;
 
@@ -175,29 +179,140 @@ const train::SetMetrics& set_of(const std::vector<train::SetMetrics>& m, const s
 TEST_CASE("expression training: the animated model beats the static one on held-out expressions") {
   const auto train_ds = head_dataset(2, expression_frames(4, 5, true), 2);
   const auto expr_ds = head_dataset(2, expression_frames(2, 91, false), 2);
-  std::vector<train::SetMetrics> animated, ablation;
-  for (bool pose : {true, false}) {
+  // runs: animated, static (pose_views false), animated with the expression correction
+  std::vector<train::SetMetrics> runs[3];
+  double corr_abs = 0;
+  for (int run = 0; run < 3; ++run) {
     Context ctx(3, 2);
-    train::TrainConfig c = expr_config(testing::temp_dir(pose ? "expr_anim" : "expr_static"), 60);
-    c.pose_views = pose;
+    train::TrainConfig c = expr_config(testing::temp_dir("expr_run" + std::to_string(run)), 60);
+    c.pose_views = run != 1;
+    c.expression_correction = run == 2;
     train::Trainer tr(ctx, c, train_ds, nullptr);
     tr.set_heldout_expressions(expr_ds);
     for (int64_t t = 0; t < tr.total_steps(); ++t) REQUIRE(tr.step().ok);
-    (pose ? animated : ablation) = tr.evaluate(false);
+    runs[run] = tr.evaluate(false);
+    if (run == 2) {
+      REQUIRE(tr.model().corr_color.defined());
+      CHECK(tr.model().corr_color.shape() == Shape{tr.model().layout().G, 3, flame::builtin_head_model_ref().E + 3});
+      for (float v : tr.model().corr_color.to_vector<float>()) corr_abs = std::max(corr_abs, double(std::fabs(v)));
+      for (float v : tr.model().corr_offset.to_vector<float>()) corr_abs = std::max(corr_abs, double(std::fabs(v)));
+    } else {
+      CHECK_FALSE(tr.model().corr_color.defined());
+    }
     std::filesystem::remove_all(c.out_dir);
   }
-  const auto& posed = set_of(animated, "heldout_expr");
-  const auto& neutral = set_of(animated, "heldout_expr_static");
-  const auto& static_model = set_of(ablation, "heldout_expr_static");
+  const auto& posed = set_of(runs[0], "heldout_expr");
+  const auto& neutral = set_of(runs[0], "heldout_expr_static");
+  const auto& static_model = set_of(runs[1], "heldout_expr_static");
+  const auto& corrected = set_of(runs[2], "heldout_expr");
   MESSAGE("held-out expressions, PSNR (mask): animated model posed ", posed.psnr, " (", posed.psnr_mask,
           "), the same rendered neutral ", neutral.psnr, " (", neutral.psnr_mask, "), static model ", static_model.psnr,
-          " (", static_model.psnr_mask, ")");
+          " (", static_model.psnr_mask, "), animated model with the expression correction ", corrected.psnr, " (",
+          corrected.psnr_mask, "), SSIM ", posed.ssim, " / ", corrected.ssim);
   CHECK(posed.images == 2 * 2 * 2);
   CHECK(neutral.images == posed.images);
   CHECK(posed.psnr > neutral.psnr + 1.0);
   CHECK(posed.psnr > static_model.psnr + 1.0);
   CHECK(posed.psnr_mask > static_model.psnr_mask + 1.0);
   CHECK(posed.ssim > static_model.ssim);
+  // the correction trained (it starts at zero) and the corrected model still animates
+  CHECK(corr_abs > 0);
+  CHECK(corrected.images == posed.images);
+  CHECK(corrected.psnr > static_model.psnr + 1.0);
+}
+
+TEST_CASE("expression training: an untrained (zero) expression correction renders exactly as without one") {
+  const auto train_ds = head_dataset(2, expression_frames(2, 5, true), 2);
+  const auto expr_ds = head_dataset(1, expression_frames(2, 91, false), 2);
+  std::vector<train::SetMetrics> evals[2];
+  double first_loss[2] = {0, 0};
+  for (int on = 0; on < 2; ++on) {
+    Context ctx(5, 2);
+    train::TrainConfig c = expr_config(testing::temp_dir("expr_zero_corr"), 1);
+    c.expression_correction = on == 1;
+    train::Trainer tr(ctx, c, train_ds, nullptr);
+    evals[on] = tr.evaluate_expressions(*expr_ds);  // before any step: the correction is zero
+    const train::StepStats st = tr.step();
+    REQUIRE(st.ok);
+    first_loss[on] = st.loss;
+    if (on) {  // the step's gradient reached the correction
+      double m = 0;
+      for (float v : tr.model().corr_color.to_vector<float>()) m = std::max(m, double(std::fabs(v)));
+      CHECK(m > 0);
+    }
+    std::filesystem::remove_all(c.out_dir);
+  }
+  REQUIRE(evals[0].size() == evals[1].size());
+  for (size_t i = 0; i < evals[0].size(); ++i) {
+    CAPTURE(evals[0][i].set);
+    CHECK(evals[0][i].psnr == evals[1][i].psnr);
+    CHECK(evals[0][i].ssim == evals[1][i].ssim);
+    CHECK(evals[0][i].base_psnr == evals[1][i].base_psnr);
+  }
+  CHECK(first_loss[0] == first_loss[1]);
+}
+
+TEST_CASE("expression training: the correction is saved in checkpoints and loads back through model files") {
+  const auto train_ds = head_dataset(1, expression_frames(2, 5, true), 2);
+  Context ctx(6, 2);
+  train::TrainConfig c = expr_config(testing::temp_dir("expr_corr_ckpt"), 2);
+  c.expression_correction = true;
+  train::Trainer tr(ctx, c, train_ds, nullptr);
+  for (int64_t t = 0; t < tr.total_steps(); ++t) REQUIRE(tr.step().ok);
+  const std::string path = c.out_dir + "/m.ffck";
+  tr.save_checkpoint(path);
+  const train::ModelFile mf = train::load_model_file(ctx, path);
+  REQUIRE(mf.model->corr_color.defined());
+  CHECK(mf.model->config().correction_dim == tr.model().config().correction_dim);
+  CHECK(mf.model->corr_color.to_vector<float>() == tr.model().corr_color.to_vector<float>());
+  CHECK(mf.model->corr_offset.to_vector<float>() == tr.model().corr_offset.to_vector<float>());
+  // resuming it with the correction off is refused (a different model), with it on restores it
+  {
+    Context c2(6, 2);
+    train::TrainConfig off = c;
+    off.expression_correction = false;
+    train::Trainer t2(c2, off, train_ds, nullptr);
+    CHECK_THROWS_WITH_AS(t2.load_checkpoint(path), doctest::Contains("correction_dim"), Error);
+  }
+  Context c3(6, 2);
+  train::Trainer t3(c3, c, train_ds, nullptr);
+  t3.load_checkpoint(path);
+  CHECK(t3.model().corr_offset.to_vector<float>() == tr.model().corr_offset.to_vector<float>());
+  std::filesystem::remove_all(c.out_dir);
+}
+
+TEST_CASE("expression training: a checkpoint from before model.correction_dim resumes and loads with no correction") {
+  const auto train_ds = head_dataset(1, expression_frames(1, 5, true), 1);
+  Context ctx(7, 2);
+  train::TrainConfig c = expr_config(testing::temp_dir("expr_old_ckpt"), 1);
+  train::Trainer tr(ctx, c, train_ds, nullptr);
+  REQUIRE(tr.step().ok);
+  const std::string path = c.out_dir + "/new.ffck", old_path = c.out_dir + "/old.ffck";
+  tr.save_checkpoint(path);
+  // the same checkpoint as an older facefield wrote it: no "correction_dim" in either config
+  train::Checkpoint ck = train::read_checkpoint(ctx, path);
+  auto strip = [](const std::string& text, bool whole) {
+    nlohmann::json j = nlohmann::json::parse(text);
+    (whole ? j["model"] : j).erase("correction_dim");
+    return j.dump();
+  };
+  ck.config_json = strip(ck.config_json, true);
+  REQUIRE(ck.config_json.find("correction_dim") == std::string::npos);
+  for (auto& [name, t] : ck.tensors)
+    if (name == "model/config") {
+      const std::vector<uint8_t> b = t.to_vector<uint8_t>();
+      const std::string text = strip(std::string(b.begin(), b.end()), false);
+      t = from_vector<uint8_t>(ctx, std::vector<uint8_t>(text.begin(), text.end()), {int64_t(text.size())});
+    }
+  train::write_checkpoint(old_path, ck);
+  Context c2(7, 2);
+  train::Trainer t2(c2, c, train_ds, nullptr);
+  t2.load_checkpoint(old_path);
+  CHECK(t2.current_step() == 1);
+  const train::ModelFile mf = train::load_model_file(ctx, old_path);
+  CHECK(mf.model->config().correction_dim == 0);
+  CHECK_FALSE(mf.model->corr_color.defined());
+  std::filesystem::remove_all(c.out_dir);
 }
 
 TEST_CASE("expression training: neutral poses take the static path bit for bit") {
