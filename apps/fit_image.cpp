@@ -74,6 +74,9 @@ int main(int argc, char** argv) {
         "W: head fit: weight of the N(0,I) expression prior, in [1e-06, 1e+06]"},
        {"contour-weight", num(o.head.contour_weight),
         "W: head fit: weight of the 17 jaw-contour landmarks, in [0, 1000]"},
+       {"expression-refine", o.expression_refine ? "on" : "off",
+        "on|off: refine the landmark estimate of the photo's expression and jaw by the photo loss during the code "
+        "fit (fit.json photo_pose, mesh.ply follow it)"},
        {"detail", o.detail.enabled ? "on" : "off",
         "on|off: detail stage after the code fit: surface Gaussians coloured from the photo (off: the code fit alone)"},
        {"detail-spacing", num(o.detail.spacing_px), "PX: detail stage: surfel spacing in photo pixels, in [0.5, 16]"},
@@ -124,6 +127,7 @@ int main(int argc, char** argv) {
     o.head.n_expr = int(opts.integer("expression-modes", 0, 1000));
     o.head.expr_reg = opts.number("expression-reg", 1e-6, 1e6);
     o.head.contour_weight = opts.number("contour-weight", 0, 1000);
+    o.expression_refine = opts.choice("expression-refine", {"on", "off"}) == "on";
     o.detail.enabled = opts.choice("detail", {"on", "off"}) == "on";
     o.detail.spacing_px = opts.number("detail-spacing", 0.5, 16);
     o.detail.max_side = int(opts.integer("detail-max-side", 64, 4096));

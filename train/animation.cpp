@@ -9,6 +9,7 @@
 
 #include "core/check.h"
 #include "core/parallel.h"
+#include "autograd/ops.h"
 #include "runtime/binding.h"
 #include "train/data/preprocess.h"
 #include "train/pose_gaussians_cuda.h"
@@ -74,6 +75,28 @@ std::vector<double> gather_rows(const std::vector<double>& head, const std::vect
 
 std::vector<double> HeadRig::neutral_face() const { return gather_rows(neutral_, face_ids_); }
 std::vector<double> HeadRig::posed_face(const RigPose& p) const { return gather_rows(posed_head(p), face_ids_); }
+
+HeadRigTensors::HeadRigTensors(Context& ctx, const HeadRig& rig, Device device, DType dtype) {
+  const flame::FlameModel& m = rig.model();
+  ft_ = flame::FlameTensors::upload(ctx, m, device, dtype);
+  std::vector<double> off(rig.neutral_head().size());
+  for (size_t i = 0; i < off.size(); ++i) off[i] = rig.neutral_head()[i] - m.v_template[i];
+  // cast on the host, then copied to the device (f64 exists on the CPU only)
+  offset_ = from_vector<double>(ctx, off, {int64_t(m.V), 3}).to(dtype).to(device);
+  neutral_ = from_vector<double>(ctx, rig.neutral_head(), {int64_t(m.V), 3}).to(dtype).to(device);
+  const std::vector<int64_t> ids(rig.face_vertex_ids().begin(), rig.face_vertex_ids().end());
+  face_ids_ = from_vector<int64_t>(ctx, ids, {int64_t(ids.size())}, device);
+  NoGrad ng(ctx);
+  rest_ = select(flame::flame_forward(ft_, Tensor(), Tensor(), zeros(ctx, {1, int64_t(m.J) * 3}, dtype, device),
+                                      Tensor(), Tensor(), offset_).vertices, 0, 0);
+}
+
+Tensor HeadRigTensors::posed_face(const Tensor& expr, const Tensor& pose) const {
+  Context& ctx = offset_.ctx();
+  const Tensor p = pose.defined() ? pose : zeros(ctx, {1, int64_t(ft_.J) * 3}, ft_.dtype(), ft_.device());
+  const Tensor F = select(flame::flame_forward(ft_, Tensor(), expr, p, Tensor(), Tensor(), offset_).vertices, 0, 0);
+  return index_select(add(neutral_, sub(F, rest_)), 0, face_ids_);
+}
 
 std::vector<double> neutral_head_from_positions(const flame::FlameModel& model, const SurfaceLayout& layout,
                                                 const std::vector<float>& positions) {

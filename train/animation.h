@@ -32,6 +32,7 @@
 
 #include "autograd/graph.h"
 #include "flame/flame.h"
+#include "flame/flame_op.h"
 #include "train/model.h"
 #include "train/rig_pose.h"
 
@@ -54,6 +55,28 @@ class HeadRig {
   const flame::FlameModel* model_;
   std::vector<double> neutral_, offset_, rest_;  // N, N − v_template, F(0,0,0)
   std::vector<int32_t> face_ids_;
+};
+
+// The head rig's face as a differentiable function of the expression and the joint pose (the head model forward
+// as an autograd op, flame/flame_op.h): posed_face(ψ, θ) = (N + (F(ψ, θ) − F(0, 0)))[face ids], HeadRig's
+// formula without the rigid part, so that a photo loss's gradient reaches ψ and θ (fit_image's expression
+// refinement, train/fit/code_fit.h). Zero parameters give the neutral face rows bit for bit (F(0, 0) is the same
+// op's output). dtype F32 (any device) or F64 (CPU); the rig's arrays are copied (it need not outlive this).
+class HeadRigTensors {
+ public:
+  HeadRigTensors(Context& ctx, const HeadRig& rig, Device device = Device::cpu(), DType dtype = DType::F32);
+  // expr [1,E'] (E' ≤ E; undefined: 0), pose [1,J*3] (undefined: 0) → [A,3]
+  Tensor posed_face(const Tensor& expr, const Tensor& pose) const;
+  int A() const { return int(face_ids_.numel()); }
+  DType dtype() const { return ft_.dtype(); }
+  Device device() const { return ft_.device(); }
+
+ private:
+  flame::FlameTensors ft_;
+  Tensor offset_;    // [V,3] N − v_template
+  Tensor neutral_;   // [V,3] N
+  Tensor rest_;      // [V,3] F(0, 0)
+  Tensor face_ids_;  // [A] int64
 };
 
 // The face-mask vertex ids (ascending head-model vertex ids) of the preprocessing defaults for `model`.

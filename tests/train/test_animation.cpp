@@ -405,6 +405,38 @@ TEST_CASE("rig: built-in head — zero parameters bitwise, jaw moves the chin on
   }
 }
 
+// The rig's face as an autograd op (fit_image's expression refinement): the host rig's posed face, zero
+// parameters bitwise, and f64 central-difference gradients wrt the expression and the joint pose.
+TEST_CASE("rig: HeadRigTensors posed face equals the host rig, gradients wrt expression and pose (f64 FD)") {
+  const flame::FlameModel& hm = flame::builtin_head_model_ref();
+  std::vector<double> beta(10);
+  for (int i = 0; i < 10; ++i) beta[size_t(i)] = std::sin(1.3 * i + 0.7);
+  train::HeadRig rig(hm, neutral_of(hm, beta));
+  Context ctx(3, 1);
+  const train::HeadRigTensors rt(ctx, rig, Device::cpu(), DType::F64);
+  REQUIRE(rt.A() == int(rig.face_vertex_ids().size()));
+  const int E = hm.E, J3 = hm.J * 3;
+  // zero parameters: the neutral face bit for bit
+  CHECK(rt.posed_face(zeros(ctx, {1, E}, DType::F64), Tensor()).to_vector<double>() == rig.neutral_face());
+  train::RigPose p;
+  p.expression.assign(size_t(E), 0.0);
+  for (int k = 0; k < E; ++k) p.expression[size_t(k)] = 0.3 * std::cos(0.9 * k + 0.2);
+  for (int k = 3; k < J3; ++k) p.pose[size_t(k)] = 0.08 * std::sin(1.1 * k + 0.4);  // neck, jaw, eyes (no global)
+  p.pose[size_t(3 * flame::kJaw)] = 0.2;
+  const std::vector<double> host = rig.posed_face(p);
+  const std::vector<double> ten = rt.posed_face(from_vector<double>(ctx, p.expression, {1, E}),
+                                                from_vector<double>(ctx, std::vector<double>(p.pose.begin(), p.pose.end()),
+                                                                    {1, J3})).to_vector<double>();
+  REQUIRE(ten.size() == host.size());
+  double worst = 0;
+  for (size_t i = 0; i < host.size(); ++i) worst = std::max(worst, std::abs(ten[i] - host[i]));
+  CHECK(worst < 1e-12);
+  std::vector<Tensor> in = {testing::f64_leaf(ctx, p.expression, {1, E}, true),
+                            testing::f64_leaf(ctx, std::vector<double>(p.pose.begin(), p.pose.end()), {1, J3}, true)};
+  testing::gradcheck("HeadRigTensors::posed_face",
+                     [&](const std::vector<Tensor>& x) { return rt.posed_face(x[0], x[1]); }, in, {1e-6, 1e-7, 1e-5});
+}
+
 TEST_CASE("rig: the rigid rotation and translation act about the canonical origin, after the head model") {
   const flame::FlameModel& hm = flame::builtin_head_model_ref();
   train::HeadRig rig(hm, hm.v_template);

@@ -78,21 +78,27 @@ Level make_level(Context& ctx, const CodeFitProblem& p, const std::array<double,
   return L;
 }
 
-// The code's Gaussians [1,G,·] with their means [G,3]: xyz, or (posing active) posed from the neutral head into
-// the expression by the differentiable binding op.
+// the code's Gaussians [1,G,·] with their means [G,3]: xyz, or (posing active) posed from the neutral head into
+// the expression by the differentiable binding op, with the face `posed_face` [A,3] when defined (the expression
+// refinement's differentiable face), else posing->posed_face.
 train::GaussianBatch decode_at(train::IdentityModel& model, const Tensor& code /*[1,D]*/, const Tensor& xyz,
-                               const ExpressionPosing* posing, Tensor& means) {
+                               const ExpressionPosing* posing, Tensor& means, const Tensor& posed_face = Tensor()) {
   train::GaussianBatch gb = model.decode(code);
   means = xyz;
   if (!posing || !posing->active()) return gb;
   const train::GaussianBinding& b = *posing->binding;
   FF_CHECK(posing->posed_face.size() == size_t(b.A) * 3, "code fit: the posed face mesh has ",
            posing->posed_face.size() / 3, " vertices, the binding ", b.A);
-  const std::vector<float> face(posing->posed_face.begin(), posing->posed_face.end());
   const DType dt = xyz.dtype();
+  Tensor face_t = posed_face;
+  if (!face_t.defined()) {
+    const std::vector<float> face(posing->posed_face.begin(), posing->posed_face.end());
+    face_t = from_vector<float>(code.ctx(), face, {int64_t(b.A), 3}, xyz.device());
+  }
+  FF_CHECK(face_t.shape() == Shape({int64_t(b.A), 3}), "code fit: the posed face is ", face_t.str(), ", the binding has ",
+           b.A, " vertices");
   const train::PosedGaussians p =
-      train::pose_gaussians(b, from_vector<float>(code.ctx(), face, {int64_t(b.A), 3}, xyz.device()).to(dt), xyz,
-                            select(gb.rotations, 0, 0).to(dt), select(gb.log_scales, 0, 0).to(dt));
+      train::pose_gaussians(b, face_t.to(dt), xyz, select(gb.rotations, 0, 0).to(dt), select(gb.log_scales, 0, 0).to(dt));
   means = p.means;
   gb.rotations = unsqueeze(p.rotations, 0);
   gb.log_scales = unsqueeze(p.log_scales, 0);
@@ -100,9 +106,10 @@ train::GaussianBatch decode_at(train::IdentityModel& model, const Tensor& code /
 }
 
 Tensor render_tensor(train::IdentityModel& model, const Tensor& code /*[1,D]*/, const Tensor& xyz, const Tensor& viewmat,
-                     const Tensor& K, int W, int H, const ExpressionPosing* posing, Tensor* alpha = nullptr) {
+                     const Tensor& K, int W, int H, const ExpressionPosing* posing, Tensor* alpha = nullptr,
+                     const Tensor& posed_face = Tensor()) {
   Tensor means;
-  train::GaussianBatch gb = decode_at(model, code, xyz, posing, means);
+  train::GaussianBatch gb = decode_at(model, code, xyz, posing, means, posed_face);
   splat::GaussianTensors g;
   g.means = means;
   g.scales = exp(select(gb.log_scales, 0, 0));
@@ -121,9 +128,10 @@ Tensor intr_tensor(Context& ctx, const std::array<double, 4>& K, Device dev) {
   return from_vector<float>(ctx, std::vector<float>(K.begin(), K.end()), {1, 4}, dev);
 }
 
-// [loss, ∂loss/∂code (D), ∂loss/∂viewmat (16, when `with_v`)] in one device → host copy (one synchronisation per
-// evaluation). An undefined viewmat gradient (no Gaussian visible) reads as zeros.
-std::vector<float> read_loss_and_grads(const Tensor& loss, const Tensor& code, const Tensor& V, bool with_v) {
+// [loss, ∂loss/∂code (D), ∂loss/∂viewmat (16, when `with_v`), ∂loss/∂extra[i] (numel each)] in one device → host
+// copy (one synchronisation per evaluation). An undefined gradient (no Gaussian visible) reads as zeros.
+std::vector<float> read_loss_and_grads(const Tensor& loss, const Tensor& code, const Tensor& V, bool with_v,
+                                       const std::vector<Tensor>& extra = {}) {
   NoGrad ng(loss.ctx());
   std::vector<Tensor> parts = {reshape(loss.detach().to(DType::F32), {1})};
   Tensor gc = code.grad();
@@ -131,6 +139,11 @@ std::vector<float> read_loss_and_grads(const Tensor& loss, const Tensor& code, c
   if (with_v) {
     Tensor gv = V.grad();
     parts.push_back(gv.defined() ? reshape(gv.to(DType::F32), {-1}) : zeros(loss.ctx(), {16}, DType::F32, loss.device()));
+  }
+  for (const Tensor& e : extra) {
+    Tensor ge = e.grad();
+    parts.push_back(ge.defined() ? reshape(ge.to(DType::F32), {-1})
+                                 : zeros(loss.ctx(), {e.numel()}, DType::F32, loss.device()));
   }
   return concat(parts, 0).to_vector<float>();
 }
@@ -292,6 +305,22 @@ CodeFitResult fit_code(train::IdentityModel& model, const CodeFitProblem& p, con
   code_stats(model, mean, sd);
   CodeFitResult res;
   res.viewmat = p.viewmat;
+  const ExpressionRefine& rf = p.refine;
+  res.expression = rf.expression;
+  res.jaw = rf.jaw;
+  std::unique_ptr<train::HeadRigTensors> rig_t;  // the rig's differentiable face (expression refinement)
+  const int E = int(rf.expression.size());
+  if (rf.active() && o.recipe == "default" && (o.expr_from_level >= 0 || o.expr_iterations > 0)) {
+    FF_CHECK(p.posing.active(), "code fit: the expression refinement needs the posing binding");
+    FF_CHECK(E <= rf.rig->model().E, "code fit: ", E, " expression coefficients, the head model has ",
+             rf.rig->model().E);
+    FF_CHECK(o.expr_prior > 0 && o.expr_sigma > 0 && o.jaw_sigma > 0,
+             "code fit: expr_prior, expr_sigma and jaw_sigma must be > 0");
+    rig_t = std::make_unique<train::HeadRigTensors>(ctx, *rf.rig, dev, DType::F32);
+    FF_CHECK(rig_t->A() == p.posing.binding->A, "code fit: the rig's face has ", rig_t->A(),
+             " vertices, the binding ", p.posing.binding->A);
+  }
+  const int J3 = rf.active() ? rf.rig->model().J * 3 : 0, jaw_index = 3 * flame::kJaw;
 
   if (o.recipe == "seed") {
     Level L = make_level(ctx, p, crop, 1.0, dev);
@@ -324,6 +353,7 @@ CodeFitResult fit_code(train::IdentityModel& model, const CodeFitProblem& p, con
   FF_CHECK(!o.levels.empty() && o.levels.size() == o.iterations.size(), "code fit: levels and iterations differ in length");
   Eigen::VectorXd y = Eigen::VectorXd::Zero(D);  // whitened code: c = mean + sd ⊙ y
   Eigen::Vector3d omega = Eigen::Vector3d::Zero(), tau = Eigen::Vector3d::Zero();
+  Eigen::VectorXd z = Eigen::VectorXd::Zero(E + 1);  // [(ψ − ψ0)/expr_sigma, (jaw − jaw0)/jaw_sigma]
   M3 R0;
   Eigen::Vector3d t0v;
   for (int i = 0; i < 3; ++i) {
@@ -346,20 +376,26 @@ CodeFitResult fit_code(train::IdentityModel& model, const CodeFitProblem& p, con
 
   size_t total_iters = 0, done_iters = 0;
   for (int it : o.iterations) total_iters += size_t(std::max(0, it));
-  for (size_t lv = 0; lv < o.levels.size(); ++lv) {
-    const double scale = std::min(1.0, o.levels[lv] / full);
+  // with the expression refinement, a last pass at the last level moves only ψ and jaw (the code and pose fixed)
+  const bool expr_pass = rig_t && o.expr_iterations > 0;
+  if (expr_pass) total_iters += size_t(o.expr_iterations);
+  for (size_t lv = 0; lv < o.levels.size() + (expr_pass ? 1 : 0); ++lv) {
+    const bool expr_only = lv == o.levels.size();
+    const size_t li = expr_only ? lv - 1 : lv;  // the level's resolution
+    const double scale = std::min(1.0, o.levels[li] / full);
     Level L = make_level(ctx, p, crop, scale, dev);
     const Tensor K = intr_tensor(ctx, L.K, dev);
-    const bool pose = o.pose_from_level >= 0 && int(lv) >= o.pose_from_level;
-    const int n = D + (pose ? 6 : 0);
-    // objective on x = [y, ω/rot_scale, τ/trans_scale]
+    const bool pose = !expr_only && o.pose_from_level >= 0 && int(lv) >= o.pose_from_level;
+    const bool expr = rig_t && (expr_only || (o.expr_from_level >= 0 && int(lv) >= o.expr_from_level));
+    const int nc = expr_only ? 0 : D, np = pose ? 6 : 0, n = nc + np + (expr ? E + 1 : 0);
+    // objective on x = [y (not in the expression-only pass), ω/rot_scale, τ/trans_scale, z]
     auto f = [&](const Eigen::VectorXd& x, Eigen::VectorXd& g) {
       std::vector<float> c(D);
-      for (int d = 0; d < D; ++d) c[d] = float(mean[d] + sd[d] * x[d]);
+      for (int d = 0; d < D; ++d) c[d] = float(mean[d] + sd[d] * (expr_only ? y[d] : x[d]));
       Eigen::Vector3d w = omega, ta = tau;
       if (pose) {
-        w = x.segment<3>(D) * rot_scale;
-        ta = x.segment<3>(D + 3) * trans_scale;
+        w = x.segment<3>(nc) * rot_scale;
+        ta = x.segment<3>(nc + 3) * trans_scale;
       }
       std::array<double, 16> Vd = current_view(w, ta);
       // host → device: the code and the view (asynchronous on CUDA); device → host: one read of the loss and
@@ -368,15 +404,32 @@ CodeFitResult fit_code(train::IdentityModel& model, const CodeFitProblem& p, con
       code.set_requires_grad(true);
       Tensor V = viewmat_tensor(ctx, Vd, dev);
       if (pose) V.set_requires_grad(true);
-      Tensor img = render_tensor(model, code, xyz, V, K, L.w, L.h, &p.posing);
+      // the expression refinement: ψ [1,E] and the joint pose [1,J*3] (only the jaw entry moves) → the posed face
+      Tensor ex, jp, face;
+      if (expr) {
+        std::vector<float> e(static_cast<size_t>(E)), jv(static_cast<size_t>(J3), 0.f);
+        for (int k = 0; k < E; ++k) e[size_t(k)] = float(rf.expression[size_t(k)] + o.expr_sigma * x[nc + np + k]);
+        jv[size_t(jaw_index)] = float(rf.jaw + o.jaw_sigma * x[nc + np + E]);
+        if (E > 0) {
+          ex = from_vector<float>(ctx, e, {1, E}, dev);
+          ex.set_requires_grad(true);
+        }
+        jp = from_vector<float>(ctx, jv, {1, J3}, dev);
+        jp.set_requires_grad(true);
+        face = rig_t->posed_face(ex, jp);
+      }
+      Tensor img = render_tensor(model, code, xyz, V, K, L.w, L.h, &p.posing, nullptr, face);
       Tensor loss = splat::l1_dssim_loss(img, L.gt, L.mask, float(o.lambda_dssim));
       backward(loss);
       ++res.evaluations;
-      const std::vector<float> lg = read_loss_and_grads(loss, code, V, pose);
+      std::vector<Tensor> extra;
+      if (expr && E > 0) extra.push_back(ex);
+      if (expr) extra.push_back(jp);
+      const std::vector<float> lg = read_loss_and_grads(loss, code, V, pose, extra);
       double fx = lg[0];
       g.setZero(n);
       const float* gc = lg.data() + 1;
-      for (int d = 0; d < D; ++d) {
+      for (int d = 0; d < nc; ++d) {
         g[d] = double(gc[d]) * sd[d] + o.prior * x[d] / D;
         fx += 0.5 * o.prior * x[d] * x[d] / D;
       }
@@ -398,22 +451,32 @@ CodeFitResult fit_code(train::IdentityModel& model, const CodeFitProblem& p, con
         }
         Eigen::Vector3d gw = so3_left_jacobian(w).transpose() * gl;
         for (int k = 0; k < 3; ++k) {
-          g[D + k] = gw[k] * rot_scale;
-          g[D + 3 + k] = double(dV[k * 4 + 3]) * trans_scale;
+          g[nc + k] = gw[k] * rot_scale;
+          g[nc + 3 + k] = double(dV[k * 4 + 3]) * trans_scale;
+        }
+      }
+      if (expr) {
+        const float* ge = lg.data() + 1 + D + (pose ? 16 : 0);
+        for (int k = 0; k <= E; ++k) {
+          const double zk = x[nc + np + k];
+          const double grad = k < E ? double(ge[k]) * o.expr_sigma : double(ge[E + jaw_index]) * o.jaw_sigma;
+          g[nc + np + k] = grad + o.expr_prior * zk;
+          fx += 0.5 * o.expr_prior * zk * zk;
         }
       }
       return fx;
     };
     Eigen::VectorXd x(n);
-    x.head(D) = y;
+    x.head(nc) = y.head(nc);
     if (pose) {
-      x.segment<3>(D) = omega / rot_scale;
-      x.segment<3>(D + 3) = tau / trans_scale;
+      x.segment<3>(nc) = omega / rot_scale;
+      x.segment<3>(nc + 3) = tau / trans_scale;
     }
+    if (expr) x.segment(nc + np, E + 1) = z;
     Eigen::VectorXd g;
     double fx = f(x, g);
     std::deque<std::pair<Eigen::VectorXd, Eigen::VectorXd>> mem;  // (s, y) pairs
-    const int iters = o.iterations[lv];
+    const int iters = expr_only ? o.expr_iterations : o.iterations[lv];
     for (int it = 0; it < iters; ++it) {
       // two-loop recursion
       Eigen::VectorXd q = g;
@@ -452,7 +515,8 @@ CodeFitResult fit_code(train::IdentityModel& model, const CodeFitProblem& p, con
       }
       ++done_iters;
       if (o.progress)
-        o.progress("code fit level " + std::to_string(lv + 1) + "/" + std::to_string(o.levels.size()) + " (" +
+        o.progress(expr_only ? "expression refinement (" + std::to_string(L.w) + "x" + std::to_string(L.h) + ")" :
+                   "code fit level " + std::to_string(lv + 1) + "/" + std::to_string(o.levels.size()) + " (" +
                        std::to_string(L.w) + "x" + std::to_string(L.h) + (pose ? ", pose" : "") + ")",
                    double(done_iters) / std::max<size_t>(1, total_iters), ok ? fn : fx);
       if (!ok) break;
@@ -465,17 +529,25 @@ CodeFitResult fit_code(train::IdentityModel& model, const CodeFitProblem& p, con
       res.losses.push_back(fx);
     }
     done_iters = 0;
-    for (size_t k = 0; k <= lv; ++k) done_iters += size_t(o.iterations[k]);
-    y = x.head(D);
+    for (size_t k = 0; k <= li; ++k) done_iters += size_t(o.iterations[k]);
+    if (!expr_only) y = x.head(D);
     if (pose) {
-      omega = x.segment<3>(D) * rot_scale;
-      tau = x.segment<3>(D + 3) * trans_scale;
+      omega = x.segment<3>(nc) * rot_scale;
+      tau = x.segment<3>(nc + 3) * trans_scale;
+    }
+    if (expr) {
+      z = x.segment(nc + np, E + 1);
+      res.expression_refined = true;
     }
     res.final_loss = fx;
   }
   res.code.resize(D);
   for (int d = 0; d < D; ++d) res.code[d] = float(mean[d] + sd[d] * y[d]);
   res.viewmat = current_view(omega, tau);
+  if (res.expression_refined) {
+    for (int k = 0; k < E; ++k) res.expression[size_t(k)] = rf.expression[size_t(k)] + o.expr_sigma * z[k];
+    res.jaw = rf.jaw + o.jaw_sigma * z[E];
+  }
   res.seconds = since(t0);
   return res;
 }

@@ -62,6 +62,19 @@ struct ExpressionPosing {
   bool active() const { return binding != nullptr; }
 };
 
+// Render refinement of the photo's expression (docs/animation.md §4): with a rig, the expression coefficients ψ and
+// the jaw become variables of the code fit from CodeFitOptions::expr_from_level on. The posed face is then the
+// rig's differentiable face (train::HeadRigTensors: N + F(ψ, jaw) − F(0, 0), the rigid part stays the viewmat's)
+// instead of ExpressionPosing::posed_face, so the photo loss's gradient reaches ψ and jaw; a prior
+// ½·expr_prior·(‖(ψ − ψ0)/expr_sigma‖² + ((jaw − jaw0)/jaw_sigma)²) keeps them near the landmark estimate.
+// Needs an active ExpressionPosing whose binding's neutral mesh is the rig's neutral face.
+struct ExpressionRefine {
+  const train::HeadRig* rig = nullptr;  // the identity's neutral head (must outlive fit_code); null: off
+  std::vector<double> expression;       // ψ0 [E'] (E' ≤ the head model's E): the start and the prior's centre
+  double jaw = 0;                       // jaw0 (rad, FLAME's jaw joint x axis-angle)
+  bool active() const { return rig != nullptr; }
+};
+
 struct CodeFitProblem {
   FImage photo;                     // [3,H,W]
   FImage mask;                      // [1,H,W] in [0,1]
@@ -69,6 +82,7 @@ struct CodeFitProblem {
   Intrinsics K;                     // of the photo
   std::vector<float> xyz;           // [G,3] (on the neutral head when posing is active)
   ExpressionPosing posing;          // the photo's expression (inactive: xyz are rendered as they are)
+  ExpressionRefine refine;          // the expression refinement (default recipe only; inactive: ψ, jaw fixed)
 };
 
 struct CodeFitOptions {
@@ -82,6 +96,15 @@ struct CodeFitOptions {
   int pose_from_level = 1;          // refine the pose from this level on (−1: never)
   double prior = 1e-3;              // weight of the whitened-code prior
   int lbfgs_memory = 8;
+  // the expression refinement (when the problem has a rig): ψ and jaw move with the code from level
+  // expr_from_level on (−1: never), then alone for expr_iterations L-BFGS steps at the last level (code and pose
+  // fixed). Defaults: the alone pass only, the setting that did best on tests/train/test_fit_code.cpp's synthetic
+  // smile (docs/animation.md §4).
+  int expr_from_level = -1;
+  int expr_iterations = 10;
+  double expr_prior = 1e-4;         // weight of the prior towards the landmark estimate (see ExpressionRefine)
+  double expr_sigma = 0.3;          // its scale for each expression coefficient
+  double jaw_sigma = 0.1;           // its scale for the jaw (rad)
   double crop_pad = 0.08;           // crop = mask box grown by this fraction of its size on each side
   double lambda_dssim = 0.2;
   // progress: (phase text, fraction done in [0,1], current loss)
@@ -95,6 +118,9 @@ struct CodeFitResult {
   int evaluations = 0;                // forward+backward passes
   double seconds = 0;
   double final_loss = 0;              // at the last level's resolution
+  bool expression_refined = false;    // the problem had a rig and a level refined ψ and jaw
+  std::vector<double> expression;     // [E'] refined ψ (= ExpressionRefine::expression when not refined)
+  double jaw = 0;                     // refined jaw
 };
 
 CodeFitResult fit_code(train::IdentityModel& model, const CodeFitProblem& p, const CodeFitOptions& o);

@@ -258,11 +258,28 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       prob.K = K;
       prob.xyz = xyz;
       prob.posing = posing;
+      // the expression refinement (docs/animation.md §4): ψ and jaw move with the code, from the landmark estimate
+      std::unique_ptr<train::HeadRig> rig;
+      if (o.expression_refine && posing.active() && head_model.J == flame::kFlameJoints) {
+        rig = std::make_unique<train::HeadRig>(head_model, rep.head.neutral_vertices);
+        prob.refine.rig = rig.get();
+        prob.refine.expression = rep.head.expression;
+        prob.refine.jaw = rep.head.jaw;
+      }
       CodeFitOptions co = o.code;
       Progress pr{o.progress, "code fit (" + co.recipe + ")"};
       co.progress = [&](const std::string& w, double f, double l) { pr(w, f, l); };
       rep.code = fit_code(model, prob, co);
       pr.done();
+      if (rep.code.expression_refined) {
+        // everything posed follows the refined estimate: the head (mesh.ply, the detail stage's surface), its
+        // landmarks and error, the Gaussians' posed face; the mask stays the one the fit used (landmark estimate)
+        rep.head.expression = rep.code.expression;
+        rep.head.jaw = rep.code.jaw;
+        update_head_fit(rep.head, head_model, rep.landmarks);
+        meshes = fitted_meshes(head_model, rep.head.vertices);
+        posing.posed_face = meshes.facemask.vertices;
+      }
       code_stats(model, mean_code, code_sd);
       rep.code_gaussians = code_gaussians(model, rep.code.code, xyz, &posing);
       rep.positions = xyz;

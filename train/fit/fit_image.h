@@ -72,6 +72,11 @@ struct FitImageOptions {
   int ply_sh_degree = 3;             // face.ply: 3 = 45 zero f_rest (graphdeco's layout), 0 = SH DC only
   bool ply_y_down = false;           // face.ply: world turned for y-down (COLMAP) viewers (runtime/formats.h)
   HeadFitOptions head;
+  bool expression_refine = false;    // refine the landmark estimate of ψ and jaw by the photo loss after the code
+                                     // fit (code_fit.h ExpressionRefine; "uv" layouts and FLAME-jointed head models).
+                                     // Off by default: on the synthetic smile test it raises the masked PSNR and
+                                     // moves the coefficients towards the truth but not the displacement field
+                                     // (docs/animation.md §4)
   CodeFitOptions code;
   DetailOptions detail;              // the detail stage after the code fit (detail_fit.h); detail.enabled = false:
                                      // the code fit's Gaussians are the result

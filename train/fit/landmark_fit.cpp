@@ -208,6 +208,23 @@ std::vector<double> project_px(const Intrinsics& K, const std::array<double, 9>&
   return uv;
 }
 
+void update_head_fit(HeadFit& h, const flame::FlameModel& m, const Landmarks68& obs) {
+  std::vector<double> lmk = model_landmarks(m, h.shape, h.jaw, &h.vertices, h.expression);
+  auto uv = project_px(h.K, h.R, h.t, lmk);
+  double se = 0, sum = 0, mx = 0, inner = 0;
+  for (int l = 0; l < kL; ++l) {
+    h.projected[l * 2] = uv[l * 2];
+    h.projected[l * 2 + 1] = uv[l * 2 + 1];
+    double e = std::hypot(uv[l * 2] - obs.xy[l * 2], uv[l * 2 + 1] - obs.xy[l * 2 + 1]);
+    se += e * e, sum += e, mx = std::max(mx, e);
+    if (l >= 17) inner += e / 51.0;
+  }
+  h.rms_px = std::sqrt(se / kL);
+  h.mean_px = sum / kL;
+  h.max_px = mx;
+  h.mean_px_inner = inner;
+}
+
 HeadFit fit_head(const flame::FlameModel& m, const Landmarks68& obs, const Intrinsics& K, const HeadFitOptions& o) {
   FF_CHECK(K.fx > 0 && K.fy > 0, "fit_head: invalid intrinsics");
   FF_CHECK(m.J == flame::kFlameJoints, "fit_head: the head model needs FLAME's 5 joints");
@@ -419,21 +436,8 @@ HeadFit fit_head(const flame::FlameModel& m, const Landmarks68& obs, const Intri
   h.R = s.R;
   h.t = s.t;
   h.iterations = total_iters;
-  std::vector<double> lmk = model_landmarks(m, s.beta, s.jaw, &h.vertices, s.expr);
   model_landmarks(m, s.beta, 0.0, &h.neutral_vertices);
-  auto uv = project_px(K, s.R, s.t, lmk);
-  double se = 0, sum = 0, mx = 0, inner = 0;
-  for (int l = 0; l < kL; ++l) {
-    h.projected[l * 2] = uv[l * 2];
-    h.projected[l * 2 + 1] = uv[l * 2 + 1];
-    double e = std::hypot(uv[l * 2] - obs.xy[l * 2], uv[l * 2 + 1] - obs.xy[l * 2 + 1]);
-    se += e * e, sum += e, mx = std::max(mx, e);
-    if (l >= 17) inner += e / 51.0;
-  }
-  h.rms_px = std::sqrt(se / kL);
-  h.mean_px = sum / kL;
-  h.max_px = mx;
-  h.mean_px_inner = inner;
+  update_head_fit(h, m, obs);
   // R_head = F·R (F = diag(1,−1,−1) = F⁻¹) = Ry(yaw)·Rx(pitch)·Rz(roll)
   Mat3 F{1, 0, 0, 0, -1, 0, 0, 0, -1};
   Mat3 Rh = matmul3(F, s.R);

@@ -89,6 +89,10 @@ struct HeadFit {
 HeadFit fit_head(const flame::FlameModel& model, const Landmarks68& lmk, const Intrinsics& K,
                  const HeadFitOptions& opt = {});
 
+// Recomputes h.vertices = FLAME(h.shape, h.expression, h.jaw), h.projected and the landmark errors against `obs`
+// from h's parameters (fit_head's last step; fit_image after the expression refinement changes ψ and jaw).
+void update_head_fit(HeadFit& h, const flame::FlameModel& model, const Landmarks68& obs);
+
 // What the user should be told about a landmark set and its head fit (one sentence each; empty when nothing is
 // wrong): a mirrored (left–right swapped) set (detect.h landmark_shape), a head turned further than a 68-point
 // frontal detection allows (|yaw| > kMaxPlausibleYawDeg: a mirrored file fits with yaw ≈ 180°, the head facing away),
