@@ -48,24 +48,42 @@ typedef float v8f __attribute__((vector_size(32)));
 typedef float v4f __attribute__((vector_size(16)));
 typedef int32_t v8i __attribute__((vector_size(32)));
 typedef int32_t v4i __attribute__((vector_size(16)));
+// The float forward's lane vector: one native register. With AVX-512 a 16-lane vector is one zmm; without it GCC
+// lowers 64-byte vector compares and selects lane by lane (scalar code, ~10× slower on AVX2 CPUs), so the row's 16
+// lanes are blended as two independent 8-lane halves there. Lanes never interact, so results are the same.
+#if defined(__AVX512F__)
+typedef v16f vrowf;
+typedef v16i vrowi;
+#else
+typedef v8f vrowf;
+typedef v8i vrowi;
+#endif
 
-inline v16f vexp(v16f x) {  // Cephes expf polynomial, inputs clamped to [−87, 88]
-  const v16f lo = v16f{} - 87.0f, hi = v16f{} + 88.0f;
+// Cephes expf polynomial on any float lane vector VF (integer lanes VI), inputs clamped to [−87, 88]
+template <class VF, class VI>
+inline VF vexp_lanes(VF x) {
+  const VF lo = VF{} - 87.0f, hi = VF{} + 88.0f;
   x = x < lo ? lo : x;
   x = x > hi ? hi : x;
-  const v16f magic = v16f{} + 12582912.0f;  // 1.5·2^23: adding it rounds to the nearest integer
-  v16f t = x * 1.44269504088896341f;
-  v16f n = (t + magic) - magic;
-  v16f r = x - n * 0.693359375f;
+  const VF magic = VF{} + 12582912.0f;  // 1.5·2^23: adding it rounds to the nearest integer
+  VF t = x * 1.44269504088896341f;
+  VF n = (t + magic) - magic;
+  VF r = x - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
-  v16f y = ((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + 4.1665795894e-2f) * r +
-            1.6666665459e-1f) * r + 5.0000001201e-1f;
+  VF y = ((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + 4.1665795894e-2f) * r +
+          1.6666665459e-1f) * r + 5.0000001201e-1f;
   y = y * (r * r) + r + 1.0f;
-  v16i e = (__builtin_convertvector(n, v16i) + 127) << 23;
-  return y * __builtin_bit_cast(v16f, e);
+  VI e = (__builtin_convertvector(n, VI) + 127) << 23;
+  return y * __builtin_bit_cast(VF, e);
 }
+inline v16f vexp(v16f x) { return vexp_lanes<v16f, v16i>(x); }
+inline v8f vexp(v8f x) { return vexp_lanes<v8f, v8i>(x); }
 inline double vexp(double x) { return std::exp(x); }
 
+inline bool any(v8i m) {
+  v4i b = __builtin_shufflevector(m, m, 0, 1, 2, 3) | __builtin_shufflevector(m, m, 4, 5, 6, 7);
+  return (b[0] | b[1] | b[2] | b[3]) != 0;
+}
 inline bool any(v16i m) {
   v8i a = __builtin_shufflevector(m, m, 0, 1, 2, 3, 4, 5, 6, 7) | __builtin_shufflevector(m, m, 8, 9, 10, 11, 12, 13, 14, 15);
   v4i b = __builtin_shufflevector(a, a, 0, 1, 2, 3) | __builtin_shufflevector(a, a, 4, 5, 6, 7);
@@ -77,6 +95,12 @@ inline float hsum(v16f v) {  // fixed pairing order (deterministic)
   return (b[0] + b[2]) + (b[1] + b[3]);
 }
 inline v16f iota16() { return v16f{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}; }
+template <class VF>
+inline VF iota_lanes() {
+  VF v{};
+  for (int l = 0; l < int(sizeof(VF) / sizeof(float)); ++l) v[l] = float(l);
+  return v;
+}
 template <class V>
 inline V load(const void* p) {
   V v;
@@ -183,39 +207,46 @@ inline void blend_row(const TileGaussians<T>& tg, const int* rl, int nrl, T px0,
     const float* __restrict bs = tg.b.data();
     const float* __restrict zs = kDepth ? tg.z.data() : nullptr;
     const float* __restrict pmins = tg.pmin.data();
-    const v16f px = iota16() + px0, zero = v16f{};
-    const v16f a_min = zero + float(kAlphaMin), a_max = zero + float(kAlphaMax), t_min = zero + float(kTransmittanceMin);
-    v16f act = load<v16f>(rb.active), Tr = load<v16f>(rb.trans), Cr = load<v16f>(rb.rgb[0]),
-         Cg = load<v16f>(rb.rgb[1]), Cb = load<v16f>(rb.rgb[2]), Dz = zero;
-    v16i last = v16i{};
-    if constexpr (kDepth) Dz = load<v16f>(rb.depth);
-    if constexpr (kLast) last = load<v16i>(rb.last);
-    for (int ii = 0; ii < nrl; ++ii) {
-      const int k = rl[ii];
-      if ((ii & 7) == 7 && !any(act > zero)) break;
-      const float dy = gys[k] - pyc;
-      v16f dx, power;
-      eval_power<v16f>(zero + gxs[k], px, zero + As[k], zero + Bs[k] * dy, zero + -0.5f * Cs[k] * dy * dy, dx, power);
-      if (!any(power >= pmins[k])) continue;  // α < 1/255 on every lane: exact skip before the exp
-      const v16f G = vexp(power);
-      v16f a = G * os[k];
-      a = a < a_max ? a : a_max;
-      const v16f tT = Tr * (1.0f - a);
-      const v16i ok = (act > zero) & (power <= zero) & (a >= a_min);
-      const v16i stop = ok & (tT < t_min);
-      const v16i use = ok & ~stop;
-      act = stop ? zero : act;
-      const v16f w = use ? a * Tr : zero;
-      Cr += w * rs[k];
-      Cg += w * gs[k];
-      Cb += w * bs[k];
-      if constexpr (kDepth) Dz += w * zs[k];
-      Tr = use ? tT : Tr;
-      if constexpr (kLast) last = use ? (v16i{} + (k + 1)) : last;
+    using VF = vrowf;
+    using VI = vrowi;
+    constexpr int W = int(sizeof(VF) / sizeof(float));
+    const VF zero = VF{};
+    const VF a_min = zero + float(kAlphaMin), a_max = zero + float(kAlphaMax), t_min = zero + float(kTransmittanceMin);
+    for (int h = 0; h < kLanes; h += W) {  // lanes [h, h + W): one native vector
+      const VF px = iota_lanes<VF>() + (px0 + float(h));
+      VF act = load<VF>(rb.active + h), Tr = load<VF>(rb.trans + h), Cr = load<VF>(rb.rgb[0] + h),
+         Cg = load<VF>(rb.rgb[1] + h), Cb = load<VF>(rb.rgb[2] + h), Dz = zero;
+      VI last = VI{};
+      if constexpr (kDepth) Dz = load<VF>(rb.depth + h);
+      if constexpr (kLast) last = load<VI>(rb.last + h);
+      for (int ii = 0; ii < nrl; ++ii) {
+        const int k = rl[ii];
+        if ((ii & 7) == 7 && !any(act > zero)) break;
+        const float dy = gys[k] - pyc;
+        VF dx, power;
+        eval_power<VF>(zero + gxs[k], px, zero + As[k], zero + Bs[k] * dy, zero + -0.5f * Cs[k] * dy * dy, dx, power);
+        if (!any(power >= pmins[k])) continue;  // α < 1/255 on every lane: exact skip before the exp
+        const VF G = vexp(power);
+        VF a = G * os[k];
+        a = a < a_max ? a : a_max;
+        const VF tT = Tr * (1.0f - a);
+        const VI ok = (act > zero) & (power <= zero) & (a >= a_min);
+        const VI stop = ok & (tT < t_min);
+        const VI use = ok & ~stop;
+        act = stop ? zero : act;
+        const VF w = use ? a * Tr : zero;
+        Cr += w * rs[k];
+        Cg += w * gs[k];
+        Cb += w * bs[k];
+        if constexpr (kDepth) Dz += w * zs[k];
+        Tr = use ? tT : Tr;
+        if constexpr (kLast) last = use ? (VI{} + (k + 1)) : last;
+      }
+      store(rb.active + h, act), store(rb.trans + h, Tr), store(rb.rgb[0] + h, Cr), store(rb.rgb[1] + h, Cg);
+      store(rb.rgb[2] + h, Cb);
+      if constexpr (kDepth) store(rb.depth + h, Dz);
+      if constexpr (kLast) store(rb.last + h, last);
     }
-    store(rb.active, act), store(rb.trans, Tr), store(rb.rgb[0], Cr), store(rb.rgb[1], Cg), store(rb.rgb[2], Cb);
-    if constexpr (kDepth) store(rb.depth, Dz);
-    if constexpr (kLast) store(rb.last, last);
   } else {  // scalar lanes: the double reference path
     const T a_min = T(kAlphaMin), a_max = T(kAlphaMax), t_min = T(kTransmittanceMin);
     for (int ii = 0; ii < nrl; ++ii) {
