@@ -29,11 +29,12 @@ using namespace ff::splat::math;
 using ffrt::blend::any;
 using ffrt::blend::eval_alpha;
 using ffrt::blend::hsum;
-using ffrt::blend::iota16;
+using ffrt::blend::iota_lanes;
 using ffrt::blend::load;
 using ffrt::blend::store;
 using ffrt::blend::v16f;
-using ffrt::blend::v16i;
+using ffrt::blend::vrowf;
+using ffrt::blend::vrowi;
 constexpr int LW = kTile;        // lanes per row = tile width
 constexpr int64_t kChunk = 1024;  // Gaussians per preprocessing chunk (fixed: determinism)
 constexpr int kG = 10;           // per-entry gradient slots: u, v, A, B, C, opacity, r, g, b, depth
@@ -112,54 +113,61 @@ void bwd_row(const TileScratch<T>& ts, const int* rl, int nrl, T px0, T pyc, con
   }
 }
 
-// float: 16 lanes as one GCC/Clang vector
+// float: the row's 16 lanes as native vectors (runtime/blend_cpu.h vrowf: one 16-lane vector with AVX-512, two
+// independent 8-lane halves without, where GCC would lower 16-lane compares and selects lane by lane)
 void bwd_row(const TileScratch<float>& ts, const int* rl, int nrl, float px0, float pyc, const int32_t* last_,
              float* Tc_, const float* dr_, const float* dg_, const float* db_, const float* dD_, const float* bgt_,
              float* acc) {
-  const v16f px = iota16() + px0, zero = v16f{};
-  const v16f a_min = zero + float(kAlphaMin), a_max = zero + float(kAlphaMax);
-  const v16i last = load<v16i>(last_);
-  const v16f dr = load<v16f>(dr_), dg = load<v16f>(dg_), db = load<v16f>(db_), dD = load<v16f>(dD_),
-             bgt = load<v16f>(bgt_);
-  v16f Tc = load<v16f>(Tc_), Sr = zero, Sg = zero, Sb = zero, Sz = zero;
-  for (int ii = nrl - 1; ii >= 0; --ii) {
-    const int k = rl[ii];
-    const float dy = ts.tg.v[k] - pyc, A = ts.tg.ca[k], B = ts.tg.cb[k], Cq = ts.tg.cc[k], o = ts.tg.o[k];
-    const float cr = ts.tg.r[k], cg = ts.tg.g[k], cb = ts.tg.b[k], cz = ts.tg.z[k];
-    v16f dx, power, G;
-    eval_alpha<v16f>(zero + ts.tg.u[k], px, zero + A, zero + B * dy, zero + -0.5f * Cq * dy * dy, dx, power, G);
-    v16f oG = G * o;
-    v16f a = oG < a_max ? oG : a_max;
-    v16i use = ((v16i{} + k) < last) & (power <= zero) & (a >= a_min);
-    if (!any(use)) continue;
-    v16f rinv = 1.0f / (1.0f - a);
-    v16f Tk = Tc * rinv;
-    v16f w = a * Tk;
-    v16f dal = dr * (Tk * cr - Sr * rinv) + dg * (Tk * cg - Sg * rinv) + db * (Tk * cb - Sb * rinv) +
+  using VF = vrowf;
+  using VI = vrowi;
+  constexpr int NW = int(sizeof(VF) / sizeof(float));
+  const VF zero = VF{};
+  const VF a_min = zero + float(kAlphaMin), a_max = zero + float(kAlphaMax);
+  for (int h = 0; h < LW; h += NW) {  // lanes [h, h + NW)
+    const VF px = iota_lanes<VF>() + (px0 + float(h));
+    const VI last = load<VI>(last_ + h);
+    const VF dr = load<VF>(dr_ + h), dg = load<VF>(dg_ + h), db = load<VF>(db_ + h), dD = load<VF>(dD_ + h),
+             bgt = load<VF>(bgt_ + h);
+    VF Tc = load<VF>(Tc_ + h), Sr = zero, Sg = zero, Sb = zero, Sz = zero;
+    for (int ii = nrl - 1; ii >= 0; --ii) {
+      const int k = rl[ii];
+      const float dy = ts.tg.v[k] - pyc, A = ts.tg.ca[k], B = ts.tg.cb[k], Cq = ts.tg.cc[k], o = ts.tg.o[k];
+      const float cr = ts.tg.r[k], cg = ts.tg.g[k], cb = ts.tg.b[k], cz = ts.tg.z[k];
+      VF dx, power, G;
+      eval_alpha<VF>(zero + ts.tg.u[k], px, zero + A, zero + B * dy, zero + -0.5f * Cq * dy * dy, dx, power, G);
+      VF oG = G * o;
+      VF a = oG < a_max ? oG : a_max;
+      VI use = ((VI{} + k) < last) & (power <= zero) & (a >= a_min);
+      if (!any(use)) continue;
+      VF rinv = 1.0f / (1.0f - a);
+      VF Tk = Tc * rinv;
+      VF w = a * Tk;
+      VF dal = dr * (Tk * cr - Sr * rinv) + dg * (Tk * cg - Sg * rinv) + db * (Tk * cb - Sb * rinv) +
                dD * (Tk * cz - Sz * rinv) + bgt * rinv;
-    v16f wu = use ? w : zero;
-    Sr += wu * cr;
-    Sg += wu * cg;
-    Sb += wu * cb;
-    Sz += wu * cz;
-    Tc = use ? Tk : Tc;
-    v16f dalg = (use & (oG <= a_max)) ? dal : zero;
-    v16f dpow = dalg * oG;
-    // lane-wise accumulation per entry; the 16 lanes are summed once per tile (bwd_tile)
-    float* a_ = acc + size_t(k) * kG * LW;
-    auto add = [&](int j, v16f v) { store(a_ + j * LW, load<v16f>(a_ + j * LW) + v); };
-    add(0, dpow * (-A * dx - B * dy));
-    add(1, dpow * (-Cq * dy - B * dx));
-    add(2, dpow * dx * dx * -0.5f);
-    add(3, -(dpow * dx * dy));
-    add(4, dpow * (-0.5f * dy * dy));
-    add(5, dalg * G);
-    add(6, wu * dr);
-    add(7, wu * dg);
-    add(8, wu * db);
-    add(9, wu * dD);
+      VF wu = use ? w : zero;
+      Sr += wu * cr;
+      Sg += wu * cg;
+      Sb += wu * cb;
+      Sz += wu * cz;
+      Tc = use ? Tk : Tc;
+      VF dalg = (use & (oG <= a_max)) ? dal : zero;
+      VF dpow = dalg * oG;
+      // lane-wise accumulation per entry; the 16 lanes are summed once per tile (bwd_tile)
+      float* a_ = acc + size_t(k) * kG * LW + h;
+      auto add = [&](int j, VF v) { store(a_ + j * LW, load<VF>(a_ + j * LW) + v); };
+      add(0, dpow * (-A * dx - B * dy));
+      add(1, dpow * (-Cq * dy - B * dx));
+      add(2, dpow * dx * dx * -0.5f);
+      add(3, -(dpow * dx * dy));
+      add(4, dpow * (-0.5f * dy * dy));
+      add(5, dalg * G);
+      add(6, wu * dr);
+      add(7, wu * dg);
+      add(8, wu * db);
+      add(9, wu * dD);
+    }
+    store(Tc_ + h, Tc);
   }
-  store(Tc_, Tc);
 }
 
 template <class T>
