@@ -91,6 +91,13 @@ FFRT_BINDING_HD inline void triangle_frame(const T v0[3], const T v1[3], const T
   *s = (f.lu + f.le + f.lw) / T(3);
 }
 
+// The unit normal n [3] of the triangle (v0, v1, v2): triangle_frame's second column a1.
+template <class T>
+FFRT_BINDING_HD inline void triangle_normal(const T v0[3], const T v1[3], const T v2[3], T n[3]) {
+  const FrameParts<T> f(v0, v1, v2);
+  for (int i = 0; i < 3; ++i) n[i] = f.a1[i];
+}
+
 // VJP of triangle_frame: dR [9], ds → ACCUMULATES into dv0, dv1, dv2.
 template <class T>
 FFRT_BINDING_HD

@@ -320,9 +320,8 @@ void apply_posed_corrections(const Rig& rig, const RigParams& p, const std::vect
   const RigData& d = rig.data();
   const int C = d.C;
   if (C == 0) return;
-  std::vector<float> e(size_t(C), 0.f);  // (ψ_0 … ψ_{C−4}, jaw axis-angle)
-  for (int i = 0; i < C - 3 && i < p.num_expression; ++i) e[size_t(i)] = p.expression[i];
-  for (int k = 0; k < 3; ++k) e[size_t(C - 3 + k)] = p.pose[3 * 2 + k];  // joint 2 = jaw (FLAME order)
+  std::vector<float> e(static_cast<size_t>(C));
+  correction_coefficients(p.expression, p.num_expression, p.pose, C, e.data());
   bool zero = true;
   for (float v : e) zero = zero && v == 0.f;
   if (zero) return;
@@ -337,9 +336,9 @@ void apply_posed_corrections(const Rig& rig, const RigParams& p, const std::vect
     float dn = 0;
     for (int k = 0; k < C; ++k) dn += wn[k] * e[size_t(k)];
     const int32_t* t = &d.tri[size_t(g) * 3];
-    float R[9], size;
-    binding::triangle_frame(&V1[size_t(t[0]) * 3], &V1[size_t(t[1]) * 3], &V1[size_t(t[2]) * 3], R, &size);
-    for (int i = 0; i < 3; ++i) posed.means[size_t(g) * 3 + size_t(i)] += dn * R[3 * i + 1];  // column a1: the normal
+    float n[3];
+    binding::triangle_normal(&V1[size_t(t[0]) * 3], &V1[size_t(t[1]) * 3], &V1[size_t(t[2]) * 3], n);
+    for (int i = 0; i < 3; ++i) posed.means[size_t(g) * 3 + size_t(i)] += dn * n[i];
   }
 }
 

@@ -90,6 +90,16 @@ class Rig {
   std::vector<float> rest_;  // F(0, 0)
 };
 
+// The expression correction's coefficients e [C] = (ψ_0 … ψ_{C−4}, jaw axis-angle x, y, z) of a frame with
+// n_expression coefficients `expression` (those past C − 3 are not read: callers refuse non-zero ones) and joint
+// axis-angles `pose` [15] (FLAME order; joint 2 is the jaw). One definition for the trainer (train/model.h) and
+// apply_posed_corrections.
+template <class T>
+inline void correction_coefficients(const T* expression, int n_expression, const T* pose, int C, T* e) {
+  for (int i = 0; i < C - 3; ++i) e[i] = i < n_expression ? expression[i] : T(0);
+  for (int k = 0; k < 3; ++k) e[C - 3 + k] = pose[3 * 2 + k];
+}
+
 // The one place where per-Gaussian corrections that depend on the frame's parameters (the expression correction,
 // docs/animation.md §7) are applied to the posed Gaussians: colours += corr_color·e, means += (corr_offset·e)·n with n
 // the unit normal of the Gaussian's triangle of the posed rig vertices V1 [V,3] (runtime/binding.h triangle_frame's

@@ -8,6 +8,7 @@
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "runtime/formats.h"
+#include "runtime/rig.h"
 
 namespace ff::train {
 
@@ -403,13 +404,11 @@ std::vector<double> IdentityModel::correction_coefficients(const std::vector<dou
                                                            const std::array<double, 15>& pose) const {
   const int C = cfg_.correction_dim;
   FF_CHECK(C >= 3, "IdentityModel::correction_coefficients: the model has no expression correction");
-  std::vector<double> e(size_t(C), 0.0);
-  for (size_t i = 0; i < expression.size(); ++i) {
-    if (int(i) < C - 3) e[i] = expression[i];
-    else FF_CHECK(expression[i] == 0.0, "IdentityModel: expression coefficient ", i, " is ", expression[i],
-                  ", the expression correction has ", C - 3);
-  }
-  for (int k = 0; k < 3; ++k) e[size_t(C - 3 + k)] = pose[size_t(3 * 2 + k)];  // joint 2: the jaw (FLAME order)
+  for (size_t i = size_t(C - 3); i < expression.size(); ++i)
+    FF_CHECK(expression[i] == 0.0, "IdentityModel: expression coefficient ", i, " is ", expression[i],
+             ", the expression correction has ", C - 3);
+  std::vector<double> e(static_cast<size_t>(C));
+  ffrt::correction_coefficients(expression.data(), int(expression.size()), pose.data(), C, e.data());
   return e;
 }
 

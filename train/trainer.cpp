@@ -293,15 +293,14 @@ bool same_pose(const RigPose& a, const RigPose& b) {
       return false;
   return a.pose == b.pose && a.rotation == b.rotation && a.translation == b.translation;
 }
-// unit normal of each Gaussian's triangle on the posed face [G,3] (runtime/binding.h triangle_frame's column a1, the
-// runtime's apply_posed_corrections uses the same)
+// unit normal of each Gaussian's triangle on the posed face [G,3] (runtime/binding.h triangle_normal, as the
+// runtime's apply_posed_corrections)
 std::vector<double> posed_normals(const GaussianBinding& b, const std::vector<double>& face) {
   std::vector<double> n(size_t(b.G) * 3);
   for (int g = 0; g < b.G; ++g) {
     const int32_t* t = &b.tri[size_t(g) * 3];
-    double R[9], size;
-    ffrt::binding::triangle_frame(&face[size_t(t[0]) * 3], &face[size_t(t[1]) * 3], &face[size_t(t[2]) * 3], R, &size);
-    for (int i = 0; i < 3; ++i) n[size_t(g) * 3 + size_t(i)] = R[3 * i + 1];
+    ffrt::binding::triangle_normal(&face[size_t(t[0]) * 3], &face[size_t(t[1]) * 3], &face[size_t(t[2]) * 3],
+                                   &n[size_t(g) * 3]);
   }
   return n;
 }
