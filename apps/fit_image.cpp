@@ -91,6 +91,8 @@ int main(int argc, char** argv) {
        {"detail-damping", num(o.detail.damping),
         "W: detail stage: pull of every surfel towards its initial colour (damps patterns the photo cannot see), in "
         "[0, 1000]"},
+       {"detail-thickness", num(o.detail.thickness),
+        "R: detail stage: a surfel's thickness along its normal over its width, in [0.01, 1]"},
        {"up", "y", "y|-y: face.ply's up axis: y (facefield's frame) or -y (turned for y-down/COLMAP viewers)"},
        {"sh-degree", std::to_string(o.ply_sh_degree),
         "0|3: face.ply's SH layout: 3 = 45 zero f_rest (graphdeco's), 0 = DC only"},
@@ -135,6 +137,7 @@ int main(int argc, char** argv) {
     o.detail.symmetry = opts.number("detail-symmetry", 0, 1);
     o.detail.prior = opts.number("detail-prior", 0, 1000);
     o.detail.damping = opts.number("detail-damping", 0, 1000);
+    o.detail.thickness = opts.number("detail-thickness", 0.01, 1);
     o.ply_y_down = opts.choice("up", {"y", "-y"}) == "-y";
     o.ply_sh_degree = std::stoi(opts.choice("sh-degree", {"0", "3"}));
     o.turntable_frames = int(opts.integer("turntable-frames", 0, 3600));

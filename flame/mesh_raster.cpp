@@ -313,6 +313,11 @@ void Canvas::text(int x, int y, const std::string& s, std::array<uint8_t, 3> col
   }
 }
 
+int Canvas::text_width(const std::string& s, int scale) {
+  std::string str = s;
+  return stb_easy_font_width(str.data()) * scale;
+}
+
 void write_png(const std::string& path, int w, int h, int channels, const uint8_t* data, int compression) {
   FF_CHECK(w > 0 && h > 0 && channels >= 1 && channels <= 4 && data, "write_png: bad image for '", path, "' (", w, "x",
            h, "x", channels, ")");

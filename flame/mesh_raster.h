@@ -101,6 +101,8 @@ struct Canvas {
   void dot(double x, double y, double radius, std::array<uint8_t, 3> c);
   // ASCII text (stb_easy_font glyphs), `scale` pixels per font unit.
   void text(int x, int y, const std::string& s, std::array<uint8_t, 3> c, int scale = 1);
+  // The width in pixels `text` gives `s` at `scale`.
+  static int text_width(const std::string& s, int scale = 1);
 };
 
 // The engine's one PNG writer (train/data's Image8 writer, train/eval's pictures and the apps call it): 8-bit

@@ -245,6 +245,18 @@ TEST_CASE("face mask: occluded by the rest of the head, soft edge") {
   CHECK(soft.at(40, 50)[0] < 255);  // blurred towards the hidden half
   CHECK(soft.at(51, 50)[0] > 0);    // soft edge spills over
   CHECK(soft.at(90, 50)[0] == 0);
+  // clipped: stops at the head's outline (the mask quad's left edge at x = 25; the occluder is head too)
+  Image8 clipped;
+  Image8 soft2 = render_face_mask(head, flag, v, 2, 7.0 * 1100 / 100, &clipped);
+  CHECK(soft2.pixels == soft.pixels);  // the soft mask is the same with or without the clipped one
+  CHECK(soft.at(20, 50)[0] > 20);      // the blur spills over the outline into the background ...
+  CHECK(clipped.at(20, 50)[0] == 0);   // ... the clipped mask does not
+  CHECK(clipped.at(24, 50)[0] == 0);   // 0 up to the outline (between pixels 24 and 25) ...
+  CHECK(clipped.at(25, 50)[0] <= 12);  // ... and near 0 just inside it
+  CHECK(clipped.at(33, 50)[0] > 0);    // rising inside
+  CHECK(clipped.at(33, 50)[0] < soft.at(33, 50)[0]);
+  CHECK(std::abs(int(clipped.at(51, 50)[0]) - int(soft.at(51, 50)[0])) <= 1);  // deep inside the head: unchanged
+  for (size_t i = 0; i < clipped.pixels.size(); ++i) REQUIRE(clipped.pixels[i] <= soft.pixels[i]);
 }
 
 #if __has_include("flame/headmodel.h")

@@ -590,7 +590,6 @@ TEST_CASE("fit: the detail stage matches the input view and keeps the 15 novel v
     fit::DetailProblem dp;
     dp.photo = p.photo;
     dp.mask = p.mask;
-    dp.mask_sigma_px = 7.0 * p.photo.width / 1100.0;  // the dataset's mask blur
     dp.viewmat = p.viewmat;
     dp.K = p.K;
     dp.head = &head;
@@ -602,8 +601,12 @@ TEST_CASE("fit: the detail stage matches the input view and keeps the 15 novel v
     CHECK(d.gaussians.size() == d.tri.size());
     CHECK(d.psnr_end > d.psnr_start);
     for (float c : d.gaussians.colors) REQUIRE((c >= 0.f && c <= 1.f));
-    // every surfel stays on (or, for the skirt, beside) its triangle: barycentrics in range
-    for (size_t i = 0; i < d.tri.size(); ++i) REQUIRE(d.tri[i] >= 0);
+    // every surfel stays on its triangle: barycentrics in [0, 1] summing to 1
+    for (size_t i = 0; i < d.tri.size(); ++i) {
+      REQUIRE(d.tri[i] >= 0);
+      const float* b = &d.bary[i * 3];
+      REQUIRE((b[0] >= -1e-4f && b[1] >= -1e-4f && b[2] >= -1e-4f && std::abs(b[0] + b[1] + b[2] - 1) < 1e-4f));
+    }
     int centre = -1;
     for (int v = 0; v < held->num_views(s); ++v)
       if (held->camera(s, v).name == "222200037") centre = v;

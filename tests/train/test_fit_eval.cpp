@@ -172,3 +172,54 @@ TEST_CASE("fit_eval: without the photo folder the photo section says so and is s
   CHECK(md.find("Skipped: the photo folder") != std::string::npos);
   CHECK_FALSE(fs::exists(o.out + "/photos_psnr.png"));
 }
+
+TEST_CASE("fit_eval: single_view_scale finds the scale one view cannot see, and a scaled view matrix renders the "
+          "scaled scene") {
+  const flame::FlameModel& hm = flame::builtin_head_model_ref();
+  const std::vector<double>& truth = hm.v_template;
+  // the true head 1.1 m in front of a camera turned by 10° about y; the "fit" is that head shrunk by 1/s about the
+  // canonical origin, seen through [R | t/s]: in the camera's frame it is the true head scaled by 1/s about the
+  // camera's centre, so its image is the same
+  const double s = 1.07, a = 10 * M_PI / 180;
+  const fit::Mat4 V_true = {std::cos(a), 0, std::sin(a), 0.01, 0, 1, 0, -0.02, -std::sin(a), 0, std::cos(a), 1.1,
+                            0, 0, 0, 1};
+  fit::Mat4 V_fit = V_true;
+  for (int i = 0; i < 3; ++i) V_fit[size_t(i) * 4 + 3] /= s;
+  std::vector<double> fitted(truth);
+  for (double& x : fitted) x /= s;
+  double got = 0;
+  const fit::Mat4 S = fit::single_view_scale(hm, fitted, V_fit, truth, V_true, &got);
+  CHECK(got == doctest::Approx(s).epsilon(1e-12));
+  CHECK(S[0] == doctest::Approx(s).epsilon(1e-12));
+  CHECK(S[5] == S[0]);
+  CHECK(S[10] == S[0]);
+  CHECK(S[15] == 1.0);
+  for (int i : {1, 2, 3, 4, 6, 7, 8, 9, 11, 12, 13, 14}) CHECK(S[size_t(i)] == 0.0);
+  // the same head as fitted: scale 1
+  CHECK(fit::single_view_scale(hm, truth, V_true, truth, V_true) [0] == doctest::Approx(1.0).epsilon(1e-12));
+  CHECK_THROWS_AS(fit::single_view_scale(hm, std::vector<double>(9, 0.0), V_true, truth, V_true), ff::Error);
+
+  // section 3 renders through S·viewmat: the renderer must treat it as the scene scaled by s about the camera
+  ffrt::GaussianSet g;
+  g.resize(3);
+  const float xyz[9] = {0.0f, 0.0f, 0.0f, 0.03f, 0.02f, 0.01f, -0.02f, -0.03f, 0.02f};
+  for (int k = 0; k < 9; ++k) g.means[size_t(k)] = xyz[k];
+  for (size_t k = 0; k < 3; ++k) {
+    for (int d = 0; d < 3; ++d) g.log_scales[k * 3 + size_t(d)] = std::log(0.01f + 0.004f * float(d + k));
+    g.rotations[k * 4] = 1;
+    g.opacities[k] = 0.8f;
+    for (int c = 0; c < 3; ++c) g.colors[k * 3 + size_t(c)] = 0.2f + 0.3f * float((k + size_t(c)) % 3);
+  }
+  ffrt::GaussianSet shrunk = g;  // the "fit": g shrunk by 1/s about the canonical origin
+  for (float& m : shrunk.means) m = float(m / s);
+  for (float& l : shrunk.log_scales) l = float(l - std::log(s));
+  Context ctx(0, 1);
+  const std::array<double, 4> K = {300, 300, 64, 64};
+  const fit::FImage want = fit::render_gaussians(ctx, g, V_true, K, 128, 128);
+  const fit::FImage got_img = fit::render_gaussians(ctx, shrunk, data::mat4_mul(S, V_fit), K, 128, 128);
+  double worst = 0, total = 0;
+  for (size_t i = 0; i < want.data.size(); ++i)
+    worst = std::max(worst, double(std::abs(want.data[i] - got_img.data[i]))), total += want.data[i];
+  CHECK(total > 10);  // the Gaussians are in view
+  CHECK(worst < 1e-4);
+}

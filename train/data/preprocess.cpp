@@ -110,26 +110,37 @@ HeadMeshes build_head_meshes(const flame::FlameModel& m, const std::vector<doubl
 }
 
 Image8 render_face_mask(const flame::Mesh& head, const std::vector<uint8_t>& flag, const flame::RasterView& view, int ss,
-                        double sigma1100) {
+                        double sigma1100, Image8* clipped) {
   flame::GBuffer g;
   flame::rasterize(head.vertices.data(), head.num_vertices(), head.faces.data(), head.num_faces(), view, ss, g);
   const int W = view.width, H = view.height, SW = g.sample_width();
-  std::vector<float> plane(size_t(W) * H);
+  std::vector<float> plane(size_t(W) * H), head_cover(clipped ? size_t(W) * H : 0);
   const float inv = 1.0f / float(ss * ss);
   for (int y = 0; y < H; ++y)
     for (int x = 0; x < W; ++x) {
-      int c = 0;
+      int c = 0, h = 0;
       for (int dy = 0; dy < ss; ++dy)
         for (int dx = 0; dx < ss; ++dx) {
           int32_t t = g.tri[size_t(y * ss + dy) * SW + size_t(x * ss + dx)];
           c += t >= 0 && flag[size_t(t)];
+          h += t >= 0;
         }
       plane[size_t(y) * W + x] = c * inv;
+      if (clipped) head_cover[size_t(y) * W + x] = h * inv;
     }
-  gaussian_blur(plane.data(), W, H, sigma1100 * W / double(kImages2xWidth));
-  Image8 out(W, H, 1);
-  for (size_t i = 0; i < plane.size(); ++i) out.pixels[i] = uint8_t(std::lround(std::clamp(plane[i], 0.f, 1.f) * 255.f));
-  return out;
+  const double sigma = sigma1100 * W / double(kImages2xWidth);
+  gaussian_blur(plane.data(), W, H, sigma);
+  auto to_u8 = [&](const std::vector<float>& p) {
+    Image8 out(W, H, 1);
+    for (size_t i = 0; i < p.size(); ++i) out.pixels[i] = uint8_t(std::lround(std::clamp(p[i], 0.f, 1.f) * 255.f));
+    return out;
+  };
+  if (clipped) {  // × the head's coverage, blurred alike and mapped so that it is 0 on the outline itself
+    gaussian_blur(head_cover.data(), W, H, sigma);
+    for (size_t i = 0; i < head_cover.size(); ++i) head_cover[i] = plane[i] * std::clamp(2 * head_cover[i] - 1, 0.f, 1.f);
+    *clipped = to_u8(head_cover);
+  }
+  return to_u8(plane);
 }
 
 Image8 apply_mask(const Image8& rgb, const Image8& mask) {

@@ -84,9 +84,14 @@ struct HeadMeshes {
 HeadMeshes build_head_meshes(const flame::FlameModel& model, const std::vector<double>& vertices,
                              const PreprocessOptions& opts, std::vector<std::string>* warnings = nullptr);
 
-// The soft face mask of `head` seen by `view` (canonical camera): 8-bit, 1 channel.
+// The soft face mask of `head` seen by `view` (canonical camera): 8-bit, 1 channel. The face triangles' coverage
+// (ss×ss samples a pixel, occluded by the rest of the head) blurred by σ = blur_sigma_at_1100 · width / 1100 px.
+// clipped (optional): the same mask × clamp(2·b − 1, 0, 1), b the whole head's coverage blurred alike, so that it is
+// 0 on the head's outline and beyond it (background) and rises to 1 over ~2σ inside: soft on the outline as on the
+// face region's own edge. fit_image scores and colours the face with it (it weighs the face, not the outline's mixed
+// pixels and the background); the training masks and fit_image's code fit keep the blur's spill over the outline.
 Image8 render_face_mask(const flame::Mesh& head, const std::vector<uint8_t>& face_flag, const flame::RasterView& view, int ss,
-                        double blur_sigma_at_1100);
+                        double blur_sigma_at_1100, Image8* clipped = nullptr);
 // rgb × mask / 255 on black (RGB, rounded).
 Image8 apply_mask(const Image8& rgb, const Image8& mask);
 

@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
-#include <map>
 
 #include "core/check.h"
 #include "core/geometry.h"
@@ -275,6 +274,7 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
   FF_CHECK(o.iterations >= 0, "detail stage: iterations must be >= 0, got ", o.iterations);
   FF_CHECK(o.symmetry >= 0 && o.symmetry <= 1, "detail stage: symmetry must be in [0, 1], got ", o.symmetry);
   FF_CHECK(o.prior >= 0 && std::isfinite(o.prior), "detail stage: prior must be >= 0, got ", o.prior);
+  FF_CHECK(o.thickness > 0 && o.thickness <= 1, "detail stage: thickness must be in (0, 1], got ", o.thickness);
   FF_CHECK(p.mirror.empty() || int(p.mirror.size()) == NV, "detail stage: mirror map has ", p.mirror.size(),
            " entries, the head ", NV, " vertices");
   DetailResult res;
@@ -306,96 +306,22 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
   for (size_t i = 0; i < P; ++i)
     if (gb.tri[i] >= 0 && mask.data[i] > o.rim_mask) on_surface[gb.tri[i]] = 1;
 
-  // ---- the surface: its triangles, then a skirt beyond its contour in the photo ----
-  // A skirt quad extends every contour edge outward in the image (per-vertex averaged directions so corners leave
-  // no gaps, at the vertex's depth) by skirt_sigmas σ of the mask's blur: the soft mask reaches beyond the head's
-  // outline, and the skirt carries the photo's colours there. Skirt surfels are bound to the edge's triangle.
+  // ---- the surface: its triangles ----
   const double focal = std::sqrt(view.fx * view.fy);
   struct SurfaceTri {
     std::array<Vec3d, 3> c;
-    int face;          // head triangle it is bound to
-    bool skirt;
+    int face;  // head triangle it is bound to
     double area;
   };
   std::vector<SurfaceTri> surface;
   auto corner = [&](int f, int k) { return vertex(head, head.faces[size_t(f) * 3 + k]); };
   for (int f = 0; f < F; ++f) {
     if (!on_surface[f]) continue;
-    SurfaceTri t{{corner(f, 0), corner(f, 1), corner(f, 2)}, f, false, 0};
+    SurfaceTri t{{corner(f, 0), corner(f, 1), corner(f, 2)}, f, 0};
     t.area = 0.5 * norm(cross(sub(t.c[1], t.c[0]), sub(t.c[2], t.c[0])));
     if (t.area > 1e-14) surface.push_back(t);
   }
   FF_CHECK(!surface.empty(), "detail stage: the fitted head has no face triangles");
-  const double skirt_px = o.skirt_sigmas * p.mask_sigma_px * s;  // working pixels
-  if (skirt_px > 0) {
-    // contour edges: edges of the surface whose adjacent triangles all project to one side of them (a boundary
-    // edge, or a silhouette where the surface folds away) and beyond which the photo shows no head (z-buffer empty
-    // two pixels outward). Hidden boundary edges and occlusion edges (the nose over a cheek) are not contours.
-    std::map<std::pair<int, int>, std::vector<int>> edges;  // (lo, hi) → adjacent surface triangles (their k)
-    for (size_t t = 0; t < surface.size(); ++t)
-      for (int k = 0; k < 3; ++k) {
-        const int va = head.faces[size_t(surface[t].face) * 3 + k];
-        const int vb = head.faces[size_t(surface[t].face) * 3 + (k + 1) % 3];
-        edges[{std::min(va, vb), std::max(va, vb)}].push_back(int(t));
-      }
-    auto project = [&](const Vec3d& x) {
-      const Vec3d pc = view.to_camera(x);
-      return std::array<double, 2>{view.fx * pc[0] / pc[2] + view.cx, view.fy * pc[1] / pc[2] + view.cy};
-    };
-    std::map<int, std::array<double, 2>> out_dir;  // contour vertex → summed outward image directions
-    std::vector<std::array<int, 3>> contour;       // (a, b, bound head triangle)
-    for (auto& [ab, adj] : edges) {
-      const Vec3d pa = vertex(head, ab.first), pb = vertex(head, ab.second);
-      if (view.to_camera(pa)[2] <= 1e-6 || view.to_camera(pb)[2] <= 1e-6) continue;
-      const auto ua = project(pa), ub = project(pb);
-      double ex = ub[0] - ua[0], ey = ub[1] - ua[1];
-      const double len = std::hypot(ex, ey);
-      if (len < 1e-9) continue;
-      ex /= len, ey /= len;
-      // side of each adjacent triangle's third vertex: sign of the cross product in the image
-      int side = 0;
-      bool one_side = true;
-      for (int t : adj) {
-        const int f = surface[t].face;
-        int third = -1;
-        for (int k = 0; k < 3; ++k) {
-          const int v = head.faces[size_t(f) * 3 + k];
-          if (v != ab.first && v != ab.second) third = v;
-        }
-        const auto uc = project(vertex(head, third));
-        const double cr = ex * (uc[1] - ua[1]) - ey * (uc[0] - ua[0]);
-        const int sd = cr > 0 ? 1 : -1;
-        if (side == 0) side = sd;
-        else if (sd != side) one_side = false;
-      }
-      if (!one_side) continue;
-      // outward = the image normal of the edge away from the triangles
-      const double ox = side > 0 ? ey : -ey, oy = side > 0 ? -ex : ex;
-      const double mx = 0.5 * (ua[0] + ub[0]) + 2 * ox, my = 0.5 * (ua[1] + ub[1]) + 2 * oy;
-      const int ix = int(std::floor(mx)), iy = int(std::floor(my));
-      const bool empty = ix < 0 || iy < 0 || ix >= view.width || iy >= view.height ||
-                         gb.tri[size_t(iy) * view.width + ix] < 0;
-      if (!empty) continue;
-      for (int v : {ab.first, ab.second}) out_dir[v][0] += ox, out_dir[v][1] += oy;
-      contour.push_back({ab.first, ab.second, surface[adj[0]].face});
-    }
-    // a skirt vertex: skirt_px pixels outward in the image, at the vertex's depth (camera x/y axes in the world)
-    auto skirt_vertex = [&](int v) {
-      const Vec3d x = vertex(head, v);
-      const double z = std::max(view.to_camera(x)[2], 1e-3);
-      const double n = std::max(std::hypot(out_dir[v][0], out_dir[v][1]), 1e-12);
-      const double dx = out_dir[v][0] / n, dy = out_dir[v][1] / n;
-      const Vec3d cam_x = {view.V[0], view.V[1], view.V[2]}, cam_y = {view.V[4], view.V[5], view.V[6]};
-      return add(x, scale(add(scale(cam_x, dx), scale(cam_y, dy)), skirt_px * z / focal));
-    };
-    for (auto& [va, vb, f] : contour) {
-      const Vec3d pa = vertex(head, va), pb = vertex(head, vb), qa = skirt_vertex(va), qb = skirt_vertex(vb);
-      for (const std::array<Vec3d, 3>& c : {std::array<Vec3d, 3>{pb, pa, qa}, std::array<Vec3d, 3>{pb, qa, qb}}) {
-        SurfaceTri t{c, f, true, 0.5 * norm(cross(sub(c[1], c[0]), sub(c[2], c[0])))};
-        if (t.area > 1e-14) surface.push_back(t);
-      }
-    }
-  }
 
   // ---- surfels: a lattice of n² sub-triangle centroids per surface triangle ----
   double spacing = o.spacing_px;
@@ -423,7 +349,6 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
   res.tri.resize(total);
   res.bary.resize(total * 3);
   std::vector<Vec3d> normals(total);
-  std::vector<uint8_t> in_skirt(total, 0);
   {
     size_t i = 0;
     for (size_t k = 0; k < surface.size(); ++k) {
@@ -436,7 +361,7 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
       const std::array<double, 4> q = mat_to_quat(R);
       const int m = nsub[k];
       const double sig = 0.65 * std::sqrt(surface[k].area / (double(m) * m));
-      // barycentrics in the bound head triangle (for a skirt surfel: of its projection on that triangle's plane)
+      // barycentrics in the bound head triangle
       const int f = surface[k].face;
       const Vec3d h0 = corner(f, 0), h1 = corner(f, 1), h2 = corner(f, 2);
       const Vec3d he1 = sub(h1, h0), he2 = sub(h2, h0);
@@ -446,7 +371,7 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
         const Vec3d x = add(add(scale(c[0], b0), scale(c[1], b1)), scale(c[2], b2));
         for (int d = 0; d < 3; ++d) g.means[i * 3 + d] = float(x[d]);
         g.log_scales[i * 3] = g.log_scales[i * 3 + 1] = float(std::log(sig));
-        g.log_scales[i * 3 + 2] = float(std::log(0.1 * sig));
+        g.log_scales[i * 3 + 2] = float(std::log(o.thickness * sig));
         for (int d = 0; d < 4; ++d) g.rotations[i * 4 + d] = float(q[d]);
         g.opacities[i] = 0.995f;
         res.tri[i] = f;
@@ -455,7 +380,6 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
         const double w1 = (d22 * r1 - d12 * r2) / det, w2 = (d11 * r2 - d12 * r1) / det;
         res.bary[i * 3] = float(1 - w1 - w2), res.bary[i * 3 + 1] = float(w1), res.bary[i * 3 + 2] = float(w2);
         normals[i] = n;
-        in_skirt[i] = surface[k].skirt;
         ++i;
       };
       for (int a = 0; a < m; ++a)
@@ -475,7 +399,7 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
   for (size_t i = 0; i < total; ++i) {
     const Vec3d x = {g.means[i * 3], g.means[i * 3 + 1], g.means[i * 3 + 2]};
     vis[i] = float(visibility(view, gb, x, normals[i], &photo_rgb[i * 3], photo));
-    if (symmetric && !in_skirt[i]) {
+    if (symmetric) {
       const int f = res.tri[i];
       std::array<Vec3d, 3> mc;
       for (int k = 0; k < 3; ++k) mc[k] = vertex(head, p.mirror[head.faces[size_t(f) * 3 + k]]);

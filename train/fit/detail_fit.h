@@ -4,13 +4,14 @@
 //
 // What it builds (all in the head's canonical frame, metres, the frame of face.ply):
 //   surface   the face-mask triangles of the fitted head mesh, plus every head triangle the photo shows inside its
-//             soft face mask (so the blurred mask's rim is covered too);
+//             soft face mask (so the blurred mask's rim is covered too); nothing beyond the head (fit_image's mask
+//             stops at the head's outline: data::render_face_mask clip_to_head);
 //   surfels   per triangle a regular lattice of n² sub-triangle centroids, n chosen so that the spacing is
 //             `spacing_px` photo pixels at the triangle's depth (a uniform world density: the sides the photo sees
-//             at a grazing angle get as many surfels as the front); each surfel is a flat Gaussian in the
+//             at a grazing angle get as many surfels as the front); each surfel is a flattened Gaussian in the
 //             triangle's plane (rotation = the triangle frame: first edge, normal), tangent σ = 0.65·√(sub-triangle
-//             area), normal σ = 0.1 × that, opacity 0.995. Every surfel is bound to its triangle (tri, barycentric),
-//             so it never leaves the surface and never grows huge or needle-thin.
+//             area), normal σ = `thickness` × that, opacity 0.995. Every surfel is bound to its triangle (tri,
+//             barycentric), so it never leaves the surface and never grows huge or needle-thin.
 //   colours   a linear least-squares problem solved by preconditioned conjugate gradients: the render is linear in
 //             precomputed colours (image = Σ wᵢ cᵢ, splat/splat.h), so
 //                min_c  Σ_px W(px)·‖render(c)(px) − photo(px)‖²  +  Σᵢ λᵢ‖cᵢ − tᵢ‖²
@@ -48,12 +49,12 @@ struct DetailOptions {
   int max_gaussians = 300000;  // the spacing grows when the surface would need more surfels
   int iterations = 30;         // conjugate-gradient iterations (0: the initial colours)
   double symmetry = 1.0;       // weight of the mirror point's photo colour in the guess, in [0, 1] (0: off)
-  double prior = 0.3;          // weight of the pull towards the guess where the photo does not see a surfel
-  double damping = 0.03;       // weight of the pull towards the initial colour everywhere (damps the colour
-                               // patterns overlapping surfels hide from the photo)
+  double prior = 0.1;          // weight of the pull towards the guess where the photo does not see a surfel
+  double damping = 0.05;       // weight of the pull towards the initial colour everywhere (damps the colour
+                               // patterns overlapping surfels hide from the photo but other views show)
   double rim_mask = 0.02;      // head triangles the photo shows where the mask exceeds this join the surface
-  double skirt_sigmas = 2.5;   // the surface's open boundary is extended outward by this many σ of the mask's blur
-                               // (DetailProblem::mask_sigma_px), where the soft mask still weighs the photo (0: off)
+  double thickness = 0.6;      // a surfel's σ along its normal over its σ along the surface, in (0, 1]: thick
+                               // enough that surfels seen at a grazing angle still cover the pixels between them
   // progress: (phase text, fraction done in [0,1], current loss)
   std::function<void(const std::string&, double, double)> progress;
 };
@@ -61,7 +62,6 @@ struct DetailOptions {
 struct DetailProblem {
   FImage photo;                       // [3,H,W] in [0,1]
   FImage mask;                        // [1,H,W] soft face mask in [0,1]
-  double mask_sigma_px = 0;           // σ of the mask's blur in photo pixels (fit_image.h mask_blur_mm at the head's depth)
   std::array<double, 16> viewmat{};   // canonical → photo camera (the code fit's refined pose)
   Intrinsics K;                       // of the photo (splat convention: pixel centres at i + ½)
   const flame::Mesh* head = nullptr;  // fitted head mesh, canonical

@@ -114,17 +114,23 @@ FittedMeshes fitted_meshes(const flame::FlameModel& model, const std::vector<dou
   return m;
 }
 
-FImage face_mask(const FittedMeshes& m, const std::array<double, 16>& V, const Intrinsics& K, double blur) {
+FImage face_mask(const FittedMeshes& m, const std::array<double, 16>& V, const Intrinsics& K, double blur,
+                 FImage* clipped) {
   flame::RasterView rv;
   rv.viewmat = V;
   rv.fx = K.fx, rv.fy = K.fy, rv.cx = K.cx, rv.cy = K.cy;
   rv.width = K.width, rv.height = K.height;
-  data::Image8 im = data::render_face_mask(m.head, m.face_flag, rv, 2, blur);
-  FImage f;
-  f.width = im.width, f.height = im.height, f.channels = 1;
-  f.data.resize(im.pixels.size());
-  for (size_t i = 0; i < im.pixels.size(); ++i) f.data[i] = im.pixels[i] / 255.f;
-  return f;
+  data::Image8 clip8;
+  const data::Image8 im = data::render_face_mask(m.head, m.face_flag, rv, 2, blur, clipped ? &clip8 : nullptr);
+  auto to_f = [](const data::Image8& a) {
+    FImage f;
+    f.width = a.width, f.height = a.height, f.channels = 1;
+    f.data.resize(a.pixels.size());
+    for (size_t i = 0; i < a.pixels.size(); ++i) f.data[i] = a.pixels[i] / 255.f;
+    return f;
+  };
+  if (clipped) *clipped = to_f(clip8);
+  return to_f(im);
 }
 
 std::vector<std::array<double, 16>> turntable_views(const std::array<double, 3>& c, double dist, double yaw_deg,
@@ -217,7 +223,11 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
     const double head_dist = std::sqrt(rep.head.t[0] * rep.head.t[0] + rep.head.t[1] * rep.head.t[1] +
                                        rep.head.t[2] * rep.head.t[2]);
     const double mask_sigma_px = o.mask_blur_mm * 1e-3 * K.fx / head_dist;
-    FImage mask = face_mask(meshes, rep.head.viewmat(), K, mask_sigma_px * data::kImages2xWidth / double(W));
+    // `mask` (stops at the head's outline) weighs the detail stage and every masked score; the code fit sees
+    // `fit_mask`, whose blur spills over the outline, so that the outline's fit stays in its loss
+    FImage mask;
+    const FImage fit_mask =
+        face_mask(meshes, rep.head.viewmat(), K, mask_sigma_px * data::kImages2xWidth / double(W), &mask);
     FImage photo_f = to_float(photo.rgb);
     end_phase("mask");
 
@@ -253,7 +263,7 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       }
       CodeFitProblem prob;
       prob.photo = photo_f;
-      prob.mask = mask;
+      prob.mask = fit_mask;
       prob.viewmat = rep.head.viewmat();
       prob.K = K;
       prob.xyz = xyz;
@@ -293,7 +303,6 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       DetailProblem dp;
       dp.photo = photo_f;
       dp.mask = mask;
-      dp.mask_sigma_px = mask_sigma_px;
       dp.viewmat = rep.viewmat;
       dp.K = K;
       dp.head = &meshes.head;
@@ -397,18 +406,26 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
         cv.dot(2 * pw + px(rep.landmarks.xy[l * 2]), 24 + px(rep.landmarks.xy[l * 2 + 1]), r, {40, 230, 40});
         cv.dot(2 * pw + px(rep.head.projected[l * 2]), 24 + px(rep.head.projected[l * 2 + 1]), r * 0.7, {240, 40, 40});
       }
-      const int ts = pw >= 400 ? 2 : 1;  // text scale: small photos get small titles
-      cv.text(6, 6, k == 1 ? std::string("photo") : "photo (1/" + std::to_string(k) + " size)", {255, 255, 255}, ts);
+      // a panel's title: one line at scale 2 on wide panels when it fits, else scale 1, else two lines at ": "
+      auto title = [&](int x, const std::string& t) {
+        const int room = pw - 10;
+        if (pw >= 400 && flame::Canvas::text_width(t, 2) <= room) return cv.text(x, 6, t, {255, 255, 255}, 2);
+        const size_t cut = t.find(": ");
+        if (flame::Canvas::text_width(t) <= room || cut == std::string::npos) return cv.text(x, 8, t, {255, 255, 255});
+        cv.text(x, 2, t.substr(0, cut + 1), {255, 255, 255});
+        cv.text(x, 13, t.substr(cut + 2), {255, 255, 255});
+      };
+      title(6, k == 1 ? std::string("photo") : "photo (1/" + std::to_string(k) + " size)");
       char buf[160];
       if (lm)
         std::snprintf(buf, sizeof buf, "render (%s%s): masked PSNR %.2f dB", o.code.recipe.c_str(),
                       rep.has_detail ? " + detail" : "", rep.psnr_mask);
       else
         std::snprintf(buf, sizeof buf, "fitted head mesh (no model)");
-      cv.text(pw + 6, 6, buf, {255, 255, 255}, ts);
-      // the number metrics.json calls landmarks.rms_px (in the photo's pixels), first so that it is never cut off
+      title(pw + 6, buf);
+      // the number metrics.json calls landmarks.rms_px (in the photo's pixels)
       std::snprintf(buf, sizeof buf, "landmarks rms %.2f px: green in, red fit", rep.head.rms_px);
-      cv.text(2 * pw + 6, 6, buf, {255, 255, 255}, ts);
+      title(2 * pw + 6, buf);
       flame::write_png(file("overlay.png"), cv.width, cv.height, 3, cv.rgb.data());
     }
     data::write_png(file("mask.png"), mask_u8(mask));

@@ -115,8 +115,11 @@ struct FittedMeshes {
   std::vector<uint8_t> face_flag;
 };
 FittedMeshes fitted_meshes(const flame::FlameModel& model, const std::vector<double>& canonical_vertices);
-// Soft occlusion-aware face mask of the fitted head in the photo camera: [1,H,W] in [0,1].
-FImage face_mask(const FittedMeshes& m, const std::array<double, 16>& viewmat, const Intrinsics& K, double blur_at_1100);
+// Soft occlusion-aware face mask of the fitted head in the photo camera: [1,H,W] in [0,1]; its blur spills over the
+// head's outline (the code fit's mask). clipped (optional): the same mask stopped at the head's outline (the mask
+// of the detail stage and of every masked score, mask.png; data::render_face_mask).
+FImage face_mask(const FittedMeshes& m, const std::array<double, 16>& viewmat, const Intrinsics& K, double blur_at_1100,
+                 FImage* clipped = nullptr);
 
 // Turntable cameras: yaw swings 0 → +a → −a → 0 around `center` (canonical frame) at distance `dist`; frontal =
 // looking along −z. Returns canonical → camera viewmats.
