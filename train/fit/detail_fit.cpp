@@ -348,7 +348,6 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
   g.resize(total);
   res.tri.resize(total);
   res.bary.resize(total * 3);
-  std::vector<Vec3d> normals(total);
   {
     size_t i = 0;
     for (size_t k = 0; k < surface.size(); ++k) {
@@ -379,7 +378,6 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
         const double r1 = dot(r, he1), r2 = dot(r, he2);
         const double w1 = (d22 * r1 - d12 * r2) / det, w2 = (d11 * r2 - d12 * r1) / det;
         res.bary[i * 3] = float(1 - w1 - w2), res.bary[i * 3 + 1] = float(w1), res.bary[i * 3 + 2] = float(w2);
-        normals[i] = n;
         ++i;
       };
       for (int a = 0; a < m; ++a)
@@ -396,17 +394,34 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
   std::vector<float> vis(total), photo_rgb(total * 3), prior_rgb(total * 3);
   std::vector<float> mirror_vis(total, 0.f), mirror_rgb(total * 3, 0.f);
   const bool symmetric = o.symmetry > 0 && !p.mirror.empty();
+  // the facing term uses the head's smooth normals (area-weighted vertex normals, interpolated): with the flat
+  // triangle normals a surfel's visibility jumps at every triangle edge where the photo sees the head at a grazing
+  // angle, and other views show those jumps as a staircase of photo and guessed colours
+  std::vector<Vec3d> vertex_normal(size_t(NV), Vec3d{0, 0, 0});
+  for (int f = 0; f < F; ++f) {
+    const Vec3d n = cross(sub(corner(f, 1), corner(f, 0)), sub(corner(f, 2), corner(f, 0)));  // |n| = 2·area
+    for (int k = 0; k < 3; ++k) {
+      Vec3d& vn = vertex_normal[size_t(head.faces[size_t(f) * 3 + k])];
+      vn = add(vn, n);
+    }
+  }
+  auto smooth_normal = [&](const std::array<int, 3>& v, const float* b) {
+    const Vec3d n = add(add(scale(vertex_normal[size_t(v[0])], b[0]), scale(vertex_normal[size_t(v[1])], b[1])),
+                        scale(vertex_normal[size_t(v[2])], b[2]));
+    return norm(n) > 0 ? normalized(n) : n;
+  };
   for (size_t i = 0; i < total; ++i) {
     const Vec3d x = {g.means[i * 3], g.means[i * 3 + 1], g.means[i * 3 + 2]};
-    vis[i] = float(visibility(view, gb, x, normals[i], &photo_rgb[i * 3], photo));
+    const int f = res.tri[i];
+    const std::array<int, 3> fv = {head.faces[size_t(f) * 3], head.faces[size_t(f) * 3 + 1], head.faces[size_t(f) * 3 + 2]};
+    vis[i] = float(visibility(view, gb, x, smooth_normal(fv, &res.bary[i * 3]), &photo_rgb[i * 3], photo));
     if (symmetric) {
-      const int f = res.tri[i];
-      std::array<Vec3d, 3> mc;
-      for (int k = 0; k < 3; ++k) mc[k] = vertex(head, p.mirror[head.faces[size_t(f) * 3 + k]]);
-      const Vec3d mx = add(add(scale(mc[0], res.bary[i * 3]), scale(mc[1], res.bary[i * 3 + 1])),
-                           scale(mc[2], res.bary[i * 3 + 2]));
-      const Vec3d mn = scale(normalized(cross(sub(mc[1], mc[0]), sub(mc[2], mc[0]))), -1.0);  // mirroring flips winding
-      mirror_vis[i] = float(visibility(view, gb, mx, mn, &mirror_rgb[i * 3], photo));
+      // the mirror point: the same barycentrics in the triangle of the mirrored vertices (a triangle of the head
+      // with the opposite winding), with the head's own normals at those vertices
+      const std::array<int, 3> mv = {p.mirror[size_t(fv[0])], p.mirror[size_t(fv[1])], p.mirror[size_t(fv[2])]};
+      const Vec3d mx = add(add(scale(vertex(head, mv[0]), res.bary[i * 3]), scale(vertex(head, mv[1]), res.bary[i * 3 + 1])),
+                           scale(vertex(head, mv[2]), res.bary[i * 3 + 2]));
+      mirror_vis[i] = float(visibility(view, gb, mx, smooth_normal(mv, &res.bary[i * 3]), &mirror_rgb[i * 3], photo));
     }
   }
   res.visibility = vis;
@@ -453,7 +468,19 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
   for (size_t i = 0; i < P; ++i) Wpx[i] = mask.data[i] + 0.05f;
   SurfelOperator A(ctx, g, view);
   std::vector<float> r, image, tmp;
-  A.normal_residual(colors, Wpx, &photo.data, r, &image);
+  // the target y: the photo inside the mask; outside it, where the surfels only fade out (coverage α < 1), the
+  // photo × α, so that the result laid over the photo (render + (1 − α)·photo) continues it instead of brightening
+  // the fading surfels into a halo: y = photo · (m + (1 − m)·α)
+  std::vector<float> target(photo.data);
+  {
+    std::vector<float> ones(total * 3, 1.f), alpha;
+    A.normal_residual(ones, Wpx, nullptr, tmp, &alpha);  // a white render on black: its channels are α
+    for (size_t i = 0; i < P; ++i) {
+      const float m = std::clamp(mask.data[i], 0.f, 1.f), k = m + (1 - m) * std::clamp(alpha[i], 0.f, 1.f);
+      for (int c = 0; c < 3; ++c) target[c * P + i] *= k;
+    }
+  }
+  A.normal_residual(colors, Wpx, &target, r, &image);
   res.psnr_start = masked_psnr(image, photo, mask);
   res.psnr_end = res.psnr_start;
   if (o.iterations > 0) {
@@ -486,7 +513,7 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
     }
   }
   for (size_t k = 0; k < colors.size(); ++k) g.colors[k] = std::clamp(colors[k], 0.f, 1.f);  // GaussianSet range
-  A.normal_residual(g.colors, Wpx, &photo.data, tmp, &image);
+  A.normal_residual(g.colors, Wpx, &target, tmp, &image);
   res.psnr_end = masked_psnr(image, photo, mask);
   res.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   g.check("detail stage surfels");
