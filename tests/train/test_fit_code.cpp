@@ -636,6 +636,42 @@ TEST_CASE("fit: the detail stage matches the input view and keeps the 15 novel v
   CHECK(nv_detail > nv_code - 0.5);
 }
 
+TEST_CASE("fit: the detail stage's colour solve on CUDA matches the CPU's") {
+  if (!ff::testing::cuda_or_skip("fit: the detail stage's colour solve on CUDA matches the CPU's")) return;
+  // the same problem solved with the renders on the CPU and on the GPU: the same surfels, colours equal up to the
+  // renderers' float summation order (30 CG iterations amplify it a little)
+  Fixture& fx = fixture();
+  Context ctx(0, 2);
+  train::ModelFile lm = fit::load_fit_model(ctx, fx.ckpt);
+  train::IdentityModel& model = *lm.model;
+  auto held = train::open_dataset(fx.data, "heldout");
+  fit::CodeFitProblem p = heldout_problem(model, *held, 0);
+  const flame::Mesh head = held->face_mesh(0);
+  const std::vector<uint8_t> flag(size_t(head.num_faces()), 1);
+  fit::DetailProblem dp;
+  dp.photo = p.photo;
+  dp.mask = p.mask;
+  dp.viewmat = p.viewmat;
+  dp.K = p.K;
+  dp.head = &head;
+  dp.face_flag = &flag;
+  std::vector<float> mean, sd;
+  fit::code_stats(model, mean, sd);
+  dp.prior = fit::code_gaussians(model, mean, p.xyz);
+  const fit::DetailResult a = fit::fit_detail(ctx, dp, fit::DetailOptions{});
+  dp.device = Device::cuda(0);
+  const fit::DetailResult b = fit::fit_detail(ctx, dp, fit::DetailOptions{});
+  REQUIRE(a.gaussians.size() == b.gaussians.size());
+  CHECK(a.gaussians.means == b.gaussians.means);
+  double mad = 0;
+  for (size_t i = 0; i < a.gaussians.colors.size(); ++i)
+    mad += std::abs(a.gaussians.colors[i] - b.gaussians.colors[i]) / double(a.gaussians.colors.size());
+  std::printf("[fit cuda] detail stage: %zu surfels, mean |cpu - cuda| colour %.2e, PSNR cpu %.2f cuda %.2f dB, "
+              "%.3f vs %.3f s\n", a.gaussians.size(), mad, a.psnr_end, b.psnr_end, a.seconds, b.seconds);
+  CHECK(mad < 2e-3);
+  CHECK(std::abs(a.psnr_end - b.psnr_end) < 0.05);
+}
+
 TEST_CASE("fit: mirror_vertices pairs a symmetric template and rejects bad input") {
   const flame::FlameModel& hm = flame::builtin_head_model_ref();
   double residual = 1;

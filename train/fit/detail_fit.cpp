@@ -10,6 +10,7 @@
 #include "core/geometry.h"
 #include "flame/mesh_raster.h"
 #include "splat/splat.h"
+#include "tensor/tensor.h"
 
 namespace ff::fit {
 
@@ -141,49 +142,80 @@ class PointGrid {
   std::vector<std::vector<int>> cells_;
 };
 
-// The surfels' render as a linear operator of their colours: image = A·c (black background).
+// The surfels' render as a linear operator of their colours: image = A·c (black background). On `device` (CUDA)
+// the Gaussians stay there; each application copies the colours in and the image and colour gradient out (a few MB).
 class SurfelOperator {
  public:
-  SurfelOperator(Context& ctx, const ffrt::GaussianSet& g, const View& v) : ctx_(ctx) {
+  SurfelOperator(Context& ctx, Device device, const ffrt::GaussianSet& g, const View& v) : ctx_(ctx) {
     const size_t n = g.size();
-    scales_.resize(n * 3);
-    for (size_t i = 0; i < n * 3; ++i) scales_[i] = std::exp(g.log_scales[i]);
-    for (int i = 0; i < 16; ++i) viewmat_[i] = float(v.V[i]);
-    intr_ = {float(v.fx), float(v.fy), float(v.cx), float(v.cy)};
+    std::vector<float> scales(n * 3);
+    for (size_t i = 0; i < n * 3; ++i) scales[i] = std::exp(g.log_scales[i]);
+    std::vector<float> viewmat(16);
+    for (int i = 0; i < 16; ++i) viewmat[size_t(i)] = float(v.V[size_t(i)]);
+    const std::vector<float> intr = {float(v.fx), float(v.fy), float(v.cx), float(v.cy)};
+    const int64_t N = int64_t(n), P = int64_t(v.width) * v.height;
+    auto put = [&](const std::vector<float>& host, const Shape& shape) {
+      held_.push_back(from_vector<float>(ctx, host, shape, device));
+      return held_.back().data<float>();
+    };
+    p_.device = device;
     p_.num_gaussians = int(n);
     p_.width = v.width, p_.height = v.height;
-    p_.means = g.means.data(), p_.scales = scales_.data(), p_.rotations = g.rotations.data();
-    p_.opacities = g.opacities.data(), p_.viewmats = viewmat_, p_.intrinsics = intr_.data();
-    image_.resize(size_t(3) * v.width * v.height);
-    cot_.resize(image_.size());
+    p_.means = put(g.means, {N, 3}), p_.scales = put(scales, {N, 3}), p_.rotations = put(g.rotations, {N, 4});
+    p_.opacities = put(g.opacities, {N}), p_.viewmats = put(viewmat, {1, 4, 4}), p_.intrinsics = put(intr, {1, 4});
+    if (device.is_cuda()) {
+      colors_ = zeros(ctx, {N, 3}, DType::F32, device);
+      image_ = zeros(ctx, {1, 3, P}, DType::F32, device);
+      cot_ = zeros(ctx, {1, 3, P}, DType::F32, device);
+      d_colors_ = zeros(ctx, {N, 3}, DType::F32, device);
+    }
+    host_image_.resize(size_t(3) * size_t(P));
+    host_cot_.resize(host_image_.size());
   }
   // out = Aᵀ·W·(k·y − A·c): with k = 0 this is −AᵀWA·c, with k = 1 and y the photo the residual of the normal
   // equations. `image` (optional) receives A·c.
   void normal_residual(const std::vector<float>& c, const std::vector<float>& Wpx, const std::vector<float>* y,
                        std::vector<float>& out, std::vector<float>* image = nullptr) {
-    p_.colors = c.data();
-    p_.image = image_.data();
+    const bool cuda = p_.device.is_cuda();
+    if (cuda) {
+      colors_ = from_vector<float>(ctx_, c, colors_.shape(), p_.device);
+      p_.colors = colors_.data<float>();
+      p_.image = image_.data<float>();
+    } else {
+      p_.colors = c.data();
+      p_.image = host_image_.data();
+    }
     splat::render_fwd(ctx_, p_, state_);
+    if (cuda) host_image_ = image_.to_vector<float>();
     const size_t P = Wpx.size();
     for (int ch = 0; ch < 3; ++ch)
       for (size_t i = 0; i < P; ++i) {
         const float target = y ? (*y)[ch * P + i] : 0.f;
-        cot_[ch * P + i] = Wpx[i] * (image_[ch * P + i] - target);
+        host_cot_[ch * P + i] = Wpx[i] * (host_image_[ch * P + i] - target);
       }
-    out.assign(c.size(), 0.f);
     splat::RenderGrads gr;
-    gr.d_image = cot_.data();
-    gr.d_colors = out.data();
-    splat::render_bwd(ctx_, p_, gr, state_);
+    if (cuda) {
+      cot_ = from_vector<float>(ctx_, host_cot_, cot_.shape(), p_.device);
+      d_colors_ = zeros(ctx_, d_colors_.shape(), DType::F32, p_.device);  // render_bwd accumulates
+      gr.d_image = cot_.data<float>();
+      gr.d_colors = d_colors_.data<float>();
+      splat::render_bwd(ctx_, p_, gr, state_);
+      out = d_colors_.to_vector<float>();
+    } else {
+      out.assign(c.size(), 0.f);
+      gr.d_image = host_cot_.data();
+      gr.d_colors = out.data();
+      splat::render_bwd(ctx_, p_, gr, state_);
+    }
     for (auto& v : out) v = -v;  // d/dc of ½ΣW(Ac−y)² is AᵀW(Ac−y); the residual is its negative
-    if (image) *image = image_;
+    if (image) *image = host_image_;
   }
 
  private:
   Context& ctx_;
-  std::vector<float> scales_, image_, cot_;
-  float viewmat_[16]{};
-  std::array<float, 4> intr_{};
+  std::vector<Tensor> held_;                      // the Gaussians, camera and intrinsics where the render runs
+  Tensor colors_, image_, cot_, d_colors_;        // CUDA only: the per-application buffers
+  std::vector<float> host_image_, host_cot_;
   splat::RenderParams p_;
   splat::RenderState state_;
 };
@@ -466,7 +498,7 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
   // ---- the colour solve: preconditioned CG on (AᵀWA + Λ)c = AᵀWy + Λt ----
   std::vector<float> Wpx(P);
   for (size_t i = 0; i < P; ++i) Wpx[i] = mask.data[i] + 0.05f;
-  SurfelOperator A(ctx, g, view);
+  SurfelOperator A(ctx, p.device, g, view);
   std::vector<float> r, image, tmp;
   // the target y: the photo inside the mask; outside it, where the surfels only fade out (coverage α < 1), the
   // photo × α, so that the result laid over the photo (render + (1 − α)·photo) continues it instead of brightening

@@ -24,7 +24,8 @@
 //             (the nearest code Gaussians) times a global per-channel gain matching the code's colours to the
 //             photo's on the well-seen surfels. The solve starts from vᵢ·photoᵢ + (1 − vᵢ)·tᵢ; its solution is
 //             projected onto [0,1] (the colour range of a GaussianSet).
-// Each CG iteration is one forward and one backward render of the surfels (d_colors only) on the CPU.
+// Each CG iteration is one forward and one backward render of the surfels (d_colors only), on the CPU or on
+// DetailProblem::device.
 //
 //   ff::fit::DetailProblem p{photo, mask, viewmat, K, &head_mesh, &face_flag, mirror, code_gaussians};
 //   ff::fit::DetailResult d = ff::fit::fit_detail(ctx, p, ff::fit::DetailOptions{});
@@ -68,6 +69,8 @@ struct DetailProblem {
   const std::vector<uint8_t>* face_flag = nullptr;  // [head faces] 1 = face-mask triangle
   std::vector<int32_t> mirror;        // [head vertices] symmetric partner (mirror_vertices), or empty: no symmetry
   ffrt::GaussianSet prior;            // the code fit's Gaussians (canonical): colours for what the photo misses
+  Device device = Device::cpu();      // where the colour solve renders (CUDA: `ctx` must be that device's
+                                      // context); the surface, visibility and CG vectors stay on the host
 };
 
 struct DetailResult {

@@ -314,10 +314,11 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
         if (residual > 2e-3) dp.mirror.clear();
       }
       dp.prior = rep.code_gaussians;
+      dp.device = lm->model->device();  // --device: the colour solve's renders run where the model runs
       DetailOptions dopt = o.detail;
       Progress pr{o.progress, "detail"};
       dopt.progress = [&](const std::string& w, double f, double l) { pr(w, f, l); };
-      rep.detail = fit_detail(ctx, dp, dopt);
+      rep.detail = fit_detail(lm->model->ctx(), dp, dopt);  // the model's context: its device's stream
       pr.done();
       rep.has_detail = true;
       rep.gaussians = rep.detail.gaussians;
