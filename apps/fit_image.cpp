@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
        {"threads", std::to_string(threads), "N: CPU threads (0: all), in [0, 1024]"},
        {"seed", std::to_string(seed), "N: RNG seed (the seed recipe's initial code)"},
        {"progress", b(o.progress), "BOOL: progress lines with ETA on stderr"}},
-      "outputs in DIR: face.ply (code.ply) fit.json landmarks.txt mask.png mesh.ply overlay.png turntable/ turntable.gif "
+      "outputs in DIR: face.ply (code.ply, face.ffrig) fit.json landmarks.txt mask.png mesh.ply overlay.png turntable/ turntable.gif "
       "metrics.json\nexit codes: 0 ok, 1 failure (no face, unreadable image, bad model...), 2 bad usage\n");
   // every option is parsed and range-checked before any work; a bad one is bad usage (exit 2)
   try {

@@ -5,7 +5,9 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "runtime/container.h"
 #include "flame/headmodel.h"
+#include "train/rig_file.h"
 
 namespace ff::apps {
 
@@ -34,59 +36,12 @@ ffrt::RigData make_rig_data(const train::HeadRig& rig, const train::SurfaceLayou
   const std::vector<int32_t>& face = rig.face_vertex_ids();
   FF_CHECK(layout.A == int(face.size()) && layout.tri.size() == size_t(layout.G) * 3,
            "rig: the layout does not bind its Gaussians to the face mask of head model '", m.source, "'");
-  const int J = m.J, HV = m.V, E = m.E, PF = (J - 1) * 9;
-  FF_CHECK(J == ffrt::kRigJoints, "rig: head model '", m.source, "' has ", J, " joints");
-  // rig vertices: the face mask and the joint regressor's support, ascending head-model ids
-  std::vector<uint8_t> used(size_t(HV), 0);
-  for (int32_t v : face) used[size_t(v)] = 1;
-  for (size_t i = 0; i < m.j_regressor.size(); ++i)
-    if (m.j_regressor[i] != 0.0) used[i % size_t(HV)] = 1;
-  ffrt::RigData d;
-  std::vector<int32_t> index(size_t(HV), -1);
-  for (int v = 0; v < HV; ++v)
-    if (used[size_t(v)]) index[size_t(v)] = int32_t(d.vertex_ids.size()), d.vertex_ids.push_back(v);
-  const int V = int(d.vertex_ids.size());
-  d.V = V, d.E = E, d.J = J, d.G = layout.G;
-  const std::vector<double>& N = rig.neutral_head();
-  for (int r = 0; r < V; ++r) {
-    const size_t h = size_t(d.vertex_ids[size_t(r)]);
-    for (int k = 0; k < 3; ++k) {
-      const size_t row = 3 * h + size_t(k);
-      d.neutral.push_back(float(N[row]));
-      for (int e = 0; e < E; ++e) d.exprdirs.push_back(float(m.exprdirs[row * size_t(E) + size_t(e)]));
-    }
-    for (int j = 0; j < J; ++j) d.weights.push_back(float(m.weights[h * size_t(J) + size_t(j)]));
-    bool has_posedirs = false;
-    for (int p = 0; p < PF && !has_posedirs; ++p)
-      for (int k = 0; k < 3; ++k) has_posedirs = has_posedirs || m.posedirs[size_t(p) * size_t(HV) * 3 + 3 * h + size_t(k)] != 0.0;
-    if (has_posedirs) {
-      d.posedir_vertices.push_back(r);
-      for (int k = 0; k < 3; ++k)
-        for (int p = 0; p < PF; ++p) d.posedirs.push_back(float(m.posedirs[size_t(p) * size_t(HV) * 3 + 3 * h + size_t(k)]));
-    }
-  }
-  d.P = int(d.posedir_vertices.size());
-  d.j_regressor.resize(size_t(J) * size_t(V));
-  for (int j = 0; j < J; ++j)
-    for (int r = 0; r < V; ++r)
-      d.j_regressor[size_t(j) * size_t(V) + size_t(r)] = float(m.j_regressor[size_t(j) * size_t(HV) + size_t(d.vertex_ids[size_t(r)])]);
-  d.parents = m.parents;
-  for (int f = 0; f < m.F; ++f) {
-    const int32_t* t = &m.faces[3 * size_t(f)];
-    if (index[size_t(t[0])] < 0 || index[size_t(t[1])] < 0 || index[size_t(t[2])] < 0) continue;
-    for (int k = 0; k < 3; ++k) d.faces.push_back(index[size_t(t[k])]);
-  }
-  d.F = int(d.faces.size() / 3);
-  for (size_t i = 0; i < layout.tri.size(); ++i) {
-    d.tri.push_back(index[size_t(face[size_t(layout.tri[i])])]);
-    d.bary.push_back(float(layout.bary[i]));
-  }
-  if (flame::head_model_content_id(m) == flame::head_model_content_id(flame::builtin_head_model_ref()))
-    d.expression_names = flame::builtin_head_info().expr_names;
-  if (neutral.size() > 0) {
+  std::vector<int32_t> tri(layout.tri.size());
+  std::vector<float> bary(layout.bary.size());
+  for (size_t i = 0; i < layout.tri.size(); ++i) tri[i] = face[size_t(layout.tri[i])], bary[i] = float(layout.bary[i]);
+  if (neutral.size() > 0)
     FF_CHECK(neutral.size() == size_t(layout.G), "rig: ", neutral.size(), " Gaussians, the layout binds ", layout.G);
-    d.gaussians = neutral;
-  }
+  ffrt::RigData d = train::rig_data(rig, face, tri, bary, neutral, meta);
   if (model && model->corr_color.defined()) {
     FF_CHECK(model->layout().G == layout.G, "rig: the model's correction covers ", model->layout().G, " Gaussians, the layout ",
              layout.G);
@@ -94,7 +49,6 @@ ffrt::RigData make_rig_data(const train::HeadRig& rig, const train::SurfaceLayou
     d.corr_color = model->corr_color.detach().to(DType::F32).to(Device::cpu()).to_vector<float>();
     d.corr_offset = model->corr_offset.detach().to(DType::F32).to(Device::cpu()).to_vector<float>();
   }
-  d.meta = meta;
   return d;
 }
 
@@ -132,6 +86,52 @@ Gaussians Animator::pose(const train::RigPose& p) const {
   ff_gaussians* raw = nullptr;
   check(ff_rig_pose(rt_rig_, neutral_.g, &params, &raw), "ff_rig_pose");
   return Gaussians(raw);
+}
+
+RigFileIdentity::RigFileIdentity(const std::string& path, int threads) : path_(path) {
+  const std::string bytes = ffrt::read_file(path);
+  const ffrt::RigData d = ffrt::parse_rig(bytes, path);
+  FF_CHECK(d.gaussians.size() > 0, "rig file '", path, "' holds no Gaussians (a rig of a model identity written ",
+           "without them): animate it with --model and --identity/--code");
+  num_expression_ = d.E;
+  const std::string key = "\"head_model_content_id\":\"";
+  const size_t at = d.meta.find(key);
+  if (at != std::string::npos) {
+    const size_t end = d.meta.find('"', at + key.size());
+    if (end != std::string::npos) head_model_id_ = d.meta.substr(at + key.size(), end - at - key.size());
+  }
+  check(ff_rig_open_memory(bytes.data(), bytes.size(), threads, &rig_), "ff_rig_open_memory");
+  ff_gaussians* g = nullptr;
+  check(ff_rig_gaussians(rig_, &g), "ff_rig_gaussians");
+  neutral_ = Gaussians(g);
+  check(ff_renderer_create(threads, &renderer_), "ff_renderer_create");
+}
+
+RigFileIdentity::~RigFileIdentity() {
+  ff_renderer_free(renderer_);
+  ff_rig_close(rig_);
+}
+
+void RigFileIdentity::check_head_model(const flame::FlameModel& head) const {
+  const std::string id = flame::head_model_content_id(head);
+  FF_CHECK(head_model_id_.empty() || head_model_id_ == id, "rig file '", path_, "' was built on head model ",
+           head_model_id_, ", not on '", head.source, "' (", id, "): give its head model with --head_model");
+  FF_CHECK(head.E >= num_expression_, "rig file '", path_, "' has ", num_expression_,
+           " expression coefficients, head model '", head.source, "' ", head.E);
+}
+
+Gaussians RigFileIdentity::pose(const train::RigPose& p) const {
+  std::vector<float> expression;
+  ff_rig_params params = rig_params(p, expression);
+  ff_gaussians* raw = nullptr;
+  check(ff_rig_pose(rig_, neutral_.g, &params, &raw), "ff_rig_pose");
+  return Gaussians(raw);
+}
+
+std::vector<uint8_t> RigFileIdentity::render(const Gaussians& g, const ff_camera& cam, const float* bg) const {
+  std::vector<uint8_t> rgba(size_t(cam.width) * size_t(cam.height) * 4);
+  check(ff_render(renderer_, g.g, &cam, bg, rgba.data(), 0), "ff_render");
+  return rgba;
 }
 
 train::Motion load_app_motion(const std::string& spec, const flame::FlameModel& head, int frames, int stride,

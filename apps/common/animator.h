@@ -58,6 +58,30 @@ class Animator {
   ff_rig* rt_rig_ = nullptr;
 };
 
+// The Gaussians a rig file holds (fit_image's face.ffrig: a photo fit's detail surfels; animate's identity.ffrig),
+// posed by the runtime from the file alone and rendered by a CPU renderer: what a viewer does with the file
+// (`animate --rig-file`). Refuses a rig without Gaussians and, via check_head_model, a head model other than the
+// one the file names (its meta's head_model_content_id).
+class RigFileIdentity {
+ public:
+  RigFileIdentity(const std::string& path, int threads);
+  ~RigFileIdentity();
+  RigFileIdentity(const RigFileIdentity&) = delete;
+  RigFileIdentity& operator=(const RigFileIdentity&) = delete;
+  int count() const { return neutral_.count(); }
+  std::vector<float> neutral_means() const { return neutral_.means(); }
+  void check_head_model(const flame::FlameModel& head) const;
+  Gaussians pose(const train::RigPose& p) const;
+  std::vector<uint8_t> render(const Gaussians& g, const ff_camera& cam, const float* bg) const;
+
+ private:
+  std::string path_, head_model_id_;  // head_model_id_: from the meta ("" when it names none)
+  int num_expression_ = 0;
+  ff_rig* rig_ = nullptr;
+  ff_renderer* renderer_ = nullptr;
+  Gaussians neutral_;
+};
+
 // RigPose (f64) → the runtime's parameters (float); `expression` keeps the coefficients the struct points to.
 ff_rig_params rig_params(const train::RigPose& p, std::vector<float>& expression);
 

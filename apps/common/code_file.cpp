@@ -41,7 +41,7 @@ CodeFile parse_code_file(const std::string& text, const std::string& path, int c
   const json* c = j.contains("code") ? &j["code"] : nullptr;
   FF_CHECK(c && c->is_array(), "code file '", path, "' has no \"code\" array (fit_image's fit.json has one)");
   for (auto& v : *c) cf.code.push_back(float(number_at(v, path, "code[]")));
-  FF_CHECK(int(cf.code.size()) == code_dim, "code file '", path, "' has a code of ", cf.code.size(),
+  FF_CHECK(code_dim < 0 || int(cf.code.size()) == code_dim, "code file '", path, "' has a code of ", cf.code.size(),
            " values; the model's codes have ", code_dim);
   if (j.contains("viewmat") && j.contains("camera") && j["viewmat"].is_array() && j["viewmat"].size() == 16 &&
       j["camera"].is_object()) {

@@ -25,7 +25,8 @@ struct CodeFile {
   train::RigPose pose;    // the photo's expression and jaw (rigid motion: identity)
 };
 
-// `path` names the file in messages. A "positions" array of another length than 3 × num_gaussians is ignored (a
+// `path` names the file in messages; code_dim < 0 accepts a code of any length (animate --rig-file reads only the
+// camera and the photo pose). A "positions" array of another length than 3 × num_gaussians is ignored (a
 // code file of another model's face); "viewmat"/"camera" are used only together, and the camera only when its
 // focal lengths and size are positive. A "photo_pose" that is not an object with an "expression" array and a
 // "pose" array of 15 finite numbers is refused.

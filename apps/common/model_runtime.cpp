@@ -56,7 +56,7 @@ CodeFile read_code_file(const std::string& path, int code_dim, int num_gaussians
   Step step("reading code file '" + path + "'");
   CodeFile cf = parse_code_file(read_file(path), path, code_dim, num_gaussians);
   const std::filesystem::path ply = std::filesystem::path(path).parent_path() / "face.ply";
-  if (cf.xyz.empty() && std::filesystem::exists(ply)) {
+  if (cf.xyz.empty() && num_gaussians > 0 && std::filesystem::exists(ply)) {
     ffrt::GaussianSet g = ffrt::read_ply(ply.string());
     if (int(g.size()) == num_gaussians) cf.xyz = g.means;
   }

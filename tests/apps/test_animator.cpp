@@ -188,6 +188,25 @@ TEST_CASE("rig: the runtime's posed Gaussians and renders equal the engine's (He
     for (int k = 0; k < 3; ++k)
       CHECK(verts[size_t(3 * v + k)] == float(anim.rig().neutral_head()[3 * size_t(rd.vertex_ids[size_t(v)]) + size_t(k)]));
   ff_rig_close(rig);
+  // animate --rig-file's identity: the file's own Gaussians, posed and rendered from the file alone
+  {
+    const apps::RigFileIdentity fi(rig_path, 2);
+    CHECK(fi.count() == G);
+    CHECK(fi.neutral_means() == x0);
+    fi.check_head_model(head);
+    const apps::Gaussians p0 = fi.pose(train::RigPose{});
+    CHECK(p0.means() == x0);
+    CHECK(fi.render(p0, runtime_camera(cam), bg) == m->rt.render(anim.neutral(), runtime_camera(cam), bg));
+    flame::FlameModel other = head;
+    other.v_template[0] += 1e-3;
+    CHECK_THROWS_WITH_AS(fi.check_head_model(other), doctest::Contains("give its head model with --head_model"),
+                         ff::Error);
+    ffrt::RigData without = ffrt::parse_rig(anim.rig_file(), "rig");
+    without.gaussians = ffrt::GaussianSet{};
+    const std::string bare = (dir / "bare.ffrig").string();
+    ffrt::write_rig(bare, without);
+    CHECK_THROWS_WITH_AS(apps::RigFileIdentity(bare, 1), doctest::Contains("holds no Gaussians"), ff::Error);
+  }
 
   // truncated and foreign rig files are refused, naming the file
   const std::string bytes = anim.rig_file();

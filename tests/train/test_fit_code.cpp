@@ -20,6 +20,8 @@
 #include "train/animation.h"
 #include "train/eval.h"
 #include "train/fit/fit_image.h"
+#include "runtime/container.h"
+#include "runtime/rig.h"
 
 using namespace ff;
 namespace fs = std::filesystem;
@@ -361,6 +363,44 @@ TEST_CASE("fit: a photo with a known expression: fit_image estimates it, places 
     CHECK(dx < 1e-6);  // float positions: the neutral head comes back to float precision (measured ~1e-8 m)
     CHECK(dq < 1e-4);
     CHECK(ds < 1e-4);
+    if (!smiling) continue;
+    // the detail stage's surfels as a rig (face.ffrig): on the neutral head; posed with photo_pose by the runtime
+    // they come back to face.ply's surfels, and zero parameters give the file's neutral Gaussians
+    fit::FitImageOptions od = o_off;
+    od.out = dir + "/out_detail";
+    od.detail.enabled = true;
+    od.detail.iterations = 5;
+    const fit::FitImageReport rd = fit::fit_image(ctx, od, &lm);
+    REQUIRE(rd.has_detail);
+    REQUIRE(rd.has_rig);
+    const ffrt::Rig rr(ffrt::parse_rig(ffrt::read_file(od.out + "/face.ffrig"), "face.ffrig"), "face.ffrig");
+    const ffrt::GaussianSet& neutral_surfels = rr.data().gaussians;
+    REQUIRE(neutral_surfels.size() == rd.gaussians.size());
+    ffrt::Pool pool(2);
+    std::vector<float> expression;
+    ffrt::RigParams rp;
+    const train::RigPose pp = rd.head.rig_pose();
+    for (double e : pp.expression) expression.push_back(float(e));
+    rp.expression = expression.data(), rp.num_expression = int(expression.size());
+    for (int i = 0; i < 15; ++i) rp.pose[i] = float(pp.pose[size_t(i)]);
+    ffrt::GaussianSet posed_back, at_zero;
+    rr.pose(neutral_surfels, rp, posed_back, pool);
+    rr.pose(neutral_surfels, ffrt::RigParams{}, at_zero, pool);
+    CHECK(at_zero.means == neutral_surfels.means);
+    double moved = 0, err = 0;
+    for (size_t i = 0; i < posed_back.means.size(); ++i) {
+      err = std::max(err, double(std::abs(posed_back.means[i] - rd.gaussians.means[i])));
+      moved = std::max(moved, double(std::abs(neutral_surfels.means[i] - rd.gaussians.means[i])));
+    }
+    double derr = 0;
+    for (size_t i = 0; i < posed_back.log_scales.size(); ++i)
+      derr = std::max(derr, double(std::abs(posed_back.log_scales[i] - rd.gaussians.log_scales[i])));
+    std::printf("[fit] face.ffrig: %zu surfels, the smile moves them up to %.2f mm; posed back with photo_pose: max "
+                "|dx| %.2e m, |d log s| %.2e\n", neutral_surfels.size(), 1e3 * moved, err, derr);
+    CHECK(moved > 1e-3);   // the neutral surfels are not the posed ones (smile 0.8, jaw 0.2)
+    CHECK(err < 2e-5);     // float rig forward vs the f64 head fit
+    CHECK(derr < 1e-3);
+    CHECK(posed_back.colors == rd.gaussians.colors);
   }
 }
 

@@ -1,6 +1,7 @@
 // train/fit/fit_image.cpp — the single-photo pipeline (see fit_image.h).
 #include "train/fit/fit_image.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -16,6 +17,7 @@
 #include "train/data/preprocess.h"
 #include "train/eval.h"
 #include "train/fit/gif.h"
+#include "train/rig_file.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -156,6 +158,38 @@ std::vector<std::array<double, 16>> turntable_views(const std::array<double, 3>&
   }
   return out;
 }
+
+namespace {
+// face.ffrig: the detail stage's surfels as an animatable identity (train/rig_file.h) on the fitted neutral head
+ffrt::RigData detail_rig(const flame::FlameModel& head_model, const HeadFit& fit, const flame::Mesh& posed_head,
+                         const DetailResult& detail) {
+  const int V = head_model.V;
+  FF_CHECK(posed_head.num_vertices() == V && int(fit.neutral_vertices.size()) == 3 * V,
+           "detail rig: the head meshes do not have the head model's ", V, " vertices");
+  const train::HeadRig rig(head_model, fit.neutral_vertices);
+  // the surfels lie on the posed head: carried onto the neutral head by their own binding (posed → neutral)
+  train::GaussianBinding b;
+  b.A = V, b.G = int(detail.tri.size());
+  b.neutral = posed_head.vertices;
+  b.bary.assign(detail.bary.begin(), detail.bary.end());
+  b.tri.resize(detail.tri.size() * 3);
+  for (size_t i = 0; i < detail.tri.size(); ++i)
+    for (int k = 0; k < 3; ++k) b.tri[i * 3 + size_t(k)] = posed_head.faces[size_t(detail.tri[i]) * 3 + size_t(k)];
+  ffrt::GaussianSet neutral = detail.gaussians;
+  std::vector<float> scales(neutral.log_scales.size());
+  for (size_t i = 0; i < scales.size(); ++i) scales[i] = std::exp(neutral.log_scales[i]);
+  train::pose_gaussians_host(b, rig.neutral_head(), int64_t(b.G), neutral.means.data(), neutral.rotations.data(),
+                             scales.data());
+  for (size_t i = 0; i < scales.size(); ++i) neutral.log_scales[i] = std::log(scales[i]);
+  std::vector<int32_t> bound(b.tri.begin(), b.tri.end());
+  std::sort(bound.begin(), bound.end());
+  bound.erase(std::unique(bound.begin(), bound.end()), bound.end());
+  const std::string meta = "{\"format\":\"facefield rig\",\"source\":\"fit_image detail stage\",\"gaussians\":" +
+                           std::to_string(b.G) + ",\"head_model_content_id\":\"" +
+                           flame::head_model_content_id(head_model) + "\"}";
+  return train::rig_data(rig, bound, b.tri, detail.bary, neutral, meta);
+}
+}  // namespace
 
 FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::ModelFile* preloaded) {
   FitImageReport rep;
@@ -348,6 +382,10 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       rep.mean_code_ssim_mask = bm.ssim_mask;
       ffrt::write_ply(file("face.ply"), rep.gaussians, o.ply_sh_degree, o.ply_y_down);
       if (rep.has_detail) ffrt::write_ply(file("code.ply"), rep.code_gaussians, o.ply_sh_degree, o.ply_y_down);
+      if (rep.has_detail && head_model.J == ffrt::kRigJoints && meshes.head.num_vertices() == head_model.V) {
+        ffrt::write_rig(file("face.ffrig"), detail_rig(head_model, rep.head, meshes.head, rep.detail));
+        rep.has_rig = true;
+      }
     }
     // the shaded mesh (for the overlay without a model)
     flame::RasterOptions ro;

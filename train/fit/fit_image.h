@@ -23,6 +23,10 @@
 //                       labelled with metrics.json's landmarks.rms_px); panels downscaled to <= 1024 px
 //   turntable/frame_NNN.png + turntable.gif   the fitted face seen from a camera swinging ±yaw around the head
 //   code.ply            (detail stage on) the code fit's Gaussians alone, for comparison with face.ply
+//   face.ffrig          (detail stage on) the surfels as an animatable identity (runtime/rig.h, docs/rig.md): bound
+//                       to their triangles of the fitted NEUTRAL head (mesh_neutral.ply) and carried there from the
+//                       posed head by that binding, so posing the rig with "photo_pose" gives face.ply again (to
+//                       float rounding); `animate --rig face.ffrig` and viewers animate the person, not the model
 //   metrics.json        masked PSNR/SSIM of the render on the photo (and of the mean code), landmark error (px),
 //                       seconds per phase, iterations, recipe, "warnings" (mirrored landmarks, implausible pose),
 //                       "rejected" (detections that are not faces: box, score, reason; also in fit.json)
@@ -100,6 +104,7 @@ struct FitImageReport {
   std::array<double, 16> viewmat{};        // canonical → photo camera of the result (row-major)
   Intrinsics K;                            // the photo's intrinsics
   bool has_model = false, has_detail = false;
+  bool has_rig = false;                    // face.ffrig was written (detail stage on, a head model with FLAME's joints)
   std::vector<std::string> warnings;       // fit_warnings (landmark_fit.h), also on stderr and in metrics.json
   std::vector<std::string> files;          // relative to out
 };
