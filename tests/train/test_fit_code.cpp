@@ -476,6 +476,19 @@ fit::CodeFitProblem heldout_problem(const train::IdentityModel& model, const tra
   p.xyz = model.layout().place(held.face_mesh(s));
   return p;
 }
+// The detail stage's problem for a code-fit problem with the identity's own face mesh as the fitted head (every
+// triangle a face triangle; `head` and `flag` must outlive it); no symmetry, no prior Gaussians yet.
+fit::DetailProblem detail_problem(const fit::CodeFitProblem& p, const flame::Mesh& head,
+                                  const std::vector<uint8_t>& flag) {
+  fit::DetailProblem dp;
+  dp.photo = p.photo;
+  dp.mask = p.mask;
+  dp.viewmat = p.viewmat;
+  dp.K = p.K;
+  dp.head = &head;
+  dp.face_flag = &flag;
+  return dp;
+}
 double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   REQUIRE(a.size() == b.size());
   double m = 0;
@@ -627,13 +640,7 @@ TEST_CASE("fit: the detail stage matches the input view and keeps the 15 novel v
     fit::CodeFitResult r = fit::fit_code(model, p, co);
     const flame::Mesh head = held->face_mesh(s);
     const std::vector<uint8_t> flag(size_t(head.num_faces()), 1);
-    fit::DetailProblem dp;
-    dp.photo = p.photo;
-    dp.mask = p.mask;
-    dp.viewmat = p.viewmat;
-    dp.K = p.K;
-    dp.head = &head;
-    dp.face_flag = &flag;
+    fit::DetailProblem dp = detail_problem(p, head, flag);
     if (head.num_vertices() == hm.V) dp.mirror = fit::mirror_vertices(hm.v_template);
     dp.prior = fit::code_gaussians(model, r.code, p.xyz);
     fit::DetailResult d = fit::fit_detail(ctx, dp, fit::DetailOptions{});
@@ -688,13 +695,7 @@ TEST_CASE("fit: the detail stage's colour solve on CUDA matches the CPU's") {
   fit::CodeFitProblem p = heldout_problem(model, *held, 0);
   const flame::Mesh head = held->face_mesh(0);
   const std::vector<uint8_t> flag(size_t(head.num_faces()), 1);
-  fit::DetailProblem dp;
-  dp.photo = p.photo;
-  dp.mask = p.mask;
-  dp.viewmat = p.viewmat;
-  dp.K = p.K;
-  dp.head = &head;
-  dp.face_flag = &flag;
+  fit::DetailProblem dp = detail_problem(p, head, flag);
   std::vector<float> mean, sd;
   fit::code_stats(model, mean, sd);
   dp.prior = fit::code_gaussians(model, mean, p.xyz);
