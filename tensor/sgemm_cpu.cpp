@@ -429,48 +429,64 @@ void gemm_block(const Kernel& K, int64_t m, int64_t n, int64_t k, const float* a
   }
 }
 
-// The B panels of a block of C that `members` threads share (BLIS-style), each member owning an equal range of
-// C's register tiles: every kc×nc panel (the k slices and column blocks of gemm_block, with nc =
-// Kernel::nc_shared) is packed once, its slivers taken in chunks by whichever member comes for them, and then each
-// member multiplies its own tiles against it (rows_times_panel; the same tiles for every k slice). Panels are
-// numbered column block major (p = jc·slices + pc), so each member adds the k slices to its tiles in order; two
-// buffers alternate, so a member packs its share of panel p+1 while
-// another still multiplies panel p. Waiting — for a panel to be complete, or for its buffer to be free of the
-// panel two before — blocks on a condition variable, never spins (the machine may be shared with other work).
-// Every member must run at the same time (a pool of at least `members` threads, one member per thread).
+// The B panels of a block of C that threads share (BLIS-style): every kc×nc panel (the k slices and column blocks
+// of gemm_block, with nc = Kernel::nc_shared) is packed once, its slivers taken in chunks by whichever thread comes
+// for them, and its register tiles (rows_times_panel's numbering) are cut into kRangesPerThread·threads equal
+// ranges, the work units, which the threads take in order (panel by panel) from a shared counter: a thread that
+// starts late or is preempted (a machine shared with other work) leaves its units to the others, and no thread
+// waits for a fixed partner. Panels are numbered column block major (p = jc·slices + pc); a unit of a panel with
+// pc > 0 waits until the same range of the panel before is done, so each element adds its k slices in order (and
+// stays bitwise independent of which thread took what). Two buffers alternate, so a thread packs its share of
+// panel p+1 while another still multiplies panel p; packing panel p waits until every unit of panel p − 2 is done.
+// All waits block on a condition variable, never spin. One thread alone does all of it (none waits on a thread
+// that has not started).
 class SharedPanels {
  public:
-  // B's columns [j0, j0 + n)
-  SharedPanels(const Kernel& K, int members, int64_t n, int64_t k, const BSource& b, int64_t j0, float* buf0,
+  // C[0:m, 0:n] (+)= A[0:m, :] · B[:, j0:j0+n] by `threads` threads
+  SharedPanels(const Kernel& K, int threads, int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a,
+               int64_t cs_a, const BSource& b, int64_t j0, float* c, int64_t ldc, bool accumulate, float* buf0,
                float* buf1)
-      : K_(K), members_(members), n_(n), k_(k), KC_(sgemm_k_slice(k, K.kc)), b_(b, j0), buf_{buf0, buf1} {
+      : K_(K), threads_(threads), ranges_(kRangesPerThread * threads), m_(m), n_(n), k_(k),
+        KC_(sgemm_k_slice(k, K.kc)), a_(a), rs_a_(rs_a), cs_a_(cs_a), b_(b, j0), c_(c), ldc_(ldc),
+        accumulate_(accumulate), buf_{buf0, buf1} {
     slices_ = (k + KC_ - 1) / KC_;
     const int64_t panels = (n + K.nc_shared - 1) / K.nc_shared * slices_;
     claimed_.assign(size_t(panels), 0);
     packed_.assign(size_t(panels), 0);
     done_.assign(size_t(panels), 0);
+    unit_done_.assign(size_t(panels * ranges_), 0);
   }
-  // Member r's part of C[0:m, 0:n] (+)= A[0:m, :] · B: of each panel's register tiles (rows_times_panel's
-  // numbering), the r-th of `members` equal ranges, so members do equal work whatever m.
-  void member(int r, int64_t m, const float* a, int64_t rs_a, int64_t cs_a, float* c, int64_t ldc, bool accumulate) {
+  // One thread's part: takes units until none is left.
+  void work() {
     try {
       const int64_t P = int64_t(done_.size());
-      for (int64_t p = 0; p < P; ++p) {
+      for (;;) {
+        int64_t u;
+        {
+          std::lock_guard<std::mutex> l(mu_);
+          if (failed_ || next_unit_ == P * ranges_) return;
+          u = next_unit_++;
+        }
+        const int64_t p = u / ranges_, r = u % ranges_;
         pack(p, true, units(p));
-        if (p + 1 < P) pack(p + 1, false, (units(p + 1) + members_ - 1) / members_);
+        if (p + 1 < P) pack(p + 1, false, (units(p + 1) + threads_ - 1) / threads_);
+        const Panel q = panel(p);
         {
           std::unique_lock<std::mutex> l(mu_);
-          cv_.wait(l, [&] { return failed_ || packed_[size_t(p)] == units(p); });
+          cv_.wait(l, [&] {
+            return failed_ || (packed_[size_t(p)] == units(p) && (q.pc == 0 || unit_done_[size_t(u - ranges_)]));
+          });
           if (failed_) return;
         }
-        const Panel q = panel(p);
-        const int64_t tiles = (m + K_.mr - 1) / K_.mr * ((q.nc + K_.nr - 1) / K_.nr);
-        const int64_t u0 = tiles * r / members_, u1 = tiles * (r + 1) / members_;
-        if (u1 > u0)
-          rows_times_panel(K_, m, q.nc, q.kc, a + q.pc * cs_a, rs_a, cs_a, buf_[p % 2], c + q.jc, ldc,
-                           accumulate || q.pc > 0, u0, u1);
+        const int64_t tiles = (m_ + K_.mr - 1) / K_.mr * ((q.nc + K_.nr - 1) / K_.nr);
+        const int64_t t0 = tiles * r / ranges_, t1 = tiles * (r + 1) / ranges_;
+        if (t1 > t0)
+          rows_times_panel(K_, m_, q.nc, q.kc, a_ + q.pc * cs_a_, rs_a_, cs_a_, buf_[p % 2], c_ + q.jc, ldc_,
+                           accumulate_ || q.pc > 0, t0, t1);
         std::lock_guard<std::mutex> l(mu_);
-        if (++done_[size_t(p)] == members_) cv_.notify_all();
+        unit_done_[size_t(u)] = 1;
+        ++done_[size_t(p)];
+        cv_.notify_all();
       }
     } catch (...) {  // the others stop waiting; the pool rethrows this on the calling thread (runtime/pool.h)
       {
@@ -483,6 +499,7 @@ class SharedPanels {
   }
 
  private:
+  static constexpr int kRangesPerThread = 4;
   static constexpr int64_t kChunk = 4;  // slivers per claim
   struct Panel {
     int64_t jc, nc, pc, kc;
@@ -497,7 +514,7 @@ class SharedPanels {
   void pack(int64_t p, bool wait, int64_t most) {
     std::unique_lock<std::mutex> l(mu_);
     const size_t i = size_t(p);
-    const auto buffer_free = [&] { return p < 2 || done_[i - 2] == members_; };
+    const auto buffer_free = [&] { return p < 2 || done_[i - 2] == ranges_; };
     if (claimed_[i] == units(p) || most <= 0) return;
     if (!buffer_free()) {
       if (!wait) return;
@@ -516,15 +533,22 @@ class SharedPanels {
   }
 
   const Kernel& K_;
-  const int members_;
-  const int64_t n_, k_, KC_;
+  const int threads_;
+  const int64_t ranges_, m_, n_, k_, KC_;
+  const float* const a_;
+  const int64_t rs_a_, cs_a_;
   const OffsetB b_;
+  float* const c_;
+  const int64_t ldc_;
+  const bool accumulate_;
   float* const buf_[2];
   int64_t slices_;
   std::mutex mu_;
   std::condition_variable cv_;
+  int64_t next_unit_ = 0;                  // units handed out (u = p·ranges + r)
   std::vector<int64_t> claimed_, packed_;  // per panel: chunks handed out, chunks packed
-  std::vector<int> done_;                  // per panel: members done multiplying it
+  std::vector<int64_t> done_;              // per panel: units done
+  std::vector<uint8_t> unit_done_;
   bool failed_ = false;
 };
 
@@ -550,35 +574,34 @@ Pools& pools() {
   return *p;
 }
 
-// How nt threads split C: a pm × pn grid of blocks; the pm threads of a block column share its B panels
-// (SharedPanels: equal shares of its register tiles) when pm > 1, a lone thread packs its own (gemm_block, whole
-// tiles). The grid with the least estimated time per thread, in cycles: its multiply-adds at ~15 per cycle (the
-// avx2 kernel's measured rate: 95 % of two 8-wide FMAs), plus the floats it packs (~1.1 cycles each for A, which is
-// transposed, and packed once per column block; ~1.9 for B, read from farther away), plus ~1 cycle per float of
-// shared panel that another core packed (it comes from that core's cache).
+// How nt threads split C: a pm × pn grid of blocks; the pm threads of a block column share its B panels and take
+// its work from a counter (SharedPanels) when pm > 1, a lone thread packs its own (gemm_block). The grid with the
+// least estimated time per thread, in cycles: its multiply-adds at ~15 per cycle (the avx2 kernel's measured rate:
+// 95 % of two 8-wide FMAs), plus the floats it packs (~1.1 cycles each for A, which is transposed, packed once per
+// column block; ~1.9 for B, read from farther away). Shared panels pack nothing twice, so on two threads they win
+// for every shape of the bench; they also keep both threads busy when one of them starts late.
 struct Grid {
   int64_t pm = 1, pn = 1;
 };
+// set_sgemm_split's grid ({0, 0}: none), used where it has at most nt blocks
+std::atomic<int64_t> forced_pm{0}, forced_pn{0};
+// (pm = nt, pn = 1 always qualifies: shared panels cut register tiles, not rows.)
 Grid choose_grid(const Kernel& K, int64_t m, int64_t n, int64_t k, int nt) {
-  const int64_t mtiles = (m + K.mr - 1) / K.mr, ntiles = (n + K.nr - 1) / K.nr;
+  if (forced_pm > 0 && forced_pm * forced_pn <= nt) return {forced_pm, forced_pn};
+  const int64_t ntiles = (n + K.nr - 1) / K.nr;
   Grid best;
   double best_cost = -1;
   for (int64_t pm = 1; pm <= nt; ++pm) {
-    if (nt % pm || pm > mtiles || nt / pm > ntiles) continue;
+    if (nt % pm || nt / pm > ntiles) continue;  // every block column ≥ 1 sliver
     const int64_t pn = nt / pm;
     const double cols = double(std::min(n, (ntiles + pn - 1) / pn * K.nr)), kk = double(k), share = 1.0 / double(pm);
     const double rows = pm > 1 ? double(m) * share + K.mr : double(m);
     const double col_blocks = std::ceil(cols / double(pm > 1 ? K.nc_shared : K.nc));
-    const double cost = double(m) * share * cols * kk / 15 + 1.1 * rows * kk * col_blocks + 1.9 * cols * kk * share +
-                        1.0 * cols * kk * (1 - share);
+    const double cost = double(m) * share * cols * kk / 15 + 1.1 * rows * kk * col_blocks + 1.9 * cols * kk * share;
     if (best_cost < 0 || cost < best_cost) best_cost = cost, best = {pm, pn};
   }
-  if (best_cost < 0) (mtiles >= ntiles ? best.pm : best.pn) = std::min<int64_t>(nt, std::max(mtiles, ntiles));
   return best;
 }
-
-// set_sgemm_split's grid ({0, 0}: none)
-std::atomic<int64_t> forced_pm{0}, forced_pn{0};
 
 // the threads sgemm uses: 1 under 2 MFLOP (not worth waking a thread), at most one per register tile
 int sgemm_threads(const Kernel& K, int64_t m, int64_t n, int64_t k, int threads) {
@@ -622,24 +645,24 @@ void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_
   Pools& ps = pools();
   std::lock_guard<std::mutex> one_job(ps.job);
   ffrt::Pool& pool = ps.get(want);
-  const int nt = std::min(want, pool.size());  // every member of a SharedPanels group needs its own thread
-  const Grid g = forced_pm > 0 && forced_pm * forced_pn <= nt ? Grid{forced_pm, forced_pn} : choose_grid(K, m, n, k, nt);
+  const int nt = std::min(want, pool.size());
+  const Grid g = choose_grid(K, m, n, k, nt);
   const int64_t pm = g.pm, pn = g.pn, ntiles = (n + K.nr - 1) / K.nr;
   const auto col = [&](int64_t tj) { return std::min(n, ntiles * tj / pn * K.nr); };  // block column tj's first
-  // task t: block (t % pm, t / pm); the pm tasks of a block column are the members of its SharedPanels
+  // task t: block column t / pm; the pm tasks of a block column work on its SharedPanels
   std::vector<std::unique_ptr<SharedPanels>> shared;
   if (pm > 1) {
     if (ps.panels.size() < size_t(2 * pn)) ps.panels.resize(size_t(2 * pn));
     const size_t panel_floats = size_t(K.kc * K.nc_shared);
     for (int64_t tj = 0; tj < pn; ++tj)
-      shared.push_back(std::make_unique<SharedPanels>(K, int(pm), col(tj + 1) - col(tj), k, b, col(tj),
-                                                      ps.panels[size_t(2 * tj)].get(panel_floats),
-                                                      ps.panels[size_t(2 * tj + 1)].get(panel_floats)));
+      shared.push_back(std::make_unique<SharedPanels>(
+          K, int(pm), m, col(tj + 1) - col(tj), k, a, rs_a, cs_a, b, col(tj), c + col(tj), ldc, accumulate,
+          ps.panels[size_t(2 * tj)].get(panel_floats), ps.panels[size_t(2 * tj + 1)].get(panel_floats)));
   }
   pool.run(pm * pn, [&](int64_t t, int) {
-    const int64_t ti = t % pm, tj = t / pm, j0 = col(tj), j1 = col(tj + 1);
+    const int64_t tj = t / pm, j0 = col(tj), j1 = col(tj + 1);
     if (pm > 1)
-      shared[size_t(tj)]->member(int(ti), m, a, rs_a, cs_a, c + j0, ldc, accumulate);
+      shared[size_t(tj)]->work();
     else if (j1 > j0)
       gemm_block(K, m, j1 - j0, k, a, rs_a, cs_a, OffsetB(b, j0), c + j0, ldc, accumulate);
   });
@@ -652,7 +675,7 @@ SgemmSplit sgemm_split(int64_t m, int64_t n, int64_t k, int threads) {
   Pools& ps = pools();
   std::lock_guard<std::mutex> one_job(ps.job);
   const int nt = std::min(want, ps.get(want).size());
-  const Grid g = forced_pm > 0 && forced_pm * forced_pn <= nt ? Grid{forced_pm, forced_pn} : choose_grid(K, m, n, k, nt);
+  const Grid g = choose_grid(K, m, n, k, nt);
   return {g.pm, g.pn};
 }
 
