@@ -12,14 +12,16 @@
 // if unknown or unsupported); set_sgemm_isa switches it for tests and benches.
 // Threads (runtime/pool.h's pool): C's columns are cut into pn blocks (aligned to the register tile), each
 // computed by pm threads (pm·pn = the thread count, the grid with the least estimated time: sgemm_split). A
-// block's pm threads share its packed B panels (BLIS-style: each panel packed once, its slivers shared out, then
-// each thread multiplies an equal share of the block's register tiles by it, packing the A rows of its tiles); a
-// lone thread packs its own. Waiting is passive (condition variables, no spinning), which matters on a machine
-// shared with other processes. Each output element is computed by exactly one thread in a fixed k order: k is cut into sgemm_k_slice(k, kc)-long slices, each summed from zero in k order and added
-// to C in order (the first stored unless accumulating). So results are bitwise independent of the thread
-// count and of which thread took which block. The avx2 and avx512 kernels round every multiply-add once
-// (FMA): their results are bitwise those of a sequential fmaf loop per slice (tests/tensor/test_sgemm.cpp
-// checks this), and, where k ≤ 512 or k is a multiple of 512, those of the kernel before run-time dispatch.
+// block's pm threads share its packed B panels (BLIS-style: each panel packed once, its slivers shared out) and
+// take its work from a counter in units of equal ranges of register tiles, so a thread that starts late or is
+// preempted leaves its share to the others; a lone thread packs its own panels. Waiting is passive (condition
+// variables, no spinning), which matters on a machine shared with other processes. Each output element is summed
+// in a fixed k order: k is cut into sgemm_k_slice(k, kc)-long slices, each summed from zero in k order by one
+// thread and added to C in order (the first stored unless accumulating; a unit waits until the same tiles' slice
+// before is done). So results are bitwise independent of the thread count and of which thread took what. The
+// avx2 and avx512 kernels round every multiply-add once (FMA): their results are bitwise those of a sequential
+// fmaf loop per slice (tests/tensor/test_sgemm.cpp checks this), and, where k ≤ 512 or k is a multiple of 512,
+// those of the kernel before run-time dispatch.
 #pragma once
 #include <cstdint>
 

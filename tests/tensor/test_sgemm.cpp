@@ -193,9 +193,9 @@ struct SplitGuard {
 };
 
 // Threads that share packed B panels (SharedPanels in tensor/sgemm_cpu.cpp) on forced grids, including more threads
-// than register tiles, several column blocks and k slices (the panels' two buffers reused), each thread's share
-// cutting register-tile rows: every element still comes from one thread in the same k order, so the result equals
-// the one-thread result bit for bit.
+// than register tiles, several column blocks and k slices (the panels' two buffers reused), work units cutting
+// register-tile rows: every k slice of every element is still summed by one thread and the slices are added in
+// order, so the result equals the one-thread result bit for bit.
 TEST_CASE("sgemm: every thread grid, shared B panels included, equals one thread bit for bit") {
   IsaGuard guard;
   SplitGuard split_guard;
