@@ -578,8 +578,10 @@ Pools& pools() {
 // its work from a counter (SharedPanels) when pm > 1, a lone thread packs its own (gemm_block). The grid with the
 // least estimated time per thread, in cycles: its multiply-adds at ~15 per cycle (the avx2 kernel's measured rate:
 // 95 % of two 8-wide FMAs), plus the floats it packs (~1.1 cycles each for A, which is transposed, packed once per
-// column block; ~1.9 for B, read from farther away). Shared panels pack nothing twice, so on two threads they win
-// for every shape of the bench; they also keep both threads busy when one of them starts late.
+// column block; ~1.9 for B, read from farther away), plus ~1 cycle per float of a shared panel that another core
+// packed (it comes from that core's cache). On two threads this shares B for 1024³ and for 512×80×4608 (few
+// columns: a lone thread would pack all of B) and not for the bench's GEMMs with many columns, where bench_core
+// measured the shared panels 2-10 % slower (the loss within the noise of this shared machine for the others).
 struct Grid {
   int64_t pm = 1, pn = 1;
 };
@@ -597,7 +599,8 @@ Grid choose_grid(const Kernel& K, int64_t m, int64_t n, int64_t k, int nt) {
     const double cols = double(std::min(n, (ntiles + pn - 1) / pn * K.nr)), kk = double(k), share = 1.0 / double(pm);
     const double rows = pm > 1 ? double(m) * share + K.mr : double(m);
     const double col_blocks = std::ceil(cols / double(pm > 1 ? K.nc_shared : K.nc));
-    const double cost = double(m) * share * cols * kk / 15 + 1.1 * rows * kk * col_blocks + 1.9 * cols * kk * share;
+    const double cost = double(m) * share * cols * kk / 15 + 1.1 * rows * kk * col_blocks + 1.9 * cols * kk * share +
+                        1.0 * cols * kk * (1 - share);
     if (best_cost < 0 || cost < best_cost) best_cost = cost, best = {pm, pn};
   }
   return best;
