@@ -10,14 +10,18 @@
 //   generic  4×8 portable C++ (vector extensions; no FMA unless the build's flags allow contraction)
 // The widest the CPU supports is used unless FF_SGEMM_ISA=generic|avx2|avx512 names another (ff::Error
 // if unknown or unsupported); set_sgemm_isa switches it for tests and benches.
-// Threads: C is cut into a grid of blocks (aligned to the register tile) that sgemm's own threads take from
-// a shared counter; each block packs its own panels, and waiting is passive (no spinning), which matters
-// on a machine shared with other processes. Each output element is computed by exactly one thread in a
-// fixed k order: k is cut into sgemm_k_slice(k, kc)-long slices, each summed from zero in k order and added
-// to C in order (the first stored unless accumulating). So results are bitwise independent of the thread
-// count and of which thread took which block. The avx2 and avx512 kernels round every multiply-add once
-// (FMA): their results are bitwise those of a sequential fmaf loop per slice (tests/tensor/test_sgemm.cpp
-// checks this), and, where k ≤ 512 or k is a multiple of 512, those of the kernel before run-time dispatch.
+// Threads (runtime/pool.h's pool): C's columns are cut into pn blocks (aligned to the register tile), each
+// computed by pm threads (pm·pn = the thread count, the grid with the least estimated time: sgemm_split). A
+// block's pm threads share its packed B panels (BLIS-style: each panel packed once, its slivers shared out) and
+// take its work from a counter in units of equal ranges of register tiles, so a thread that starts late or is
+// preempted leaves its share to the others; a lone thread packs its own panels. Waiting is passive (condition
+// variables, no spinning), which matters on a machine shared with other processes. Each output element is summed
+// in a fixed k order: k is cut into sgemm_k_slice(k, kc)-long slices, each summed from zero in k order by one
+// thread and added to C in order (the first stored unless accumulating; a unit waits until the same tiles' slice
+// before is done). So results are bitwise independent of the thread count and of which thread took what. The
+// avx2 and avx512 kernels round every multiply-add once (FMA): their results are bitwise those of a sequential
+// fmaf loop per slice (tests/tensor/test_sgemm.cpp checks this), and, where k ≤ 512 or k is a multiple of 512,
+// those of the kernel before run-time dispatch.
 #pragma once
 #include <cstdint>
 
@@ -42,8 +46,18 @@ struct SgemmKernelInfo {
   SimdIsa isa;
   int mr, nr;          // register tile
   int64_t kc, mc, nc;  // cache blocks: k slice, rows of A per block, columns of B per panel
+  int64_t nc_shared;   // columns of B per panel that threads share
 };
 SgemmKernelInfo sgemm_kernel_info();
+// How sgemm splits C among its threads (tests, benches): a pm × pn grid of blocks, the pm threads of a block
+// column sharing its packed B panels when pm > 1; {1, 1} when it runs on the calling thread alone.
+struct SgemmSplit {
+  int64_t pm, pn;
+};
+SgemmSplit sgemm_split(int64_t m, int64_t n, int64_t k, int threads);
+// Forces that grid on every sgemm with m, n, k > 0, whatever its size and thread count (tests); {0, 0} restores
+// the automatic choice. Not while other threads are inside sgemm.
+void set_sgemm_split(SgemmSplit split);
 // The k slices: ⌈k / kc⌉ of equal length (the last one shorter by the rounding), this long.
 inline int64_t sgemm_k_slice(int64_t k, int64_t kc) {
   const int64_t slices = (k + kc - 1) / kc;

@@ -145,6 +145,7 @@ TEST_CASE("sgemm: the CPU's instruction sets; run-time choice of the micro-kerne
     CHECK(k.nr % simd_width_floats(isa) == 0);
     CHECK(k.mc % k.mr == 0);
     CHECK(k.nc % k.nr == 0);
+    CHECK(k.nc_shared % k.nr == 0);
   }
 #if defined(__x86_64__)
   const double ghz = measure_clock_ghz(0.02);
@@ -184,6 +185,72 @@ TEST_CASE("sgemm: every supported micro-kernel against direct loops") {
       if (isa != SimdIsa::Generic) CHECK(equal_values(one, fma_order_reference(op, kc)));
     }
   }
+}
+
+// restores sgemm's own choice of thread grid when a test case ends
+struct SplitGuard {
+  ~SplitGuard() { cpu::set_sgemm_split({0, 0}); }
+};
+
+// Threads that share packed B panels (SharedPanels in tensor/sgemm_cpu.cpp) on forced grids, including more threads
+// than register tiles, several column blocks and k slices (the panels' two buffers reused), work units cutting
+// register-tile rows: every k slice of every element is still summed by one thread and the slices are added in
+// order, so the result equals the one-thread result bit for bit.
+TEST_CASE("sgemm: every thread grid, shared B panels included, equals one thread bit for bit") {
+  IsaGuard guard;
+  SplitGuard split_guard;
+  CHECK(cpu::sgemm_split(8, 8, 8, 2).pm == 1);  // too small to wake a thread
+  CHECK(cpu::sgemm_split(8, 8, 8, 2).pn == 1);
+  CHECK_THROWS_AS(cpu::set_sgemm_split({2, 0}), ff::Error);
+  std::vector<Case> cs = cases();
+  cs.push_back({40, 1100, 1100, false, false, false, 0});  // 2 column blocks × 3 k slices of shared panels
+  cs.push_back({301, 50, 1030, true, false, true, 1});
+  for (SimdIsa isa : kAllIsas) {
+    if (!cpu_supports(isa)) continue;
+    cpu::set_sgemm_isa(isa);
+    cpu::set_sgemm_split({0, 0});
+    // the bench's generator shape with few columns: its two threads share B
+    const cpu::SgemmSplit auto_split = cpu::sgemm_split(512, 80, 4608, 2);
+    CHECK(auto_split.pm * auto_split.pn == 2);
+    if (isa != SimdIsa::Generic) CHECK(auto_split.pm == 2);
+    unsigned seed = 100;
+    for (const Case& c : cs) {
+      const std::string what = std::string(simd_isa_name(isa)) + " m=" + std::to_string(c.m) + " n=" +
+                               std::to_string(c.n) + " k=" + std::to_string(c.k);
+      INFO(what);
+      Operands op(c, seed += 3);
+      cpu::set_sgemm_split({0, 0});
+      const std::vector<float> one = op.run(1);
+      for (const cpu::SgemmSplit g : {cpu::SgemmSplit{2, 1}, {3, 1}, {1, 2}, {2, 2}, {4, 1}, {3, 2}}) {
+        INFO("grid ", g.pm, " x ", g.pn);
+        cpu::set_sgemm_split(g);
+        CHECK(cpu::sgemm_split(c.m, c.n, c.k, 1).pm == g.pm);
+        CHECK(equal_values(op.run(int(g.pm * g.pn)), one));
+      }
+    }
+  }
+}
+
+// A B packer that fails on its second chunk of columns
+struct FailingB : cpu::BSource {
+  void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) const override {
+    FF_CHECK(j0 == 0, "FailingB: columns from ", j0);
+    std::fill(out, out + kc * ((nc + cpu::sgemm_nr() - 1) / cpu::sgemm_nr()) * cpu::sgemm_nr(), 1.f);
+  }
+};
+
+TEST_CASE("sgemm: a packer's error on one thread of a shared panel reaches the caller; the threads stay usable") {
+  SplitGuard split_guard;
+  const int64_t m = 30, n = 500, k = 40;
+  std::vector<float> a(size_t(m * k), 1.f), c(size_t(m * n));
+  for (const cpu::SgemmSplit g : {cpu::SgemmSplit{2, 1}, {3, 1}}) {
+    cpu::set_sgemm_split(g);
+    CHECK_THROWS_WITH_AS(sgemm(m, n, k, a.data(), k, 1, FailingB(), c.data(), n, false, int(g.pm)),
+                         doctest::Contains("FailingB: columns from"), ff::Error);
+  }
+  std::vector<float> b(size_t(k * n), 2.f);
+  sgemm(m, n, k, a.data(), k, 1, b.data(), n, 1, c.data(), n, false, 2);
+  CHECK(c[size_t(m * n - 1)] == 80.f);
 }
 
 TEST_CASE("sgemm: k slices") {
