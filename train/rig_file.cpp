@@ -6,7 +6,7 @@
 
 namespace ff::train {
 
-ffrt::RigData rig_data(const HeadRig& rig, const std::vector<int32_t>& bound_vertices, const std::vector<int32_t>& tri,
+ffrt::RigData rig_data(const HeadRig& rig, const std::vector<int32_t>& extra_vertices, const std::vector<int32_t>& tri,
                        const std::vector<float>& bary, const ffrt::GaussianSet& neutral, const std::string& meta) {
   const flame::FlameModel& m = rig.model();
   const int J = m.J, HV = m.V, E = m.E, PF = (J - 1) * 9;
@@ -15,12 +15,13 @@ ffrt::RigData rig_data(const HeadRig& rig, const std::vector<int32_t>& bound_ver
            " barycentric weights");
   const int G = int(tri.size() / 3);
   FF_CHECK(neutral.size() == 0 || neutral.size() == size_t(G), "rig: ", neutral.size(), " Gaussians, ", G, " bindings");
-  // rig vertices: the bound ones and the joint regressor's support, ascending head-model ids
+  // rig vertices: those of the Gaussians' triangles, the extra ones and the joint regressor's support, ascending
   std::vector<uint8_t> used(size_t(HV), 0);
-  for (int32_t v : bound_vertices) {
-    FF_CHECK(v >= 0 && v < HV, "rig: bound vertex ", v, " is not a vertex of head model '", m.source, "'");
-    used[size_t(v)] = 1;
-  }
+  for (const std::vector<int32_t>* ids : {&tri, &extra_vertices})
+    for (int32_t v : *ids) {
+      FF_CHECK(v >= 0 && v < HV, "rig: vertex ", v, " is not a vertex of head model '", m.source, "'");
+      used[size_t(v)] = 1;
+    }
   for (size_t i = 0; i < m.j_regressor.size(); ++i)
     if (m.j_regressor[i] != 0.0) used[i % size_t(HV)] = 1;
   ffrt::RigData d;
@@ -59,11 +60,7 @@ ffrt::RigData rig_data(const HeadRig& rig, const std::vector<int32_t>& bound_ver
     for (int k = 0; k < 3; ++k) d.faces.push_back(index[size_t(t[k])]);
   }
   d.F = int(d.faces.size() / 3);
-  for (size_t i = 0; i < tri.size(); ++i) {
-    FF_CHECK(tri[i] >= 0 && tri[i] < HV && index[size_t(tri[i])] >= 0, "rig: Gaussian ", i / 3, " is bound to vertex ",
-             tri[i], ", not among the bound vertices");
-    d.tri.push_back(index[size_t(tri[i])]);
-  }
+  for (int32_t v : tri) d.tri.push_back(index[size_t(v)]);
   d.bary = bary;
   if (flame::head_model_content_id(m) == flame::head_model_content_id(flame::builtin_head_model_ref()))
     d.expression_names = flame::builtin_head_info().expr_names;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "core/check.h"
 #include "runtime/container.h"
@@ -94,12 +95,9 @@ RigFileIdentity::RigFileIdentity(const std::string& path, int threads) : path_(p
   FF_CHECK(d.gaussians.size() > 0, "rig file '", path, "' holds no Gaussians (a rig of a model identity written ",
            "without them): animate it with --model and --identity/--code");
   num_expression_ = d.E;
-  const std::string key = "\"head_model_content_id\":\"";
-  const size_t at = d.meta.find(key);
-  if (at != std::string::npos) {
-    const size_t end = d.meta.find('"', at + key.size());
-    if (end != std::string::npos) head_model_id_ = d.meta.substr(at + key.size(), end - at - key.size());
-  }
+  const nlohmann::json meta = nlohmann::json::parse(d.meta, nullptr, false);  // informative: may be anything
+  if (meta.is_object() && meta.contains("head_model_content_id") && meta["head_model_content_id"].is_string())
+    head_model_id_ = meta["head_model_content_id"].get<std::string>();
   check(ff_rig_open_memory(bytes.data(), bytes.size(), threads, &rig_), "ff_rig_open_memory");
   ff_gaussians* g = nullptr;
   check(ff_rig_gaussians(rig_, &g), "ff_rig_gaussians");

@@ -503,10 +503,11 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
   // the target y: the photo inside the mask; outside it, where the surfels only fade out (coverage α < 1), the
   // photo × α, so that the result laid over the photo (render + (1 − α)·photo) continues it instead of brightening
   // the fading surfels into a halo: y = photo · (m + (1 − m)·α)
-  std::vector<float> target(photo.data);
+  // One application to all-white colours gives both α (the white render on black) and the preconditioner's row sums.
+  std::vector<float> target(photo.data), row_sums;
   {
     std::vector<float> ones(total * 3, 1.f), alpha;
-    A.normal_residual(ones, Wpx, nullptr, tmp, &alpha);  // a white render on black: its channels are α
+    A.normal_residual(ones, Wpx, nullptr, row_sums, &alpha);
     for (size_t i = 0; i < P; ++i) {
       const float m = std::clamp(mask.data[i], 0.f, 1.f), k = m + (1 - m) * std::clamp(alpha[i], 0.f, 1.f);
       for (int c = 0; c < 3; ++c) target[c * P + i] *= k;
@@ -517,8 +518,7 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
   res.psnr_end = res.psnr_start;
   if (o.iterations > 0) {
     // Jacobi-like preconditioner: the row sums AᵀWA·1 (+ λ), an upper bound of the diagonal
-    std::vector<float> ones(total * 3, 1.f), diag;
-    A.normal_residual(ones, Wpx, nullptr, diag);
+    std::vector<float> diag = std::move(row_sums);
     for (size_t i = 0; i < total; ++i)
       for (int c = 0; c < 3; ++c) diag[i * 3 + c] = std::max(-diag[i * 3 + c], 0.f) + lambda[i] + 1e-6f;
     std::vector<float> z(r.size()), dir(r.size()), q(r.size());

@@ -15,6 +15,7 @@
 #include "train/data/nersemble.h"
 #include "train/data/nersemble_reader.h"
 #include "train/data/preprocess.h"
+#include "train/animation.h"
 #include "train/eval.h"
 
 namespace fs = std::filesystem;
@@ -495,16 +496,12 @@ void write_plots(const EvalReport& r, const std::string& out, std::vector<std::s
 
 Mat4 single_view_scale(const flame::FlameModel& head, const std::vector<double>& fit_vertices, const Mat4& fit_viewmat,
                      const std::vector<double>& true_vertices, const Mat4& true_viewmat, double* scale) {
-  const FittedMeshes fm = fitted_meshes(head, true_vertices);
-  FF_CHECK(fit_vertices.size() == true_vertices.size(), "single_view_scale: meshes of ", fit_vertices.size() / 3,
-           " and ", true_vertices.size() / 3, " vertices");
-  std::vector<uint8_t> used(fit_vertices.size() / 3, 0);
-  for (size_t f = 0; f < fm.face_flag.size(); ++f)
-    if (fm.face_flag[f])
-      for (int k = 0; k < 3; ++k) used[size_t(fm.head.faces[f * 3 + size_t(k)])] = 1;
+  FF_CHECK(fit_vertices.size() == size_t(head.V) * 3 && true_vertices.size() == fit_vertices.size(),
+           "single_view_scale: meshes of ", fit_vertices.size() / 3, " and ", true_vertices.size() / 3,
+           " vertices, head model '", head.source, "' has ", head.V);
   double ab = 0, aa = 0;
-  for (size_t v = 0; v < used.size(); ++v) {
-    if (!used[v]) continue;
+  for (const int32_t vi : train::face_mask_vertex_ids(head)) {
+    const size_t v = size_t(vi);
     for (int i = 0; i < 3; ++i) {
       double a = fit_viewmat[size_t(i) * 4 + 3], b = true_viewmat[size_t(i) * 4 + 3];
       for (int j = 0; j < 3; ++j)

@@ -101,9 +101,9 @@ std::vector<double> mesh_landmarks(const flame::FlameModel& head, const std::vec
 // One view leaves a head's size and distance ambiguous: scaling the head about the camera's centre by any s > 0
 // changes nothing in that view's image. This returns the s (as the 4×4 matrix s·I with 1 in the corner, camera frame
 // → camera frame, row-major) that best maps the fitted head onto the true one, least squares over the face-mask
-// vertices in the input camera's frame: s = Σ aᵢ·bᵢ / Σ aᵢ·aᵢ, a = fit_viewmat·fitted vertex, b = true_viewmat·true
-// vertex (both [V,3] meshes of `head`, canonical). `scale` (optional): s. Section 3 renders novel views through
-// camera_v · camera_fit⁻¹ · S · viewmat_fit.
+// vertices (train::face_mask_vertex_ids) in the input camera's frame: s = Σ aᵢ·bᵢ / Σ aᵢ·aᵢ,
+// a = fit_viewmat·fitted vertex, b = true_viewmat·true vertex (both [V,3] meshes of `head`, canonical). `scale`
+// (optional): s. Section 3 renders novel views through camera_v · camera_fit⁻¹ · S · viewmat_fit.
 using Mat4 = std::array<double, 16>;
 Mat4 single_view_scale(const flame::FlameModel& head, const std::vector<double>& fit_vertices, const Mat4& fit_viewmat,
                        const std::vector<double>& true_vertices, const Mat4& true_viewmat, double* scale = nullptr);

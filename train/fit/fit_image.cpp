@@ -181,13 +181,10 @@ ffrt::RigData detail_rig(const flame::FlameModel& head_model, const HeadFit& fit
   train::pose_gaussians_host(b, rig.neutral_head(), int64_t(b.G), neutral.means.data(), neutral.rotations.data(),
                              scales.data());
   for (size_t i = 0; i < scales.size(); ++i) neutral.log_scales[i] = std::log(scales[i]);
-  std::vector<int32_t> bound(b.tri.begin(), b.tri.end());
-  std::sort(bound.begin(), bound.end());
-  bound.erase(std::unique(bound.begin(), bound.end()), bound.end());
   const std::string meta = "{\"format\":\"facefield rig\",\"source\":\"fit_image detail stage\",\"gaussians\":" +
                            std::to_string(b.G) + ",\"head_model_content_id\":\"" +
                            flame::head_model_content_id(head_model) + "\"}";
-  return train::rig_data(rig, bound, b.tri, detail.bary, neutral, meta);
+  return train::rig_data(rig, {}, b.tri, detail.bary, neutral, meta);
 }
 }  // namespace
 
