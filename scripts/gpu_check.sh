@@ -25,3 +25,9 @@ tgt=()
 for t in "$@"; do tgt+=(--target "$t"); done
 cmake --build build-gpu -j "$(nproc)" "${tgt[@]}" -- -k 0 > build-gpu-build.log 2>&1 || { echo "BUILD ERRORS:"; grep -E "error|Error" build-gpu-build.log | head -40; }
 (cd build-gpu && ctest --output-on-failure -j 8 ${FF_CTEST_ARGS:-} 2>&1 | tee "$out/ctest.log" | tail -25)
+# the whole fit_image command on the GPU (issue #15: ≤ 2 s), when a model file and the photos came along
+# (e.g. FF_FIT_MODEL=runs/demo/checkpoints/step_00008000.ffck FF_FIT_PHOTOS=.carry/photos)
+if [ -n "${FF_FIT_MODEL:-}" ] && [ -n "${FF_FIT_PHOTOS:-}" ]; then
+  bash scripts/time_fit.sh build-gpu "$FF_FIT_MODEL" "$FF_FIT_PHOTOS" cuda "$out/fit_image_cuda.md" 2 &&
+    cat "$out/fit_image_cuda.md"
+fi
