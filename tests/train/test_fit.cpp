@@ -17,6 +17,8 @@
 #include "flame/headmodel.h"
 #include "tests/testing.h"
 #include "train/animation.h"
+#include "train/data/nersemble.h"
+#include "train/data/preprocess.h"
 #include "train/fit/detect.h"
 #include "train/fit/fit_image.h"
 #include "train/fit/gif.h"
@@ -310,6 +312,38 @@ TEST_CASE("fit: head model fit to synthetic landmarks recovers pose (yaw 0, ±25
     double e = 0;
     for (int l = 0; l < 68; ++l) e += std::hypot(h.projected[l * 2] - uv[l * 2], h.projected[l * 2 + 1] - uv[l * 2 + 1]) / 68;
     CHECK(e < 1.5);
+  }
+}
+
+TEST_CASE("fit: face_mask (rendered in the head's window) equals the whole photo's mask, also where the border cuts the head") {
+  const flame::FlameModel& m = flame::builtin_head_model_ref();
+  const Synthetic s = make_synthetic(m, 20.0, 6.0, 0.0, 7);
+  const fit::HeadFit h = fit::fit_head(m, s.lmk, s.K, {});
+  const fit::FittedMeshes meshes = fit::fitted_meshes(m, h.vertices);
+  const double blur1100 = 5.0 * data::kImages2xWidth / s.K.width;  // σ = 5 px
+  for (double shift : {0.0, 0.3 * s.K.width, -0.3 * s.K.height}) {  // the head inside, cut by the right/top border
+    CAPTURE(shift);
+    fit::Intrinsics K = s.K;
+    (shift > 0 ? K.cx : K.cy) += shift;
+    fit::FImage clipped;
+    const fit::FImage mask = fit::face_mask(meshes, h.viewmat(), K, blur1100, &clipped);
+    flame::RasterView rv;
+    rv.viewmat = h.viewmat();
+    rv.fx = K.fx, rv.fy = K.fy, rv.cx = K.cx, rv.cy = K.cy, rv.width = K.width, rv.height = K.height;
+    data::Image8 ref_clipped;
+    const data::Image8 ref = data::render_face_mask(meshes.head, meshes.face_flag, rv, 2, blur1100, &ref_clipped);
+    REQUIRE(mask.width == K.width);
+    REQUIRE(mask.height == K.height);
+    REQUIRE(clipped.data.size() == mask.data.size());
+    double worst = 0, sum = 0, ref_sum = 0;
+    for (size_t i = 0; i < mask.data.size(); ++i) {
+      worst = std::max({worst, std::abs(mask.data[i] - ref.pixels[i] / 255.0),
+                        std::abs(clipped.data[i] - ref_clipped.pixels[i] / 255.0)});
+      sum += mask.data[i], ref_sum += ref.pixels[i] / 255.0;
+    }
+    CHECK(ref_sum > 1000);          // the head covers thousands of pixels
+    CHECK(worst <= 1.0 / 255 + 1e-6);  // at most one u8 step (the window's pixel centres round differently)
+    CHECK(std::abs(sum - ref_sum) < 1e-3 * ref_sum);
   }
 }
 

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <sstream>
 
@@ -363,27 +364,33 @@ std::string find_shape_predictor() {
 bool have_dlib() { return true; }
 
 namespace {
-struct DlibModels {
-  dlib::frontal_face_detector detector = dlib::get_frontal_face_detector();
-  dlib::shape_predictor predictor;
-  bool predictor_loaded = false;
-};
-std::mutex g_dlib_mu;
-DlibModels& dlib_models(bool need_predictor) {
-  static DlibModels m;
-  if (need_predictor && !m.predictor_loaded) {
-    std::string p = find_shape_predictor();
-    FF_CHECK(!p.empty(), "face landmarks: shape_predictor_68_face_landmarks.dat not found (apt-get install "
-                         "libdlib-data, or set FF_DLIB_SHAPE_PREDICTOR); or pass --landmarks FILE");
-    try {
-      dlib::deserialize(p) >> m.predictor;
-    } catch (const std::exception& e) {
-      FF_THROW("face landmarks: cannot load '", p, "': ", e.what());
-    }
-    m.predictor_loaded = true;
-  }
-  return m;
+// dlib's two models, each built once per process. Both take a while: the detector decodes its compressed HOG
+// filters (~0.3 s), the shape predictor deserialises 100 MB (~0.5 s); detect_face_candidates loads the predictor on
+// a second thread while the detector is built and run.
+dlib::frontal_face_detector& face_detector() {
+  static dlib::frontal_face_detector d = dlib::get_frontal_face_detector();
+  return d;
 }
+struct Predictor {
+  std::mutex mu;  // guards loaded/model across the loading thread and the caller
+  bool loaded = false;
+  dlib::shape_predictor model;
+};
+Predictor g_predictor;
+void load_predictor() {
+  std::lock_guard<std::mutex> lock(g_predictor.mu);
+  if (g_predictor.loaded) return;
+  std::string p = find_shape_predictor();
+  FF_CHECK(!p.empty(), "face landmarks: shape_predictor_68_face_landmarks.dat not found (apt-get install "
+                       "libdlib-data, or set FF_DLIB_SHAPE_PREDICTOR); or pass --landmarks FILE");
+  try {
+    dlib::deserialize(p) >> g_predictor.model;
+  } catch (const std::exception& e) {
+    FF_THROW("face landmarks: cannot load '", p, "': ", e.what());
+  }
+  g_predictor.loaded = true;
+}
+std::mutex g_dlib_mu;  // one detection at a time (dlib's detector object is not thread-safe)
 
 dlib::array2d<dlib::rgb_pixel> to_dlib(const data::Image8& im) {
   dlib::array2d<dlib::rgb_pixel> a(im.height, im.width);
@@ -398,17 +405,17 @@ dlib::array2d<dlib::rgb_pixel> to_dlib(const data::Image8& im) {
 // The detector's boxes with a confidence of at least kMinFaceScore (below dlib's own threshold of 0: judge_face
 // rejects what is not a face), on the image or (up = true) on its 2x pyramid_up, in the image's coordinates.
 std::vector<std::pair<dlib::rectangle, double>> detect_rects(const dlib::array2d<dlib::rgb_pixel>& img, bool up) {
-  DlibModels& m = dlib_models(false);
+  dlib::frontal_face_detector& detector = face_detector();
   std::vector<dlib::rect_detection> d;
   std::vector<std::pair<dlib::rectangle, double>> r;
   if (!up) {
-    m.detector(img, d, kMinFaceScore);
+    detector(img, d, kMinFaceScore);
     for (auto& q : d) r.push_back({q.rect, q.detection_confidence});
   } else {
     dlib::pyramid_down<2> pyr;
     dlib::array2d<dlib::rgb_pixel> big;
     dlib::pyramid_up(img, big, pyr);
-    m.detector(big, d, kMinFaceScore);
+    detector(big, d, kMinFaceScore);
     for (auto& q : d) r.push_back({pyr.rect_down(q.rect), q.detection_confidence});
   }
   return r;
@@ -417,6 +424,8 @@ std::vector<std::pair<dlib::rectangle, double>> detect_rects(const dlib::array2d
 
 std::vector<FaceCandidate> detect_face_candidates(const Photo& photo) {
   std::lock_guard<std::mutex> lock(g_dlib_mu);
+  // the shape predictor loads while the detector is built and runs (its errors surface at get())
+  std::future<void> predictor = std::async(std::launch::async, load_predictor);
   dlib::array2d<dlib::rgb_pixel> img = to_dlib(photo.rgb);
   std::vector<FaceCandidate> out;
   for (bool up : {false, true}) {
@@ -424,7 +433,8 @@ std::vector<FaceCandidate> detect_face_candidates(const Photo& photo) {
     for (const FaceCandidate& c : out) any_face = any_face || c.rejected.empty();
     if (up && (any_face || std::max(photo.width(), photo.height()) >= 1200)) break;
     for (const auto& [rect, score] : detect_rects(img, up)) {
-      dlib::full_object_detection s = dlib_models(true).predictor(img, rect);
+      if (predictor.valid()) predictor.get();
+      dlib::full_object_detection s = g_predictor.model(img, rect);
       FF_CHECK(s.num_parts() == 68, "face landmarks: the shape predictor gave ", s.num_parts(), " points, expected 68");
       FaceCandidate c;
       c.box = {double(rect.left()), double(rect.top()), double(rect.right()), double(rect.bottom())};

@@ -116,23 +116,79 @@ FittedMeshes fitted_meshes(const flame::FlameModel& model, const std::vector<dou
   return m;
 }
 
+namespace {
+// A window of the photo: columns [x0, x0 + w), rows [y0, y0 + h).
+struct PixelWindow {
+  int x0 = 0, y0 = 0, w = 0, h = 0;
+};
+// The head mesh's projection's bounding box grown by `frac` of its larger side and `pad` pixels, within the photo;
+// the whole photo when a vertex is not in front of the camera.
+PixelWindow head_window(const flame::Mesh& head, const std::array<double, 16>& V, const Intrinsics& K, double frac,
+                        double pad) {
+  double u0 = 1e300, v0 = 1e300, u1 = -1e300, v1 = -1e300;
+  for (int i = 0; i < head.num_vertices(); ++i) {
+    const double* x = &head.vertices[size_t(i) * 3];
+    double c[3];
+    for (size_t r = 0; r < 3; ++r) c[r] = V[r * 4] * x[0] + V[r * 4 + 1] * x[1] + V[r * 4 + 2] * x[2] + V[r * 4 + 3];
+    if (!(c[2] > 1e-6)) return {0, 0, K.width, K.height};
+    const double u = K.fx * c[0] / c[2] + K.cx, v = K.fy * c[1] / c[2] + K.cy;
+    u0 = std::min(u0, u), u1 = std::max(u1, u), v0 = std::min(v0, v), v1 = std::max(v1, v);
+  }
+  if (head.num_vertices() == 0) return {0, 0, K.width, K.height};
+  const double m = frac * std::max(u1 - u0, v1 - v0) + pad;
+  PixelWindow w;
+  w.x0 = int(std::clamp(std::floor(u0 - m), 0.0, double(K.width)));
+  w.y0 = int(std::clamp(std::floor(v0 - m), 0.0, double(K.height)));
+  w.w = int(std::clamp(std::ceil(u1 + m), 0.0, double(K.width))) - w.x0;
+  w.h = int(std::clamp(std::ceil(v1 + m), 0.0, double(K.height))) - w.y0;
+  return w;
+}
+// im [C,H,W] cut to the window → [C,h,w]
+FImage crop_image(const FImage& im, const PixelWindow& w) {
+  FImage c;
+  c.width = w.w, c.height = w.h, c.channels = im.channels;
+  c.data.resize(size_t(im.channels) * w.w * w.h);
+  for (int ch = 0; ch < im.channels; ++ch)
+    for (int y = 0; y < w.h; ++y)
+      std::copy_n(im.data.begin() + (size_t(ch) * im.height + size_t(w.y0 + y)) * im.width + size_t(w.x0), w.w,
+                  c.data.begin() + (size_t(ch) * w.h + size_t(y)) * w.w);
+  return c;
+}
+}  // namespace
+
 FImage face_mask(const FittedMeshes& m, const std::array<double, 16>& V, const Intrinsics& K, double blur,
                  FImage* clipped) {
-  flame::RasterView rv;
-  rv.viewmat = V;
-  rv.fx = K.fx, rv.fy = K.fy, rv.cx = K.cx, rv.cy = K.cy;
-  rv.width = K.width, rv.height = K.height;
-  data::Image8 clip8;
-  const data::Image8 im = data::render_face_mask(m.head, m.face_flag, rv, 2, blur, clipped ? &clip8 : nullptr);
-  auto to_f = [](const data::Image8& a) {
+  // Rendered in the window around the head's projection that the blur can reach (render_face_mask's kernel radius
+  // ⌈3σ⌉ and a pixel), the rest is 0: on a large photo this is a fraction of the time and of the memory (the
+  // supersampled G-buffer of a 4000x3000 photo alone is ~0.8 GB). A head reaching behind the camera uses the whole
+  // photo.
+  const int W = K.width, H = K.height;
+  const double sigma_px = blur * W / double(data::kImages2xWidth);
+  const PixelWindow w = head_window(m.head, V, K, 0, std::ceil(3 * sigma_px) + 2);
+  const int x0 = w.x0, y0 = w.y0;
+  auto full = [&](const data::Image8* win) {
     FImage f;
-    f.width = a.width, f.height = a.height, f.channels = 1;
-    f.data.resize(a.pixels.size());
-    for (size_t i = 0; i < a.pixels.size(); ++i) f.data[i] = a.pixels[i] / 255.f;
+    f.width = W, f.height = H, f.channels = 1;
+    f.data.assign(size_t(W) * H, 0.f);
+    if (win)
+      for (int y = 0; y < win->height; ++y)
+        for (int x = 0; x < win->width; ++x)
+          f.data[size_t(y0 + y) * W + size_t(x0 + x)] = win->pixels[size_t(y) * win->width + x] / 255.f;
     return f;
   };
-  if (clipped) *clipped = to_f(clip8);
-  return to_f(im);
+  if (w.w < 1 || w.h < 1) {  // the head is outside the photo
+    if (clipped) *clipped = full(nullptr);
+    return full(nullptr);
+  }
+  flame::RasterView rv;
+  rv.viewmat = V;
+  rv.fx = K.fx, rv.fy = K.fy, rv.cx = K.cx - x0, rv.cy = K.cy - y0;
+  rv.width = w.w, rv.height = w.h;
+  data::Image8 clip8;
+  const data::Image8 im = data::render_face_mask(m.head, m.face_flag, rv, 2, sigma_px * data::kImages2xWidth / rv.width,
+                                                 clipped ? &clip8 : nullptr);
+  if (clipped) *clipped = full(&clip8);
+  return full(&im);
 }
 
 std::vector<std::array<double, 16>> turntable_views(const std::array<double, 3>& c, double dist, double yaw_deg,
@@ -359,24 +415,31 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
     }
 
     // ---- 5. outputs ----
-    const std::array<double, 4> Kv = {K.fx, K.fy, K.cx, K.cy};
-    FImage render, alpha;
-    if (lm) {
+    // The scores' and the overlay's renders cover the head's window (its projection grown by a quarter and 16 px:
+    // the mask, which stops at the head's outline, and every Gaussian's footprint lie inside), not the whole photo:
+    // on a large photo that is most of this phase's time and memory. Outside it the render is empty (α = 0).
+    const PixelWindow rw = head_window(meshes.head, rep.viewmat, K, 0.25, 16);
+    const std::array<double, 4> Kw = {K.fx, K.fy, K.cx - rw.x0, K.cy - rw.y0};
+    const FImage photo_w = crop_image(photo_f, rw), mask_w = crop_image(mask, rw);
+    FImage render, alpha;  // [3|1, rw.h, rw.w]
+    if (lm && rw.w > 0 && rw.h > 0) {
       train::IdentityModel& model = *lm->model;
-      render = render_code(model, rep.code.code, xyz, rep.code.viewmat, Kv, W, H, &alpha, &posing);
-      train::ImageMetrics im = masked_metrics(render, photo_f, mask);
+      render = render_code(model, rep.code.code, xyz, rep.code.viewmat, Kw, rw.w, rw.h, &alpha, &posing);
+      train::ImageMetrics im = masked_metrics(render, photo_w, mask_w);
       rep.code_psnr_mask = rep.psnr_mask = im.psnr_mask;
       rep.code_ssim_mask = rep.ssim_mask = im.ssim_mask;
       if (rep.has_detail) {
-        render = render_gaussians(ctx, rep.gaussians, rep.viewmat, Kv, W, H, &alpha);
-        train::ImageMetrics dm = masked_metrics(render, photo_f, mask);
+        render = render_gaussians(ctx, rep.gaussians, rep.viewmat, Kw, rw.w, rw.h, &alpha);
+        train::ImageMetrics dm = masked_metrics(render, photo_w, mask_w);
         rep.psnr_mask = dm.psnr_mask;
         rep.ssim_mask = dm.ssim_mask;
       }
-      FImage base = render_code(model, mean_code, xyz, rep.head.viewmat(), Kv, W, H, nullptr, &posing);
-      train::ImageMetrics bm = masked_metrics(base, photo_f, mask);
+      FImage base = render_code(model, mean_code, xyz, rep.head.viewmat(), Kw, rw.w, rw.h, nullptr, &posing);
+      train::ImageMetrics bm = masked_metrics(base, photo_w, mask_w);
       rep.mean_code_psnr_mask = bm.psnr_mask;
       rep.mean_code_ssim_mask = bm.ssim_mask;
+    }
+    if (lm) {
       ffrt::write_ply(file("face.ply"), rep.gaussians, o.ply_sh_degree, o.ply_y_down);
       if (rep.has_detail) ffrt::write_ply(file("code.ply"), rep.code_gaussians, o.ply_sh_degree, o.ply_y_down);
       if (rep.has_detail && head_model.J == ffrt::kRigJoints && meshes.head.num_vertices() == head_model.V) {
@@ -384,18 +447,20 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
         rep.has_rig = true;
       }
     }
-    // the shaded mesh (for the overlay without a model)
-    flame::RasterOptions ro;
-    ro.width = W, ro.height = H;
-    flame::PinholeCamera<double> pc;
-    pc.fx = K.fx, pc.fy = K.fy, pc.cx = K.cx, pc.cy = K.cy;
-    for (int i = 0; i < 3; ++i) {
-      for (int j = 0; j < 3; ++j) pc.R[i * 3 + j] = rep.head.R[i * 3 + j];
-      pc.t[i] = rep.head.t[i];
+    // the shaded mesh (the overlay's middle panel without a model)
+    flame::RasterImage mesh_img;
+    if (!lm) {
+      flame::RasterOptions ro;
+      ro.width = W, ro.height = H;
+      flame::PinholeCamera<double> pc;
+      pc.fx = K.fx, pc.fy = K.fy, pc.cx = K.cx, pc.cy = K.cy;
+      for (int i = 0; i < 3; ++i) {
+        for (int j = 0; j < 3; ++j) pc.R[i * 3 + j] = rep.head.R[i * 3 + j];
+        pc.t[i] = rep.head.t[i];
+      }
+      mesh_img = flame::rasterize_mesh(meshes.head.vertices.data(), meshes.head.num_vertices(),
+                                       meshes.head.faces.data(), meshes.head.num_faces(), pc, ro);
     }
-    flame::RasterImage mesh_img =
-        flame::rasterize_mesh(meshes.head.vertices.data(), meshes.head.num_vertices(), meshes.head.faces.data(),
-                              meshes.head.num_faces(), pc, ro);
     // overlay: photo | render (or mesh) over the photo | landmarks. Each panel is the photo box-downscaled by the
     // smallest integer factor k that brings its longer side to at most kOverlayPanelMax px (the last W % k columns
     // and H % k rows are cut), so a 4000x3000 photo gives 1000x750 panels; landmark dots scale with the face.
@@ -404,13 +469,17 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       const int k = (std::max(W, H) + kOverlayPanelMax - 1) / kOverlayPanelMax;
       const int pw = W / k, ph = H / k;
       std::vector<uint8_t> mid(photo.rgb.pixels);
-      for (size_t p = 0; p < size_t(W) * H; ++p) {
+      const size_t P = size_t(W) * H, Pw = size_t(rw.w) * size_t(rw.h);
+      for (size_t p = 0; p < P; ++p) {
+        const int x = int(p % size_t(W)) - rw.x0, y = int(p / size_t(W)) - rw.y0;
+        const bool in = lm && !render.data.empty() && x >= 0 && y >= 0 && x < rw.w && y < rw.h;
+        const size_t q = in ? size_t(y) * size_t(rw.w) + size_t(x) : 0;  // the pixel in the render's window
         for (int c = 0; c < 3; ++c) {
           double bg = photo.rgb.pixels[p * 3 + c];
           double v;
-          if (lm) {
-            double a = std::clamp(alpha.data[p], 0.f, 1.f);
-            v = render.data[size_t(c) * W * H + p] * 255.0 + (1 - a) * bg * 0.35;
+          if (lm) {  // the render over the dimmed photo (outside the window: nothing rendered, α = 0)
+            const double a = in ? std::clamp(alpha.data[q], 0.f, 1.f) : 0.0;
+            v = (in ? render.data[size_t(c) * Pw + q] * 255.0 : 0.0) + (1 - a) * bg * 0.35;
           } else {
             v = mesh_img.face_id[p] >= 0 ? 0.7 * mesh_img.rgb[p * 3 + c] + 0.3 * bg : bg;
           }
