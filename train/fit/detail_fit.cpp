@@ -142,27 +142,38 @@ class PointGrid {
   std::vector<std::vector<int>> cells_;
 };
 
+// A Gaussian set's geometry and a pinhole camera as render parameters on `device`; the tensors that hold them are
+// appended to `held` (which must outlive the parameters). Colours, image and α are the caller's.
+splat::RenderParams gaussian_params(Context& ctx, Device device, const ffrt::GaussianSet& g,
+                                    const std::array<double, 16>& V, const std::array<double, 4>& K, int W, int H,
+                                    std::vector<Tensor>& held) {
+  const size_t n = g.size();
+  std::vector<float> scales(n * 3);
+  for (size_t i = 0; i < n * 3; ++i) scales[i] = std::exp(g.log_scales[i]);
+  std::vector<float> viewmat(16);
+  for (size_t i = 0; i < 16; ++i) viewmat[i] = float(V[i]);
+  const std::vector<float> intr = {float(K[0]), float(K[1]), float(K[2]), float(K[3])};
+  const int64_t N = int64_t(n);
+  auto put = [&](const std::vector<float>& host, const Shape& shape) {
+    held.push_back(from_vector<float>(ctx, host, shape, device));
+    return held.back().data<float>();
+  };
+  splat::RenderParams p;
+  p.device = device;
+  p.num_gaussians = int(n);
+  p.width = W, p.height = H;
+  p.means = put(g.means, {N, 3}), p.scales = put(scales, {N, 3}), p.rotations = put(g.rotations, {N, 4});
+  p.opacities = put(g.opacities, {N}), p.viewmats = put(viewmat, {1, 4, 4}), p.intrinsics = put(intr, {1, 4});
+  return p;
+}
+
 // The surfels' render as a linear operator of their colours: image = A·c (black background). On `device` (CUDA)
 // the Gaussians stay there; each application copies the colours in and the image and colour gradient out (a few MB).
 class SurfelOperator {
  public:
   SurfelOperator(Context& ctx, Device device, const ffrt::GaussianSet& g, const View& v) : ctx_(ctx) {
-    const size_t n = g.size();
-    std::vector<float> scales(n * 3);
-    for (size_t i = 0; i < n * 3; ++i) scales[i] = std::exp(g.log_scales[i]);
-    std::vector<float> viewmat(16);
-    for (int i = 0; i < 16; ++i) viewmat[size_t(i)] = float(v.V[size_t(i)]);
-    const std::vector<float> intr = {float(v.fx), float(v.fy), float(v.cx), float(v.cy)};
-    const int64_t N = int64_t(n), P = int64_t(v.width) * v.height;
-    auto put = [&](const std::vector<float>& host, const Shape& shape) {
-      held_.push_back(from_vector<float>(ctx, host, shape, device));
-      return held_.back().data<float>();
-    };
-    p_.device = device;
-    p_.num_gaussians = int(n);
-    p_.width = v.width, p_.height = v.height;
-    p_.means = put(g.means, {N, 3}), p_.scales = put(scales, {N, 3}), p_.rotations = put(g.rotations, {N, 4});
-    p_.opacities = put(g.opacities, {N}), p_.viewmats = put(viewmat, {1, 4, 4}), p_.intrinsics = put(intr, {1, 4});
+    const int64_t N = int64_t(g.size()), P = int64_t(v.width) * v.height;
+    p_ = gaussian_params(ctx, device, g, v.V, {v.fx, v.fy, v.cx, v.cy}, v.width, v.height, held_);
     if (device.is_cuda()) {
       colors_ = zeros(ctx, {N, 3}, DType::F32, device);
       image_ = zeros(ctx, {1, 3, P}, DType::F32, device);
@@ -261,31 +272,26 @@ std::vector<int32_t> mirror_vertices(const std::vector<double>& t, double* resid
 }
 
 FImage render_gaussians(Context& ctx, const ffrt::GaussianSet& g, const std::array<double, 16>& V,
-                        const std::array<double, 4>& K, int W, int H, FImage* alpha) {
+                        const std::array<double, 4>& K, int W, int H, FImage* alpha, Device device) {
   g.check("render_gaussians");
   FF_CHECK(W > 0 && H > 0, "render_gaussians: image size must be positive, got ", W, "x", H);
-  std::vector<float> scales(g.log_scales.size());
-  for (size_t i = 0; i < scales.size(); ++i) scales[i] = std::exp(g.log_scales[i]);
-  float vm[16], in[4];
-  for (int i = 0; i < 16; ++i) vm[i] = float(V[i]);
-  for (int i = 0; i < 4; ++i) in[i] = float(K[i]);
-  FImage out;
-  out.width = W, out.height = H, out.channels = 3;
-  out.data.assign(size_t(3) * W * H, 0.f);
-  std::vector<float> a(size_t(W) * H);
-  splat::RenderParams p;
-  p.num_gaussians = int(g.size());
-  p.width = W, p.height = H;
-  p.means = g.means.data(), p.scales = scales.data(), p.rotations = g.rotations.data();
-  p.opacities = g.opacities.data(), p.colors = g.colors.data(), p.viewmats = vm, p.intrinsics = in;
-  p.image = out.data.data();
-  p.alpha = a.data();
+  const int64_t N = int64_t(g.size()), P = int64_t(W) * H;
+  std::vector<Tensor> held;
+  splat::RenderParams p = gaussian_params(ctx, device, g, V, K, W, H, held);
+  held.push_back(from_vector<float>(ctx, g.colors, {N, 3}, device));
+  p.colors = held.back().data<float>();
+  Tensor image = zeros(ctx, {1, 3, P}, DType::F32, device), a = zeros(ctx, {1, P}, DType::F32, device);
+  p.image = image.data<float>();
+  p.alpha = a.data<float>();
   splat::RenderState st;
   splat::render_fwd(ctx, p, st);
+  FImage out;
+  out.width = W, out.height = H, out.channels = 3;
+  out.data = image.to_vector<float>();
   for (auto& v : out.data) v = std::clamp(v, 0.f, 1.f);  // the image range (splat colours may overshoot)
   if (alpha) {
     alpha->width = W, alpha->height = H, alpha->channels = 1;
-    alpha->data = std::move(a);
+    alpha->data = a.to_vector<float>();
   }
   return out;
 }

@@ -93,8 +93,10 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
 std::vector<int32_t> mirror_vertices(const std::vector<double>& template_vertices, double* residual = nullptr);
 
 // Renders a Gaussian set (host arrays; precomputed colours, black background) through viewmat (canonical →
-// camera, row-major 4×4) and fx, fy, cx, cy at W×H on the CPU → [3,H,W] in [0,1]; alpha [1,H,W] when asked.
+// camera, row-major 4×4) and fx, fy, cx, cy at W×H → [3,H,W] in [0,1] on the host; alpha [1,H,W] when asked. The
+// render runs on `device` (CUDA: `ctx` must be that device's context; the set is copied there for the call).
 FImage render_gaussians(Context& ctx, const ffrt::GaussianSet& g, const std::array<double, 16>& viewmat,
-                        const std::array<double, 4>& fxfycxcy, int W, int H, FImage* alpha = nullptr);
+                        const std::array<double, 4>& fxfycxcy, int W, int H, FImage* alpha = nullptr,
+                        Device device = Device::cpu());
 
 }  // namespace ff::fit

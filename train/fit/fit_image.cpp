@@ -429,7 +429,7 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       rep.code_psnr_mask = rep.psnr_mask = im.psnr_mask;
       rep.code_ssim_mask = rep.ssim_mask = im.ssim_mask;
       if (rep.has_detail) {
-        render = render_gaussians(ctx, rep.gaussians, rep.viewmat, Kw, rw.w, rw.h, &alpha);
+        render = render_gaussians(model.ctx(), rep.gaussians, rep.viewmat, Kw, rw.w, rw.h, &alpha, model.device());
         train::ImageMetrics dm = masked_metrics(render, photo_w, mask_w);
         rep.psnr_mask = dm.psnr_mask;
         rep.ssim_mask = dm.ssim_mask;
@@ -565,7 +565,8 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       auto views = turntable_views(c, dist, o.turntable_yaw_deg, o.turntable_frames);
       Progress pr{o.progress, "turntable"};
       for (size_t i = 0; i < views.size(); ++i) {
-        FImage fr = rep.has_detail ? render_gaussians(ctx, rep.gaussians, views[i], {f, f, S / 2.0, S / 2.0}, S, S)
+        FImage fr = rep.has_detail ? render_gaussians(model.ctx(), rep.gaussians, views[i], {f, f, S / 2.0, S / 2.0}, S,
+                                                      S, nullptr, model.device())
                                    : render_code(model, rep.code.code, xyz, views[i], {f, f, S / 2.0, S / 2.0}, S, S,
                                                  nullptr, &posing);
         data::Image8 f8 = to_u8(fr);
