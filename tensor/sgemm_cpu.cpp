@@ -465,8 +465,9 @@ void gemm_block(const Kernel& K, int64_t m, int64_t n, int64_t k, const float* a
 
 // The B panels of a block of C that threads share (BLIS-style): every kc×nc panel (the k slices and column blocks
 // of gemm_block, with nc = Kernel::nc_shared) is packed once, its slivers taken in chunks by whichever thread comes
-// for them, and its register tiles (rows_times_panel's numbering) are cut into kRangesPerThread·threads equal
-// ranges, the work units, which the threads take in order (panel by panel) from a shared counter: a thread that
+// for them, and its rows of register tiles are cut into kRangesPerThread·threads (at most one per tile row) equal
+// ranges of whole tile rows (so each row of A is packed once per panel), the work units, which the threads take in
+// order (panel by panel) from a shared counter: a thread that
 // starts late or is preempted (a machine shared with other work) leaves its units to the others, and no thread
 // waits for a fixed partner. Panels are numbered column block major (p = jc·slices + pc); a unit of a panel with
 // pc > 0 waits until the same range of the panel before is done, so each element adds its k slices in order (and
@@ -480,7 +481,7 @@ class SharedPanels {
   SharedPanels(const Kernel& K, int threads, int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a,
                int64_t cs_a, const BSource& b, int64_t j0, float* c, int64_t ldc, bool accumulate, float* buf0,
                float* buf1)
-      : K_(K), threads_(threads), ranges_(kRangesPerThread * threads), m_(m), n_(n), k_(k),
+      : K_(K), threads_(threads), ranges_(std::min<int64_t>(kRangesPerThread * threads, (m + K.mr - 1) / K.mr)), m_(m), n_(n), k_(k),
         KC_(sgemm_k_slice(k, K.kc)), a_(a), rs_a_(rs_a), cs_a_(cs_a), b_(b, j0), c_(c), ldc_(ldc),
         accumulate_(accumulate), buf_{buf0, buf1} {
     slices_ = (k + KC_ - 1) / KC_;
@@ -512,8 +513,8 @@ class SharedPanels {
           });
           if (failed_) return;
         }
-        const int64_t tiles = (m_ + K_.mr - 1) / K_.mr * ((q.nc + K_.nr - 1) / K_.nr);
-        const int64_t t0 = tiles * r / ranges_, t1 = tiles * (r + 1) / ranges_;
+        const int64_t tile_rows = (m_ + K_.mr - 1) / K_.mr, slivers = (q.nc + K_.nr - 1) / K_.nr;
+        const int64_t t0 = tile_rows * r / ranges_ * slivers, t1 = tile_rows * (r + 1) / ranges_ * slivers;
         if (t1 > t0)
           rows_times_panel(K_, m_, q.nc, q.kc, a_ + q.pc * cs_a_, rs_a_, cs_a_, buf_[p % 2], c_ + q.jc, ldc_,
                            accumulate_ || q.pc > 0, t0, t1);
@@ -533,7 +534,7 @@ class SharedPanels {
   }
 
  private:
-  static constexpr int kRangesPerThread = 4;
+  static constexpr int kRangesPerThread = 16;
   static constexpr int64_t kChunk = 4;  // slivers per claim
   struct Panel {
     int64_t jc, nc, pc, kc;
