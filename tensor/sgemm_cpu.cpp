@@ -703,7 +703,8 @@ Pools& pools() {
 // from that core's cache), plus, for SharedA, A read again for every chunk (~0.15 cycles a float from L3 once A
 // outgrows L2). On two threads this shares B for the bench's GEMMs with at least as many rows as columns (1024³,
 // 512×80×4608) and for 256×288×2304 (k large: A read again per chunk), and A for those with many columns
-// (128×1088×1152, 64×4224×576, 512×4608×80), as bench_core measured fastest.
+// (128×1088×1152, 64×4224×576, 512×4608×80): the faster of the two on each, measured with either forced on two
+// threads (set_sgemm_split; 5-10 % apart, against ±5-10 % noise on this shared machine).
 struct Grid {
   int64_t pm = 1, pn = 1;
 };
