@@ -52,11 +52,13 @@ void Pool::loop(int id) {
       cv_.wait(l, [&] { return stop_ || gen_ != seen; });
       if (stop_) return;
       seen = gen_;
+      if (!open_) continue;  // woke after run() had every task done: nothing to do, nobody waits for this thread
+      ++busy_;
     }
     work(id);
     {
       std::lock_guard<std::mutex> l(mu_);
-      if (--busy_ == 0) done_cv_.notify_one();
+      if (--busy_ == 0 && !open_) done_cv_.notify_one();
     }
   }
 }
@@ -73,12 +75,14 @@ void Pool::run(int64_t n, const std::function<void(int64_t, int)>& f) {
     job_ = &f;
     n_ = n;
     next_.store(0, std::memory_order_relaxed);
-    busy_ = int(workers_.size());
+    busy_ = 0;
+    open_ = true;
     ++gen_;
   }
   cv_.notify_all();
   work(0);
   std::unique_lock<std::mutex> l(mu_);
+  open_ = false;  // every task is taken: a worker not yet awake stays out, run() waits only for those inside
   done_cv_.wait(l, [&] { return busy_ == 0; });
   job_ = nullptr;
   if (error_) {

@@ -1,7 +1,9 @@
 // runtime/pool.h — a small fixed-size worker pool on pthreads (std::thread) for the runtime (no OpenMP).
 //
 // run(n, f) calls f(task, worker) for every task in [0, n) and returns when all are done; tasks are handed out
-// dynamically (an atomic counter); the calling thread takes part as worker 0, so workers ∈ [0, size()).
+// dynamically (an atomic counter); the calling thread takes part as worker 0, so workers ∈ [0, size()). A worker
+// that wakes only after every task is taken stays out, and run() does not wait for it (a busy machine may be slow
+// to schedule a woken thread).
 // One run at a time per pool (callers serialise: each handle owns its pool and lock). An exception thrown by a
 // task (any thread) stops the remaining tasks and is rethrown by run() on the calling thread.
 #pragma once
@@ -34,7 +36,8 @@ class Pool {
   std::mutex mu_;
   std::condition_variable cv_, done_cv_;
   uint64_t gen_ = 0;
-  int busy_ = 0;
+  int busy_ = 0;       // workers inside the current run's tasks
+  bool open_ = false;  // the current run still admits workers (until the calling thread finds no task left)
   bool stop_ = false;
   const std::function<void(int64_t, int)>* job_ = nullptr;
   int64_t n_ = 0;

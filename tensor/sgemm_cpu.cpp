@@ -99,33 +99,37 @@ void pack_a_portable(const float* a, int64_t rs, int64_t cs, int64_t rows, int64
 constexpr int kAvx2MR = 6, kAvx2NR = 16;
 
 // (named accumulators, not an array: GCC keeps an array of vectors in memory once any path takes its address)
+// R = rows of the tile that exist (1..6): an edge tile of R < 6 rows does R/6 of the FMAs, not all of them.
 #define FF_ROW2(r) __m256 c##r##0 = _mm256_setzero_ps(), c##r##1 = _mm256_setzero_ps();
-#define FF_FMA2(r)                                  \
-  {                                                 \
-    const __m256 av = _mm256_broadcast_ss(ap + r);  \
-    c##r##0 = _mm256_fmadd_ps(av, b0, c##r##0);     \
-    c##r##1 = _mm256_fmadd_ps(av, b1, c##r##1);     \
+#define FF_FMA2(r)                                    \
+  if constexpr (r < R) {                              \
+    const __m256 av = _mm256_broadcast_ss(ap + r);    \
+    c##r##0 = _mm256_fmadd_ps(av, b0, c##r##0);       \
+    c##r##1 = _mm256_fmadd_ps(av, b1, c##r##1);       \
   }
 #define FF_OUT2(r)                                                                  \
-  if (full) {                                                                       \
-    float* cr = c + r * ldc;                                                        \
-    if (add) {                                                                      \
-      _mm256_storeu_ps(cr, _mm256_add_ps(_mm256_loadu_ps(cr), c##r##0));            \
-      _mm256_storeu_ps(cr + 8, _mm256_add_ps(_mm256_loadu_ps(cr + 8), c##r##1));    \
+  if constexpr (r < R) {                                                            \
+    if (full) {                                                                     \
+      float* cr = c + r * ldc;                                                      \
+      if (add) {                                                                    \
+        _mm256_storeu_ps(cr, _mm256_add_ps(_mm256_loadu_ps(cr), c##r##0));          \
+        _mm256_storeu_ps(cr + 8, _mm256_add_ps(_mm256_loadu_ps(cr + 8), c##r##1));  \
+      } else {                                                                      \
+        _mm256_storeu_ps(cr, c##r##0);                                              \
+        _mm256_storeu_ps(cr + 8, c##r##1);                                          \
+      }                                                                             \
     } else {                                                                        \
-      _mm256_storeu_ps(cr, c##r##0);                                                \
-      _mm256_storeu_ps(cr + 8, c##r##1);                                            \
+      _mm256_storeu_ps(tile[r], c##r##0);                                           \
+      _mm256_storeu_ps(tile[r] + 8, c##r##1);                                       \
     }                                                                               \
-  } else {                                                                          \
-    _mm256_storeu_ps(tile[r], c##r##0);                                             \
-    _mm256_storeu_ps(tile[r] + 8, c##r##1);                                         \
   }
 
-__attribute__((target("avx2,fma"))) void micro_avx2(int64_t kc, const float* __restrict ap,
-                                                     const float* __restrict bp, float* c, int64_t ldc, bool add,
-                                                     int64_t h, int64_t w) {
+template <int R>
+__attribute__((target("avx2,fma"))) void micro_avx2_rows(int64_t kc, const float* __restrict ap,
+                                                          const float* __restrict bp, float* c, int64_t ldc, bool add,
+                                                          int64_t w) {
   FF_ROW2(0) FF_ROW2(1) FF_ROW2(2) FF_ROW2(3) FF_ROW2(4) FF_ROW2(5)
-  for (int r = 0; r < kAvx2MR && r < h; ++r) _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+  for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
 #pragma GCC unroll 4
   for (int64_t k = 0; k < kc; ++k) {
     const __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
@@ -133,10 +137,23 @@ __attribute__((target("avx2,fma"))) void micro_avx2(int64_t kc, const float* __r
     ap += kAvx2MR;
     bp += kAvx2NR;
   }
-  const bool full = h == kAvx2MR && w == kAvx2NR;
+  const bool full = w == kAvx2NR;
   float tile[kAvx2MR][kAvx2NR];
   FF_OUT2(0) FF_OUT2(1) FF_OUT2(2) FF_OUT2(3) FF_OUT2(4) FF_OUT2(5)
-  if (!full) store_tile(tile, c, ldc, add, h, w);
+  if (!full) store_tile(tile, c, ldc, add, R, w);
+}
+
+__attribute__((target("avx2,fma"))) void micro_avx2(int64_t kc, const float* __restrict ap,
+                                                     const float* __restrict bp, float* c, int64_t ldc, bool add,
+                                                     int64_t h, int64_t w) {
+  switch (h) {
+    case 1: return micro_avx2_rows<1>(kc, ap, bp, c, ldc, add, w);
+    case 2: return micro_avx2_rows<2>(kc, ap, bp, c, ldc, add, w);
+    case 3: return micro_avx2_rows<3>(kc, ap, bp, c, ldc, add, w);
+    case 4: return micro_avx2_rows<4>(kc, ap, bp, c, ldc, add, w);
+    case 5: return micro_avx2_rows<5>(kc, ap, bp, c, ldc, add, w);
+    default: return micro_avx2_rows<kAvx2MR>(kc, ap, bp, c, ldc, add, w);
+  }
 }
 #undef FF_ROW2
 #undef FF_FMA2
@@ -384,22 +401,19 @@ struct OffsetB : BSource {
 };
 
 // C[0:m, 0:nc] (+)= A[0:m, 0:kc] · one packed B panel (kc×nc, slivers of NR), restricted to the register tiles
-// [u0, u1) of C numbered row-major (tile (i, j) = rows i·MR.., sliver j: number i·slivers + j): MC rows of A at a
-// time are packed (thread-local buffer, kept in L2), then each kc×NR sliver of the panel (kept in L1) meets every
-// MR row tile.
-void rows_times_panel(const Kernel& K, int64_t m, int64_t nc, int64_t kc, const float* a, int64_t rs_a, int64_t cs_a,
-                      const float* bp, float* c, int64_t ldc, bool add, int64_t u0 = 0,
-                      int64_t u1 = std::numeric_limits<int64_t>::max()) {
-  thread_local AlignedBuf abuf;
+// [u0, u1) of C numbered row-major (tile (i, j) = rows i·MR.., sliver j: number i·slivers + j): for MC rows of A at
+// a time, packed_a(ic, mc) gives them packed (MR-row slivers, kc each, one after the other), then each kc×NR sliver
+// of the panel (kept in L1) meets every MR row tile.
+template <class PackedA>
+void panel_times(const Kernel& K, int64_t m, int64_t nc, int64_t kc, const PackedA& packed_a, const float* bp, float* c,
+                 int64_t ldc, bool add, int64_t u0 = 0, int64_t u1 = std::numeric_limits<int64_t>::max()) {
   const int64_t MR = K.mr, NR = K.nr, slivers = (nc + NR - 1) / NR;
   u1 = std::min(u1, (m + MR - 1) / MR * slivers);
   if (u1 <= u0) return;
   const int64_t row0 = u0 / slivers * MR, row1 = std::min(m, ((u1 - 1) / slivers + 1) * MR);
-  float* ap = abuf.get(size_t(K.mc * K.kc + kPackSlack));
   for (int64_t ic = row0; ic < row1; ic += K.mc) {
     const int64_t mc = std::min<int64_t>(K.mc, row1 - ic);
-    for (int64_t ir = 0; ir < mc; ir += MR)
-      K.pack_a(a + (ic + ir) * rs_a, rs_a, cs_a, std::min<int64_t>(MR, mc - ir), kc, ap + ir * kc);
+    const float* ap = packed_a(ic, mc);
     for (int64_t j = 0; j < nc; j += NR) {
       const int64_t w = std::min<int64_t>(NR, nc - j);
       const float* bs = bp + (j / NR) * kc * NR;
@@ -410,6 +424,26 @@ void rows_times_panel(const Kernel& K, int64_t m, int64_t nc, int64_t kc, const 
       }
     }
   }
+}
+
+// A[ic:ic+mc, 0:kc] → MR-row slivers at out (mc·kc floats, plus kPackSlack that the last one may write past it)
+void pack_a_rows(const Kernel& K, const float* a, int64_t rs_a, int64_t cs_a, int64_t ic, int64_t mc, int64_t kc,
+                 float* out) {
+  for (int64_t ir = 0; ir < mc; ir += K.mr)
+    K.pack_a(a + (ic + ir) * rs_a, rs_a, cs_a, std::min<int64_t>(K.mr, mc - ir), kc, out + ir * kc);
+}
+
+// panel_times with A packed here, MC rows at a time, into a thread-local buffer (kept in L2)
+void rows_times_panel(const Kernel& K, int64_t m, int64_t nc, int64_t kc, const float* a, int64_t rs_a, int64_t cs_a,
+                      const float* bp, float* c, int64_t ldc, bool add, int64_t u0 = 0,
+                      int64_t u1 = std::numeric_limits<int64_t>::max()) {
+  thread_local AlignedBuf abuf;
+  float* ap = abuf.get(size_t(K.mc * K.kc + kPackSlack));
+  const auto packed_a = [&](int64_t ic, int64_t mc) {
+    pack_a_rows(K, a, rs_a, cs_a, ic, mc, kc, ap);
+    return static_cast<const float*>(ap);
+  };
+  panel_times(K, m, nc, kc, packed_a, bp, c, ldc, add, u0, u1);
 }
 
 // One thread's GEMM on a block of C with its own panels (thread-local buffer). Loops: NC columns → KC slice
@@ -431,8 +465,9 @@ void gemm_block(const Kernel& K, int64_t m, int64_t n, int64_t k, const float* a
 
 // The B panels of a block of C that threads share (BLIS-style): every kc×nc panel (the k slices and column blocks
 // of gemm_block, with nc = Kernel::nc_shared) is packed once, its slivers taken in chunks by whichever thread comes
-// for them, and its register tiles (rows_times_panel's numbering) are cut into kRangesPerThread·threads equal
-// ranges, the work units, which the threads take in order (panel by panel) from a shared counter: a thread that
+// for them, and its rows of register tiles are cut into kRangesPerThread·threads (at most one per tile row) equal
+// ranges of whole tile rows (so each row of A is packed once per panel), the work units, which the threads take in
+// order (panel by panel) from a shared counter: a thread that
 // starts late or is preempted (a machine shared with other work) leaves its units to the others, and no thread
 // waits for a fixed partner. Panels are numbered column block major (p = jc·slices + pc); a unit of a panel with
 // pc > 0 waits until the same range of the panel before is done, so each element adds its k slices in order (and
@@ -446,7 +481,7 @@ class SharedPanels {
   SharedPanels(const Kernel& K, int threads, int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a,
                int64_t cs_a, const BSource& b, int64_t j0, float* c, int64_t ldc, bool accumulate, float* buf0,
                float* buf1)
-      : K_(K), threads_(threads), ranges_(kRangesPerThread * threads), m_(m), n_(n), k_(k),
+      : K_(K), threads_(threads), ranges_(std::min<int64_t>(kRangesPerThread * threads, (m + K.mr - 1) / K.mr)), m_(m), n_(n), k_(k),
         KC_(sgemm_k_slice(k, K.kc)), a_(a), rs_a_(rs_a), cs_a_(cs_a), b_(b, j0), c_(c), ldc_(ldc),
         accumulate_(accumulate), buf_{buf0, buf1} {
     slices_ = (k + KC_ - 1) / KC_;
@@ -478,8 +513,8 @@ class SharedPanels {
           });
           if (failed_) return;
         }
-        const int64_t tiles = (m_ + K_.mr - 1) / K_.mr * ((q.nc + K_.nr - 1) / K_.nr);
-        const int64_t t0 = tiles * r / ranges_, t1 = tiles * (r + 1) / ranges_;
+        const int64_t tile_rows = (m_ + K_.mr - 1) / K_.mr, slivers = (q.nc + K_.nr - 1) / K_.nr;
+        const int64_t t0 = tile_rows * r / ranges_ * slivers, t1 = tile_rows * (r + 1) / ranges_ * slivers;
         if (t1 > t0)
           rows_times_panel(K_, m_, q.nc, q.kc, a_ + q.pc * cs_a_, rs_a_, cs_a_, buf_[p % 2], c_ + q.jc, ldc_,
                            accumulate_ || q.pc > 0, t0, t1);
@@ -499,7 +534,7 @@ class SharedPanels {
   }
 
  private:
-  static constexpr int kRangesPerThread = 4;
+  static constexpr int kRangesPerThread = 16;
   static constexpr int64_t kChunk = 4;  // slivers per claim
   struct Panel {
     int64_t jc, nc, pc, kc;
@@ -552,6 +587,90 @@ class SharedPanels {
   bool failed_ = false;
 };
 
+// Column chunks of C for threads that share packed A (grid pm = 1: BLIS's split of the columns, taken dynamically):
+// C's columns are cut into chunks of a few slivers (chunk_slivers: ≥ kChunksPerThread per thread where the columns
+// allow), which the threads take from a counter; a thread computes its chunk whole, every k slice in order, packing
+// the chunk's B itself. So a thread that starts late or is preempted leaves its chunks to the others, and no thread
+// ever waits for another. A is packed once for all of them, in blocks of MC rows × one k slice: the first thread to
+// need a block claims it and packs it into the shared buffer, a thread that needs one that another is still packing
+// packs its own copy rather than wait (rare: a thread arriving late finds the blocks packed). Each element is summed
+// by one thread in the fixed k order, so the result is bitwise the one thread's.
+constexpr int64_t kChunksPerThread = 8, kMaxChunkSlivers = 8;
+int64_t chunk_slivers(int64_t slivers, int threads) {
+  return std::clamp<int64_t>(slivers / (kChunksPerThread * threads), 1, kMaxChunkSlivers);
+}
+
+class SharedA {
+ public:
+  // C[0:m, 0:n] (+)= A·B by `threads` threads; `shared` holds the packed A blocks
+  SharedA(const Kernel& K, int threads, int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_t cs_a,
+          const BSource& b, float* c, int64_t ldc, bool accumulate, AlignedBuf& shared)
+      : K_(K), m_(m), n_(n), k_(k), KC_(sgemm_k_slice(k, K.kc)), a_(a), rs_a_(rs_a), cs_a_(cs_a), b_(b), c_(c),
+        ldc_(ldc), accumulate_(accumulate) {
+    slices_ = (k + KC_ - 1) / KC_;
+    row_blocks_ = (m + K.mc - 1) / K.mc;
+    block_floats_ = K.mc * KC_ + kPackSlack;  // the slack: a block's last sliver may write past it (PackAFn)
+    blocks_ = shared.get(size_t(slices_ * row_blocks_ * block_floats_));
+    state_.reset(new std::atomic<uint8_t>[size_t(slices_ * row_blocks_)]);
+    for (int64_t i = 0; i < slices_ * row_blocks_; ++i) state_[size_t(i)].store(kEmpty, std::memory_order_relaxed);
+    chunk_slivers_ = chunk_slivers((n + K.nr - 1) / K.nr, threads);
+    chunks_ = ((n + K.nr - 1) / K.nr + chunk_slivers_ - 1) / chunk_slivers_;
+  }
+  // One thread's part: takes chunks until none is left.
+  void work() {
+    thread_local AlignedBuf bbuf, own;
+    float* bp = bbuf.get(size_t(KC_ * chunk_slivers_ * K_.nr));
+    float* mine = own.get(size_t(block_floats_));
+    try {
+      for (;;) {
+        const int64_t ch = next_.fetch_add(1, std::memory_order_relaxed);
+        if (ch >= chunks_ || failed_.load(std::memory_order_relaxed)) return;
+        const int64_t j0 = ch * chunk_slivers_ * K_.nr, nc = std::min(chunk_slivers_ * K_.nr, n_ - j0);
+        for (int64_t s = 0; s < slices_; ++s) {
+          const int64_t pc = s * KC_, kc = std::min(KC_, k_ - pc);
+          b_.pack(pc, kc, j0, nc, bp);
+          const auto packed_a = [&](int64_t ic, int64_t mc) { return block(s, ic, mc, kc, mine); };
+          panel_times(K_, m_, nc, kc, packed_a, bp, c_ + j0, ldc_, accumulate_ || pc > 0);
+        }
+      }
+    } catch (...) {  // the others stop taking chunks; the pool rethrows this on the calling thread
+      failed_.store(true, std::memory_order_relaxed);
+      throw;
+    }
+  }
+
+ private:
+  static constexpr uint8_t kEmpty = 0, kPacking = 1, kPacked = 2;
+  // A's rows [ic, ic + mc) of k slice s, packed: the shared block, packed here if nobody has claimed it, or a copy
+  // of our own in `mine` while another thread packs it
+  const float* block(int64_t s, int64_t ic, int64_t mc, int64_t kc, float* mine) {
+    const int64_t i = s * row_blocks_ + ic / K_.mc;
+    float* shared = blocks_ + i * block_floats_;
+    std::atomic<uint8_t>& st = state_[size_t(i)];
+    uint8_t seen = st.load(std::memory_order_acquire);
+    if (seen == kPacked) return shared;
+    const bool claimed = seen == kEmpty && st.compare_exchange_strong(seen, kPacking, std::memory_order_relaxed);
+    float* out = claimed ? shared : mine;
+    pack_a_rows(K_, a_ + s * KC_ * cs_a_, rs_a_, cs_a_, ic, mc, kc, out);
+    if (claimed) st.store(kPacked, std::memory_order_release);
+    return out;
+  }
+
+  const Kernel& K_;
+  const int64_t m_, n_, k_, KC_;
+  const float* const a_;
+  const int64_t rs_a_, cs_a_;
+  const BSource& b_;
+  float* const c_;
+  const int64_t ldc_;
+  const bool accumulate_;
+  int64_t slices_, row_blocks_, block_floats_, chunk_slivers_, chunks_;
+  float* blocks_;
+  std::unique_ptr<std::atomic<uint8_t>[]> state_;  // per block: kEmpty, kPacking, kPacked
+  std::atomic<int64_t> next_{0};                    // chunks handed out
+  std::atomic<bool> failed_{false};
+};
+
 // sgemm's threads: the runtime's worker pool (runtime/pool.h: tasks handed out from a shared counter, passive
 // waiting on a condition variable, the calling thread taking part), one pool per thread count asked for, created on
 // first use and kept for the process (never destroyed: a static pool joined at exit could race other static
@@ -563,6 +682,7 @@ struct Pools {
   std::mutex job;
   std::map<int, std::unique_ptr<ffrt::Pool>> by_threads;
   std::vector<AlignedBuf> panels;
+  AlignedBuf packed_a;  // SharedA's blocks
   ffrt::Pool& get(int threads) {
     std::unique_ptr<ffrt::Pool>& p = by_threads[threads];
     if (!p) p = std::make_unique<ffrt::Pool>(threads);
@@ -574,33 +694,46 @@ Pools& pools() {
   return *p;
 }
 
-// How nt threads split C: a pm × pn grid of blocks; the pm threads of a block column share its B panels and take
-// its work from a counter (SharedPanels) when pm > 1, a lone thread packs its own (gemm_block). The grid with the
-// least estimated time per thread, in cycles: its multiply-adds at ~15 per cycle (the avx2 kernel's measured rate:
-// 95 % of two 8-wide FMAs), plus the floats it packs (~1.1 cycles each for A, which is transposed, packed once per
-// column block; ~1.9 for B, read from farther away), plus ~1 cycle per float of a shared panel that another core
-// packed (it comes from that core's cache). On two threads this shares B for 1024³ and for 512×80×4608 (few
-// columns: a lone thread would pack all of B) and not for the bench's GEMMs with many columns, where bench_core
-// measured the shared panels 2-10 % slower (the loss within the noise of this shared machine for the others).
+// How nt threads split C: a pm × pn grid. pm > 1: pn block columns, the pm threads of each sharing its B panels and
+// taking its work from a counter (SharedPanels); pm = 1: the nt threads take column chunks from a counter, sharing
+// packed A (SharedA). The grid with the least estimated time per thread, in cycles: its multiply-adds at ~15 per
+// cycle (the avx2 kernel's measured rate: 95 % of two 8-wide FMAs) on the columns it gets (for SharedA: its whole
+// chunks, at most ⌈chunks / nt⌉), plus the floats it packs (~1.1 cycles each for A, which is transposed; ~1.9 for
+// B, read from farther away), plus ~1 cycle per float of a shared panel or A block that another core packed (it comes
+// from that core's cache), plus, for SharedA, A read again for every chunk (~0.15 cycles a float from L3 once A
+// outgrows L2). On two threads this shares B for the bench's GEMMs with at least as many rows as columns (1024³,
+// 512×80×4608) and for 256×288×2304 (k large: A read again per chunk), and A for those with many columns
+// (128×1088×1152, 64×4224×576, 512×4608×80): the faster of the two on each, measured with either forced on two
+// threads (set_sgemm_split; 5-10 % apart, against ±5-10 % noise on this shared machine).
 struct Grid {
   int64_t pm = 1, pn = 1;
 };
 // set_sgemm_split's grid ({0, 0}: none), used where it has at most nt blocks
 std::atomic<int64_t> forced_pm{0}, forced_pn{0};
 // (pm = nt, pn = 1 always qualifies: shared panels cut register tiles, not rows.)
+constexpr double kSharedAMaxFloats = 8 << 20;
 Grid choose_grid(const Kernel& K, int64_t m, int64_t n, int64_t k, int nt) {
   if (forced_pm > 0 && forced_pm * forced_pn <= nt) return {forced_pm, forced_pn};
   const int64_t ntiles = (n + K.nr - 1) / K.nr;
+  const double mm = double(m), kk = double(k);
   Grid best;
   double best_cost = -1;
   for (int64_t pm = 1; pm <= nt; ++pm) {
     if (nt % pm || nt / pm > ntiles) continue;  // every block column ≥ 1 sliver
+    if (pm == 1 && mm * kk > kSharedAMaxFloats) continue;  // SharedA's buffer holds all of A packed
     const int64_t pn = nt / pm;
-    const double cols = double(std::min(n, (ntiles + pn - 1) / pn * K.nr)), kk = double(k), share = 1.0 / double(pm);
-    const double rows = pm > 1 ? double(m) * share + K.mr : double(m);
-    const double col_blocks = std::ceil(cols / double(pm > 1 ? K.nc_shared : K.nc));
-    const double cost = double(m) * share * cols * kk / 15 + 1.1 * rows * kk * col_blocks + 1.9 * cols * kk * share +
-                        1.0 * cols * kk * (1 - share);
+    double cost;
+    if (pm == 1) {
+      const int64_t w = chunk_slivers(ntiles, nt), chunks = (ntiles + w - 1) / w, mine = (chunks + nt - 1) / nt;
+      const double cols = double(std::min(n, mine * w * K.nr)), share = 1.0 / nt;
+      cost = mm * cols * kk / 15 + 1.1 * mm * kk * share + 1.0 * mm * kk * (1 - share) + 1.9 * cols * kk +
+             (mm * kk > 131072 ? 0.15 : 0.03) * mm * kk * double(mine);
+    } else {
+      const double cols = double(std::min(n, (ntiles + pn - 1) / pn * K.nr)), share = 1.0 / double(pm);
+      const double col_blocks = std::ceil(cols / double(K.nc_shared));
+      cost = mm * share * cols * kk / 15 + 1.1 * (mm * share + K.mr) * kk * col_blocks + 1.9 * cols * kk * share +
+             1.0 * cols * kk * (1 - share);
+    }
     if (best_cost < 0 || cost < best_cost) best_cost = cost, best = {pm, pn};
   }
   return best;
@@ -651,24 +784,21 @@ void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_
   const int nt = std::min(want, pool.size());
   const Grid g = choose_grid(K, m, n, k, nt);
   const int64_t pm = g.pm, pn = g.pn, ntiles = (n + K.nr - 1) / K.nr;
-  const auto col = [&](int64_t tj) { return std::min(n, ntiles * tj / pn * K.nr); };  // block column tj's first
-  // task t: block column t / pm; the pm tasks of a block column work on its SharedPanels
-  std::vector<std::unique_ptr<SharedPanels>> shared;
-  if (pm > 1) {
-    if (ps.panels.size() < size_t(2 * pn)) ps.panels.resize(size_t(2 * pn));
-    const size_t panel_floats = size_t(K.kc * K.nc_shared);
-    for (int64_t tj = 0; tj < pn; ++tj)
-      shared.push_back(std::make_unique<SharedPanels>(
-          K, int(pm), m, col(tj + 1) - col(tj), k, a, rs_a, cs_a, b, col(tj), c + col(tj), ldc, accumulate,
-          ps.panels[size_t(2 * tj)].get(panel_floats), ps.panels[size_t(2 * tj + 1)].get(panel_floats)));
+  if (pm == 1) {  // the pn threads take column chunks, sharing packed A
+    SharedA job(K, int(pn), m, n, k, a, rs_a, cs_a, b, c, ldc, accumulate, ps.packed_a);
+    pool.run(pn, [&](int64_t, int) { job.work(); });
+    return;
   }
-  pool.run(pm * pn, [&](int64_t t, int) {
-    const int64_t tj = t / pm, j0 = col(tj), j1 = col(tj + 1);
-    if (pm > 1)
-      shared[size_t(tj)]->work();
-    else if (j1 > j0)
-      gemm_block(K, m, j1 - j0, k, a, rs_a, cs_a, OffsetB(b, j0), c + j0, ldc, accumulate);
-  });
+  // task t: block column t / pm; the pm tasks of a block column work on its SharedPanels
+  const auto col = [&](int64_t tj) { return std::min(n, ntiles * tj / pn * K.nr); };  // block column tj's first
+  if (ps.panels.size() < size_t(2 * pn)) ps.panels.resize(size_t(2 * pn));
+  const size_t panel_floats = size_t(K.kc * K.nc_shared);
+  std::vector<std::unique_ptr<SharedPanels>> shared;
+  for (int64_t tj = 0; tj < pn; ++tj)
+    shared.push_back(std::make_unique<SharedPanels>(
+        K, int(pm), m, col(tj + 1) - col(tj), k, a, rs_a, cs_a, b, col(tj), c + col(tj), ldc, accumulate,
+        ps.panels[size_t(2 * tj)].get(panel_floats), ps.panels[size_t(2 * tj + 1)].get(panel_floats)));
+  pool.run(pm * pn, [&](int64_t t, int) { shared[size_t(t / pm)]->work(); });
 }
 
 SgemmSplit sgemm_split(int64_t m, int64_t n, int64_t k, int threads) {

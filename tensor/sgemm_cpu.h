@@ -10,12 +10,15 @@
 //   generic  4×8 portable C++ (vector extensions; no FMA unless the build's flags allow contraction)
 // The widest the CPU supports is used unless FF_SGEMM_ISA=generic|avx2|avx512 names another (ff::Error
 // if unknown or unsupported); set_sgemm_isa switches it for tests and benches.
-// Threads (runtime/pool.h's pool): C's columns are cut into pn blocks (aligned to the register tile), each
-// computed by pm threads (pm·pn = the thread count, the grid with the least estimated time: sgemm_split). A
-// block's pm threads share its packed B panels (BLIS-style: each panel packed once, its slivers shared out) and
-// take its work from a counter in units of equal ranges of register tiles, so a thread that starts late or is
-// preempted leaves its share to the others; a lone thread packs its own panels. Waiting is passive (condition
-// variables, no spinning), which matters on a machine shared with other processes. Each output element is summed
+// Threads (runtime/pool.h's pool), on a pm × pn grid (pm·pn = the thread count, the one with the least estimated
+// time: sgemm_split). pm > 1: C's columns are cut into pn blocks (aligned to the register tile), each computed by pm
+// threads that share its packed B panels (BLIS-style: each panel packed once, its slivers shared out) and take its
+// work from a counter in units of equal ranges of register tiles. pm = 1: the pn threads take chunks of C's columns
+// from a counter, each packing its chunk's B, and share packed A (each block packed once by the first thread to need
+// it; one that another thread is still packing is packed again rather than waited for). Either way a thread that
+// starts late or is preempted leaves its share to the others, and a pool thread that wakes after the work is all
+// taken is not waited for. Waiting is passive (condition variables, no spinning), which matters on a machine shared
+// with other processes. Each output element is summed
 // in a fixed k order: k is cut into sgemm_k_slice(k, kc)-long slices, each summed from zero in k order by one
 // thread and added to C in order (the first stored unless accumulating; a unit waits until the same tiles' slice
 // before is done). So results are bitwise independent of the thread count and of which thread took what. The
@@ -49,8 +52,9 @@ struct SgemmKernelInfo {
   int64_t nc_shared;   // columns of B per panel that threads share
 };
 SgemmKernelInfo sgemm_kernel_info();
-// How sgemm splits C among its threads (tests, benches): a pm × pn grid of blocks, the pm threads of a block
-// column sharing its packed B panels when pm > 1; {1, 1} when it runs on the calling thread alone.
+// How sgemm splits C among its threads (tests, benches): a pm × pn grid, the pm threads of each of pn block columns
+// sharing its packed B panels when pm > 1, the pn threads taking column chunks and sharing packed A when pm = 1;
+// {1, 1} when it runs on the calling thread alone.
 struct SgemmSplit {
   int64_t pm, pn;
 };

@@ -192,7 +192,8 @@ struct SplitGuard {
   ~SplitGuard() { cpu::set_sgemm_split({0, 0}); }
 };
 
-// Threads that share packed B panels (SharedPanels in tensor/sgemm_cpu.cpp) on forced grids, including more threads
+// Threads that share packed B panels (SharedPanels in tensor/sgemm_cpu.cpp; grids pm > 1) or packed A (SharedA: column
+// chunks, grids 1 × pn) on forced grids, including more threads
 // than register tiles, several column blocks and k slices (the panels' two buffers reused), work units cutting
 // register-tile rows: every k slice of every element is still summed by one thread and the slices are added in
 // order, so the result equals the one-thread result bit for bit.
@@ -243,9 +244,9 @@ TEST_CASE("sgemm: a packer's error on one thread of a shared panel reaches the c
   SplitGuard split_guard;
   const int64_t m = 30, n = 500, k = 40;
   std::vector<float> a(size_t(m * k), 1.f), c(size_t(m * n));
-  for (const cpu::SgemmSplit g : {cpu::SgemmSplit{2, 1}, {3, 1}}) {
+  for (const cpu::SgemmSplit g : {cpu::SgemmSplit{2, 1}, {3, 1}, {1, 2}, {1, 3}}) {
     cpu::set_sgemm_split(g);
-    CHECK_THROWS_WITH_AS(sgemm(m, n, k, a.data(), k, 1, FailingB(), c.data(), n, false, int(g.pm)),
+    CHECK_THROWS_WITH_AS(sgemm(m, n, k, a.data(), k, 1, FailingB(), c.data(), n, false, int(g.pm * g.pn)),
                          doctest::Contains("FailingB: columns from"), ff::Error);
   }
   std::vector<float> b(size_t(k * n), 2.f);
