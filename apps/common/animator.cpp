@@ -127,9 +127,7 @@ Gaussians RigFileIdentity::pose(const train::RigPose& p) const {
 }
 
 std::vector<uint8_t> RigFileIdentity::render(const Gaussians& g, const ff_camera& cam, const float* bg) const {
-  std::vector<uint8_t> rgba(size_t(cam.width) * size_t(cam.height) * 4);
-  check(ff_render(renderer_, g.g, &cam, bg, rgba.data(), 0), "ff_render");
-  return rgba;
+  return facefield::render(renderer_, g, cam, bg);
 }
 
 train::Motion load_app_motion(const std::string& spec, const flame::FlameModel& head, int frames, int stride,

@@ -47,6 +47,13 @@ class Gaussians {
   ff_gaussians* g = nullptr;
 };
 
+// g seen through cam by renderer r → RGBA8 [cam.height, cam.width, 4] (bg: RGB background, null: black).
+inline std::vector<uint8_t> render(ff_renderer* r, const Gaussians& g, const ff_camera& cam, const float bg[3]) {
+  std::vector<uint8_t> rgba(size_t(cam.width) * size_t(cam.height) * 4);
+  check(ff_render(r, g.g, &cam, bg, rgba.data(), 0), "ff_render");
+  return rgba;
+}
+
 // A model and a CPU renderer.
 class Runtime {
  public:
@@ -93,9 +100,7 @@ class Runtime {
     return Gaussians(g);
   }
   std::vector<uint8_t> render(const Gaussians& g, const ff_camera& cam, const float bg[3]) const {
-    std::vector<uint8_t> rgba(size_t(cam.width) * size_t(cam.height) * 4);
-    check(ff_render(renderer, g.g, &cam, bg, rgba.data(), 0), "ff_render");
-    return rgba;
+    return facefield::render(renderer, g, cam, bg);
   }
   ff_model* model = nullptr;
   ff_renderer* renderer = nullptr;

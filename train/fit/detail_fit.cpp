@@ -432,20 +432,14 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
   std::vector<float> vis(total), photo_rgb(total * 3), prior_rgb(total * 3);
   std::vector<float> mirror_vis(total, 0.f), mirror_rgb(total * 3, 0.f);
   const bool symmetric = o.symmetry > 0 && !p.mirror.empty();
-  // the facing term uses the head's smooth normals (area-weighted vertex normals, interpolated): with the flat
-  // triangle normals a surfel's visibility jumps at every triangle edge where the photo sees the head at a grazing
-  // angle, and other views show those jumps as a staircase of photo and guessed colours
-  std::vector<Vec3d> vertex_normal(size_t(NV), Vec3d{0, 0, 0});
-  for (int f = 0; f < F; ++f) {
-    const Vec3d n = cross(sub(corner(f, 1), corner(f, 0)), sub(corner(f, 2), corner(f, 0)));  // |n| = 2·area
-    for (int k = 0; k < 3; ++k) {
-      Vec3d& vn = vertex_normal[size_t(head.faces[size_t(f) * 3 + k])];
-      vn = add(vn, n);
-    }
-  }
+  // the facing term uses the head's smooth normals (flame::vertex_normals, interpolated): with the flat triangle
+  // normals a surfel's visibility jumps at every triangle edge where the photo sees the head at a grazing angle, and
+  // other views show those jumps as a staircase of photo and guessed colours
+  const std::vector<double> vertex_normal = flame::vertex_normals(head.vertices.data(), NV, head.faces.data(), F);
   auto smooth_normal = [&](const std::array<int, 3>& v, const float* b) {
-    const Vec3d n = add(add(scale(vertex_normal[size_t(v[0])], b[0]), scale(vertex_normal[size_t(v[1])], b[1])),
-                        scale(vertex_normal[size_t(v[2])], b[2]));
+    Vec3d n{0, 0, 0};
+    for (int k = 0; k < 3; ++k)
+      for (int d = 0; d < 3; ++d) n[d] += b[k] * vertex_normal[size_t(v[size_t(k)]) * 3 + size_t(d)];
     return norm(n) > 0 ? normalized(n) : n;
   };
   for (size_t i = 0; i < total; ++i) {

@@ -26,7 +26,7 @@
 //   face.ffrig          (detail stage on) the surfels as an animatable identity (runtime/rig.h, docs/rig.md): bound
 //                       to their triangles of the fitted NEUTRAL head (mesh_neutral.ply) and carried there from the
 //                       posed head by that binding, so posing the rig with "photo_pose" gives face.ply again (to
-//                       float rounding); `animate --rig face.ffrig` and viewers animate the person, not the model
+//                       float rounding); `animate --rig-file face.ffrig` and viewers animate the person, not the model
 //   metrics.json        masked PSNR/SSIM of the render on the photo (and of the mean code), landmark error (px),
 //                       seconds per phase, iterations, recipe, "warnings" (mirrored landmarks, implausible pose),
 //                       "rejected" (detections that are not faces: box, score, reason; also in fit.json)
