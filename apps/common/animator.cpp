@@ -71,10 +71,11 @@ Animator::Animator(const OpenedModel& m, const flame::FlameModel& head, std::vec
   G_ = neutral_.count();
   FF_CHECK(G_ == layout_of(m).G, "Animator: the runtime decoded ", G_, " Gaussians, the layout binds ", layout_of(m).G);
   means_ = neutral_.means();
-  std::string source;  // the model file's path as a JSON string body
-  for (char c : m.file.path) source += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
-  const std::string meta = "{\"format\":\"facefield rig\",\"model\":\"" + source + "\",\"head_model_content_id\":\"" +
-                           flame::head_model_content_id(head) + "\",\"gaussians\":" + std::to_string(G_) + "}";
+  const std::string meta = nlohmann::json{{"format", "facefield rig"},
+                                          {"model", m.file.path},
+                                          {"head_model_content_id", flame::head_model_content_id(head)},
+                                          {"gaussians", G_}}
+                               .dump();
   rig_bytes_ = ffrt::pack_bytes(ffrt::rig_pack(make_rig_data(rig_, layout_of(m), read_gaussians(neutral_), meta, m.file.model.get())));
   check(ff_rig_open_memory(rig_bytes_.data(), rig_bytes_.size(), threads, &rt_rig_), "ff_rig_open_memory");
 }

@@ -3,11 +3,13 @@
 // a model file without a head-model layout is refused; the runtime's posing from the rig file (runtime/rig.h,
 // ff_rig_pose) equals the engine's (train/animation.h HeadRig + pose_gaussians_host) for random parameters, and so
 // do the renders (≤ 1/255), also with a non-zero expression correction (train/model.h) carried in the rig file;
-// truncated and foreign rig files are refused naming the file; the rig file round-trips.
+// truncated and foreign rig files are refused naming the file; the rig file round-trips; its meta is valid JSON
+// whatever the model file's path holds.
 #include <doctest/doctest.h>
 
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include "apps/common/animator.h"
@@ -330,5 +332,19 @@ TEST_CASE("rig: an expression correction reaches the rig file; the runtime's cor
   REQUIRE(ff_gaussians_read(z.g, zx.data(), nullptr, nullptr, nullptr, zc.data()) == FF_OK);
   CHECK(zx == x0);
   CHECK(zc == c0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("rig: the rig file's meta is valid JSON naming the model file, whatever characters its path holds") {
+  Context ctx(1, 2);
+  const auto dir = test_dir("ff_test_rig_meta_");
+  const std::filesystem::path odd = dir / "m \"quoted\" back\\slash\ttab\nline.ffpk";
+  std::filesystem::rename(write_test_model(ctx, dir), odd);
+  auto m = apps::open_model(ctx, odd.string(), 2);
+  const apps::Animator anim(*m, train::find_head_model(m->file), m->rt.code(0), m->rt.positions(0), 2);
+  const nlohmann::json meta = nlohmann::json::parse(ffrt::parse_rig(anim.rig_file(), "rig").meta);
+  CHECK(meta.at("format") == "facefield rig");
+  CHECK(meta.at("model") == odd.string());
+  CHECK(meta.at("gaussians") == anim.count());
   std::filesystem::remove_all(dir);
 }

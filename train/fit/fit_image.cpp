@@ -238,9 +238,11 @@ ffrt::RigData detail_rig(const flame::FlameModel& head_model, const HeadFit& fit
   train::pose_gaussians_host(b, rig.neutral_head(), int64_t(b.G), neutral.means.data(), neutral.rotations.data(),
                              scales.data());
   for (size_t i = 0; i < scales.size(); ++i) neutral.log_scales[i] = std::log(scales[i]);
-  const std::string meta = "{\"format\":\"facefield rig\",\"source\":\"fit_image detail stage\",\"gaussians\":" +
-                           std::to_string(b.G) + ",\"head_model_content_id\":\"" +
-                           flame::head_model_content_id(head_model) + "\"}";
+  const std::string meta = json{{"format", "facefield rig"},
+                                {"source", "fit_image detail stage"},
+                                {"gaussians", b.G},
+                                {"head_model_content_id", flame::head_model_content_id(head_model)}}
+                               .dump();
   return train::rig_data(rig, {}, b.tri, detail.bary, neutral, meta);
 }
 }  // namespace
