@@ -14,6 +14,7 @@
 #include <stb/stb_image_write.h>
 
 #include "core/check.h"
+#include "core/file.h"
 #include "flame/headmodel.h"
 #include "tests/testing.h"
 #include "train/animation.h"
@@ -99,6 +100,9 @@ void write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
   std::ofstream f(path, std::ios::binary);
   f.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
   REQUIRE(bool(f));
+}
+void write_bytes(const std::string& path, const std::string& b) {
+  write_bytes(path, std::vector<uint8_t>(b.begin(), b.end()));
 }
 
 std::string tmpdir(const std::string& n) {
@@ -560,4 +564,50 @@ TEST_CASE("fit_image (no model): --out d/ works, reruns replace it, warnings in 
   CHECK_THROWS_WITH_AS(fit::fit_image(ctx, o), doctest::Contains("refusing to write into"), ff::Error);
   CHECK(fs::exists(d + "/photo.png"));
   fs::remove_all(d);
+}
+
+TEST_CASE("fit: dlib's models load fast: the shape predictor read from memory is dlib's byte for byte; the detector "
+          "cache is used, rebuilt when damaged, and a foreign file in its place is left alone") {
+  if (!fit::have_dlib() || fit::find_shape_predictor().empty()) {
+    std::printf("[skip] dlib or its shape predictor is not available\n");
+    return;
+  }
+  CHECK(fit::shape_predictor_reader_matches_dlib(fit::find_shape_predictor()));
+  // a truncated predictor file is refused by both readers, naming it
+  const std::string d = tmpdir("dlib_models");
+  {
+    const std::string bytes = ff::read_file(fit::find_shape_predictor());
+    write_bytes(d + "/short.dat", bytes.substr(0, bytes.size() / 3));
+    CHECK_THROWS_WITH(fit::shape_predictor_reader_matches_dlib(d + "/short.dat"), doctest::Contains("short.dat"));
+  }
+  // the detector cache, under a HOME of our own
+  const char* old_home = std::getenv("HOME");
+  const std::string saved = old_home ? old_home : "";
+  setenv("HOME", d.c_str(), 1);
+  const std::filesystem::path cache_dir = std::filesystem::path(d) / ".cache" / "facefield";
+  bool cached = true;
+  const std::string built = fit::face_detector_bytes(&cached);
+  CHECK(!cached);
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(cache_dir))
+    if (e.path().filename().string().rfind("dlib_frontal_face_detector_", 0) == 0) files.push_back(e.path());
+  REQUIRE(files.size() == 1);
+  const std::string cache = files[0].string();
+  CHECK(fit::face_detector_bytes(&cached) == built);
+  CHECK(cached);
+  // one flipped byte in the cached detector: the hash refuses it, the detector is built again and the cache rewritten
+  std::string bytes = ff::read_file(cache);
+  bytes[bytes.size() / 2] ^= 0x5A;
+  write_bytes(cache, bytes);
+  CHECK(fit::face_detector_bytes(&cached) == built);
+  CHECK(!cached);
+  CHECK(fit::face_detector_bytes(&cached) == built);
+  CHECK(cached);
+  // a file facefield did not write: used for nothing, and never replaced
+  write_bytes(cache, "somebody else's file\n");
+  CHECK(fit::face_detector_bytes(&cached) == built);
+  CHECK(!cached);
+  CHECK(ff::read_file(cache) == "somebody else's file\n");
+  if (old_home) setenv("HOME", saved.c_str(), 1); else unsetenv("HOME");
+  std::filesystem::remove_all(d);
 }

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -13,11 +15,17 @@
 #include <sstream>
 
 #include "core/check.h"
+#include "core/file.h"
 
 #if defined(FF_WITH_DLIB)
 #include <dlib/image_processing.h>
 #include <dlib/image_processing/frontal_face_detector.h>
 #include <dlib/image_transforms.h>
+#include <dlib/revision.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #endif
 
 namespace fs = std::filesystem;
@@ -364,12 +372,219 @@ std::string find_shape_predictor() {
 bool have_dlib() { return true; }
 
 namespace {
-// dlib's two models, each built once per process. Both take a while: the detector decodes its compressed HOG
-// filters (~0.3 s), the shape predictor deserialises 100 MB (~0.5 s); detect_face_candidates loads the predictor on
-// a second thread while the detector is built and run.
-dlib::frontal_face_detector& face_detector() {
-  static dlib::frontal_face_detector d = dlib::get_frontal_face_detector();
+// dlib's two models, each built once per process; detect_face_candidates loads the predictor on a second thread while
+// the detector is built and run.
+// - The detector: dlib::get_frontal_face_detector() decodes dlib's compressed, base64-encoded copy of it (0.4–0.7 s
+//   on the 2-core CI machine). Its dlib serialisation (155 KB) reads back in ~3 ms, so the first process keeps one in
+//   the user's cache (detector_cache_path) and later ones read that: a file that begins with kDetectorCacheMagic and
+//   the dlib version, then the length and the bytes, then their FNV-1a hash. A file that is not exactly that is
+//   ignored (rebuilt and replaced only when it is ours: it begins with the magic); the cache is written atomically
+//   (core/file.h), and a cache that cannot be written changes nothing but the time.
+// - The shape predictor: 100 MB in dlib's portable format, ~0.8 s through dlib::deserialize's istream calls;
+//   read_shape_predictor parses the same format from memory (DlibBytes) in a fraction of that.
+constexpr const char* kDetectorCacheMagic = "facefield cache: dlib frontal_face_detector ";
+
+std::string dlib_version() {
+  return std::to_string(DLIB_MAJOR_VERSION) + "." + std::to_string(DLIB_MINOR_VERSION) + "." +
+         std::to_string(DLIB_PATCH_VERSION);
+}
+
+uint64_t fnv1a(const char* p, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; ++i) h = (h ^ uint8_t(p[i])) * 1099511628211ull;
+  return h;
+}
+
+std::string detector_cache_path() {
+  const char* home = std::getenv("HOME");
+  return (fs::path(home && *home ? home : "/tmp") / ".cache" / "facefield" /
+          ("dlib_frontal_face_detector_" + dlib_version() + ".dat"))
+      .string();
+}
+
+dlib::frontal_face_detector build_face_detector(bool* from_cache = nullptr) {
+  if (from_cache) *from_cache = false;
+  const std::string path = detector_cache_path(), head = kDetectorCacheMagic + dlib_version() + "\n";
+  std::error_code ec;
+  const bool exists = fs::exists(path, ec);
+  std::string bytes;
+  if (exists) {
+    std::ifstream f(path, std::ios::binary);
+    if (f) bytes.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  }
+  const bool ours = bytes.compare(0, std::strlen(kDetectorCacheMagic), kDetectorCacheMagic) == 0;
+  if (ours && bytes.size() >= head.size() + 16 && bytes.compare(0, head.size(), head) == 0) {
+    uint64_t n = 0, h = 0;
+    std::memcpy(&n, bytes.data() + head.size(), 8);
+    if (n == bytes.size() - head.size() - 16) {
+      const char* body = bytes.data() + head.size() + 8;
+      std::memcpy(&h, body + n, 8);
+      if (h == fnv1a(body, size_t(n))) {
+        try {
+          std::istringstream in(std::string(body, size_t(n)));
+          dlib::frontal_face_detector d;
+          dlib::deserialize(d, in);
+          if (from_cache) *from_cache = true;
+          return d;
+        } catch (const std::exception&) {  // unreadable: rebuilt below
+        }
+      }
+    }
+  }
+  dlib::frontal_face_detector d = dlib::get_frontal_face_detector();
+  if (!exists || ours) {  // never replace a file facefield did not write
+    try {
+      std::ostringstream out;
+      dlib::serialize(d, out);
+      const std::string body = out.str();
+      const uint64_t n = body.size(), h = fnv1a(body.data(), body.size());
+      std::string file = head;
+      file.append(reinterpret_cast<const char*>(&n), 8).append(body).append(reinterpret_cast<const char*>(&h), 8);
+      fs::create_directories(fs::path(path).parent_path(), ec);
+      write_file_atomic(path, file);
+    } catch (const std::exception&) {  // a read-only or full home: no cache, same detector
+    }
+  }
   return d;
+}
+
+dlib::frontal_face_detector& face_detector() {
+  static dlib::frontal_face_detector d = build_face_detector();
+  return d;
+}
+
+// A whole file mapped read-only (read from the page cache without a copy); throws std::runtime_error.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error("cannot open " + path);
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+      n_ = size_t(st.st_size);
+      p_ = ::mmap(nullptr, n_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    }
+    ::close(fd);
+    if (p_ == MAP_FAILED || p_ == nullptr) throw std::runtime_error("cannot map " + path);
+  }
+  ~MappedFile() { ::munmap(p_, n_); }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  const char* data() const { return static_cast<const char*>(p_); }
+  size_t size() const { return n_; }
+
+ private:
+  void* p_ = nullptr;
+  size_t n_ = 0;
+};
+
+// dlib's portable serialisation (dlib/serialize.h) read from memory: an integer is a control byte (its length in
+// bytes, 1–8, in the low 4 bits; 0x80 set when negative) and that many little-endian bytes; a float is an int64
+// mantissa and an int16 exponent (32000/32001/32002: +inf/−inf/NaN), its value ldexp(float(mantissa), exponent)
+// as dlib computes it; a std::vector its size and elements; a column matrix (−rows, −1) and its elements.
+// Anything else throws std::runtime_error (the caller falls back to dlib::deserialize).
+class DlibBytes {
+ public:
+  DlibBytes(const char* p, size_t n) : p_(reinterpret_cast<const uint8_t*>(p)), end_(p_ + n) {}
+  int64_t integer(int max_bytes = 8) {
+    need(1);
+    const uint8_t c = *p_++;
+    const int len = c & 0x0F;
+    if (len == 0 || len > max_bytes || (c & 0x70)) fail("integer");
+    need(size_t(len));
+    uint64_t v = 0;
+    for (int i = len - 1; i >= 0; --i) v = v << 8 | p_[i];
+    p_ += len;
+    if (len == 8 && (v >> 63)) fail("integer");
+    return (c & 0x80) ? -int64_t(v) : int64_t(v);
+  }
+  uint64_t count(uint64_t most) {
+    const int64_t v = integer();
+    if (v < 0 || uint64_t(v) > most) fail("count");
+    return uint64_t(v);
+  }
+  float real() {
+    const int64_t mantissa = integer(8), exponent = integer(2);
+    if (exponent >= -1000 && exponent <= 1000) {
+      // ldexp(float(m), e) exactly, without its call: float(m) scaled by 2^e in double is exact, and the one
+      // rounding to float is ldexp's (the test compares the whole predictor with dlib's, byte for byte)
+      uint64_t bits = uint64_t(exponent + 1023) << 52;
+      double scale;
+      std::memcpy(&scale, &bits, 8);
+      return float(double(float(mantissa)) * scale);
+    }
+    if (exponent < 32000) return std::ldexp(float(mantissa), int(exponent));
+    if (exponent == 32000) return std::numeric_limits<float>::infinity();
+    if (exponent == 32001) return -std::numeric_limits<float>::infinity();
+    return std::numeric_limits<float>::quiet_NaN();
+  }
+  dlib::matrix<float, 0, 1> column() {
+    int64_t nr = integer(), nc = integer();
+    if (nr < 0) nr = -nr, nc = -nc;
+    if (nc != 1 || nr > (1 << 20)) fail("column matrix");
+    dlib::matrix<float, 0, 1> m(nr);
+    for (int64_t i = 0; i < nr; ++i) m(i) = real();
+    return m;
+  }
+  bool done() const { return p_ == end_; }
+
+ private:
+  void need(size_t n) const {
+    if (size_t(end_ - p_) < n) fail("data (the file ends early)");
+  }
+  [[noreturn]] static void fail(const char* what) { throw std::runtime_error(std::string("unexpected ") + what); }
+  const uint8_t* p_;
+  const uint8_t* end_;
+};
+
+// dlib::shape_predictor from its serialisation (version 1: initial shape, forests, anchor indices, deltas), built
+// through its public constructor from the pixel coordinates the anchors and deltas encode (anchor point + delta);
+// the constructor derives the same anchors and deltas from them again.
+dlib::shape_predictor read_shape_predictor(const char* bytes, size_t size) {
+  DlibBytes in(bytes, size);
+  if (in.integer() != 1) throw std::runtime_error("unexpected shape_predictor version");
+  const dlib::matrix<float, 0, 1> initial = in.column();
+  const long parts = initial.size() / 2;
+  if (parts == 0 || initial.size() % 2) throw std::runtime_error("unexpected initial shape");
+  std::vector<std::vector<dlib::impl::regression_tree>> forests(in.count(1000));
+  for (auto& forest : forests) {
+    forest.resize(in.count(100000));
+    for (dlib::impl::regression_tree& tree : forest) {
+      tree.splits.resize(in.count(1 << 20));
+      for (dlib::impl::split_feature& s : tree.splits) {
+        s.idx1 = in.count(1 << 20);
+        s.idx2 = in.count(1 << 20);
+        s.thresh = in.real();
+      }
+      tree.leaf_values.resize(in.count(1 << 21));
+      if (tree.leaf_values.size() != tree.splits.size() + 1) throw std::runtime_error("unexpected tree");
+      for (auto& leaf : tree.leaf_values) {
+        leaf = in.column();
+        if (leaf.size() != initial.size()) throw std::runtime_error("unexpected leaf");
+      }
+    }
+  }
+  std::vector<std::vector<unsigned long>> anchors(in.count(1000));
+  for (auto& a : anchors) {
+    a.resize(in.count(1 << 20));
+    for (unsigned long& i : a) i = in.count(uint64_t(parts - 1));
+  }
+  std::vector<std::vector<dlib::vector<float, 2>>> pixels(in.count(1000));
+  if (pixels.size() != anchors.size() || pixels.size() != forests.size()) throw std::runtime_error("unexpected cascades");
+  for (size_t c = 0; c < pixels.size(); ++c) {
+    pixels[c].resize(in.count(1 << 20));
+    if (pixels[c].size() != anchors[c].size()) throw std::runtime_error("unexpected deltas");
+    for (size_t j = 0; j < pixels[c].size(); ++j) {
+      const float dx = in.real(), dy = in.real();
+      const long a = long(anchors[c][j]);
+      pixels[c][j] = dlib::vector<float, 2>(initial(2 * a) + dx, initial(2 * a + 1) + dy);
+    }
+    for (const auto& tree : forests[c])
+      for (const auto& s : tree.splits)
+        if (s.idx1 >= pixels[c].size() || s.idx2 >= pixels[c].size()) throw std::runtime_error("unexpected split");
+  }
+  if (!in.done()) throw std::runtime_error("unexpected data after the predictor");
+  return dlib::shape_predictor(initial, forests, pixels);
 }
 struct Predictor {
   std::mutex mu;  // guards loaded/model across the loading thread and the caller
@@ -384,9 +599,14 @@ void load_predictor() {
   FF_CHECK(!p.empty(), "face landmarks: shape_predictor_68_face_landmarks.dat not found (apt-get install "
                        "libdlib-data, or set FF_DLIB_SHAPE_PREDICTOR); or pass --landmarks FILE");
   try {
-    dlib::deserialize(p) >> g_predictor.model;
-  } catch (const std::exception& e) {
-    FF_THROW("face landmarks: cannot load '", p, "': ", e.what());
+    const MappedFile f(p);
+    g_predictor.model = read_shape_predictor(f.data(), f.size());
+  } catch (const std::exception&) {  // unreadable, or not the layout read_shape_predictor knows: dlib's reader decides
+    try {
+      dlib::deserialize(p) >> g_predictor.model;
+    } catch (const std::exception& e) {
+      FF_THROW("face landmarks: cannot load '", p, "': ", e.what());
+    }
   }
   g_predictor.loaded = true;
 }
@@ -482,8 +702,31 @@ Landmarks68 detect_landmarks(const Photo& photo, int face) {
   l.source = "dlib";
   return l;
 }
+
+std::string face_detector_bytes(bool* from_cache) {
+  std::ostringstream out;
+  dlib::serialize(build_face_detector(from_cache), out);
+  return out.str();
+}
+
+bool shape_predictor_reader_matches_dlib(const std::string& path) {
+  dlib::shape_predictor mine, theirs;
+  try {
+    const MappedFile f(path);
+    mine = read_shape_predictor(f.data(), f.size());
+    dlib::deserialize(path) >> theirs;
+  } catch (const std::exception& e) {
+    FF_THROW("shape predictor '", path, "': ", e.what());
+  }
+  std::ostringstream a, b;
+  dlib::serialize(mine, a);
+  dlib::serialize(theirs, b);
+  return a.str() == b.str();
+}
 #else
 bool have_dlib() { return false; }
+std::string face_detector_bytes(bool*) { FF_THROW("face detection: this build has no dlib"); }
+bool shape_predictor_reader_matches_dlib(const std::string&) { FF_THROW("face detection: this build has no dlib"); }
 std::vector<FaceCandidate> detect_face_candidates(const Photo&) {
   FF_THROW("face detection: this build has no dlib (apt-get install libdlib-dev libdlib-data and include "
            "cmake/dlib.cmake); pass --landmarks FILE");

@@ -123,6 +123,15 @@ std::vector<FaceCandidate> detect_face_candidates(const Photo& photo);
 // missing.
 Landmarks68 detect_landmarks(const Photo& photo, int face = 0);
 
+// How dlib's two models load (detect.cpp explains the cache and the reader), for tests; both need dlib.
+// The face detector's dlib serialisation as this process would build it: from the user's cache
+// (~/.cache/facefield/dlib_frontal_face_detector_<dlib version>.dat, *from_cache = true) when that file is a valid
+// facefield cache, else decoded from dlib and written there (only if no file or one of ours is in the way).
+std::string face_detector_bytes(bool* from_cache);
+// True when facefield's reader and dlib::deserialize turn the shape-predictor file `path` into predictors that
+// serialise to the same bytes. Throws ff::Error when either cannot read it.
+bool shape_predictor_reader_matches_dlib(const std::string& path);
+
 // "index x y" per line (the format of shared/data/photos/*.dlib68.txt); '#' comments and blank lines skipped.
 // All 68 indices 0..67 must appear exactly once with finite coordinates; throws ff::Error naming the line.
 Landmarks68 read_landmarks_file(const std::string& path);
