@@ -75,7 +75,7 @@ Animator::Animator(const OpenedModel& m, const flame::FlameModel& head, std::vec
                                           {"model", m.file.path},
                                           {"head_model_content_id", flame::head_model_content_id(head)},
                                           {"gaussians", G_}}
-                               .dump();
+                               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);  // a path need not be UTF-8
   rig_bytes_ = ffrt::pack_bytes(ffrt::rig_pack(make_rig_data(rig_, layout_of(m), read_gaussians(neutral_), meta, m.file.model.get())));
   check(ff_rig_open_memory(rig_bytes_.data(), rig_bytes_.size(), threads, &rt_rig_), "ff_rig_open_memory");
 }

@@ -346,5 +346,12 @@ TEST_CASE("rig: the rig file's meta is valid JSON naming the model file, whateve
   CHECK(meta.at("format") == "facefield rig");
   CHECK(meta.at("model") == odd.string());
   CHECK(meta.at("gaussians") == anim.count());
+  // a path that is not UTF-8 (Linux allows any bytes): still valid JSON, the bad byte replaced
+  const std::filesystem::path latin1 = dir / "caf\xe9.ffpk";
+  std::filesystem::rename(odd, latin1);
+  auto m2 = apps::open_model(ctx, latin1.string(), 2);
+  const apps::Animator anim2(*m2, train::find_head_model(m2->file), m2->rt.code(0), m2->rt.positions(0), 2);
+  const nlohmann::json meta2 = nlohmann::json::parse(ffrt::parse_rig(anim2.rig_file(), "rig").meta);
+  CHECK(meta2.at("model").get<std::string>().find("caf") != std::string::npos);
   std::filesystem::remove_all(dir);
 }

@@ -242,7 +242,7 @@ ffrt::RigData detail_rig(const flame::FlameModel& head_model, const HeadFit& fit
                                 {"source", "fit_image detail stage"},
                                 {"gaussians", b.G},
                                 {"head_model_content_id", flame::head_model_content_id(head_model)}}
-                               .dump();
+                               .dump(-1, ' ', false, json::error_handler_t::replace);
   return train::rig_data(rig, {}, b.tri, detail.bary, neutral, meta);
 }
 }  // namespace
