@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # gpu_check.sh [OUTDIR] [TARGETS...] — on a GPU machine: configure a CUDA build (sm_90 only, to save
-# time), build the given targets (default: everything), run the CUDA-enabled tests and the CUDA benches,
-# and copy logs/JSON into OUTDIR. Third-party headers may come from .carry/include (a copy of the Debian
+# time), build the given targets (default: everything), run the CUDA-enabled tests, time fit_image on the GPU
+# (FF_FIT_MODEL, FF_FIT_PHOTOS) and bench the host CPU (sgemm vs OpenBLAS, the core bench), and copy logs/JSON
+# into OUTDIR. Third-party headers may come from .carry/include (a copy of the Debian
 # include trees) when the machine lacks the -dev packages; cuDNN from a pip nvidia-cudnn install.
 set -uo pipefail
 out=${1:-gpu-out}; shift || true
@@ -30,4 +31,16 @@ cmake --build build-gpu -j "$(nproc)" "${tgt[@]}" -- -k 0 > build-gpu-build.log 
 if [ -n "${FF_FIT_MODEL:-}" ] && [ -n "${FF_FIT_PHOTOS:-}" ]; then
   bash scripts/time_fit.sh build-gpu "$FF_FIT_MODEL" "$FF_FIT_PHOTOS" cuda "$out/fit_image_cuda.md" 2 &&
     cat "$out/fit_image_cuda.md"
+fi
+# the host CPU (issue #20 asks for an Intel/AVX-512 figure; GPU hosts often are Intel Xeons): its model and AVX-512
+# flag, and facefield's sgemm against OpenBLAS call for call on two of its cores (the issue's 2-core setting), plus
+# the CPU core bench; each step skips itself when its program or OpenBLAS is missing
+{ grep -m1 'model name' /proc/cpuinfo; grep -qw avx512f /proc/cpuinfo && echo "avx512f: yes" || echo "avx512f: no"; } | tee "$out/host_cpu.txt"
+if [ -x build-gpu/bench_sgemm_ab ]; then
+  taskset -c 0,1 build-gpu/bench_sgemm_ab --threads 2 --rounds 20 --json "$out/sgemm_ab_host_2threads.json" |
+    tee "$out/sgemm_ab_host_2threads.txt" | tail -9
+fi
+if [ -x build-gpu/bench_core ]; then
+  taskset -c 0,1 build-gpu/bench_core --threads 2 --quick --json "$out/core_host_cpu_2threads.json" > "$out/core_host_cpu_2threads.txt" 2>&1
+  tail -16 "$out/core_host_cpu_2threads.txt"
 fi
