@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
@@ -21,6 +22,7 @@
 #include "train/data/nersemble.h"
 #include "train/data/preprocess.h"
 #include "train/fit/detect.h"
+#include "train/fit/dlib_format.h"
 #include "train/fit/fit_image.h"
 #include "train/fit/gif.h"
 #include "train/fit/landmark_fit.h"
@@ -611,3 +613,69 @@ TEST_CASE("fit: dlib's models load fast: the shape predictor read from memory is
   if (old_home) setenv("HOME", saved.c_str(), 1); else unsetenv("HOME");
   std::filesystem::remove_all(d);
 }
+
+#if defined(FF_WITH_DLIB)
+TEST_CASE("fit: dlib_format reads a shape predictor the test builds exactly as dlib writes it; truncated and damaged "
+          "bytes throw, never crash") {
+  // 3 parts, 2 cascades of 3 trees of depth 2 (3 splits, 4 leaves), 5 feature pixels per cascade. Shape and pixel
+  // coordinates on a 1/64 grid, so anchor point + delta reproduces each pixel exactly; thresholds and leaf values
+  // anything, ±inf included
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> grid(-128, 128);
+  std::uniform_real_distribution<float> any(-3, 3);
+  dlib::matrix<float, 0, 1> initial(6);
+  for (long i = 0; i < 6; ++i) initial(i) = grid(rng) / 64.f;
+  std::vector<std::vector<dlib::impl::regression_tree>> forests(2);
+  std::vector<std::vector<dlib::vector<float, 2>>> pixels(2);
+  int value = 0;
+  for (int c = 0; c < 2; ++c) {
+    for (int p = 0; p < 5; ++p) pixels[size_t(c)].push_back(dlib::vector<float, 2>(grid(rng) / 64.f, grid(rng) / 64.f));
+    forests[size_t(c)].resize(3);
+    for (dlib::impl::regression_tree& t : forests[size_t(c)]) {
+      for (int s = 0; s < 3; ++s) t.splits.push_back({static_cast<unsigned long>(rng() % 5), static_cast<unsigned long>(rng() % 5), any(rng)});
+      t.leaf_values.resize(4);
+      for (auto& leaf : t.leaf_values) {
+        leaf.set_size(6);
+        for (long i = 0; i < 6; ++i) {
+          const int k = value++ % 9;
+          leaf(i) = k == 0 ? std::numeric_limits<float>::infinity()
+                  : k == 1 ? -std::numeric_limits<float>::infinity()
+                  : k == 2 ? 1e-30f * any(rng)
+                  : k == 3 ? 1e30f * any(rng)
+                  : k == 4 ? 0.f
+                           : any(rng);
+        }
+      }
+    }
+  }
+  const dlib::shape_predictor built(initial, forests, pixels);
+  std::ostringstream out;
+  dlib::serialize(built, out);
+  const std::string bytes = out.str();
+  const dlib::shape_predictor read = fit::read_shape_predictor(bytes.data(), bytes.size());
+  std::ostringstream again;
+  dlib::serialize(read, again);
+  CHECK(again.str() == bytes);
+  CHECK(read.num_parts() == 3);
+  // every truncation throws
+  int refused = 0;
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    try {
+      fit::read_shape_predictor(bytes.data(), n);
+    } catch (const std::exception&) {
+      ++refused;
+    }
+  }
+  CHECK(refused == int(bytes.size()));
+  // trailing bytes throw; damaged bytes either throw or give some predictor, never crash
+  CHECK_THROWS(fit::read_shape_predictor((bytes + "x").data(), bytes.size() + 1));
+  for (int trial = 0; trial < 2000; ++trial) {
+    std::string bad = bytes;
+    for (int k = 0; k < 3; ++k) bad[rng() % bad.size()] = char(rng());
+    try {
+      fit::read_shape_predictor(bad.data(), bad.size());
+    } catch (const std::exception&) {
+    }
+  }
+}
+#endif
