@@ -142,38 +142,14 @@ class PointGrid {
   std::vector<std::vector<int>> cells_;
 };
 
-// A Gaussian set's geometry and a pinhole camera as render parameters on `device`; the tensors that hold them are
-// appended to `held` (which must outlive the parameters). Colours, image and α are the caller's.
-splat::RenderParams gaussian_params(Context& ctx, Device device, const ffrt::GaussianSet& g,
-                                    const std::array<double, 16>& V, const std::array<double, 4>& K, int W, int H,
-                                    std::vector<Tensor>& held) {
-  const size_t n = g.size();
-  std::vector<float> scales(n * 3);
-  for (size_t i = 0; i < n * 3; ++i) scales[i] = std::exp(g.log_scales[i]);
-  std::vector<float> viewmat(16);
-  for (size_t i = 0; i < 16; ++i) viewmat[i] = float(V[i]);
-  const std::vector<float> intr = {float(K[0]), float(K[1]), float(K[2]), float(K[3])};
-  const int64_t N = int64_t(n);
-  auto put = [&](const std::vector<float>& host, const Shape& shape) {
-    held.push_back(from_vector<float>(ctx, host, shape, device));
-    return held.back().data<float>();
-  };
-  splat::RenderParams p;
-  p.device = device;
-  p.num_gaussians = int(n);
-  p.width = W, p.height = H;
-  p.means = put(g.means, {N, 3}), p.scales = put(scales, {N, 3}), p.rotations = put(g.rotations, {N, 4});
-  p.opacities = put(g.opacities, {N}), p.viewmats = put(viewmat, {1, 4, 4}), p.intrinsics = put(intr, {1, 4});
-  return p;
-}
-
 // The surfels' render as a linear operator of their colours: image = A·c (black background). On `device` (CUDA)
 // the Gaussians stay there; each application copies the colours in and the image and colour gradient out (a few MB).
 class SurfelOperator {
  public:
-  SurfelOperator(Context& ctx, Device device, const ffrt::GaussianSet& g, const View& v) : ctx_(ctx) {
+  SurfelOperator(Context& ctx, Device device, const ffrt::GaussianSet& g, const View& v)
+      : ctx_(ctx), gaussians_(ctx, g, device) {
     const int64_t N = int64_t(g.size()), P = int64_t(v.width) * v.height;
-    p_ = gaussian_params(ctx, device, g, v.V, {v.fx, v.fy, v.cx, v.cy}, v.width, v.height, held_);
+    p_ = gaussians_.params(v.V, {v.fx, v.fy, v.cx, v.cy}, v.width, v.height, held_);
     if (device.is_cuda()) {
       colors_ = zeros(ctx, {N, 3}, DType::F32, device);
       image_ = zeros(ctx, {1, 3, P}, DType::F32, device);
@@ -224,7 +200,8 @@ class SurfelOperator {
 
  private:
   Context& ctx_;
-  std::vector<Tensor> held_;                      // the Gaussians, camera and intrinsics where the render runs
+  GaussianRenderer gaussians_;                    // the Gaussians where the render runs
+  std::vector<Tensor> held_;                      // the camera and intrinsics there
   Tensor colors_, image_, cot_, d_colors_;        // CUDA only: the per-application buffers
   std::vector<float> host_image_, host_cot_;
   splat::RenderParams p_;
@@ -271,20 +248,46 @@ std::vector<int32_t> mirror_vertices(const std::vector<double>& t, double* resid
   return m;
 }
 
-FImage render_gaussians(Context& ctx, const ffrt::GaussianSet& g, const std::array<double, 16>& V,
-                        const std::array<double, 4>& K, int W, int H, FImage* alpha, Device device) {
-  g.check("render_gaussians");
+GaussianRenderer::GaussianRenderer(Context& ctx, const ffrt::GaussianSet& g, Device device)
+    : ctx_(ctx), device_(device), n_(int64_t(g.size())) {
+  g.check("GaussianRenderer");
+  std::vector<float> scales(g.log_scales.size());
+  for (size_t i = 0; i < scales.size(); ++i) scales[i] = std::exp(g.log_scales[i]);
+  means_ = from_vector<float>(ctx, g.means, {n_, 3}, device);
+  scales_ = from_vector<float>(ctx, scales, {n_, 3}, device);
+  rotations_ = from_vector<float>(ctx, g.rotations, {n_, 4}, device);
+  opacities_ = from_vector<float>(ctx, g.opacities, {n_}, device);
+  colors_ = from_vector<float>(ctx, g.colors, {n_, 3}, device);
+}
+
+splat::RenderParams GaussianRenderer::params(const std::array<double, 16>& V, const std::array<double, 4>& K, int W,
+                                             int H, std::vector<Tensor>& held) const {
+  std::vector<float> viewmat(16);
+  for (size_t i = 0; i < 16; ++i) viewmat[i] = float(V[i]);
+  const std::vector<float> intr = {float(K[0]), float(K[1]), float(K[2]), float(K[3])};
+  held.push_back(from_vector<float>(ctx_, viewmat, {1, 4, 4}, device_));
+  held.push_back(from_vector<float>(ctx_, intr, {1, 4}, device_));
+  splat::RenderParams p;
+  p.device = device_;
+  p.num_gaussians = int(n_);
+  p.width = W, p.height = H;
+  p.means = means_.data<float>(), p.scales = scales_.data<float>(), p.rotations = rotations_.data<float>();
+  p.opacities = opacities_.data<float>(), p.colors = colors_.data<float>();
+  p.viewmats = held[held.size() - 2].data<float>(), p.intrinsics = held.back().data<float>();
+  return p;
+}
+
+FImage GaussianRenderer::render(const std::array<double, 16>& V, const std::array<double, 4>& K, int W, int H,
+                                FImage* alpha) const {
   FF_CHECK(W > 0 && H > 0, "render_gaussians: image size must be positive, got ", W, "x", H);
-  const int64_t N = int64_t(g.size()), P = int64_t(W) * H;
+  const int64_t P = int64_t(W) * H;
   std::vector<Tensor> held;
-  splat::RenderParams p = gaussian_params(ctx, device, g, V, K, W, H, held);
-  held.push_back(from_vector<float>(ctx, g.colors, {N, 3}, device));
-  p.colors = held.back().data<float>();
-  Tensor image = zeros(ctx, {1, 3, P}, DType::F32, device), a = zeros(ctx, {1, P}, DType::F32, device);
+  splat::RenderParams p = params(V, K, W, H, held);
+  Tensor image = zeros(ctx_, {1, 3, P}, DType::F32, device_), a = zeros(ctx_, {1, P}, DType::F32, device_);
   p.image = image.data<float>();
   p.alpha = a.data<float>();
   splat::RenderState st;
-  splat::render_fwd(ctx, p, st);
+  splat::render_fwd(ctx_, p, st);
   FImage out;
   out.width = W, out.height = H, out.channels = 3;
   out.data = image.to_vector<float>();
@@ -294,6 +297,11 @@ FImage render_gaussians(Context& ctx, const ffrt::GaussianSet& g, const std::arr
     alpha->data = a.to_vector<float>();
   }
   return out;
+}
+
+FImage render_gaussians(Context& ctx, const ffrt::GaussianSet& g, const std::array<double, 16>& V,
+                        const std::array<double, 4>& K, int W, int H, FImage* alpha, Device device) {
+  return GaussianRenderer(ctx, g, device).render(V, K, W, H, alpha);
 }
 
 DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOptions& o) {

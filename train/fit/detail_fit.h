@@ -39,6 +39,7 @@
 
 #include "flame/mesh.h"
 #include "runtime/formats.h"
+#include "splat/splat.h"
 #include "train/fit/code_fit.h"
 
 namespace ff::fit {
@@ -92,9 +93,28 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
 // distance between a mirrored vertex and its partner.
 std::vector<int32_t> mirror_vertices(const std::vector<double>& template_vertices, double* residual = nullptr);
 
-// Renders a Gaussian set (host arrays; precomputed colours, black background) through viewmat (canonical →
-// camera, row-major 4×4) and fx, fy, cx, cy at W×H → [3,H,W] in [0,1] on the host; alpha [1,H,W] when asked. The
-// render runs on `device` (CUDA: `ctx` must be that device's context; the set is copied there for the call).
+// A Gaussian set (precomputed colours, black background) copied once to `device` (CUDA: `ctx` must be that
+// device's context) and rendered from any number of cameras: render(viewmat (canonical → camera, row-major 4×4),
+// fx, fy, cx, cy, W, H) → [3,H,W] in [0,1] on the host; alpha [1,H,W] when asked. fit_image's turntable renders one
+// set from every frame's camera through one GaussianRenderer; the set need not outlive it.
+class GaussianRenderer {
+ public:
+  GaussianRenderer(Context& ctx, const ffrt::GaussianSet& g, Device device = Device::cpu());
+  FImage render(const std::array<double, 16>& viewmat, const std::array<double, 4>& fxfycxcy, int W, int H,
+                FImage* alpha = nullptr) const;
+  // The set through one camera as render parameters, its colours included; the camera's tensors are appended to
+  // `held`, which must outlive the parameters (the detail stage's colour solve swaps in its own colours).
+  splat::RenderParams params(const std::array<double, 16>& viewmat, const std::array<double, 4>& fxfycxcy, int W,
+                             int H, std::vector<Tensor>& held) const;
+
+ private:
+  Context& ctx_;
+  Device device_;
+  int64_t n_ = 0;
+  Tensor means_, scales_, rotations_, opacities_, colors_;  // on device_; scales activated (exp)
+};
+
+// One render of a set: GaussianRenderer(ctx, g, device).render(viewmat, fxfycxcy, W, H, alpha).
 FImage render_gaussians(Context& ctx, const ffrt::GaussianSet& g, const std::array<double, 16>& viewmat,
                         const std::array<double, 4>& fxfycxcy, int W, int H, FImage* alpha = nullptr,
                         Device device = Device::cpu());

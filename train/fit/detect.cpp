@@ -5,8 +5,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
-#include <limits>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -17,6 +15,7 @@
 
 #include "core/check.h"
 #include "core/file.h"
+#include "runtime/container.h"
 #include "train/fit/dlib_format.h"
 
 #if defined(FF_WITH_DLIB)
@@ -378,72 +377,54 @@ namespace {
 // the detector is built and run.
 // - The detector: dlib::get_frontal_face_detector() decodes dlib's compressed, base64-encoded copy of it (0.4–0.7 s
 //   on the 2-core CI machine). Its dlib serialisation (155 KB) reads back in ~3 ms, so the first process keeps one in
-//   the user's cache (detector_cache_path) and later ones read that: a file that begins with kDetectorCacheMagic and
-//   the dlib version, then the length and the bytes, then their FNV-1a hash. A file that is not exactly that is
-//   ignored (rebuilt and replaced only when it is ours: it begins with the magic); the cache is written atomically
-//   (core/file.h), and a cache that cannot be written changes nothing but the time.
+//   the user's cache (detector_cache_path): a facefield tensor file (runtime/container.h: magic, checksum, refusal
+//   of a truncated or damaged file) with one u8 record named after the dlib version. Anything else there is
+//   ignored; it is rebuilt and replaced only when it is a facefield tensor file (ours), written atomically, and a
+//   cache that cannot be written changes nothing but the time.
 // - The shape predictor: 100 MB in dlib's portable format, ~0.8 s through dlib::deserialize's istream calls;
 //   read_shape_predictor (train/fit/dlib_format.h) parses the same format from a memory map in a third of that.
-constexpr const char* kDetectorCacheMagic = "facefield cache: dlib frontal_face_detector ";
-
 std::string dlib_version() {
   return std::to_string(DLIB_MAJOR_VERSION) + "." + std::to_string(DLIB_MINOR_VERSION) + "." +
          std::to_string(DLIB_PATCH_VERSION);
 }
 
-uint64_t fnv1a(const char* p, size_t n) {
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; ++i) h = (h ^ uint8_t(p[i])) * 1099511628211ull;
-  return h;
-}
-
 std::string detector_cache_path() {
   const char* home = std::getenv("HOME");
   return (fs::path(home && *home ? home : "/tmp") / ".cache" / "facefield" /
-          ("dlib_frontal_face_detector_" + dlib_version() + ".dat"))
+          ("dlib_frontal_face_detector_" + dlib_version() + ".fft"))
       .string();
 }
 
 dlib::frontal_face_detector build_face_detector(bool* from_cache = nullptr) {
   if (from_cache) *from_cache = false;
-  const std::string path = detector_cache_path(), head = kDetectorCacheMagic + dlib_version() + "\n";
+  const std::string path = detector_cache_path(), record = "dlib frontal_face_detector " + dlib_version();
   std::error_code ec;
-  const bool exists = fs::exists(path, ec);
-  std::string bytes;
-  if (exists) {
-    std::ifstream f(path, std::ios::binary);
-    if (f) bytes.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-  }
-  const bool ours = bytes.compare(0, std::strlen(kDetectorCacheMagic), kDetectorCacheMagic) == 0;
-  if (ours && bytes.size() >= head.size() + 16 && bytes.compare(0, head.size(), head) == 0) {
-    uint64_t n = 0, h = 0;
-    std::memcpy(&n, bytes.data() + head.size(), 8);
-    if (n == bytes.size() - head.size() - 16) {
-      const char* body = bytes.data() + head.size() + 8;
-      std::memcpy(&h, body + n, 8);
-      if (h == fnv1a(body, size_t(n))) {
-        try {
-          std::istringstream in(std::string(body, size_t(n)));
+  bool ours = !fs::exists(path, ec);  // nothing there, or (below) a facefield tensor file: ours to replace
+  if (!ours) {
+    try {
+      const std::string bytes = ffrt::read_file(path);
+      ours = ffrt::has_magic(bytes, ffrt::FileKind::kTensors);
+      for (const ffrt::RecordView& r : ffrt::parse_container(bytes, ffrt::FileKind::kTensors, "'" + path + "'").records)
+        if (r.name == record && r.dtype == ffrt::kU8) {
+          std::istringstream in(std::string(r.data, size_t(r.nbytes)));
           dlib::frontal_face_detector d;
           dlib::deserialize(d, in);
           if (from_cache) *from_cache = true;
           return d;
-        } catch (const std::exception&) {  // unreadable: rebuilt below
         }
-      }
+    } catch (const std::exception&) {  // unreadable, damaged or another dlib's: built again below
     }
   }
   dlib::frontal_face_detector d = dlib::get_frontal_face_detector();
-  if (!exists || ours) {  // never replace a file facefield did not write
+  if (ours) {  // never replace a file facefield did not write
     try {
       std::ostringstream out;
       dlib::serialize(d, out);
       const std::string body = out.str();
-      const uint64_t n = body.size(), h = fnv1a(body.data(), body.size());
-      std::string file = head;
-      file.append(reinterpret_cast<const char*>(&n), 8).append(body).append(reinterpret_cast<const char*>(&h), 8);
+      ffrt::ContainerWriter w(ffrt::FileKind::kTensors, {});
+      w.add(record, ffrt::kU8, {int64_t(body.size())}, body.data(), body.size());
       fs::create_directories(fs::path(path).parent_path(), ec);
-      write_file_atomic(path, file);
+      write_file_atomic(path, w.finish());
     } catch (const std::exception&) {  // a read-only or full home: no cache, same detector
     }
   }

@@ -125,7 +125,7 @@ Landmarks68 detect_landmarks(const Photo& photo, int face = 0);
 
 // How dlib's two models load (detect.cpp explains the cache and the reader), for tests; both need dlib.
 // The face detector's dlib serialisation as this process would build it: from the user's cache
-// (~/.cache/facefield/dlib_frontal_face_detector_<dlib version>.dat, *from_cache = true) when that file is a valid
+// (~/.cache/facefield/dlib_frontal_face_detector_<dlib version>.fft, *from_cache = true) when that file is a valid
 // facefield cache, else decoded from dlib and written there (only if no file or one of ours is in the way).
 std::string face_detector_bytes(bool* from_cache);
 // True when facefield's reader and dlib::deserialize turn the shape-predictor file `path` into predictors that

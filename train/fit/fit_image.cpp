@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "core/geometry.h"
@@ -72,52 +73,6 @@ json rejected_json(const Landmarks68& l) {
   return a;
 }
 
-// The masked PSNR/SSIM of a render on the photo (train::image_metrics' psnr_mask / ssim_mask; the unmasked fields
-// are left 0), computed on the mask's bounding box grown by 8 px: pixels outside carry zero weight, and the SSIM
-// window (11 px) of every pixel inside reads the same neighbours, so the values equal the whole image's, without
-// the whole image's SSIM buffers (~1.4 GB for a 4000×3000 photo).
-train::ImageMetrics masked_metrics(const FImage& img, const FImage& photo, const FImage& mask) {
-  const int W = mask.width, H = mask.height;
-  int x0 = W, y0 = H, x1 = -1, y1 = -1;
-  for (int y = 0; y < H; ++y)
-    for (int x = 0; x < W; ++x)
-      if (mask.data[size_t(y) * W + x] > 0) x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
-  train::ImageMetrics out;
-  if (x1 < 0) return out;
-  x0 = std::max(0, x0 - 8), y0 = std::max(0, y0 - 8), x1 = std::min(W - 1, x1 + 8), y1 = std::min(H - 1, y1 + 8);
-  const int w = x1 - x0 + 1, h = y1 - y0 + 1;
-  auto crop = [&](const FImage& f) {
-    std::vector<float> c(size_t(f.channels) * w * h);
-    for (int ch = 0; ch < f.channels; ++ch)
-      for (int y = 0; y < h; ++y)
-        std::copy_n(f.data.begin() + (size_t(ch) * H + y0 + y) * W + x0, w, c.begin() + (size_t(ch) * h + y) * w);
-    return c;
-  };
-  const std::vector<float> a = crop(img), b = crop(photo), m = crop(mask);
-  train::ImageMetrics r = train::image_metrics(a.data(), b.data(), m, w, h);
-  out.psnr_mask = r.psnr_mask;
-  out.ssim_mask = r.ssim_mask;
-  return out;
-}
-
-data::Image8 mask_u8(const FImage& m) {
-  data::Image8 im(m.width, m.height, 1);
-  for (size_t i = 0; i < m.data.size(); ++i) im.pixels[i] = uint8_t(std::lround(std::clamp(m.data[i], 0.f, 1.f) * 255));
-  return im;
-}
-}  // namespace
-
-FittedMeshes fitted_meshes(const flame::FlameModel& model, const std::vector<double>& verts) {
-  data::PreprocessOptions po;
-  data::HeadMeshes hm = data::build_head_meshes(model, verts, po);
-  FittedMeshes m;
-  m.head = hm.head;
-  m.face_flag = hm.face_flag;
-  m.facemask = hm.facemask.at(0);
-  return m;
-}
-
-namespace {
 // A window of the photo: columns [x0, x0 + w), rows [y0, y0 + h).
 struct PixelWindow {
   int x0 = 0, y0 = 0, w = 0, h = 0;
@@ -155,7 +110,45 @@ FImage crop_image(const FImage& im, const PixelWindow& w) {
                   c.data.begin() + (size_t(ch) * w.h + size_t(y)) * w.w);
   return c;
 }
+
+// The masked PSNR/SSIM of a render on the photo (train::image_metrics' psnr_mask / ssim_mask; the unmasked fields
+// are left 0), computed on the mask's bounding box grown by 8 px: pixels outside carry zero weight, and the SSIM
+// window (11 px) of every pixel inside reads the same neighbours, so the values equal the whole image's, without
+// the whole image's SSIM buffers (~1.4 GB for a 4000×3000 photo).
+train::ImageMetrics masked_metrics(const FImage& img, const FImage& photo, const FImage& mask) {
+  const int W = mask.width, H = mask.height;
+  int x0 = W, y0 = H, x1 = -1, y1 = -1;
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x)
+      if (mask.data[size_t(y) * W + x] > 0) x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
+  train::ImageMetrics out;
+  if (x1 < 0) return out;
+  PixelWindow w;
+  w.x0 = std::max(0, x0 - 8), w.y0 = std::max(0, y0 - 8);
+  w.w = std::min(W - 1, x1 + 8) - w.x0 + 1, w.h = std::min(H - 1, y1 + 8) - w.y0 + 1;
+  const FImage a = crop_image(img, w), b = crop_image(photo, w), m = crop_image(mask, w);
+  train::ImageMetrics r = train::image_metrics(a.data.data(), b.data.data(), m.data, w.w, w.h);
+  out.psnr_mask = r.psnr_mask;
+  out.ssim_mask = r.ssim_mask;
+  return out;
+}
+
+data::Image8 mask_u8(const FImage& m) {
+  data::Image8 im(m.width, m.height, 1);
+  for (size_t i = 0; i < m.data.size(); ++i) im.pixels[i] = uint8_t(std::lround(std::clamp(m.data[i], 0.f, 1.f) * 255));
+  return im;
+}
 }  // namespace
+
+FittedMeshes fitted_meshes(const flame::FlameModel& model, const std::vector<double>& verts) {
+  data::PreprocessOptions po;
+  data::HeadMeshes hm = data::build_head_meshes(model, verts, po);
+  FittedMeshes m;
+  m.head = hm.head;
+  m.face_flag = hm.face_flag;
+  m.facemask = hm.facemask.at(0);
+  return m;
+}
 
 FImage face_mask(const FittedMeshes& m, const std::array<double, 16>& V, const Intrinsics& K, double blur,
                  FImage* clipped) {
@@ -425,6 +418,10 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
     const std::array<double, 4> Kw = {K.fx, K.fy, K.cx - rw.x0, K.cy - rw.y0};
     const FImage photo_w = crop_image(photo_f, rw), mask_w = crop_image(mask, rw);
     FImage render, alpha;  // [3|1, rw.h, rw.w]
+    // the result's Gaussians where the model runs, copied there once for the score's render and the turntable's
+    std::unique_ptr<GaussianRenderer> detail_renderer;
+    if (lm && rep.has_detail)
+      detail_renderer = std::make_unique<GaussianRenderer>(lm->model->ctx(), rep.gaussians, lm->model->device());
     if (lm && rw.w > 0 && rw.h > 0) {
       train::IdentityModel& model = *lm->model;
       render = render_code(model, rep.code.code, xyz, rep.code.viewmat, Kw, rw.w, rw.h, &alpha, &posing);
@@ -432,7 +429,7 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       rep.code_psnr_mask = rep.psnr_mask = im.psnr_mask;
       rep.code_ssim_mask = rep.ssim_mask = im.ssim_mask;
       if (rep.has_detail) {
-        render = render_gaussians(model.ctx(), rep.gaussians, rep.viewmat, Kw, rw.w, rw.h, &alpha, model.device());
+        render = detail_renderer->render(rep.viewmat, Kw, rw.w, rw.h, &alpha);
         train::ImageMetrics dm = masked_metrics(render, photo_w, mask_w);
         rep.psnr_mask = dm.psnr_mask;
         rep.ssim_mask = dm.ssim_mask;
@@ -573,8 +570,7 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       std::vector<data::Image8> frames;
       std::vector<std::string> names;
       for (size_t i = 0; i < views.size(); ++i) {
-        FImage fr = rep.has_detail ? render_gaussians(model.ctx(), rep.gaussians, views[i], {f, f, S / 2.0, S / 2.0}, S,
-                                                      S, nullptr, model.device())
+        FImage fr = rep.has_detail ? detail_renderer->render(views[i], {f, f, S / 2.0, S / 2.0}, S, S)
                                    : render_code(model, rep.code.code, xyz, views[i], {f, f, S / 2.0, S / 2.0}, S, S,
                                                  nullptr, &posing);
         frames.push_back(to_u8(fr));
