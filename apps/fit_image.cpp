@@ -93,9 +93,13 @@ int main(int argc, char** argv) {
         "[0, 1000]"},
        {"detail-thickness", num(o.detail.thickness),
         "R: detail stage: a surfel's thickness along its normal over its width, in [0.01, 1]"},
+       {"detail-view-dependent", o.detail.view_dependent ? "on" : "off",
+        "on|off: detail stage: colours that depend on the view (SH): the photo's towards its camera, the mirrored/code "
+        "colour where a view stretches what the photo saw at a grazing angle (off: the photo's everywhere)"},
        {"up", "y", "y|-y: face.ply's up axis: y (facefield's frame) or -y (turned for y-down/COLMAP viewers)"},
        {"sh-degree", std::to_string(o.ply_sh_degree),
-        "0|3: face.ply's SH layout: 3 = 45 zero f_rest (graphdeco's), 0 = DC only"},
+        "0|3: face.ply's SH layout: 3 = DC + 45 f_rest (graphdeco's; the detail stage's view-dependent colours), 0 = "
+        "DC only (the colours the photo's camera sees)"},
        {"turntable-frames", std::to_string(o.turntable_frames), "N: turntable frames (0: none), in [0, 3600]"},
        {"turntable-size", std::to_string(o.turntable_size), "PX: turntable frame size, in [16, 8192]"},
        {"turntable-yaw", num(o.turntable_yaw_deg), "DEG: turntable swing (±), in [0, 180]"},
@@ -138,6 +142,7 @@ int main(int argc, char** argv) {
     o.detail.prior = opts.number("detail-prior", 0, 1000);
     o.detail.damping = opts.number("detail-damping", 0, 1000);
     o.detail.thickness = opts.number("detail-thickness", 0.01, 1);
+    o.detail.view_dependent = opts.choice("detail-view-dependent", {"on", "off"}) == "on";
     o.ply_y_down = opts.choice("up", {"y", "-y"}) == "-y";
     o.ply_sh_degree = std::stoi(opts.choice("sh-degree", {"0", "3"}));
     o.turntable_frames = int(opts.integer("turntable-frames", 0, 3600));

@@ -41,6 +41,7 @@ struct ff_rig {
 struct ff_renderer {
   std::mutex mu;
   std::unique_ptr<ffrt::Rasterizer> cpu;
+  std::vector<float> colors;  // a set with SH: its colours for the camera of the render in progress
 #ifdef FF_RUNTIME_CUDA
   std::unique_ptr<ffrt::CudaRasterizer> cuda;
 #endif
@@ -94,6 +95,9 @@ ff_gaussians* make_gaussians(ffrt::GaussianSet&& g, const std::string& what) {
         q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3] == 0.f)
       bad(i, "rotation (zero quaternion?)");
     if (!(g.opacities[i] >= 0.f && g.opacities[i] <= 1.f)) bad(i, "opacity (must be in [0,1])");
+    if (g.has_sh())
+      for (int k = 0; k < ffrt::kShRest * 3; ++k)
+        if (!std::isfinite(g.sh_rest[i * ffrt::kShRest * 3 + size_t(k)])) bad(i, "SH coefficient");
   }
   if (n > size_t(1) << 30) invalid(what + ": too many Gaussians");
   static std::atomic<uint64_t> next_id{1};
@@ -477,8 +481,13 @@ static ff_status render_impl(ff_renderer* r, const ff_gaussians* g, const ff_cam
     rg.opacities = g->g.opacities.data();
     rg.colors = g->g.colors.data();
     std::lock_guard<std::mutex> l(r->mu);
+    if (g->g.has_sh()) {  // view-dependent colours: evaluated for this camera (the CUDA upload cache cannot keep them)
+      ffrt::check_camera(c, o);
+      ffrt::view_colors(g->g, c.viewmat, r->colors);
+      rg.colors = r->colors.data();
+    }
 #ifdef FF_RUNTIME_CUDA
-    if (r->cuda) return r->cuda->render(rg, g->id, c, bg, o);
+    if (r->cuda) return r->cuda->render(rg, g->g.has_sh() ? 0 : g->id, c, bg, o);
 #endif
     r->cpu->render(rg, c, bg, o);
   });

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <numeric>
 
+#include "runtime/splat_math.h"
+
 namespace ffrt {
 
 namespace {
@@ -39,6 +41,14 @@ void turn_back_about_x(float* xyz, float* q) {
   const float w = q[0], x = q[1], y = q[2], z = q[3];
   q[0] = x, q[1] = -w, q[2] = z, q[3] = -y;
 }
+// The same turn for SH coefficients: (x, y, z) → (x, −y, −z) flips basis function k (runtime/splat_math.h sh_basis,
+// k = 1..15) when its polynomial is odd in y + z. The turn is its own inverse.
+void turn_sh_about_x(float* rest /* [15,3] */) {
+  static const int8_t flip[kShRest] = {1, 1, 0, 1, 0, 0, 1, 0, 1, 0, 1, 1, 0, 1, 0};
+  for (int k = 0; k < kShRest; ++k)
+    if (flip[k])
+      for (int c = 0; c < 3; ++c) rest[k * 3 + c] = -rest[k * 3 + c];
+}
 
 }  // namespace
 
@@ -49,19 +59,55 @@ void GaussianSet::resize(size_t n) {
   rotations.resize(n * 4);
   opacities.resize(n);
   colors.resize(n * 3);
+  if (has_sh()) sh_rest.resize(n * kShRest * 3);
 }
 
 void GaussianSet::check(const std::string& what) const {
   const size_t n = opacities.size();
-  if (means.size() != 3 * n || log_scales.size() != 3 * n || rotations.size() != 4 * n || colors.size() != 3 * n)
+  if (means.size() != 3 * n || log_scales.size() != 3 * n || rotations.size() != 4 * n || colors.size() != 3 * n ||
+      (has_sh() && sh_rest.size() != size_t(kShRest) * 3 * n))
     fail(kInvalid, what, ": inconsistent Gaussian arrays (", n, " opacities, ", means.size(), " mean floats, ",
-         log_scales.size(), " scale floats, ", rotations.size(), " rotation floats, ", colors.size(), " colour floats)");
+         log_scales.size(), " scale floats, ", rotations.size(), " rotation floats, ", colors.size(),
+         " colour floats, ", sh_rest.size(), " SH floats)");
+}
+
+void sh_color(const GaussianSet& g, size_t i, const float d[3], float rgb[3]) {
+  if (!g.has_sh()) {
+    for (int c = 0; c < 3; ++c) rgb[c] = g.colors[3 * i + c];
+    return;
+  }
+  float b[16];
+  ff::splat::math::sh_basis(3, d[0], d[1], d[2], b);
+  const float* r = &g.sh_rest[i * kShRest * 3];
+  for (int c = 0; c < 3; ++c) {
+    float v = g.colors[3 * i + c];
+    for (int k = 0; k < kShRest; ++k) v += r[k * 3 + c] * b[k + 1];
+    rgb[c] = std::max(v, 0.f);
+  }
+}
+
+void view_colors(const GaussianSet& g, const float V[16], std::vector<float>& rgb) {
+  const size_t n = g.size();
+  rgb.resize(n * 3);
+  const double centre[3] = {-(double(V[0]) * V[3] + double(V[4]) * V[7] + double(V[8]) * V[11]),
+                            -(double(V[1]) * V[3] + double(V[5]) * V[7] + double(V[9]) * V[11]),
+                            -(double(V[2]) * V[3] + double(V[6]) * V[7] + double(V[10]) * V[11])};
+  for (size_t i = 0; i < n; ++i) {
+    double d[3], len = 0;
+    for (int c = 0; c < 3; ++c) d[c] = g.means[3 * i + size_t(c)] - centre[c], len += d[c] * d[c];
+    len = std::sqrt(len);
+    float u[3];
+    for (int c = 0; c < 3; ++c) u[c] = len > 0 ? float(d[c] / len) : V[8 + c];
+    sh_color(g, i, u, &rgb[3 * i]);
+  }
 }
 
 // ---- .ply -----------------------------------------------------------------------------------------------
 std::string ply_bytes(const GaussianSet& g, int sh_degree, bool y_down) {
   g.check("ply_bytes");
   if (sh_degree != 0 && sh_degree != 3) fail(kInvalid, "ply: sh_degree must be 0 or 3, got ", sh_degree);
+  if (sh_degree == 0 && g.has_sh())
+    fail(kInvalid, "ply: these Gaussians have view-dependent colours (SH coefficients); sh_degree 0 would drop them");
   const size_t n = g.size();
   const int rest = sh_degree == 3 ? 45 : 0;
   std::string h = "ply\nformat binary_little_endian 1.0\n";
@@ -79,6 +125,13 @@ std::string ply_bytes(const GaussianSet& g, int sh_degree, bool y_down) {
     float* r = &rec[i * nf];
     for (int c = 0; c < 3; ++c) r[c] = g.means[3 * i + c];
     for (int c = 0; c < 3; ++c) r[6 + c] = float((double(g.colors[3 * i + c]) - 0.5) / kSH_C0);
+    if (rest && g.has_sh()) {  // f_rest is channel-major: f_rest_(c·15 + k)
+      float sh[kShRest * 3];
+      std::memcpy(sh, &g.sh_rest[i * kShRest * 3], sizeof sh);
+      if (y_down) turn_sh_about_x(sh);
+      for (int k = 0; k < kShRest; ++k)
+        for (int c = 0; c < 3; ++c) r[9 + c * kShRest + k] = sh[k * 3 + c];
+    }
     float* t = r + 9 + rest;
     t[0] = logitf_(g.opacities[i]);
     for (int c = 0; c < 3; ++c) t[1 + c] = g.log_scales[3 * i + c];
@@ -247,8 +300,11 @@ GaussianSet parse_ply(const std::string& b, const std::string& what, int* sh_deg
   if (rest != 0 && rest != 9 && rest != 24 && rest != 45)
     fail(kFormat, what, ": PLY has ", rest, " f_rest properties; 3·(deg+1)²−3 ∈ {0, 9, 24, 45} expected");
   if (sh_degree_out) *sh_degree_out = rest == 0 ? 0 : rest == 9 ? 1 : rest == 24 ? 2 : 3;
-  const size_t n = size_t(nvert);
+  std::vector<int> rest_col(size_t(rest), 0);
+  for (int k = 0; k < rest; ++k) rest_col[size_t(k)] = col("f_rest_" + cat(k));
+  const size_t n = size_t(nvert), nr = size_t(rest);
   std::vector<double> v(n * 14);
+  std::vector<float> vr(n * nr);  // f_rest values (float: what the set keeps)
   if (binary) {
     const size_t start = body + skip_before;
     if (start > b.size() || (b.size() - start) / std::max<size_t>(stride, 1) < n)
@@ -257,6 +313,10 @@ GaussianSet parse_ply(const std::string& b, const std::string& what, int* sh_deg
     for (size_t i = 0; i < n; ++i) {
       const char* r = b.data() + start + i * stride;
       for (int k = 0; k < 14; ++k) v[i * 14 + k] = ply_value(r + props[ci[k]].offset, props[ci[k]]);
+      for (size_t k = 0; k < nr; ++k) {
+        const PlyProp& pr = props[size_t(rest_col[k])];
+        vr[i * nr + k] = float(ply_value(r + pr.offset, pr));
+      }
     }
   } else {
     if (skip_before) fail(kUnsupported, what, ": ascii PLY with elements before `vertex` is not supported");
@@ -270,20 +330,36 @@ GaussianSet parse_ply(const std::string& b, const std::string& what, int* sh_deg
         p = end;
       }
       for (int k = 0; k < 14; ++k) v[i * 14 + k] = row[size_t(ci[k])];
+      for (size_t k = 0; k < nr; ++k) vr[i * nr + k] = float(row[size_t(rest_col[k])]);
     }
   }
+  // SH beyond the DC term only when some coefficient is non-zero (the SH-3 layout's 45 zeros are view-independent)
+  const bool sh = std::any_of(vr.begin(), vr.end(), [](float x) { return x != 0; });
   GaussianSet g;
+  if (sh) g.sh_rest.assign(1, 0.f);  // has_sh() before resize: resize sizes it
   g.resize(n);
+  const int per_channel = rest / 3;  // coefficients 1..per_channel of each channel; the rest of the 15 stay 0
   for (size_t i = 0; i < n; ++i) {
     const double* r = &v[i * 14];
     for (int c = 0; c < 3; ++c) {
       g.means[3 * i + c] = float(r[c]);
-      g.colors[3 * i + c] = float(std::max(0.0, 0.5 + kSH_C0 * r[3 + c]));  // 3DGS: +0.5, clamped below at 0
+      // 3DGS adds 0.5 and clamps the final colour below at 0: without SH that is the DC colour's clamp; with SH the
+      // clamp applies after the directional terms (sh_color), so the DC term stays as it is
+      const double dc = 0.5 + kSH_C0 * r[3 + c];
+      g.colors[3 * i + c] = float(sh ? dc : std::max(0.0, dc));
       g.log_scales[3 * i + c] = float(r[7 + c]);
+    }
+    if (sh) {
+      float* out = &g.sh_rest[i * kShRest * 3];
+      for (int c = 0; c < 3; ++c)
+        for (int k = 0; k < per_channel; ++k) out[k * 3 + c] = vr[i * nr + size_t(c * per_channel + k)];
     }
     g.opacities[i] = float(1.0 / (1.0 + std::exp(-r[6])));
     for (int c = 0; c < 4; ++c) g.rotations[4 * i + c] = float(r[10 + c]);
-    if (y_down) turn_back_about_x(&g.means[3 * i], &g.rotations[4 * i]);
+    if (y_down) {
+      turn_back_about_x(&g.means[3 * i], &g.rotations[4 * i]);
+      if (sh) turn_sh_about_x(&g.sh_rest[i * kShRest * 3]);
+    }
   }
   return g;
 }
@@ -456,6 +532,7 @@ Pack pack_from_gaussians(const GaussianSet& g, const std::string& meta) {
   p.add("rotations", {n, 4}, g.rotations.data());
   p.add("opacities", {n}, g.opacities.data());
   p.add("colors", {n, 3}, g.colors.data());
+  if (g.has_sh()) p.add("sh_rest", {n, kShRest, 3}, g.sh_rest.data());
   return p;
 }
 
@@ -478,6 +555,12 @@ GaussianSet gaussians_from_pack(const Pack& p, const std::string& what) {
   take("rotations", 4, g.rotations);
   take("colors", 3, g.colors);
   g.opacities = o.floats();
+  if (const Array* sh = p.find("sh_rest")) {
+    if (!(sh->shape.size() == 3 && sh->shape[0] == n && sh->shape[1] == kShRest && sh->shape[2] == 3))
+      fail(kFormat, what, ": 'sh_rest' must be [", n, ",", kShRest, ",3]");
+    g.sh_rest = sh->floats();
+  }
+  g.check(what);
   return g;
 }
 

@@ -4,8 +4,10 @@
 //   .ply    the official 3DGS point_cloud.ply (docs/conventions.md §5.1): binary_little_endian, one `vertex` element,
 //           float properties x y z nx ny nz f_dc_0..2 [f_rest_0..44] opacity scale_0..2 rot_0..3, raw values:
 //           opacity = logit(o), scale = log(σ), f_dc = (rgb − 0.5)/C0, rot = the normalised (w,x,y,z), normals 0.
-//           SH degree 3 by default: 45 zero f_rest (62 floats per Gaussian), the layout graphdeco's loader asserts;
-//           degree 0 writes DC only (17 floats). The reader takes both (and degrees 1, 2).
+//           SH degree 3 by default: 45 f_rest (62 floats per Gaussian), the layout graphdeco's loader asserts, zero
+//           unless the set has view-dependent colours (GaussianSet::sh_rest, written channel-major: f_rest_(c·15+k));
+//           degree 0 writes DC only (17 floats) and refuses a set with SH. The reader takes every degree 0–3 and
+//           keeps non-zero f_rest as sh_rest (degrees 1, 2 padded with zeros).
 //           up: the canonical frame is y up (docs/conventions.md); y_down = true writes the world turned 180° about
 //           x — (x, y, z) → (x, −y, −z), rotations r⊗q with r = (0, 1, 0, 0) — for viewers that assume a y-down
 //           (COLMAP) world, and says so in the header (`comment facefield up -y`); parse_ply turns such a file
@@ -14,12 +16,15 @@
 //           (and int8…float64), ascii or binary_little_endian, extra properties (binding_0, …) ignored.
 //   .splat  antimatter15 (docs/conventions.md §5.2): 32 bytes per Gaussian, no header: 3×f32 position, 3×f32 linear
 //           scale, RGBA u8 (A = opacity·255), quaternion u8 (w,x,y,z)·128+128 of the normalised rotation; records
-//           sorted by descending exp(Σ log s)·opacity (ties by index). Colour/opacity/rotation are quantised.
+//           sorted by descending exp(Σ log s)·opacity (ties by index). Colour/opacity/rotation are quantised. The
+//           format has no SH: a set with view-dependent colours is written with its DC colour, as antimatter15's own
+//           PLY converter does.
 //   .ffpk   identity pack: the container of runtime/container.h (magic "FFPACK\r\n"); its header record "pack/kind"
 //           says what it holds (1 = decoded Gaussians, 2 = model: generator + decoders + layout + codes +
 //           positions, 3 = rig: one identity's animation rig, runtime/rig.h, docs/rig.md), meta is informative JSON;
 //           arrays may have any name and any of the five dtypes.
-//           Kind 1 arrays: means [N,3], log_scales [N,3], rotations [N,4], opacities [N] (activated), colors [N,3].
+//           Kind 1 arrays: means [N,3], log_scales [N,3], rotations [N,4], opacities [N] (activated), colors [N,3],
+//           optionally sh_rest [N,15,3] (GaussianSet::sh_rest: view-dependent colours).
 //           Kind 2 arrays: the checkpoint's parameter names (train/model.h: codes, E, G.*, pos_embedding, dec.*,
 //           mu_*, xyz) and generator buffers (G.*.noise_const, G.*.resample_filter), and the model records of
 //           train/model_file.h (layout/*, names, cameras/*, head/*, model/config); the runtime needs layout/row_uv
@@ -48,11 +53,27 @@ struct GaussianSet {
   std::vector<float> log_scales;  // [N,3]
   std::vector<float> rotations;   // [N,4] (w,x,y,z), unnormalised
   std::vector<float> opacities;   // [N] activated, in [0,1]
-  std::vector<float> colors;      // [N,3] RGB in [0,1]
+  std::vector<float> colors;      // [N,3] RGB in [0,1]: the colour seen from every direction, or with sh_rest the
+                                  // SH DC term as a colour (0.5 + C0·f_dc)
+  // [N,15,3] (Gaussian, SH coefficient 1..15, channel) or empty: the SH coefficients of degrees 1–3 (3DGS f_rest,
+  // its basis and sign conventions: runtime/splat_math.h sh_basis), which make the colour depend on the direction
+  // the Gaussian is seen from (sh_color). Empty: view-independent colours (most sets). With SH, `colors` may leave
+  // [0, 1] (the DC term alone need not be a displayable colour).
+  std::vector<float> sh_rest;
   size_t size() const { return opacities.size(); }
-  void resize(size_t n);
+  bool has_sh() const { return !sh_rest.empty(); }
+  void resize(size_t n);  // sh_rest too when the set has it
   void check(const std::string& what) const;  // consistent sizes (throws kInvalid)
 };
+constexpr int kShRest = 15;  // SH coefficients of degrees 1–3 per channel
+
+// The colour of Gaussian i of g seen along the unit direction d (from the camera towards the Gaussian, in the frame
+// of g's means): colors[i] + Σₖ sh_rest[i,k]·basisₖ(d), clamped below at 0 (3DGS computeColorFromSH; the DC term is
+// colors[i] itself); colors[i] when g has no SH.
+void sh_color(const GaussianSet& g, size_t i, const float d[3], float rgb[3]);
+// Every Gaussian's colour [N,3] seen from the camera of `viewmat` (world→camera 4×4, row-major; centre −Rᵀt):
+// sh_color along normalize(mean − centre) (a Gaussian at the centre: along the camera's axis).
+void view_colors(const GaussianSet& g, const float viewmat[16], std::vector<float>& rgb);
 
 // ---- .ply ----
 std::string ply_bytes(const GaussianSet& g, int sh_degree = 3, bool y_down = false);  // sh_degree 0 or 3

@@ -100,6 +100,8 @@ void RigData::check(const std::string& what) const {
   if (gaussians.size() != 0 || !gaussians.means.empty()) {
     gaussians.check(what);
     if (gaussians.size() != size_t(G)) fail(kFormat, what, ": ", gaussians.size(), " neutral Gaussians, ", G, " bindings");
+    if (gaussians.has_sh())
+      fail(kUnsupported, what, ": its Gaussians have view-dependent colours (SH), which a rig cannot pose yet");
   }
 }
 
@@ -301,6 +303,11 @@ void Rig::pose(const GaussianSet& neutral, const RigParams& p, GaussianSet& out,
   const int64_t G = d_.G;
   if (neutral.size() != size_t(G))
     fail(kInvalid, "rig pose: ", neutral.size(), " Gaussians, ", what_, " binds ", G);
+  // SH coefficients would have to turn with every Gaussian's triangle; a rig's Gaussians are view-independent
+  if (neutral.has_sh())
+    fail(kUnsupported, "rig pose: these Gaussians have view-dependent colours (SH), which posing cannot turn with "
+                       "their triangles yet; pose a view-independent set (fit_image's face.ffrig holds one)");
+  out.sh_rest.clear();
   std::vector<float> V1;
   posed_vertices(p, V1);
   out.resize(size_t(G));

@@ -20,16 +20,16 @@
 namespace ff::splat::math {
 
 // ---- scalar wrappers (overloads that resolve the same way under g++ and nvcc) --------------------
-FF_HD float m_sqrt(float x) { return sqrtf(x); }
-FF_HD double m_sqrt(double x) { return sqrt(x); }
-FF_HD float m_exp(float x) { return expf(x); }
-FF_HD double m_exp(double x) { return exp(x); }
-FF_HD float m_log(float x) { return logf(x); }
-FF_HD double m_log(double x) { return log(x); }
-FF_HD float m_ceil(float x) { return ceilf(x); }
-FF_HD double m_ceil(double x) { return ceil(x); }
-FF_HD float m_floor(float x) { return floorf(x); }
-FF_HD double m_floor(double x) { return floor(x); }
+FF_HD float m_sqrt(float x) { return ::sqrtf(x); }
+FF_HD double m_sqrt(double x) { return ::sqrt(x); }
+FF_HD float m_exp(float x) { return ::expf(x); }
+FF_HD double m_exp(double x) { return ::exp(x); }
+FF_HD float m_log(float x) { return ::logf(x); }
+FF_HD double m_log(double x) { return ::log(x); }
+FF_HD float m_ceil(float x) { return ::ceilf(x); }
+FF_HD double m_ceil(double x) { return ::ceil(x); }
+FF_HD float m_floor(float x) { return ::floorf(x); }
+FF_HD double m_floor(double x) { return ::floor(x); }
 template <class T>
 FF_HD T m_min(T a, T b) { return a < b ? a : b; }
 template <class T>

@@ -145,8 +145,10 @@ FF_API ff_status ff_decode_mix(ff_model* model, int n, const int* identities, co
  * nonzero), opacities [n] in [0,1], colors [n,3] in [0,1]. n ≥ 0. Values must be finite. */
 FF_API ff_status ff_gaussians_create(int n, const float* means, const float* scales, const float* rotations,
                                      const float* opacities, const float* colors, ff_gaussians** out);
-/* Load Gaussians from a .ply (3DGS layout, any property order/type; SH DC only is used), a .splat, or an
- * identity pack of decoded Gaussians, recognised by content. */
+/* Load Gaussians from a .ply (3DGS layout, any property order/type, SH degree 0–3), a .splat, or an identity pack
+ * of decoded Gaussians, recognised by content. Non-zero SH coefficients beyond the DC term (fit_image's face.ply)
+ * make the colours depend on the view: ff_render evaluates them for its camera (3DGS's computeColorFromSH), and
+ * ff_gaussians_read's colours are then the DC term alone; such Gaussians cannot be posed (ff_rig_pose). */
 FF_API ff_status ff_gaussians_load(const char* path, ff_gaussians** out);
 FF_API void ff_gaussians_free(ff_gaussians* g);
 /* Number of Gaussians (0 for NULL). */
@@ -155,8 +157,9 @@ FF_API int ff_gaussians_count(const ff_gaussians* g);
  * non-NULL array must hold count·width floats). */
 FF_API ff_status ff_gaussians_read(const ff_gaussians* g, float* means, float* scales, float* rotations,
                                    float* opacities, float* colors);
-/* Write to path. sh_degree (PLY only): 0 = DC only (17 floats per Gaussian), 3 = DC + 45 zero f_rest for
- * viewers that need them; other formats ignore it. */
+/* Write to path. sh_degree (PLY only): 0 = DC only (17 floats per Gaussian; refused for view-dependent colours),
+ * 3 = DC + 45 f_rest (zero unless the colours depend on the view) for viewers that need them; other formats
+ * ignore it (.splat keeps the DC colour). */
 FF_API ff_status ff_gaussians_save(const ff_gaussians* g, const char* path, ff_format format, int sh_degree);
 
 /* ---- rendering ----------------------------------------------------------------------------------------- */

@@ -12,6 +12,8 @@
 #include <fstream>
 
 #include "core/check.h"
+#include "core/geometry.h"
+#include "core/rng.h"
 #include "flame/headmodel.h"
 #include "tests/testing.h"
 #include "tests/train/train_test_util.h"
@@ -400,7 +402,15 @@ TEST_CASE("fit: a photo with a known expression: fit_image estimates it, places 
     CHECK(moved > 1e-3);   // the neutral surfels are not the posed ones (smile 0.8, jaw 0.2)
     CHECK(err < 2e-5);     // float rig forward vs the f64 head fit
     CHECK(derr < 1e-3);
-    CHECK(posed_back.colors == rd.gaussians.colors);
+    CHECK(posed_back.colors == rd.detail.photo_colors);  // the rig carries the colours the photo sees (no SH)
+    // face.ply keeps the view-dependent colours; a rig refuses them (they would have to turn with each triangle)
+    CHECK(ffrt::read_ply(od.out + "/face.ply").has_sh());
+    ffrt::GaussianSet with_sh = neutral_surfels;
+    with_sh.sh_rest.assign(with_sh.size() * ffrt::kShRest * 3, 0.01f);
+    CHECK_THROWS_WITH_AS(rr.pose(with_sh, rp, posed_back, pool), doctest::Contains("view-dependent"), ffrt::Error);
+    ffrt::RigData rig_sh = rr.data();
+    rig_sh.gaussians = with_sh;
+    CHECK_THROWS_WITH_AS(rig_sh.check("rig"), doctest::Contains("view-dependent"), ffrt::Error);
   }
 }
 
@@ -629,7 +639,7 @@ TEST_CASE("fit: the detail stage matches the input view and keeps the 15 novel v
   train::IdentityModel& model = *lm.model;
   auto held = train::open_dataset(fx.data, "heldout");
   const flame::FlameModel& hm = flame::builtin_head_model_ref();
-  double in_code = 0, in_detail = 0, nv_code = 0, nv_detail = 0, t_detail = 0;
+  double in_code = 0, in_detail = 0, nv_code = 0, nv_detail = 0, nv_flat = 0, t_detail = 0;
   int n_novel = 0;
   for (int s = 0; s < held->num_subjects(); ++s) {
     fit::CodeFitProblem p = heldout_problem(model, *held, s);
@@ -647,7 +657,14 @@ TEST_CASE("fit: the detail stage matches the input view and keeps the 15 novel v
     t_detail += d.seconds;
     CHECK(d.gaussians.size() == d.tri.size());
     CHECK(d.psnr_end > d.psnr_start);
-    for (float c : d.gaussians.colors) REQUIRE((c >= 0.f && c <= 1.f));
+    CHECK(d.gaussians.has_sh());
+    for (float c : d.photo_colors) REQUIRE((c >= 0.f && c <= 1.f));
+    // the same stage without view-dependent colours: the same surfels and photo colours
+    fit::DetailOptions flat;
+    flat.view_dependent = false;
+    const fit::DetailResult df = fit::fit_detail(ctx, dp, flat);
+    CHECK_FALSE(df.gaussians.has_sh());
+    CHECK(df.gaussians.colors == d.photo_colors);
     // every surfel stays on its triangle: barycentrics in [0, 1] summing to 1
     for (size_t i = 0; i < d.tri.size(); ++i) {
       REQUIRE(d.tri[i] >= 0);
@@ -664,20 +681,24 @@ TEST_CASE("fit: the detail stage matches the input view and keeps the 15 novel v
       ground_truth(*held, s, v, gt, mk);
       fit::FImage a = fit::render_code(model, r.code, p.xyz, c.viewmat, c.intrinsics, c.width, c.height);
       fit::FImage b = fit::render_gaussians(ctx, d.gaussians, c.viewmat, c.intrinsics, c.width, c.height);
+      fit::FImage bf = fit::render_gaussians(ctx, df.gaussians, c.viewmat, c.intrinsics, c.width, c.height);
       const double pa = train::image_metrics(a.data.data(), gt.data.data(), mk, c.width, c.height).psnr_mask;
       const double pb = train::image_metrics(b.data.data(), gt.data.data(), mk, c.width, c.height).psnr_mask;
+      const double pf = train::image_metrics(bf.data.data(), gt.data.data(), mk, c.width, c.height).psnr_mask;
       if (v == centre) {
+        // the photo's camera sees the photo's colours exactly: the view-dependent colours change nothing there
+        CHECK(std::abs(pb - pf) < 0.01);
         in_code += pa / 3, in_detail += pb / 3;
         continue;
       }
-      nv_code += pa, nv_detail += pb;
+      nv_code += pa, nv_detail += pb, nv_flat += pf;
       ++n_novel;
     }
   }
-  nv_code /= n_novel, nv_detail /= n_novel;
+  nv_code /= n_novel, nv_detail /= n_novel, nv_flat /= n_novel;
   std::printf("[fit detail] held-out ids, masked PSNR: input view code %.2f -> detail %.2f dB; %d novel views code "
-              "%.2f -> detail %.2f dB; detail stage %.2f s/identity\n",
-              in_code, in_detail, n_novel, nv_code, nv_detail, t_detail / 3);
+              "%.2f -> detail %.2f dB (view-independent colours %.2f dB); detail stage %.2f s/identity\n",
+              in_code, in_detail, n_novel, nv_code, nv_detail, nv_flat, t_detail / 3);
   CHECK(n_novel == 45);
   CHECK(in_detail > in_code + 3);
   CHECK(nv_detail > nv_code - 0.5);
@@ -711,6 +732,89 @@ TEST_CASE("fit: the detail stage's colour solve on CUDA matches the CPU's") {
               "%.3f vs %.3f s\n", a.gaussians.size(), mad, a.psnr_end, b.psnr_end, a.seconds, b.seconds);
   CHECK(mad < 2e-3);
   CHECK(std::abs(a.psnr_end - b.psnr_end) < 0.05);
+  // the view-dependent result renders alike on both devices (the SH evaluated by each renderer)
+  const train::Camera c = held->camera(0, 0);
+  const fit::FImage ia = fit::render_gaussians(ctx, a.gaussians, c.viewmat, c.intrinsics, c.width, c.height);
+  const fit::FImage ib = fit::render_gaussians(ctx, a.gaussians, c.viewmat, c.intrinsics, c.width, c.height, nullptr,
+                                               Device::cuda(0));
+  double worst = 0;
+  for (size_t i = 0; i < ia.data.size(); ++i) worst = std::max(worst, double(std::abs(ia.data[i] - ib.data[i])));
+  CHECK(worst < 2e-3);
+}
+
+TEST_CASE("fit: view-dependent surfel colours: the photo's colour at the photo's cosine, the guess where a view stretches") {
+  // h(u): exactly 1 at the photo's cosine; the guess (h ≈ 0) for a frontal view of a surfel the photo saw at 70°;
+  // no view dependence for a surfel the photo saw within 53° of its normal
+  for (double up = -0.2; up <= 1.0; up += 0.01) {
+    const std::array<double, 4> a = fit::photo_weight_cubic(up);
+    auto h = [&](double u) { return a[0] + a[1] * u + a[2] * u * u + a[3] * u * u * u; };
+    CHECK(std::abs(h(up) - 1) < 1e-12);
+    if (up >= 0.6) CHECK((a[0] == 1 && a[1] == 0 && a[2] == 0 && a[3] == 0));
+    if (up >= 0.1 && up <= 0.35) {
+      CHECK(h(1.0) < 0.3);   // seen head-on (≥ 3× larger than the photo saw it): mostly the guess
+      CHECK(h(1.0) > -0.3);
+      for (double u = 0; u <= 1; u += 0.05) CHECK((h(u) > -0.35 && h(u) < 1.35));
+    }
+  }
+  CHECK_THROWS_AS(fit::photo_weight_cubic(1.5), ff::Error);
+  // as SH: the colour along the photo's ray is the photo's, along the normal h(1)'s mix, for any normal
+  const float photo[3] = {0.8f, 0.3f, 0.2f}, guess[3] = {0.4f, 0.5f, 0.6f};
+  for (const std::array<double, 3>& n0 : std::vector<std::array<double, 3>>{{0, 0, 1}, {0.6, -0.3, 0.74}, {-1, 0.2, 0.1}}) {
+    const Vec3d n = normalized(Vec3d{n0[0], n0[1], n0[2]});
+    // a ray to the camera at cosine 0.25 with the normal
+    const Vec3d t = normalized(cross(n, Vec3d{0.3, 1, 0.2}));
+    const double up = 0.25;
+    const Vec3d to_cam = {up * n[0] + std::sqrt(1 - up * up) * t[0], up * n[1] + std::sqrt(1 - up * up) * t[1],
+                          up * n[2] + std::sqrt(1 - up * up) * t[2]};
+    ffrt::GaussianSet g;
+    g.sh_rest.assign(1, 0.f);
+    g.resize(1);
+    fit::view_dependent_sh({n[0], n[1], n[2]}, up, photo, guess, g.colors.data(), g.sh_rest.data());
+    float rgb[3];
+    const float d_photo[3] = {float(-to_cam[0]), float(-to_cam[1]), float(-to_cam[2])};  // camera → surfel
+    ffrt::sh_color(g, 0, d_photo, rgb);
+    for (int c = 0; c < 3; ++c) CHECK(std::abs(rgb[c] - photo[c]) < 1e-5);
+    const std::array<double, 4> a = fit::photo_weight_cubic(up);
+    const double h1 = a[0] + a[1] + a[2] + a[3];
+    const float d_front[3] = {float(-n[0]), float(-n[1]), float(-n[2])};
+    ffrt::sh_color(g, 0, d_front, rgb);
+    for (int c = 0; c < 3; ++c) CHECK(std::abs(rgb[c] - (guess[c] + h1 * (photo[c] - guess[c]))) < 1e-5);
+  }
+}
+
+TEST_CASE("fit: GaussianRenderer renders a set with SH as its per-view colours (runtime/formats.h view_colors)") {
+  Context ctx(0, 2);
+  ffrt::GaussianSet g;
+  g.sh_rest.assign(1, 0.f);
+  const int N = 400;
+  g.resize(N);
+  uint64_t k = 0;
+  auto U = [&](double a, double b) { return float(a + (b - a) * rng::uniform_at(31, k++)); };
+  for (int i = 0; i < N; ++i) {
+    for (int c = 0; c < 3; ++c) {
+      g.means[size_t(i) * 3 + size_t(c)] = U(-0.1, 0.1);
+      g.log_scales[size_t(i) * 3 + size_t(c)] = U(-5.5, -4);
+      g.colors[size_t(i) * 3 + size_t(c)] = U(0.2, 0.8);
+    }
+    for (int c = 0; c < 4; ++c) g.rotations[size_t(i) * 4 + size_t(c)] = U(-1, 1) + (c == 0 ? 1.5f : 0.f);
+    g.opacities[size_t(i)] = U(0.3, 0.9);
+    for (int c = 0; c < 45; ++c) g.sh_rest[size_t(i) * 45 + size_t(c)] = U(-0.2, 0.2);
+  }
+  const std::vector<std::array<double, 16>> views = fit::turntable_views({0, 0, 0}, 0.6, 40, 4);
+  const fit::GaussianRenderer renderer(ctx, g);
+  for (const auto& V : views) {
+    const fit::FImage a = renderer.render(V, {500, 500, 32, 32}, 64, 64);
+    float Vf[16];
+    for (int i = 0; i < 16; ++i) Vf[i] = float(V[size_t(i)]);
+    ffrt::GaussianSet flat = g;
+    ffrt::view_colors(g, Vf, flat.colors);
+    flat.sh_rest.clear();
+    const fit::FImage b = fit::render_gaussians(ctx, flat, V, {500, 500, 32, 32}, 64, 64);
+    double worst = 0, sum = 0;
+    for (size_t i = 0; i < a.data.size(); ++i) worst = std::max(worst, double(std::abs(a.data[i] - b.data[i]))), sum += a.data[i];
+    CHECK(sum > 100);
+    CHECK(worst < 1e-4);
+  }
 }
 
 TEST_CASE("fit: mirror_vertices pairs a symmetric template and rejects bad input") {

@@ -337,6 +337,107 @@ TEST_CASE("runtime: .ply with up -y (COLMAP-style viewers): stored turned, read 
   CHECK(worst <= 1);
 }
 
+TEST_CASE("runtime: view-dependent colours (SH): .ply and .ffpk keep them, up -y turns them, ff_render = engine") {
+  ffrt::GaussianSet g = random_set(300, 21);
+  g.sh_rest.assign(g.size() * ffrt::kShRest * 3, 0.f);
+  {
+    uint64_t i = 0;
+    for (float& v : g.sh_rest) v = float(0.3 * (rng::uniform_at(22, i++) - 0.5));
+  }
+  // .ply SH-3: f_rest channel-major, read back bitwise; the DC term is not clamped when SH is present
+  g.colors[0] = -0.2f;
+  int deg = -1;
+  const ffrt::GaussianSet back = ffrt::parse_ply(ffrt::ply_bytes(g, 3), "sh.ply", &deg);
+  CHECK(deg == 3);
+  REQUIRE(back.has_sh());
+  CHECK(back.sh_rest == g.sh_rest);
+  CHECK(std::abs(back.colors[0] + 0.2f) < 1e-6);
+  {  // the file's own order: f_rest_(c·15 + k) of Gaussian 0 is sh_rest[0, k, c]
+    const std::string b = ffrt::ply_bytes(g, 3);
+    const size_t body = b.find("end_header\n") + 11;
+    float rec[62];
+    std::memcpy(rec, b.data() + body, sizeof rec);
+    CHECK(rec[9 + 2 * 15 + 4] == g.sh_rest[4 * 3 + 2]);
+    CHECK(rec[9 + 1 * 15 + 0] == g.sh_rest[0 * 3 + 1]);
+  }
+  CHECK_THROWS_WITH_AS(ffrt::ply_bytes(g, 0), doctest::Contains("view-dependent"), ffrt::Error);
+  // the SH-3 layout's 45 zeros read back as no SH
+  CHECK_FALSE(ffrt::parse_ply(ffrt::ply_bytes(random_set(5, 3), 3), "zeros.ply").has_sh());
+  // .ffpk kind 1 keeps them
+  const ffrt::GaussianSet fromp = ffrt::gaussians_from_pack(ffrt::parse_pack(ffrt::pack_bytes(ffrt::pack_from_gaussians(g)), "p"), "p");
+  CHECK(fromp.sh_rest == g.sh_rest);
+  g.colors[0] = 0.4f;
+  // up −y: a viewer that does not turn the file back sees the turned world with colours turned alike (the sign
+  // table of turn_sh_about_x): colour along the turned direction = colour along the original one
+  {
+    std::string foreign = ffrt::ply_bytes(g, 3, true);
+    const size_t at = foreign.find(ffrt::kPlyYDownComment);
+    foreign.replace(at, std::strlen(ffrt::kPlyYDownComment), "comment elsewhere  xx y");
+    const ffrt::GaussianSet turned = ffrt::parse_ply(foreign, "viewer");
+    const ffrt::GaussianSet canon = ffrt::parse_ply(ffrt::ply_bytes(g, 3, true), "down.ply");
+    double worst = 0, worst_canon = 0;
+    uint64_t i = 100;
+    for (size_t k = 0; k < g.size(); ++k) {
+      float d[3] = {float(rng::normal_at(5, i++)), float(rng::normal_at(5, i++)), float(rng::normal_at(5, i++))};
+      const float n = std::sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
+      for (float& x : d) x /= n;
+      const float dt[3] = {d[0], -d[1], -d[2]};
+      float a[3], b[3], c[3];
+      ffrt::sh_color(g, k, d, a);
+      ffrt::sh_color(turned, k, dt, b);
+      ffrt::sh_color(canon, k, d, c);
+      for (int ch = 0; ch < 3; ++ch)
+        worst = std::max(worst, double(std::abs(a[ch] - b[ch]))), worst_canon = std::max(worst_canon, double(std::abs(a[ch] - c[ch])));
+    }
+    CHECK(worst < 1e-5);
+    CHECK(worst_canon < 1e-5);
+  }
+  // ff_render of the loaded file evaluates the SH for its camera as the engine's renderer does
+  const std::string dir = ff::testing::temp_dir("runtime_sh");
+  ffrt::write_ply(dir + "/sh.ply", g);
+  ff_gaussians* h = nullptr;
+  REQUIRE(ff_gaussians_load((dir + "/sh.ply").c_str(), &h) == FF_OK);
+  facefield::Gaussians hold(h);
+  ff_renderer* r = nullptr;
+  REQUIRE(ff_renderer_create(1, &r) == FF_OK);
+  Context ctx(1, 2);
+  for (float yaw : {0.f, 0.6f}) {
+    ff_camera cam{};
+    const float cy = std::cos(yaw), sy = std::sin(yaw);
+    const float V[16] = {cy, 0, -sy, 1.2f * sy, 0, 1, 0, 0.01f, sy, 0, cy, 1.2f * (1 - cy) + 0.05f, 0, 0, 0, 1};
+    std::memcpy(cam.viewmat, V, sizeof V);
+    cam.fx = cam.fy = 400, cam.cx = 48, cam.cy = 40, cam.width = 96, cam.height = 80;
+    std::vector<float> img(size_t(3) * 96 * 80), alpha(96 * 80);
+    REQUIRE(ff_render_float(r, h, &cam, nullptr, img.data(), alpha.data()) == FF_OK);
+    // the engine: SH [N,16,3] with the DC from the colours
+    std::vector<float> sh(g.size() * 48), sc(g.log_scales.size());
+    for (size_t k = 0; k < g.size(); ++k)
+      for (int c = 0; c < 3; ++c) {
+        sh[k * 48 + size_t(c)] = float((g.colors[k * 3 + size_t(c)] - 0.5) / ffrt::kSH_C0);
+        for (int j = 0; j < ffrt::kShRest; ++j) sh[k * 48 + size_t(j + 1) * 3 + size_t(c)] = g.sh_rest[k * 45 + size_t(j) * 3 + size_t(c)];
+      }
+    for (size_t k = 0; k < sc.size(); ++k) sc[k] = std::exp(g.log_scales[k]);
+    splat::RenderParams p;
+    p.num_gaussians = int(g.size()), p.width = 96, p.height = 80;
+    p.means = g.means.data(), p.scales = sc.data(), p.rotations = g.rotations.data(), p.opacities = g.opacities.data();
+    p.sh = sh.data(), p.sh_degree = 3, p.sh_coeffs = 16;
+    p.viewmats = cam.viewmat;
+    const float intr[4] = {cam.fx, cam.fy, cam.cx, cam.cy};
+    p.intrinsics = intr;
+    std::vector<float> ref(img.size());
+    p.image = ref.data();
+    splat::RenderState st;
+    splat::render_fwd(ctx, p, st);
+    double d = 0, covered = 0;
+    for (size_t k = 0; k < img.size(); ++k) d = std::max(d, double(std::abs(img[k] - ref[k])));
+    for (float a : alpha) covered += a > 0.5f;
+    INFO("yaw ", yaw, ": max |runtime − engine| = ", d);
+    CHECK(covered > 300);
+    CHECK(d < 1e-4);
+  }
+  ff_renderer_free(r);
+}
+
 TEST_CASE("runtime: .splat round trip (32-byte records, importance order, quantisation)") {
   ffrt::GaussianSet g = random_set(300, 4);
   const std::string b = ffrt::splat_bytes(g);

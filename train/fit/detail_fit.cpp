@@ -6,9 +6,12 @@
 #include <cmath>
 #include <limits>
 
+#include <Eigen/Dense>
+
 #include "core/check.h"
 #include "core/geometry.h"
 #include "flame/mesh_raster.h"
+#include "runtime/splat_math.h"
 #include "splat/splat.h"
 #include "tensor/tensor.h"
 
@@ -59,8 +62,10 @@ void sample_bilinear(const FImage& im, double x, double y, float* out) {
 }
 
 // How well the photo sees surface point x with unit normal n: in the image, not behind the z-buffer, facing.
+// `cosine` (optional) receives the cosine between n and the direction from x to the camera (1: seen head-on).
 double visibility(const View& v, const flame::GBuffer& g, const Vec3d& x, const Vec3d& n, float* photo_rgb,
-                  const FImage& photo) {
+                  const FImage& photo, double* cosine = nullptr) {
+  if (cosine) *cosine = -dot(n, normalized(sub(x, v.center())));
   const Vec3d pc = v.to_camera(x);
   if (pc[2] <= 1e-6) return 0;
   const double u = v.fx * pc[0] / pc[2] + v.cx, w = v.fy * pc[1] / pc[2] + v.cy;
@@ -208,6 +213,50 @@ class SurfelOperator {
   splat::RenderState state_;
 };
 
+// Per-surfel colours [N,3] low-passed over the head surface: splatted onto the head's vertices by the surfels'
+// barycentrics, averaged with the vertices' mesh neighbours `rounds` times, interpolated back. Its scale is the
+// head mesh's edge length (a few mm on the face) times about √rounds.
+std::vector<float> surface_lowpass(const flame::Mesh& head, const std::vector<int32_t>& tri,
+                                   const std::vector<float>& bary, const std::vector<float>& values, int rounds) {
+  const size_t N = tri.size(), V = size_t(head.num_vertices()), F = size_t(head.num_faces());
+  std::vector<double> sum(V * 3, 0.0), weight(V, 0.0);
+  auto corner = [&](size_t f, int k) { return size_t(head.faces[f * 3 + size_t(k)]); };
+  for (size_t i = 0; i < N; ++i)
+    for (int k = 0; k < 3; ++k) {
+      const size_t v = corner(size_t(tri[i]), k);
+      const double b = bary[i * 3 + size_t(k)];
+      weight[v] += b;
+      for (int c = 0; c < 3; ++c) sum[v * 3 + size_t(c)] += b * values[i * 3 + size_t(c)];
+    }
+  for (int r = 0; r < rounds; ++r) {  // each vertex gains its neighbours' sums (edges shared by two faces count twice)
+    std::vector<double> s2 = sum, w2 = weight;
+    for (size_t f = 0; f < F; ++f)
+      for (int k = 0; k < 3; ++k) {
+        const size_t a = corner(f, k), b = corner(f, (k + 1) % 3);
+        w2[a] += weight[b], w2[b] += weight[a];
+        for (int c = 0; c < 3; ++c) s2[a * 3 + size_t(c)] += sum[b * 3 + size_t(c)], s2[b * 3 + size_t(c)] += sum[a * 3 + size_t(c)];
+      }
+    sum.swap(s2), weight.swap(w2);
+  }
+  std::vector<float> out(N * 3, 0.f);
+  for (size_t i = 0; i < N; ++i) {
+    double acc[3] = {0, 0, 0}, ws = 0;
+    for (int k = 0; k < 3; ++k) {
+      const size_t v = corner(size_t(tri[i]), k);
+      if (!(weight[v] > 0)) continue;
+      const double b = bary[i * 3 + size_t(k)];
+      for (int c = 0; c < 3; ++c) acc[c] += b * sum[v * 3 + size_t(c)] / weight[v];
+      ws += b;
+    }
+    for (int c = 0; c < 3; ++c) out[i * 3 + size_t(c)] = float(ws > 0 ? acc[c] / ws : values[i * 3 + size_t(c)]);
+  }
+  return out;
+}
+
+double luminance(const float* rgb) { return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]; }
+constexpr int kShadingRounds = 4;         // surface_lowpass rounds for the guess's shading (docs/model.md §7)
+constexpr double kMaxShadingGain = 2.0;   // the guess is brightened or darkened by at most this factor
+
 double masked_psnr(const std::vector<float>& img, const FImage& photo, const FImage& mask) {
   const size_t P = mask.data.size();
   double se = 0, wm = 0;
@@ -226,6 +275,96 @@ double dot_product(const std::vector<float>& a, const std::vector<float>& b) {
   return s;
 }
 }  // namespace
+
+namespace {
+// h's target: the photo's colour up to a 1.25× stretch, the guess from 2.5×; views from behind (u < 0) see the
+// surfel through the head, if at all: the photo's colour there too
+double photo_weight_target(double u, double up) { return u <= 0 ? 1.0 : 1 - smoothstep(1.25 * up, 2.5 * up, u); }
+// how much of that a surfel gets: none where the photo sees it well enough that no view stretches it 2×
+double view_dependence(double up) { return 1 - smoothstep(0.4, 0.6, up); }
+// the least-squares cubic of the target over u ∈ [−1, 1] (weight 1 on the visible side u ≥ −0.1, 0.05 behind)
+// subject to h(u_p) = 1, kept within [−0.02, 1.02]-ish on the visible side by penalties that grow where it leaves
+// [0, 1] (a cubic cannot follow the target's step: unbounded, it overshoots to −0.4, extrapolating the colours past
+// the guess)
+std::array<double, 4> fit_photo_weight(double up) {
+  constexpr int M = 201;
+  std::array<double, M> u{}, w{}, y{}, extra{}, bound{};
+  for (int j = 0; j < M; ++j) {
+    u[j] = -1 + 2.0 * j / (M - 1);
+    w[j] = u[j] >= -0.1 ? 1.0 : 0.05;
+    y[j] = photo_weight_target(u[j], up);
+  }
+  const double cst[4] = {1, up, up * up, up * up * up};
+  std::array<double, 4> a{};
+  for (int round = 0; round < 40; ++round) {
+    Eigen::Matrix<double, 5, 5> K = Eigen::Matrix<double, 5, 5>::Zero();
+    Eigen::Matrix<double, 5, 1> rhs = Eigen::Matrix<double, 5, 1>::Zero();
+    for (int j = 0; j < M; ++j) {
+      const double p[4] = {1, u[j], u[j] * u[j], u[j] * u[j] * u[j]};
+      const double ww = w[j] + extra[j], t = (w[j] * y[j] + extra[j] * bound[j]) / ww;
+      for (int r = 0; r < 4; ++r) {
+        rhs(r) += ww * p[r] * t;
+        for (int c = 0; c < 4; ++c) K(r, c) += ww * p[r] * p[c];
+      }
+    }
+    for (int r = 0; r < 4; ++r) K(r, 4) = K(4, r) = cst[r];
+    rhs(4) = 1;
+    const Eigen::Matrix<double, 5, 1> x = K.fullPivLu().solve(rhs);
+    a = {x(0), x(1), x(2), x(3)};
+    bool inside = true;
+    for (int j = 0; j < M; ++j) {
+      if (u[j] < -0.1) continue;
+      const double h = a[0] + a[1] * u[j] + a[2] * u[j] * u[j] + a[3] * u[j] * u[j] * u[j];
+      if (h < -0.02 || h > 1.02) inside = false, extra[j] += 5, bound[j] = h < 0 ? 0.0 : 1.0;
+    }
+    if (inside) break;
+  }
+  return a;
+}
+}  // namespace
+
+std::array<double, 4> photo_weight_cubic(double up) {
+  FF_CHECK(std::isfinite(up) && up >= -1 && up <= 1, "photo_weight_cubic: the cosine must be in [-1, 1], got ", up);
+  const double s = view_dependence(up);
+  if (s <= 0) return {1, 0, 0, 0};
+  // a table over u_p ∈ [0.1, 0.6] (below 0.1 the photo hardly sees the surfel: the design of 0.1), interpolated
+  // linearly, then a₀ shifted so that h(u_p) = 1 holds exactly
+  constexpr int T = 101;
+  static const std::vector<std::array<double, 4>> table = [] {
+    std::vector<std::array<double, 4>> t(T);
+    for (int k = 0; k < T; ++k) t[size_t(k)] = fit_photo_weight(0.1 + 0.5 * k / (T - 1));
+    return t;
+  }();
+  const double pos = std::clamp((up - 0.1) / 0.5 * (T - 1), 0.0, double(T - 1));
+  const int k0 = std::min(int(pos), T - 2);
+  const double f = pos - k0;
+  std::array<double, 4> a{};
+  for (int c = 0; c < 4; ++c) a[size_t(c)] = (1 - f) * table[size_t(k0)][size_t(c)] + f * table[size_t(k0) + 1][size_t(c)];
+  // blend with h ≡ 1 by the strength s, then make h(u_p) = 1 exact
+  for (int c = 0; c < 4; ++c) a[size_t(c)] = s * a[size_t(c)] + (c == 0 ? 1 - s : 0);
+  a[0] += 1 - (a[0] + a[1] * up + a[2] * up * up + a[3] * up * up * up);
+  return a;
+}
+
+void view_dependent_sh(const std::array<double, 3>& n, double up, const float photo[3], const float guess[3],
+                       float dc[3], float rest[45]) {
+  const std::array<double, 4> a = photo_weight_cubic(up);
+  // Legendre coefficients of h: u² = (2P₂ + P₀)/3, u³ = (2P₃ + 3P₁)/5
+  const double leg[4] = {a[0] + a[2] / 3, a[1] + 0.6 * a[3], 2 * a[2] / 3, 0.4 * a[3]};
+  // P_l(a·d) = 4π/(2l+1) Σ_m Y_lm(a) Y_lm(d) for any orthonormal real SH basis; the renderer's direction d runs from
+  // the camera to the surfel, so u = n·(−d) and the axis is −n
+  double b[16];
+  ff::splat::math::sh_basis(3, -n[0], -n[1], -n[2], b);
+  constexpr double kFourPi = 12.566370614359172;
+  for (int c = 0; c < 3; ++c) {
+    const double delta = double(photo[c]) - guess[c];
+    dc[c] = float(guess[c] + leg[0] * delta);  // the l = 0 term: 4π·C0² = 1
+    for (int k = 1; k < 16; ++k) {
+      const int l = k < 4 ? 1 : k < 9 ? 2 : 3;
+      rest[(k - 1) * 3 + c] = float(delta * leg[l] * kFourPi / (2 * l + 1) * b[k]);
+    }
+  }
+}
 
 std::vector<int32_t> mirror_vertices(const std::vector<double>& t, double* residual) {
   const int V = int(t.size() / 3);
@@ -248,6 +387,12 @@ std::vector<int32_t> mirror_vertices(const std::vector<double>& t, double* resid
   return m;
 }
 
+ffrt::GaussianSet DetailResult::view_independent() const {
+  ffrt::GaussianSet g = gaussians;
+  if (g.has_sh()) g.colors = photo_colors, g.sh_rest.clear();
+  return g;
+}
+
 GaussianRenderer::GaussianRenderer(Context& ctx, const ffrt::GaussianSet& g, Device device)
     : ctx_(ctx), device_(device), n_(int64_t(g.size())) {
   g.check("GaussianRenderer");
@@ -258,6 +403,16 @@ GaussianRenderer::GaussianRenderer(Context& ctx, const ffrt::GaussianSet& g, Dev
   rotations_ = from_vector<float>(ctx, g.rotations, {n_, 4}, device);
   opacities_ = from_vector<float>(ctx, g.opacities, {n_}, device);
   colors_ = from_vector<float>(ctx, g.colors, {n_, 3}, device);
+  if (g.has_sh()) {  // the renderer's [N,16,3] SH: the DC term from the colours, then degrees 1–3
+    std::vector<float> sh(size_t(n_) * 16 * 3);
+    for (size_t i = 0; i < size_t(n_); ++i)
+      for (int c = 0; c < 3; ++c) {
+        sh[i * 48 + size_t(c)] = float((double(g.colors[i * 3 + size_t(c)]) - 0.5) / ffrt::kSH_C0);
+        for (int k = 0; k < ffrt::kShRest; ++k)
+          sh[i * 48 + size_t(k + 1) * 3 + size_t(c)] = g.sh_rest[i * ffrt::kShRest * 3 + size_t(k) * 3 + size_t(c)];
+      }
+    sh_ = from_vector<float>(ctx, sh, {n_, 16, 3}, device);
+  }
 }
 
 splat::RenderParams GaussianRenderer::params(const std::array<double, 16>& V, const std::array<double, 4>& K, int W,
@@ -273,6 +428,7 @@ splat::RenderParams GaussianRenderer::params(const std::array<double, 16>& V, co
   p.width = W, p.height = H;
   p.means = means_.data<float>(), p.scales = scales_.data<float>(), p.rotations = rotations_.data<float>();
   p.opacities = opacities_.data<float>(), p.colors = colors_.data<float>();
+  if (sh_.defined()) p.colors = nullptr, p.sh = sh_.data<float>(), p.sh_degree = 3, p.sh_coeffs = 16;
   p.viewmats = held[held.size() - 2].data<float>(), p.intrinsics = held.back().data<float>();
   return p;
 }
@@ -438,6 +594,8 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
 
   // ---- what the photo sees, the mirror points, the code's colours ----
   std::vector<float> vis(total), photo_rgb(total * 3), prior_rgb(total * 3);
+  std::vector<double> photo_cos(total);          // cosine between the smooth normal and the ray to the photo
+  std::vector<std::array<double, 3>> normal(total);  // the smooth normal
   std::vector<float> mirror_vis(total, 0.f), mirror_rgb(total * 3, 0.f);
   const bool symmetric = o.symmetry > 0 && !p.mirror.empty();
   // the facing term uses the head's smooth normals (flame::vertex_normals, interpolated): with the flat triangle
@@ -454,7 +612,8 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
     const Vec3d x = {g.means[i * 3], g.means[i * 3 + 1], g.means[i * 3 + 2]};
     const int f = res.tri[i];
     const std::array<int, 3> fv = {head.faces[size_t(f) * 3], head.faces[size_t(f) * 3 + 1], head.faces[size_t(f) * 3 + 2]};
-    vis[i] = float(visibility(view, gb, x, smooth_normal(fv, &res.bary[i * 3]), &photo_rgb[i * 3], photo));
+    normal[i] = smooth_normal(fv, &res.bary[i * 3]);
+    vis[i] = float(visibility(view, gb, x, normal[i], &photo_rgb[i * 3], photo, &photo_cos[i]));
     if (symmetric) {
       // the mirror point: the same barycentrics in the triangle of the mirrored vertices (a triangle of the head
       // with the opposite winding), with the head's own normals at those vertices
@@ -490,12 +649,13 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
       if (den[c] > 1e-6) gain[c] = std::clamp(num[c] / den[c], 0.25, 4.0);
   }
   std::vector<float> lambda(total);
-  std::vector<float> colors(total * 3);
+  std::vector<float> colors(total * 3), guess_rgb(total * 3);
   for (size_t i = 0; i < total; ++i) {
     const double wm = symmetric ? o.symmetry * mirror_vis[i] : 0.0;
     for (int c = 0; c < 3; ++c) {
       const double prior = std::clamp(gain[c] * prior_rgb[i * 3 + c], 0.0, 1.0);
       const float guess = float(wm * mirror_rgb[i * 3 + c] + (1 - wm) * prior);
+      guess_rgb[i * 3 + c] = guess;
       colors[i * 3 + c] = float(vis[i] * photo_rgb[i * 3 + c] + (1 - vis[i]) * guess);
     }
     lambda[i] = float(o.prior * (1 - vis[i]) * (1 - vis[i]) + o.damping);
@@ -555,6 +715,24 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
   for (size_t k = 0; k < colors.size(); ++k) g.colors[k] = std::clamp(colors[k], 0.f, 1.f);  // GaussianSet range
   A.normal_residual(g.colors, Wpx, &target, tmp, &image);
   res.psnr_end = masked_psnr(image, photo, mask);
+  res.photo_colors = g.colors;
+  if (o.view_dependent) {
+    // the photo's colour towards the photo's camera, the guess where a view would stretch the photo's pixels; the
+    // guess takes the photo's shading at the head mesh's scale (its luminance low-passed over the surface against
+    // the guess's own), so that a mirrored colour from the other, differently lit side of the face does not show
+    // as a lighter or darker patch
+    const std::vector<float> lp_photo = surface_lowpass(head, res.tri, res.bary, res.photo_colors, kShadingRounds);
+    const std::vector<float> lp_guess = surface_lowpass(head, res.tri, res.bary, guess_rgb, kShadingRounds);
+    g.sh_rest.assign(total * ffrt::kShRest * 3, 0.f);
+    for (size_t i = 0; i < total; ++i) {
+      const double gain = std::clamp(luminance(&lp_photo[i * 3]) / std::max(luminance(&lp_guess[i * 3]), 1e-3),
+                                     1 / kMaxShadingGain, kMaxShadingGain);
+      float shaded[3];
+      for (int c = 0; c < 3; ++c) shaded[c] = float(std::clamp(gain * guess_rgb[i * 3 + size_t(c)], 0.0, 1.0));
+      view_dependent_sh(normal[i], std::clamp(photo_cos[i], -1.0, 1.0), &res.photo_colors[i * 3], shaded,
+                        &g.colors[i * 3], &g.sh_rest[i * ffrt::kShRest * 3]);
+    }
+  }
   res.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   g.check("detail stage surfels");
   return res;

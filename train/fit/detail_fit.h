@@ -57,6 +57,8 @@ struct DetailOptions {
   double rim_mask = 0.02;      // head triangles the photo shows where the mask exceeds this join the surface
   double thickness = 0.6;      // a surfel's σ along its normal over its σ along the surface, in (0, 1]: thick
                                // enough that surfels seen at a grazing angle still cover the pixels between them
+  bool view_dependent = true;  // SH colours: the solved colour towards the photo's camera, fading to the guess in
+                               // views that see a surfel much larger than the photo did (view_dependent_sh)
   // progress: (phase text, fraction done in [0,1], current loss)
   std::function<void(const std::string&, double, double)> progress;
 };
@@ -79,14 +81,32 @@ struct DetailResult {
   std::vector<int32_t> tri;           // [N] head triangle each surfel is bound to
   std::vector<float> bary;            // [N,3] its barycentric coordinates
   std::vector<float> visibility;      // [N] vᵢ
+  std::vector<float> photo_colors;    // [N,3] each surfel's colour seen from the photo's camera (= gaussians.colors
+                                      // when the set has no SH): the view-independent form of the result
   int iterations = 0;                 // CG iterations run
   int width = 0, height = 0;          // working resolution (the resampled face crop)
   double spacing_px = 0;              // spacing used (≥ options.spacing_px when max_gaussians capped it)
   double psnr_start = 0, psnr_end = 0;  // masked PSNR at the working resolution, initial colours / solved
   double seconds = 0;
+  // the surfels with photo_colors and no SH: what the photo's camera sees, for formats and rigs that take one
+  // colour per Gaussian
+  ffrt::GaussianSet view_independent() const;
 };
 
 DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOptions& o);
+
+// View-dependent colour of a surfel (docs/model.md §7). A surfel the photo sees at cosine u_p (between its normal
+// and the direction to the photo's camera) was sampled at a resolution ∝ u_p; a view at cosine u sees it u/u_p
+// times larger, so the photo's few pixels stretch into streaks where u ≫ u_p. Its colour in a view at cosine u is
+//   c(u) = guess + h(u)·(photo − guess),  h(u_p) = 1 exactly,
+// h ≈ 1 while u ≤ 1.25·u_p and ≈ 0 from u ≥ 2.5·u_p (a cubic fitted to that by least squares, so exactly an SH of
+// degree 3 about the normal), faded to h ≡ 1 for surfels the photo sees at u_p ≥ 0.6 (no view stretches them 2×).
+// photo_weight_cubic: h's power-basis coefficients (h(u) = a₀ + a₁u + a₂u² + a₃u³).
+std::array<double, 4> photo_weight_cubic(double photo_cosine);
+// c(u) as the SH of runtime/formats.h GaussianSet: dc [3] (its `colors`) and rest [15,3] (its `sh_rest`), for a
+// surfel with outward unit normal `normal` (canonical frame) seen by the photo at `photo_cosine`.
+void view_dependent_sh(const std::array<double, 3>& normal, double photo_cosine, const float photo_rgb[3],
+                       const float guess_rgb[3], float dc[3], float rest[45]);
 
 // Left–right symmetric partner of every vertex: the nearest vertex to (2·x̄ − x, y, z), x̄ the mean x of the
 // template [V,3] (head models are symmetric about their x = const plane). `residual` (optional): the largest
@@ -112,6 +132,7 @@ class GaussianRenderer {
   Device device_;
   int64_t n_ = 0;
   Tensor means_, scales_, rotations_, opacities_, colors_;  // on device_; scales activated (exp)
+  Tensor sh_;                                               // [N,16,3] when the set has SH, else undefined
 };
 
 // One render of a set: GaussianRenderer(ctx, g, device).render(viewmat, fxfycxcy, W, H, alpha).

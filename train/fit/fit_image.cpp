@@ -225,7 +225,7 @@ ffrt::RigData detail_rig(const flame::FlameModel& head_model, const HeadFit& fit
   b.tri.resize(detail.tri.size() * 3);
   for (size_t i = 0; i < detail.tri.size(); ++i)
     for (int k = 0; k < 3; ++k) b.tri[i * 3 + size_t(k)] = posed_head.faces[size_t(detail.tri[i]) * 3 + size_t(k)];
-  ffrt::GaussianSet neutral = detail.gaussians;
+  ffrt::GaussianSet neutral = detail.view_independent();  // a rig poses one colour per Gaussian (runtime/rig.h)
   std::vector<float> scales(neutral.log_scales.size());
   for (size_t i = 0; i < scales.size(); ++i) scales[i] = std::exp(neutral.log_scales[i]);
   train::pose_gaussians_host(b, rig.neutral_head(), int64_t(b.G), neutral.means.data(), neutral.rotations.data(),
@@ -440,7 +440,10 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       rep.mean_code_ssim_mask = bm.ssim_mask;
     }
     if (lm) {
-      ffrt::write_ply(file("face.ply"), rep.gaussians, o.ply_sh_degree, o.ply_y_down);
+      // SH degree 0 keeps the colours the photo's camera sees
+      ffrt::write_ply(file("face.ply"),
+                      o.ply_sh_degree == 0 && rep.has_detail ? rep.detail.view_independent() : rep.gaussians,
+                      o.ply_sh_degree, o.ply_y_down);
       if (rep.has_detail) ffrt::write_ply(file("code.ply"), rep.code_gaussians, o.ply_sh_degree, o.ply_y_down);
       if (rep.has_detail && head_model.J == ffrt::kRigJoints && meshes.head.num_vertices() == head_model.V) {
         ffrt::write_rig(file("face.ffrig"), detail_rig(head_model, rep.head, meshes.head, rep.detail));

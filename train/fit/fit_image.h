@@ -73,7 +73,8 @@ struct FitImageOptions {
   double mask_blur_mm = 1.6;         // mask blur σ in millimetres on the face (at the head's distance): the training
                                      // masks' 7 px at 1100 px width, with NeRSemble's ~4400 px focal length at 1 m
                                      // (a blur in photo pixels would make a small face in a big photo all rim)
-  int ply_sh_degree = 3;             // face.ply: 3 = 45 zero f_rest (graphdeco's layout), 0 = SH DC only
+  int ply_sh_degree = 3;             // face.ply: 3 = DC + 45 f_rest (graphdeco's layout; zero unless the detail
+                                     // stage's colours depend on the view), 0 = DC only (the photo camera's colours)
   bool ply_y_down = false;           // face.ply: world turned for y-down (COLMAP) viewers (runtime/formats.h)
   HeadFitOptions head;
   bool expression_refine = false;    // refine the landmark estimate of ψ and jaw by the photo loss after the code
