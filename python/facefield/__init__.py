@@ -194,16 +194,19 @@ class Gaussians:
         return _lib.ff_gaussians_count(self._h)
 
     def arrays(self):
-        """dict of float32 arrays: means [N,3], scales [N,3], rotations [N,4] (w,x,y,z), opacities [N], colors [N,3]."""
+        """dict of float32 arrays: means [N,3], scales [N,3], rotations [N,4] (w,x,y,z), opacities [N], colors [N,3]
+        (for a .ply with view-dependent colours, e.g. fit_image's face.ply: the SH DC term; rendering evaluates the
+        rest for its camera)."""
         n = len(self)
         out = {k: _np.empty((n, w) if w > 1 else (n,), dtype=_np.float32) for k, w in _WIDTHS}
         _check(_lib.ff_gaussians_read(self._h, *(_fptr(out[k]) for k, _ in _WIDTHS)), "ff_gaussians_read")
         return out
 
     def save(self, path, format=None, sh_degree=3, up="y"):
-        """Write .ply / .splat / .ffpk (format from the extension unless given). PLY: sh_degree 3 (default, 45 zero
-        f_rest properties, what graphdeco's loader expects) or 0; up="-y" writes a y-down (COLMAP) world that
-        facefield's readers turn back (runtime/formats.h)."""
+        """Write .ply / .splat / .ffpk (format from the extension unless given). PLY: sh_degree 3 (default, 45
+        f_rest properties, what graphdeco's loader expects; zero unless the colours depend on the view) or 0 (refused
+        for view-dependent colours); up="-y" writes a y-down (COLMAP) world that facefield's readers turn back
+        (runtime/formats.h)."""
         fmt = format or _os.path.splitext(path)[1].lstrip(".").lower()
         if fmt not in _FORMATS:
             raise ValueError("save: cannot tell the format of '%s' (use .ply, .splat or .ffpk, or format=)" % path)

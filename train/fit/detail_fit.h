@@ -24,6 +24,10 @@
 //             (the nearest code Gaussians) times a global per-channel gain matching the code's colours to the
 //             photo's on the well-seen surfels. The solve starts from vᵢ·photoᵢ + (1 − vᵢ)·tᵢ; its solution is
 //             projected onto [0,1] (the colour range of a GaussianSet).
+//   view      (view_dependent, on by default) each surfel's colour then depends on the view: its solved colour
+//             towards the photo's camera, its guess (scaled to the photo's shading at the mesh scale) in views that
+//             would stretch what the photo saw at a grazing angle; an SH of degree 3 about its normal
+//             (view_dependent_sh), so the result is a 3DGS set with f_rest. photo_colors keeps the solved colours.
 // Each CG iteration is one forward and one backward render of the surfels (d_colors only), on the CPU or on
 // DetailProblem::device.
 //
@@ -113,7 +117,8 @@ void view_dependent_sh(const std::array<double, 3>& normal, double photo_cosine,
 // distance between a mirrored vertex and its partner.
 std::vector<int32_t> mirror_vertices(const std::vector<double>& template_vertices, double* residual = nullptr);
 
-// A Gaussian set (precomputed colours, black background) copied once to `device` (CUDA: `ctx` must be that
+// A Gaussian set (its colours, or its SH evaluated per camera when it has them; black background) copied once to
+// `device` (CUDA: `ctx` must be that
 // device's context) and rendered from any number of cameras: render(viewmat (canonical → camera, row-major 4×4),
 // fx, fy, cx, cy, W, H) → [3,H,W] in [0,1] on the host; alpha [1,H,W] when asked. fit_image's turntable renders one
 // set from every frame's camera through one GaussianRenderer; the set need not outlive it.
