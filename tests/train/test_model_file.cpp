@@ -97,7 +97,7 @@ TEST_CASE("model file: a checkpoint and its model pack load with no dataset and 
     CHECK(decoded_colors(*pk.model, 0) == decoded_colors(*mf.model, 2));
     CHECK(decoded_colors(*pk.model, 1) == decoded_colors(*mf.model, 0));
     // the runtime opens the checkpoint and the pack directly, with the identities' names
-    for (const std::string f : {ck, dir + "/m.ffpk"}) {
+    for (const std::string& f : {ck, dir + "/m.ffpk"}) {
       facefield::Runtime rt;
       rt.open_file(f, 1);
       CHECK(rt.name(0) == (f == ck ? mf.names[0] : mf.names[2]));
