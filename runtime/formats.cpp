@@ -10,6 +10,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "runtime/pool.h"
 #include "runtime/splat_math.h"
 
 namespace ffrt {
@@ -86,20 +87,123 @@ void sh_color(const GaussianSet& g, size_t i, const float d[3], float rgb[3]) {
   }
 }
 
-void view_colors(const GaussianSet& g, const float V[16], std::vector<float>& rgb) {
+namespace {
+constexpr int kShDirs = 16;
+// 16 directions on a Fibonacci sphere and, per degree l (its 2l+1 basis functions at indices o..o+2l of sh_basis),
+// the least-squares projection P_l = (BᵀB)⁻¹Bᵀ with B[j,m] = Y_lm(d_j): a function of degree l sampled at the 16
+// directions gives back its coefficients through P_l.
+struct ShSampling {
+  double dirs[kShDirs][3];
+  double P[3][7 * kShDirs];  // degree l = 1..3 at [l − 1], (2l+1) × 16
+  ShSampling() {
+    const double golden = 2.399963229728653;  // π(3 − √5)
+    for (int j = 0; j < kShDirs; ++j) {
+      const double z = 1 - (2.0 * j + 1) / kShDirs, r = std::sqrt(1 - z * z), a = golden * j;
+      dirs[j][0] = r * std::cos(a), dirs[j][1] = r * std::sin(a), dirs[j][2] = z;
+    }
+    for (int l = 1; l <= 3; ++l) {
+      const int n = 2 * l + 1, o = l * l;
+      double B[kShDirs][7], A[7][14];
+      for (int j = 0; j < kShDirs; ++j) {
+        double b[16];
+        ff::splat::math::sh_basis(3, dirs[j][0], dirs[j][1], dirs[j][2], b);
+        for (int m = 0; m < n; ++m) B[j][m] = b[o + m];
+      }
+      // [BᵀB | I] → [I | (BᵀB)⁻¹] by Gauss–Jordan with partial pivoting (BᵀB is well conditioned: the directions
+      // are spread evenly)
+      for (int r = 0; r < n; ++r)
+        for (int c = 0; c < 2 * n; ++c) {
+          double v = 0;
+          if (c < n)
+            for (int j = 0; j < kShDirs; ++j) v += B[j][r] * B[j][c];
+          else
+            v = c - n == r ? 1 : 0;
+          A[r][c] = v;
+        }
+      for (int c = 0; c < n; ++c) {
+        int piv = c;
+        for (int r = c + 1; r < n; ++r)
+          if (std::abs(A[r][c]) > std::abs(A[piv][c])) piv = r;
+        for (int k = 0; k < 2 * n; ++k) std::swap(A[c][k], A[piv][k]);
+        const double d = A[c][c];
+        for (int k = 0; k < 2 * n; ++k) A[c][k] /= d;
+        for (int r = 0; r < n; ++r)
+          if (r != c) {
+            const double f = A[r][c];
+            for (int k = 0; k < 2 * n; ++k) A[r][k] -= f * A[c][k];
+          }
+      }
+      for (int m = 0; m < n; ++m)
+        for (int j = 0; j < kShDirs; ++j) {
+          double v = 0;
+          for (int k = 0; k < n; ++k) v += A[m][n + k] * B[j][k];
+          P[l - 1][m * kShDirs + j] = v;
+        }
+    }
+  }
+};
+const ShSampling& sh_sampling() {
+  static const ShSampling s;
+  return s;
+}
+}  // namespace
+
+ShRotation::ShRotation(const double R[9]) {
+  const ShSampling& S = sh_sampling();
+  double Y[kShDirs][16];  // the basis at Rᵀd_j
+  for (int j = 0; j < kShDirs; ++j) {
+    const double* d = S.dirs[j];
+    const double x = R[0] * d[0] + R[3] * d[1] + R[6] * d[2], y = R[1] * d[0] + R[4] * d[1] + R[7] * d[2],
+                 z = R[2] * d[0] + R[5] * d[1] + R[8] * d[2];
+    ff::splat::math::sh_basis(3, x, y, z, Y[j]);
+  }
+  double* D[3] = {D1_, D2_, D3_};
+  for (int l = 1; l <= 3; ++l) {
+    const int n = 2 * l + 1, o = l * l;
+    // the turned function's samples of old basis function k are Y_k(Rᵀd_j); its coefficients P_l·those
+    for (int m = 0; m < n; ++m)
+      for (int k = 0; k < n; ++k) {
+        double v = 0;
+        for (int j = 0; j < kShDirs; ++j) v += S.P[l - 1][m * kShDirs + j] * Y[j][o + k];
+        D[l - 1][m * n + k] = v;
+      }
+  }
+}
+
+void ShRotation::apply(const float in[kShRest * 3], float out[kShRest * 3]) const {
+  const double* D[3] = {D1_, D2_, D3_};
+  for (int l = 1; l <= 3; ++l) {
+    const int n = 2 * l + 1, o = l * l - 1;  // first index of degree l in sh_rest
+    for (int m = 0; m < n; ++m)
+      for (int c = 0; c < 3; ++c) {
+        double v = 0;
+        for (int k = 0; k < n; ++k) v += D[l - 1][m * n + k] * in[(o + k) * 3 + c];
+        out[(o + m) * 3 + c] = float(v);
+      }
+  }
+}
+
+void view_colors(const GaussianSet& g, const float V[16], std::vector<float>& rgb, Pool* pool) {
   const size_t n = g.size();
   rgb.resize(n * 3);
   const double centre[3] = {-(double(V[0]) * V[3] + double(V[4]) * V[7] + double(V[8]) * V[11]),
                             -(double(V[1]) * V[3] + double(V[5]) * V[7] + double(V[9]) * V[11]),
                             -(double(V[2]) * V[3] + double(V[6]) * V[7] + double(V[10]) * V[11])};
-  for (size_t i = 0; i < n; ++i) {
-    double d[3], len = 0;
-    for (int c = 0; c < 3; ++c) d[c] = g.means[3 * i + size_t(c)] - centre[c], len += d[c] * d[c];
-    len = std::sqrt(len);
-    float u[3];
-    for (int c = 0; c < 3; ++c) u[c] = len > 0 ? float(d[c] / len) : V[8 + c];
-    sh_color(g, i, u, &rgb[3 * i]);
-  }
+  auto range = [&](size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; ++i) {
+      double d[3], len = 0;
+      for (int c = 0; c < 3; ++c) d[c] = g.means[3 * i + size_t(c)] - centre[c], len += d[c] * d[c];
+      len = std::sqrt(len);
+      float u[3];
+      for (int c = 0; c < 3; ++c) u[c] = len > 0 ? float(d[c] / len) : V[8 + c];
+      sh_color(g, i, u, &rgb[3 * i]);
+    }
+  };
+  constexpr size_t chunk = 4096;
+  if (!pool || pool->size() == 1 || n <= chunk) return range(0, n);
+  pool->run(int64_t((n + chunk - 1) / chunk), [&](int64_t t, int) {
+    range(size_t(t) * chunk, std::min(n, size_t(t + 1) * chunk));
+  });
 }
 
 // ---- .ply -----------------------------------------------------------------------------------------------

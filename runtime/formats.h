@@ -71,9 +71,23 @@ constexpr int kShRest = 15;  // SH coefficients of degrees 1–3 per channel
 // of g's means): colors[i] + Σₖ sh_rest[i,k]·basisₖ(d), clamped below at 0 (3DGS computeColorFromSH; the DC term is
 // colors[i] itself); colors[i] when g has no SH.
 void sh_color(const GaussianSet& g, size_t i, const float d[3], float rgb[3]);
+// The SH coefficients of degrees 1–3 of a colour function turned by the rotation R (row-major 3×3): the turned
+// function's colour along d is the original's along Rᵀd (a Gaussian rotated by R keeps its colours relative to its
+// own frame). Exact: each degree is rotated within itself, by a matrix found from 16 directions spread over the
+// sphere (least squares, exact for functions of that degree). Build once per rotation, apply to any number of sets.
+class ShRotation {
+ public:
+  explicit ShRotation(const double R[9]);
+  void apply(const float in[kShRest * 3], float out[kShRest * 3]) const;  // [15,3] → [15,3]; may not alias
+
+ private:
+  double D1_[9], D2_[25], D3_[49];  // per degree, row-major: new coefficient m = Σ_k D[m,k]·old coefficient k
+};
+
 // Every Gaussian's colour [N,3] seen from the camera of `viewmat` (world→camera 4×4, row-major; centre −Rᵀt):
-// sh_color along normalize(mean − centre) (a Gaussian at the centre: along the camera's axis).
-void view_colors(const GaussianSet& g, const float viewmat[16], std::vector<float>& rgb);
+// sh_color along normalize(mean − centre) (a Gaussian at the centre: along the camera's axis); on `pool` when given.
+class Pool;
+void view_colors(const GaussianSet& g, const float viewmat[16], std::vector<float>& rgb, Pool* pool = nullptr);
 
 // ---- .ply ----
 std::string ply_bytes(const GaussianSet& g, int sh_degree = 3, bool y_down = false);  // sh_degree 0 or 3

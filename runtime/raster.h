@@ -45,6 +45,7 @@ class Rasterizer {
  public:
   explicit Rasterizer(int threads) : pool_(threads) {}
   int threads() const { return pool_.size(); }
+  Pool& pool() { return pool_; }  // its workers, for per-render work beside the rasterizer (view_colors)
   // Validates the camera (throws ffrt::Error kInvalid); Gaussians are validated when they are created.
   void render(const RasterGaussians& g, const RasterCamera& cam, const float bg[3], const RasterOutput& out);
   int64_t last_entries() const { return entries_; }

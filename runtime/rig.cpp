@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 
 #include "runtime/binding.h"
 #include "runtime/lbs.h"
@@ -100,8 +101,6 @@ void RigData::check(const std::string& what) const {
   if (gaussians.size() != 0 || !gaussians.means.empty()) {
     gaussians.check(what);
     if (gaussians.size() != size_t(G)) fail(kFormat, what, ": ", gaussians.size(), " neutral Gaussians, ", G, " bindings");
-    if (gaussians.has_sh())
-      fail(kUnsupported, what, ": its Gaussians have view-dependent colours (SH), which a rig cannot pose yet");
   }
 }
 
@@ -303,13 +302,12 @@ void Rig::pose(const GaussianSet& neutral, const RigParams& p, GaussianSet& out,
   const int64_t G = d_.G;
   if (neutral.size() != size_t(G))
     fail(kInvalid, "rig pose: ", neutral.size(), " Gaussians, ", what_, " binds ", G);
-  // SH coefficients would have to turn with every Gaussian's triangle; a rig's Gaussians are view-independent
-  if (neutral.has_sh())
-    fail(kUnsupported, "rig pose: these Gaussians have view-dependent colours (SH), which posing cannot turn with "
-                       "their triangles yet; pose a view-independent set (fit_image's face.ffrig holds one)");
-  out.sh_rest.clear();
   std::vector<float> V1;
   posed_vertices(p, V1);
+  // view-dependent colours (SH) turn with each Gaussian's triangle: the frame rotation M of binding.h, one
+  // ShRotation per run of Gaussians on the same triangle
+  if (neutral.has_sh()) out.sh_rest.assign(1, 0.f);
+  else out.sh_rest.clear();
   out.resize(size_t(G));
   const int64_t chunk = 512, tasks = (G + chunk - 1) / chunk;
   pool.run(tasks, [&](int64_t t, int) {
@@ -317,6 +315,32 @@ void Rig::pose(const GaussianSet& neutral, const RigParams& p, GaussianSet& out,
     binding::pose_gaussians(g0, g1, d_.tri.data(), d_.bary.data(), d_.neutral.data(), V1.data(),
                             neutral.means.data(), neutral.rotations.data(), neutral.log_scales.data(),
                             out.means.data(), out.rotations.data(), out.log_scales.data());
+    if (!neutral.has_sh()) return;
+    const int32_t* last = nullptr;
+    std::unique_ptr<ShRotation> rot;
+    for (int64_t g = g0; g < g1; ++g) {
+      const float* in = &neutral.sh_rest[size_t(g) * kShRest * 3];
+      float* sh = &out.sh_rest[size_t(g) * kShRest * 3];
+      if (std::all_of(in, in + kShRest * 3, [](float v) { return v == 0.f; })) {  // most of fit_image's surfels
+        std::fill(sh, sh + kShRest * 3, 0.f);
+        continue;
+      }
+      const int32_t* tri = &d_.tri[size_t(g) * 3];
+      if (!(last && tri[0] == last[0] && tri[1] == last[1] && tri[2] == last[2])) {
+        const binding::GaussianPosing<float> P(d_.tri.data(), d_.bary.data(), d_.neutral.data(), V1.data(),
+                                               neutral.means.data(), g);
+        if (P.unmoved) {
+          rot.reset();
+        } else {
+          double M[9];
+          for (int k = 0; k < 9; ++k) M[k] = P.M[k];
+          rot.reset(new ShRotation(M));
+        }
+        last = tri;
+      }
+      if (rot) rot->apply(in, sh);
+      else std::copy(in, in + kShRest * 3, sh);
+    }
   });
   out.opacities = neutral.opacities;
   out.colors = neutral.colors;

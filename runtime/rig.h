@@ -80,7 +80,8 @@ class Rig {
   // posed rig vertices [V,3]; throws kInvalid for non-finite parameters or too many expression coefficients
   void posed_vertices(const RigParams& p, std::vector<float>& out) const;
   // The neutral Gaussians (G of them, bound like the rig's) posed for p into out (opacities and colours copied;
-  // log-scales += log(s1/s0)). Gaussians run on the pool.
+  // log-scales += log(s1/s0); SH coefficients, when the set has them, turned by each triangle's frame rotation M of
+  // runtime/binding.h: ShRotation). Gaussians run on the pool.
   void pose(const GaussianSet& neutral, const RigParams& p, GaussianSet& out, Pool& pool) const;
 
  private:

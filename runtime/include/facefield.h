@@ -148,7 +148,7 @@ FF_API ff_status ff_gaussians_create(int n, const float* means, const float* sca
 /* Load Gaussians from a .ply (3DGS layout, any property order/type, SH degree 0–3), a .splat, or an identity pack
  * of decoded Gaussians, recognised by content. Non-zero SH coefficients beyond the DC term (fit_image's face.ply)
  * make the colours depend on the view: ff_render evaluates them for its camera (3DGS's computeColorFromSH), and
- * ff_gaussians_read's colours are then the DC term alone; such Gaussians cannot be posed (ff_rig_pose). */
+ * ff_gaussians_read's colours are then the DC term alone; ff_rig_pose turns them with each Gaussian's triangle. */
 FF_API ff_status ff_gaussians_load(const char* path, ff_gaussians** out);
 FF_API void ff_gaussians_free(ff_gaussians* g);
 /* Number of Gaussians (0 for NULL). */

@@ -392,6 +392,37 @@ TEST_CASE("runtime: view-dependent colours (SH): .ply and .ffpk keep them, up -y
     CHECK(worst < 1e-5);
     CHECK(worst_canon < 1e-5);
   }
+  // ShRotation: a set turned by R shows along R·d the colours it showed along d
+  for (int trial = 0; trial < 5; ++trial) {
+    uint64_t i = 1000 + uint64_t(trial) * 100;
+    std::array<double, 4> q{rng::normal_at(6, i++), rng::normal_at(6, i++), rng::normal_at(6, i++), rng::normal_at(6, i++)};
+    const double qn = std::sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]);
+    for (double& x : q) x /= qn;
+    const std::array<double, 9> R = quat_to_mat(q);
+    const ffrt::ShRotation rot(R.data());
+    ffrt::GaussianSet turned = g;
+    for (size_t k = 0; k < g.size(); ++k) rot.apply(&g.sh_rest[k * 45], &turned.sh_rest[k * 45]);
+    double worst = 0;
+    for (size_t k = 0; k < g.size(); ++k) {
+      float d[3] = {float(rng::normal_at(7, i++)), float(rng::normal_at(7, i++)), float(rng::normal_at(7, i++))};
+      const float n = std::sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
+      for (float& x : d) x /= n;
+      float Rd[3];
+      for (int r = 0; r < 3; ++r) Rd[r] = float(R[size_t(r) * 3] * d[0] + R[size_t(r) * 3 + 1] * d[1] + R[size_t(r) * 3 + 2] * d[2]);
+      float a[3], b[3];
+      ffrt::sh_color(g, k, d, a);
+      ffrt::sh_color(turned, k, Rd, b);
+      for (int ch = 0; ch < 3; ++ch) worst = std::max(worst, double(std::abs(a[ch] - b[ch])));
+    }
+    INFO("trial ", trial);
+    CHECK(worst < 1e-5);
+  }
+  {  // the identity leaves the coefficients as they are
+    const double I[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
+    float out[45];
+    ffrt::ShRotation(I).apply(g.sh_rest.data(), out);
+    for (int k = 0; k < 45; ++k) CHECK(std::abs(out[k] - g.sh_rest[size_t(k)]) < 1e-6);
+  }
   // ff_render of the loaded file evaluates the SH for its camera as the engine's renderer does
   const std::string dir = ff::testing::temp_dir("runtime_sh");
   ffrt::write_ply(dir + "/sh.ply", g);

@@ -92,8 +92,8 @@ struct DetailResult {
   double spacing_px = 0;              // spacing used (≥ options.spacing_px when max_gaussians capped it)
   double psnr_start = 0, psnr_end = 0;  // masked PSNR at the working resolution, initial colours / solved
   double seconds = 0;
-  // the surfels with photo_colors and no SH: what the photo's camera sees, for formats and rigs that take one
-  // colour per Gaussian
+  // the surfels with photo_colors and no SH: what the photo's camera sees, for a .ply without SH (fit_image
+  // --sh-degree 0)
   ffrt::GaussianSet view_independent() const;
 };
 
