@@ -84,10 +84,7 @@ class ShRotation {
   double D1_[9], D2_[25], D3_[49];  // per degree, row-major: new coefficient m = Σ_k D[m,k]·old coefficient k
 };
 
-// Every Gaussian's colour [N,3] seen from the camera of `viewmat` (world→camera 4×4, row-major; centre −Rᵀt):
-// sh_color along normalize(mean − centre) (a Gaussian at the centre: along the camera's axis); on `pool` when given.
-class Pool;
-void view_colors(const GaussianSet& g, const float viewmat[16], std::vector<float>& rgb, Pool* pool = nullptr);
+// view_colors (runtime/raster.h) evaluates it for every Gaussian and a camera.
 
 // ---- .ply ----
 std::string ply_bytes(const GaussianSet& g, int sh_degree = 3, bool y_down = false);  // sh_degree 0 or 3

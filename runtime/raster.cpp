@@ -173,4 +173,27 @@ void Rasterizer::render(const RasterGaussians& g, const RasterCamera& cam_in, co
   });
 }
 
+void view_colors(const GaussianSet& g, const float V[16], std::vector<float>& rgb, Pool* pool) {
+  const size_t n = g.size();
+  rgb.resize(n * 3);
+  const double centre[3] = {-(double(V[0]) * V[3] + double(V[4]) * V[7] + double(V[8]) * V[11]),
+                            -(double(V[1]) * V[3] + double(V[5]) * V[7] + double(V[9]) * V[11]),
+                            -(double(V[2]) * V[3] + double(V[6]) * V[7] + double(V[10]) * V[11])};
+  auto range = [&](size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; ++i) {
+      double d[3], len = 0;
+      for (int c = 0; c < 3; ++c) d[c] = g.means[3 * i + size_t(c)] - centre[c], len += d[c] * d[c];
+      len = std::sqrt(len);
+      float u[3];
+      for (int c = 0; c < 3; ++c) u[c] = len > 0 ? float(d[c] / len) : V[8 + c];
+      sh_color(g, i, u, &rgb[3 * i]);
+    }
+  };
+  constexpr size_t chunk = 4096;
+  if (!pool || pool->size() == 1 || n <= chunk) return range(0, n);
+  pool->run(int64_t((n + chunk - 1) / chunk), [&](int64_t t, int) {
+    range(size_t(t) * chunk, std::min(n, size_t(t + 1) * chunk));
+  });
+}
+
 }  // namespace ffrt

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "runtime/formats.h"
 #include "runtime/pool.h"
 
 namespace ffrt {
@@ -36,6 +37,11 @@ struct RasterOutput {
   float* rgb_chw = nullptr; // [3,H,W] or null
   float* alpha = nullptr;   // [H,W] or null
 };
+
+// Every Gaussian's colour [N,3] seen from the camera of `viewmat` (world→camera 4×4, row-major; centre −Rᵀt):
+// sh_color (runtime/formats.h) along normalize(mean − centre) (a Gaussian at the centre: along the camera's axis),
+// on `pool` when given. What a set with SH renders with (ff_render).
+void view_colors(const GaussianSet& g, const float viewmat[16], std::vector<float>& rgb, Pool* pool = nullptr);
 
 // Throws Error(kInvalid) for a camera or output the rasterizers cannot take: size outside 1..16384, a non-finite
 // viewmat or intrinsic, fx or fy ≤ 0, an RGBA row stride < 4·width.

@@ -23,6 +23,7 @@
 #include "train/eval.h"
 #include "train/fit/fit_image.h"
 #include "runtime/container.h"
+#include "runtime/raster.h"
 #include "runtime/rig.h"
 
 using namespace ff;
@@ -797,7 +798,7 @@ TEST_CASE("fit: view-dependent surfel colours: the photo's colour at the photo's
   }
 }
 
-TEST_CASE("fit: GaussianRenderer renders a set with SH as its per-view colours (runtime/formats.h view_colors)") {
+TEST_CASE("fit: GaussianRenderer renders a set with SH as its per-view colours (runtime/raster.h view_colors)") {
   Context ctx(0, 2);
   ffrt::GaussianSet g;
   g.sh_rest.assign(1, 0.f);
