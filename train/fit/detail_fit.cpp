@@ -274,18 +274,16 @@ double dot_product(const std::vector<float>& a, const std::vector<float>& b) {
   for (size_t i = 0; i < a.size(); ++i) s += double(a[i]) * b[i];
   return s;
 }
-}  // namespace
 
-namespace {
 // h's target: the photo's colour up to a 1.25× stretch, the guess from 2.5×; views from behind (u < 0) see the
 // surfel through the head, if at all: the photo's colour there too
 double photo_weight_target(double u, double up) { return u <= 0 ? 1.0 : 1 - smoothstep(1.25 * up, 2.5 * up, u); }
 // how much of that a surfel gets: none where the photo sees it well enough that no view stretches it 2×
 double view_dependence(double up) { return 1 - smoothstep(0.4, 0.6, up); }
 // the least-squares cubic of the target over u ∈ [−1, 1] (weight 1 on the visible side u ≥ −0.1, 0.05 behind)
-// subject to h(u_p) = 1, kept within [−0.02, 1.02]-ish on the visible side by penalties that grow where it leaves
-// [0, 1] (a cubic cannot follow the target's step: unbounded, it overshoots to −0.4, extrapolating the colours past
-// the guess)
+// subject to h(u_p) = 1, held near [0, 1] on the visible side by penalties that grow where it leaves [−0.02, 1.02]
+// (a cubic cannot follow the target's step: unbounded, it overshoots to −0.4, extrapolating the colours past the
+// guess; bounded, it stays within about [−0.07, 1.07] and eases in more slowly: h(2·u_p) ≈ 0.8 for u_p ≤ 0.3)
 std::array<double, 4> fit_photo_weight(double up) {
   constexpr int M = 201;
   std::array<double, M> u{}, w{}, y{}, extra{}, bound{};

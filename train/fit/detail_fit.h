@@ -103,8 +103,9 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
 // and the direction to the photo's camera) was sampled at a resolution ∝ u_p; a view at cosine u sees it u/u_p
 // times larger, so the photo's few pixels stretch into streaks where u ≫ u_p. Its colour in a view at cosine u is
 //   c(u) = guess + h(u)·(photo − guess),  h(u_p) = 1 exactly,
-// h ≈ 1 while u ≤ 1.25·u_p and ≈ 0 from u ≥ 2.5·u_p (a cubic fitted to that by least squares, so exactly an SH of
-// degree 3 about the normal), faded to h ≡ 1 for surfels the photo sees at u_p ≥ 0.6 (no view stretches them 2×).
+// h a cubic fitted by least squares to 1 while u ≤ 1.25·u_p and 0 from u ≥ 2.5·u_p, kept within about [−0.07, 1.07]
+// for 0 ≤ u ≤ 1 (so exactly an SH of degree 3 about the normal; it eases in more slowly than that step), faded to
+// h ≡ 1 for surfels the photo sees at u_p ≥ 0.6 (no view stretches them 2×).
 // photo_weight_cubic: h's power-basis coefficients (h(u) = a₀ + a₁u + a₂u² + a₃u³).
 std::array<double, 4> photo_weight_cubic(double photo_cosine);
 // c(u) as the SH of runtime/formats.h GaussianSet: dc [3] (its `colors`) and rest [15,3] (its `sh_rest`), for a
