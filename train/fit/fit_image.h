@@ -7,7 +7,8 @@
 // (marker file .facefield-fit_image), else it is refused before any work; everything is written into the sibling
 // "<out>.tmp.<pid>" and renamed into place at the very end, so a failure, SIGINT or SIGTERM leaves no half-written
 // results and nothing fit_image did not write is ever deleted or replaced):
-//   face.ply            3DGS layout (runtime/formats.h; SH-3 property layout unless ply_sh_degree = 0), world = the
+//   face.ply            3DGS layout (runtime/formats.h; SH-3 property layout unless ply_sh_degree = 0: the detail
+//                       stage's view-dependent colours in f_rest, or with 0 the photo camera's colours), world = the
 //                       head's canonical frame (metres, y up, z towards the face's front; with ply_y_down the
 //                       frame turned 180° about x for y-down viewers, marked in the header and turned back by
 //                       facefield's readers); the photo camera is fit.json's viewmat (canonical frame → camera)
@@ -25,8 +26,9 @@
 //   code.ply            (detail stage on) the code fit's Gaussians alone, for comparison with face.ply
 //   face.ffrig          (detail stage on) the surfels as an animatable identity (runtime/rig.h, docs/rig.md): bound
 //                       to their triangles of the fitted NEUTRAL head (mesh_neutral.ply) and carried there from the
-//                       posed head by that binding, so posing the rig with "photo_pose" gives face.ply again (to
-//                       float rounding); `animate --rig-file face.ffrig` and viewers animate the person, not the model
+//                       posed head by that binding (their SH turned with their triangles), so posing the rig with
+//                       "photo_pose" gives face.ply again (to float rounding); `animate --rig-file face.ffrig` and
+//                       viewers animate the person, not the model
 //   metrics.json        masked PSNR/SSIM of the render on the photo (and of the mean code), landmark error (px),
 //                       seconds per phase, iterations, recipe, "warnings" (mirrored landmarks, implausible pose),
 //                       "rejected" (detections that are not faces: box, score, reason; also in fit.json)
