@@ -79,6 +79,9 @@ struct EvalFit {
   std::vector<double> view_psnr_code_aligned, view_psnr_detail_aligned;
   double align_scale = NAN, novel_psnr_code_aligned = NAN, novel_psnr_detail_aligned = NAN,
          novel_ssim_code_aligned = NAN, novel_ssim_detail_aligned = NAN;
+  // the detail stage's result with one colour per surfel (DetailResult::view_independent: what
+  // --detail-view-dependent off gives), aligned; NAN when the result has no view-dependent colours
+  double novel_psnr_flat_aligned = NAN, novel_ssim_flat_aligned = NAN;
 };
 
 struct EvalReport {
