@@ -482,7 +482,6 @@ static ff_status render_impl(ff_renderer* r, const ff_gaussians* g, const ff_cam
     rg.colors = g->g.colors.data();
     std::lock_guard<std::mutex> l(r->mu);
     if (g->g.has_sh()) {  // view-dependent colours: evaluated for this camera (the CUDA upload cache cannot keep them)
-      ffrt::check_camera(c, o);
       ffrt::view_colors(g->g, c.viewmat, r->colors, r->cpu ? &r->cpu->pool() : nullptr);
       rg.colors = r->colors.data();
     }

@@ -86,6 +86,19 @@ void sh_color(const GaussianSet& g, size_t i, const float d[3], float rgb[3]) {
   }
 }
 
+std::vector<float> sh_coefficients(const GaussianSet& g) {
+  const size_t n = g.size();
+  std::vector<float> sh(n * 48, 0.f);
+  for (size_t i = 0; i < n; ++i)
+    for (int c = 0; c < 3; ++c) {
+      sh[i * 48 + size_t(c)] = float((double(g.colors[i * 3 + size_t(c)]) - 0.5) / kSH_C0);
+      if (g.has_sh())
+        for (int k = 0; k < kShRest; ++k)
+          sh[i * 48 + size_t(k + 1) * 3 + size_t(c)] = g.sh_rest[i * kShRest * 3 + size_t(k) * 3 + size_t(c)];
+    }
+  return sh;
+}
+
 namespace {
 constexpr int kShDirs = 16;
 // 16 directions on a Fibonacci sphere and, per degree l (its 2l+1 basis functions at indices o..o+2l of sh_basis),
@@ -416,8 +429,8 @@ GaussianSet parse_ply(const std::string& b, const std::string& what, int* sh_deg
   // SH beyond the DC term only when some coefficient is non-zero (the SH-3 layout's 45 zeros are view-independent)
   const bool sh = std::any_of(vr.begin(), vr.end(), [](float x) { return x != 0; });
   GaussianSet g;
-  if (sh) g.sh_rest.assign(1, 0.f);  // has_sh() before resize: resize sizes it
   g.resize(n);
+  if (sh) g.sh_rest.assign(n * kShRest * 3, 0.f);
   const int per_channel = rest / 3;  // coefficients 1..per_channel of each channel; the rest of the 15 stay 0
   for (size_t i = 0; i < n; ++i) {
     const double* r = &v[i * 14];

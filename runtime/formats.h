@@ -85,6 +85,9 @@ class ShRotation {
 };
 
 // view_colors (runtime/raster.h) evaluates it for every Gaussian and a camera.
+// The set's colours as the SH array [N,16,3] renderers take (splat/splat.h RenderParams::sh, degree 3): the DC term
+// (colors − 0.5)/C0, then sh_rest (zeros without SH).
+std::vector<float> sh_coefficients(const GaussianSet& g);
 
 // ---- .ply ----
 std::string ply_bytes(const GaussianSet& g, int sh_degree = 3, bool y_down = false);  // sh_degree 0 or 3

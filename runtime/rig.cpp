@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <memory>
 
 #include "runtime/binding.h"
 #include "runtime/lbs.h"
@@ -304,43 +303,18 @@ void Rig::pose(const GaussianSet& neutral, const RigParams& p, GaussianSet& out,
     fail(kInvalid, "rig pose: ", neutral.size(), " Gaussians, ", what_, " binds ", G);
   std::vector<float> V1;
   posed_vertices(p, V1);
-  // view-dependent colours (SH) turn with each Gaussian's triangle: the frame rotation M of binding.h, one
-  // ShRotation per run of Gaussians on the same triangle
-  if (neutral.has_sh()) out.sh_rest.assign(1, 0.f);
-  else out.sh_rest.clear();
   out.resize(size_t(G));
+  if (neutral.has_sh()) out.sh_rest.resize(size_t(G) * kShRest * 3);  // view-dependent colours turn with the Gaussians
+  else out.sh_rest.clear();
   const int64_t chunk = 512, tasks = (G + chunk - 1) / chunk;
   pool.run(tasks, [&](int64_t t, int) {
     const int64_t g0 = t * chunk, g1 = std::min(G, g0 + chunk);
     binding::pose_gaussians(g0, g1, d_.tri.data(), d_.bary.data(), d_.neutral.data(), V1.data(),
                             neutral.means.data(), neutral.rotations.data(), neutral.log_scales.data(),
                             out.means.data(), out.rotations.data(), out.log_scales.data());
-    if (!neutral.has_sh()) return;
-    const int32_t* last = nullptr;
-    std::unique_ptr<ShRotation> rot;
-    for (int64_t g = g0; g < g1; ++g) {
-      const float* in = &neutral.sh_rest[size_t(g) * kShRest * 3];
-      float* sh = &out.sh_rest[size_t(g) * kShRest * 3];
-      if (std::all_of(in, in + kShRest * 3, [](float v) { return v == 0.f; })) {  // most of fit_image's surfels
-        std::fill(sh, sh + kShRest * 3, 0.f);
-        continue;
-      }
-      const int32_t* tri = &d_.tri[size_t(g) * 3];
-      if (!(last && tri[0] == last[0] && tri[1] == last[1] && tri[2] == last[2])) {
-        const binding::GaussianPosing<float> P(d_.tri.data(), d_.bary.data(), d_.neutral.data(), V1.data(),
-                                               neutral.means.data(), g);
-        if (P.unmoved) {
-          rot.reset();
-        } else {
-          double M[9];
-          for (int k = 0; k < 9; ++k) M[k] = P.M[k];
-          rot.reset(new ShRotation(M));
-        }
-        last = tri;
-      }
-      if (rot) rot->apply(in, sh);
-      else std::copy(in, in + kShRest * 3, sh);
-    }
+    if (neutral.has_sh())
+      pose_sh(g0, g1, d_.tri.data(), d_.bary.data(), d_.neutral.data(), V1.data(), neutral.means.data(),
+              neutral.sh_rest.data(), out.sh_rest.data());
   });
   out.opacities = neutral.opacities;
   out.colors = neutral.colors;

@@ -24,6 +24,10 @@
 #include <string>
 #include <vector>
 
+#include <algorithm>
+#include <memory>
+
+#include "runtime/binding.h"
 #include "runtime/formats.h"
 #include "runtime/pool.h"
 
@@ -90,6 +94,38 @@ class Rig {
   std::string what_;
   std::vector<float> rest_;  // F(0, 0)
 };
+
+// Posing view-dependent colours: the SH coefficients sh0 [G,15,3] (GaussianSet::sh_rest) of Gaussians
+// [g_begin, g_end) bound by (tri, bary) turned from mesh V0 to V1 with their triangle's frame rotation M (the one
+// binding::pose_gaussians applies to their rotations; x0 their means on V0): sh = ShRotation(M)·sh0, so that each
+// Gaussian keeps its colours relative to its own frame. A run of Gaussians on one triangle shares one rotation;
+// Gaussians without directional terms and triangles that did not move are copied. One implementation for the
+// runtime's Rig::pose and the engine's train::pose_gaussians_host.
+template <class T, class B>
+void pose_sh(int64_t g_begin, int64_t g_end, const int32_t* tri, const B* bary, const T* V0, const T* V1, const T* x0,
+             const float* sh0, float* sh) {
+  constexpr int K = kShRest * 3;
+  const int32_t* last = nullptr;
+  std::unique_ptr<ShRotation> rot;
+  for (int64_t g = g_begin; g < g_end; ++g) {
+    const float* in = sh0 + g * K;
+    float* out = sh + g * K;
+    if (std::all_of(in, in + K, [](float v) { return v == 0.f; })) {  // most of fit_image's surfels
+      std::fill(out, out + K, 0.f);
+      continue;
+    }
+    const int32_t* t = tri + 3 * g;
+    if (!(last && t[0] == last[0] && t[1] == last[1] && t[2] == last[2])) {
+      const binding::GaussianPosing<T> P(tri, bary, V0, V1, x0, g);
+      double M[9];
+      for (int k = 0; k < 9; ++k) M[k] = double(P.M[k]);
+      rot = P.unmoved ? nullptr : std::make_unique<ShRotation>(M);
+      last = t;
+    }
+    if (rot) rot->apply(in, out);
+    else std::copy(in, in + K, out);
+  }
+}
 
 // The expression correction's coefficients e [C] = (ψ_0 … ψ_{C−4}, jaw axis-angle x, y, z) of a frame with
 // n_expression coefficients `expression` (those past C − 3 are not read: callers refuse non-zero ones) and joint

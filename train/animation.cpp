@@ -11,6 +11,7 @@
 #include "core/parallel.h"
 #include "autograd/ops.h"
 #include "runtime/binding.h"
+#include "runtime/rig.h"
 #include "train/data/preprocess.h"
 #include "train/pose_gaussians_cuda.h"
 
@@ -181,7 +182,7 @@ GaussianBinding GaussianBinding::from_layout(const SurfaceLayout& layout, std::v
 }
 
 void pose_gaussians_host(const GaussianBinding& b, const std::vector<double>& posed_face, int64_t G, float* means,
-                         float* rotations, float* scales, int threads) {
+                         float* rotations, float* scales, int threads, float* sh_rest) {
   FF_CHECK(G == b.G, "pose_gaussians: ", G, " Gaussians, the binding has ", b.G);
   FF_CHECK(posed_face.size() == b.neutral.size(), "pose_gaussians: posed mesh has ", posed_face.size() / 3,
            " vertices, the binding ", b.A);
@@ -189,9 +190,13 @@ void pose_gaussians_host(const GaussianBinding& b, const std::vector<double>& po
   for (size_t i = 0; i < x0.size(); ++i) x0[i] = means[i];
   for (size_t i = 0; i < q0.size(); ++i) q0[i] = rotations[i];
   std::vector<double> x(x0.size()), q(q0.size()), ls(ls0.size());
+  const std::vector<float> sh0 = sh_rest ? std::vector<float>(sh_rest, sh_rest + G * ffrt::kShRest * 3) : std::vector<float>{};
   parallel_for(G, 512, threads > 0 ? threads : hardware_threads(), [&](int64_t g0, int64_t g1) {
     ffrt::binding::pose_gaussians(g0, g1, b.tri.data(), b.bary.data(), b.neutral.data(), posed_face.data(), x0.data(),
                                   q0.data(), ls0.data(), x.data(), q.data(), ls.data());
+    if (sh_rest)
+      ffrt::pose_sh(g0, g1, b.tri.data(), b.bary.data(), b.neutral.data(), posed_face.data(), x0.data(), sh0.data(),
+                    sh_rest);
   });
   for (size_t i = 0; i < x.size(); ++i) means[i] = float(x[i]);
   for (size_t i = 0; i < q.size(); ++i) rotations[i] = float(q[i]);

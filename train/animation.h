@@ -98,9 +98,10 @@ struct GaussianBinding {
 };
 
 // Host: Gaussians [G] posed in place from the binding's neutral mesh to posed_face [A,3] (runtime/binding.h):
-// means [G,3], rotations [G,4] (w,x,y,z), scales [G,3] ACTIVATED (multiplied by s1/s0). threads 0: all.
+// means [G,3], rotations [G,4] (w,x,y,z), scales [G,3] ACTIVATED (multiplied by s1/s0), and sh_rest [G,15,3] when
+// given (view-dependent colours, turned with their triangles: runtime/rig.h pose_sh). threads 0: all.
 void pose_gaussians_host(const GaussianBinding& b, const std::vector<double>& posed_face, int64_t G, float* means,
-                         float* rotations, float* scales, int threads = 0);
+                         float* rotations, float* scales, int threads = 0, float* sh_rest = nullptr);
 
 // Differentiable: posed_face [A,3], means [G,3], rotations [G,4], log_scales [G,3] (one dtype: F32 or F64, one
 // device) → posed means, rotations, log-scales; gradients reach all four inputs.

@@ -780,8 +780,8 @@ TEST_CASE("fit: view-dependent surfel colours: the photo's colour at the photo's
     const Vec3d to_cam = {up * n[0] + std::sqrt(1 - up * up) * t[0], up * n[1] + std::sqrt(1 - up * up) * t[1],
                           up * n[2] + std::sqrt(1 - up * up) * t[2]};
     ffrt::GaussianSet g;
-    g.sh_rest.assign(1, 0.f);
     g.resize(1);
+    g.sh_rest.assign(45, 0.f);
     fit::view_dependent_sh({n[0], n[1], n[2]}, up, photo, guess, g.colors.data(), g.sh_rest.data());
     float rgb[3];
     const float d_photo[3] = {float(-to_cam[0]), float(-to_cam[1]), float(-to_cam[2])};  // camera → surfel
@@ -798,9 +798,9 @@ TEST_CASE("fit: view-dependent surfel colours: the photo's colour at the photo's
 TEST_CASE("fit: GaussianRenderer renders a set with SH as its per-view colours (runtime/raster.h view_colors)") {
   Context ctx(0, 2);
   ffrt::GaussianSet g;
-  g.sh_rest.assign(1, 0.f);
   const int N = 400;
   g.resize(N);
+  g.sh_rest.assign(size_t(N) * 45, 0.f);
   uint64_t k = 0;
   auto U = [&](double a, double b) { return float(a + (b - a) * rng::uniform_at(31, k++)); };
   for (int i = 0; i < N; ++i) {

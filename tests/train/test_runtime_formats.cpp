@@ -441,12 +441,8 @@ TEST_CASE("runtime: view-dependent colours (SH): .ply and .ffpk keep them, up -y
     std::vector<float> img(size_t(3) * 96 * 80), alpha(96 * 80);
     REQUIRE(ff_render_float(r, h, &cam, nullptr, img.data(), alpha.data()) == FF_OK);
     // the engine: SH [N,16,3] with the DC from the colours
-    std::vector<float> sh(g.size() * 48), sc(g.log_scales.size());
-    for (size_t k = 0; k < g.size(); ++k)
-      for (int c = 0; c < 3; ++c) {
-        sh[k * 48 + size_t(c)] = float((g.colors[k * 3 + size_t(c)] - 0.5) / ffrt::kSH_C0);
-        for (int j = 0; j < ffrt::kShRest; ++j) sh[k * 48 + size_t(j + 1) * 3 + size_t(c)] = g.sh_rest[k * 45 + size_t(j) * 3 + size_t(c)];
-      }
+    const std::vector<float> sh = ffrt::sh_coefficients(g);
+    std::vector<float> sc(g.log_scales.size());
     for (size_t k = 0; k < sc.size(); ++k) sc[k] = std::exp(g.log_scales[k]);
     splat::RenderParams p;
     p.num_gaussians = int(g.size()), p.width = 96, p.height = 80;

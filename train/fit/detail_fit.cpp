@@ -401,16 +401,7 @@ GaussianRenderer::GaussianRenderer(Context& ctx, const ffrt::GaussianSet& g, Dev
   rotations_ = from_vector<float>(ctx, g.rotations, {n_, 4}, device);
   opacities_ = from_vector<float>(ctx, g.opacities, {n_}, device);
   colors_ = from_vector<float>(ctx, g.colors, {n_, 3}, device);
-  if (g.has_sh()) {  // the renderer's [N,16,3] SH: the DC term from the colours, then degrees 1–3
-    std::vector<float> sh(size_t(n_) * 16 * 3);
-    for (size_t i = 0; i < size_t(n_); ++i)
-      for (int c = 0; c < 3; ++c) {
-        sh[i * 48 + size_t(c)] = float((double(g.colors[i * 3 + size_t(c)]) - 0.5) / ffrt::kSH_C0);
-        for (int k = 0; k < ffrt::kShRest; ++k)
-          sh[i * 48 + size_t(k + 1) * 3 + size_t(c)] = g.sh_rest[i * ffrt::kShRest * 3 + size_t(k) * 3 + size_t(c)];
-      }
-    sh_ = from_vector<float>(ctx, sh, {n_, 16, 3}, device);
-  }
+  if (g.has_sh()) sh_ = from_vector<float>(ctx, ffrt::sh_coefficients(g), {n_, 16, 3}, device);
 }
 
 splat::RenderParams GaussianRenderer::params(const std::array<double, 16>& V, const std::array<double, 4>& K, int W,

@@ -226,35 +226,11 @@ ffrt::RigData detail_rig(const flame::FlameModel& head_model, const HeadFit& fit
   for (size_t i = 0; i < detail.tri.size(); ++i)
     for (int k = 0; k < 3; ++k) b.tri[i * 3 + size_t(k)] = posed_head.faces[size_t(detail.tri[i]) * 3 + size_t(k)];
   ffrt::GaussianSet neutral = detail.gaussians;
-  const std::vector<float> photo_rotations = neutral.rotations;
   std::vector<float> scales(neutral.log_scales.size());
   for (size_t i = 0; i < scales.size(); ++i) scales[i] = std::exp(neutral.log_scales[i]);
   train::pose_gaussians_host(b, rig.neutral_head(), int64_t(b.G), neutral.means.data(), neutral.rotations.data(),
-                             scales.data());
+                             scales.data(), 0, neutral.has_sh() ? neutral.sh_rest.data() : nullptr);
   for (size_t i = 0; i < scales.size(); ++i) neutral.log_scales[i] = std::log(scales[i]);
-  if (neutral.has_sh()) {
-    // the SH turn with their surfels: by R = R(q_neutral)·R(q_photo)ᵀ, the frame rotation of their triangle (one
-    // per run of surfels on the same triangle)
-    const std::vector<float> photo_sh = neutral.sh_rest;
-    std::unique_ptr<ffrt::ShRotation> rot;
-    for (size_t i = 0; i < detail.tri.size(); ++i) {
-      if (i == 0 || detail.tri[i] != detail.tri[i - 1]) {
-        auto unit = [](const float* q) {
-          const double n = std::sqrt(double(q[0]) * q[0] + double(q[1]) * q[1] + double(q[2]) * q[2] + double(q[3]) * q[3]);
-          return std::array<double, 4>{q[0] / n, q[1] / n, q[2] / n, q[3] / n};
-        };
-        const std::array<double, 9> A = quat_to_mat(unit(&neutral.rotations[i * 4])),
-                                    B = quat_to_mat(unit(&photo_rotations[i * 4]));
-        double R[9];
-        for (int r = 0; r < 3; ++r)
-          for (int c = 0; c < 3; ++c)
-            R[r * 3 + c] = A[size_t(r) * 3] * B[size_t(c) * 3] + A[size_t(r) * 3 + 1] * B[size_t(c) * 3 + 1] +
-                           A[size_t(r) * 3 + 2] * B[size_t(c) * 3 + 2];
-        rot = std::make_unique<ffrt::ShRotation>(R);
-      }
-      rot->apply(&photo_sh[i * ffrt::kShRest * 3], &neutral.sh_rest[i * ffrt::kShRest * 3]);
-    }
-  }
   const std::string meta = json{{"format", "facefield rig"},
                                 {"source", "fit_image detail stage"},
                                 {"gaussians", b.G},
