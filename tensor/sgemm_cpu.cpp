@@ -588,17 +588,26 @@ class SharedPanels {
 };
 
 // Column chunks of C for threads that share packed A (grid pm = 1: BLIS's split of the columns, taken dynamically):
-// C's columns are cut into chunks of a few slivers (chunk_slivers: ≥ kChunksPerThread per thread where the columns
-// allow), which the threads take from a counter; a thread computes its chunk whole, every k slice in order, packing
-// the chunk's B itself. So a thread that starts late or is preempted leaves its chunks to the others, and no thread
+// C's columns are cut into chunks of a few slivers (ChunkPlan: ≥ kChunksPerThread per thread where the columns
+// allow, a multiple of the thread count, sizes within one sliver of each other), which the threads take from a
+// counter; a thread computes its chunk whole, every k slice in order, packing the chunk's B itself. So a thread that starts late or is preempted leaves its chunks to the others, and no thread
 // ever waits for another. A is packed once for all of them, in blocks of MC rows × one k slice: the first thread to
 // need a block claims it and packs it into the shared buffer, a thread that needs one that another is still packing
 // packs its own copy rather than wait (rare: a thread arriving late finds the blocks packed). Each element is summed
 // by one thread in the fixed k order, so the result is bitwise the one thread's.
+// The chunks: at most kMaxChunkSlivers slivers each, as many as there are slivers if they are few, and otherwise a
+// multiple of the thread count, so that threads of equal speed finish together (68 slivers on 2 threads as 17
+// chunks of 4 left one thread 9 chunks against the other's 8: 6 % of the GEMM's time).
 constexpr int64_t kChunksPerThread = 8, kMaxChunkSlivers = 8;
-int64_t chunk_slivers(int64_t slivers, int threads) {
-  return std::clamp<int64_t>(slivers / (kChunksPerThread * threads), 1, kMaxChunkSlivers);
-}
+struct ChunkPlan {
+  int64_t slivers, chunks;
+  ChunkPlan(int64_t slivers_, int threads) : slivers(slivers_) {
+    const int64_t w = std::clamp<int64_t>(slivers / (kChunksPerThread * threads), 1, kMaxChunkSlivers);
+    chunks = std::min(slivers, (slivers + threads * w - 1) / (threads * w) * threads);
+  }
+  int64_t first(int64_t chunk) const { return slivers * chunk / chunks; }  // chunk's first sliver
+  int64_t most() const { return (slivers + chunks - 1) / chunks; }          // slivers in the largest chunk
+};
 
 class SharedA {
  public:
@@ -606,26 +615,24 @@ class SharedA {
   SharedA(const Kernel& K, int threads, int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_t cs_a,
           const BSource& b, float* c, int64_t ldc, bool accumulate, AlignedBuf& shared)
       : K_(K), m_(m), n_(n), k_(k), KC_(sgemm_k_slice(k, K.kc)), a_(a), rs_a_(rs_a), cs_a_(cs_a), b_(b), c_(c),
-        ldc_(ldc), accumulate_(accumulate) {
+        ldc_(ldc), accumulate_(accumulate), plan_((n + K.nr - 1) / K.nr, threads) {
     slices_ = (k + KC_ - 1) / KC_;
     row_blocks_ = (m + K.mc - 1) / K.mc;
     block_floats_ = K.mc * KC_ + kPackSlack;  // the slack: a block's last sliver may write past it (PackAFn)
     blocks_ = shared.get(size_t(slices_ * row_blocks_ * block_floats_));
     state_.reset(new std::atomic<uint8_t>[size_t(slices_ * row_blocks_)]);
     for (int64_t i = 0; i < slices_ * row_blocks_; ++i) state_[size_t(i)].store(kEmpty, std::memory_order_relaxed);
-    chunk_slivers_ = chunk_slivers((n + K.nr - 1) / K.nr, threads);
-    chunks_ = ((n + K.nr - 1) / K.nr + chunk_slivers_ - 1) / chunk_slivers_;
   }
   // One thread's part: takes chunks until none is left.
   void work() {
     thread_local AlignedBuf bbuf, own;
-    float* bp = bbuf.get(size_t(KC_ * chunk_slivers_ * K_.nr));
+    float* bp = bbuf.get(size_t(KC_ * plan_.most() * K_.nr));
     float* mine = own.get(size_t(block_floats_));
     try {
       for (;;) {
         const int64_t ch = next_.fetch_add(1, std::memory_order_relaxed);
-        if (ch >= chunks_ || failed_.load(std::memory_order_relaxed)) return;
-        const int64_t j0 = ch * chunk_slivers_ * K_.nr, nc = std::min(chunk_slivers_ * K_.nr, n_ - j0);
+        if (ch >= plan_.chunks || failed_.load(std::memory_order_relaxed)) return;
+        const int64_t j0 = plan_.first(ch) * K_.nr, nc = std::min(plan_.first(ch + 1) * K_.nr, n_) - j0;
         for (int64_t s = 0; s < slices_; ++s) {
           const int64_t pc = s * KC_, kc = std::min(KC_, k_ - pc);
           b_.pack(pc, kc, j0, nc, bp);
@@ -664,7 +671,8 @@ class SharedA {
   float* const c_;
   const int64_t ldc_;
   const bool accumulate_;
-  int64_t slices_, row_blocks_, block_floats_, chunk_slivers_, chunks_;
+  const ChunkPlan plan_;
+  int64_t slices_, row_blocks_, block_floats_;
   float* blocks_;
   std::unique_ptr<std::atomic<uint8_t>[]> state_;  // per block: kEmpty, kPacking, kPacked
   std::atomic<int64_t> next_{0};                    // chunks handed out
@@ -724,8 +732,9 @@ Grid choose_grid(const Kernel& K, int64_t m, int64_t n, int64_t k, int nt) {
     const int64_t pn = nt / pm;
     double cost;
     if (pm == 1) {
-      const int64_t w = chunk_slivers(ntiles, nt), chunks = (ntiles + w - 1) / w, mine = (chunks + nt - 1) / nt;
-      const double cols = double(std::min(n, mine * w * K.nr)), share = 1.0 / nt;
+      const ChunkPlan plan(ntiles, nt);
+      const int64_t mine = (plan.chunks + nt - 1) / nt;
+      const double cols = double(std::min(n, mine * plan.most() * K.nr)), share = 1.0 / nt;
       cost = mm * cols * kk / 15 + 1.1 * mm * kk * share + 1.0 * mm * kk * (1 - share) + 1.9 * cols * kk +
              (mm * kk > 131072 ? 0.15 : 0.03) * mm * kk * double(mine);
     } else {
