@@ -45,12 +45,14 @@ void Context::set_threads(int n) {
   threads_ = n == 0 ? hardware_threads() : n;
 }
 
+#ifdef FF_WITH_CUDA
 static size_t round_cuda_bucket(size_t bytes) {
   const size_t small = 512, big = size_t(2) << 20;
   if (bytes == 0) bytes = 1;
   if (bytes < (size_t(1) << 20)) return (bytes + small - 1) / small * small;
   return (bytes + big - 1) / big * big;
 }
+#endif
 
 void* Context::allocate(Device d, size_t bytes) {
   if (d.is_cpu()) {

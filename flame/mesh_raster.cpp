@@ -299,6 +299,17 @@ void Canvas::dot(double cx, double cy, double r, std::array<uint8_t, 3> col) {
       if ((x - cx) * (x - cx) + (y - cy) * (y - cy) <= r * r) fill_rect(x, y, 1, 1, col);
 }
 
+void Canvas::line(int x0, int y0, int x1, int y1, std::array<uint8_t, 3> col) {
+  const int dx = std::abs(x1 - x0), sx = x0 < x1 ? 1 : -1, dy = -std::abs(y1 - y0), sy = y0 < y1 ? 1 : -1;
+  for (int err = dx + dy;;) {
+    fill_rect(x0, y0, 1, 1, col);
+    if (x0 == x1 && y0 == y1) break;
+    const int e2 = 2 * err;
+    if (e2 >= dy) err += dy, x0 += sx;
+    if (e2 <= dx) err += dx, y0 += sy;
+  }
+}
+
 void Canvas::text(int x, int y, const std::string& s, std::array<uint8_t, 3> col, int scale) {
   std::vector<char> buf(s.size() * 300 + 1000);
   std::string str = s;

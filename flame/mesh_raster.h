@@ -99,6 +99,8 @@ struct Canvas {
   void paste(const uint8_t* rgb_img, int w, int h, int x0, int y0);
   void fill_rect(int x0, int y0, int w, int h, std::array<uint8_t, 3> c);
   void dot(double x, double y, double radius, std::array<uint8_t, 3> c);
+  // A one-pixel line from (x0, y0) to (x1, y1), both ends drawn (Bresenham); pixels off the canvas are skipped.
+  void line(int x0, int y0, int x1, int y1, std::array<uint8_t, 3> c);
   // ASCII text (stb_easy_font glyphs), `scale` pixels per font unit.
   void text(int x, int y, const std::string& s, std::array<uint8_t, 3> c, int scale = 1);
   // The width in pixels `text` gives `s` at `scale`.

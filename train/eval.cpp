@@ -9,8 +9,6 @@
 #include "core/check.h"
 #include "tensor/io.h"
 
-#include <stb_easy_font.h>
-
 #include "flame/mesh_raster.h"
 
 namespace ff::train {
@@ -99,35 +97,13 @@ ImageMetrics image_metrics(const float* img, const float* gt, const std::vector<
 }
 
 namespace {
-// RGB u8 [H,W,3] → PNG, creating the parent directory (the trainer's eval/ folder)
-void write_picture(const std::string& path, const std::vector<uint8_t>& rgb, int W, int H) {
+// the canvas → PNG, creating the parent directory (the trainer's eval/ folder)
+void write_picture(const std::string& path, const flame::Canvas& cv) {
   std::filesystem::path p(path);
   if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
-  flame::write_png(path, W, H, 3, rgb.data());
+  flame::write_png(path, cv.width, cv.height, 3, cv.rgb.data());
 }
 }  // namespace
-
-void draw_text(std::vector<uint8_t>& rgb, int W, int H, int x, int y, const std::string& text, const uint8_t color[3],
-               int scale) {
-  static thread_local std::vector<char> vbuf(1 << 16);
-  std::string t = text;
-  unsigned char col[4] = {color[0], color[1], color[2], 255};
-  int quads = stb_easy_font_print(0, 0, t.data(), col, vbuf.data(), int(vbuf.size()));
-  for (int q = 0; q < quads; ++q) {
-    const float* v = reinterpret_cast<const float*>(vbuf.data() + q * 4 * 16);
-    float x0 = v[0], y0 = v[1], x1 = v[0], y1 = v[1];
-    for (int k = 1; k < 4; ++k) {
-      const float* p = reinterpret_cast<const float*>(vbuf.data() + (q * 4 + k) * 16);
-      x0 = std::min(x0, p[0]), x1 = std::max(x1, p[0]), y0 = std::min(y0, p[1]), y1 = std::max(y1, p[1]);
-    }
-    for (int py = int(y0 * scale); py < int(y1 * scale); ++py)
-      for (int px = int(x0 * scale); px < int(x1 * scale); ++px) {
-        int X = x + px, Y = y + py;
-        if (X < 0 || Y < 0 || X >= W || Y >= H) continue;
-        for (int c = 0; c < 3; ++c) rgb[(size_t(Y) * W + X) * 3 + c] = color[c];
-      }
-  }
-}
 
 void write_eval_grid(const std::string& path, const std::vector<GridRow>& rows, const std::string& title) {
   FF_CHECK(!rows.empty(), "write_eval_grid: no rows");
@@ -136,17 +112,17 @@ void write_eval_grid(const std::string& path, const std::vector<GridRow>& rows, 
   const int label_h = 14, title_h = 18, pad = 4;
   std::string head = title + "   (ground truth | render | |error| x4)";
   int W = 3 * cw + 4 * pad;
-  for (auto& r : rows) W = std::max(W, stb_easy_font_width(const_cast<char*>(r.label.c_str())) + 2 * pad);
-  W = std::max(W, stb_easy_font_width(head.data()) + 2 * pad);
+  for (auto& r : rows) W = std::max(W, flame::Canvas::text_width(r.label) + 2 * pad);
+  W = std::max(W, flame::Canvas::text_width(head) + 2 * pad);
   const int H = title_h + int(rows.size()) * (ch + label_h + pad) + pad;
-  std::vector<uint8_t> img(size_t(W) * H * 3, 40);
-  const uint8_t white[3] = {235, 235, 235};
-  draw_text(img, W, H, pad, 4, head, white);
+  flame::Canvas cv(W, H, {40, 40, 40});
+  const std::array<uint8_t, 3> white = {235, 235, 235};
+  cv.text(pad, 4, head, white);
   for (size_t r = 0; r < rows.size(); ++r) {
     const GridRow& g = rows[r];
     const size_t P = size_t(g.width) * g.height;
     const int y0 = title_h + int(r) * (ch + label_h + pad);
-    draw_text(img, W, H, pad, y0 + 2, g.label, white);
+    cv.text(pad, y0 + 2, g.label, white);
     for (int col = 0; col < 3; ++col) {
       const int x0 = pad + col * (cw + pad);
       for (int y = 0; y < g.height; ++y)
@@ -154,32 +130,18 @@ void write_eval_grid(const std::string& path, const std::vector<GridRow>& rows, 
           for (int c = 0; c < 3; ++c) {
             const size_t i = c * P + size_t(y) * g.width + x;
             double v = col == 0 ? g.gt[i] : col == 1 ? g.render[i] : 4.0 * std::abs(double(g.render[i]) - g.gt[i]);
-            img[(size_t(y0 + label_h + y) * W + x0 + x) * 3 + c] = uint8_t(std::lround(std::clamp(v, 0.0, 1.0) * 255));
+            cv.rgb[(size_t(y0 + label_h + y) * W + x0 + x) * 3 + c] = uint8_t(std::lround(std::clamp(v, 0.0, 1.0) * 255));
           }
     }
   }
-  write_picture(path, img, W, H);
+  write_picture(path, cv);
 }
 
 void write_loss_curve(const std::string& path, const std::vector<double>& loss, const std::string& title, int W, int H) {
-  std::vector<uint8_t> img(size_t(W) * H * 3, 255);
+  flame::Canvas cv(W, H, {255, 255, 255});
   const int L = 60, R = 20, T = 30, B = 40;
-  const uint8_t black[3] = {0, 0, 0}, grey[3] = {200, 200, 200}, light[3] = {160, 190, 235}, dark[3] = {20, 60, 170};
-  auto put = [&](int x, int y, const uint8_t* c) {
-    if (x >= 0 && y >= 0 && x < W && y < H)
-      for (int k = 0; k < 3; ++k) img[(size_t(y) * W + x) * 3 + k] = c[k];
-  };
-  auto line = [&](int x0, int y0, int x1, int y1, const uint8_t* c) {  // Bresenham
-    int dx = std::abs(x1 - x0), sx = x0 < x1 ? 1 : -1, dy = -std::abs(y1 - y0), sy = y0 < y1 ? 1 : -1, err = dx + dy;
-    for (;;) {
-      put(x0, y0, c);
-      if (x0 == x1 && y0 == y1) break;
-      int e2 = 2 * err;
-      if (e2 >= dy) err += dy, x0 += sx;
-      if (e2 <= dx) err += dx, y0 += sy;
-    }
-  };
-  draw_text(img, W, H, L, 8, title, black, 1);
+  const std::array<uint8_t, 3> black = {0, 0, 0}, grey = {200, 200, 200}, light = {160, 190, 235}, dark = {20, 60, 170};
+  cv.text(L, 8, title, black);
   std::vector<double> v;
   for (double x : loss)
     if (std::isfinite(x) && x > 0) v.push_back(x);
@@ -192,18 +154,18 @@ void write_loss_curve(const std::string& path, const std::vector<double>& loss, 
     auto Y = [&](double val) { return T + int((H - T - B - 1) * (lhi - std::log10(val)) / (lhi - llo)); };
     for (double e = llo; e <= lhi + 1e-9; e += 0.25) {  // horizontal grid with labels
       int y = Y(std::pow(10.0, e));
-      line(L, y, W - R, y, grey);
+      cv.line(L, y, W - R, y, grey);
       char buf[32];
       std::snprintf(buf, sizeof(buf), "%.3g", std::pow(10.0, e));
-      draw_text(img, W, H, 4, y - 4, buf, black);
+      cv.text(4, y - 4, buf, black);
     }
     for (int k = 0; k <= 4; ++k) {  // x ticks
       int i = (n - 1) * k / 4, x = X(i);
-      line(x, H - B, x, H - B + 4, black);
-      draw_text(img, W, H, x - 10, H - B + 8, std::to_string(i + 1), black);
+      cv.line(x, H - B, x, H - B + 4, black);
+      cv.text(x - 10, H - B + 8, std::to_string(i + 1), black);
     }
-    draw_text(img, W, H, W / 2 - 20, H - 14, "step", black);
-    for (int i = 1; i < n; ++i) line(X(i - 1), Y(v[i - 1]), X(i), Y(v[i]), light);
+    cv.text(W / 2 - 20, H - 14, "step", black);
+    for (int i = 1; i < n; ++i) cv.line(X(i - 1), Y(v[i - 1]), X(i), Y(v[i]), light);
     const int win = std::max(1, n / 50);
     double acc = 0;
     std::vector<double> ma(n);
@@ -213,13 +175,13 @@ void write_loss_curve(const std::string& path, const std::vector<double>& loss, 
       ma[i] = acc / std::min(i + 1, win);
     }
     for (int i = 1; i < n; ++i) {
-      line(X(i - 1), Y(ma[i - 1]), X(i), Y(ma[i]), dark);
-      line(X(i - 1), Y(ma[i - 1]) + 1, X(i), Y(ma[i]) + 1, dark);
+      cv.line(X(i - 1), Y(ma[i - 1]), X(i), Y(ma[i]), dark);
+      cv.line(X(i - 1), Y(ma[i - 1]) + 1, X(i), Y(ma[i]) + 1, dark);
     }
   }
-  line(L, T, L, H - B, black);
-  line(L, H - B, W - R, H - B, black);
-  write_picture(path, img, W, H);
+  cv.line(L, T, L, H - B, black);
+  cv.line(L, H - B, W - R, H - B, black);
+  write_picture(path, cv);
 }
 
 void write_bar_chart(const std::string& path, const std::string& title, const std::vector<std::string>& groups,
@@ -230,7 +192,7 @@ void write_bar_chart(const std::string& path, const std::string& title, const st
              " values for ", groups.size(), " groups");
   static const std::array<uint8_t, 3> palette[] = {{150, 150, 150}, {230, 140, 40}, {60, 110, 200},
                                                    {40, 160, 80},    {200, 60, 60},  {140, 90, 180}};
-  auto width_of = [](const std::string& t) { return stb_easy_font_width(const_cast<char*>(t.c_str())); };
+  auto width_of = [](const std::string& t) { return flame::Canvas::text_width(t); };
   const int L = 60, R = 20, T = 46, B = 40, bar = 22, gap = 18;
   const int S = int(series.size());
   std::vector<int> gw(groups.size());
@@ -278,7 +240,7 @@ void write_bar_chart(const std::string& path, const std::string& title, const st
   }
   cv.fill_rect(L, T, 1, H - B - T, {0, 0, 0});
   cv.fill_rect(L, H - B, plot_w, 1, {0, 0, 0});
-  write_picture(path, cv.rgb, W, H);
+  write_picture(path, cv);
 }
 
 }  // namespace ff::train

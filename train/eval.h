@@ -48,8 +48,4 @@ void write_bar_chart(const std::string& path, const std::string& title, const st
                      const std::vector<BarSeries>& series, const std::string& y_label, double y_min = 0,
                      int height = 360);
 
-// draw text (stb_easy_font) into an RGB buffer
-void draw_text(std::vector<uint8_t>& rgb, int W, int H, int x, int y, const std::string& text, const uint8_t color[3],
-               int scale = 1);
-
 }  // namespace ff::train
