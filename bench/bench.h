@@ -1,8 +1,17 @@
 // bench/bench.h — the per-kernel timing harness shared by facefield's bench programs.
 //
-//   bench::Runner r("core", device, argc, argv);          // --json PATH, --repeats N, --warmup N, --quick
-//   r.run("sgemm 1024^3", [&] { ... }, /*flops=*/2.0 * n * n * n, /*bytes=*/0);
-//   r.finish();                                            // prints the table, writes the JSON
+//   ff::apps::Options o("bench_core — ...", bench::options(/*device=*/true));  // + the program's own entries
+//   if (int status = bench::start("bench_core", o, argc, argv, [&] { bench::check_timing(o); }); status >= 0)
+//     return status;                                       // --help, or a bad value
+//   return bench::guarded("bench_core", [&] {
+//     ff::Context ctx(0, o.threads());
+//     bench::Runner r("core", ctx, bench::device(o), o);  // --json PATH, --repeats N, --warmup N, --quick
+//     r.run("sgemm 1024^3", [&] { ... }, /*flops=*/2.0 * n * n * n, /*bytes=*/0);
+//     r.finish();                                          // prints the table, writes the JSON
+//     return 0;
+//   });
+// Every bench program parses its options with the programs' one parser (apps/common/cli.h): --help, and a bad
+// value is refused naming the option.
 // Each case runs `warmup` times untimed, then `repeats` timed runs; on CUDA the context is synchronised
 // before each clock read, so times are wall-clock device time. Reports median and min (ms), GFLOP/s and
 // GB/s from the median.
@@ -16,18 +25,83 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <functional>
 #include <string>
 #include <thread>
 #include <vector>
 #include <time.h>
 
+#include <nlohmann/json.hpp>
+
+#include "apps/common/cli.h"
 #include "core/context.h"
 #include "core/cpu_info.h"
+#include "core/file.h"
 #include "tensor/sgemm_cpu.h"
 
 namespace bench {
+
+// The options every bench program shares: --threads, --json, --repeats, --warmup, --quick, and --device with
+// `device`. Programs append their own entries to the returned table.
+inline std::vector<ff::apps::Options::Opt> options(bool device, int repeats = 10, int warmup = 2) {
+  std::vector<ff::apps::Options::Opt> t = {
+      {"threads", "0", "N: CPU threads (0: all hardware threads)"},
+      {"json", "", "PATH: also write the results as JSON"},
+      {"repeats", std::to_string(repeats), "N: timed runs per case, in [1, 100000]"},
+      {"warmup", std::to_string(warmup), "N: untimed runs before them, in [0, 1000]"},
+      {"quick", "", "3 timed runs after 1 warm-up (a smoke run), unless --repeats/--warmup are given", true}};
+  if (device) t.insert(t.begin(), {"device", "cpu", "cpu|cuda"});
+  return t;
+}
+inline ff::Device device(const ff::apps::Options& o) {
+  return o.choice("device", {"cpu", "cuda"}) == "cuda" ? ff::Device::cuda() : ff::Device::cpu();
+}
+// --repeats and --warmup as options() defines them, --quick applied
+inline int repeats_option(const ff::apps::Options& o) {
+  return o.flag("quick") && !o.was_given("repeats") ? 3 : int(o.integer("repeats", 1, 100000));
+}
+inline int warmup_option(const ff::apps::Options& o) {
+  return o.flag("quick") && !o.was_given("warmup") ? 1 : int(o.integer("warmup", 0, 1000));
+}
+inline void check_timing(const ff::apps::Options& o) { repeats_option(o), warmup_option(o); }
+// The start of every bench's main: start_program (apps/common/cli.h: OpenMP waits passively, as in the programs),
+// then argv parsed into `o`; --threads and --device are checked here, the program's other options by `check`
+// (which reads each through its getter; check_timing for options()'s), so that a bad value is refused before any
+// work. Returns -1 to go on, otherwise the exit status: 0 after --help, 2 for a bad
+// option (its message printed as "<program>: <message>").
+inline int start(const char* program, ff::apps::Options& o, int argc, char** argv,
+                 const std::function<void()>& check = {}) {
+  ff::apps::start_program(argv);
+  try {
+    if (!o.parse(argc, argv)) return 0;
+    const auto has = [&](const std::string& k) {
+      return std::any_of(o.table.begin(), o.table.end(), [&](const ff::apps::Options::Opt& e) { return e.name == k; });
+    };
+    if (has("threads")) o.threads();
+    if (has("device")) device(o);
+    if (check) check();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", program, ff::apps::failure_message(e).c_str());
+    return 2;
+  }
+  return -1;
+}
+// The rest of a bench's main: body()'s exit status, or 1 with "<program>: error: <message>" for an exception.
+template <class Body>
+int guarded(const char* program, Body&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: error: %s\n", program, ff::apps::failure_message(e).c_str());
+    return 1;
+  }
+}
+// `j` to `path` (nothing when empty), written atomically (core/file.h), and a line saying so
+inline void write_json(const std::string& path, const nlohmann::json& j) {
+  if (path.empty()) return;
+  ff::write_file_atomic(path, j.dump(2) + "\n");
+  std::printf("wrote %s\n", path.c_str());
+}
 
 struct Result {
   std::string name;
@@ -67,17 +141,10 @@ struct CpuPeak {
 
 class Runner {
  public:
-  Runner(std::string suite, ff::Context& ctx, ff::Device dev, int argc, char** argv)
-      : suite_(std::move(suite)), ctx_(ctx), dev_(dev) {
-    for (int i = 1; i < argc; ++i) {
-      std::string a = argv[i];
-      auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-      if (a == "--json") json_ = next();
-      else if (a == "--repeats") repeats_ = std::atoi(next().c_str());
-      else if (a == "--warmup") warmup_ = std::atoi(next().c_str());
-      else if (a == "--quick") repeats_ = 3, warmup_ = 1;
-    }
-  }
+  // `o` holds options()'s entries, parsed
+  Runner(std::string suite, ff::Context& ctx, ff::Device dev, const ff::apps::Options& o)
+      : suite_(std::move(suite)), ctx_(ctx), dev_(dev), json_(o.str("json")), repeats_(repeats_option(o)),
+        warmup_(warmup_option(o)) {}
   int repeats() const { return repeats_; }
 
   void run(const std::string& name, const std::function<void()>& fn, double flops = 0, double bytes = 0,
@@ -122,23 +189,22 @@ class Runner {
   }
 
   void finish() const {
-    if (json_.empty()) return;
-    std::ofstream f(json_);
-    f << "{\"suite\": \"" << suite_ << "\", \"device\": \"" << dev_.str() << "\", \"threads\": " << ctx_.threads();
+    nlohmann::json j = {{"suite", suite_}, {"device", dev_.str()}, {"threads", ctx_.threads()}};
     if (peak_.core_gflops > 0)
-      f << ", \"cpu\": {\"model\": \"" << peak_.model << "\", \"sgemm_isa\": \"" << peak_.isa << "\", \"sgemm_tile\": \""
-        << peak_.sgemm_mr << "x" << peak_.sgemm_nr << "\", \"clock_ghz\": " << peak_.clock_ghz
-        << ", \"simd_width\": " << peak_.simd_width << ", \"fma_units\": " << peak_.fma_units
-        << ", \"core_peak_gflops\": " << peak_.core_gflops << ", \"clock_source\": \"measured: dependent integer adds on thread CPU time\"}";
-    f << ", \"results\": [\n";
-    for (size_t i = 0; i < results_.size(); ++i) {
-      const Result& r = results_[i];
-      f << "  {\"name\": \"" << r.name << "\", \"median_ms\": " << r.median_ms << ", \"min_ms\": " << r.min_ms
-        << ", \"cpu_ms\": " << r.cpu_ms << ", \"flops\": " << r.flops << ", \"bytes\": " << r.bytes << ", \"repeats\": " << r.repeats << "}"
-        << (i + 1 < results_.size() ? ",\n" : "\n");
-    }
-    f << "]}\n";
-    std::printf("wrote %s\n", json_.c_str());
+      j["cpu"] = {{"model", peak_.model},
+                  {"sgemm_isa", peak_.isa},
+                  {"sgemm_tile", std::to_string(peak_.sgemm_mr) + "x" + std::to_string(peak_.sgemm_nr)},
+                  {"clock_ghz", peak_.clock_ghz},
+                  {"simd_width", peak_.simd_width},
+                  {"fma_units", peak_.fma_units},
+                  {"core_peak_gflops", peak_.core_gflops},
+                  {"clock_source", "measured: dependent integer adds on thread CPU time"}};
+    nlohmann::json rows = nlohmann::json::array();
+    for (const Result& r : results_)
+      rows.push_back({{"name", r.name}, {"median_ms", r.median_ms}, {"min_ms", r.min_ms}, {"cpu_ms", r.cpu_ms},
+                      {"flops", r.flops}, {"bytes", r.bytes}, {"repeats", r.repeats}});
+    j["results"] = rows;
+    write_json(json_, j);
   }
 
  private:
@@ -146,20 +212,9 @@ class Runner {
   ff::Context& ctx_;
   ff::Device dev_;
   std::string json_;
-  int repeats_ = 10, warmup_ = 2;
+  int repeats_, warmup_;
   std::vector<Result> results_;
   CpuPeak peak_;
 };
-
-inline ff::Device parse_device(int argc, char** argv) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--device") return std::string(argv[i + 1]) == "cuda" ? ff::Device::cuda() : ff::Device::cpu();
-  return ff::Device::cpu();
-}
-inline int parse_threads(int argc, char** argv) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--threads") return std::atoi(argv[i + 1]);
-  return 0;
-}
 
 }  // namespace bench

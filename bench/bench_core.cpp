@@ -1,5 +1,5 @@
 // bench_core — per-kernel timings of the engine core (issue 3's kernel list).
-//   bench_core [--device cpu|cuda] [--threads N] [--json PATH] [--repeats N] [--quick]
+//   bench_core [--device cpu|cuda] [--threads N] [--json PATH] [--repeats N] [--warmup N] [--quick]   (--help)
 // Every kernel's output is first validated (finite, plus a direct-loop spot check of sgemm) before timing.
 // The header names the CPU, the sgemm micro-kernel chosen at run time (FF_SGEMM_ISA=generic|avx2|avx512
 // forces one) and the measured FMA peak; rows with a flop count give their % of it (bench/bench.h).
@@ -13,10 +13,11 @@
 
 using namespace ff;
 
-int main(int argc, char** argv) {
-  Device dev = bench::parse_device(argc, argv);
-  Context ctx(0, bench::parse_threads(argc, argv));
-  bench::Runner r("core", ctx, dev, argc, argv);
+namespace {
+int run_bench(const apps::Options& o) {
+  const Device dev = bench::device(o);
+  Context ctx(0, o.threads());
+  bench::Runner r("core", ctx, dev, o);
   if (dev.is_cuda() && !Context::cuda_available()) {
     std::fprintf(stderr, "bench_core: --device cuda but %s\n", Context::cuda_unavailable_reason().c_str());
     return 1;
@@ -100,4 +101,14 @@ int main(int argc, char** argv) {
   }
   r.finish();
   return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  apps::Options o("bench_core — per-kernel timings of the engine core against their FLOP counts and the CPU's FMA peak.\n\n"
+                  "usage: bench_core [options]",
+                  bench::options(/*device=*/true));
+  if (const int status = bench::start("bench_core", o, argc, argv, [&] { bench::check_timing(o); }); status >= 0)
+    return status;
+  return bench::guarded("bench_core", [&] { return run_bench(o); });
 }

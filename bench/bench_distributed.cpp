@@ -1,25 +1,21 @@
 // bench_distributed — time of the gradient all-reduce (train/distributed.h) for the buffer sizes of
 // docs/distributed.md, under mpirun (one process: nothing to measure, says so and exits 0):
-//   mpirun -np 2 build/bench_distributed [--floats N]...   (default: the demo and seed models' gradients)
+//   mpirun -np 2 build/bench_distributed [--floats N,N,...]   (default: the demo and seed models' gradients)
 // Rank 0 prints, per size: milliseconds per all-reduce (median of the repeats) and the algorithm bandwidth
 // (buffer bytes / time). The other bench options (--threads, --json, --quick) are accepted and ignored.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <string>
 #include <vector>
 
+#include "bench/bench.h"
 #include "train/distributed.h"
 
-int main(int argc, char** argv) {
+namespace {
+int all_reduce_times(const std::vector<long>& sizes) {
   using namespace ff::train;
   auto world = world_communicator();
-  std::vector<long long> sizes;
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], "--floats") == 0) sizes.push_back(std::stoll(argv[++i]));
-  // demo model (configs/demo.json) 0.10 M, seed model (configs/seed.json) 9.85 M shared parameters; 1 M between
-  if (sizes.empty()) sizes = {101000, 1000000, 9846000};
   if (world->size() == 1) {
     std::printf("bench_distributed: one process, nothing to measure (run it under mpirun -np 2)\n");
     return 0;
@@ -27,7 +23,7 @@ int main(int argc, char** argv) {
   if (world->rank() == 0)
     std::printf("all-reduce (%s, %d ranks, sum in rank order)\n%12s %12s %10s %10s\n", world->name().c_str(),
                 world->size(), "floats", "MB", "ms", "GB/s");
-  for (long long n : sizes) {
+  for (const long long n : sizes) {
     std::vector<float> buf(size_t(n), 1.f);
     const int reps = n > 4000000 ? 7 : 21;
     std::vector<double> ms;
@@ -43,4 +39,22 @@ int main(int argc, char** argv) {
       std::printf("%12lld %12.2f %10.3f %10.2f\n", n, 4e-6 * double(n), med, 4e-6 * double(n) / med);
   }
   return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  // the default sizes: the demo model (configs/demo.json) 0.10 M, the seed model (configs/seed.json) 9.85 M shared
+  // parameters, 1 M between
+  ff::apps::Options o("bench_distributed — time of the gradient all-reduce, under mpirun.\n\n"
+                      "usage: mpirun -np 2 bench_distributed [--floats N,N,...]",
+                      {{"floats", "101000,1000000,9846000", "N,...: buffer sizes in floats, each in [1, 1000000000]"},
+                       {"threads", "0", "accepted for run_all.sh and ignored"},
+                       {"json", "", "accepted for run_all.sh and ignored"},
+                       {"quick", "", "accepted for run_all.sh and ignored", true}});
+  if (const int status = bench::start("bench_distributed", o, argc, argv,
+                                      [&] { o.integers("floats", 1, 1000000000); });
+      status >= 0)
+    return status;
+  const std::vector<long> sizes = o.integers("floats", 1, 1000000000);
+  return bench::guarded("bench_distributed", [&] { return all_reduce_times(sizes); });
 }

@@ -1,6 +1,6 @@
 // bench_flame — FLAME forward and forward+backward timings on a random model of real FLAME size
 // (V = 5023, 300 shape + 100 expression components, 5 joints), CPU.
-//   bench_flame [--threads N] [--json PATH] [--repeats N] [--quick]
+//   bench_flame [--threads N] [--json PATH] [--repeats N] [--warmup N] [--quick]   (--help)
 // The model is random (FLAME is licence-gated); the arithmetic is the same as for the real files. Before
 // timing, the float forward is validated against the double forward.
 #include <cmath>
@@ -73,9 +73,9 @@ static void run(bench::Runner& r, const FlameModel& m, int B, int threads, const
   }, 2 * flops, 2 * bytes);
 }
 
-int main(int argc, char** argv) {
-  Context ctx(0, bench::parse_threads(argc, argv));
-  bench::Runner r("flame", ctx, Device::cpu(), argc, argv);
+int run_bench(const ff::apps::Options& o) {
+  Context ctx(0, o.threads());
+  bench::Runner r("flame", ctx, Device::cpu(), o);
   FlameModel m = random_flame(7);
   {  // validate float against double before timing
     std::vector<double> pd(15, 0.1);
@@ -102,4 +102,13 @@ int main(int argc, char** argv) {
   }
   r.finish();
   return 0;
+}
+
+int main(int argc, char** argv) {
+  ff::apps::Options o("bench_flame — FLAME forward and forward+backward on a random model of real FLAME size (CPU).\n\n"
+                      "usage: bench_flame [options]",
+                      bench::options(/*device=*/false));
+  if (const int status = bench::start("bench_flame", o, argc, argv, [&] { bench::check_timing(o); }); status >= 0)
+    return status;
+  return bench::guarded("bench_flame", [&] { return run_bench(o); });
 }

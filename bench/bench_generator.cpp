@@ -1,6 +1,6 @@
 // bench/bench_generator.cpp — the seed generator (nn/generator.h), forward and forward+backward, one z.
 //
-//   bench_generator [--device cpu|cuda] [--warmup 3] [--repeats 10] [--fused 0|1] [--threads N] [--json PATH]
+//   bench_generator [--device cpu|cuda] [--warmup 3] [--repeats 10] [--quick] [--fused 0|1] [--threads N] [--json PATH]
 //
 // forward: G(z) with autograd recording off. forward+backward: G(z) recorded, loss = Σ img·r, backward into
 // every parameter and z. Each timing is wall-clock per iteration (CUDA: synchronised before the clock stops).
@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench.h"
 #include "core/parallel.h"
 #include "nn/generator.h"
 
@@ -43,24 +44,22 @@ Row time_it(const std::string& name, Context& ctx, Device dev, int warmup, int r
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string device = "cpu", json;
-  int warmup = 3, repeats = 10, fused = 0, threads = 0;
-  for (int i = 1; i < argc; ++i) {
-    auto arg = [&](const char* k) { return std::strcmp(argv[i], k) == 0 && i + 1 < argc; };
-    if (arg("--device")) device = argv[++i];
-    else if (arg("--warmup")) warmup = std::atoi(argv[++i]);
-    else if (arg("--repeats")) repeats = std::atoi(argv[++i]);
-    else if (arg("--fused")) fused = std::atoi(argv[++i]);
-    else if (arg("--threads")) threads = std::atoi(argv[++i]);
-    else if (arg("--json")) json = argv[++i];
-    else {
-      std::fprintf(stderr, "usage: %s [--device cpu|cuda] [--warmup N] [--repeats N] [--fused 0|1] [--threads N] [--json PATH]\n", argv[0]);
-      return 2;
-    }
-  }
+  auto table = bench::options(/*device=*/true, /*repeats=*/10, /*warmup=*/3);
+  table.push_back({"fused", "0", "0|1: fused modulated convolutions (the generator's fused_modconv)"});
+  apps::Options o("bench_generator — the seed generator (nn/generator.h), forward and forward+backward, one z.\n\n"
+                  "usage: bench_generator [options]",
+                  table);
+  if (const int status = bench::start("bench_generator", o, argc, argv, [&] {
+        bench::check_timing(o);
+        o.integer("fused", 0, 1);
+      });
+      status >= 0)
+    return status;
+  const std::string json = o.str("json");
+  const int warmup = bench::warmup_option(o), repeats = bench::repeats_option(o), fused = int(o.integer("fused", 0, 1));
   try {
-    Context ctx(0, threads);
-    Device dev = device == "cuda" ? Device::cuda() : Device::cpu();
+    Context ctx(0, o.threads());
+    const Device dev = bench::device(o);
     if (dev.is_cuda() && !Context::cuda_available()) {
       std::fprintf(stderr, "no CUDA device: %s\n", Context::cuda_unavailable_reason().c_str());
       return 1;
@@ -85,21 +84,19 @@ int main(int argc, char** argv) {
     }));
     std::printf("%-18s %10s %10s %8s\n", "case", "median ms", "min ms", "repeats");
     for (auto& row : rows) std::printf("%-18s %10.2f %10.2f %8d\n", row.name.c_str(), row.median_ms, row.min_ms, row.repeats);
-    if (!json.empty()) {
-      FILE* f = std::fopen(json.c_str(), "w");
-      if (!f) {
-        std::fprintf(stderr, "cannot write %s\n", json.c_str());
-        return 1;
-      }
+    if (!json.empty()) {  // one JSON object per line, as bench/generator_torch.py writes them
+      std::string lines;
       for (auto& row : rows)
-        std::fprintf(f,
-                     "{\"impl\": \"facefield\", \"case\": \"%s\", \"device\": \"%s\", \"threads\": %d, \"fused_modconv\": %d, "
-                     "\"median_ms\": %.4f, \"min_ms\": %.4f, \"repeats\": %d}\n",
-                     row.name.c_str(), dev.str().c_str(), ctx.threads(), fused, row.median_ms, row.min_ms, row.repeats);
-      std::fclose(f);
+        lines += nlohmann::json{{"impl", "facefield"}, {"case", row.name}, {"device", dev.str()},
+                                {"threads", ctx.threads()}, {"fused_modconv", fused}, {"median_ms", row.median_ms},
+                                {"min_ms", row.min_ms}, {"repeats", row.repeats}}
+                     .dump() +
+                 "\n";
+      write_file_atomic(json, lines);
+      std::printf("wrote %s\n", json.c_str());
     }
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_generator: %s\n", e.what());
+    std::fprintf(stderr, "bench_generator: error: %s\n", apps::failure_message(e).c_str());
     return 1;
   }
   return 0;

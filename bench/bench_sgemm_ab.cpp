@@ -3,7 +3,7 @@
 // ratio of a round is measured within milliseconds. bench_core and bench/torch_core.py run one after the other in
 // two processes, minutes apart, and on a shared VM the cores' speed drifts by more than the gaps being measured
 // (bench/results/core_cpu.md); a per-round ratio does not drift.
-//   bench_sgemm_ab [--threads N] [--rounds R] [--quick] [--json PATH] [--openblas LIB]
+//   bench_sgemm_ab [--threads N] [--rounds R] [--quick] [--json PATH] [--openblas LIB]   (--help)
 // OpenBLAS is opened at run time (dlopen; default libopenblas.so.0): facefield never links it, and without it this
 // prints why and exits 0. Its thread count is set to facefield's. OpenBLAS's idle workers spin for a while after each
 // call (OPENBLAS_THREAD_TIMEOUT, default 2^28 cycles); in one process they would spin on the cores facefield's next
@@ -18,7 +18,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -46,23 +45,19 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = int(std::thread::hardware_concurrency()), rounds = 30;
-  std::string json, lib = "libopenblas.so.0";
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (a == "--threads") threads = std::atoi(next().c_str());
-    else if (a == "--rounds") rounds = std::atoi(next().c_str());
-    else if (a == "--quick") rounds = 6;
-    else if (a == "--json") json = next();
-    else if (a == "--openblas") lib = next();
-    else {
-      std::fprintf(stderr, "usage: bench_sgemm_ab [--threads N] [--rounds R] [--quick] [--json PATH] [--openblas LIB]\n");
-      return 2;
-    }
-  }
-  if (threads <= 0) threads = int(std::thread::hardware_concurrency());
-  if (rounds < 2) rounds = 2;
+  ff::apps::Options o("bench_sgemm_ab — facefield's sgemm against OpenBLAS's in one process, call for call.\n\n"
+                      "usage: bench_sgemm_ab [options]",
+                      {{"threads", "0", "N: threads for both (0: all hardware threads)"},
+                       {"rounds", "30", "R: rounds, each timing both in alternating order, in [2, 100000]"},
+                       {"quick", "", "6 rounds, unless --rounds is given", true},
+                       {"json", "", "PATH: also write the results as JSON"},
+                       {"openblas", "libopenblas.so.0", "LIB: the OpenBLAS library to dlopen"}});
+  if (const int status = bench::start("bench_sgemm_ab", o, argc, argv, [&] { o.integer("rounds", 2, 100000); });
+      status >= 0)
+    return status;
+  const int threads = o.threads() > 0 ? o.threads() : int(std::thread::hardware_concurrency());
+  const int rounds = o.flag("quick") && !o.was_given("rounds") ? 6 : int(o.integer("rounds", 2, 100000));
+  const std::string json = o.str("json"), lib = o.str("openblas");
   setenv("OPENBLAS_THREAD_TIMEOUT", "4", /*overwrite=*/0);  // before OpenBLAS initialises
   void* h = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!h) {
@@ -137,21 +132,18 @@ int main(int argc, char** argv) {
     rows.push_back(row);
   }
   std::printf("ratio: the median over rounds of OpenBLAS's time / facefield's in the same round (> 1: facefield faster)\n");
-  if (!json.empty()) {
-    std::ofstream f(json);
-    f << "{\"suite\": \"sgemm_ab\", \"threads\": " << threads << ", \"rounds\": " << rounds << ", \"blas\": \""
-      << blas_name << "\", \"openblas_thread_timeout\": \"" << (timeout ? timeout : "") << "\", \"cpu\": {\"model\": \""
-      << peak.model << "\", \"sgemm_isa\": \"" << peak.isa << "\", \"clock_ghz\": " << peak.clock_ghz
-      << ", \"core_peak_gflops\": " << peak.core_gflops << "}, \"results\": [\n";
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const Row& r = rows[i];
-      f << "  {\"m\": " << r.m << ", \"n\": " << r.n << ", \"k\": " << r.k << ", \"ff_median_ms\": " << r.ff_median
-        << ", \"ff_min_ms\": " << r.ff_min << ", \"blas_median_ms\": " << r.blas_median << ", \"blas_min_ms\": " << r.blas_min
-        << ", \"ratio_median\": " << r.ratio_median << ", \"ff_win_share\": " << r.win_share << "}"
-        << (i + 1 < rows.size() ? ",\n" : "\n");
-    }
-    f << "]}\n";
-    std::printf("wrote %s\n", json.c_str());
-  }
+  nlohmann::json results = nlohmann::json::array();
+  for (const Row& r : rows)
+    results.push_back({{"m", r.m}, {"n", r.n}, {"k", r.k}, {"ff_median_ms", r.ff_median}, {"ff_min_ms", r.ff_min},
+                       {"blas_median_ms", r.blas_median}, {"blas_min_ms", r.blas_min},
+                       {"ratio_median", r.ratio_median}, {"ff_win_share", r.win_share}});
+  bench::write_json(json, {{"suite", "sgemm_ab"},
+                           {"threads", threads},
+                           {"rounds", rounds},
+                           {"blas", blas_name},
+                           {"openblas_thread_timeout", timeout ? timeout : ""},
+                           {"cpu", {{"model", peak.model}, {"sgemm_isa", peak.isa}, {"clock_ghz", peak.clock_ghz},
+                                    {"core_peak_gflops", peak.core_gflops}}},
+                           {"results", results}});
   return 0;
 }

@@ -3,8 +3,8 @@
 //   build/bench_train                                   # CPU, the demo scale (configs/demo.json's model)
 //   build/bench_train --device cuda --scale seed        # GPU, the seed's full scale (configs/seed.json)
 //   options: --config FILE (model/optimiser options; default configs/<scale>.json when present)
-//            --steps N (timed, default 20) --warmup N (default 3) --threads N --json PATH
-//            --gt-cache-mb N (keep the ground truth on the device: TrainConfig::gt_cache_mb)
+//            --steps N (timed, default 20) --warmup N (default 3) --threads N --json PATH --quick
+//            --gt-cache-mb N (keep the ground truth on the device: TrainConfig::gt_cache_mb)   (--help: the table)
 // Data is synthetic and in memory (a UV-mapped grid face, flat grey ground truth: the step's cost does not
 // depend on image content): demo = 468 anchors (the built-in head model's count) at the demo image size,
 // seed = 3,007 anchors (FLAME's face mask), K = 12, 1100×1604. Phases (PhaseTimes, device synchronised at
@@ -14,9 +14,9 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <string>
 
+#include "bench/bench.h"
 #include "tensor/io.h"
 #include "train/trainer.h"
 
@@ -30,35 +30,34 @@ static double now_s() {
 }
 
 int main(int argc, char** argv) {
+  apps::Options o("bench_train — time per training step of the identity model, split by phase.\n\n"
+                  "usage: bench_train [options]",
+                  {{"device", "cpu", "cpu|cuda"},
+                   {"scale", "", "demo|seed: the model's size (none: demo on the CPU, seed on CUDA)"},
+                   {"config", "", "FILE: model/optimiser options (none: configs/<scale>.json when present)"},
+                   {"steps", "20", "N: timed steps, in [1, 100000]"},
+                   {"warmup", "3", "N: untimed steps before them, in [0, 1000]"},
+                   {"threads", "0", "N: CPU threads (0: all hardware threads)"},
+                   {"width", "0", "W: image width (0: the scale's), in [0, 8192]"},
+                   {"height", "0", "H: image height (0: the scale's), in [0, 8192]"},
+                   {"gt-cache-mb", "0", "N: keep the ground truth on the device (TrainConfig::gt_cache_mb), in [0, 1000000]"},
+                   {"json", "", "PATH: also write the results as JSON"},
+                   {"quick", "", "5 timed steps after 1 warm-up, unless --steps/--warmup are given", true}});
+  const auto check = [&] {
+    o.integer("steps", 1, 100000), o.integer("warmup", 0, 1000), o.integer("width", 0, 8192);
+    o.integer("height", 0, 8192), o.integer("gt-cache-mb", 0, 1000000);
+    if (o.has("scale")) o.choice("scale", {"demo", "seed"});
+  };
+  if (const int status = bench::start("bench_train", o, argc, argv, check); status >= 0) return status;
   try {
-    std::string device = "cpu", scale, config, json_path;
-    int steps = 20, warmup = 3, threads = 0, width = 0, height = 0;
-    int64_t gt_cache_mb = 0;
-    for (int i = 1; i < argc; ++i) {
-      std::string a = argv[i];
-      auto next = [&]() -> std::string {
-        FF_CHECK(i + 1 < argc, a, " needs a value");
-        return argv[++i];
-      };
-      if (a == "--device") device = next();
-      else if (a == "--scale") scale = next();
-      else if (a == "--config") config = next();
-      else if (a == "--steps") steps = std::stoi(next());
-      else if (a == "--warmup") warmup = std::stoi(next());
-      else if (a == "--threads") threads = std::stoi(next());
-      else if (a == "--json") json_path = next();
-      else if (a == "--gt-cache-mb") gt_cache_mb = std::stoll(next());
-      else if (a == "--width") width = std::stoi(next());
-      else if (a == "--height") height = std::stoi(next());
-      else if (a == "--quick") steps = 5, warmup = 1;
-      else if (a == "--help") {
-        std::printf("usage: bench_train [--device cpu|cuda] [--scale demo|seed] [--config FILE] [--steps N] "
-                    "[--warmup N] [--threads N] [--width W --height H] [--gt-cache-mb N] [--json PATH] [--quick]\n");
-        return 0;
-      } else FF_THROW("unknown argument ", a);
-    }
+    const std::string device = o.choice("device", {"cpu", "cuda"}), json_path = o.str("json");
+    std::string scale = o.str("scale"), config = o.str("config");
+    const bool quick = o.flag("quick");
+    const int steps = quick && !o.was_given("steps") ? 5 : int(o.integer("steps", 1, 100000));
+    const int warmup = quick && !o.was_given("warmup") ? 1 : int(o.integer("warmup", 0, 1000));
+    const int threads = o.threads(), width = int(o.integer("width", 0, 8192)), height = int(o.integer("height", 0, 8192));
+    const int64_t gt_cache_mb = o.integer("gt-cache-mb", 0, 1000000);
     if (scale.empty()) scale = device == "cuda" ? "seed" : "demo";
-    FF_CHECK(scale == "demo" || scale == "seed", "--scale must be demo or seed");
     if (config.empty()) {
       const std::string exe_dir = std::filesystem::path(argv[0]).parent_path().string();
       for (std::string c : {"configs/" + scale + ".json", exe_dir + "/../configs/" + scale + ".json"})
@@ -122,18 +121,14 @@ int main(int argc, char** argv) {
       peak = ctx.memory_stats(Device::cuda(ctx.cuda_device())).peak;
       std::printf("peak device memory: %.1f MiB (caching allocator high-water mark)\n", peak / 1048576.0);
     }
-    if (!json_path.empty()) {
-      std::ofstream f(json_path);
-      f << "{\"suite\": \"train\", \"device\": \"" << device << "\", \"scale\": \"" << scale << "\", \"anchors\": " << L.A
-        << ", \"gaussians\": " << L.G << ", \"width\": " << t.width << ", \"height\": " << t.height
-        << ", \"steps\": " << steps << ", \"phases_ms\": {";
-      for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); ++i)
-        f << (i ? ", " : "") << "\"" << rows[i].name << "\": " << rows[i].ms;
-      f << "}, \"sum_ms\": " << total << ", \"step_ms\": " << untimed << ", \"peak_bytes\": " << peak << "}\n";
-    }
+    nlohmann::json phases = nlohmann::json::object();
+    for (auto& r : rows) phases[r.name] = r.ms;
+    bench::write_json(json_path, {{"suite", "train"}, {"device", device}, {"scale", scale}, {"anchors", L.A},
+                                  {"gaussians", L.G}, {"width", t.width}, {"height", t.height}, {"steps", steps},
+                                  {"phases_ms", phases}, {"sum_ms", total}, {"step_ms", untimed}, {"peak_bytes", peak}});
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_train: error: %s\n", e.what());
+    std::fprintf(stderr, "bench_train: error: %s\n", apps::failure_message(e).c_str());
     return 1;
   }
 }

@@ -31,6 +31,17 @@ if(EXISTS ${BIN}/render)  # programs built with runtime/
 endif()
 expect("train --threads 100000" 1 "threads" ${BIN}/train --threads 100000)
 expect("fit_image --up z" 2 "--up" ${BIN}/fit_image --image none.jpg --up z)
+# the bench programs parse with the same parser: a bad value is refused before any timing, naming the option
+if(EXISTS ${BIN}/bench_core)
+  expect("bench_core --repeats 0" 2 "--repeats" ${BIN}/bench_core --repeats 0)
+  expect("bench_core --device gpu" 2 "--device" ${BIN}/bench_core --device gpu)
+  expect("bench_splat --bogus" 2 "--bogus" ${BIN}/bench_splat --bogus)
+  expect("bench_train --scale big" 2 "--scale" ${BIN}/bench_train --scale big)
+  expect("bench_sgemm_ab --rounds 1" 2 "--rounds" ${BIN}/bench_sgemm_ab --rounds 1)
+  expect("bench_generator --fused 2" 2 "--fused" ${BIN}/bench_generator --fused 2)
+  expect("bench_flame --warmup -1" 2 "--warmup" ${BIN}/bench_flame --warmup -1)
+  expect("bench_distributed --floats 0" 2 "--floats" ${BIN}/bench_distributed --floats 0)
+endif()
 expect("fit_image --sh-degree 2" 2 "--sh-degree" ${BIN}/fit_image --image none.jpg --sh-degree 2)
 
 # viewer conventions of exported .ply (runtime/formats.h): the full SH-3 layout by default, --sh_degree 0 on request,
