@@ -67,8 +67,8 @@ inline void check_timing(const ff::apps::Options& o) { repeats_option(o), warmup
 // The start of every bench's main: start_program (apps/common/cli.h: OpenMP waits passively, as in the programs),
 // then argv parsed into `o`; --threads and --device are checked here, the program's other options by `check`
 // (which reads each through its getter; check_timing for options()'s), so that a bad value is refused before any
-// work. Returns -1 to go on, otherwise the exit status: 0 after --help, 2 for a bad
-// option (its message printed as "<program>: <message>").
+// work. Returns -1 to go on, otherwise the exit status: 0 after --help, 2 for a bad option (its message printed as
+// "<program>: <message>").
 inline int start(const char* program, ff::apps::Options& o, int argc, char** argv,
                  const std::function<void()>& check = {}) {
   ff::apps::start_program(argv);
