@@ -222,6 +222,12 @@ TEST_CASE("fit: photo end to end (grace_hopper, given landmarks) writes every ou
     CHECK(inside > 10000);
     CHECK(bare == 0);
   }
+  // the face needs no downscaling (crop < max_side), so the detail stage works on the photo's own pixels: its
+  // working-resolution score is the photo's (a fractional crop was resampled bilinearly, a blur the colours fitted)
+  std::printf("[fit] grace_hopper: detail %dx%d, working PSNR %.2f dB, photo %.2f dB\n", r.detail.width,
+              r.detail.height, r.detail.psnr_end, r.psnr_mask);
+  CHECK(std::max(r.detail.width, r.detail.height) < o.detail.max_side);
+  CHECK(std::abs(r.detail.psnr_end - r.psnr_mask) < 0.2);
   // a second run replaces the folder atomically; --detail off gives the code fit alone
   o.turntable_frames = 0;
   o.detail.enabled = false;
