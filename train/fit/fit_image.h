@@ -17,7 +17,8 @@
 //                       (the photo's expression and jaw as a RigPose: {"expression": [E'], "pose": [15]}) and
 //                       "positions" (the identity's Gaussian positions [3G], on the NEUTRAL head)
 //   landmarks.txt       the 68 landmarks used (the .dlib68.txt format)
-//   mask.png            the soft face mask; photo_masked.png (with --remove-background) the photo × mask on black
+//   mask.png            the soft face mask at the result's pose (the code fit's refined one), the mask of the detail
+//                       stage and of every score; photo_masked.png (with --remove-background) the photo × mask on black
 //   mesh.ply            the fitted head mesh as the photo shows it (canonical; the photo's expression and jaw)
 //   mesh_neutral.ply    the same head neutralised (expression 0, jaw 0): the rest shape of the head rig
 //   overlay.png         photo | render (over the photo outside the mask) | landmarks (detected green, fitted red,
