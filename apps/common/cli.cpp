@@ -225,9 +225,12 @@ int Options::threads(const std::string& k) const {
 }
 
 void start_program(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT") || !argv || !argv[0]) return;
-  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
-  execv("/proc/self/exe", argv);  // returns only on failure: go on with OpenMP's default policy
+  if (!argv || !argv[0]) return;
+  bool changed = false;
+  if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT"))
+    changed |= setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0;
+  if (!std::getenv("OPENBLAS_THREAD_TIMEOUT")) changed |= setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1) == 0;
+  if (changed) execv("/proc/self/exe", argv);  // returns only on failure: go on with the libraries' defaults
 }
 
 namespace {

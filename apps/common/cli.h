@@ -84,11 +84,16 @@ struct Commands {
 // "-12", "3": an optional minus sign and digits only.
 bool is_integer(const std::string& s);
 
-// The first call of every program's main. OpenMP (libgomp) reads OMP_WAIT_POLICY once, when it is loaded, before
-// main runs, and by default its idle threads spin for a while after every parallel region, which takes CPU from
-// other processes on a shared machine. When the user has set neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT, this sets
-// OMP_WAIT_POLICY=PASSIVE and re-executes the program (/proc/self/exe, same argv) so that OpenMP starts with it;
-// where that is impossible the program goes on unchanged. Set OMP_WAIT_POLICY yourself to choose otherwise.
+// The first call of every program's main. Two libraries read their idle policy from the environment once, when
+// they are loaded, before main runs, and by default their idle threads spin for a while, which takes CPU from other
+// processes on a shared machine:
+// - OpenMP (libgomp) after every parallel region. Unless the user has set OMP_WAIT_POLICY or GOMP_SPINCOUNT, this
+//   sets OMP_WAIT_POLICY=PASSIVE.
+// - OpenBLAS, loaded with dlib by the programs that detect faces, from its start and after every call: its workers
+//   call sched_yield for 2^28 cycles (~0.1 s; 580 calls in one fit_image run on Grace Hopper). Unless
+//   OPENBLAS_THREAD_TIMEOUT is set, this sets its minimum, 4: sleep at once.
+// When it sets either, it re-executes the program (/proc/self/exe, same argv) so that the libraries start with it;
+// where that is impossible the program goes on unchanged. Set them yourself to choose otherwise.
 void start_program(char** argv);
 
 // What the program is doing now, named by the message of an out-of-memory error (see failure_message):
