@@ -26,7 +26,15 @@ else
   echo "== demo: using the dataset in $DATA"
 fi
 echo "== demo: training (configs/demo.json) → $OUT"
-rm -rf "$OUT"
+# A fresh run: remove what the trainer wrote into $OUT before, and nothing else (never a file the demo did not
+# create). fit_demo.sh's folder is fit_image's to replace: it refuses one that is not its own output.
+if [ -d "$OUT" ]; then
+  for f in cameras.json checkpoints config.json eval loss_curve.png losses.csv metrics.csv metrics.json point_cloud; do
+    rm -rf "${OUT:?}/$f"
+  done
+  left=$(ls -A "$OUT")
+  if [ -n "$left" ]; then echo "== demo: kept in $OUT (not the trainer's): $(echo $left)"; fi
+fi
 "$BUILD/train" --config configs/demo.json --data_dir "$DATA" --out_dir "$OUT" "$@"
 end=$(date +%s)
 echo
