@@ -71,31 +71,27 @@ void GaussianSet::check(const std::string& what) const {
          " colour floats, ", sh_rest.size(), " SH floats)");
 }
 
+void sh_coefficients(const GaussianSet& g, size_t i, float sh[48]) {
+  for (int c = 0; c < 3; ++c) {
+    sh[c] = float((double(g.colors[i * 3 + size_t(c)]) - 0.5) / kSH_C0);
+    for (int k = 0; k < kShRest; ++k)
+      sh[size_t(k + 1) * 3 + size_t(c)] = g.has_sh() ? g.sh_rest[i * kShRest * 3 + size_t(k) * 3 + size_t(c)] : 0.f;
+  }
+}
+
 void sh_color(const GaussianSet& g, size_t i, const float d[3], float rgb[3]) {
   if (!g.has_sh()) {
     for (int c = 0; c < 3; ++c) rgb[c] = g.colors[3 * i + c];
     return;
   }
-  float b[16];
-  ff::splat::math::sh_basis(3, d[0], d[1], d[2], b);
-  const float* r = &g.sh_rest[i * kShRest * 3];
-  for (int c = 0; c < 3; ++c) {
-    float v = g.colors[3 * i + c];
-    for (int k = 0; k < kShRest; ++k) v += r[k * 3 + c] * b[k + 1];
-    rgb[c] = std::max(v, 0.f);
-  }
+  float sh[48];
+  sh_coefficients(g, i, sh);
+  ff::splat::math::sh_color_along(d, sh, 3, rgb);
 }
 
 std::vector<float> sh_coefficients(const GaussianSet& g) {
-  const size_t n = g.size();
-  std::vector<float> sh(n * 48, 0.f);
-  for (size_t i = 0; i < n; ++i)
-    for (int c = 0; c < 3; ++c) {
-      sh[i * 48 + size_t(c)] = float((double(g.colors[i * 3 + size_t(c)]) - 0.5) / kSH_C0);
-      if (g.has_sh())
-        for (int k = 0; k < kShRest; ++k)
-          sh[i * 48 + size_t(k + 1) * 3 + size_t(c)] = g.sh_rest[i * kShRest * 3 + size_t(k) * 3 + size_t(c)];
-    }
+  std::vector<float> sh(g.size() * 48);
+  for (size_t i = 0; i < g.size(); ++i) sh_coefficients(g, i, &sh[i * 48]);
   return sh;
 }
 

@@ -331,19 +331,13 @@ FF_HD void sh_basis_vjp(int deg, T x, T y, T z, const T d_b[16], T d_dir[3]) {
   d_dir[2] += dz;
 }
 
-// Colour of one Gaussian for one camera. colors: [3] precomputed RGB (used as is) or, when null,
-// sh: [K, 3] coefficients with active degree `deg`. Returns the clamp mask (bit c: channel c was < 0
-// after +0.5 and was clamped to 0; its gradient is then zero, as in 3DGS).
+// The SH colour seen along the unit direction u (from the camera centre towards the Gaussian): per channel
+// Σ_k basis_k(u)·sh[k] + 0.5, clamped below at 0. sh: [K, 3] coefficients with active degree `deg`. Returns the
+// clamp mask (bit c: channel c was < 0 and was clamped to 0). eval_color's SH path, and the runtime's sh_color.
 template <class S, class T>
-FF_HD uint8_t eval_color(const Camera<T>& cam, const S* mean, const S* colors, const S* sh, int deg, T rgb[3]) {
-  if (colors) {
-    for (int c = 0; c < 3; ++c) rgb[c] = T(colors[c]);
-    return 0;
-  }
-  T d[3] = {T(mean[0]) - cam.campos[0], T(mean[1]) - cam.campos[1], T(mean[2]) - cam.campos[2]};
-  T inv = T(1) / m_sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
+FF_HD uint8_t sh_color_along(const T u[3], const S* sh, int deg, T rgb[3]) {
   T b[16];
-  sh_basis(deg, d[0] * inv, d[1] * inv, d[2] * inv, b);
+  sh_basis(deg, u[0], u[1], u[2], b);
   int K = (deg + 1) * (deg + 1);
   uint8_t mask = 0;
   for (int c = 0; c < 3; ++c) {
@@ -357,6 +351,21 @@ FF_HD uint8_t eval_color(const Camera<T>& cam, const S* mean, const S* colors, c
     rgb[c] = v;
   }
   return mask;
+}
+
+// Colour of one Gaussian for one camera. colors: [3] precomputed RGB (used as is) or, when null,
+// sh: [K, 3] coefficients with active degree `deg`. Returns the clamp mask (bit c: channel c was < 0
+// after +0.5 and was clamped to 0; its gradient is then zero, as in 3DGS).
+template <class S, class T>
+FF_HD uint8_t eval_color(const Camera<T>& cam, const S* mean, const S* colors, const S* sh, int deg, T rgb[3]) {
+  if (colors) {
+    for (int c = 0; c < 3; ++c) rgb[c] = T(colors[c]);
+    return 0;
+  }
+  T d[3] = {T(mean[0]) - cam.campos[0], T(mean[1]) - cam.campos[1], T(mean[2]) - cam.campos[2]};
+  T inv = T(1) / m_sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
+  const T u[3] = {d[0] * inv, d[1] * inv, d[2] * inv};
+  return sh_color_along(u, sh, deg, rgb);
 }
 
 // Backward of eval_color. d_colors: [3] (+=) for precomputed colours; d_sh: [K,3] (+=); d_mean (+=);
