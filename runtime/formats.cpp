@@ -71,27 +71,26 @@ void GaussianSet::check(const std::string& what) const {
          " colour floats, ", sh_rest.size(), " SH floats)");
 }
 
-void sh_coefficients(const GaussianSet& g, size_t i, float sh[48]) {
-  for (int c = 0; c < 3; ++c) {
-    sh[c] = float((double(g.colors[i * 3 + size_t(c)]) - 0.5) / kSH_C0);
-    for (int k = 0; k < kShRest; ++k)
-      sh[size_t(k + 1) * 3 + size_t(c)] = g.has_sh() ? g.sh_rest[i * kShRest * 3 + size_t(k) * 3 + size_t(c)] : 0.f;
-  }
-}
-
 void sh_color(const GaussianSet& g, size_t i, const float d[3], float rgb[3]) {
   if (!g.has_sh()) {
     for (int c = 0; c < 3; ++c) rgb[c] = g.colors[3 * i + c];
     return;
   }
-  float sh[48];
-  sh_coefficients(g, i, sh);
-  ff::splat::math::sh_color_along(d, sh, 3, rgb);
+  float dc[3];
+  for (int c = 0; c < 3; ++c) dc[c] = sh_dc_coefficient(g.colors[3 * i + size_t(c)]);
+  ff::splat::math::sh_color_along(d, dc, &g.sh_rest[i * kShRest * 3], 3, rgb);
 }
 
 std::vector<float> sh_coefficients(const GaussianSet& g) {
-  std::vector<float> sh(g.size() * 48);
-  for (size_t i = 0; i < g.size(); ++i) sh_coefficients(g, i, &sh[i * 48]);
+  const size_t n = g.size();
+  std::vector<float> sh(n * 48, 0.f);
+  for (size_t i = 0; i < n; ++i)
+    for (int c = 0; c < 3; ++c) {
+      sh[i * 48 + size_t(c)] = sh_dc_coefficient(g.colors[i * 3 + size_t(c)]);
+      if (g.has_sh())
+        for (int k = 0; k < kShRest; ++k)
+          sh[i * 48 + size_t(k + 1) * 3 + size_t(c)] = g.sh_rest[i * kShRest * 3 + size_t(k) * 3 + size_t(c)];
+    }
   return sh;
 }
 
@@ -213,7 +212,7 @@ std::string ply_bytes(const GaussianSet& g, int sh_degree, bool y_down) {
   for (size_t i = 0; i < n; ++i) {
     float* r = &rec[i * nf];
     for (int c = 0; c < 3; ++c) r[c] = g.means[3 * i + c];
-    for (int c = 0; c < 3; ++c) r[6 + c] = float((double(g.colors[3 * i + c]) - 0.5) / kSH_C0);
+    for (int c = 0; c < 3; ++c) r[6 + c] = sh_dc_coefficient(g.colors[3 * i + c]);
     if (rest && g.has_sh()) {  // f_rest is channel-major: f_rest_(c·15 + k)
       float sh[kShRest * 3];
       std::memcpy(sh, &g.sh_rest[i * kShRest * 3], sizeof sh);

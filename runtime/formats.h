@@ -69,7 +69,7 @@ constexpr int kShRest = 15;  // SH coefficients of degrees 1–3 per channel
 
 // The colour of Gaussian i of g seen along the unit direction d (from the camera towards the Gaussian, in the frame
 // of g's means): colors[i] + Σₖ sh_rest[i,k]·basisₖ(d), clamped below at 0 (3DGS computeColorFromSH, through the
-// renderers' own runtime/splat_math.h sh_color_along on sh_coefficients); colors[i] when g has no SH.
+// renderers' own runtime/splat_math.h sh_color_along); colors[i] when g has no SH.
 void sh_color(const GaussianSet& g, size_t i, const float d[3], float rgb[3]);
 // The SH coefficients of degrees 1–3 of a colour function turned by the rotation R (row-major 3×3): the turned
 // function's colour along d is the original's along Rᵀd (a Gaussian rotated by R keeps its colours relative to its
@@ -88,7 +88,8 @@ class ShRotation {
 // The set's colours as the SH array [N,16,3] renderers take (splat/splat.h RenderParams::sh, degree 3): the DC term
 // (colors − 0.5)/C0, then sh_rest (zeros without SH).
 std::vector<float> sh_coefficients(const GaussianSet& g);
-void sh_coefficients(const GaussianSet& g, size_t i, float sh[48]);  // Gaussian i's [16,3] of that array
+// A colour as the SH degree-0 coefficient (3DGS f_dc): (rgb − 0.5)/C0.
+inline float sh_dc_coefficient(float rgb) { return float((double(rgb) - 0.5) / kSH_C0); }
 
 // ---- .ply ----
 std::string ply_bytes(const GaussianSet& g, int sh_degree = 3, bool y_down = false);  // sh_degree 0 or 3

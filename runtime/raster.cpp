@@ -180,18 +180,16 @@ void view_colors(const GaussianSet& g, const float V[16], std::vector<float>& rg
     return;
   }
   rgb.resize(n * 3);
-  const float no_intrinsics[4] = {1, 1, 0, 0};  // eval_color reads the camera's centre only
-  const auto cam = ff::splat::math::make_camera<float, float>(V, no_intrinsics, 1, 1);
+  const float no_intrinsics[4] = {1, 1, 0, 0};  // only the camera's centre is read
+  const auto cam = ff::splat::math::make_camera<float, double>(V, no_intrinsics, 1, 1);
   auto range = [&](size_t i0, size_t i1) {
-    float sh[48];
     for (size_t i = i0; i < i1; ++i) {
-      const float* m = &g.means[3 * i];
-      if (m[0] == cam.campos[0] && m[1] == cam.campos[1] && m[2] == cam.campos[2]) {  // along the camera's axis
-        sh_color(g, i, V + 8, &rgb[3 * i]);
-        continue;
-      }
-      sh_coefficients(g, i, sh);
-      ff::splat::math::eval_color(cam, m, static_cast<const float*>(nullptr), sh, 3, &rgb[3 * i]);
+      double d[3], len = 0;
+      for (int c = 0; c < 3; ++c) d[c] = g.means[3 * i + size_t(c)] - cam.campos[c], len += d[c] * d[c];
+      len = std::sqrt(len);
+      float u[3];
+      for (int c = 0; c < 3; ++c) u[c] = len > 0 ? float(d[c] / len) : V[8 + c];  // at the centre: the camera's axis
+      sh_color(g, i, u, &rgb[3 * i]);
     }
   };
   constexpr size_t chunk = 4096;

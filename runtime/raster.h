@@ -38,10 +38,10 @@ struct RasterOutput {
   float* alpha = nullptr;   // [H,W] or null
 };
 
-// Every Gaussian's colour [N,3] seen from the camera of `viewmat` (world→camera 4×4, row-major): the engine's
-// renderers' eval_color (runtime/splat_math.h) on its sh_coefficients (a Gaussian at the camera's centre: sh_color
-// along the camera's axis); `colors` as they are for a set without SH. On `pool` when given. What a set with SH
-// renders with (ff_render).
+// Every Gaussian's colour [N,3] seen from the camera of `viewmat` (world→camera 4×4, row-major; its centre from
+// runtime/splat_math.h make_camera): sh_color (runtime/formats.h) along normalize(mean − centre) (a Gaussian at the
+// centre: along the camera's axis); `colors` as they are for a set without SH. On `pool` when given. What a set with
+// SH renders with (ff_render).
 void view_colors(const GaussianSet& g, const float viewmat[16], std::vector<float>& rgb, Pool* pool = nullptr);
 
 // Throws Error(kInvalid) for a camera or output the rasterizers cannot take: size outside 1..16384, a non-finite

@@ -332,17 +332,19 @@ FF_HD void sh_basis_vjp(int deg, T x, T y, T z, const T d_b[16], T d_dir[3]) {
 }
 
 // The SH colour seen along the unit direction u (from the camera centre towards the Gaussian): per channel
-// Σ_k basis_k(u)·sh[k] + 0.5, clamped below at 0. sh: [K, 3] coefficients with active degree `deg`. Returns the
-// clamp mask (bit c: channel c was < 0 and was clamped to 0). eval_color's SH path, and the runtime's sh_color.
+// Σ_k basis_k(u)·coefficient_k + 0.5, clamped below at 0, with active degree `deg`: coefficient 0 in sh0 [3], the
+// rest (k = 1 … K−1) in rest [K−1, 3] (eval_color passes one [K,3] array as sh and sh + 3; the runtime's sh_color
+// its GaussianSet's DC term and sh_rest). Returns the clamp mask (bit c: channel c was < 0 and was clamped to 0).
 template <class S, class T>
-FF_HD uint8_t sh_color_along(const T u[3], const S* sh, int deg, T rgb[3]) {
+FF_HD uint8_t sh_color_along(const T u[3], const S* sh0, const S* rest, int deg, T rgb[3]) {
   T b[16];
   sh_basis(deg, u[0], u[1], u[2], b);
   int K = (deg + 1) * (deg + 1);
   uint8_t mask = 0;
   for (int c = 0; c < 3; ++c) {
     T v = T(0);
-    for (int k = 0; k < K; ++k) v += b[k] * T(sh[3 * k + c]);
+    v += b[0] * T(sh0[c]);
+    for (int k = 1; k < K; ++k) v += b[k] * T(rest[3 * (k - 1) + c]);
     v += T(0.5);
     if (v < T(0)) {
       mask |= uint8_t(1u << c);
@@ -365,7 +367,7 @@ FF_HD uint8_t eval_color(const Camera<T>& cam, const S* mean, const S* colors, c
   T d[3] = {T(mean[0]) - cam.campos[0], T(mean[1]) - cam.campos[1], T(mean[2]) - cam.campos[2]};
   T inv = T(1) / m_sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
   const T u[3] = {d[0] * inv, d[1] * inv, d[2] * inv};
-  return sh_color_along(u, sh, deg, rgb);
+  return sh_color_along(u, sh, sh + 3, deg, rgb);
 }
 
 // Backward of eval_color. d_colors: [3] (+=) for precomputed colours; d_sh: [K,3] (+=); d_mean (+=);
