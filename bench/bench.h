@@ -127,7 +127,7 @@ struct CpuPeak {
     p.model = ff::cpu_model_name();
     const ff::SimdIsa best = ff::best_simd_isa();
     const ff::cpu::SgemmKernelInfo k = ff::cpu::sgemm_kernel_info();
-    p.isa = ff::simd_isa_name(k.isa);
+    p.isa = ff::cpu::sgemm_kernel_name();
     p.sgemm_mr = k.mr, p.sgemm_nr = k.nr;
     p.simd_width = ff::simd_width_floats(best);
     p.clock_ghz = ff::measure_clock_ghz(0.2);
@@ -178,8 +178,9 @@ class Runner {
     std::printf("%s bench on %s, %d threads\n", suite_.c_str(), dev_.str().c_str(), ctx_.threads());
     if (!dev_.is_cuda()) {
       peak_ = CpuPeak::measure();
-      std::printf("CPU: %s; sgemm micro-kernel %s %d×%d (chosen at run time)\n", peak_.model.c_str(), peak_.isa.c_str(),
-                  peak_.sgemm_mr, peak_.sgemm_nr);
+      const char* forced = std::getenv("FF_SGEMM_ISA");
+      std::printf("CPU: %s; sgemm micro-kernel %s %d×%d (%s)\n", peak_.model.c_str(), peak_.isa.c_str(), peak_.sgemm_mr,
+                  peak_.sgemm_nr, forced && *forced ? "named by FF_SGEMM_ISA" : "chosen at run time");
       std::printf("FMA peak: %d threads × %d FMA units × %d floats × 2 × %.2f GHz = %.1f GFLOP/s (clock measured by "
                   "dependent integer adds, FMA units by independent FMA chains, on thread CPU time)\n",
                   ctx_.threads(), peak_.fma_units, peak_.simd_width, peak_.clock_ghz, peak_.core_gflops * ctx_.threads());

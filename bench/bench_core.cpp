@@ -2,7 +2,7 @@
 //   bench_core [--device cpu|cuda] [--threads N] [--json PATH] [--repeats N] [--warmup N] [--quick]   (--help)
 // Every kernel's output is first validated (finite, plus a direct-loop spot check of sgemm) before timing.
 // The header names the CPU, the sgemm micro-kernel chosen at run time (FF_SGEMM_ISA=generic|avx2|avx512
-// forces one) and the measured FMA peak; rows with a flop count give their % of it (bench/bench.h).
+// or avx512-on-avx2 forces one) and the measured FMA peak; rows with a flop count give their % of it (bench/bench.h).
 #include <array>
 #include <cmath>
 #include <string>

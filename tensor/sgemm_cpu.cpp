@@ -39,6 +39,7 @@ struct Kernel {
   int mr, nr;
   int64_t kc, mc, nc;
   int64_t nc_shared;  // columns of B per panel that threads share (SharedPanels)
+  bool on_avx2;       // the avx512 kernel's source compiled for AVX2 (tests: kAvx512OnAvx2)
   MicroKernelFn micro;
   PackAFn pack_a;
 };
@@ -200,60 +201,50 @@ __attribute__((target("avx2,fma"))) void pack_a_avx2(const float* a, int64_t rs,
     for (int i = 0; i < MR; ++i) out[k * MR + i] = a[i * rs + k];
 }
 
-// ---- AVX-512F: 8×48 --------------------------------------------------------------------------------------
-// 8×3 accumulators + 3 B vectors + 1 broadcast = 28 of 32 zmm. Per k: 3 B loads, 8 broadcasts, 24 FMAs.
-// (Compiled here, exercised only on a CPU with AVX-512F; see tests/tensor/test_sgemm.cpp.)
-constexpr int kAvx512MR = 8, kAvx512NR = 48;
-
-#define FF_ROW3(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps(), c##r##2 = _mm512_setzero_ps();
-#define FF_FMA3(r)                               \
-  {                                              \
-    const __m512 av = _mm512_set1_ps(ap[r]);     \
-    c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);  \
-    c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1);  \
-    c##r##2 = _mm512_fmadd_ps(av, b2, c##r##2);  \
-  }
-#define FF_OUT3(r)                                                                   \
-  if (full) {                                                                        \
-    float* cr = c + r * ldc;                                                         \
-    if (add) {                                                                       \
-      _mm512_storeu_ps(cr, _mm512_add_ps(_mm512_loadu_ps(cr), c##r##0));             \
-      _mm512_storeu_ps(cr + 16, _mm512_add_ps(_mm512_loadu_ps(cr + 16), c##r##1));   \
-      _mm512_storeu_ps(cr + 32, _mm512_add_ps(_mm512_loadu_ps(cr + 32), c##r##2));   \
-    } else {                                                                         \
-      _mm512_storeu_ps(cr, c##r##0);                                                 \
-      _mm512_storeu_ps(cr + 16, c##r##1);                                            \
-      _mm512_storeu_ps(cr + 32, c##r##2);                                            \
-    }                                                                                \
-  } else {                                                                           \
-    _mm512_storeu_ps(tile[r], c##r##0);                                              \
-    _mm512_storeu_ps(tile[r] + 16, c##r##1);                                         \
-    _mm512_storeu_ps(tile[r] + 32, c##r##2);                                         \
-  }
-
-__attribute__((target("avx512f"))) void micro_avx512(int64_t kc, const float* __restrict ap,
-                                                      const float* __restrict bp, float* c, int64_t ldc, bool add,
-                                                      int64_t h, int64_t w) {
-  FF_ROW3(0) FF_ROW3(1) FF_ROW3(2) FF_ROW3(3) FF_ROW3(4) FF_ROW3(5) FF_ROW3(6) FF_ROW3(7)
-  for (int r = 0; r < kAvx512MR && r < h; ++r) {
-    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 32), _MM_HINT_T0);
-  }
-#pragma GCC unroll 2
-  for (int64_t k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16), b2 = _mm512_load_ps(bp + 32);
-    FF_FMA3(0) FF_FMA3(1) FF_FMA3(2) FF_FMA3(3) FF_FMA3(4) FF_FMA3(5) FF_FMA3(6) FF_FMA3(7)
-    ap += kAvx512MR;
-    bp += kAvx512NR;
-  }
-  const bool full = h == kAvx512MR && w == kAvx512NR;
-  float tile[kAvx512MR][kAvx512NR];
-  FF_OUT3(0) FF_OUT3(1) FF_OUT3(2) FF_OUT3(3) FF_OUT3(4) FF_OUT3(5) FF_OUT3(6) FF_OUT3(7)
-  if (!full) store_tile(tile, c, ldc, add, h, w);
+// ---- AVX-512F: 8×48 (tensor/sgemm_micro_8x48.inc), and the same source on AVX2 for CPUs without AVX-512 -------
+// The native kernel is chosen where the CPU has AVX-512F; the AVX2 build only when asked for
+// (FF_SGEMM_ISA=avx512-on-avx2, set_sgemm_avx512_on_avx2): tests run the avx512 path with it on any AVX2 CPU.
+#define FF_AI __attribute__((always_inline)) inline
+namespace zmm {
+#define FF_V_TARGET "avx512f"
+using V = __m512;
+__attribute__((target(FF_V_TARGET))) FF_AI V v_zero() { return _mm512_setzero_ps(); }
+__attribute__((target(FF_V_TARGET))) FF_AI V v_set1(float x) { return _mm512_set1_ps(x); }
+__attribute__((target(FF_V_TARGET))) FF_AI V v_load(const float* p) { return _mm512_load_ps(p); }
+__attribute__((target(FF_V_TARGET))) FF_AI V v_loadu(const float* p) { return _mm512_loadu_ps(p); }
+__attribute__((target(FF_V_TARGET))) FF_AI void v_storeu(float* p, V v) { _mm512_storeu_ps(p, v); }
+__attribute__((target(FF_V_TARGET))) FF_AI V v_add(V a, V b) { return _mm512_add_ps(a, b); }
+__attribute__((target(FF_V_TARGET))) FF_AI V v_fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+#include "tensor/sgemm_micro_8x48.inc"
+#undef FF_V_TARGET
+}  // namespace zmm
+namespace zmm_on_avx2 {
+#define FF_V_TARGET "avx2,fma"
+struct V {
+  __m256 lo, hi;
+};
+__attribute__((target(FF_V_TARGET))) FF_AI V v_zero() { return {_mm256_setzero_ps(), _mm256_setzero_ps()}; }
+__attribute__((target(FF_V_TARGET))) FF_AI V v_set1(float x) { return {_mm256_set1_ps(x), _mm256_set1_ps(x)}; }
+__attribute__((target(FF_V_TARGET))) FF_AI V v_load(const float* p) { return {_mm256_load_ps(p), _mm256_load_ps(p + 8)}; }
+__attribute__((target(FF_V_TARGET))) FF_AI V v_loadu(const float* p) {
+  return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)};
 }
-#undef FF_ROW3
-#undef FF_FMA3
-#undef FF_OUT3
+__attribute__((target(FF_V_TARGET))) FF_AI void v_storeu(float* p, V v) {
+  _mm256_storeu_ps(p, v.lo);
+  _mm256_storeu_ps(p + 8, v.hi);
+}
+__attribute__((target(FF_V_TARGET))) FF_AI V v_add(V a, V b) {
+  return {_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)};
+}
+__attribute__((target(FF_V_TARGET))) FF_AI V v_fmadd(V a, V b, V c) {
+  return {_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)};
+}
+#include "tensor/sgemm_micro_8x48.inc"
+#undef FF_V_TARGET
+}  // namespace zmm_on_avx2
+#undef FF_AI
+constexpr int kAvx512MR = zmm::kMR, kAvx512NR = zmm::kNR;
+static_assert(zmm_on_avx2::kMR == kAvx512MR && zmm_on_avx2::kNR == kAvx512NR);
 #endif
 
 // KC·NR floats of a B sliver stay in L1 across the MC/MR micro-kernel calls of a block; MC·KC of A in L2.
@@ -261,7 +252,7 @@ __attribute__((target("avx512f"))) void micro_avx512(int64_t kc, const float* __
 // ~2 MB) lives in L3 like a lone thread's (KC·NC ≈ 1.4 MB on avx2); it is wider so that A, packed once per
 // column block, is packed once for C up to ~1000 columns (MC/NC/shared NC within ±30 % of these measured within
 // ±2 %, the noise of this shared machine, on the bench's GEMMs).
-const Kernel kGeneric{SimdIsa::Generic, kGenMR, kGenNR, 256, kGenMR * 16, kGenNR * 64, kGenNR * 128, micro_generic,
+const Kernel kGeneric{SimdIsa::Generic, kGenMR, kGenNR, 256, kGenMR * 16, kGenNR * 64, kGenNR * 128, false, micro_generic,
                       pack_a_portable<kGenMR>};
 #ifdef FF_SGEMM_X86
 #ifndef FF_SGEMM_AVX2_KC  // -D overrides for tuning runs
@@ -273,9 +264,17 @@ const Kernel kGeneric{SimdIsa::Generic, kGenMR, kGenNR, 256, kGenMR * 16, kGenNR
 #define FF_SGEMM_AVX2_SHARED_NCB 64
 #endif
 const Kernel kAvx2{SimdIsa::Avx2, kAvx2MR, kAvx2NR, FF_SGEMM_AVX2_KC, kAvx2MR * FF_SGEMM_AVX2_MCB,
-                   kAvx2NR * FF_SGEMM_AVX2_NCB, kAvx2NR * FF_SGEMM_AVX2_SHARED_NCB, micro_avx2, pack_a_avx2<kAvx2MR>};
+                   kAvx2NR * FF_SGEMM_AVX2_NCB, kAvx2NR * FF_SGEMM_AVX2_SHARED_NCB, false, micro_avx2,
+                   pack_a_avx2<kAvx2MR>};
 const Kernel kAvx512{SimdIsa::Avx512, kAvx512MR, kAvx512NR, 512, kAvx512MR * 8, kAvx512NR * 44, kAvx512NR * 22,
-                     micro_avx512, pack_a_avx2<kAvx512MR>};
+                     false, zmm::micro_8x48, pack_a_avx2<kAvx512MR>};
+// the same blocking with the same source compiled for AVX2 (tests on CPUs without AVX-512)
+const Kernel kAvx512OnAvx2 = [] {
+  Kernel k = kAvx512;
+  k.on_avx2 = true;
+  k.micro = zmm_on_avx2::micro_8x48;
+  return k;
+}();
 #endif
 
 const Kernel& kernel_for(SimdIsa isa) {
@@ -286,9 +285,21 @@ const Kernel& kernel_for(SimdIsa isa) {
   return kGeneric;
 }
 
+constexpr const char* kAvx512OnAvx2Name = "avx512-on-avx2";
+
+const Kernel& avx512_on_avx2() {
+  FF_CHECK(cpu_supports(SimdIsa::Avx2), "sgemm ", kAvx512OnAvx2Name, ": this CPU does not support avx2");
+#ifdef FF_SGEMM_X86
+  return kAvx512OnAvx2;
+#else
+  FF_THROW("sgemm ", kAvx512OnAvx2Name, ": not an x86-64 build");
+#endif
+}
+
 const Kernel* initial_kernel() {
   SimdIsa isa = best_simd_isa();
   if (const char* env = std::getenv("FF_SGEMM_ISA"); env && *env) {
+    if (std::string(env) == kAvx512OnAvx2Name) return &avx512_on_avx2();
     isa = parse_simd_isa(env, "FF_SGEMM_ISA");
     FF_CHECK(cpu_supports(isa), "FF_SGEMM_ISA=", env, ": this CPU does not support ", simd_isa_name(isa));
   }
@@ -764,13 +775,20 @@ int sgemm_nr() { return active().nr; }
 
 SgemmKernelInfo sgemm_kernel_info() {
   const Kernel& K = active();
-  return {K.isa, K.mr, K.nr, K.kc, K.mc, K.nc, K.nc_shared};
+  return {K.isa, K.mr, K.nr, K.kc, K.mc, K.nc, K.nc_shared, K.on_avx2};
+}
+
+std::string sgemm_kernel_name() {
+  const Kernel& K = active();
+  return K.on_avx2 ? kAvx512OnAvx2Name : simd_isa_name(K.isa);
 }
 
 void set_sgemm_isa(SimdIsa isa) {
   FF_CHECK(cpu_supports(isa), "set_sgemm_isa: this CPU does not support ", simd_isa_name(isa));
   active_slot().store(&kernel_for(isa), std::memory_order_release);
 }
+
+void set_sgemm_avx512_on_avx2() { active_slot().store(&avx512_on_avx2(), std::memory_order_release); }
 
 void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t rs_b,
            int64_t cs_b, float* c, int64_t ldc, bool accumulate, int threads) {

@@ -9,7 +9,11 @@
 //   avx2     6×16 (12 ymm accumulators)                                                    AVX2 + FMA3
 //   generic  4×8 portable C++ (vector extensions; no FMA unless the build's flags allow contraction)
 // The widest the CPU supports is used unless FF_SGEMM_ISA=generic|avx2|avx512 names another (ff::Error
-// if unknown or unsupported); set_sgemm_isa switches it for tests and benches.
+// if unknown or unsupported); set_sgemm_isa switches it for tests and benches. FF_SGEMM_ISA=avx512-on-avx2 (or
+// set_sgemm_avx512_on_avx2) runs the avx512 kernel's own source compiled for AVX2 (each 16-float vector as two
+// 8-float halves, tensor/sgemm_micro_8x48.inc) with the avx512 blocking: bitwise the avx512 kernel's results, at
+// about half its speed, on any AVX2 CPU — so the avx512 path (8×48 tiles, its cache blocks, every packer at
+// NR = 48) is tested on machines without AVX-512.
 // Threads (runtime/pool.h's pool), on a pm × pn grid (pm·pn = the thread count, the one with the least estimated
 // time: sgemm_split). pm > 1: C's columns are cut into pn blocks (aligned to the register tile), each computed by pm
 // threads that share its packed B panels (BLIS-style: each panel packed once, its slivers shared out) and take its
@@ -27,6 +31,7 @@
 // those of the kernel before run-time dispatch.
 #pragma once
 #include <cstdint>
+#include <string>
 
 #include "core/cpu_info.h"
 
@@ -50,8 +55,10 @@ struct SgemmKernelInfo {
   int mr, nr;          // register tile
   int64_t kc, mc, nc;  // cache blocks: k slice, rows of A per block, columns of B per panel
   int64_t nc_shared;   // columns of B per panel that threads share
+  bool on_avx2;        // isa avx512, its source compiled for AVX2 (FF_SGEMM_ISA=avx512-on-avx2)
 };
 SgemmKernelInfo sgemm_kernel_info();
+std::string sgemm_kernel_name();  // "generic", "avx2", "avx512" or "avx512-on-avx2"
 // How sgemm splits C among its threads (tests, benches): a pm × pn grid, the pm threads of each of pn block columns
 // sharing its packed B panels when pm > 1, the pn threads taking column chunks and sharing packed A when pm = 1;
 // {1, 1} when it runs on the calling thread alone.
@@ -70,6 +77,8 @@ inline int64_t sgemm_k_slice(int64_t k, int64_t kc) {
 // Switches the micro-kernel (tests, benches). Throws ff::Error unless cpu_supports(isa). Not while other
 // threads are inside sgemm: BSource packers size their slivers with sgemm_nr().
 void set_sgemm_isa(SimdIsa isa);
+// Switches to the avx512 kernel's source compiled for AVX2 (see above). Throws ff::Error unless the CPU has AVX2.
+void set_sgemm_avx512_on_avx2();
 void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_t cs_a, const BSource& b, float* c,
            int64_t ldc, bool accumulate, int threads);
 

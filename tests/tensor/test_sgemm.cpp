@@ -1,7 +1,8 @@
 // tests/tensor/test_sgemm.cpp — tensor/sgemm_cpu.h: every micro-kernel this CPU can run (chosen at run time,
-// core/cpu_info.h) against direct loops, on odd sizes, edges of the register tile and cache blocks, strided
+// core/cpu_info.h), and on a CPU without AVX-512 the avx512 kernel's source compiled for AVX2, against direct loops, on odd sizes, edges of the register tile and cache blocks, strided
 // and transposed operands, accumulate, several thread counts, and the convolution packers (BSource).
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -20,9 +21,43 @@ const SimdIsa kAllIsas[] = {SimdIsa::Generic, SimdIsa::Avx2, SimdIsa::Avx512};
 
 // restores the kernel chosen at start-up when a test case ends
 struct IsaGuard {
-  SimdIsa saved = cpu::sgemm_kernel_info().isa;
-  ~IsaGuard() { cpu::set_sgemm_isa(saved); }
+  cpu::SgemmKernelInfo saved = cpu::sgemm_kernel_info();
+  ~IsaGuard() {
+    if (saved.on_avx2)
+      cpu::set_sgemm_avx512_on_avx2();
+    else
+      cpu::set_sgemm_isa(saved.isa);
+  }
 };
+
+// The kernels the tests run: every ISA this CPU supports and, where it lacks AVX-512 but has AVX2, the avx512
+// kernel's source compiled for AVX2 (the avx512 path, its 8×48 tiles, blocking and 48-wide packers, on this CPU).
+struct KernelUnderTest {
+  std::string name;
+  SimdIsa isa;
+  bool on_avx2;
+  void use() const {
+    if (on_avx2)
+      cpu::set_sgemm_avx512_on_avx2();
+    else
+      cpu::set_sgemm_isa(isa);
+  }
+};
+std::vector<KernelUnderTest> kernels_under_test() {
+  std::vector<KernelUnderTest> ks;
+  for (SimdIsa isa : kAllIsas) {
+    if (cpu_supports(isa))
+      ks.push_back({simd_isa_name(isa), isa, false});
+    else if (isa == SimdIsa::Avx512 && cpu_supports(SimdIsa::Avx2))
+      ks.push_back({"avx512-on-avx2", isa, true});
+    else {
+      const std::string note =
+          std::string("sgemm ") + simd_isa_name(isa) + ": not supported by this CPU (" + cpu_model_name() + "), not run";
+      MESSAGE(note);
+    }
+  }
+  return ks;
+}
 
 std::vector<float> randn(size_t n, unsigned seed) {
   std::mt19937 g(seed);
@@ -125,6 +160,10 @@ bool equal_values(const std::vector<float>& x, const std::vector<float>& y) {  /
 
 TEST_CASE("sgemm: the CPU's instruction sets; run-time choice of the micro-kernel") {
   IsaGuard guard;
+  if (const char* env = std::getenv("FF_SGEMM_ISA"); env && std::string(env) == "avx512-on-avx2") {
+    CHECK(guard.saved.on_avx2);  // ctest's :avx512-on-avx2 entries: the kernel chosen at start-up
+    CHECK(guard.saved.nr == 48);
+  }
   CHECK(!cpu_model_name().empty());
   CHECK(cpu_supports(SimdIsa::Generic));
   CHECK(cpu_supports(best_simd_isa()));
@@ -147,6 +186,21 @@ TEST_CASE("sgemm: the CPU's instruction sets; run-time choice of the micro-kerne
     CHECK(k.nc % k.nr == 0);
     CHECK(k.nc_shared % k.nr == 0);
   }
+  if (cpu_supports(SimdIsa::Avx2)) {  // the avx512 kernel's source on AVX2: the avx512 blocking, reported as such
+    cpu::set_sgemm_avx512_on_avx2();
+    const cpu::SgemmKernelInfo k = cpu::sgemm_kernel_info();
+    CHECK(k.isa == SimdIsa::Avx512);
+    CHECK(k.on_avx2);
+    CHECK(k.mr == 8);
+    CHECK(k.nr == 48);
+    CHECK(cpu::sgemm_nr() == 48);
+    CHECK(cpu::sgemm_kernel_name() == "avx512-on-avx2");
+    cpu::set_sgemm_isa(SimdIsa::Avx2);
+    CHECK(!cpu::sgemm_kernel_info().on_avx2);
+    CHECK(cpu::sgemm_kernel_name() == "avx2");
+  } else {
+    CHECK_THROWS_WITH_AS(cpu::set_sgemm_avx512_on_avx2(), doctest::Contains("does not support avx2"), ff::Error);
+  }
 #if defined(__x86_64__)
   const double ghz = measure_clock_ghz(0.02);
   CHECK(ghz > 0.2);
@@ -159,18 +213,13 @@ TEST_CASE("sgemm: the CPU's instruction sets; run-time choice of the micro-kerne
 
 TEST_CASE("sgemm: every supported micro-kernel against direct loops") {
   IsaGuard guard;
-  for (SimdIsa isa : kAllIsas) {
-    if (!cpu_supports(isa)) {
-      const std::string note =
-          std::string("sgemm ") + simd_isa_name(isa) + ": not supported by this CPU (" + cpu_model_name() + "), not run";
-      MESSAGE(note);
-      continue;
-    }
-    cpu::set_sgemm_isa(isa);
+  for (const KernelUnderTest& kt : kernels_under_test()) {
+    kt.use();
+    const SimdIsa isa = kt.isa;
     const int64_t kc = cpu::sgemm_kernel_info().kc;
     unsigned seed = 1;
     for (const Case& c : cases()) {
-      const std::string what = std::string(simd_isa_name(isa)) + " m=" + std::to_string(c.m) + " n=" +
+      const std::string what = kt.name + " m=" + std::to_string(c.m) + " n=" +
                                std::to_string(c.n) + " k=" + std::to_string(c.k) + (c.a_trans ? " Aᵀ" : "") +
                                (c.b_trans ? " Bᵀ" : "") + (c.accumulate ? " +=" : "");
       INFO(what);
@@ -206,9 +255,9 @@ TEST_CASE("sgemm: every thread grid, shared B panels included, equals one thread
   std::vector<Case> cs = cases();
   cs.push_back({40, 1100, 1100, false, false, false, 0});  // 2 column blocks × 3 k slices of shared panels
   cs.push_back({301, 50, 1030, true, false, true, 1});
-  for (SimdIsa isa : kAllIsas) {
-    if (!cpu_supports(isa)) continue;
-    cpu::set_sgemm_isa(isa);
+  for (const KernelUnderTest& kt : kernels_under_test()) {
+    kt.use();
+    const SimdIsa isa = kt.isa;
     cpu::set_sgemm_split({0, 0});
     // the bench's generator shape with few columns: its two threads share B
     const cpu::SgemmSplit auto_split = cpu::sgemm_split(512, 80, 4608, 2);
@@ -216,8 +265,8 @@ TEST_CASE("sgemm: every thread grid, shared B panels included, equals one thread
     if (isa != SimdIsa::Generic) CHECK(auto_split.pm == 2);
     unsigned seed = 100;
     for (const Case& c : cs) {
-      const std::string what = std::string(simd_isa_name(isa)) + " m=" + std::to_string(c.m) + " n=" +
-                               std::to_string(c.n) + " k=" + std::to_string(c.k);
+      const std::string what =
+          kt.name + " m=" + std::to_string(c.m) + " n=" + std::to_string(c.n) + " k=" + std::to_string(c.k);
       INFO(what);
       Operands op(c, seed += 3);
       cpu::set_sgemm_split({0, 0});
@@ -281,10 +330,9 @@ TEST_CASE("sgemm: BSource packers (im2col, shifted) equal the explicit matrix, f
   IsaGuard guard;
   const int64_t C = 3, H = 7, W = 9, kh = 3, kw = 3;
   const std::vector<float> x = randn(size_t(C * H * W), 11);
-  for (SimdIsa isa : kAllIsas) {
-    if (!cpu_supports(isa)) continue;
-    cpu::set_sgemm_isa(isa);
-    INFO(simd_isa_name(isa));
+  for (const KernelUnderTest& kt : kernels_under_test()) {
+    kt.use();
+    INFO(kt.name);
     for (int64_t stride : {1, 2}) {  // Im2colB / Im2colTB: padding 1
       const int64_t Ho = (H + 2 - kh) / stride + 1, Wo = (W + 2 - kw) / stride + 1, K = C * kh * kw, HW = Ho * Wo;
       const cpu::ConvShape g{C, H, W, kh, kw, Ho, Wo, stride, stride, 1, 1};
