@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
          {"threads", "0", "CPU threads (0: all)"}});
     if (!o.parse(argc, argv)) return 0;
     const bool from_rig = o.has("rig-file");
-    FF_CHECK(from_rig || o.has("model"), "--model (or --rig-file) is required (see --help)");
+    FF_USAGE_CHECK(from_rig || o.has("model"), "--model (or --rig-file) is required (see --help)");
     FF_CHECK(!(from_rig && o.has("model")), "give either --model or --rig-file, not both");
     const int threads = o.threads();
     Context ctx(0, threads);
@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
       // the identity: code and neutral positions
       std::vector<float> code, xyz;
       if (o.has("code")) {
-        FF_CHECK(!o.was_given("identity"), "give either --identity or --code, not both");
+        FF_USAGE_CHECK(!o.was_given("identity"), "give either --identity or --code, not both");
         cf = apps::read_code_file(o.str("code"), rt.info.code_dim, rt.info.num_gaussians);
         code = cf.code;
         xyz = cf.xyz.empty() ? rt.positions(-1) : cf.xyz;
@@ -177,7 +177,7 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "\nanimate: error: %s\n", apps::failure_message(e).c_str());
-    return 1;
+    return apps::exit_status(e);
   }
 }
 #else

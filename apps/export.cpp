@@ -36,8 +36,8 @@ int main(int argc, char** argv) {
                                  "assume a y-down (COLMAP) world (runtime/formats.h)"},
                      {"threads", "0", "CPU threads (0: all)"}});
     if (!o.parse(argc, argv)) return 0;
-    FF_CHECK(o.has("model"), "--model is required (see --help)");
-    FF_CHECK(o.has("out"), "--out is required (see --help)");
+    FF_USAGE_CHECK(o.has("model"), "--model is required (see --help)");
+    FF_USAGE_CHECK(o.has("out"), "--out is required (see --help)");
     const std::string out = o.str("out"), ext = std::filesystem::path(out).extension().string();
     std::string fmt = o.str("format");
     if (fmt.empty()) {
@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
     const int sh = int(o.integer("sh_degree", 0, 3));
     FF_CHECK(sh == 0 || sh == 3, "--sh_degree must be 0 or 3");
     const bool y_down = o.choice("up", {"y", "-y"}) == "-y";
-    FF_CHECK(!y_down || fmt == "ply", "--up -y is for .ply output (", fmt, " keeps facefield's frame)");
+    FF_USAGE_CHECK(!y_down || fmt == "ply", "--up -y is for .ply output (", fmt, " keeps facefield's frame)");
     const int threads = o.threads();
     Context ctx(0, threads);
     const std::string model = o.str("model");
@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "export: error: %s\n", apps::failure_message(e).c_str());
-    return 1;
+    return apps::exit_status(e);
   }
 }
 #else

@@ -173,7 +173,7 @@ ff::data::PrincipalPoint principal_point(const Options& a) {
 
 int cmd_synth(const Options& a) {
   ff::data::SynthOptions o;
-  FF_CHECK(a.has("out"), "synth: --out DIR is required");
+  FF_USAGE_CHECK(a.has("out"), "synth: --out DIR is required");
   o.n = int(a.integer("n", 1, 100000));
   o.seed = uint64_t(a.uinteger("seed", ~0ull));
   o.width = int(a.integer("width", 1, 16384));
@@ -218,7 +218,7 @@ int cmd_synth(const Options& a) {
 }
 
 int cmd_preprocess(const Options& a) {
-  FF_CHECK(a.has("root"), "preprocess: --root DIR is required");
+  FF_USAGE_CHECK(a.has("root"), "preprocess: --root DIR is required");
   std::string root = a.str("root");
   std::string def = "builtin";
   std::string sj = root + "/synth.json";
@@ -259,7 +259,7 @@ int cmd_preprocess(const Options& a) {
 }
 
 int cmd_check(const Options& a) {
-  FF_CHECK(a.has("root"), "check: --root DIR is required");
+  FF_USAGE_CHECK(a.has("root"), "check: --root DIR is required");
   ff::data::DatasetOptions o;
   const std::string split = a.choice("split", {"train", "heldout", "heldout_expr", "all"});
   o.split = split == "train" || split == "heldout_expr" ? ff::data::Split::Train
@@ -345,6 +345,6 @@ int main(int argc, char** argv) {
     return cmd_check(cmd->options);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ffdata: %s\n", ff::apps::failure_message(e).c_str());
-    return 1;
+    return ff::apps::exit_status(e);
   }
 }

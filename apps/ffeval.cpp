@@ -114,8 +114,7 @@ int main(int argc, char** argv) {
        {"threads", std::to_string(threads), "N: CPU threads (0: all), in [0, 1024]"},
        {"seed", std::to_string(seed), "N: RNG seed (the seed recipe's initial code)"},
        {"progress", "true", "BOOL: progress lines with ETA on stderr"}},
-      "outputs in DIR: report.md dataset.png photos_psnr.png photos_ssim.png synthetic_views.png photos/*.png fits/\n"
-      "exit codes: 0 ok, 1 failure, 2 bad usage\n");
+      "outputs in DIR: report.md dataset.png photos_psnr.png photos_ssim.png synthetic_views.png photos/*.png fits/\n");
   try {
     if (!opts.parse(argc, argv)) return 0;
     o.model_path = opts.str("model");
@@ -130,7 +129,7 @@ int main(int argc, char** argv) {
     threads = opts.threads();
     seed = uint64_t(opts.uinteger("seed", ~0ull));
     o.progress = opts.boolean("progress");
-    FF_CHECK(!o.model_path.empty(), "--model is required (see --help)");
+    FF_USAGE_CHECK(!o.model_path.empty(), "--model is required (see --help)");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ffeval: %s\n", ff::apps::failure_message(e).c_str());
     return 2;
@@ -153,6 +152,6 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ffeval: error: %s\n", ff::apps::failure_message(e).c_str());
-    return 1;
+    return ff::apps::exit_status(e);
   }
 }

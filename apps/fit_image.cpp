@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
        {"seed", std::to_string(seed), "N: RNG seed (the seed recipe's initial code)"},
        {"progress", b(o.progress), "BOOL: progress lines with ETA on stderr"}},
       "outputs in DIR: face.ply (code.ply, face.ffrig) fit.json landmarks.txt mask.png mesh.ply overlay.png turntable/ turntable.gif "
-      "metrics.json\nexit codes: 0 ok, 1 failure (no face, unreadable image, bad model...), 2 bad usage\n");
+      "metrics.json\nfailures (exit 1): no face, an unreadable image, a bad model file, an --out that is not its own...\n");
   // every option is parsed and range-checked before any work; a bad one is bad usage (exit 2)
   try {
     if (!opts.parse(argc, argv)) return 0;
@@ -153,7 +153,7 @@ int main(int argc, char** argv) {
     o.progress = opts.boolean("progress");
     FF_CHECK(o.code.levels.size() == o.code.iterations.size(), "--levels and --iterations need as many entries, got ",
              o.code.levels.size(), " and ", o.code.iterations.size());
-    FF_CHECK(!o.image.empty(), "--image is required (see --help)");
+    FF_USAGE_CHECK(!o.image.empty(), "--image is required (see --help)");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fit_image: %s\n", ff::apps::failure_message(e).c_str());
     return 2;
@@ -181,6 +181,6 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fit_image: error: %s\n", ff::apps::failure_message(e).c_str());
-    return 1;
+    return ff::apps::exit_status(e);
   }
 }

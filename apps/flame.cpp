@@ -128,7 +128,7 @@ ff::flame::FlameModel load(const Options& a) {
 
 int cmd_mesh(const Options& a) {
   // every option is checked before the model is loaded
-  FF_CHECK(a.has("out"), "--out FILE is required");
+  FF_USAGE_CHECK(a.has("out"), "--out FILE is required");
   std::vector<double> shape = a.numbers("shape", -kMaxCoef, kMaxCoef), expr = a.numbers("expr", -kMaxCoef, kMaxCoef);
   std::vector<std::pair<std::string, double>> named;  // --expr-name n=v
   for (const std::string& tok : a.list("expr-name")) {
@@ -239,7 +239,7 @@ struct SheetItem {
 
 int cmd_sheet(const Options& a) {
   // every option is checked before the model is loaded
-  FF_CHECK(a.has("out"), "--out FILE.png is required");
+  FF_USAGE_CHECK(a.has("out"), "--out FILE.png is required");
   const int n = int(a.integer("n", 1, 1024)), size = int(a.integer("size", 32, 2048));
   const uint64_t seed = uint64_t(a.uinteger("seed", ~0ull));
   const double sigma = a.number("sigma", 0, 100);
@@ -390,6 +390,6 @@ int main(int argc, char** argv) {
     return cmd_sheet(cmd->options);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "flame: %s\n", ff::apps::failure_message(e).c_str());
-    return 1;
+    return ff::apps::exit_status(e);
   }
 }

@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
                      {"head_model", "", "head model for --motion (default: the one the model file names)"},
                      {"threads", "0", "CPU threads (0: all)"}});
     if (!o.parse(argc, argv)) return 0;
-    FF_CHECK(o.has("model"), "--model is required (see --help)");
+    FF_USAGE_CHECK(o.has("model"), "--model is required (see --help)");
     const int threads = o.threads();
     Context ctx(0, threads);
     auto m = apps::open_model(ctx, o.str("model"), threads);
@@ -185,7 +185,7 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "\ninterpolate: error: %s\n", apps::failure_message(e).c_str());
-    return 1;
+    return apps::exit_status(e);
   }
 }
 #else

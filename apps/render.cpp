@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
                      {"threads", "0", "CPU threads (0: all)"},
                      {"list", "0", "1: list the identities and cameras and exit"}});
     if (!o.parse(argc, argv)) return 0;
-    FF_CHECK(o.has("model"), "--model is required (see --help)");
+    FF_USAGE_CHECK(o.has("model"), "--model is required (see --help)");
     const int threads = o.threads();
     Context ctx(0, threads > 0 ? threads : 0);
     auto m = apps::open_model(ctx, o.str("model"), threads);
@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
     const int identity = int(o.integer("identity", 0, 1 << 30));
     if (o.has("code")) {
       FF_CHECK(rt.info.has_generator, "--code needs a model with a generator; ", o.str("model"), " holds decoded Gaussians");
-      FF_CHECK(!o.was_given("identity"), "give either --identity or --code, not both");
+      FF_USAGE_CHECK(!o.was_given("identity"), "give either --identity or --code, not both");
       cf = apps::read_code_file(o.str("code"), rt.info.code_dim, rt.info.num_gaussians);
       std::printf("render: code from %s, positions %s\n", cf.path.c_str(),
                   cf.xyz.empty() ? "= the identities' mean (no matching face.ply)" : "from face.ply");
@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "render: error: %s\n", apps::failure_message(e).c_str());
-    return 1;
+    return apps::exit_status(e);
   }
 }
 #else

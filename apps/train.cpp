@@ -48,7 +48,13 @@ int main(int argc, char** argv) {
     train::TrainConfig cfg;
     if (opts.has("config")) train::config_from_json(cfg, read_file(opts.str("config")), opts.str("config"));
     for (size_t i = 2; i < opts.table.size(); ++i)
-      if (opts.was_given(opts.table[i].name)) train::config_set(cfg, opts.table[i].name, opts.str(opts.table[i].name));
+      if (opts.was_given(opts.table[i].name)) {
+        try {
+          train::config_set(cfg, opts.table[i].name, opts.str(opts.table[i].name));
+        } catch (const Error& e) {  // a value given on the command line: a usage error (exit status 2)
+          throw apps::usage_error(e);
+        }
+      }
     const bool print_config = opts.flag("print-config");
     if (print_config) {
       if (world->rank() == 0) std::printf("%s\n", train::config_to_json(cfg).c_str());
@@ -83,6 +89,6 @@ int main(int argc, char** argv) {
     const std::string msg = apps::failure_message(e);
     if (world && world->size() > 1) world->abort("train: error: " + msg);  // stops every rank; never returns
     std::fprintf(stderr, "train: error: %s\n", msg.c_str());
-    return 1;
+    return apps::exit_status(e);
   }
 }

@@ -53,6 +53,6 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "upgrade_model: error: %s\n", apps::failure_message(e).c_str());
-    return 1;
+    return apps::exit_status(e);
   }
 }

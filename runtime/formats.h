@@ -42,10 +42,11 @@
 #include <vector>
 
 #include "runtime/container.h"  // Error, Array, DType, read_file, write_file, fnv1a64
+#include "runtime/raster_constants.h"
 
 namespace ffrt {
 
-constexpr double kSH_C0 = 0.28209479177387814;
+using raster::kSH_C0;  // runtime/raster_constants.h: colour = 0.5 + kSH_C0·f_dc
 
 // One identity's decoded Gaussians, host arrays.
 struct GaussianSet {

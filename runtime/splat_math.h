@@ -50,7 +50,7 @@ constexpr double kNearCull = 0.2;           // Gaussians with view z <= this are
 constexpr double kExtentMargin = 0.02;
 
 // SH constants of 3DGS (auxiliary.h).
-constexpr double kSH_C0 = 0.28209479177387814;
+using ffrt::raster::kSH_C0;                   // runtime/raster_constants.h
 constexpr double kSH_C1 = 0.4886025119029199;
 // clang-format off
 #define FF_SH_C2 { 1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396 }

@@ -25,6 +25,10 @@ Options::Options(std::string u, std::vector<Opt> t, std::string e)
   }
 }
 
+namespace {
+constexpr const char* kExitCodes = "exit codes: 0 ok, 1 failure, 2 bad usage (an unknown option, a missing or bad value)";
+}
+
 void Options::print_help() const {
   std::printf("%s\n\nOptions (--name value or --name=value; default in brackets):\n", usage.c_str());
   for (auto& o : table) {
@@ -35,6 +39,7 @@ void Options::print_help() const {
   }
   std::printf("  --%-22s %s\n", "help", "this text");
   if (!epilog.empty()) std::printf("\n%s", epilog.c_str());
+  std::printf("%s%s\n", !epilog.empty() && epilog.back() == '\n' ? "" : "\n", kExitCodes);
 }
 
 const Options::Opt* Options::find(const std::string& k) const {
@@ -50,17 +55,17 @@ bool Options::parse(int argc, char** argv, int first) {
       print_help();
       return false;
     }
-    FF_CHECK(a.rfind("--", 0) == 0, "unexpected argument '", a, "' (options are --name value; see --help)");
+    FF_USAGE_CHECK(a.rfind("--", 0) == 0, "unexpected argument '", a, "' (options are --name value; see --help)");
     std::string k = a.substr(2), v;
     const size_t eq = k.find('=');
     if (eq != std::string::npos) v = k.substr(eq + 1), k = k.substr(0, eq);
     const Opt* o = find(k);
-    FF_CHECK(o, "unknown option --", k, " (see --help)");
+    FF_USAGE_CHECK(o, "unknown option --", k, " (see --help)");
     if (o->flag) {
-      FF_CHECK(eq == std::string::npos, "option --", k, " is a flag and takes no value (got --", k, "=", v, ")");
+      FF_USAGE_CHECK(eq == std::string::npos, "option --", k, " is a flag and takes no value (got --", k, "=", v, ")");
       v = "true";
     } else if (eq == std::string::npos) {
-      FF_CHECK(i + 1 < argc, "option --", k, " needs a value");
+      FF_USAGE_CHECK(i + 1 < argc, "option --", k, " needs a value");
       v = argv[++i];
     }
     val[k] = v;
@@ -104,7 +109,7 @@ bool parse_double(const std::string& s, double& v) {
 long Options::integer(const std::string& k, long lo, long hi) const {
   const std::string& s = str(k);
   long v = 0;
-  FF_CHECK(parse_long(s, v) && v >= lo && v <= hi, "--", k, " must be an integer in [", lo, ", ", hi, "], got '", s, "'");
+  FF_USAGE_CHECK(parse_long(s, v) && v >= lo && v <= hi, "--", k, " must be an integer in [", lo, ", ", hi, "], got '", s, "'");
   return v;
 }
 
@@ -113,7 +118,7 @@ unsigned long long Options::uinteger(const std::string& k, unsigned long long hi
   char* end = nullptr;
   errno = 0;
   const unsigned long long v = s.empty() ? 0 : std::strtoull(s.c_str(), &end, 10);
-  FF_CHECK(!s.empty() && std::isdigit(static_cast<unsigned char>(s[0])) && *end == 0 && errno == 0 && v <= hi, "--", k,
+  FF_USAGE_CHECK(!s.empty() && std::isdigit(static_cast<unsigned char>(s[0])) && *end == 0 && errno == 0 && v <= hi, "--", k,
            " must be an integer in [0, ", hi, "], got '", s, "'");
   return v;
 }
@@ -121,7 +126,7 @@ unsigned long long Options::uinteger(const std::string& k, unsigned long long hi
 double Options::number(const std::string& k, double lo, double hi) const {
   const std::string& s = str(k);
   double v = 0;
-  FF_CHECK(parse_double(s, v) && v >= lo && v <= hi, "--", k, " must be a number in [", lo, ", ", hi, "], got '", s, "'");
+  FF_USAGE_CHECK(parse_double(s, v) && v >= lo && v <= hi, "--", k, " must be a number in [", lo, ", ", hi, "], got '", s, "'");
   return v;
 }
 
@@ -146,7 +151,7 @@ std::vector<T> list_of(const Options& o, const std::string& k, T lo, T hi, Parse
   std::vector<T> out;
   for (const std::string& s : o.list(k)) {
     T v{};
-    FF_CHECK(parse(s, v) && v >= lo && v <= hi, "--", k, " must be a comma-separated list of ", what, " in [", lo, ", ", hi,
+    FF_USAGE_CHECK(parse(s, v) && v >= lo && v <= hi, "--", k, " must be a comma-separated list of ", what, " in [", lo, ", ", hi,
              "], got '", s, "' in '", o.str(k), "'");
     out.push_back(v);
   }
@@ -164,11 +169,11 @@ std::vector<double> Options::numbers(const std::string& k, double lo, double hi)
 
 std::array<float, 3> Options::color(const std::string& k) const {
   auto l = list(k);
-  FF_CHECK(l.size() == 3, "--", k, " must be r,g,b in [0,1], got '", str(k), "'");
+  FF_USAGE_CHECK(l.size() == 3, "--", k, " must be r,g,b in [0,1], got '", str(k), "'");
   std::array<float, 3> c;
   for (int i = 0; i < 3; ++i) {
     double v = 0;
-    FF_CHECK(parse_double(l[size_t(i)], v) && v >= 0 && v <= 1, "--", k, " must be r,g,b in [0,1], got '", str(k), "'");
+    FF_USAGE_CHECK(parse_double(l[size_t(i)], v) && v >= 0 && v <= 1, "--", k, " must be r,g,b in [0,1], got '", str(k), "'");
     c[size_t(i)] = float(v);
   }
   return c;
@@ -178,7 +183,7 @@ bool Options::boolean(const std::string& k) const {
   const std::string& s = str(k);
   if (s == "true" || s == "1" || s == "yes" || s == "on") return true;
   if (s == "false" || s == "0" || s == "no" || s == "off") return false;
-  FF_THROW("--", k, " must be true or false (1/0, yes/no, on/off), got '", s, "'");
+  throw UsageError(detail::concat("--", k, " must be true or false (1/0, yes/no, on/off), got '", s, "'"));
 }
 
 const std::string& Options::choice(const std::string& k, const std::vector<std::string>& choices) const {
@@ -186,7 +191,7 @@ const std::string& Options::choice(const std::string& k, const std::vector<std::
   if (std::find(choices.begin(), choices.end(), s) != choices.end()) return s;
   std::string all;
   for (size_t i = 0; i < choices.size(); ++i) all += (i ? ", " : "") + choices[i];
-  FF_THROW("--", k, " must be one of ", all, ", got '", s, "'");
+  throw UsageError(detail::concat("--", k, " must be one of ", all, ", got '", s, "'"));
 }
 
 Commands::Commands(std::string u, std::vector<Command> c, std::string e)
@@ -197,12 +202,13 @@ void Commands::print_help() const {
   for (auto& c : commands) std::printf("  %-12s %s\n", c.name.c_str(), c.summary.c_str());
   std::printf("  %-12s %s\n", "<command>", "--help   the options of one command");
   if (!epilog.empty()) std::printf("\n%s", epilog.c_str());
+  std::printf("%s%s\n", !epilog.empty() && epilog.back() == '\n' ? "" : "\n", kExitCodes);
 }
 
 Command* Commands::parse(int argc, char** argv) {
   std::string names;
   for (size_t i = 0; i < commands.size(); ++i) names += (i ? ", " : "") + commands[i].name;
-  FF_CHECK(argc >= 2, "no command given (", names, "; see --help)");
+  FF_USAGE_CHECK(argc >= 2, "no command given (", names, "; see --help)");
   const std::string a = argv[1];
   if (a == "--help" || a == "-h" || a == "help") {
     print_help();
@@ -210,7 +216,7 @@ Command* Commands::parse(int argc, char** argv) {
   }
   for (auto& c : commands)
     if (c.name == a) return c.options.parse(argc, argv, 2) ? &c : nullptr;
-  FF_THROW("unknown command '", a, "' (", names, "; see --help)");
+  throw UsageError(detail::concat("unknown command '", a, "' (", names, "; see --help)"));
 }
 
 bool is_integer(const std::string& s) {
@@ -221,8 +227,20 @@ bool is_integer(const std::string& s) {
 }
 
 int Options::threads(const std::string& k) const {
+  // the range of core/parallel.h's one thread-count check, refused here as a UsageError first
   return check_thread_count(integer(k, 0, kMaxThreads), ("--" + k).c_str());
 }
+
+UsageError usage_error(const ff::Error& e) {
+  std::string m = e.what();
+  const size_t colon = m.find(": ");
+  if (colon != std::string::npos && m.find(".cpp:") < colon) m = m.substr(colon + 2);
+  const size_t check = m.rfind(" [check: ");
+  if (check != std::string::npos && m.back() == ']') m.resize(check);
+  return UsageError(m);
+}
+
+int exit_status(const std::exception& e) { return dynamic_cast<const UsageError*>(&e) ? 2 : 1; }
 
 void start_program(char** argv) {
   if (!argv || !argv[0]) return;

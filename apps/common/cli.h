@@ -1,7 +1,7 @@
 // apps/common/cli.h — the one command-line parser of facefield's programs: options "--name value" or
 // "--name=value" checked against a table of (name, default, help); boolean flags "--name" (no value); `--help`
 // prints the table with the defaults. Values are read through typed getters that range-check them and name the
-// option in the error (ff::Error, core/check.h). Later occurrences of an option override earlier ones.
+// option in the error (UsageError: exit status 2). Later occurrences of an option override earlier ones.
 //
 //   ff::apps::Options o("usage: render --model FILE [options]", {{"model", "", "model file (required)"},
 //                                                               {"quiet", "", "no progress lines", true}});
@@ -21,7 +21,27 @@
 #include <string>
 #include <vector>
 
+#include "core/check.h"
+
 namespace ff::apps {
+
+// A bad command line: an unknown option or command, a missing value, a value that does not parse or is out of range.
+// Its message is for the user (the option and what it must be; no source location). Programs exit 2 for it and 1
+// for every other failure (exit_status).
+struct UsageError : ff::Error {
+  using ff::Error::Error;
+};
+// A lower layer's ff::Error about a command-line value (e.g. train's config_set) as a UsageError: its message
+// without the source location (core/check.h's "file.cpp:N: " prefix and " [check: ...]" suffix).
+UsageError usage_error(const ff::Error& e);
+// The exit status of a program whose main caught `e`: 2 for a UsageError, 1 for anything else.
+int exit_status(const std::exception& e);
+// A check of the command line: throws UsageError with the message alone (no source location), e.g.
+//   FF_USAGE_CHECK(o.has("model"), "--model is required (see --help)");
+#define FF_USAGE_CHECK(cond, ...)                                                    \
+  do {                                                                               \
+    if (!(cond)) throw ::ff::apps::UsageError(::ff::detail::concat(__VA_ARGS__));    \
+  } while (0)
 
 // Options "--name value" / "--name=value" (flags: "--name") against a table; --help prints the table.
 struct Options {
@@ -38,7 +58,7 @@ struct Options {
   Options(std::string usage, std::vector<Opt> table, std::string epilog = "");
   void print_help() const;
   // Parses argv[first..argc). Returns false when --help / -h was given (the help is printed then); throws
-  // ff::Error for an unknown option, a missing value, a value given to a flag or a bare argument.
+  // UsageError for an unknown option, a missing value, a value given to a flag or a bare argument.
   bool parse(int argc, char** argv, int first = 1);
 
   const std::string& str(const std::string& k) const;
@@ -77,7 +97,7 @@ struct Commands {
   Commands(std::string usage, std::vector<Command> commands, std::string epilog = "");
   void print_help() const;
   // Returns the command with its options parsed, or nullptr when a help was printed (`prog --help` or
-  // `prog CMD --help`). Throws ff::Error for no command, an unknown command or a bad option.
+  // `prog CMD --help`). Throws UsageError for no command, an unknown command or a bad option.
   Command* parse(int argc, char** argv);
 };
 

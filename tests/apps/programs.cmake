@@ -1,5 +1,6 @@
 # tests/apps/programs.cmake — whole-program checks of the built programs (ctest apps/programs, seconds):
-# an absurd --threads is refused with a message naming the option (no crash inside OpenMP), fit_image's bad option
+# an absurd --threads is refused with a message naming the option (no crash inside OpenMP), every program exits 2
+# for a bad command line and 1 for a failed job, fit_image's bad option
 # values (--fov 0, --face 1.5, --turntable-size 0, --focal -100) are refused up front naming the option, ffdata
 # synth, ffeval and fit_image refuse a folder holding the user's files (fit_image also the working folder and a file) and
 # leave it as it was, a synth that fails leaves no partial folder; export's .ply: SH-3 layout by default,
@@ -23,14 +24,33 @@ function(expect name want_rc needle)
 endfunction()
 
 if(EXISTS ${BIN}/render)  # programs built with runtime/
-  expect("render --threads 100000" 1 "--threads" ${BIN}/render --model none.ffck --threads 100000)
-  expect("interpolate --threads 100000" 1 "--threads" ${BIN}/interpolate --model none.ffck --threads 100000)
-  expect("animate --threads 100000" 1 "--threads" ${BIN}/animate --model none.ffck --threads 100000)
+  expect("render --threads 100000" 2 "--threads" ${BIN}/render --model none.ffck --threads 100000)
+  expect("interpolate --threads 100000" 2 "--threads" ${BIN}/interpolate --model none.ffck --threads 100000)
+  expect("animate --threads 100000" 2 "--threads" ${BIN}/animate --model none.ffck --threads 100000)
   expect("animate, a missing model" 1 "none.ffck" ${BIN}/animate --model none.ffck --motion talk --out ${WORK}/a)
-  expect("export --threads 100000" 1 "--threads" ${BIN}/export --model none.ffck --out x.ffpk --threads 100000)
+  expect("export --threads 100000" 2 "--threads" ${BIN}/export --model none.ffck --out x.ffpk --threads 100000)
 endif()
-expect("train --threads 100000" 1 "threads" ${BIN}/train --threads 100000)
+expect("train --threads 100000" 2 "threads" ${BIN}/train --threads 100000)
 expect("fit_image --up z" 2 "--up" ${BIN}/fit_image --image none.jpg --up z)
+# one exit status for a bad command line in every program (apps/common/cli.h UsageError): 2, and the message names
+# the option without a source location; a failure of the work itself stays 1
+foreach(prog render interpolate animate export ffview upgrade_model train fit_image ffeval)
+  if(EXISTS ${BIN}/${prog})
+    expect("${prog} --no-such-option" 2 "unknown option --no-such-option (see --help)" ${BIN}/${prog} --no-such-option 1)
+  endif()
+endforeach()
+foreach(prog ffdata flame)
+  expect("${prog} no-such-command" 2 "unknown command 'no-such-command'" ${BIN}/${prog} no-such-command)
+endforeach()
+if(EXISTS ${BIN}/render)
+  expect("render without --model" 2 "--model is required" ${BIN}/render)
+  expect("render, a missing model file" 1 "does not exist" ${BIN}/render --model none.ffck)
+endif()
+expect("train --steps abc" 2 "train: error: option steps: expected an integer" ${BIN}/train --steps abc)
+execute_process(COMMAND ${BIN}/fit_image --help RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_QUIET)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "exit codes: 0 ok, 1 failure, 2 bad usage")
+  message(FATAL_ERROR "fit_image --help (exit ${rc}) does not give the exit codes:\n${out}")
+endif()
 # the bench programs parse with the same parser: a bad value is refused before any timing, naming the option
 if(EXISTS ${BIN}/bench_core)
   expect("bench_core --repeats 0" 2 "--repeats" ${BIN}/bench_core --repeats 0)
@@ -96,9 +116,9 @@ if(EXISTS ${BIN}/export)
     message(FATAL_ERROR "export --up -y: first record ${rd}, canonical ${r3}: x must stay, y and z turn")
   endif()
   message(STATUS "export .ply layouts: ok (SH-3 default, SH 0, up -y)")
-  expect("export --up -y to .splat" 1 "--up -y is for .ply" ${BIN}/export --model ${ck} --identity 0 --out x.splat
+  expect("export --up -y to .splat" 2 "--up -y is for .ply" ${BIN}/export --model ${ck} --identity 0 --out x.splat
          --up -y)
-  expect("export --up x" 1 "--up" ${BIN}/export --model ${ck} --out x.ply --up x)
+  expect("export --up x" 2 "--up" ${BIN}/export --model ${ck} --out x.ply --up x)
   file(REMOVE_RECURSE ${WORK}/plycheck)
 endif()
 expect("fit_image --threads 100000" 2 "--threads" ${BIN}/fit_image --image none.jpg --threads 100000)
@@ -106,8 +126,8 @@ expect("fit_image --fov 0" 2 "--fov" ${BIN}/fit_image --image none.jpg --fov 0)
 expect("fit_image --face 1.5" 2 "--face must be an integer" ${BIN}/fit_image --image none.jpg --face 1.5)
 expect("fit_image --turntable-size 0" 2 "--turntable-size" ${BIN}/fit_image --image none.jpg --turntable-size 0)
 expect("fit_image --focal -100" 2 "--focal" ${BIN}/fit_image --image none.jpg --focal -100)
-expect("ffdata check --deep --threads 100000" 1 "--threads" ${BIN}/ffdata check --root none --deep --threads 100000)
-expect("ffdata synth --threads 100000" 1 "--threads" ${BIN}/ffdata synth --out ${WORK}/s --threads 100000)
+expect("ffdata check --deep --threads 100000" 2 "--threads" ${BIN}/ffdata check --root none --deep --threads 100000)
+expect("ffdata synth --threads 100000" 2 "--threads" ${BIN}/ffdata synth --out ${WORK}/s --threads 100000)
 
 # a folder with the user's files is refused and kept as it was
 file(WRITE ${WORK}/mine/holiday.jpg "x")

@@ -12,6 +12,8 @@
 
 using ff::apps::Commands;
 using ff::apps::Options;
+using ff::apps::UsageError;
+using ff::apps::exit_status;
 
 namespace {
 // argv from words (argv[0] = "prog"); the strings live as long as the Argv.
@@ -74,13 +76,13 @@ TEST_CASE("Options: defaults, --name value, --name=value, flags, later overrides
 
 TEST_CASE("Options: unknown option, missing value, bare argument, value given to a flag") {
   Options o = table();
-  CHECK_THROWS_WITH_AS(parse(o, {"--thread", "4"}), doctest::Contains("unknown option --thread"), ff::Error);
+  CHECK_THROWS_WITH_AS(parse(o, {"--thread", "4"}), doctest::Contains("unknown option --thread"), UsageError);
   o = table();
-  CHECK_THROWS_WITH_AS(parse(o, {"--fov"}), doctest::Contains("option --fov needs a value"), ff::Error);
+  CHECK_THROWS_WITH_AS(parse(o, {"--fov"}), doctest::Contains("option --fov needs a value"), UsageError);
   o = table();
-  CHECK_THROWS_WITH_AS(parse(o, {"photo.jpg"}), doctest::Contains("unexpected argument 'photo.jpg'"), ff::Error);
+  CHECK_THROWS_WITH_AS(parse(o, {"photo.jpg"}), doctest::Contains("unexpected argument 'photo.jpg'"), UsageError);
   o = table();
-  CHECK_THROWS_WITH_AS(parse(o, {"--quiet=yes"}), doctest::Contains("--quiet is a flag"), ff::Error);
+  CHECK_THROWS_WITH_AS(parse(o, {"--quiet=yes"}), doctest::Contains("--quiet is a flag"), UsageError);
 }
 
 TEST_CASE("Options: getters refuse values out of range or not numbers, naming the option") {
@@ -89,18 +91,42 @@ TEST_CASE("Options: getters refuse values out of range or not numbers, naming th
                   "maybe", "--seed", "-1", "--name", "1.5"}));
   CHECK_THROWS_WITH_AS(o.integer("threads", 0, 1024), doctest::Contains("--threads must be an integer in [0, 1024], got '100000'"),
                        ff::Error);
-  CHECK_THROWS_WITH_AS(o.number("fov", 1, 179), doctest::Contains("--fov must be a number in [1, 179], got '0'"), ff::Error);
-  CHECK_THROWS_WITH_AS(o.integer("name", 0, 10), doctest::Contains("--name must be an integer"), ff::Error);  // 1.5
-  CHECK_THROWS_WITH_AS(o.integers("levels", 8, 1024), doctest::Contains("--levels must be a comma-separated list"), ff::Error);
-  CHECK_THROWS_WITH_AS(o.choice("mode", {"a", "b"}), doctest::Contains("--mode must be one of a, b, got 'c'"), ff::Error);
-  CHECK_THROWS_WITH_AS(o.color("bg"), doctest::Contains("--bg must be r,g,b in [0,1]"), ff::Error);
-  CHECK_THROWS_WITH_AS(o.boolean("on"), doctest::Contains("--on must be true or false"), ff::Error);
-  CHECK_THROWS_WITH_AS(o.uinteger("seed", ~0ull), doctest::Contains("--seed must be an integer in [0, "), ff::Error);
+  CHECK_THROWS_WITH_AS(o.number("fov", 1, 179), doctest::Contains("--fov must be a number in [1, 179], got '0'"), UsageError);
+  CHECK_THROWS_WITH_AS(o.integer("name", 0, 10), doctest::Contains("--name must be an integer"), UsageError);  // 1.5
+  CHECK_THROWS_WITH_AS(o.integers("levels", 8, 1024), doctest::Contains("--levels must be a comma-separated list"), UsageError);
+  CHECK_THROWS_WITH_AS(o.choice("mode", {"a", "b"}), doctest::Contains("--mode must be one of a, b, got 'c'"), UsageError);
+  CHECK_THROWS_WITH_AS(o.color("bg"), doctest::Contains("--bg must be r,g,b in [0,1]"), UsageError);
+  CHECK_THROWS_WITH_AS(o.boolean("on"), doctest::Contains("--on must be true or false"), UsageError);
+  CHECK_THROWS_WITH_AS(o.uinteger("seed", ~0ull), doctest::Contains("--seed must be an integer in [0, "), UsageError);
   CHECK_THROWS_WITH_AS(o.integer("threads", 0, 1024), doctest::Contains("--threads"), ff::Error);
   o = table();
   CHECK(parse(o, {"--threads", "99999999999999999999999", "--fov", "nan"}));
   CHECK_THROWS_AS(o.integer("threads", 0, 1L << 62), ff::Error);  // overflow is refused, not clamped
   CHECK_THROWS_AS(o.number("fov", -1e300, 1e300), ff::Error);
+}
+
+TEST_CASE("Options: a bad command line is a UsageError (exit status 2) whose message has no source location") {
+  Options o("usage", {{"fov", "30", "x"}});
+  try {
+    parse(o, {"--fov", "0"});
+    (void)o.number("fov", 1, 179);
+    FAIL("no error");
+  } catch (const UsageError& e) {
+    CHECK(std::string(e.what()) == "--fov must be a number in [1, 179], got '0'");
+    CHECK(exit_status(e) == 2);
+  }
+  CHECK(exit_status(ff::Error("cli.cpp:1: a failure of the work")) == 1);
+  const UsageError u = ff::apps::usage_error(ff::Error("config.cpp:65: option steps: expected an integer [check: ok]"));
+  CHECK(std::string(u.what()) == "option steps: expected an integer");
+  CHECK(std::string(ff::apps::usage_error(ff::Error("plain: text")).what()) == "plain: text");
+  CHECK(exit_status(std::runtime_error("x")) == 1);
+  try {
+    FF_USAGE_CHECK(1 + 1 == 3, "--model is required (see --help)");
+    FAIL("no error");
+  } catch (const std::exception& e) {
+    CHECK(std::string(e.what()) == "--model is required (see --help)");
+    CHECK(exit_status(e) == 2);
+  }
 }
 
 TEST_CASE("Options: --help prints the table and parse returns false") {
@@ -165,7 +191,7 @@ TEST_CASE("--threads goes through the one thread-count check; out of memory name
   Argv a({"--threads", "100000"});
   Options o = table();
   REQUIRE(o.parse(a.argc(), a.argv()));
-  CHECK_THROWS_WITH_AS(o.threads(), doctest::Contains("--threads"), ff::Error);
+  CHECK_THROWS_WITH_AS(o.threads(), doctest::Contains("--threads must be an integer in [0, 1024]"), UsageError);
   Argv b({"--threads", "3"});
   Options p = table();
   REQUIRE(p.parse(b.argc(), b.argv()));

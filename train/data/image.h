@@ -24,6 +24,13 @@ struct Image8 {
   bool empty() const { return pixels.empty(); }
 };
 
+// Rec. 601 luma of an RGB triple, in the triple's own scale (bytes or [0, 1]): the grey level of the detector's
+// texture test (train/fit/detect.cpp) and of the detail stage's shading (train/fit/detail_fit.cpp)
+template <class T>
+inline double luma601(const T* rgb) {
+  return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2];
+}
+
 struct ImageInfo {
   int width = 0, height = 0, channels = 0;
 };

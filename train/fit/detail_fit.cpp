@@ -14,6 +14,7 @@
 #include "runtime/splat_math.h"
 #include "splat/splat.h"
 #include "tensor/tensor.h"
+#include "train/data/image.h"
 
 namespace ff::fit {
 
@@ -253,7 +254,6 @@ std::vector<float> surface_lowpass(const flame::Mesh& head, const std::vector<in
   return out;
 }
 
-double luminance(const float* rgb) { return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]; }
 constexpr int kShadingRounds = 4;         // surface_lowpass rounds for the guess's shading (docs/model.md §7)
 constexpr double kMaxShadingGain = 2.0;   // the guess is brightened or darkened by at most this factor
 
@@ -721,7 +721,7 @@ DetailResult fit_detail(Context& ctx, const DetailProblem& p, const DetailOption
     const std::vector<float> lp_guess = surface_lowpass(head, res.tri, res.bary, guess_rgb, kShadingRounds);
     g.sh_rest.assign(total * ffrt::kShRest * 3, 0.f);
     for (size_t i = 0; i < total; ++i) {
-      const double gain = std::clamp(luminance(&lp_photo[i * 3]) / std::max(luminance(&lp_guess[i * 3]), 1e-3),
+      const double gain = std::clamp(data::luma601(&lp_photo[i * 3]) / std::max(data::luma601(&lp_guess[i * 3]), 1e-3),
                                      1 / kMaxShadingGain, kMaxShadingGain);
       float shaded[3];
       for (int c = 0; c < 3; ++c) shaded[c] = float(std::clamp(gain * guess_rgb[i * 3 + size_t(c)], 0.0, 1.0));

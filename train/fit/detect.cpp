@@ -16,6 +16,7 @@
 #include "core/check.h"
 #include "core/file.h"
 #include "runtime/container.h"
+#include "train/data/image.h"
 #include "train/fit/dlib_format.h"
 
 #if defined(FF_WITH_DLIB)
@@ -304,7 +305,7 @@ double inner_face_texture(const data::Image8& im, const std::array<double, 136>&
       for (int y = py0; y <= py1; ++y)
         for (int x = px0; x <= px1; ++x) {
           const uint8_t* p = im.at(x, y);
-          sum += im.channels >= 3 ? 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2] : p[0];
+          sum += im.channels >= 3 ? data::luma601(p) : p[0];
         }
       g[size_t(j) * N + i] = sum / ((px1 - px0 + 1) * (py1 - py0 + 1));
     }
