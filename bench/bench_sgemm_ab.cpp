@@ -3,7 +3,8 @@
 // ratio of a round is measured within milliseconds. bench_core and bench/torch_core.py run one after the other in
 // two processes, minutes apart, and on a shared VM the cores' speed drifts by more than the gaps being measured
 // (bench/results/core_cpu.md); a per-round ratio does not drift.
-//   bench_sgemm_ab [--threads N] [--rounds R] [--quick] [--json PATH] [--openblas LIB]   (--help)
+//   bench_sgemm_ab [--threads N] [--rounds R] [--quick] [--json PATH] [--openblas LIB] [--kc K] [--mc M]   (--help)
+// --kc/--mc run facefield with other cache blocks (ff::cpu::set_sgemm_blocking), to tune a CPU from one binary.
 // OpenBLAS is opened at run time (dlopen; default libopenblas.so.0): facefield never links it, and without it this
 // prints why and exits 0. Its thread count is set to facefield's. OpenBLAS's idle workers spin for a while after each
 // call (OPENBLAS_THREAD_TIMEOUT, default 2^28 cycles); in one process they would spin on the cores facefield's next
@@ -51,8 +52,19 @@ int main(int argc, char** argv) {
                        {"rounds", "30", "R: rounds, each timing both in alternating order, in [2, 100000]"},
                        {"quick", "", "6 rounds, unless --rounds is given", true},
                        {"json", "", "PATH: also write the results as JSON"},
-                       {"openblas", "libopenblas.so.0", "LIB: the OpenBLAS library to dlopen"}});
-  if (const int status = bench::start("bench_sgemm_ab", o, argc, argv, [&] { o.integer("rounds", 2, 100000); });
+                       {"openblas", "libopenblas.so.0", "LIB: the OpenBLAS library to dlopen"},
+                       {"kc", "0", "K: facefield's k slice (tuning; 0: the micro-kernel's own), in [0, 4096]"},
+                       {"mc", "0", "M: facefield's rows of A per block (tuning; 0: its own), a multiple of MR, in [0, 4096]"}});
+  if (const int status = bench::start("bench_sgemm_ab", o, argc, argv, [&] {
+        o.integer("rounds", 2, 100000);
+        const ff::cpu::SgemmKernelInfo k = ff::cpu::sgemm_kernel_info();
+        const long kc = o.integer("kc", 0, 4096), mc = o.integer("mc", 0, 4096);
+        if (kc > 0 || mc > 0) {
+          FF_USAGE_CHECK(kc == 0 || kc >= 16, "--kc must be 0 or in [16, 4096], got ", kc);
+          FF_USAGE_CHECK(mc % k.mr == 0, "--mc must be a multiple of the micro-kernel's MR = ", k.mr, ", got ", mc);
+          ff::cpu::set_sgemm_blocking(kc > 0 ? kc : k.kc, mc > 0 ? mc : k.mc);
+        }
+      });
       status >= 0)
     return status;
   const int threads = o.threads() > 0 ? o.threads() : int(std::thread::hardware_concurrency());
@@ -80,8 +92,11 @@ int main(int argc, char** argv) {
   const double peak_gflops = peak.core_gflops * threads;
   std::printf("sgemm A/B in one process: facefield vs %s; %d threads each; %d rounds, order alternating\n",
               blas_name.c_str(), threads, rounds);
-  std::printf("CPU: %s; facefield micro-kernel %s %d×%d; FMA peak %d × %.1f = %.1f GFLOP/s; OPENBLAS_THREAD_TIMEOUT=%s\n",
-              peak.model.c_str(), peak.isa.c_str(), peak.sgemm_mr, peak.sgemm_nr, threads, peak.core_gflops, peak_gflops,
+  const ff::cpu::SgemmKernelInfo kinfo = ff::cpu::sgemm_kernel_info();
+  std::printf("CPU: %s; facefield micro-kernel %s %d×%d, KC %ld MC %ld%s; FMA peak %d × %.1f = %.1f GFLOP/s; "
+              "OPENBLAS_THREAD_TIMEOUT=%s\n",
+              peak.model.c_str(), peak.isa.c_str(), peak.sgemm_mr, peak.sgemm_nr, long(kinfo.kc), long(kinfo.mc),
+              o.was_given("kc") || o.was_given("mc") ? " (--kc/--mc)" : "", threads, peak.core_gflops, peak_gflops,
               timeout ? timeout : "(unset)");
   std::printf("%-22s %9s %9s %7s %9s %9s %7s %12s %10s\n", "m x n x k", "ff med", "ff min", "% peak", "blas med",
               "blas min", "% peak", "ratio (med)", "ff faster");
@@ -142,6 +157,8 @@ int main(int argc, char** argv) {
                            {"rounds", rounds},
                            {"blas", blas_name},
                            {"openblas_thread_timeout", timeout ? timeout : ""},
+                           {"sgemm_kc", kinfo.kc},
+                           {"sgemm_mc", kinfo.mc},
                            {"cpu", {{"model", peak.model}, {"sgemm_isa", peak.isa}, {"clock_ghz", peak.clock_ghz},
                                     {"core_peak_gflops", peak.core_gflops}}},
                            {"results", results}});

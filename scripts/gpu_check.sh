@@ -36,9 +36,22 @@ fi
 # flag, and facefield's sgemm against OpenBLAS call for call on two of its cores (the 2-core setting), plus
 # the CPU core bench; each step skips itself when its program or OpenBLAS is missing
 { grep -m1 'model name' /proc/cpuinfo; grep -qw avx512f /proc/cpuinfo && echo "avx512f: yes" || echo "avx512f: no"; } | tee "$out/host_cpu.txt"
+# OpenBLAS: the machine's, or a copy carried in .carry/lib (Debian's libopenblas0-pthread libopenblasp-r0.3.21.so,
+# 36 MB, as libopenblas.so.0) where the machine has none
+blas=libopenblas.so.0
+[ -f .carry/lib/libopenblas.so.0 ] && blas="$root/.carry/lib/libopenblas.so.0"
 if [ -x build-gpu/bench_sgemm_ab ]; then
-  taskset -c 0,1 build-gpu/bench_sgemm_ab --threads 2 --rounds 20 --json "$out/sgemm_ab_host_2threads.json" |
+  taskset -c 0,1 build-gpu/bench_sgemm_ab --threads 2 --rounds 20 --openblas "$blas" --json "$out/sgemm_ab_host_2threads.json" |
     tee "$out/sgemm_ab_host_2threads.txt" | tail -9
+  # on an AVX-512 host: the avx512 kernel's k slice swept (its 48-wide B sliver, kc·192 bytes, is 96 KB at the default
+  # 512, more than an L1), each against OpenBLAS in the same process; the 1024³ and generator rows tell which to keep
+  if grep -qw avx512f /proc/cpuinfo; then
+    for kc in 128 192 256 384; do
+      taskset -c 0,1 build-gpu/bench_sgemm_ab --threads 2 --rounds 10 --openblas "$blas" --kc "$kc" \
+        --json "$out/sgemm_ab_host_kc$kc.json" > "$out/sgemm_ab_host_kc$kc.txt" 2>&1
+      echo "kc $kc:"; sed -n '4,9p' "$out/sgemm_ab_host_kc$kc.txt"
+    done
+  fi
 fi
 if [ -x build-gpu/bench_core ]; then
   taskset -c 0,1 build-gpu/bench_core --threads 2 --quick --json "$out/core_host_cpu_2threads.json" > "$out/core_host_cpu_2threads.txt" 2>&1

@@ -790,6 +790,19 @@ void set_sgemm_isa(SimdIsa isa) {
 
 void set_sgemm_avx512_on_avx2() { active_slot().store(&avx512_on_avx2(), std::memory_order_release); }
 
+void set_sgemm_blocking(int64_t kc, int64_t mc) {
+  static Kernel tuned;  // the active kernel with other cache blocks (one at a time: benches)
+  const Kernel& K = active();
+  FF_CHECK(kc >= 16 && kc <= 4096, "set_sgemm_blocking: kc must be in [16, 4096], got ", kc);
+  FF_CHECK(mc >= K.mr && mc <= 4096 && mc % K.mr == 0, "set_sgemm_blocking: mc must be a multiple of MR = ", K.mr,
+           " in [", K.mr, ", 4096], got ", mc);
+  Kernel t = K;
+  t.kc = kc, t.mc = mc;
+  active_slot().store(nullptr, std::memory_order_release);  // no sgemm runs now (see the header)
+  tuned = t;
+  active_slot().store(&tuned, std::memory_order_release);
+}
+
 void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t rs_b,
            int64_t cs_b, float* c, int64_t ldc, bool accumulate, int threads) {
   sgemm(m, n, k, a, rs_a, cs_a, StridedB(b, rs_b, cs_b), c, ldc, accumulate, threads);

@@ -79,6 +79,10 @@ inline int64_t sgemm_k_slice(int64_t k, int64_t kc) {
 void set_sgemm_isa(SimdIsa isa);
 // Switches to the avx512 kernel's source compiled for AVX2 (see above). Throws ff::Error unless the CPU has AVX2.
 void set_sgemm_avx512_on_avx2();
+// Tuning (bench_sgemm_ab --kc/--mc): the active kernel with another k slice kc (in [16, 4096]) and another block of
+// A rows mc (a multiple of MR, ≤ 4096); set_sgemm_isa restores a kernel's own. The k slices set the summation order,
+// so results change with kc. Not while other threads are inside sgemm.
+void set_sgemm_blocking(int64_t kc, int64_t mc);
 void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, int64_t cs_a, const BSource& b, float* c,
            int64_t ldc, bool accumulate, int threads);
 

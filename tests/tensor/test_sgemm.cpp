@@ -236,6 +236,32 @@ TEST_CASE("sgemm: every supported micro-kernel against direct loops") {
   }
 }
 
+// bench_sgemm_ab --kc/--mc: other cache blocks, the documented summation order for that k slice, any thread count
+TEST_CASE("sgemm: set_sgemm_blocking (tuning) keeps the summation order of its k slice") {
+  IsaGuard guard;
+  for (const KernelUnderTest& kt : kernels_under_test()) {
+    if (kt.isa == SimdIsa::Generic) continue;
+    kt.use();
+    const cpu::SgemmKernelInfo own = cpu::sgemm_kernel_info();
+    CHECK_THROWS_AS(cpu::set_sgemm_blocking(8, own.mc), ff::Error);
+    CHECK_THROWS_AS(cpu::set_sgemm_blocking(64, own.mr + 1), ff::Error);
+    cpu::set_sgemm_blocking(64, own.mr * 3);
+    CHECK(cpu::sgemm_kernel_info().kc == 64);
+    CHECK(cpu::sgemm_kernel_info().mc == own.mr * 3);
+    CHECK(cpu::sgemm_kernel_info().nr == own.nr);
+    unsigned seed = 500;
+    for (const Case& c : {Case{97, 131, 600, false, false, false, 0}, Case{40, 300, 200, true, false, true, 1}}) {
+      INFO(kt.name, " m=", c.m, " k=", c.k);
+      Operands op(c, seed += 3);
+      const std::vector<float> one = op.run(1);
+      CHECK(equal_values(one, fma_order_reference(op, 64)));
+      CHECK(equal_values(op.run(2), one));
+    }
+    kt.use();  // the kernel's own blocks again
+    CHECK(cpu::sgemm_kernel_info().kc == own.kc);
+  }
+}
+
 // restores sgemm's own choice of thread grid when a test case ends
 struct SplitGuard {
   ~SplitGuard() { cpu::set_sgemm_split({0, 0}); }
