@@ -107,7 +107,8 @@ int main(int argc, char** argv) {
        {"seed", std::to_string(seed), "N: RNG seed (the seed recipe's initial code)"},
        {"progress", b(o.progress), "BOOL: progress lines with ETA on stderr"}},
       "outputs in DIR: face.ply (code.ply, face.ffrig) fit.json landmarks.txt mask.png mesh.ply overlay.png turntable/ turntable.gif "
-      "metrics.json\nfailures (exit 1): no face, an unreadable image, a bad model file, an --out that is not its own...\n");
+      "metrics.json\n"
+      "failures (exit 1): no face, an unreadable image, a bad model file, an --out that is not its own...\n");
   // every option is parsed and range-checked before any work; a bad one is bad usage (exit 2)
   try {
     if (!opts.parse(argc, argv)) return 0;

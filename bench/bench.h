@@ -179,8 +179,8 @@ class Runner {
     if (!dev_.is_cuda()) {
       peak_ = CpuPeak::measure();
       const char* forced = std::getenv("FF_SGEMM_ISA");
-      std::printf("CPU: %s; sgemm micro-kernel %s %d×%d (%s)\n", peak_.model.c_str(), peak_.isa.c_str(), peak_.sgemm_mr,
-                  peak_.sgemm_nr, forced && *forced ? "named by FF_SGEMM_ISA" : "chosen at run time");
+      std::printf("CPU: %s; sgemm micro-kernel %s %d×%d (%s)\n", peak_.model.c_str(), peak_.isa.c_str(),
+                  peak_.sgemm_mr, peak_.sgemm_nr, forced && *forced ? "named by FF_SGEMM_ISA" : "chosen at run time");
       std::printf("FMA peak: %d threads × %d FMA units × %d floats × 2 × %.2f GHz = %.1f GFLOP/s (clock measured by "
                   "dependent integer adds, FMA units by independent FMA chains, on thread CPU time)\n",
                   ctx_.threads(), peak_.fma_units, peak_.simd_width, peak_.clock_ghz, peak_.core_gflops * ctx_.threads());

@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
                        {"json", "", "PATH: also write the results as JSON"},
                        {"openblas", "libopenblas.so.0", "LIB: the OpenBLAS library to dlopen"},
                        {"kc", "0", "K: facefield's k slice (tuning; 0: the micro-kernel's own), in [0, 4096]"},
-                       {"mc", "0", "M: facefield's rows of A per block (tuning; 0: its own), a multiple of MR, in [0, 4096]"}});
+                       {"mc", "0",
+                        "M: facefield's rows of A per block (tuning; 0: its own), a multiple of MR, in [0, 4096]"}});
   if (const int status = bench::start("bench_sgemm_ab", o, argc, argv, [&] {
         o.integer("rounds", 2, 100000);
         const ff::cpu::SgemmKernelInfo k = ff::cpu::sgemm_kernel_info();

@@ -12,8 +12,8 @@
 // if unknown or unsupported); set_sgemm_isa switches it for tests and benches. FF_SGEMM_ISA=avx512-on-avx2 (or
 // set_sgemm_avx512_on_avx2) runs the avx512 kernel's own source compiled for AVX2 (each 16-float vector as two
 // 8-float halves, tensor/sgemm_micro_8x48.inc) with the avx512 blocking: bitwise the avx512 kernel's results on
-// any AVX2 CPU, at about a third of the avx2 kernel's speed (its 24 accumulators need 48 of 16 ymm) — so the avx512 path (8×48 tiles, its cache blocks, every packer at
-// NR = 48) is tested on machines without AVX-512.
+// any AVX2 CPU, at about a third of the avx2 kernel's speed (its 24 accumulators need 48 of 16 ymm) — so the
+// avx512 path (8×48 tiles, its cache blocks, every packer at NR = 48) is tested on machines without AVX-512.
 // Threads (runtime/pool.h's pool), on a pm × pn grid (pm·pn = the thread count, the one with the least estimated
 // time: sgemm_split). pm > 1: C's columns are cut into pn blocks (aligned to the register tile), each computed by pm
 // threads that share its packed B panels (BLIS-style: each panel packed once, its slivers shared out) and take its

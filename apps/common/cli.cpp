@@ -26,7 +26,8 @@ Options::Options(std::string u, std::vector<Opt> t, std::string e)
 }
 
 namespace {
-constexpr const char* kExitCodes = "exit codes: 0 ok, 1 failure, 2 bad usage (an unknown option, a missing or bad value)";
+constexpr const char* kExitCodes =
+    "exit codes: 0 ok, 1 failure, 2 bad usage (an unknown option, a missing or bad value)";
 }
 
 void Options::print_help() const {
@@ -109,7 +110,8 @@ bool parse_double(const std::string& s, double& v) {
 long Options::integer(const std::string& k, long lo, long hi) const {
   const std::string& s = str(k);
   long v = 0;
-  FF_USAGE_CHECK(parse_long(s, v) && v >= lo && v <= hi, "--", k, " must be an integer in [", lo, ", ", hi, "], got '", s, "'");
+  FF_USAGE_CHECK(parse_long(s, v) && v >= lo && v <= hi, "--", k, " must be an integer in [", lo, ", ", hi, "], got '",
+                 s, "'");
   return v;
 }
 
@@ -118,15 +120,16 @@ unsigned long long Options::uinteger(const std::string& k, unsigned long long hi
   char* end = nullptr;
   errno = 0;
   const unsigned long long v = s.empty() ? 0 : std::strtoull(s.c_str(), &end, 10);
-  FF_USAGE_CHECK(!s.empty() && std::isdigit(static_cast<unsigned char>(s[0])) && *end == 0 && errno == 0 && v <= hi, "--", k,
-           " must be an integer in [0, ", hi, "], got '", s, "'");
+  FF_USAGE_CHECK(!s.empty() && std::isdigit(static_cast<unsigned char>(s[0])) && *end == 0 && errno == 0 && v <= hi,
+                 "--", k, " must be an integer in [0, ", hi, "], got '", s, "'");
   return v;
 }
 
 double Options::number(const std::string& k, double lo, double hi) const {
   const std::string& s = str(k);
   double v = 0;
-  FF_USAGE_CHECK(parse_double(s, v) && v >= lo && v <= hi, "--", k, " must be a number in [", lo, ", ", hi, "], got '", s, "'");
+  FF_USAGE_CHECK(parse_double(s, v) && v >= lo && v <= hi, "--", k, " must be a number in [", lo, ", ", hi, "], got '",
+                 s, "'");
   return v;
 }
 
@@ -151,8 +154,8 @@ std::vector<T> list_of(const Options& o, const std::string& k, T lo, T hi, Parse
   std::vector<T> out;
   for (const std::string& s : o.list(k)) {
     T v{};
-    FF_USAGE_CHECK(parse(s, v) && v >= lo && v <= hi, "--", k, " must be a comma-separated list of ", what, " in [", lo, ", ", hi,
-             "], got '", s, "' in '", o.str(k), "'");
+    FF_USAGE_CHECK(parse(s, v) && v >= lo && v <= hi, "--", k, " must be a comma-separated list of ", what, " in [", lo,
+                   ", ", hi, "], got '", s, "' in '", o.str(k), "'");
     out.push_back(v);
   }
   return out;
@@ -173,7 +176,8 @@ std::array<float, 3> Options::color(const std::string& k) const {
   std::array<float, 3> c;
   for (int i = 0; i < 3; ++i) {
     double v = 0;
-    FF_USAGE_CHECK(parse_double(l[size_t(i)], v) && v >= 0 && v <= 1, "--", k, " must be r,g,b in [0,1], got '", str(k), "'");
+    FF_USAGE_CHECK(parse_double(l[size_t(i)], v) && v >= 0 && v <= 1, "--", k, " must be r,g,b in [0,1], got '", str(k),
+                   "'");
     c[size_t(i)] = float(v);
   }
   return c;

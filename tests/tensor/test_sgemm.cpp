@@ -1,6 +1,7 @@
 // tests/tensor/test_sgemm.cpp — tensor/sgemm_cpu.h: every micro-kernel this CPU can run (chosen at run time,
-// core/cpu_info.h), and on a CPU without AVX-512 the avx512 kernel's source compiled for AVX2, against direct loops, on odd sizes, edges of the register tile and cache blocks, strided
-// and transposed operands, accumulate, several thread counts, and the convolution packers (BSource).
+// core/cpu_info.h), and on a CPU without AVX-512 the avx512 kernel's source compiled for AVX2, against direct loops,
+// on odd sizes, edges of the register tile and cache blocks, strided and transposed operands, accumulate, several
+// thread counts, and the convolution packers (BSource).
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
