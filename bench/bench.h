@@ -86,14 +86,15 @@ inline int start(const char* program, ff::apps::Options& o, int argc, char** arg
   }
   return -1;
 }
-// The rest of a bench's main: body()'s exit status, or 1 with "<program>: error: <message>" for an exception.
+// The rest of a bench's main: body()'s exit status, or for an exception "<program>: error: <message>" and the
+// programs' exit status (apps/common/cli.h exit_status: 2 for a bad option read late, 1 otherwise).
 template <class Body>
 int guarded(const char* program, Body&& body) {
   try {
     return body();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: error: %s\n", program, ff::apps::failure_message(e).c_str());
-    return 1;
+    return ff::apps::exit_status(e);
   }
 }
 // `j` to `path` (nothing when empty), written atomically (core/file.h), and a line saying so
@@ -137,6 +138,15 @@ struct CpuPeak {
     p.core_gflops = p.fma_units > 0 ? p.fma_units * p.simd_width * 2 * p.clock_ghz : fma;
     return p;
   }
+  // the header lines of a CPU bench: the CPU, the sgemm micro-kernel, the FMA peak of `threads` threads
+  void print(int threads) const {
+    const char* forced = std::getenv("FF_SGEMM_ISA");
+    std::printf("CPU: %s; sgemm micro-kernel %s %d×%d (%s)\n", model.c_str(), isa.c_str(), sgemm_mr, sgemm_nr,
+                forced && *forced ? "named by FF_SGEMM_ISA" : "chosen at run time");
+    std::printf("FMA peak: %d threads × %d FMA units × %d floats × 2 × %.2f GHz = %.1f GFLOP/s (clock measured by "
+                "dependent integer adds, FMA units by independent FMA chains, on thread CPU time)\n",
+                threads, fma_units, simd_width, clock_ghz, core_gflops * threads);
+  }
 };
 
 class Runner {
@@ -178,12 +188,7 @@ class Runner {
     std::printf("%s bench on %s, %d threads\n", suite_.c_str(), dev_.str().c_str(), ctx_.threads());
     if (!dev_.is_cuda()) {
       peak_ = CpuPeak::measure();
-      const char* forced = std::getenv("FF_SGEMM_ISA");
-      std::printf("CPU: %s; sgemm micro-kernel %s %d×%d (%s)\n", peak_.model.c_str(), peak_.isa.c_str(),
-                  peak_.sgemm_mr, peak_.sgemm_nr, forced && *forced ? "named by FF_SGEMM_ISA" : "chosen at run time");
-      std::printf("FMA peak: %d threads × %d FMA units × %d floats × 2 × %.2f GHz = %.1f GFLOP/s (clock measured by "
-                  "dependent integer adds, FMA units by independent FMA chains, on thread CPU time)\n",
-                  ctx_.threads(), peak_.fma_units, peak_.simd_width, peak_.clock_ghz, peak_.core_gflops * ctx_.threads());
+      peak_.print(ctx_.threads());
     }
     std::printf("%-44s %10s %10s %10s %10s %9s %7s %10s\n", "kernel", "median ms", "min ms", "cpu ms", "GFLOP/s", "GB/s",
                 "% peak", "% peak cpu");

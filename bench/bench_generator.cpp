@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
     return status;
   const std::string json = o.str("json");
   const int warmup = bench::warmup_option(o), repeats = bench::repeats_option(o), fused = int(o.integer("fused", 0, 1));
-  try {
+  return bench::guarded("bench_generator", [&] {
     Context ctx(0, o.threads());
     const Device dev = bench::device(o);
     if (dev.is_cuda() && !Context::cuda_available()) {
@@ -99,9 +99,7 @@ int main(int argc, char** argv) {
     bench::CpuPeak peak;
     if (dev.is_cpu()) {
       peak = bench::CpuPeak::measure();
-      std::printf("CPU: %s; FMA peak %d threads × %d FMA units × %d floats × 2 × %.2f GHz = %.1f GFLOP/s\n",
-                  peak.model.c_str(), ctx.threads(), peak.fma_units, peak.simd_width, peak.clock_ghz,
-                  peak.core_gflops * ctx.threads());
+      peak.print(ctx.threads());
     }
     std::vector<Row> rows;
     rows.push_back(time_it("forward", ctx, dev, warmup, repeats, [&] {
@@ -136,9 +134,6 @@ int main(int argc, char** argv) {
       write_file_atomic(json, lines);
       std::printf("wrote %s\n", json.c_str());
     }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_generator: error: %s\n", apps::failure_message(e).c_str());
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

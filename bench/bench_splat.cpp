@@ -243,7 +243,7 @@ int main(int argc, char** argv) {
   const std::string json = o.str("json");
   const bool quick = o.flag("quick"), check = !o.flag("no-check");
   const int repeats = int(o.integer("repeats", 0, 100000));
-  try {
+  return bench::guarded("bench_splat", [&] {
     ff::Context ctx(0, o.threads());
     const ff::Device dev = bench::device(o);
     const bool cpu = dev.is_cpu();
@@ -297,9 +297,6 @@ int main(int argc, char** argv) {
       rows.push_back(j);
     }
     bench::write_json(json, rows);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_splat: error: %s\n", ff::apps::failure_message(e).c_str());
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
     if (o.has("scale")) o.choice("scale", {"demo", "seed"});
   };
   if (const int status = bench::start("bench_train", o, argc, argv, check); status >= 0) return status;
-  try {
+  return bench::guarded("bench_train", [&] {
     const std::string device = o.choice("device", {"cpu", "cuda"}), json_path = o.str("json");
     std::string scale = o.str("scale"), config = o.str("config");
     const bool quick = o.flag("quick");
@@ -127,8 +127,5 @@ int main(int argc, char** argv) {
                                   {"gaussians", L.G}, {"width", t.width}, {"height", t.height}, {"steps", steps},
                                   {"phases_ms", phases}, {"sum_ms", total}, {"step_ms", untimed}, {"peak_bytes", peak}});
     return 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_train: error: %s\n", apps::failure_message(e).c_str());
-    return 1;
-  }
+  });
 }

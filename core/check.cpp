@@ -9,7 +9,7 @@ namespace ff::detail {
   std::string where = std::string(base ? base + 1 : file) + ":" + std::to_string(line) + ": ";
   std::string full = where + msg;
   if (cond) full += std::string(" [check: ") + cond + "]";
-  throw Error(full);
+  throw Error(full, msg);
 }
 
 }  // namespace ff::detail

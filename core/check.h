@@ -4,7 +4,8 @@
 // The parts are streamed with operator<<, so messages carry values and shapes:
 //     FF_CHECK(a.dim() == 2, "matmul: expected a 2-D tensor, got shape ", a.shape());
 // FF_THROW(parts...) throws unconditionally. Inside the library every check throws (doctest tests the
-// messages with CHECK_THROWS_WITH_AS); the C runtime API catches and returns codes; apps print and exit 1.
+// messages with CHECK_THROWS_WITH_AS); the C runtime API catches and returns codes; apps print and exit 1
+// (2 for a bad command line: apps/common/cli.h UsageError).
 // CUDA_CHECK / CUBLAS_CHECK / CUDNN_CHECK live in core/cuda_check.h (CUDA builds only).
 #pragma once
 #include <sstream>
@@ -17,6 +18,12 @@ namespace ff {
 
 struct Error : std::runtime_error {
   using std::runtime_error::runtime_error;
+  // what(): the whole message; message(): FF_CHECK's parts alone, without "file:line: " and " [check: cond]"
+  Error(const std::string& what, std::string message) : std::runtime_error(what), message_(std::move(message)) {}
+  const char* message() const noexcept { return message_.empty() ? what() : message_.c_str(); }
+
+ private:
+  std::string message_;
 };
 
 namespace detail {

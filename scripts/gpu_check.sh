@@ -49,7 +49,7 @@ if [ -x build-gpu/bench_sgemm_ab ]; then
     for kc in 128 192 256 384; do
       taskset -c 0,1 build-gpu/bench_sgemm_ab --threads 2 --rounds 10 --openblas "$blas" --kc "$kc" \
         --json "$out/sgemm_ab_host_kc$kc.json" > "$out/sgemm_ab_host_kc$kc.txt" 2>&1
-      echo "kc $kc:"; sed -n '4,9p' "$out/sgemm_ab_host_kc$kc.txt"
+      echo "kc $kc:"; grep -E '^[0-9]+x[0-9]+x[0-9]+ ' "$out/sgemm_ab_host_kc$kc.txt"
     done
   fi
 fi

@@ -796,9 +796,8 @@ void set_sgemm_blocking(int64_t kc, int64_t mc) {
   FF_CHECK(kc >= 16 && kc <= 4096, "set_sgemm_blocking: kc must be in [16, 4096], got ", kc);
   FF_CHECK(mc >= K.mr && mc <= 4096 && mc % K.mr == 0, "set_sgemm_blocking: mc must be a multiple of MR = ", K.mr,
            " in [", K.mr, ", 4096], got ", mc);
-  Kernel t = K;
+  Kernel t = K;  // K may be `tuned` itself
   t.kc = kc, t.mc = mc;
-  active_slot().store(nullptr, std::memory_order_release);  // no sgemm runs now (see the header)
   tuned = t;
   active_slot().store(&tuned, std::memory_order_release);
 }

@@ -235,14 +235,7 @@ int Options::threads(const std::string& k) const {
   return check_thread_count(integer(k, 0, kMaxThreads), ("--" + k).c_str());
 }
 
-UsageError usage_error(const ff::Error& e) {
-  std::string m = e.what();
-  const size_t colon = m.find(": ");
-  if (colon != std::string::npos && m.find(".cpp:") < colon) m = m.substr(colon + 2);
-  const size_t check = m.rfind(" [check: ");
-  if (check != std::string::npos && m.back() == ']') m.resize(check);
-  return UsageError(m);
-}
+UsageError usage_error(const ff::Error& e) { return UsageError(e.message()); }
 
 int exit_status(const std::exception& e) { return dynamic_cast<const UsageError*>(&e) ? 2 : 1; }
 

@@ -32,7 +32,7 @@ struct UsageError : ff::Error {
   using ff::Error::Error;
 };
 // A lower layer's ff::Error about a command-line value (e.g. train's config_set) as a UsageError: its message
-// without the source location (core/check.h's "file.cpp:N: " prefix and " [check: ...]" suffix).
+// without the source location (ff::Error::message, core/check.h).
 UsageError usage_error(const ff::Error& e);
 // The exit status of a program whose main caught `e`: 2 for a UsageError, 1 for anything else.
 int exit_status(const std::exception& e);

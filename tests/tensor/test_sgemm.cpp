@@ -20,17 +20,6 @@ namespace {
 
 const SimdIsa kAllIsas[] = {SimdIsa::Generic, SimdIsa::Avx2, SimdIsa::Avx512};
 
-// restores the kernel chosen at start-up when a test case ends
-struct IsaGuard {
-  cpu::SgemmKernelInfo saved = cpu::sgemm_kernel_info();
-  ~IsaGuard() {
-    if (saved.on_avx2)
-      cpu::set_sgemm_avx512_on_avx2();
-    else
-      cpu::set_sgemm_isa(saved.isa);
-  }
-};
-
 // The kernels the tests run: every ISA this CPU supports and, where it lacks AVX-512 but has AVX2, the avx512
 // kernel's source compiled for AVX2 (the avx512 path, its 8×48 tiles, blocking and 48-wide packers, on this CPU).
 struct KernelUnderTest {
@@ -44,6 +33,13 @@ struct KernelUnderTest {
       cpu::set_sgemm_isa(isa);
   }
 };
+
+// restores the kernel chosen at start-up when a test case ends
+struct IsaGuard {
+  cpu::SgemmKernelInfo saved = cpu::sgemm_kernel_info();
+  ~IsaGuard() { KernelUnderTest{"", saved.isa, saved.on_avx2}.use(); }
+};
+
 std::vector<KernelUnderTest> kernels_under_test() {
   std::vector<KernelUnderTest> ks;
   for (SimdIsa isa : kAllIsas) {
