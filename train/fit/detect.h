@@ -81,6 +81,12 @@ LandmarkShape landmark_shape(const std::array<double, 136>& xy);
 // measured 9.8–25; uniform patches of skin or cloth 4–6.
 double inner_face_texture(const data::Image8& rgb, const std::array<double, 136>& xy);
 
+// How dark the eyes are against the nose: the mean grey of the two eyes' landmark boxes (36–41, 42–47) over that of
+// the nose's (29–33). In a face the eyes (lashes, iris, the sockets' shade) are darker than the nose, which catches
+// the light: the shared photos' 7 faces measured 0.32–0.77. A box the detector put on a profile's eye and cheek, where
+// the shape predictor laid a whole small face, measured 1.26 (its real eye fell inside the "nose").
+double eye_nose_darkness(const data::Image8& rgb, const std::array<double, 136>& xy);
+
 // One box of the detector and what was made of it.
 struct FaceCandidate {
   std::array<double, 4> box{};   // x0 y0 x1 y1 (pixels)
@@ -88,17 +94,21 @@ struct FaceCandidate {
   std::array<double, 136> xy{};  // the 68 landmarks the shape predictor placed in the box
   LandmarkShape shape;
   double texture = 0;            // inner_face_texture
+  double eyes_over_nose = 0;     // eye_nose_darkness
   std::string rejected;          // why this is not taken as a face; "" = accepted
 };
 // The verdict on a candidate (box, score, xy filled): "" (a face) or the reason it is rejected. Rules: score below
 // kMinFaceScore; mirrored, nose not between eyes and mouth, or eye–mouth ratio outside [0.6, 3] (a landmark set no
 // face produces); inner-face texture below kMinFaceTexture (a uniform patch of skin or cloth: the detector saw
-// edges around it and the shape predictor always returns a face-like layout, so only the image inside tells).
-// Measured on group_sample2/4.jpg and grace_hopper (docs/reliability.md): the 8 faces >= 80 px high score >= -0.53
-// (dlib's default threshold 0 misses 3 of them) with texture >= 9.8; knee and shoulder patches score -0.68 and
-// below with texture 4.0-4.1, dark cloth 5.6. The detector therefore runs at kMinFaceScore = -0.6.
+// edges around it and the shape predictor always returns a face-like layout, so only the image inside tells); eyes
+// not darker than the nose (eye_nose_darkness ≥ kMaxEyesOverNose: the landmarks are not on the features).
+// Measured on group_sample2/4.jpg and grace_hopper (docs/reliability.md): the 7 faces score >= -0.48 (dlib's default
+// threshold 0 misses 2 of them) with texture >= 13.3 and eyes/nose 0.32–0.77; knee and shoulder patches score -0.68
+// and below with texture 4.0-4.1, dark cloth 5.6; a box on a profile's eye and cheek (group_sample2, 124 px high)
+// scores -0.53, texture 9.8, eyes/nose 1.26. The detector runs at kMinFaceScore = -0.6.
 constexpr double kMinFaceScore = -0.6;
 constexpr double kMinFaceTexture = 6.0;
+constexpr double kMaxEyesOverNose = 1.0;
 std::string judge_face(const data::Image8& rgb, FaceCandidate& c);
 
 struct Landmarks68 {
