@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
                       "replaced atomically when complete"},
        {"device", o.device, "cpu|cuda: where the model runs: identity fit, renders, turntable (landmarks/head fit: CPU)"},
        {"landmarks", o.landmarks, "FILE: 68 landmarks 'index x y' per line (skips detection; none: detect with dlib)"},
+       {"face-mesh", o.face_mesh,
+        "auto|on|off: after detection, MediaPipe Face Mesh's 468 points (the built-in head model's vertices) as the "
+        "landmarks; auto: with the built-in head model and detected landmarks"},
        {"face", std::to_string(o.face), "I: which accepted face, largest first, in [0, 1000]"},
        {"head-model", o.head_model,
         "PATH: head model: builtin or a FLAME file; checked against the one the model file names (none: the model "
@@ -106,7 +109,7 @@ int main(int argc, char** argv) {
        {"threads", std::to_string(threads), "N: CPU threads (0: all), in [0, 1024]"},
        {"seed", std::to_string(seed), "N: RNG seed (the seed recipe's initial code)"},
        {"progress", b(o.progress), "BOOL: progress lines with ETA on stderr"}},
-      "outputs in DIR: face.ply (code.ply, face.ffrig) fit.json landmarks.txt mask.png mesh.ply overlay.png turntable/ turntable.gif "
+      "outputs in DIR: face.ply (code.ply, face.ffrig) fit.json landmarks.txt (face_mesh.txt) mask.png mesh.ply overlay.png turntable/ turntable.gif "
       "metrics.json\n"
       "failures (exit 1): no face, an unreadable image, a bad model file, an --out that is not its own...\n");
   // every option is parsed and range-checked before any work; a bad one is bad usage (exit 2)
@@ -117,6 +120,7 @@ int main(int argc, char** argv) {
     o.out = opts.str("out");
     o.device = opts.choice("device", {"cpu", "cuda"});
     o.landmarks = opts.str("landmarks");
+    o.face_mesh = opts.choice("face-mesh", {"auto", "on", "off"});
     o.face = int(opts.integer("face", 0, 1000));
     o.head_model = opts.str("head-model");
     o.code.recipe = opts.choice("recipe", {"default", "seed"});
@@ -166,6 +170,9 @@ int main(int argc, char** argv) {
     std::printf("  landmarks (%s): head fit rms %.2f px, mean %.2f px; yaw %.1f pitch %.1f roll %.1f deg; focal %s\n",
                 r.landmarks.source.c_str(), r.head.rms_px, r.head.mean_px, r.head.yaw_deg, r.head.pitch_deg,
                 r.head.roll_deg, r.head.K.source.c_str());
+    if (r.has_face_mesh)
+      std::printf("  face mesh: score %.3f, %s\n", r.face_mesh.score,
+                  r.used_face_mesh ? "its 468 points give the landmarks" : "below 0.5: the detector's landmarks kept");
     if (r.has_model)
       std::printf("  identity (%s, %s): masked PSNR %.2f dB SSIM %.4f (mean code %.2f dB / %.4f), %d evaluations "
                   "in %.3f s\n",

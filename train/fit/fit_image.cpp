@@ -295,8 +295,35 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       K.fx = K.fy = o.focal_px;
       K.source = "--focal " + std::to_string(o.focal_px) + " px";
     }
-    rep.head = fit_head(head_model, rep.landmarks, K, o.head);
-    rep.warnings = fit_warnings(rep.landmarks, rep.head);
+    // ---- Face Mesh: the built-in head model's own 468 points, seeded from the detector's landmarks ----
+    rep.detector_landmarks = rep.landmarks;
+    HeadFitOptions head_opt = o.head;
+    FF_CHECK(o.face_mesh == "auto" || o.face_mesh == "on" || o.face_mesh == "off", "face mesh must be auto, on or off, ",
+             "got '", o.face_mesh, "'");
+    const bool mesh_model = head_model.V == kFaceMeshPoints;
+    FF_CHECK(o.face_mesh != "on" || mesh_model, "--face-mesh on needs the built-in head model (Face Mesh's points are ",
+             "its vertices); this head model has ", head_model.V, " vertices");
+    if (o.face_mesh == "on" || (o.face_mesh == "auto" && mesh_model && o.landmarks.empty())) {
+      rep.face_mesh = run_facemesh(ctx, FaceMeshNet::embedded(), photo.rgb, roi_from_landmarks68(rep.landmarks));
+      rep.has_face_mesh = true;
+      if (rep.face_mesh.score >= kMinFaceMeshScore) {
+        Landmarks68 l = landmarks68_from_facemesh(head_model, rep.face_mesh.xy);
+        l.box = rep.landmarks.box, l.score = rep.landmarks.score, l.faces_found = rep.landmarks.faces_found;
+        l.rejected = rep.landmarks.rejected;
+        l.source = rep.landmarks.source + "+facemesh";
+        rep.landmarks = l;
+        rep.used_face_mesh = true;
+        head_opt.contour_on_silhouette = false;
+      } else {
+        char buf[200];
+        std::snprintf(buf, sizeof buf, "Face Mesh's face score %.2f is below %.2f: the detector's landmarks are used",
+                      rep.face_mesh.score, kMinFaceMeshScore);
+        rep.warnings.push_back(buf);
+      }
+      end_phase("face_mesh");
+    }
+    rep.head = fit_head(head_model, rep.landmarks, K, head_opt);
+    for (const std::string& w : fit_warnings(rep.landmarks, rep.head)) rep.warnings.push_back(w);
     for (const std::string& w : rep.warnings) std::fprintf(stderr, "fit_image: warning: %s\n", w.c_str());
     end_phase("head_fit");
 
@@ -555,6 +582,17 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
     }
     write_landmarks_file(file("landmarks.txt"), rep.landmarks,
                          "landmarks of " + o.image + " (" + rep.landmarks.source + ")");
+    if (rep.has_face_mesh) {
+      std::string t = "# Face Mesh points of " + o.image + " (train/fit/facemesh.h): the built-in head model's vertex " +
+                      "index, x y (pixels, pixel centre = integer), z (relative depth, pixels)\n";
+      char line[96];
+      for (int v = 0; v < kFaceMeshPoints; ++v) {
+        std::snprintf(line, sizeof line, "%d %.3f %.3f %.3f\n", v, rep.face_mesh.xy[size_t(v) * 2],
+                      rep.face_mesh.xy[size_t(v) * 2 + 1], rep.face_mesh.z[size_t(v)]);
+        t += line;
+      }
+      write_text(file("face_mesh.txt"), t);
+    }
     flame::write_ply(file("mesh.ply"), meshes.head);
     flame::write_ply(file("mesh_neutral.ply"), neutral_meshes.head);
 
@@ -615,6 +653,16 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       j["faces_found"] = rep.landmarks.faces_found;
       j["face_box"] = arr(rep.landmarks.box.data(), 4);
       j["face_score"] = rep.landmarks.score;
+      if (rep.has_face_mesh)
+        j["face_mesh"] = {{"score", rep.face_mesh.score},
+                          {"used", rep.used_face_mesh},
+                          {"points", "face_mesh.txt"},
+                          {"roi", {{"cx", rep.face_mesh.roi.cx},
+                                   {"cy", rep.face_mesh.roi.cy},
+                                   {"side", rep.face_mesh.roi.side},
+                                   {"angle_deg", rep.face_mesh.roi.angle * 180 / M_PI}}}};
+      else
+        j["face_mesh"] = nullptr;
       j["rejected"] = rejected_json(rep.landmarks);
       j["warnings"] = rep.warnings;
       j["camera"] = {{"fx", K.fx}, {"fy", K.fy}, {"cx", K.cx}, {"cy", K.cy}, {"width", W}, {"height", H},

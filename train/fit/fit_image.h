@@ -53,6 +53,7 @@
 
 #include "train/fit/code_fit.h"
 #include "train/fit/detail_fit.h"
+#include "train/fit/facemesh.h"
 #include "train/fit/landmark_fit.h"
 
 namespace ff::fit {
@@ -63,6 +64,10 @@ struct FitImageOptions {
   std::string head_model;            // head model ("builtin" or FLAME files); "" = the one the model file names
                                      // (train::find_head_model), else builtin; must be the model's (content id)
   std::string landmarks;             // given landmarks (skips detection)
+  std::string face_mesh = "auto";    // after detection, Face Mesh's 468 points (facemesh.h) as the landmarks: "on",
+                                     // "off", or "auto" = on for the built-in head model (whose vertices they are),
+                                     // off for FLAME and for given landmarks. Its 68 points are the model's own
+                                     // (landmarks68_from_facemesh), so the head fit does not fade its contour
   std::string out = "fit_out";
   std::string device = "cpu";        // "cpu" or "cuda": where the model is loaded and the identity fit, the renders
                                      // and the turntable run (landmarks, head fit and mask are always on the CPU)
@@ -96,6 +101,10 @@ struct FitImageReport {
   std::map<std::string, double> seconds;   // per phase
   HeadFit head;
   Landmarks68 landmarks;
+  Landmarks68 detector_landmarks;          // the detector's 68 (as `landmarks` unless Face Mesh replaced them)
+  FaceMeshResult face_mesh;                // when has_face_mesh
+  bool has_face_mesh = false;              // Face Mesh ran; its points are `landmarks` when face_mesh.score ≥ 0.5
+  bool used_face_mesh = false;
   CodeFitResult code;
   DetailResult detail;                     // when has_detail
   // masked PSNR/SSIM at the photo's view: of the result (psnr_mask, ssim_mask), of the code fit alone, of the mean code

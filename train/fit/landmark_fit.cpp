@@ -271,7 +271,7 @@ HeadFit fit_head(const flame::FlameModel& m, const Landmarks68& obs, const Intri
       // the side of the face this contour point is on, turned into the camera frame: z > 0 = facing away
       double side = l < 8 ? -1.0 : l > 8 ? 1.0 : 0.0;
       double away = side * s.R[6];  // (R · (side, 0, 0)).z
-      double fade = std::clamp(1.0 - away / std::sin(35.0 * kPi / 180.0), 0.0, 1.0);
+      double fade = o.contour_on_silhouette ? std::clamp(1.0 - away / std::sin(35.0 * kPi / 180.0), 0.0, 1.0) : 1.0;
       w[l] = o.contour_weight * fade;
     }
   };

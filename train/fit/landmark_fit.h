@@ -15,7 +15,8 @@
 //   Σ_l w_l · huber_δ(‖u_l − obs_l‖ / σ)  +  shape_reg · ‖β‖²  +  expr_reg · ‖ψ‖²  +  (jaw / jaw_sigma)²
 // Robustness to yaw (up to ~30°): the 17 jaw-contour landmarks are weighted contour_weight, and those on the side
 // turned away from the camera fade out with yaw (a detector puts them on the silhouette, the model on a fixed mesh
-// line); the rigid initialisation uses only the 51 static inner-face points and tries yaw −30°, 0°, +30°.
+// line; not when contour_on_silhouette is false: landmarks from Face Mesh are on that mesh line too); the rigid
+// initialisation uses only the 51 static inner-face points and tries yaw −30°, 0°, +30°.
 // Optimiser: Levenberg–Marquardt (Gauss–Newton with Marquardt damping) with IRLS Huber weights; the Jacobian comes
 // from the exact VJPs (project_points_vjp, landmarks_bwd, flame_bwd's d_shape, d_expr and d_pose), one row per
 // landmark coordinate. Rotation is
@@ -59,6 +60,9 @@ struct HeadFitOptions {
                                  // when n_expr > 0
   double jaw_sigma = 0.15;       // rad, prior on the jaw opening
   double contour_weight = 0.5;   // jaw-contour landmarks (0..16) relative to the inner-face ones
+  bool contour_on_silhouette = true;  // the contour landmarks follow the face's silhouette (a 2D detector such as
+                                 // dlib's): those on the side turned away fade out with yaw. false: they are fixed
+                                 // points of the model's mesh (Face Mesh, train/fit/facemesh.h), weighted fully
   double huber_delta = 2.0;      // in units of σ
   int rigid_iterations = 15;
   int iterations = 40;
