@@ -109,6 +109,10 @@ int main(int argc, char** argv) {
         "N: held-out identities fitted on their frontal view (-1: all), in [-1, 100000]"},
        {"dataset", "true", "BOOL: run the dataset section (Trainer::evaluate)"},
        {"detail", "true", "BOOL: the detail stage after the code fit (false: its columns are n/a)"},
+       {"face-mesh", "auto", "auto|on|off: Face Mesh's points as the landmarks (fit_image --face-mesh)"},
+       {"synthetic-landmarks", "truth",
+        "truth|detected: held-out identities are fitted from their ground-truth landmarks or from the detector's "
+        "(with Face Mesh as --face-mesh says): the whole pipeline's geometry scored on novel views"},
        {"seed-steps", std::to_string(o.fit.code.seed_steps),
         "N: the seed recipe's Adam steps (most of make eval's time), in [0, 1000000]"},
        {"threads", std::to_string(threads), "N: CPU threads (0: all), in [0, 1024]"},
@@ -125,6 +129,8 @@ int main(int argc, char** argv) {
     o.max_synthetic = int(opts.integer("max-synthetic", -1, 100000));
     o.dataset_section = opts.boolean("dataset");
     o.fit.detail.enabled = opts.boolean("detail");
+    o.fit.face_mesh = opts.choice("face-mesh", {"auto", "on", "off"});
+    o.synthetic_detected = opts.choice("synthetic-landmarks", {"truth", "detected"}) == "detected";
     o.fit.code.seed_steps = int(opts.integer("seed-steps", 0, 1000000));
     threads = opts.threads();
     seed = uint64_t(opts.uinteger("seed", ~0ull));

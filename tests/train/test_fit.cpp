@@ -426,8 +426,8 @@ TEST_CASE("fit: the landmark fit is robust to outliers (Huber)") {
 
 // The faces of the shared photos (>= 80 px high) are accepted. One detection >= 80 px is no face: in group_sample2 the
 // detector put a 124-px box on a profile's eye and cheek, and the shape predictor laid a whole small face there (its
-// "nose" on the real eye); fitted, it came back as an eye painted over a frontal head. Its eyes are not darker than
-// its nose (eye_nose_darkness), which is how it is rejected.
+// "nose" on the real eye); fitted, it came back as an eye painted over a frontal head. Face Mesh finds the real
+// profile in that box, far from those landmarks (face_mesh_disagreement), which is how it is rejected.
 TEST_CASE("fit: detections in the group photos: every face >= 80 px high accepted, non-faces rejected") {
   if (!fit::have_dlib() || fit::find_shape_predictor().empty()) {
     std::printf("[skip] dlib or its shape predictor is not available\n");
@@ -445,14 +445,15 @@ TEST_CASE("fit: detections in the group photos: every face >= 80 px high accepte
     for (size_t i = 0; i < c.size(); ++i) {
       const double h = c[i].box[3] - c[i].box[1];
       std::printf("  box %4.0f %4.0f %4.0f %4.0f (%3.0f px high) score %+.3f eye-mouth %.2f iod %.1f texture %5.2f "
-                  "eyes/nose %.2f nose %d mirrored %d: %s\n",
+                  "face mesh %.3f (score %.2f) nose %d mirrored %d: %s\n",
                   c[i].box[0], c[i].box[1], c[i].box[2], c[i].box[3], h, c[i].score, c[i].shape.eye_mouth_ratio,
-                  c[i].shape.interocular_px, c[i].texture, c[i].eyes_over_nose, int(c[i].shape.nose_between),
+                  c[i].shape.interocular_px, c[i].texture, c[i].mesh_disagreement, c[i].mesh_score,
+                  int(c[i].shape.nose_between),
                   int(c[i].shape.mirrored), c[i].rejected.empty() ? "face" : c[i].rejected.c_str());
       const bool profile_eye = std::string(name) == "group_sample2.jpg" && std::abs(c[i].box[0] - 355) < 20 &&
                                std::abs(c[i].box[1] - 176) < 20;
       if (profile_eye)
-        CHECK_MESSAGE(c[i].rejected.find("not darker than their nose") != std::string::npos,
+        CHECK_MESSAGE(c[i].rejected.find("not on the face's features") != std::string::npos,
                       "the box on a profile's eye and cheek: ", c[i].rejected);
       else if (h >= 80)
         CHECK_MESSAGE(c[i].rejected.empty(), "a face >= 80 px high rejected: ", c[i].rejected);
@@ -463,7 +464,7 @@ TEST_CASE("fit: detections in the group photos: every face >= 80 px high accepte
   }
 }
 
-TEST_CASE("fit: judge_face rejects a uniform patch, a mirrored layout, a low score and eyes lighter than the nose; accepts a drawn face") {
+TEST_CASE("fit: judge_face rejects a uniform patch, a mirrored layout and a low score; a drawn face passes them") {
   const flame::FlameModel& m = flame::builtin_head_model_ref();
   Synthetic s = make_synthetic(m, 0.0, 0.0, 0.0, 11);  // a frontal face's 68 landmarks in a 512x512 photo
   const auto& xy = s.lmk.xy;
@@ -509,22 +510,32 @@ TEST_CASE("fit: judge_face rejects a uniform patch, a mirrored layout, a low sco
   fit::FaceCandidate low = c;
   low.score = fit::kMinFaceScore - 0.1;
   CHECK(fit::judge_face(face, low).find("detector score") != std::string::npos);
-  // the drawn face's eyes are darker than its nose; with the eye boxes lit and the nose's box dark (the features
-  // are not where the landmarks are, as on a profile's eye and cheek), it is rejected
-  CHECK(c.eyes_over_nose < fit::kMaxEyesOverNose);
-  data::Image8 moved = face;
-  auto fill_box = [&](int first, int last, uint8_t v) {
-    double x0 = 1e9, y0 = 1e9, x1 = -1e9, y1 = -1e9;
-    for (int i = first; i <= last; ++i)
-      x0 = std::min(x0, xy[i * 2]), x1 = std::max(x1, xy[i * 2]), y0 = std::min(y0, xy[i * 2 + 1]), y1 = std::max(y1, xy[i * 2 + 1]);
-    for (int y = int(y0) - 1; y <= int(y1) + 1; ++y)
-      for (int x = int(x0) - 1; x <= int(x1) + 1; ++x) moved.at(x, y)[0] = moved.at(x, y)[1] = moved.at(x, y)[2] = v;
-  };
-  fill_box(36, 41, 200), fill_box(42, 47, 200), fill_box(29, 33, 60);
-  fit::FaceCandidate off = c;
-  CHECK_MESSAGE(fit::judge_face(moved, off).find("not darker than their nose") != std::string::npos,
-                fit::judge_face(moved, off));
-  CHECK(off.eyes_over_nose >= fit::kMaxEyesOverNose);
+  std::printf("[fit] drawn face: Face Mesh disagreement %.3f (score %.2f)\n", c.mesh_disagreement, c.mesh_score);
+}
+
+// The last rule (face_mesh_disagreement) on a real face: its reference landmarks are accepted; the same landmarks
+// moved down by an eye distance (the "eyes" on the nose, the "mouth" on the chin, as on group_sample2's profile) are
+// rejected.
+TEST_CASE("fit: judge_face accepts a real face's landmarks and rejects them moved off its features") {
+  const std::string photo = ff::testing::shared_path("data/photos/grace_hopper_512x512.jpg");
+  const std::string ref = ff::testing::shared_path("data/photos/grace_hopper_512x512.dlib68.txt");
+  if (photo.empty() || ref.empty()) return;
+  const fit::Photo p = fit::read_photo(photo);
+  fit::FaceCandidate c;
+  c.box = {161, 113, 376, 328};
+  c.score = 1.5;
+  c.xy = fit::read_landmarks_file(ref).xy;
+  CHECK_MESSAGE(fit::judge_face(p.rgb, c).empty(), fit::judge_face(p.rgb, c));
+  CHECK(c.mesh_disagreement < 0.1);
+  CHECK(c.mesh_score > 0.9);
+  fit::FaceCandidate moved = c;
+  const double iod = fit::landmark_shape(c.xy).interocular_px;
+  for (int i = 0; i < 68; ++i) moved.xy[i * 2 + 1] += iod;
+  const std::string why = fit::judge_face(p.rgb, moved);
+  CHECK_MESSAGE(why.find("not on the face's features") != std::string::npos, why);
+  CHECK(moved.mesh_disagreement > fit::kMaxFaceMeshDisagreement);
+  std::printf("[fit] Grace Hopper: Face Mesh disagreement %.3f, moved by an eye distance %.3f\n", c.mesh_disagreement,
+              moved.mesh_disagreement);
 }
 
 TEST_CASE("fit: mirrored landmarks and an implausible pose are warned about") {

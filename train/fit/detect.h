@@ -81,11 +81,14 @@ LandmarkShape landmark_shape(const std::array<double, 136>& xy);
 // measured 9.8–25; uniform patches of skin or cloth 4–6.
 double inner_face_texture(const data::Image8& rgb, const std::array<double, 136>& xy);
 
-// How dark the eyes are against the nose: the mean grey of the two eyes' landmark boxes (36–41, 42–47) over that of
-// the nose's (29–33). In a face the eyes (lashes, iris, the sockets' shade) are darker than the nose, which catches
-// the light: the shared photos' 7 faces measured 0.32–0.77. A box the detector put on a profile's eye and cheek, where
-// the shape predictor laid a whole small face, measured 1.26 (its real eye fell inside the "nose").
-double eye_nose_darkness(const data::Image8& rgb, const std::array<double, 136>& xy);
+// How far the detector's 68 landmarks are from where Face Mesh (train/fit/facemesh.h) puts the same points in the
+// region they outline: one Face Mesh pass at roi_from_landmarks68(xy), its 468 points read as the built-in head
+// model's 68 (landmarks68_from_facemesh), then the mean distance over the 51 inner points (brows, eyes, nose, mouth)
+// in units of the detector's outer eye-corner distance (36–45). On a face both find the same features: the shared
+// photos' 7 faces and 5 synthetic renders measured 0.042–0.087. A box the detector put on a profile's eye and cheek,
+// where the shape predictor laid a whole small frontal face, measured 0.29: Face Mesh found the real profile there.
+// `score` (optional) receives Face Mesh's face score. Infinity when the landmarks give no usable region.
+double face_mesh_disagreement(const data::Image8& rgb, const std::array<double, 136>& xy, double* score = nullptr);
 
 // One box of the detector and what was made of it.
 struct FaceCandidate {
@@ -94,21 +97,24 @@ struct FaceCandidate {
   std::array<double, 136> xy{};  // the 68 landmarks the shape predictor placed in the box
   LandmarkShape shape;
   double texture = 0;            // inner_face_texture
-  double eyes_over_nose = 0;     // eye_nose_darkness
+  double mesh_disagreement = 0;  // face_mesh_disagreement (NaN when an earlier rule rejected the box)
+  double mesh_score = 0;         // Face Mesh's face score in the box (NaN likewise)
   std::string rejected;          // why this is not taken as a face; "" = accepted
 };
 // The verdict on a candidate (box, score, xy filled): "" (a face) or the reason it is rejected. Rules: score below
 // kMinFaceScore; mirrored, nose not between eyes and mouth, or eye–mouth ratio outside [0.6, 3] (a landmark set no
 // face produces); inner-face texture below kMinFaceTexture (a uniform patch of skin or cloth: the detector saw
-// edges around it and the shape predictor always returns a face-like layout, so only the image inside tells); eyes
-// not darker than the nose (eye_nose_darkness ≥ kMaxEyesOverNose: the landmarks are not on the features).
+// edges around it and the shape predictor always returns a face-like layout, so only the image inside tells); the
+// landmarks far from Face Mesh's (face_mesh_disagreement > kMaxFaceMeshDisagreement: they are not on the features).
 // Measured on group_sample2/4.jpg and grace_hopper (docs/reliability.md): the 7 faces score >= -0.48 (dlib's default
-// threshold 0 misses 2 of them) with texture >= 13.3 and eyes/nose 0.32–0.77; knee and shoulder patches score -0.68
-// and below with texture 4.0-4.1, dark cloth 5.6; a box on a profile's eye and cheek (group_sample2, 124 px high)
-// scores -0.53, texture 9.8, eyes/nose 1.26. The detector runs at kMinFaceScore = -0.6.
+// threshold 0 misses 2 of them) with texture >= 13.3 and Face Mesh disagreement 0.042–0.087; knee and shoulder
+// patches score -0.68 and below with texture 4.0-4.1, dark cloth 5.6; a box on a profile's eye and cheek
+// (group_sample2, 124 px high) scores -0.53, texture 9.8, disagreement 0.29. The detector runs at kMinFaceScore = -0.6.
+// (Until Face Mesh, the last rule compared the eyes' grey with the nose's; it also rejected a synthetic render whose
+// eyes are lighter than its nose.)
 constexpr double kMinFaceScore = -0.6;
 constexpr double kMinFaceTexture = 6.0;
-constexpr double kMaxEyesOverNose = 1.0;
+constexpr double kMaxFaceMeshDisagreement = 0.15;
 std::string judge_face(const data::Image8& rgb, FaceCandidate& c);
 
 struct Landmarks68 {

@@ -172,6 +172,7 @@ void photo_section(Context& ctx, const train::ModelFile& mf, const FitRenderer& 
         FitImageReport rd = fit_image(ctx, fo, &mf);
         ef.face_px = rd.landmarks.box[3] - rd.landmarks.box[1];
         ef.landmark_rms_px = rd.head.rms_px;
+        ef.landmark_source = rd.landmarks.source;
         ef.psnr_mean = rd.mean_code_psnr_mask, ef.ssim_mean = rd.mean_code_ssim_mask;
         ef.psnr_code = rd.code_psnr_mask, ef.ssim_code = rd.code_ssim_mask;
         if (rd.has_detail) ef.psnr_detail = rd.psnr_mask, ef.ssim_detail = rd.ssim_mask;
@@ -227,7 +228,7 @@ void synthetic_section(Context& ctx, const train::ModelFile& mf, const FitRender
                            "ground truth: the head model's landmarks of " + sub.name + " in camera " + cam.name);
       FitImageOptions fo = o.fit;
       fo.image = img;
-      fo.landmarks = lmk_file;
+      fo.landmarks = o.synthetic_detected ? "" : lmk_file;
       fo.focal_px = cam.intrinsics[0];
       fo.turntable_frames = 0;
       fo.progress = false;
@@ -376,29 +377,35 @@ std::string report_markdown(const EvalReport& r, const EvalOptions& o) {
           "turntable −"
        << fmt(o.fit.turntable_yaw_deg, 0) << "°, 0°, +" << fmt(o.fit.turntable_yaw_deg, 0)
        << "°) in `photos/`; every fit's outputs in `fits/`.\n\n";
-    md << "| face | box px | landmark RMS px | mean code | seed recipe (" << o.fit.code.seed_steps
+    md << "Landmarks (`fit_image --face-mesh " << o.fit.face_mesh
+       << "`): dlib's 68 points, or with Face Mesh (`dlib+facemesh`) the built-in head model's 68 points read off "
+          "Face Mesh's 468, which are that model's vertices (train/fit/facemesh.h). The landmark RMS is the head "
+          "fit's error against them.\n\n";
+    md << "| face | box px | landmarks | landmark RMS px | mean code | seed recipe (" << o.fit.code.seed_steps
        << " steps) | code fit | detail stage | goal |\n"
-          "|---|---|---|---|---|---|---|---|\n";
+          "|---|---|---|---|---|---|---|---|---|\n";
     for (auto& f : r.photos) {
       if (!f.error.empty()) {
-        md << "| " << f.name << " | | | failed: " << f.error << " | | | | |\n";
+        md << "| " << f.name << " | | | | failed: " << f.error << " | | | | |\n";
         continue;
       }
       const double p = std::isfinite(f.psnr_detail) ? f.psnr_detail : f.psnr_code,
                    s = std::isfinite(f.ssim_detail) ? f.ssim_detail : f.ssim_code;
       auto cell = [](double ps, double ss) { return fmt(ps) + " dB / " + fmt(ss, 3); };
-      md << "| " << f.name << " | " << fmt(f.face_px, 0) << " | " << fmt(f.landmark_rms_px) << " | "
+      md << "| " << f.name << " | " << fmt(f.face_px, 0) << " | " << f.landmark_source << " | "
+         << fmt(f.landmark_rms_px) << " | "
          << cell(f.psnr_mean, f.ssim_mean) << " | " << cell(f.psnr_seed, f.ssim_seed) << " | "
          << cell(f.psnr_code, f.ssim_code) << " | " << cell(f.psnr_detail, f.ssim_detail) << " | "
          << (p >= 30 && s >= 0.9 ? "met" : "not met") << " |\n";
     }
     md << "\nSeconds per phase (fit_image's; the mean code is rendered in `outputs`):\n\n"
-          "| face | seed recipe: code fit | default: detect | head fit | mask | code fit | detail | outputs | "
-          "turntable | total | all phases |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
+          "| face | seed recipe: code fit | default: detect | face mesh | head fit | mask | code fit | detail | "
+          "outputs | turntable | total | all phases |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (auto& f : r.photos) {
       if (!f.error.empty()) continue;
       md << "| " << f.name << " | " << fmt(get(f.seed_seconds, "code_fit")) << " | " << fmt(get(f.seconds, "detect"))
-         << " | " << fmt(get(f.seconds, "head_fit")) << " | " << fmt(get(f.seconds, "mask")) << " | "
+         << " | " << fmt(get(f.seconds, "face_mesh")) << " | " << fmt(get(f.seconds, "head_fit")) << " | "
+         << fmt(get(f.seconds, "mask")) << " | "
          << fmt(get(f.seconds, "code_fit")) << " | " << fmt(get(f.seconds, "detail")) << " | "
          << fmt(get(f.seconds, "outputs")) << " | " << fmt(get(f.seconds, "turntable")) << " | "
          << fmt(get(f.seconds, "total")) << " | " << phase_list(f.seconds) << " |\n";
@@ -412,8 +419,12 @@ std::string report_markdown(const EvalReport& r, const EvalOptions& o) {
   if (r.synthetic.empty()) {
     md << "Skipped: no held-out identities in the dataset.\n\n";
   } else {
-    md << "Fitted on the most frontal view with ground-truth landmarks (the head model's 68 landmarks of the tracked "
-          "shape, projected) and the camera's focal length; scored inside the face mask on the other views only, "
+    md << "Fitted on the most frontal view with "
+       << (o.synthetic_detected ? "the detector's landmarks (`ffeval --synthetic-landmarks detected`, Face Mesh " +
+                                      o.fit.face_mesh + ": the whole pipeline, as for a photo)"
+                                : std::string("ground-truth landmarks (the head model's 68 landmarks of the tracked "
+                                              "shape, projected)"))
+       << " and the camera's focal length; scored inside the face mask on the other views only, "
           "never the input view. The 3D landmark error compares the fitted head with the true one in the input "
           "camera's frame: one view leaves the head's size and distance ambiguous, and a depth offset moves the "
           "render sideways in the other views. So every novel view is scored twice: **as fitted** (what a user "

@@ -53,6 +53,9 @@ struct EvalOptions {
   FitImageOptions fit;       // every fit's options (image, out, face, landmarks, recipe are set per fit)
   int min_face_px = 80;      // photo faces: detection box height at least this
   int max_synthetic = -1;    // held-out identities fitted in section 3 (−1: all)
+  bool synthetic_detected = false;  // section 3: fit from the detector's landmarks (dlib, with Face Mesh as
+                                    // fit.face_mesh says) instead of the ground-truth ones: the whole pipeline's
+                                    // geometry, scored on views with ground truth
   bool dataset_section = true;
   bool progress = true;
 };
@@ -64,6 +67,7 @@ struct EvalFit {
   double face_px = 0;  // detection box height (photos)
   std::string strip;   // the strip (photos) or novel-view grid (synthetic) image, relative to the output folder
   double landmark_rms_px = NAN;
+  std::string landmark_source;  // Landmarks68::source: "dlib", "dlib+facemesh", a file
   double landmark_3d_mm = NAN, depth_offset_mm = NAN;  // synthetic: fitted vs true landmarks in the input camera
                                                        // frame (mean distance; mean z difference, + = farther)
   // masked PSNR/SSIM at the input view: mean code, seed recipe, code fit (default recipe), detail stage
