@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "core/check.h"
@@ -157,3 +159,24 @@ TEST_CASE("facemesh: on a real face (Grace Hopper) its 68 landmarks agree with t
   fit::FaceRoi bg{40, 40, 60, 0};
   CHECK(fit::run_facemesh(ctx, fit::FaceMeshNet::embedded(), p.rgb, bg, 1).score < fit::kMinFaceMeshScore);
 }
+
+TEST_CASE("facemesh: the upper face oval lies on the built-in head model's outline, above its contour points") {
+  const flame::FlameModel& m = flame::builtin_head_model_ref();
+  // boundary edges: used by one triangle
+  std::map<std::pair<int, int>, int> edges;
+  for (size_t f = 0; f < m.faces.size() / 3; ++f)
+    for (int c = 0; c < 3; ++c) {
+      int a = m.faces[f * 3 + size_t(c)], b = m.faces[f * 3 + size_t((c + 1) % 3)];
+      ++edges[{std::min(a, b), std::max(a, b)}];
+    }
+  std::set<int> outline;
+  for (auto& [e, n] : edges)
+    if (n == 1) outline.insert(e.first), outline.insert(e.second);
+  for (int v : fit::kFaceMeshUpperOval) {
+    CAPTURE(v);
+    CHECK(outline.count(v) == 1);
+    // above the nose tip (vertex 1; y up in the model's frame): the temples and the forehead, not the jaw
+    CHECK(m.v_template[size_t(v) * 3 + 1] > m.v_template[1 * 3 + 1]);
+  }
+}
+

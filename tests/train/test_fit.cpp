@@ -23,6 +23,7 @@
 #include "train/data/preprocess.h"
 #include "train/fit/detect.h"
 #include "train/fit/dlib_format.h"
+#include "train/fit/facemesh.h"
 #include "train/fit/fit_image.h"
 #include "train/fit/gif.h"
 #include "train/fit/landmark_fit.h"
@@ -321,6 +322,48 @@ TEST_CASE("fit: head model fit to synthetic landmarks recovers pose (yaw 0, ±25
   }
 }
 
+// Face Mesh's upper face oval (the temples and the forehead's top, facemesh.h kFaceMeshUpperOval) as vertex
+// observations: the 68 landmarks say nothing about where the forehead ends, so without them the fitted forehead is
+// the shape prior's; with them it follows the observations.
+TEST_CASE("fit: vertex observations (the forehead's outline) are fitted like landmarks") {
+  const flame::FlameModel& m = flame::builtin_head_model_ref();
+  Synthetic s = make_synthetic(m, 15.0, 4.0, 0.0, 77);
+  // the true head's forehead outline, with a forehead 6 % taller than the 68 points' shape gives (a real face's
+  // proportions the landmarks do not determine): moved away from the eyes' centre along the face's up axis
+  std::vector<double> verts;
+  fit::model_landmarks(m, s.beta, 0.05, &verts);
+  std::vector<double> oval_xyz;
+  for (int v : fit::kFaceMeshUpperOval)
+    for (int c = 0; c < 3; ++c) oval_xyz.push_back(verts[size_t(v) * 3 + c] + (c == 1 ? 0.006 : 0.0));
+  const std::vector<double> oval_uv = fit::project_px(s.K, s.R, s.t, oval_xyz);
+  fit::VertexObservations extra;
+  extra.vertex.assign(std::begin(fit::kFaceMeshUpperOval), std::end(fit::kFaceMeshUpperOval));
+  extra.xy = oval_uv;
+  auto oval_error = [&](const fit::HeadFit& h) {
+    std::vector<double> pts;
+    for (int v : fit::kFaceMeshUpperOval)
+      for (int c = 0; c < 3; ++c) pts.push_back(h.vertices[size_t(v) * 3 + c]);
+    const std::vector<double> uv = fit::project_px(h.K, h.R, h.t, pts);
+    double e = 0;
+    for (size_t k = 0; k < uv.size() / 2; ++k) e += std::hypot(uv[k * 2] - oval_uv[k * 2], uv[k * 2 + 1] - oval_uv[k * 2 + 1]);
+    return e / double(uv.size() / 2);
+  };
+  const fit::HeadFit without = fit::fit_head(m, s.lmk, s.K, {});
+  const fit::HeadFit with = fit::fit_head(m, s.lmk, s.K, {}, extra);
+  std::printf("[fit] forehead outline: %.2f px from the observations without them, %.2f px with; 68-point rms %.2f -> "
+              "%.2f px\n", oval_error(without), oval_error(with), without.rms_px, with.rms_px);
+  CHECK(oval_error(without) > 3.0);
+  CHECK(oval_error(with) < 0.35 * oval_error(without));
+  CHECK(with.rms_px < 1.5);  // the 68 points still fit to about a pixel
+  // a vertex the model does not have, and positions that do not match the vertices, are refused
+  fit::VertexObservations bad = extra;
+  bad.vertex[0] = m.V;
+  CHECK_THROWS_WITH_AS(fit::fit_head(m, s.lmk, s.K, {}, bad), doctest::Contains("not on the model's mesh"), ff::Error);
+  bad = extra;
+  bad.xy.pop_back();
+  CHECK_THROWS_WITH_AS(fit::fit_head(m, s.lmk, s.K, {}, bad), doctest::Contains("observed vertices"), ff::Error);
+}
+
 TEST_CASE("fit: face_mask (rendered in the head's window) equals the whole photo's mask, also where the border cuts the head") {
   const flame::FlameModel& m = flame::builtin_head_model_ref();
   const Synthetic s = make_synthetic(m, 20.0, 6.0, 0.0, 7);
@@ -536,6 +579,61 @@ TEST_CASE("fit: judge_face accepts a real face's landmarks and rejects them move
   CHECK(moved.mesh_disagreement > fit::kMaxFaceMeshDisagreement);
   std::printf("[fit] Grace Hopper: Face Mesh disagreement %.3f, moved by an eye distance %.3f\n", c.mesh_disagreement,
               moved.mesh_disagreement);
+}
+
+TEST_CASE("fit_image: detected landmarks with the built-in head model come from Face Mesh (--face-mesh auto|on|off)") {
+  const std::string photo = ff::testing::shared_path("data/photos/grace_hopper_512x512.jpg");
+  if (photo.empty()) return;
+  if (!fit::have_dlib() || fit::find_shape_predictor().empty()) {
+    std::printf("[skip] dlib or its shape predictor is not available\n");
+    return;
+  }
+  const std::string d = tmpdir("facemesh_fit");
+  Context ctx(0, 2);
+  fit::FitImageOptions o;
+  o.image = photo;
+  o.head_model = "builtin";
+  o.out = d + "/auto";
+  o.progress = false;
+  const fit::FitImageReport r = fit::fit_image(ctx, o);
+  CHECK(r.has_face_mesh);
+  CHECK(r.used_face_mesh);
+  CHECK(r.face_mesh.score > 0.9);
+  CHECK(r.landmarks.source == "dlib+facemesh");
+  CHECK(r.detector_landmarks.source == "dlib");
+  CHECK(r.landmarks.faces_found == 1);
+  // the fitted head's forehead outline is where Face Mesh saw it (vertex observations), within 2 px
+  std::vector<double> pts;
+  for (int v : fit::kFaceMeshUpperOval)
+    for (int c = 0; c < 3; ++c) pts.push_back(r.head.vertices[size_t(v) * 3 + c]);
+  const std::vector<double> uv = fit::project_px(r.head.K, r.head.R, r.head.t, pts);
+  double e = 0;
+  for (size_t k = 0; k < 13; ++k) {
+    const int v = fit::kFaceMeshUpperOval[k];
+    e += std::hypot(uv[k * 2] - r.face_mesh.xy[size_t(v) * 2], uv[k * 2 + 1] - r.face_mesh.xy[size_t(v) * 2 + 1]) / 13;
+  }
+  CHECK(e < 2.0);
+  std::ifstream pf(d + "/auto/face_mesh.txt");
+  int lines = 0;
+  for (std::string line; std::getline(pf, line);) lines += line.empty() || line[0] == '#' ? 0 : 1;
+  CHECK(lines == 468);
+  std::ifstream jf(d + "/auto/fit.json");
+  const std::string fitj((std::istreambuf_iterator<char>(jf)), {});
+  CHECK(fitj.find("\"face_mesh\": {") != std::string::npos);
+  // off: the detector's landmarks, no face_mesh.txt
+  o.face_mesh = "off";
+  o.out = d + "/off";
+  const fit::FitImageReport r_off = fit::fit_image(ctx, o);
+  CHECK_FALSE(r_off.has_face_mesh);
+  CHECK(r_off.landmarks.source == "dlib");
+  CHECK_FALSE(std::filesystem::exists(d + "/off/face_mesh.txt"));
+  // on, with a head model whose vertices are not Face Mesh's: refused before anything is written
+  o.face_mesh = "on";
+  o.head_model = ff::testing::fixture_path("flame_model.npz");
+  o.out = d + "/on";
+  CHECK_THROWS_WITH_AS(fit::fit_image(ctx, o), doctest::Contains("needs the built-in head model"), ff::Error);
+  CHECK_FALSE(std::filesystem::exists(d + "/on"));
+  std::filesystem::remove_all(d);
 }
 
 TEST_CASE("fit: mirrored landmarks and an implausible pose are warned about") {

@@ -43,6 +43,11 @@ constexpr int kFaceMeshPoints = 468;
 constexpr int kFaceMeshInput = 192;
 // Face Mesh's own face score (sigmoid) below which its points are not used (MediaPipe's default tracking threshold)
 constexpr double kMinFaceMeshScore = 0.5;
+// The face oval's vertices above the built-in head model's 17 contour points (which run along the mesh's outline
+// from vertex 127 by the right ear over the chin to 356): the right temple, the forehead's top edge, the left temple.
+// With Face Mesh they are fitted like landmarks (landmark_fit.h VertexObservations), so the head ends where the
+// photo's forehead does.
+constexpr int kFaceMeshUpperOval[13] = {162, 21, 54, 103, 67, 109, 10, 338, 297, 332, 284, 251, 389};
 
 // A TF.js graph model (model.json + weight shards) run batch 1 on the CPU.
 class TfjsGraph {

@@ -322,7 +322,16 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       }
       end_phase("face_mesh");
     }
-    rep.head = fit_head(head_model, rep.landmarks, K, head_opt);
+    // and the face oval above the 68 points' contour (the temples and the forehead's top) as vertex observations:
+    // where the photo's forehead ends (under a cap, a fringe), which the 68 points do not say
+    VertexObservations extra;
+    if (rep.used_face_mesh)
+      for (int v : kFaceMeshUpperOval) {
+        extra.vertex.push_back(v);
+        extra.xy.push_back(rep.face_mesh.xy[size_t(v) * 2]);
+        extra.xy.push_back(rep.face_mesh.xy[size_t(v) * 2 + 1]);
+      }
+    rep.head = fit_head(head_model, rep.landmarks, K, head_opt, extra);
     for (const std::string& w : fit_warnings(rep.landmarks, rep.head)) rep.warnings.push_back(w);
     for (const std::string& w : rep.warnings) std::fprintf(stderr, "fit_image: warning: %s\n", w.c_str());
     end_phase("head_fit");

@@ -53,8 +53,8 @@ flame::PinholeCamera<double> pinhole(const Intrinsics& K, const Mat3& R, const s
 
 // Evaluates the canonical model and its landmark Jacobian wrt (β[0..n), ψ[0..ne), jaw_x).
 struct ModelEval {
-  std::vector<double> verts, lmk;  // [V,3], [68,3]
-  std::vector<double> jac;         // [68*3, n+ne+1]
+  std::vector<double> verts, lmk;  // [V,3], [L,3] (L = the set's points)
+  std::vector<double> jac;         // [L*3, n+ne+1]
 };
 
 void eval_model(const flame::FlameModel& m, const flame::LandmarkSet& set, const std::vector<double>& beta,
@@ -73,13 +73,14 @@ void eval_model(const flame::FlameModel& m, const flame::LandmarkSet& set, const
   flame::FlameCache<double> cache;
   flame::flame_fwd(m, in, fo, jacobian ? &cache : nullptr, threads);
   out.verts = fo.vertices;
-  out.lmk.assign(kL * 3, 0.0);
+  const int L = set.count;
+  out.lmk.assign(size_t(L) * 3, 0.0);
   flame::landmarks_fwd(m, set, out.verts.data(), out.lmk.data());
   if (!jacobian) return;
-  out.jac.assign(size_t(kL) * 3 * P, 0.0);
-  std::vector<double> d_l(kL * 3, 0.0), d_v(out.verts.size(), 0.0);
+  out.jac.assign(size_t(L) * 3 * P, 0.0);
+  std::vector<double> d_l(size_t(L) * 3, 0.0), d_v(out.verts.size(), 0.0);
   flame::FlameGrads<double> g;
-  for (int r = 0; r < kL * 3; ++r) {
+  for (int r = 0; r < L * 3; ++r) {
     std::fill(d_l.begin(), d_l.end(), 0.0);
     d_l[r] = 1.0;
     // only the landmark's triangle vertices are non-zero: clear them after use
@@ -225,7 +226,8 @@ void update_head_fit(HeadFit& h, const flame::FlameModel& m, const Landmarks68& 
   h.mean_px_inner = inner;
 }
 
-HeadFit fit_head(const flame::FlameModel& m, const Landmarks68& obs, const Intrinsics& K, const HeadFitOptions& o) {
+HeadFit fit_head(const flame::FlameModel& m, const Landmarks68& obs, const Intrinsics& K, const HeadFitOptions& o,
+                 const VertexObservations& extra) {
   FF_CHECK(K.fx > 0 && K.fy > 0, "fit_head: invalid intrinsics");
   FF_CHECK(m.J == flame::kFlameJoints, "fit_head: the head model needs FLAME's 5 joints");
   const int n = std::min(o.n_shape, m.S);
@@ -233,6 +235,30 @@ HeadFit fit_head(const flame::FlameModel& m, const Landmarks68& obs, const Intri
   FF_CHECK(ne == 0 || o.expr_reg > 0, "fit_head: expression coefficients need a prior (expr_reg > 0), got ", o.expr_reg);
   auto set = flame::make_landmark_set<double>(m, flame::LandmarkScheme::Contour68, nullptr, 1);
   FF_CHECK(set.count == kL, "fit_head: the head model has no 68-point landmark scheme (", set.count, ")");
+  // the observed vertices join the set as points with one-hot barycentric coordinates on a triangle of theirs
+  const int NX = int(extra.vertex.size());
+  FF_CHECK(extra.xy.size() == size_t(NX) * 2, "fit_head: ", NX, " observed vertices but ", extra.xy.size() / 2,
+           " positions");
+  FF_CHECK(NX == 0 || extra.weight >= 0, "fit_head: vertex observations' weight ", extra.weight);
+  if (NX) {
+    std::vector<int> face_of(size_t(m.V), -1), corner_of(size_t(m.V), 0);
+    for (int f = 0; f < int(m.faces.size() / 3); ++f)
+      for (int c = 0; c < 3; ++c) {
+        const int v = m.faces[size_t(f) * 3 + c];
+        if (face_of[size_t(v)] < 0) face_of[size_t(v)] = f, corner_of[size_t(v)] = c;
+      }
+    for (int k = 0; k < NX; ++k) {
+      const int v = extra.vertex[size_t(k)];
+      FF_CHECK(v >= 0 && v < m.V && face_of[size_t(v)] >= 0, "fit_head: observed vertex ", v, " is not on the ",
+               "model's mesh (", m.V, " vertices)");
+      set.face_idx.push_back(face_of[size_t(v)]);
+      for (int c = 0; c < 3; ++c) set.bary.push_back(c == corner_of[size_t(v)] ? 1.0 : 0.0);
+    }
+    set.count += NX;
+  }
+  const int L = set.count;
+  std::vector<double> obs_xy(obs.xy.begin(), obs.xy.end());
+  obs_xy.insert(obs_xy.end(), extra.xy.begin(), extra.xy.end());
 
   // normalisation: σ from the landmark box
   double x0 = 1e30, y0 = 1e30, x1 = -1e30, y1 = -1e30, cu = 0, cv = 0;
@@ -261,8 +287,9 @@ HeadFit fit_head(const flame::FlameModel& m, const Landmarks68& obs, const Intri
   const double z0 = 0.5 * (K.fx + K.fy) * spread3 / std::max(spread2, 1e-9);
 
   // residuals/Jacobian for one state. mode 0: rigid (6 params, static points); mode 1: all.
-  auto weights = [&](const State& s, bool rigid, std::array<double, kL>& w) {
-    for (int l = 0; l < kL; ++l) w[l] = 1.0;
+  auto weights = [&](const State& s, bool rigid, std::vector<double>& w) {
+    w.assign(size_t(L), 1.0);
+    for (int l = kL; l < L; ++l) w[size_t(l)] = rigid ? 0.0 : extra.weight;
     for (int l = 0; l < 17; ++l) {
       if (rigid) {
         w[l] = 0.0;
@@ -278,20 +305,20 @@ HeadFit fit_head(const flame::FlameModel& m, const Landmarks68& obs, const Intri
 
   const int P_full = 6 + n + ne + 1;  // ω, t, β, ψ, jaw
   auto evaluate = [&](const State& s, bool rigid, bool jac, Eigen::VectorXd& r, Eigen::MatrixXd& J,
-                      std::array<double, kL>& huber_w, bool update_huber, double& cost) {
+                      std::vector<double>& huber_w, bool update_huber, double& cost) {
     ModelEval e;
     eval_model(m, set, s.beta, s.expr, s.jaw, jac && !rigid, e, o.threads);
     auto cam = pinhole(K, s.R, s.t);
-    std::vector<double> uv(kL * 2), depth(kL);
-    flame::project_points(cam, e.lmk.data(), kL, uv.data(), depth.data());
-    std::array<double, kL> w;
+    std::vector<double> uv(size_t(L) * 2), depth(static_cast<size_t>(L));
+    flame::project_points(cam, e.lmk.data(), L, uv.data(), depth.data());
+    std::vector<double> w;
     weights(s, rigid, w);
     const int P = rigid ? 6 : P_full;
-    r.setZero(kL * 2);
-    if (jac) J.setZero(kL * 2, P);
+    r.setZero(L * 2);
+    if (jac) J.setZero(L * 2, P);
     cost = 0;
-    for (int l = 0; l < kL; ++l) {
-      double ex = (uv[l * 2] - obs.xy[l * 2]) / sigma, ey = (uv[l * 2 + 1] - obs.xy[l * 2 + 1]) / sigma;
+    for (int l = 0; l < L; ++l) {
+      double ex = (uv[l * 2] - obs_xy[l * 2]) / sigma, ey = (uv[l * 2 + 1] - obs_xy[l * 2 + 1]) / sigma;
       double en = std::hypot(ex, ey);
       if (update_huber) huber_w[l] = en <= o.huber_delta ? 1.0 : o.huber_delta / en;
       double hw = huber_w[l] * w[l];
@@ -354,8 +381,7 @@ HeadFit fit_head(const flame::FlameModel& m, const Landmarks68& obs, const Intri
   int total_iters = 0;
   auto lm = [&](State s, bool rigid, int iters, double& final_cost) {
     const int P = rigid ? 6 : P_full;
-    std::array<double, kL> hw;
-    hw.fill(1.0);
+    std::vector<double> hw(size_t(L), 1.0);
     Eigen::VectorXd r;
     Eigen::MatrixXd J;
     double cost;
@@ -391,7 +417,7 @@ HeadFit fit_head(const flame::FlameModel& m, const Landmarks68& obs, const Intri
         Eigen::VectorXd r2;
         Eigen::MatrixXd J2;
         double c2;
-        std::array<double, kL> hw2 = hw;
+        std::vector<double> hw2 = hw;
         evaluate(q, rigid, false, r2, J2, hw2, false, c2);
         if (c2 < cost) {
           improved = true;

@@ -90,8 +90,17 @@ struct HeadFit {
   train::RigPose rig_pose() const;
 };
 
+// Photo positions of individual model vertices (Face Mesh's points of the built-in model's vertices): each is a
+// residual like a landmark's, weighted `weight` relative to the inner-face landmarks, not used in the rigid
+// initialisation.
+struct VertexObservations {
+  std::vector<int> vertex;  // model vertex indices
+  std::vector<double> xy;   // [n, 2] pixel-centre coordinates
+  double weight = 1.0;
+};
+
 HeadFit fit_head(const flame::FlameModel& model, const Landmarks68& lmk, const Intrinsics& K,
-                 const HeadFitOptions& opt = {});
+                 const HeadFitOptions& opt = {}, const VertexObservations& extra = {});
 
 // Recomputes h.vertices = FLAME(h.shape, h.expression, h.jaw), h.projected and the landmark errors against `obs`
 // from h's parameters (fit_head's last step; fit_image after the expression refinement changes ψ and jaw).
