@@ -549,23 +549,31 @@ FaceRoi roi_from_landmarks68(const Landmarks68& lmk) {
 
 std::vector<float> crop_roi(const data::Image8& im, const FaceRoi& roi, int S) {
   FF_CHECK(im.channels == 3 && im.width > 0 && im.height > 0, "face mesh: the image is not RGB");
+  FF_CHECK(S > 0 && roi.side > 0, "face mesh: crop size ", S, ", ROI side ", roi.side);
   std::vector<float> out(size_t(S) * S * 3, 0.f);
   const double c = std::cos(roi.angle), s = std::sin(roi.angle);
+  // a ROI wider than the crop is averaged over k x k bilinear samples per crop pixel (a box filter), so a face
+  // of a large photo is not aliased
+  const int k = std::max(1, int(std::ceil(roi.side / S - 1e-9)));
+  const double wk = 1.0 / (double(k) * k);
   for (int i = 0; i < S; ++i)
     for (int j = 0; j < S; ++j) {
-      const double X = ((j + 0.5) / S - 0.5) * roi.side, Y = ((i + 0.5) / S - 0.5) * roi.side;
-      // ROI centre is pixel-centre based: its pixel-centre coordinate is the sample position
-      const double px = roi.cx + c * X - s * Y, py = roi.cy + s * X + c * Y;
-      const int x0 = int(std::floor(px)), y0 = int(std::floor(py));
-      const double ax = px - x0, ay = py - y0;
       float* o = &out[(size_t(i) * S + j) * 3];
-      for (int dy = 0; dy < 2; ++dy)
-        for (int dx = 0; dx < 2; ++dx) {
-          const int x = x0 + dx, y = y0 + dy;
-          if (x < 0 || y < 0 || x >= im.width || y >= im.height) continue;
-          const double wgt = (dx ? ax : 1 - ax) * (dy ? ay : 1 - ay);
-          const uint8_t* p = im.at(x, y);
-          for (int k = 0; k < 3; ++k) o[k] += float(wgt * p[k] / 255.0);
+      for (int si = 0; si < k; ++si)
+        for (int sj = 0; sj < k; ++sj) {
+          const double X = ((j + (sj + 0.5) / k) / S - 0.5) * roi.side, Y = ((i + (si + 0.5) / k) / S - 0.5) * roi.side;
+          // the ROI's centre is in pixel-centre coordinates, so this is the sample's pixel-centre position
+          const double px = roi.cx + c * X - s * Y, py = roi.cy + s * X + c * Y;
+          const int x0 = int(std::floor(px)), y0 = int(std::floor(py));
+          const double ax = px - x0, ay = py - y0;
+          for (int dy = 0; dy < 2; ++dy)
+            for (int dx = 0; dx < 2; ++dx) {
+              const int x = x0 + dx, y = y0 + dy;
+              if (x < 0 || y < 0 || x >= im.width || y >= im.height) continue;  // zero outside the photo
+              const double w = wk * (dx ? ax : 1 - ax) * (dy ? ay : 1 - ay);
+              const uint8_t* p = im.at(x, y);
+              for (int ch = 0; ch < 3; ++ch) o[ch] += float(w * p[ch] / 255.0);
+            }
         }
     }
   return out;

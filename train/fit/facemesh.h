@@ -17,7 +17,8 @@
 //
 // Conventions: the input is a 192×192 RGB crop in [0, 1] of a square region of interest (FaceRoi) turned so the
 // eyes are level; crop pixel (i, j) samples the photo at the ROI point ((j + 0.5)/192 − 0.5, (i + 0.5)/192 − 0.5)
-// · side, rotated by `angle` about the ROI's centre (bilinear, zero outside the photo). The network's x, y are in
+// · side, rotated by `angle` about the ROI's centre (bilinear, zero outside the photo; a ROI of more than 192 photo
+// pixels is box-filtered: k × k samples per crop pixel, k = ⌈side/192⌉). The network's x, y are in
 // crop pixels from the crop's left/top edge; z is a relative depth in the same units (larger = farther). Results
 // are in the photo's pixel-centre coordinates (pixel centre = integer, as Landmarks68).
 // ROI from points (MediaPipe's rule): the points' box in the frame turned by the eye line (point 33 → 263), its
