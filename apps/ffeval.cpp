@@ -110,6 +110,7 @@ int main(int argc, char** argv) {
        {"dataset", "true", "BOOL: run the dataset section (Trainer::evaluate)"},
        {"detail", "true", "BOOL: the detail stage after the code fit (false: its columns are n/a)"},
        {"face-mesh", "auto", "auto|on|off: Face Mesh's points as the landmarks (fit_image --face-mesh)"},
+       {"forehead-outline", "off", "on|off: with Face Mesh, fit the forehead's outline too (fit_image --forehead-outline)"},
        {"synthetic-landmarks", "truth",
         "truth|detected: held-out identities are fitted from their ground-truth landmarks or from the detector's "
         "(with Face Mesh as --face-mesh says): the whole pipeline's geometry scored on novel views"},
@@ -130,6 +131,7 @@ int main(int argc, char** argv) {
     o.dataset_section = opts.boolean("dataset");
     o.fit.detail.enabled = opts.boolean("detail");
     o.fit.face_mesh = opts.choice("face-mesh", {"auto", "on", "off"});
+    o.fit.forehead_outline = opts.choice("forehead-outline", {"on", "off"}) == "on";
     o.synthetic_detected = opts.choice("synthetic-landmarks", {"truth", "detected"}) == "detected";
     o.fit.code.seed_steps = int(opts.integer("seed-steps", 0, 1000000));
     threads = opts.threads();

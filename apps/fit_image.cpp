@@ -51,6 +51,9 @@ int main(int argc, char** argv) {
        {"face-mesh", o.face_mesh,
         "auto|on|off: after detection, MediaPipe Face Mesh's 468 points (the built-in head model's vertices) as the "
         "landmarks; auto: with the built-in head model and detected landmarks"},
+       {"forehead-outline", o.forehead_outline ? "on" : "off",
+        "on|off: with Face Mesh, also fit the face oval above the contour (the forehead ends where the photo's does: "
+        "a cap or fringe is not painted on it; off: the forehead's height comes from the shape prior)"},
        {"face", std::to_string(o.face), "I: which accepted face, largest first, in [0, 1000]"},
        {"head-model", o.head_model,
         "PATH: head model: builtin or a FLAME file; checked against the one the model file names (none: the model "
@@ -121,6 +124,7 @@ int main(int argc, char** argv) {
     o.device = opts.choice("device", {"cpu", "cuda"});
     o.landmarks = opts.str("landmarks");
     o.face_mesh = opts.choice("face-mesh", {"auto", "on", "off"});
+    o.forehead_outline = opts.choice("forehead-outline", {"on", "off"}) == "on";
     o.face = int(opts.integer("face", 0, 1000));
     o.head_model = opts.str("head-model");
     o.code.recipe = opts.choice("recipe", {"default", "seed"});

@@ -322,10 +322,10 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       }
       end_phase("face_mesh");
     }
-    // and the face oval above the 68 points' contour (the temples and the forehead's top) as vertex observations:
-    // where the photo's forehead ends (under a cap, a fringe), which the 68 points do not say
+    // --forehead-outline: also the face oval above the 68 points' contour (the temples and the forehead's top) as
+    // vertex observations: where the photo's forehead ends (under a cap, a fringe), which the 68 points do not say
     VertexObservations extra;
-    if (rep.used_face_mesh)
+    if (rep.used_face_mesh && o.forehead_outline)
       for (int v : kFaceMeshUpperOval) {
         extra.vertex.push_back(v);
         extra.xy.push_back(rep.face_mesh.xy[size_t(v) * 2]);

@@ -68,6 +68,11 @@ struct FitImageOptions {
                                      // "off", or "auto" = on for the built-in head model (whose vertices they are),
                                      // off for FLAME and for given landmarks. Its 68 points are the model's own
                                      // (landmarks68_from_facemesh), so the head fit does not fade its contour
+  bool forehead_outline = false;     // with Face Mesh: also fit the face oval's 13 points above the contour
+                                     // (facemesh.h kFaceMeshUpperOval), so the head ends where the photo's forehead
+                                     // does (a cap or a fringe is not painted on it). Off by default: on held-out
+                                     // synthetic identities (fitted from detected landmarks) it shrinks the forehead,
+                                     // novel views −1.2 dB (docs/model.md §7)
   std::string out = "fit_out";
   std::string device = "cpu";        // "cpu" or "cuda": where the model is loaded and the identity fit, the renders
                                      // and the turntable run (landmarks, head fit and mask are always on the CPU)
