@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
                 r.head.roll_deg, r.head.K.source.c_str());
     if (r.has_face_mesh)
       std::printf("  face mesh: score %.3f, %s\n", r.face_mesh.score,
-                  r.used_face_mesh ? "its 468 points give the landmarks" : "below 0.5: the detector's landmarks kept");
+                  r.used_face_mesh ? "its 468 points give the landmarks" : "below 0.5: its points are not used");
     if (r.has_model)
       std::printf("  identity (%s, %s): masked PSNR %.2f dB SSIM %.4f (mean code %.2f dB / %.4f), %d evaluations "
                   "in %.3f s\n",

@@ -647,6 +647,35 @@ TEST_CASE("fit_image: detected landmarks with the built-in head model come from 
   std::filesystem::remove_all(d);
 }
 
+TEST_CASE("fit_image: where Face Mesh sees no face (score < 0.5) the given landmarks are kept, with a warning") {
+  const flame::FlameModel& m = flame::builtin_head_model_ref();
+  const std::string d = tmpdir("facemesh_low");
+  data::Image8 grey(640, 480, 3, 120);  // landmarks of a face on a uniform grey photo
+  data::write_png(d + "/photo.png", grey);
+  const fit::Intrinsics K = fit::default_intrinsics(640, 480);
+  const auto uv = fit::project_px(K, fit::head_rotation(0, 0, 0), {0, 0, 0.9}, fit::model_landmarks(m, {}, 0));
+  fit::Landmarks68 l;
+  for (int i = 0; i < 136; ++i) l.xy[size_t(i)] = uv[size_t(i)];
+  fit::write_landmarks_file(d + "/face.txt", l);
+  Context ctx(0, 2);
+  fit::FitImageOptions o;
+  o.image = d + "/photo.png";
+  o.landmarks = d + "/face.txt";
+  o.head_model = "builtin";
+  o.face_mesh = "on";  // "auto" leaves given landmarks alone
+  o.out = d + "/fit";
+  o.progress = false;
+  const fit::FitImageReport r = fit::fit_image(ctx, o);
+  CHECK(r.has_face_mesh);
+  CHECK_FALSE(r.used_face_mesh);
+  CHECK(r.face_mesh.score < fit::kMinFaceMeshScore);
+  CHECK(r.landmarks.source == d + "/face.txt");
+  bool warned = false;
+  for (const std::string& w : r.warnings) warned = warned || w.find("its points are not used") != std::string::npos;
+  CHECK(warned);
+  std::filesystem::remove_all(d);
+}
+
 TEST_CASE("fit: mirrored landmarks and an implausible pose are warned about") {
   const flame::FlameModel& m = flame::builtin_head_model_ref();
   Synthetic s = make_synthetic(m, 10.0, 0.0, 0.5, 3);

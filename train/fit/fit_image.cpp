@@ -315,10 +315,10 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
         rep.used_face_mesh = true;
         head_opt.contour_on_silhouette = false;
       } else {
-        char buf[200];
-        std::snprintf(buf, sizeof buf, "Face Mesh's face score %.2f is below %.2f: the detector's landmarks are used",
-                      rep.face_mesh.score, kMinFaceMeshScore);
-        rep.warnings.push_back(buf);
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "Face Mesh's face score %.2f is below %.2f: its points are not used; the "
+                      "landmarks are ", rep.face_mesh.score, kMinFaceMeshScore);
+        rep.warnings.push_back(buf + (o.landmarks.empty() ? std::string("the detector's") : "those of " + o.landmarks));
       }
       end_phase("face_mesh");
     }
