@@ -113,6 +113,26 @@ Tensor pad_nchw(const Tensor& x, int t, int b, int l, int r, int c0, int c1) {
   return y;
 }
 
+// PReLU in place on an NCHW [1, C, H, W] tensor: x < 0 → x · alpha[c]
+void prelu_(const Tensor& y, const Tensor& alpha, const std::string& what) {
+  const int64_t C = y.size(1), P = y.size(2) * y.size(3);
+  FF_CHECK(alpha.numel() == C, what, ": PReLU has ", alpha.numel(), " slopes for ", C, " channels");
+  float* d = y.data<float>();
+  const float* a = alpha.data<float>();
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t q = 0; q < P; ++q) d[c * P + q] = d[c * P + q] >= 0 ? d[c * P + q] : d[c * P + q] * a[c];
+}
+
+// An NCHW [1, C, H, W] tensor's values in NHWC order (TF's flatten)
+std::vector<float> nhwc_flat(const Tensor& x) {
+  const int64_t C = x.size(1), P = x.size(2) * x.size(3);
+  std::vector<float> v(size_t(x.numel()));
+  const float* s = x.data<float>();
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t q = 0; q < P; ++q) v[size_t(q * C + c)] = s[c * P + q];
+  return v;
+}
+
 }  // namespace
 
 struct TfjsGraph::Impl {
@@ -389,15 +409,7 @@ std::vector<std::vector<float>> TfjsGraph::run(Context& ctx, const std::vector<f
           FF_CHECK(n.w.size(1) * p.groups == x.size(1), g.what, ": node ", n.name, " takes ", n.w.size(1) * p.groups,
                    " channels, gets ", x.size(1));
           y = kernels::conv2d(x, n.w, n.b, p);
-          if (n.prelu) {
-            float* d = y.data<float>();
-            const float* a = n.alpha.data<float>();
-            const int64_t Cy = y.size(1), P = y.size(2) * y.size(3);
-            FF_CHECK(n.alpha.numel() == Cy, g.what, ": node ", n.name, " PReLU has ", n.alpha.numel(), " slopes for ",
-                     Cy, " channels");
-            for (int64_t c = 0; c < Cy; ++c)
-              for (int64_t q = 0; q < P; ++q) d[c * P + q] = d[c * P + q] >= 0 ? d[c * P + q] : d[c * P + q] * a[c];
-          }
+          if (n.prelu) prelu_(y, n.alpha, g.what + ": node " + n.name);
           break;
         }
         case Op::Add: {
@@ -409,17 +421,10 @@ std::vector<std::vector<float>> TfjsGraph::run(Context& ctx, const std::vector<f
           for (int64_t q = 0; q < y.numel(); ++q) d[q] += b[q];
           break;
         }
-        case Op::Prelu: {
+        case Op::Prelu:
           y = in(0).clone();
-          float* d = y.data<float>();
-          const float* a = n.alpha.data<float>();
-          const int64_t Cy = y.size(1), P = y.size(2) * y.size(3);
-          FF_CHECK(n.alpha.numel() == Cy, g.what, ": node ", n.name, " PReLU has ", n.alpha.numel(), " slopes for ",
-                   Cy, " channels");
-          for (int64_t c = 0; c < Cy; ++c)
-            for (int64_t q = 0; q < P; ++q) d[c * P + q] = d[c * P + q] >= 0 ? d[c * P + q] : d[c * P + q] * a[c];
+          prelu_(y, n.alpha, g.what + ": node " + n.name);
           break;
-        }
         case Op::MaxPool: {
           const Tensor& x = in(0);
           const int64_t Cx = x.size(1), Hx = x.size(2), Wx = x.size(3);
@@ -441,14 +446,9 @@ std::vector<std::vector<float>> TfjsGraph::run(Context& ctx, const std::vector<f
         case Op::Pad:
           y = pad_nchw(in(0), n.pad[0], n.pad[1], n.pad[2], n.pad[3], n.pad[4], n.pad[5]);
           break;
-        case Op::Reshape: {  // flatten in NHWC order
-          const Tensor& x = in(0);
-          const int64_t Cx = x.size(1), P = x.size(2) * x.size(3);
-          std::vector<float> v(size_t(x.numel()));
-          const float* s = x.data<float>();
-          for (int64_t c = 0; c < Cx; ++c)
-            for (int64_t q = 0; q < P; ++q) v[size_t(q * Cx + c)] = s[c * P + q];
-          y = from_vector<float>(ctx, v, {1, int64_t(v.size()), 1, 1});  // kept 4-d: C = the flat index
+        case Op::Reshape: {  // flatten in NHWC order, kept 4-d: C = the flat index
+          const std::vector<float> v = nhwc_flat(in(0));
+          y = from_vector<float>(ctx, v, {1, int64_t(v.size()), 1, 1});
           break;
         }
         case Op::Sigmoid: {
@@ -471,14 +471,7 @@ std::vector<std::vector<float>> TfjsGraph::run(Context& ctx, const std::vector<f
     FF_CHECK(it != g.outputs.end(), g.what, ": no output named ", name);
     const int k = g.index.at(it->second);
     eval(k);
-    const Tensor& t = val[size_t(k)];
-    // NCHW → NHWC flat
-    const int64_t Cx = t.size(1), P = t.size(2) * t.size(3);
-    std::vector<float> v(size_t(t.numel()));
-    const float* s = t.data<float>();
-    for (int64_t c = 0; c < Cx; ++c)
-      for (int64_t q = 0; q < P; ++q) v[size_t(q * Cx + c)] = s[c * P + q];
-    out.push_back(std::move(v));
+    out.push_back(nhwc_flat(val[size_t(k)]));
   }
   return out;
 }
