@@ -60,7 +60,7 @@ std::string tiny_graph(const std::string& op = "_FusedConv2D") {
 std::vector<float> tiny_weights() {
   std::vector<float> w(18 + 2 + 2);
   for (int k = 0; k < 18; ++k) w[size_t(k)] = float(k % 7) - 3.f;  // [kh, kw, 1, 2]
-  w[18] = 0.5f, w[19] = -1.f;                                     // bias
+  w[18] = 0.5f, w[19] = -1.f;                                      // bias
   int32_t shape[2] = {1, 18};
   std::memcpy(&w[20], shape, 8);
   return w;
@@ -96,7 +96,8 @@ TEST_CASE("facemesh: the reader refuses what it does not implement, with the mod
   std::vector<uint8_t> short_w = floats(tiny_weights());
   short_w.resize(40);
   CHECK_THROWS_WITH_AS(fit::TfjsGraph(tiny_graph(), {short_w}, "tiny"), doctest::Contains("end inside"), ff::Error);
-  CHECK_THROWS_WITH_AS(fit::TfjsGraph("{\"x\":1}", {}, "tiny"), doctest::Contains("not a TF.js graph model"), ff::Error);
+  CHECK_THROWS_WITH_AS(fit::TfjsGraph("{\"x\":1}", {}, "tiny"), doctest::Contains("not a TF.js graph model"),
+                       ff::Error);
   fit::TfjsGraph g(tiny_graph(), {floats(tiny_weights())}, "tiny");
   CHECK_THROWS_WITH_AS(g.run(ctx, std::vector<float>(35), {"out"}), doctest::Contains("takes 6x6x1"), ff::Error);
   CHECK_THROWS_WITH_AS(g.run(ctx, std::vector<float>(36), {"nope"}), doctest::Contains("no output named nope"),
@@ -145,7 +146,8 @@ TEST_CASE("facemesh: on a real face (Grace Hopper) its 68 landmarks agree with t
   // this 512-px portrait (the face is ~200 px wide)
   double inner = 0, contour = 0;
   for (int k = 0; k < 68; ++k) {
-    const double e = std::hypot(m.xy[size_t(k) * 2] - l.xy[size_t(k) * 2], m.xy[size_t(k) * 2 + 1] - l.xy[size_t(k) * 2 + 1]);
+    const double e =
+        std::hypot(m.xy[size_t(k) * 2] - l.xy[size_t(k) * 2], m.xy[size_t(k) * 2 + 1] - l.xy[size_t(k) * 2 + 1]);
     (k < 17 ? contour : inner) += e / (k < 17 ? 17 : 51);
   }
   std::printf("facemesh vs reference landmarks: inner %.2f px, contour %.2f px; score %.3f\n", inner, contour, r.score);
@@ -179,4 +181,3 @@ TEST_CASE("facemesh: the upper face oval lies on the built-in head model's outli
     CHECK(m.v_template[size_t(v) * 3 + 1] > m.v_template[1 * 3 + 1]);
   }
 }
-

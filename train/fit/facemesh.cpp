@@ -87,10 +87,10 @@ struct Node {
   Op op = Op::Identity;
   std::vector<int> inputs;  // node indices
   int stride = 1, ksize = 1;
-  bool same = false;        // padding "SAME" (else "VALID")
-  bool prelu = false;       // _FusedConv2D with Prelu after BiasAdd
-  Tensor w, b, alpha;       // conv/depthwise weight [O, C/g, kh, kw]; bias [O]; PReLU slope [C]
-  std::array<int, 6> pad{}; // Pad: top bottom left right channel-before channel-after
+  bool same = false;         // padding "SAME" (else "VALID")
+  bool prelu = false;        // _FusedConv2D with Prelu after BiasAdd
+  Tensor w, b, alpha;        // conv/depthwise weight [O, C/g, kh, kw]; bias [O]; PReLU slope [C]
+  std::array<int, 6> pad{};  // Pad: top bottom left right channel-before channel-after
 };
 
 // TF's SAME padding for one axis: total = max((ceil(n/s) − 1)·s + k − n, 0), the odd one after
@@ -108,8 +108,7 @@ Tensor pad_nchw(const Tensor& x, int t, int b, int l, int r, int c0, int c1) {
   float* d = y.data<float>();
   const int64_t W2 = W + l + r, H2 = H + t + b;
   for (int64_t c = 0; c < C; ++c)
-    for (int64_t i = 0; i < H; ++i)
-      std::copy_n(s + (c * H + i) * W, W, d + ((c + c0) * H2 + i + t) * W2 + l);
+    for (int64_t i = 0; i < H; ++i) std::copy_n(s + (c * H + i) * W, W, d + ((c + c0) * H2 + i + t) * W2 + l);
   return y;
 }
 
@@ -138,7 +137,7 @@ std::vector<float> nhwc_flat(const Tensor& x) {
 struct TfjsGraph::Impl {
   std::string what;
   std::vector<Node> nodes;
-  std::map<std::string, int> index;  // node name → index
+  std::map<std::string, int> index;            // node name → index
   std::map<std::string, std::string> outputs;  // signature name → node name
   std::vector<int64_t> in_shape;
   Context ctx{0};  // owns the weights' storage
@@ -147,8 +146,7 @@ struct TfjsGraph::Impl {
 TfjsGraph::~TfjsGraph() = default;
 TfjsGraph::TfjsGraph(TfjsGraph&&) noexcept = default;
 
-TfjsGraph::TfjsGraph(const std::string& text, const std::vector<std::vector<uint8_t>>& shards,
-                     const std::string& what)
+TfjsGraph::TfjsGraph(const std::string& text, const std::vector<std::vector<uint8_t>>& shards, const std::string& what)
     : impl_(std::make_unique<Impl>()) {
   Impl& g = *impl_;
   g.what = what;
@@ -158,8 +156,8 @@ TfjsGraph::TfjsGraph(const std::string& text, const std::vector<std::vector<uint
   } catch (const std::exception& e) {
     FF_THROW(what, ": not a TF.js model.json (", e.what(), ")");
   }
-  FF_CHECK(m.contains("modelTopology") && m["modelTopology"].contains("node") && m.contains("weightsManifest"),
-           what, ": not a TF.js graph model (no modelTopology.node or weightsManifest)");
+  FF_CHECK(m.contains("modelTopology") && m["modelTopology"].contains("node") && m.contains("weightsManifest"), what,
+           ": not a TF.js graph model (no modelTopology.node or weightsManifest)");
 
   // weights: the manifest's groups in order, each over its shards concatenated
   std::map<std::string, Weight> weights;
@@ -239,10 +237,8 @@ TfjsGraph::TfjsGraph(const std::string& text, const std::vector<std::vector<uint
         for (int64_t c = 0; c < ci; ++c)
           for (int64_t o = 0; o < co; ++o) {
             const float val = wt.f[size_t(((y * kw + x) * ci + c) * co + o)];
-            if (depthwise)
-              v[size_t(((c * co + o) * kh + y) * kw + x)] = val;
-            else
-              v[size_t(((o * ci + c) * kh + y) * kw + x)] = val;
+            if (depthwise) v[size_t(((c * co + o) * kh + y) * kw + x)] = val;
+            else v[size_t(((o * ci + c) * kh + y) * kw + x)] = val;
           }
     return from_vector<float>(g.ctx, v, s);
   };
@@ -270,7 +266,8 @@ TfjsGraph::TfjsGraph(const std::string& text, const std::vector<std::vector<uint
     };
     if (op == "Placeholder") {
       d.op = Op::Input;
-      for (const json& dim : n["attr"]["shape"]["shape"]["dim"]) g.in_shape.push_back(std::stoll(dim["size"].get<std::string>()));
+      for (const json& dim : n["attr"]["shape"]["shape"]["dim"])
+        g.in_shape.push_back(std::stoll(dim["size"].get<std::string>()));
       FF_CHECK(g.in_shape.size() == 4, what, ": input ", d.name, " is not NHWC");
       g.in_shape[0] = 1;
     } else if (op == "Const") {
@@ -289,7 +286,8 @@ TfjsGraph::TfjsGraph(const std::string& text, const std::vector<std::vector<uint
       if (!dw) {
         std::vector<std::string> fused;
         for (const json& s : n["attr"]["fused_ops"]["list"]["s"]) fused.push_back(base64_decode(s, what));
-        FF_CHECK(!fused.empty() && fused[0] == "BiasAdd" && fused.size() <= 2 && (fused.size() == 1 || fused[1] == "Prelu"),
+        FF_CHECK(!fused.empty() && fused[0] == "BiasAdd" && fused.size() <= 2 &&
+                     (fused.size() == 1 || fused[1] == "Prelu"),
                  what, ": node ", d.name, " fuses ops this reader does not know");
         d.b = from_vector<float>(g.ctx, weight(ins[2]).f, {d.w.size(0)});
         if (fused.size() == 2) {
@@ -364,7 +362,7 @@ std::vector<std::string> TfjsGraph::output_names() const {
 }
 
 std::vector<std::vector<float>> TfjsGraph::run(Context& ctx, const std::vector<float>& input,
-                                                const std::vector<std::string>& outputs) const {
+                                               const std::vector<std::string>& outputs) const {
   const Impl& g = *impl_;
   const int64_t H = g.in_shape[1], W = g.in_shape[2], C = g.in_shape[3];
   FF_CHECK(int64_t(input.size()) == H * W * C, g.what, ": input has ", input.size(), " values, the model takes ", H,
@@ -389,8 +387,7 @@ std::vector<std::vector<float>> TfjsGraph::run(Context& ctx, const std::vector<f
           y = from_vector<float>(ctx, v, {1, C, H, W});
           break;
         }
-        case Op::Const:
-          FF_THROW(g.what, ": node ", n.name, " reads a constant as data");
+        case Op::Const: FF_THROW(g.what, ": node ", n.name, " reads a constant as data");
         case Op::Conv:
         case Op::Depthwise: {
           Tensor x = in(0);
@@ -401,10 +398,8 @@ std::vector<std::vector<float>> TfjsGraph::run(Context& ctx, const std::vector<f
           if (n.same) {
             auto [t, b] = same_padding(x.size(2), kh, n.stride);
             auto [l, r] = same_padding(x.size(3), kw, n.stride);
-            if (t == b && l == r)
-              p.pad_h = t, p.pad_w = l;
-            else
-              x = pad_nchw(x, t, b, l, r, 0, 0);
+            if (t == b && l == r) p.pad_h = t, p.pad_w = l;
+            else x = pad_nchw(x, t, b, l, r, 0, 0);
           }
           FF_CHECK(n.w.size(1) * p.groups == x.size(1), g.what, ": node ", n.name, " takes ", n.w.size(1) * p.groups,
                    " channels, gets ", x.size(1));
@@ -443,9 +438,7 @@ std::vector<std::vector<float>> TfjsGraph::run(Context& ctx, const std::vector<f
               }
           break;
         }
-        case Op::Pad:
-          y = pad_nchw(in(0), n.pad[0], n.pad[1], n.pad[2], n.pad[3], n.pad[4], n.pad[5]);
-          break;
+        case Op::Pad: y = pad_nchw(in(0), n.pad[0], n.pad[1], n.pad[2], n.pad[3], n.pad[4], n.pad[5]); break;
         case Op::Reshape: {  // flatten in NHWC order, kept 4-d: C = the flat index
           const std::vector<float> v = nhwc_flat(in(0));
           y = from_vector<float>(ctx, v, {1, int64_t(v.size()), 1, 1});
@@ -457,9 +450,7 @@ std::vector<std::vector<float>> TfjsGraph::run(Context& ctx, const std::vector<f
           for (int64_t q = 0; q < y.numel(); ++q) d[q] = 1.f / (1.f + std::exp(-d[q]));
           break;
         }
-        case Op::Identity:
-          y = in(0);
-          break;
+        case Op::Identity: y = in(0); break;
       }
       val[size_t(k)] = y;
       state[size_t(k)] = 2;
@@ -506,7 +497,8 @@ FaceRoi roi_from_points(const std::vector<double>& xy, int left, int right, doub
   const size_t n = xy.size() / 2;
   FF_CHECK(n > size_t(std::max(left, right)), "face ROI: ", n, " points");
   FaceRoi r;
-  r.angle = std::atan2(xy[size_t(right) * 2 + 1] - xy[size_t(left) * 2 + 1], xy[size_t(right) * 2] - xy[size_t(left) * 2]);
+  r.angle =
+      std::atan2(xy[size_t(right) * 2 + 1] - xy[size_t(left) * 2 + 1], xy[size_t(right) * 2] - xy[size_t(left) * 2]);
   const double c = std::cos(r.angle), s = std::sin(r.angle);
   double u0 = 1e300, v0 = 1e300, u1 = -1e300, v1 = -1e300;
   for (size_t k = 0; k < n; ++k) {  // into the frame whose x axis is the eye line
@@ -527,7 +519,8 @@ FaceRoi roi_from_landmarks68(const Landmarks68& lmk) {
   std::vector<double> xy(lmk.xy.begin(), lmk.xy.end());
   double le[2] = {0, 0}, re[2] = {0, 0};
   for (int l = 0; l < 6; ++l)
-    for (int c = 0; c < 2; ++c) le[c] += lmk.xy[size_t(36 + l) * 2 + c] / 6, re[c] += lmk.xy[size_t(42 + l) * 2 + c] / 6;
+    for (int c = 0; c < 2; ++c)
+      le[c] += lmk.xy[size_t(36 + l) * 2 + c] / 6, re[c] += lmk.xy[size_t(42 + l) * 2 + c] / 6;
   xy.insert(xy.end(), {le[0], le[1], re[0], re[1]});
   // the forehead: the brows (17–26) raised by a quarter of the brow-to-chin distance, along the face's up axis
   const double ex = re[0] - le[0], ey = re[1] - le[1], en = std::hypot(ex, ey);
@@ -572,8 +565,7 @@ std::vector<float> crop_roi(const data::Image8& im, const FaceRoi& roi, int S) {
   return out;
 }
 
-FaceMeshResult run_facemesh(Context& ctx, const FaceMeshNet& net, const data::Image8& image, FaceRoi roi,
-                            int passes) {
+FaceMeshResult run_facemesh(Context& ctx, const FaceMeshNet& net, const data::Image8& image, FaceRoi roi, int passes) {
   FF_CHECK(passes >= 1, "face mesh: passes must be >= 1, got ", passes);
   FaceMeshResult r;
   for (int p = 0; p < passes; ++p) {
@@ -604,7 +596,8 @@ Landmarks68 landmarks68_from_facemesh(const flame::FlameModel& m, const std::vec
   auto set = flame::make_landmark_set<double>(m, flame::LandmarkScheme::Contour68, nullptr, 1);
   FF_CHECK(set.count == 68, "face mesh landmarks: the head model has no 68-point scheme");
   std::vector<double> v3(size_t(kFaceMeshPoints) * 3, 0.0), l3(68 * 3);
-  for (int v = 0; v < kFaceMeshPoints; ++v) v3[size_t(v) * 3] = xy[size_t(v) * 2], v3[size_t(v) * 3 + 1] = xy[size_t(v) * 2 + 1];
+  for (int v = 0; v < kFaceMeshPoints; ++v)
+    v3[size_t(v) * 3] = xy[size_t(v) * 2], v3[size_t(v) * 3 + 1] = xy[size_t(v) * 2 + 1];
   flame::landmarks_fwd(m, set, v3.data(), l3.data());
   Landmarks68 l;
   for (int k = 0; k < 68; ++k) l.xy[size_t(k) * 2] = l3[size_t(k) * 3], l.xy[size_t(k) * 2 + 1] = l3[size_t(k) * 3 + 1];
