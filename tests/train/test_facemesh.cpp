@@ -98,6 +98,11 @@ TEST_CASE("facemesh: the reader refuses what it does not implement, with the mod
   CHECK_THROWS_WITH_AS(fit::TfjsGraph(tiny_graph(), {short_w}, "tiny"), doctest::Contains("end inside"), ff::Error);
   CHECK_THROWS_WITH_AS(fit::TfjsGraph("{\"x\":1}", {}, "tiny"), doctest::Contains("not a TF.js graph model"),
                        ff::Error);
+  // a field of the wrong type (a node's name a number): named, not a JSON library's bare exception
+  std::string bad = tiny_graph();
+  bad.replace(bad.find("{\"name\":\"w\""), 11, "{\"name\":17");
+  CHECK_THROWS_WITH_AS(fit::TfjsGraph(bad, {floats(tiny_weights())}, "tiny"), doctest::Contains("tiny: malformed"),
+                       ff::Error);
   fit::TfjsGraph g(tiny_graph(), {floats(tiny_weights())}, "tiny");
   CHECK_THROWS_WITH_AS(g.run(ctx, std::vector<float>(35), {"out"}), doctest::Contains("takes 6x6x1"), ff::Error);
   CHECK_THROWS_WITH_AS(g.run(ctx, std::vector<float>(36), {"nope"}), doctest::Contains("no output named nope"),

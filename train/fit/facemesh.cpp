@@ -156,187 +156,193 @@ TfjsGraph::TfjsGraph(const std::string& text, const std::vector<std::vector<uint
   } catch (const std::exception& e) {
     FF_THROW(what, ": not a TF.js model.json (", e.what(), ")");
   }
-  FF_CHECK(m.contains("modelTopology") && m["modelTopology"].contains("node") && m.contains("weightsManifest"), what,
-           ": not a TF.js graph model (no modelTopology.node or weightsManifest)");
+  // a missing or mistyped field of the JSON surfaces as nlohmann's exception: turned into one naming the model
+  try {
+    FF_CHECK(m.contains("modelTopology") && m["modelTopology"].contains("node") && m.contains("weightsManifest"), what,
+             ": not a TF.js graph model (no modelTopology.node or weightsManifest)");
 
-  // weights: the manifest's groups in order, each over its shards concatenated
-  std::map<std::string, Weight> weights;
-  size_t shard = 0;
-  for (const json& group : m["weightsManifest"]) {
-    std::vector<uint8_t> bytes;
-    for (size_t k = 0; k < group["paths"].size(); ++k, ++shard) {
-      FF_CHECK(shard < shards.size(), what, ": the manifest names more weight files than were given (", shards.size(),
-               ")");
-      bytes.insert(bytes.end(), shards[shard].begin(), shards[shard].end());
-    }
-    size_t off = 0;
-    for (const json& w : group["weights"]) {
-      Weight wt;
-      int64_t n = 1;
-      for (const json& d : w["shape"]) {
-        wt.shape.push_back(d.get<int64_t>());
-        FF_CHECK(wt.shape.back() >= 0, what, ": weight ", w["name"], " has a negative size");
-        n *= wt.shape.back();
+    // weights: the manifest's groups in order, each over its shards concatenated
+    std::map<std::string, Weight> weights;
+    size_t shard = 0;
+    for (const json& group : m["weightsManifest"]) {
+      std::vector<uint8_t> bytes;
+      for (size_t k = 0; k < group["paths"].size(); ++k, ++shard) {
+        FF_CHECK(shard < shards.size(), what, ": the manifest names more weight files than were given (", shards.size(),
+                 ")");
+        bytes.insert(bytes.end(), shards[shard].begin(), shards[shard].end());
       }
-      const std::string dtype = w["dtype"];
-      std::string quant;
-      if (w.contains("quantization")) quant = w["quantization"]["dtype"];
-      const size_t elem = quant == "float16" ? 2 : 4;
-      FF_CHECK(quant.empty() || quant == "float16", what, ": weight ", w["name"], " is quantised as ", quant,
-               " (this reader knows float16)");
-      FF_CHECK(dtype == "float32" || (dtype == "int32" && quant.empty()), what, ": weight ", w["name"], " has dtype ",
-               dtype);
-      FF_CHECK(off + size_t(n) * elem <= bytes.size(), what, ": the weight files end inside ", w["name"], " (",
-               bytes.size(), " bytes)");
-      const uint8_t* p = bytes.data() + off;
-      if (dtype == "int32") {
-        wt.i.resize(size_t(n));
-        std::memcpy(wt.i.data(), p, size_t(n) * 4);
-      } else {
-        wt.f.resize(size_t(n));
-        if (elem == 2) {
-          for (int64_t k = 0; k < n; ++k) {
-            uint16_t h;
-            std::memcpy(&h, p + 2 * k, 2);
-            wt.f[size_t(k)] = half_to_float(h);
-          }
+      size_t off = 0;
+      for (const json& w : group["weights"]) {
+        Weight wt;
+        int64_t n = 1;
+        for (const json& d : w["shape"]) {
+          wt.shape.push_back(d.get<int64_t>());
+          FF_CHECK(wt.shape.back() >= 0, what, ": weight ", w["name"], " has a negative size");
+          n *= wt.shape.back();
+        }
+        const std::string dtype = w["dtype"];
+        std::string quant;
+        if (w.contains("quantization")) quant = w["quantization"]["dtype"];
+        const size_t elem = quant == "float16" ? 2 : 4;
+        FF_CHECK(quant.empty() || quant == "float16", what, ": weight ", w["name"], " is quantised as ", quant,
+                 " (this reader knows float16)");
+        FF_CHECK(dtype == "float32" || (dtype == "int32" && quant.empty()), what, ": weight ", w["name"], " has dtype ",
+                 dtype);
+        FF_CHECK(off + size_t(n) * elem <= bytes.size(), what, ": the weight files end inside ", w["name"], " (",
+                 bytes.size(), " bytes)");
+        const uint8_t* p = bytes.data() + off;
+        if (dtype == "int32") {
+          wt.i.resize(size_t(n));
+          std::memcpy(wt.i.data(), p, size_t(n) * 4);
         } else {
-          std::memcpy(wt.f.data(), p, size_t(n) * 4);
-        }
-      }
-      off += size_t(n) * elem;
-      weights[w["name"].get<std::string>()] = std::move(wt);
-    }
-    FF_CHECK(off == bytes.size(), what, ": the weight files hold ", bytes.size(), " bytes, the manifest ", off);
-  }
-  FF_CHECK(shard == shards.size(), what, ": ", shards.size(), " weight files given, the manifest names ", shard);
-
-  // nodes
-  const json& nodes = m["modelTopology"]["node"];
-  for (const json& n : nodes) g.index[n["name"].get<std::string>()] = int(g.index.size());
-  g.nodes.resize(nodes.size());
-  auto attr_s = [&](const json& n, const char* key) -> std::string {
-    if (!n.contains("attr") || !n["attr"].contains(key)) return {};
-    return base64_decode(n["attr"][key]["s"].get<std::string>(), what);
-  };
-  auto attr_hw = [&](const json& n, const char* key) -> int {  // NHWC list: H and W equal
-    FF_CHECK(n.contains("attr") && n["attr"].contains(key), what, ": node ", n["name"], " has no ", key);
-    const json& l = n["attr"][key]["list"]["i"];
-    FF_CHECK(l.size() == 4 && l[1] == l[2] && l[0] == "1" && l[3] == "1", what, ": node ", n["name"], " ", key, " ",
-             l.dump(), " (this reader takes [1, k, k, 1])");
-    return std::stoi(l[1].get<std::string>());
-  };
-  auto nchw_weight = [&](const Weight& wt, bool depthwise, const std::string& name) {
-    FF_CHECK(wt.shape.size() == 4, what, ": conv weight ", name, " has ", wt.shape.size(), " dims");
-    const int64_t kh = wt.shape[0], kw = wt.shape[1], ci = wt.shape[2], co = wt.shape[3];
-    // TF: [kh, kw, in, out] (depthwise: [kh, kw, C, multiplier]) → ours [O, C/groups, kh, kw]
-    const Shape s = depthwise ? Shape{ci * co, 1, kh, kw} : Shape{co, ci, kh, kw};
-    std::vector<float> v(wt.f.size());
-    for (int64_t y = 0; y < kh; ++y)
-      for (int64_t x = 0; x < kw; ++x)
-        for (int64_t c = 0; c < ci; ++c)
-          for (int64_t o = 0; o < co; ++o) {
-            const float val = wt.f[size_t(((y * kw + x) * ci + c) * co + o)];
-            if (depthwise) v[size_t(((c * co + o) * kh + y) * kw + x)] = val;
-            else v[size_t(((o * ci + c) * kh + y) * kw + x)] = val;
+          wt.f.resize(size_t(n));
+          if (elem == 2) {
+            for (int64_t k = 0; k < n; ++k) {
+              uint16_t h;
+              std::memcpy(&h, p + 2 * k, 2);
+              wt.f[size_t(k)] = half_to_float(h);
+            }
+          } else {
+            std::memcpy(wt.f.data(), p, size_t(n) * 4);
           }
-    return from_vector<float>(g.ctx, v, s);
-  };
-  auto weight = [&](const std::string& name) -> const Weight& {
-    auto it = weights.find(name);
-    FF_CHECK(it != weights.end(), what, ": no weight ", name);
-    return it->second;
-  };
-  for (size_t k = 0; k < nodes.size(); ++k) {
-    const json& n = nodes[k];
-    Node& d = g.nodes[k];
-    d.name = n["name"];
-    const std::string op = n["op"];
-    std::vector<std::string> ins;
-    if (n.contains("input"))
-      for (const json& i : n["input"]) {
-        std::string s = i;
-        s = s.substr(0, s.find(':'));
-        FF_CHECK(g.index.count(s), what, ": node ", d.name, " reads unknown node ", s);
-        ins.push_back(s);
-        d.inputs.push_back(g.index[s]);
-      }
-    auto need = [&](size_t count) {
-      FF_CHECK(ins.size() >= count, what, ": node ", d.name, " (", op, ") has ", ins.size(), " inputs");
-    };
-    if (op == "Placeholder") {
-      d.op = Op::Input;
-      for (const json& dim : n["attr"]["shape"]["shape"]["dim"])
-        g.in_shape.push_back(std::stoll(dim["size"].get<std::string>()));
-      FF_CHECK(g.in_shape.size() == 4, what, ": input ", d.name, " is not NHWC");
-      g.in_shape[0] = 1;
-    } else if (op == "Const") {
-      d.op = Op::Const;
-    } else if (op == "_FusedConv2D" || op == "DepthwiseConv2dNative") {
-      const bool dw = op == "DepthwiseConv2dNative";
-      d.op = dw ? Op::Depthwise : Op::Conv;
-      need(dw ? 2 : 3);
-      d.stride = attr_hw(n, "strides");
-      const std::string pad = attr_s(n, "padding"), fmt = attr_s(n, "data_format");
-      FF_CHECK(pad == "SAME" || pad == "VALID", what, ": node ", d.name, " padding '", pad, "'");
-      FF_CHECK(fmt.empty() || fmt == "NHWC", what, ": node ", d.name, " data_format '", fmt, "'");
-      if (n["attr"].contains("dilations")) FF_CHECK(attr_hw(n, "dilations") == 1, what, ": node ", d.name, " dilated");
-      d.same = pad == "SAME";
-      d.w = nchw_weight(weight(ins[1]), dw, ins[1]);
-      if (!dw) {
-        std::vector<std::string> fused;
-        for (const json& s : n["attr"]["fused_ops"]["list"]["s"]) fused.push_back(base64_decode(s, what));
-        FF_CHECK(!fused.empty() && fused[0] == "BiasAdd" && fused.size() <= 2 &&
-                     (fused.size() == 1 || fused[1] == "Prelu"),
-                 what, ": node ", d.name, " fuses ops this reader does not know");
-        d.b = from_vector<float>(g.ctx, weight(ins[2]).f, {d.w.size(0)});
-        if (fused.size() == 2) {
-          need(4);
-          d.prelu = true;
-          d.alpha = from_vector<float>(g.ctx, weight(ins[3]).f, {int64_t(weight(ins[3]).f.size())});
         }
+        off += size_t(n) * elem;
+        weights[w["name"].get<std::string>()] = std::move(wt);
       }
-      d.inputs.resize(1);  // weights are held by the node
-    } else if (op == "AddV2" || op == "Add") {
-      d.op = Op::Add;
-      need(2);
-    } else if (op == "Prelu") {
-      d.op = Op::Prelu;
-      need(2);
-      d.alpha = from_vector<float>(g.ctx, weight(ins[1]).f, {int64_t(weight(ins[1]).f.size())});
-      d.inputs.resize(1);
-    } else if (op == "MaxPool") {
-      d.op = Op::MaxPool;
-      d.ksize = attr_hw(n, "ksize");
-      d.stride = attr_hw(n, "strides");
-      FF_CHECK(attr_s(n, "padding") == "VALID", what, ": node ", d.name, " MaxPool padding must be VALID");
-    } else if (op == "Pad") {
-      d.op = Op::Pad;
-      need(2);
-      const Weight& p = weight(ins[1]);
-      FF_CHECK(p.i.size() == 8 && p.i[0] == 0 && p.i[1] == 0, what, ": node ", d.name, " pads the batch");
-      d.pad = {p.i[2], p.i[3], p.i[4], p.i[5], p.i[6], p.i[7]};
-      for (int v : d.pad) FF_CHECK(v >= 0, what, ": node ", d.name, " negative padding");
-      d.inputs.resize(1);
-    } else if (op == "Reshape") {
-      d.op = Op::Reshape;
-      d.inputs.resize(1);
-    } else if (op == "Sigmoid") {
-      d.op = Op::Sigmoid;
-    } else if (op == "Identity") {
-      d.op = Op::Identity;
-    } else {
-      FF_THROW(what, ": node ", d.name, " has op ", op, ", which this reader does not implement");
+      FF_CHECK(off == bytes.size(), what, ": the weight files hold ", bytes.size(), " bytes, the manifest ", off);
     }
-    if (d.op != Op::Input && d.op != Op::Const) FF_CHECK(!d.inputs.empty(), what, ": node ", d.name, " has no input");
+    FF_CHECK(shard == shards.size(), what, ": ", shards.size(), " weight files given, the manifest names ", shard);
+
+    // nodes
+    const json& nodes = m["modelTopology"]["node"];
+    for (const json& n : nodes) g.index[n["name"].get<std::string>()] = int(g.index.size());
+    g.nodes.resize(nodes.size());
+    auto attr_s = [&](const json& n, const char* key) -> std::string {
+      if (!n.contains("attr") || !n["attr"].contains(key)) return {};
+      return base64_decode(n["attr"][key]["s"].get<std::string>(), what);
+    };
+    auto attr_hw = [&](const json& n, const char* key) -> int {  // NHWC list: H and W equal
+      FF_CHECK(n.contains("attr") && n["attr"].contains(key), what, ": node ", n["name"], " has no ", key);
+      const json& l = n["attr"][key]["list"]["i"];
+      FF_CHECK(l.size() == 4 && l[1] == l[2] && l[0] == "1" && l[3] == "1", what, ": node ", n["name"], " ", key, " ",
+               l.dump(), " (this reader takes [1, k, k, 1])");
+      return std::stoi(l[1].get<std::string>());
+    };
+    auto nchw_weight = [&](const Weight& wt, bool depthwise, const std::string& name) {
+      FF_CHECK(wt.shape.size() == 4, what, ": conv weight ", name, " has ", wt.shape.size(), " dims");
+      const int64_t kh = wt.shape[0], kw = wt.shape[1], ci = wt.shape[2], co = wt.shape[3];
+      // TF: [kh, kw, in, out] (depthwise: [kh, kw, C, multiplier]) → ours [O, C/groups, kh, kw]
+      const Shape s = depthwise ? Shape{ci * co, 1, kh, kw} : Shape{co, ci, kh, kw};
+      std::vector<float> v(wt.f.size());
+      for (int64_t y = 0; y < kh; ++y)
+        for (int64_t x = 0; x < kw; ++x)
+          for (int64_t c = 0; c < ci; ++c)
+            for (int64_t o = 0; o < co; ++o) {
+              const float val = wt.f[size_t(((y * kw + x) * ci + c) * co + o)];
+              if (depthwise) v[size_t(((c * co + o) * kh + y) * kw + x)] = val;
+              else v[size_t(((o * ci + c) * kh + y) * kw + x)] = val;
+            }
+      return from_vector<float>(g.ctx, v, s);
+    };
+    auto weight = [&](const std::string& name) -> const Weight& {
+      auto it = weights.find(name);
+      FF_CHECK(it != weights.end(), what, ": no weight ", name);
+      return it->second;
+    };
+    for (size_t k = 0; k < nodes.size(); ++k) {
+      const json& n = nodes[k];
+      Node& d = g.nodes[k];
+      d.name = n["name"];
+      const std::string op = n["op"];
+      std::vector<std::string> ins;
+      if (n.contains("input"))
+        for (const json& i : n["input"]) {
+          std::string s = i;
+          s = s.substr(0, s.find(':'));
+          FF_CHECK(g.index.count(s), what, ": node ", d.name, " reads unknown node ", s);
+          ins.push_back(s);
+          d.inputs.push_back(g.index[s]);
+        }
+      auto need = [&](size_t count) {
+        FF_CHECK(ins.size() >= count, what, ": node ", d.name, " (", op, ") has ", ins.size(), " inputs");
+      };
+      if (op == "Placeholder") {
+        d.op = Op::Input;
+        for (const json& dim : n["attr"]["shape"]["shape"]["dim"])
+          g.in_shape.push_back(std::stoll(dim["size"].get<std::string>()));
+        FF_CHECK(g.in_shape.size() == 4, what, ": input ", d.name, " is not NHWC");
+        g.in_shape[0] = 1;
+      } else if (op == "Const") {
+        d.op = Op::Const;
+      } else if (op == "_FusedConv2D" || op == "DepthwiseConv2dNative") {
+        const bool dw = op == "DepthwiseConv2dNative";
+        d.op = dw ? Op::Depthwise : Op::Conv;
+        need(dw ? 2 : 3);
+        d.stride = attr_hw(n, "strides");
+        const std::string pad = attr_s(n, "padding"), fmt = attr_s(n, "data_format");
+        FF_CHECK(pad == "SAME" || pad == "VALID", what, ": node ", d.name, " padding '", pad, "'");
+        FF_CHECK(fmt.empty() || fmt == "NHWC", what, ": node ", d.name, " data_format '", fmt, "'");
+        if (n["attr"].contains("dilations"))
+          FF_CHECK(attr_hw(n, "dilations") == 1, what, ": node ", d.name, " dilated");
+        d.same = pad == "SAME";
+        d.w = nchw_weight(weight(ins[1]), dw, ins[1]);
+        if (!dw) {
+          std::vector<std::string> fused;
+          for (const json& s : n["attr"]["fused_ops"]["list"]["s"]) fused.push_back(base64_decode(s, what));
+          FF_CHECK(!fused.empty() && fused[0] == "BiasAdd" && fused.size() <= 2 &&
+                       (fused.size() == 1 || fused[1] == "Prelu"),
+                   what, ": node ", d.name, " fuses ops this reader does not know");
+          d.b = from_vector<float>(g.ctx, weight(ins[2]).f, {d.w.size(0)});
+          if (fused.size() == 2) {
+            need(4);
+            d.prelu = true;
+            d.alpha = from_vector<float>(g.ctx, weight(ins[3]).f, {int64_t(weight(ins[3]).f.size())});
+          }
+        }
+        d.inputs.resize(1);  // weights are held by the node
+      } else if (op == "AddV2" || op == "Add") {
+        d.op = Op::Add;
+        need(2);
+      } else if (op == "Prelu") {
+        d.op = Op::Prelu;
+        need(2);
+        d.alpha = from_vector<float>(g.ctx, weight(ins[1]).f, {int64_t(weight(ins[1]).f.size())});
+        d.inputs.resize(1);
+      } else if (op == "MaxPool") {
+        d.op = Op::MaxPool;
+        d.ksize = attr_hw(n, "ksize");
+        d.stride = attr_hw(n, "strides");
+        FF_CHECK(attr_s(n, "padding") == "VALID", what, ": node ", d.name, " MaxPool padding must be VALID");
+      } else if (op == "Pad") {
+        d.op = Op::Pad;
+        need(2);
+        const Weight& p = weight(ins[1]);
+        FF_CHECK(p.i.size() == 8 && p.i[0] == 0 && p.i[1] == 0, what, ": node ", d.name, " pads the batch");
+        d.pad = {p.i[2], p.i[3], p.i[4], p.i[5], p.i[6], p.i[7]};
+        for (int v : d.pad) FF_CHECK(v >= 0, what, ": node ", d.name, " negative padding");
+        d.inputs.resize(1);
+      } else if (op == "Reshape") {
+        d.op = Op::Reshape;
+        d.inputs.resize(1);
+      } else if (op == "Sigmoid") {
+        d.op = Op::Sigmoid;
+      } else if (op == "Identity") {
+        d.op = Op::Identity;
+      } else {
+        FF_THROW(what, ": node ", d.name, " has op ", op, ", which this reader does not implement");
+      }
+      if (d.op != Op::Input && d.op != Op::Const) FF_CHECK(!d.inputs.empty(), what, ": node ", d.name, " has no input");
+    }
+    FF_CHECK(!g.in_shape.empty(), what, ": no Placeholder input");
+    if (m.contains("signature") && m["signature"].contains("outputs"))
+      for (auto& [key, v] : m["signature"]["outputs"].items()) {
+        std::string node = v["name"];
+        g.outputs[key] = node.substr(0, node.find(':'));
+        FF_CHECK(g.index.count(g.outputs[key]), what, ": output ", key, " names unknown node ", node);
+      }
+  } catch (const json::exception& e) {
+    FF_THROW(what, ": malformed TF.js graph model (", e.what(), ")");
   }
-  FF_CHECK(!g.in_shape.empty(), what, ": no Placeholder input");
-  if (m.contains("signature") && m["signature"].contains("outputs"))
-    for (auto& [key, v] : m["signature"]["outputs"].items()) {
-      std::string node = v["name"];
-      g.outputs[key] = node.substr(0, node.find(':'));
-      FF_CHECK(g.index.count(g.outputs[key]), what, ": output ", key, " names unknown node ", node);
-    }
 }
 
 TfjsGraph TfjsGraph::read(const std::string& json_path) {
