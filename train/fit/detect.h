@@ -8,8 +8,9 @@
 // it or $FF_DLIB_SHAPE_PREDICTOR are also accepted — a .bz2 is decompressed once into ~/.cache/facefield).
 // Faces are sorted by box area, largest first; pick one with `face`. When the photo is small (max side < 1200 px)
 // and no face is accepted, the detector runs once more on a 2× upsampled image (dlib's pyramid_up), which finds
-// faces down to ~40 px. Every detection is judged (judge_face: detector score, landmark layout, texture inside) and
-// what is not a face (a uniform shoulder patch in a group photo) is rejected and listed, not fitted.
+// faces down to ~40 px. Every detection is judged (judge_face: detector score, landmark layout, texture inside, and
+// agreement with Face Mesh's points in the same region) and what is not a face (a uniform shoulder patch in a group
+// photo, a frontal layout laid on a profile's eye) is rejected and listed, not fitted.
 //
 //   ff::fit::Photo p = ff::fit::read_photo("me.jpg");                 // RGB + EXIF focal
 //   ff::fit::Landmarks68 l = ff::fit::detect_landmarks(p, /*face=*/0);
