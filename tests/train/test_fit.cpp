@@ -298,6 +298,17 @@ Synthetic make_synthetic(const flame::FlameModel& m, double yaw, double pitch, d
   for (int i = 0; i < 136; ++i) s.lmk.xy[i] = uv[i] + noise_px * n01(rng);
   return s;
 }
+// Mean pixel distance between a head fit's upper face oval (facemesh.h kFaceMeshUpperOval), projected, and `xy`
+// ([13, 2], the same points as observed).
+double upper_oval_error(const fit::HeadFit& h, const std::vector<double>& xy) {
+  std::vector<double> pts;
+  for (int v : fit::kFaceMeshUpperOval)
+    for (int c = 0; c < 3; ++c) pts.push_back(h.vertices[size_t(v) * 3 + c]);
+  const std::vector<double> uv = fit::project_px(h.K, h.R, h.t, pts);
+  double e = 0;
+  for (size_t k = 0; k < uv.size() / 2; ++k) e += std::hypot(uv[k * 2] - xy[k * 2], uv[k * 2 + 1] - xy[k * 2 + 1]);
+  return e / double(uv.size() / 2);
+}
 }  // namespace
 
 TEST_CASE("fit: head model fit to synthetic landmarks recovers pose (yaw 0, ±25°) with noise") {
@@ -339,15 +350,7 @@ TEST_CASE("fit: vertex observations (the forehead's outline) are fitted like lan
   fit::VertexObservations extra;
   extra.vertex.assign(std::begin(fit::kFaceMeshUpperOval), std::end(fit::kFaceMeshUpperOval));
   extra.xy = oval_uv;
-  auto oval_error = [&](const fit::HeadFit& h) {
-    std::vector<double> pts;
-    for (int v : fit::kFaceMeshUpperOval)
-      for (int c = 0; c < 3; ++c) pts.push_back(h.vertices[size_t(v) * 3 + c]);
-    const std::vector<double> uv = fit::project_px(h.K, h.R, h.t, pts);
-    double e = 0;
-    for (size_t k = 0; k < uv.size() / 2; ++k) e += std::hypot(uv[k * 2] - oval_uv[k * 2], uv[k * 2 + 1] - oval_uv[k * 2 + 1]);
-    return e / double(uv.size() / 2);
-  };
+  auto oval_error = [&](const fit::HeadFit& h) { return upper_oval_error(h, oval_uv); };
   const fit::HeadFit without = fit::fit_head(m, s.lmk, s.K, {});
   const fit::HeadFit with = fit::fit_head(m, s.lmk, s.K, {}, extra);
   std::printf("[fit] forehead outline: %.2f px from the observations without them, %.2f px with; 68-point rms %.2f -> "
@@ -605,16 +608,10 @@ TEST_CASE("fit_image: detected landmarks with the built-in head model come from 
   // --forehead-outline on: the fitted head's forehead outline is where Face Mesh saw it (vertex observations), within
   // 2 px; off (the default), where the shape prior puts it (Grace Hopper's cap: ~13 px higher)
   auto forehead_error = [](const fit::FitImageReport& f) {
-    std::vector<double> pts;
+    std::vector<double> seen;  // Face Mesh's points of the oval
     for (int v : fit::kFaceMeshUpperOval)
-      for (int c = 0; c < 3; ++c) pts.push_back(f.head.vertices[size_t(v) * 3 + c]);
-    const std::vector<double> uv = fit::project_px(f.head.K, f.head.R, f.head.t, pts);
-    double e = 0;
-    for (size_t k = 0; k < 13; ++k) {
-      const int v = fit::kFaceMeshUpperOval[k];
-      e += std::hypot(uv[k * 2] - f.face_mesh.xy[size_t(v) * 2], uv[k * 2 + 1] - f.face_mesh.xy[size_t(v) * 2 + 1]) / 13;
-    }
-    return e;
+      seen.insert(seen.end(), {f.face_mesh.xy[size_t(v) * 2], f.face_mesh.xy[size_t(v) * 2 + 1]});
+    return upper_oval_error(f.head, seen);
   };
   o.forehead_outline = true;
   o.out = d + "/forehead";

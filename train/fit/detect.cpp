@@ -15,9 +15,9 @@
 
 #include "core/check.h"
 #include "core/file.h"
+#include "flame/headmodel.h"
 #include "runtime/container.h"
 #include "train/data/image.h"
-#include "flame/headmodel.h"
 #include "train/fit/dlib_format.h"
 #include "train/fit/facemesh.h"
 
@@ -285,42 +285,32 @@ LandmarkShape landmark_shape(const std::array<double, 136>& xy) {
   return s;
 }
 
-namespace {
-// The mean grey level (Rec. 601 luma) of the photo pixels whose centres fall in [x0, x1) × [y0, y1), at least the
-// nearest one; the box is clamped to the image.
-double mean_grey(const data::Image8& im, double x0, double y0, double x1, double y1) {
-  const int px0 = std::clamp(int(std::ceil(x0 - 0.5)), 0, im.width - 1);
-  const int py0 = std::clamp(int(std::ceil(y0 - 0.5)), 0, im.height - 1);
-  const int px1 = std::clamp(int(std::ceil(x1 - 0.5)) - 1, px0, im.width - 1);
-  const int py1 = std::clamp(int(std::ceil(y1 - 0.5)) - 1, py0, im.height - 1);
-  double sum = 0;
-  for (int y = py0; y <= py1; ++y)
-    for (int x = px0; x <= px1; ++x) {
-      const uint8_t* p = im.at(x, y);
-      sum += im.channels >= 3 ? data::luma601(p) : p[0];
-    }
-  return sum / ((px1 - px0 + 1) * (py1 - py0 + 1));
-}
-// The bounding box x0 y0 x1 y1 of landmarks [first, last]
-std::array<double, 4> landmark_box(const std::array<double, 136>& xy, int first, int last) {
-  std::array<double, 4> b = {1e30, 1e30, -1e30, -1e30};
-  for (int i = first; i <= last; ++i) {
-    b[0] = std::min(b[0], xy[i * 2]), b[2] = std::max(b[2], xy[i * 2]);
-    b[1] = std::min(b[1], xy[i * 2 + 1]), b[3] = std::max(b[3], xy[i * 2 + 1]);
-  }
-  return b;
-}
-}  // namespace
-
 double inner_face_texture(const data::Image8& im, const std::array<double, 136>& xy) {
-  const auto [x0, y0, x1, y1] = landmark_box(xy, 17, 67);
+  double x0 = 1e30, y0 = 1e30, x1 = -1e30, y1 = -1e30;
+  for (int i = 17; i < 68; ++i) {
+    x0 = std::min(x0, xy[i * 2]), x1 = std::max(x1, xy[i * 2]);
+    y0 = std::min(y0, xy[i * 2 + 1]), y1 = std::max(y1, xy[i * 2 + 1]);
+  }
   constexpr int N = 32;
   const double cw = (x1 - x0) / N, ch = (y1 - y0) / N;
   if (!(cw > 0 && ch > 0) || im.channels < 1) return 0;
-  // the mean grey level of each cell, so the texture does not depend on the face's size in pixels
+  // the mean grey level of each cell (box filter: every photo pixel whose centre falls in the cell; at least the
+  // nearest one), so the texture does not depend on the face's size in pixels
   std::vector<double> g(size_t(N) * N);
   for (int j = 0; j < N; ++j)
-    for (int i = 0; i < N; ++i) g[size_t(j) * N + i] = mean_grey(im, x0 + i * cw, y0 + j * ch, x0 + (i + 1) * cw, y0 + (j + 1) * ch);
+    for (int i = 0; i < N; ++i) {
+      const int px0 = std::clamp(int(std::ceil(x0 + i * cw - 0.5)), 0, im.width - 1);
+      const int py0 = std::clamp(int(std::ceil(y0 + j * ch - 0.5)), 0, im.height - 1);
+      const int px1 = std::clamp(int(std::ceil(x0 + (i + 1) * cw - 0.5)) - 1, px0, im.width - 1);
+      const int py1 = std::clamp(int(std::ceil(y0 + (j + 1) * ch - 0.5)) - 1, py0, im.height - 1);
+      double sum = 0;
+      for (int y = py0; y <= py1; ++y)
+        for (int x = px0; x <= px1; ++x) {
+          const uint8_t* p = im.at(x, y);
+          sum += im.channels >= 3 ? data::luma601(p) : p[0];
+        }
+      g[size_t(j) * N + i] = sum / ((px1 - px0 + 1) * (py1 - py0 + 1));
+    }
   double t = 0;
   for (int j = 1; j < N - 1; ++j)
     for (int i = 1; i < N - 1; ++i) {
@@ -331,8 +321,10 @@ double inner_face_texture(const data::Image8& im, const std::array<double, 136>&
   return t;
 }
 
-double face_mesh_disagreement(const data::Image8& rgb, const std::array<double, 136>& xy, double* score) {
+double face_mesh_disagreement(const data::Image8& rgb, const std::array<double, 136>& xy, double* score,
+                              std::vector<double>* mesh_xy) {
   if (score) *score = NAN;
+  if (mesh_xy) mesh_xy->clear();
   Landmarks68 l;
   l.xy = xy;
   FaceRoi roi;
@@ -344,6 +336,7 @@ double face_mesh_disagreement(const data::Image8& rgb, const std::array<double, 
   Context ctx(0, 0);
   const FaceMeshResult r = run_facemesh(ctx, FaceMeshNet::embedded(), rgb, roi, 1);
   if (score) *score = r.score;
+  if (mesh_xy) *mesh_xy = r.xy;
   const Landmarks68 m = landmarks68_from_facemesh(flame::builtin_head_model_ref(), r.xy);
   double e = 0;
   for (int i = 17; i < 68; ++i) e += std::hypot(m.xy[i * 2] - xy[i * 2], m.xy[i * 2 + 1] - xy[i * 2 + 1]) / 51;
@@ -355,6 +348,7 @@ std::string judge_face(const data::Image8& rgb, FaceCandidate& c) {
   c.shape = landmark_shape(c.xy);
   c.texture = inner_face_texture(rgb, c.xy);
   c.mesh_disagreement = c.mesh_score = NAN;
+  c.mesh_xy.clear();
   char buf[200];
   if (c.score < kMinFaceScore) {
     std::snprintf(buf, sizeof buf, "detector score %.3f below %.3f", c.score, kMinFaceScore);
@@ -373,7 +367,7 @@ std::string judge_face(const data::Image8& rgb, FaceCandidate& c) {
     return buf;
   }
   // last, as the only rule that runs a network (~40 ms)
-  c.mesh_disagreement = face_mesh_disagreement(rgb, c.xy, &c.mesh_score);
+  c.mesh_disagreement = face_mesh_disagreement(rgb, c.xy, &c.mesh_score, &c.mesh_xy);
   if (!(c.mesh_disagreement <= kMaxFaceMeshDisagreement)) {
     std::snprintf(buf, sizeof buf, "the landmarks are not on the face's features (%.2f eye distances from Face Mesh's, "
                   "faces <= %.2f)", c.mesh_disagreement, kMaxFaceMeshDisagreement);
@@ -619,6 +613,7 @@ Landmarks68 detect_landmarks(const Photo& photo, int face) {
   l.score = c.score;
   l.faces_found = int(faces.size());
   l.source = "dlib";
+  l.mesh_xy = c.mesh_xy;
   return l;
 }
 

@@ -88,8 +88,10 @@ double inner_face_texture(const data::Image8& rgb, const std::array<double, 136>
 // in units of the detector's outer eye-corner distance (36–45). On a face both find the same features: the shared
 // photos' 7 faces and 5 synthetic renders measured 0.042–0.087. A box the detector put on a profile's eye and cheek,
 // where the shape predictor laid a whole small frontal face, measured 0.29: Face Mesh found the real profile there.
-// `score` (optional) receives Face Mesh's face score. Infinity when the landmarks give no usable region.
-double face_mesh_disagreement(const data::Image8& rgb, const std::array<double, 136>& xy, double* score = nullptr);
+// `score` and `mesh_xy` (optional) receive Face Mesh's face score and its 468 points ([468, 2], pixel-centre
+// coordinates). Infinity when the landmarks give no usable region (`mesh_xy` is then left empty).
+double face_mesh_disagreement(const data::Image8& rgb, const std::array<double, 136>& xy, double* score = nullptr,
+                              std::vector<double>* mesh_xy = nullptr);
 
 // One box of the detector and what was made of it.
 struct FaceCandidate {
@@ -100,6 +102,7 @@ struct FaceCandidate {
   double texture = 0;            // inner_face_texture
   double mesh_disagreement = 0;  // face_mesh_disagreement (NaN when an earlier rule rejected the box)
   double mesh_score = 0;         // Face Mesh's face score in the box (NaN likewise)
+  std::vector<double> mesh_xy;   // Face Mesh's 468 points from that check (empty likewise)
   std::string rejected;          // why this is not taken as a face; "" = accepted
 };
 // The verdict on a candidate (box, score, xy filled): "" (a face) or the reason it is rejected. Rules: score below
@@ -125,6 +128,8 @@ struct Landmarks68 {
   int faces_found = 0;           // faces the detector found and accepted (0 for a file)
   std::vector<FaceCandidate> rejected;  // detections rejected as no face (judge_face), largest first
   std::string source;            // "dlib", or the file path
+  std::vector<double> mesh_xy;   // detection: Face Mesh's 468 points from judge_face's check of this face, one pass
+                                 // in the region the landmarks outline (fit_image continues from them); else empty
 };
 
 // True when this build has dlib (FF_WITH_DLIB).

@@ -539,6 +539,8 @@ FaceRoi roi_from_landmarks68(const Landmarks68& lmk) {
   return roi_from_points(xy, 68, 69);
 }
 
+FaceRoi roi_from_mesh(const std::vector<double>& xy) { return roi_from_points(xy, 33, 263); }
+
 std::vector<float> crop_roi(const data::Image8& im, const FaceRoi& roi, int S) {
   FF_CHECK(im.channels == 3 && im.width > 0 && im.height > 0, "face mesh: the image is not RGB");
   FF_CHECK(S > 0 && roi.side > 0, "face mesh: crop size ", S, ", ROI side ", roi.side);
@@ -575,7 +577,7 @@ FaceMeshResult run_facemesh(Context& ctx, const FaceMeshNet& net, const data::Im
   FF_CHECK(passes >= 1, "face mesh: passes must be >= 1, got ", passes);
   FaceMeshResult r;
   for (int p = 0; p < passes; ++p) {
-    if (p > 0) roi = roi_from_points(r.xy, 33, 263);
+    if (p > 0) roi = roi_from_mesh(r.xy);
     FaceMeshNet::Output o = net.run(ctx, crop_roi(image, roi));
     const double c = std::cos(roi.angle), s = std::sin(roi.angle), k = roi.side / kFaceMeshInput;
     r.xy.resize(size_t(kFaceMeshPoints) * 2);

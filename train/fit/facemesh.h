@@ -101,6 +101,8 @@ FaceRoi roi_from_points(const std::vector<double>& xy, int left, int right, doub
 // From dlib's 68 landmarks: their box misses the forehead that Face Mesh covers, so it is extended upwards by a
 // quarter of its height first.
 FaceRoi roi_from_landmarks68(const Landmarks68& lmk);
+// From Face Mesh's own 468 points (eye line 33 → 263): the ROI of its next pass.
+FaceRoi roi_from_mesh(const std::vector<double>& xy);
 
 // The 192² crop of `image` (RGB) at `roi`, [192, 192, 3] in [0, 1].
 std::vector<float> crop_roi(const data::Image8& image, const FaceRoi& roi, int size = kFaceMeshInput);

@@ -295,23 +295,24 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
       K.fx = K.fy = o.focal_px;
       K.source = "--focal " + std::to_string(o.focal_px) + " px";
     }
-    // ---- Face Mesh: the built-in head model's own 468 points, seeded from the detector's landmarks ----
+    // ---- Face Mesh: the built-in head model's own 468 points, seeded from the detector's landmarks; detection's
+    // check (judge_face) has run the first pass already, so its points seed the second ----
     rep.detector_landmarks = rep.landmarks;
     HeadFitOptions head_opt = o.head;
-    FF_CHECK(o.face_mesh == "auto" || o.face_mesh == "on" || o.face_mesh == "off", "face mesh must be auto, on or off, ",
-             "got '", o.face_mesh, "'");
+    FF_CHECK(o.face_mesh == "auto" || o.face_mesh == "on" || o.face_mesh == "off",
+             "face mesh must be auto, on or off, got '", o.face_mesh, "'");
     const bool mesh_model = head_model.V == kFaceMeshPoints;
     FF_CHECK(o.face_mesh != "on" || mesh_model, "--face-mesh on needs the built-in head model (Face Mesh's points are ",
              "its vertices); this head model has ", head_model.V, " vertices");
     if (o.face_mesh == "on" || (o.face_mesh == "auto" && mesh_model && o.landmarks.empty())) {
-      rep.face_mesh = run_facemesh(ctx, FaceMeshNet::embedded(), photo.rgb, roi_from_landmarks68(rep.landmarks));
+      const std::vector<double>& first = rep.landmarks.mesh_xy;
+      rep.face_mesh = first.empty()
+                          ? run_facemesh(ctx, FaceMeshNet::embedded(), photo.rgb, roi_from_landmarks68(rep.landmarks))
+                          : run_facemesh(ctx, FaceMeshNet::embedded(), photo.rgb, roi_from_mesh(first), 1);
       rep.has_face_mesh = true;
       if (rep.face_mesh.score >= kMinFaceMeshScore) {
-        Landmarks68 l = landmarks68_from_facemesh(head_model, rep.face_mesh.xy);
-        l.box = rep.landmarks.box, l.score = rep.landmarks.score, l.faces_found = rep.landmarks.faces_found;
-        l.rejected = rep.landmarks.rejected;
-        l.source = rep.landmarks.source + "+facemesh";
-        rep.landmarks = l;
+        rep.landmarks.xy = landmarks68_from_facemesh(head_model, rep.face_mesh.xy).xy;  // box, score, … stay
+        rep.landmarks.source += "+facemesh";
         rep.used_face_mesh = true;
         head_opt.contour_on_silhouette = false;
       } else {
@@ -592,8 +593,9 @@ FitImageReport fit_image(Context& ctx, const FitImageOptions& o, const train::Mo
     write_landmarks_file(file("landmarks.txt"), rep.landmarks,
                          "landmarks of " + o.image + " (" + rep.landmarks.source + ")");
     if (rep.has_face_mesh) {
-      std::string t = "# Face Mesh points of " + o.image + " (train/fit/facemesh.h): the built-in head model's vertex " +
-                      "index, x y (pixels, pixel centre = integer), z (relative depth, pixels)\n";
+      std::string t = "# Face Mesh points of " + o.image +
+                      " (train/fit/facemesh.h): the built-in head model's vertex index, x y (pixels, pixel centre = "
+                      "integer), z (relative depth, pixels)\n";
       char line[96];
       for (int v = 0; v < kFaceMeshPoints; ++v) {
         std::snprintf(line, sizeof line, "%d %.3f %.3f %.3f\n", v, rep.face_mesh.xy[size_t(v) * 2],
