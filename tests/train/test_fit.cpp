@@ -18,6 +18,7 @@
 #include "core/file.h"
 #include "flame/headmodel.h"
 #include "tests/testing.h"
+#include "tests/train/train_test_util.h"
 #include "train/animation.h"
 #include "train/data/nersemble.h"
 #include "train/data/preprocess.h"
@@ -187,10 +188,7 @@ TEST_CASE("fit: EXIF orientation 1..8 turns the photo upright (pixels, size, EXI
 TEST_CASE("fit: a portrait phone photo stored sideways (EXIF 6, also 3 and 8) is detected like the upright one") {
   const std::string photo = ff::testing::shared_path("data/photos/grace_hopper_512x512.jpg");
   if (photo.empty()) return;
-  if (!fit::have_dlib() || fit::find_shape_predictor().empty()) {
-    std::printf("[skip] dlib or its shape predictor is not available\n");
-    return;
-  }
+  if (!ff::testing::dlib_or_skip()) return;
   const std::string d = tmpdir("orient_photo");
   fit::Photo up = fit::read_photo(photo);
   const fit::Landmarks68 ref = fit::detect_landmarks(up, 0);
@@ -475,10 +473,7 @@ TEST_CASE("fit: the landmark fit is robust to outliers (Huber)") {
 // "nose" on the real eye); fitted, it came back as an eye painted over a frontal head. Face Mesh finds the real
 // profile in that box, far from those landmarks (face_mesh_disagreement), which is how it is rejected.
 TEST_CASE("fit: detections in the group photos: every face >= 80 px high accepted, non-faces rejected") {
-  if (!fit::have_dlib() || fit::find_shape_predictor().empty()) {
-    std::printf("[skip] dlib or its shape predictor is not available\n");
-    return;
-  }
+  if (!ff::testing::dlib_or_skip()) return;
   const std::pair<const char*, int> photos[] = {{"group_sample2.jpg", 2}, {"group_sample4.jpg", 4},
                                                 {"grace_hopper_512x512.jpg", 1}};  // faces >= 80 px high
   for (const auto& [name, faces] : photos) {
@@ -587,10 +582,7 @@ TEST_CASE("fit: judge_face accepts a real face's landmarks and rejects them move
 TEST_CASE("fit_image: detected landmarks with the built-in head model come from Face Mesh (--face-mesh auto|on|off)") {
   const std::string photo = ff::testing::shared_path("data/photos/grace_hopper_512x512.jpg");
   if (photo.empty()) return;
-  if (!fit::have_dlib() || fit::find_shape_predictor().empty()) {
-    std::printf("[skip] dlib or its shape predictor is not available\n");
-    return;
-  }
+  if (!ff::testing::dlib_or_skip()) return;
   const std::string d = tmpdir("facemesh_fit");
   Context ctx(0, 2);
   fit::FitImageOptions o;
@@ -742,10 +734,7 @@ TEST_CASE("fit_image (no model): --out d/ works, reruns replace it, warnings in 
 
 TEST_CASE("fit: dlib's models load fast: the shape predictor read from memory is dlib's byte for byte; the detector "
           "cache is used, rebuilt when damaged, and a foreign file in its place is left alone") {
-  if (!fit::have_dlib() || fit::find_shape_predictor().empty()) {
-    std::printf("[skip] dlib or its shape predictor is not available\n");
-    return;
-  }
+  if (!ff::testing::dlib_or_skip()) return;
   CHECK(fit::shape_predictor_reader_matches_dlib(fit::find_shape_predictor()));
   // a truncated predictor file is refused by both readers, naming it
   const std::string d = tmpdir("dlib_models");

@@ -451,10 +451,7 @@ TEST_CASE("fit: a photo with a known expression: fit_image estimates it, places 
 
 TEST_CASE("fit: dlib detection on grace_hopper agrees with the reference landmarks") {
   if (kPhoto.empty() || kPhotoLmk.empty()) return;
-  if (!fit::have_dlib() || fit::find_shape_predictor().empty()) {
-    std::printf("[skip] dlib or its shape predictor is not available\n");
-    return;
-  }
+  if (!ff::testing::dlib_or_skip()) return;
   fit::Photo p = fit::read_photo(kPhoto);
   fit::Landmarks68 d = fit::detect_landmarks(p, 0);
   fit::Landmarks68 ref = fit::read_landmarks_file(kPhotoLmk);

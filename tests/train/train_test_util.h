@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <sstream>
@@ -11,9 +12,18 @@
 
 #include "core/check.h"
 #include "runtime/formats.h"
+#include "train/fit/detect.h"
 #include "train/trainer.h"
 
 namespace ff::testing {
+
+// At the top of a test that detects faces: true when dlib and its shape predictor are there, else prints why the
+// test skips and returns false.
+inline bool dlib_or_skip() {
+  if (fit::have_dlib() && !fit::find_shape_predictor().empty()) return true;
+  std::printf("[skip] dlib or its shape predictor is not available\n");
+  return false;
+}
 
 inline train::ModelConfig tiny_model(const std::string& placement = "uv") {
   train::ModelConfig m;
