@@ -307,6 +307,24 @@ double upper_oval_error(const fit::HeadFit& h, const std::vector<double>& xy) {
   for (size_t k = 0; k < uv.size() / 2; ++k) e += std::hypot(uv[k * 2] - xy[k * 2], uv[k * 2 + 1] - xy[k * 2 + 1]);
   return e / double(uv.size() / 2);
 }
+// A W×H uniform grey photo (d/photo.png) with the 68 landmarks of a frontal built-in head 0.9 m in front of its
+// default camera (d/<landmarks>, mirrored left-right when asked): the options of a head fit to them (no model).
+fit::FitImageOptions grey_photo_fit(const std::string& d, int W, int H, const std::string& landmarks, bool mirrored) {
+  data::write_png(d + "/photo.png", data::Image8(W, H, 3, 120));
+  const fit::Intrinsics K = fit::default_intrinsics(W, H);
+  const auto uv = fit::project_px(K, fit::head_rotation(0, 0, 0), {0, 0, 0.9},
+                                  fit::model_landmarks(flame::builtin_head_model_ref(), {}, 0));
+  fit::Landmarks68 l;
+  for (int i = 0; i < 68; ++i) l.xy[size_t(i) * 2] = mirrored ? W - 1 - uv[size_t(i) * 2] : uv[size_t(i) * 2];
+  for (int i = 0; i < 68; ++i) l.xy[size_t(i) * 2 + 1] = uv[size_t(i) * 2 + 1];
+  fit::write_landmarks_file(d + "/" + landmarks, l);
+  fit::FitImageOptions o;
+  o.image = d + "/photo.png";
+  o.landmarks = d + "/" + landmarks;
+  o.head_model = "builtin";
+  o.progress = false;
+  return o;
+}
 }  // namespace
 
 TEST_CASE("fit: head model fit to synthetic landmarks recovers pose (yaw 0, ±25°) with noise") {
@@ -637,23 +655,11 @@ TEST_CASE("fit_image: detected landmarks with the built-in head model come from 
 }
 
 TEST_CASE("fit_image: where Face Mesh sees no face (score < 0.5) the given landmarks are kept, with a warning") {
-  const flame::FlameModel& m = flame::builtin_head_model_ref();
   const std::string d = tmpdir("facemesh_low");
-  data::Image8 grey(640, 480, 3, 120);  // landmarks of a face on a uniform grey photo
-  data::write_png(d + "/photo.png", grey);
-  const fit::Intrinsics K = fit::default_intrinsics(640, 480);
-  const auto uv = fit::project_px(K, fit::head_rotation(0, 0, 0), {0, 0, 0.9}, fit::model_landmarks(m, {}, 0));
-  fit::Landmarks68 l;
-  for (int i = 0; i < 136; ++i) l.xy[size_t(i)] = uv[size_t(i)];
-  fit::write_landmarks_file(d + "/face.txt", l);
+  fit::FitImageOptions o = grey_photo_fit(d, 640, 480, "face.txt", false);  // a face's landmarks on a grey photo
   Context ctx(0, 2);
-  fit::FitImageOptions o;
-  o.image = d + "/photo.png";
-  o.landmarks = d + "/face.txt";
-  o.head_model = "builtin";
   o.face_mesh = "on";  // "auto" leaves given landmarks alone
   o.out = d + "/fit";
-  o.progress = false;
   const fit::FitImageReport r = fit::fit_image(ctx, o);
   CHECK(r.has_face_mesh);
   CHECK_FALSE(r.used_face_mesh);
@@ -690,21 +696,9 @@ TEST_CASE("fit_image (no model): --out d/ works, reruns replace it, warnings in 
   namespace fs = std::filesystem;
   const std::string d = tmpdir("fit_out");
   // a 1100x700 grey photo and the 68 landmarks of a frontal head in it, mirrored left-right
-  const flame::FlameModel& m = flame::builtin_head_model_ref();
-  data::Image8 grey(1100, 700, 3, 120);
-  data::write_png(d + "/photo.png", grey);
-  fit::Intrinsics K = fit::default_intrinsics(1100, 700);
-  auto uv = fit::project_px(K, fit::head_rotation(0, 0, 0), {0, 0, 0.9}, fit::model_landmarks(m, {}, 0));
-  fit::Landmarks68 l;
-  for (int i = 0; i < 68; ++i) l.xy[i * 2] = 1099 - uv[i * 2], l.xy[i * 2 + 1] = uv[i * 2 + 1];
-  fit::write_landmarks_file(d + "/mirrored.txt", l);
+  fit::FitImageOptions o = grey_photo_fit(d, 1100, 700, "mirrored.txt", true);
   Context ctx(0, 2);
-  fit::FitImageOptions o;
-  o.image = d + "/photo.png";
-  o.landmarks = d + "/mirrored.txt";
-  o.head_model = "builtin";
   o.out = d + "/fit/";
-  o.progress = false;
   fit::FitImageReport r = fit::fit_image(ctx, o);
   CHECK(r.out == d + "/fit");
   CHECK(fs::exists(d + "/fit/.facefield-fit_image"));
