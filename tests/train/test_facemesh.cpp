@@ -15,6 +15,7 @@
 #include "tests/testing.h"
 #include "train/fit/detect.h"
 #include "train/fit/facemesh.h"
+#include "train/fit/landmark_fit.h"
 
 using namespace ff;
 
@@ -186,3 +187,41 @@ TEST_CASE("facemesh: the upper face oval lies on the built-in head model's outli
     CHECK(m.v_template[size_t(v) * 3 + 1] > m.v_template[1 * 3 + 1]);
   }
 }
+
+// Where the points are: crop_roi samples crop pixel j's centre, and the network's coordinates run from the crop's
+// edge, so no half-pixel shift belongs in the way back. A photo turned by 180° (pixel (x, y) → (W−1−x, H−1−y)) with
+// its landmarks turned alike gives the same crop, so every point must come back at the turned position exactly; a
+// half-pixel shift either way moves the sum x + x′ off W − 1 by one pixel.
+TEST_CASE("facemesh: points on a photo turned by 180 degrees are the turned points (no half-pixel shift)") {
+  Context ctx(0, 2);
+  const int W = 301, H = 260;
+  data::Image8 im(W, H, 3), turned(W, H, 3);
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x)
+      for (int c = 0; c < 3; ++c)
+        im.at(x, y)[c] = uint8_t(128 + 100 * std::sin(0.05 * x * (c + 1) + 0.09 * y + 0.02 * x * y / 60.0));
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x)
+      for (int c = 0; c < 3; ++c) turned.at(W - 1 - x, H - 1 - y)[c] = im.at(x, y)[c];
+  // a face's 68 landmarks in the middle of the image (the built-in head, frontal, 0.9 m from a 30° camera)
+  const fit::Intrinsics K = fit::default_intrinsics(W, H);
+  const auto uv = fit::project_px(K, fit::head_rotation(0, 0, 10), {0, 0, 0.9},
+                                  fit::model_landmarks(flame::builtin_head_model_ref(), {}, 0));
+  fit::Landmarks68 l, lt;
+  for (int i = 0; i < 68; ++i) {
+    l.xy[size_t(i) * 2] = uv[size_t(i) * 2], l.xy[size_t(i) * 2 + 1] = uv[size_t(i) * 2 + 1];
+    lt.xy[size_t(i) * 2] = W - 1 - uv[size_t(i) * 2], lt.xy[size_t(i) * 2 + 1] = H - 1 - uv[size_t(i) * 2 + 1];
+  }
+  const auto a = fit::run_facemesh(ctx, fit::FaceMeshNet::embedded(), im, fit::roi_from_landmarks68(l));
+  const auto b = fit::run_facemesh(ctx, fit::FaceMeshNet::embedded(), turned, fit::roi_from_landmarks68(lt));
+  double worst = 0, mean_x = 0;
+  for (int v = 0; v < fit::kFaceMeshPoints; ++v) {
+    const double ex = a.xy[size_t(v) * 2] + b.xy[size_t(v) * 2] - (W - 1);
+    const double ey = a.xy[size_t(v) * 2 + 1] + b.xy[size_t(v) * 2 + 1] - (H - 1);
+    worst = std::max(worst, std::max(std::abs(ex), std::abs(ey)));
+    mean_x += ex / fit::kFaceMeshPoints;
+  }
+  std::printf("facemesh, photo turned by 180 deg: worst |x + x' - (W-1)| %.2e px, mean %.2e\n", worst, mean_x);
+  CHECK(worst < 0.01);
+}
+

@@ -583,11 +583,13 @@ FaceMeshResult run_facemesh(Context& ctx, const FaceMeshNet& net, const data::Im
     r.xy.resize(size_t(kFaceMeshPoints) * 2);
     r.z.resize(size_t(kFaceMeshPoints));
     for (int v = 0; v < kFaceMeshPoints; ++v) {
-      // crop pixels from the crop's edge → ROI frame (centred) → photo pixel-centre coordinates
+      // crop pixels from the crop's edge → ROI frame (centred) → photo pixel-centre coordinates: crop_roi sampled
+      // crop pixel j's centre, j + 0.5 from the edge, at the photo's pixel-centre position
+      // cx + ((j + 0.5)/S − 0.5)·side (rotated), so an edge coordinate maps by the same formula, unshifted
       const double X = (o.mesh[size_t(v) * 3] - 0.5 * kFaceMeshInput) * k;
       const double Y = (o.mesh[size_t(v) * 3 + 1] - 0.5 * kFaceMeshInput) * k;
-      r.xy[size_t(v) * 2] = roi.cx + c * X - s * Y - 0.5;
-      r.xy[size_t(v) * 2 + 1] = roi.cy + s * X + c * Y - 0.5;
+      r.xy[size_t(v) * 2] = roi.cx + c * X - s * Y;
+      r.xy[size_t(v) * 2 + 1] = roi.cy + s * X + c * Y;
       r.z[size_t(v)] = o.mesh[size_t(v) * 3 + 2] * k;
     }
     r.score = o.score;
